@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of tokenpool from Debian 12 packages.
+# Run as root. Idempotent: packages already present are skipped by apt. Quiet unless it fails.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: must run as root (it calls apt-get)" >&2
+  exit 1
+fi
+
+# Boost: the 1.81 packages only. libboost-dev is 1.74 and conflicts with them.
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates curl
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
+  libsimdjson-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
+  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  libssl-dev zlib1g-dev gnuplot-nox redis-server nginx-light
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+log=$(mktemp)
+if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  echo "install-deps.sh: apt-get failed installing: ${missing[*]}" >&2
+  tail -40 "$log" >&2
+  rm -f "$log"
+  exit 1
+fi
+rm -f "$log"

@@ -1,0 +1,11 @@
+#pragma once
+// Subcommand registration for the `tokenpool` binary. One function per subcommand, each defined
+// in its own file (src/cli/<name>_cmd.cc) and called from main.cc.
+
+#include <CLI/CLI.hpp>
+
+namespace tokenpool::cli {
+
+void RegisterVersion(CLI::App& app);
+
+}  // namespace tokenpool::cli

@@ -1,0 +1,12 @@
+// tokenpool: the command-line entry point. Subcommands register themselves here, one line each.
+#include <CLI/CLI.hpp>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"tokenpool: token pools and token-budget-aware pool routing for LLM inference"};
+  app.require_subcommand(1);
+  tokenpool::cli::RegisterVersion(app);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}
