@@ -322,7 +322,7 @@ class TokenPool {
   void Retally(EntState& e);  // refresh e's contribution to the aggregates
   void RefreshAll(Time now);
   ResourceVector CostVector(const RequestCost& c) const;
-  FitResult TryFit(const EntState& e, const ResourceVector& c) const;
+  FitResult TryFit(const EntState& e, const ResourceVector& c, bool in_order) const;
   double Ceiling(const EntState& e, Dim d) const;
   double BurstWeight(const EntState& e, Dim d) const;
   bool QuotaAllows(EntState& e, int64_t tokens, Time now, Duration* retry) const;

@@ -262,7 +262,8 @@ bool TokenPool::WithinGuarantee(const EntState& e, const ResourceVector& c) cons
   return (e.cached_u + c).AllLe(e.g + ResourceVector{kEps, kEps, kEps});
 }
 
-TokenPool::FitResult TokenPool::TryFit(const EntState& e, const ResourceVector& c) const {
+TokenPool::FitResult TokenPool::TryFit(const EntState& e, const ResourceVector& c,
+                                       bool in_order) const {
   if (e.spec.cls == EntitlementClass::kSpot &&
       (queued_by_class_[0] + queued_by_class_[1] > 0 || guaranteed_waiting_ > 0)) {
     return {Fit::kBlockedShed, Dim::kConcurrency};  // spot is shed first
@@ -275,7 +276,14 @@ TokenPool::FitResult TokenPool::TryFit(const EntState& e, const ResourceVector& 
   const ResourceVector u = e.cached_u;
   const ResourceVector u2 = u + c;
   for (Dim d : kAllDims) {
-    if (u2[d] > Ceiling(e, d) + kEps) return {Fit::kBlockedEntitlement, d};
+    // The static cap B is exact. The dynamic ceiling admits while usage is below it, so a
+    // request may cross it by its own size (with whole slots, a weight share of 2.67 slots means
+    // 3, not 2). A request taken from the queue in fair-share order is not held back by it: the
+    // queue order already is the weighted share, and a ceiling that binds the most-owed tenant
+    // would make the service gap grow without bound.
+    if (u2[d] > e.b[d] + kEps || (!in_order && u[d] >= Ceiling(e, d) - kEps)) {
+      return {Fit::kBlockedEntitlement, d};
+    }
   }
   for (Dim d : kAllDims) {
     // term(x) = x + (1 - lambda) max(0, G - x): what e holds plus what is kept back for it.
@@ -582,7 +590,7 @@ Decision TokenPool::Admit(EntitlementRef ref, const RequestCost& cost, uint64_t 
   const bool within = WithinGuarantee(e, c);
   FitResult fit{Fit::kBlockedPool, Dim::kConcurrency};
   if (ahead == 0 || e.spec.cls == EntitlementClass::kSpot) {
-    fit = TryFit(e, c);
+    fit = TryFit(e, c, /*in_order=*/false);
     if (fit.fit == Fit::kWithin || fit.fit == Fit::kBurst) {
       d.reservation = Take(ref.index, cost, now);
       return finish(fit.fit == Fit::kWithin ? AdmissionOutcome::kAdmittedGuaranteed
@@ -827,7 +835,7 @@ size_t TokenPool::Dispatch(std::vector<QueueEvent>* events) {
       const RequestCost cost = nodes_[node].cost;
       DecayEnt(e, now);
       Retally(e);
-      const FitResult fit = TryFit(e, CostVector(cost));
+      const FitResult fit = TryFit(e, CostVector(cost), /*in_order=*/true);
       if (fit.fit == Fit::kWithin || fit.fit == Fit::kBurst) {
         QueueEvent ev;
         ev.cookie = nodes_[node].cookie;

@@ -86,6 +86,11 @@ class PoolHarness {
     DispatchNow();
   }
 
+  size_t pending_for(EntitlementRef e) const {
+    size_t n = 0;
+    for (const auto& [cookie, p] : pending_) n += p.ent == e ? 1 : 0;
+    return n;
+  }
   size_t running() const { return reservations_.size(); }
   size_t pending() const { return pending_.size(); }
   uint64_t expired() const { return expired_; }
