@@ -7,5 +7,6 @@
 namespace tokenpool::cli {
 
 void RegisterVersion(CLI::App& app);
+void RegisterEstimateEval(CLI::App& app);
 
 }  // namespace tokenpool::cli

@@ -1,0 +1,153 @@
+#pragma once
+// Token-budget estimation without a tokenizer (papers.md §2): from the RequestFeatures of a
+// request body, estimate its prompt tokens (unbiased, and conservative for routing), reserve its
+// output, and learn online from the usage.prompt_tokens that the backend reports.
+//
+//   auto est = MakeEstimator("linear", EstimatorConfig{});     // Result<unique_ptr<...>>
+//   Category c = Categorize(features, header_value);           // x-tokenpool-category, or ""
+//   TokenEstimate e = (*est)->Estimate(features, c);
+//   route(e.routing_budget);  ...  (*est)->Observe(features, c, usage.prompt_tokens);
+//
+// Modes (EstimatorModes(), an explicit name -> factory table):
+//   static  fixed bytes/token over text + structured bytes, plus framing (the baseline).
+//   ema     the paper's: a bytes/token ratio per category learned by EMA, with a low-tail
+//           (conservative) ratio ĉ - γσ̂.
+//   linear  the default: per-category online least squares (RLS) from byte-class counts to
+//           prompt tokens, with a global model as the fallback, and a tracked residual spread
+//           for the conservative estimate.
+// docs/estimator.md describes the features, the classifier, the formulas and the constants.
+//
+// Cost: Categorize, Estimate are O(1) after parsing and never allocate. Observe allocates only
+// when it creates a category (at most EstimatorConfig::max_categories).
+//
+// Thread-safety: an estimator is NOT synchronized: single-threaded use (the gateway shards
+// estimators per worker or locks around Estimate/Observe). Categorize and the config are pure.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tokenpool/request_features.h"
+#include "tokenpool/status.h"
+
+namespace tokenpool {
+
+// A cheap content classifier over ByteStats (thresholds in ClassifyContent, estimator.cc).
+enum class ContentClass : uint8_t {
+  kEmpty = 0,    // no text content
+  kProse,        // mostly ASCII letters and spaces
+  kCode,         // ;=()<> dense
+  kJson,         // quotes, brackets, colons, commas dense
+  kTex,          // \ $ ^ _ dense
+  kMarkup,       // other punctuation-heavy text (Markdown, tables)
+  kCjk,          // non-ASCII dominant, mostly Han/Kana/Hangul
+  kOtherScript,  // non-ASCII dominant, other scripts (Cyrillic, Arabic, Indic, ...)
+};
+inline constexpr int kNumContentClasses = 8;
+std::string_view ContentClassName(ContentClass c);  // "prose", "code", ..., the metric label
+ContentClass ClassifyContent(const ByteStats& s);
+
+// Which learned state a request uses. Holds views into the request's model and the override
+// string: valid only as long as they are.
+struct Category {
+  uint64_t key = 0;  // hash of the override, else of (model, content class)
+  ContentClass content = ContentClass::kEmpty;
+  std::string_view model;
+  std::string_view override_name;  // non-empty: the category was named by the caller
+};
+
+// Category of a request: `override_name` (e.g. the x-tokenpool-category header) when non-empty,
+// else model + ClassifyContent(features.text).
+Category Categorize(const RequestFeatures& f, std::string_view override_name = {});
+
+struct TokenEstimate {
+  int64_t prompt_tokens = 0;          // unbiased estimate (includes framing and images)
+  int64_t routing_prompt_tokens = 0;  // conservative, >= prompt_tokens
+  int64_t output_reserve = 0;         // max_completion_tokens / max_tokens, else the default
+  int64_t image_tokens = 0;           // images x EstimatorConfig::image_tokens
+  int64_t framing_tokens = 0;         // per message / tool call (0 for a learned linear model,
+                                      // whose framing is inside its coefficients)
+  int64_t routing_budget = 0;         // routing_prompt_tokens + output_reserve
+  bool learned = false;               // from learned state, not the warm-up default
+};
+
+struct ModelOutputDefault {
+  std::string model;
+  int64_t output_tokens = 0;
+};
+
+struct EmaConfig {
+  double warmup_bytes_per_token = 4.0;  // the reference's default, used until min_samples
+  // 0.95: the first observation's weight falls below 8% after 50 samples (the warm-up of the
+  // accuracy goals) while one request moves the ratio by 5%; the reference's 0.995 would still
+  // give the first observation 78% of the weight after 50 samples.
+  double decay = 0.95;
+  int64_t min_samples = 10;             // learned ratio trusted from the 10th sample (reference)
+  double gamma = 1.0;                   // conservative ratio ĉ - γσ̂ (σ̂: EMA of |c_obs - ĉ|)
+  Status Validate() const;
+};
+
+struct LinearConfig {
+  // Prior variance of the RLS coefficients (P0 = δ·I over features scaled by request bytes):
+  // large enough that ~20 samples dominate the prior, small enough to keep P well conditioned.
+  double prior_variance = 1e4;
+  int64_t min_global_samples = 5;      // before: the static formula
+  int64_t min_category_samples = 30;   // before: the global model (≥ the ~43 features / 1.5)
+  double gamma = 1.5;                  // conservative = unbiased · (1 + γ · spread)
+  // Spread = EMA (weight 0.05, ~20 samples) of |actual - estimate| / estimate over requests of
+  // at least 1,000 estimated tokens: only large requests are near a routing boundary, and small
+  // ones have a larger relative error that would widen the margin for nothing.
+  double spread_weight = 0.05;
+  int64_t spread_min_tokens = 1000;
+  double initial_spread = 0.15;        // until 10 such samples are seen
+  Status Validate() const;
+};
+
+struct EstimatorConfig {
+  double static_bytes_per_token = 4.0;  // static mode, and every mode before it has learned
+  int64_t image_tokens = 8192;          // per image: the reference's worst case
+  int64_t framing_per_message = 4;      // the reference's admission floor
+  int64_t framing_per_tool_call = 8;    // per tool call and per tool definition
+  int64_t default_output_reserve = 2048;  // when the request sets no max tokens
+  std::vector<ModelOutputDefault> model_output_reserve;  // per-model override of the above
+  int max_categories = 256;             // plus one default category that takes the overflow
+  EmaConfig ema;
+  LinearConfig linear;
+
+  // The first violated rule, naming the field: "linear.gamma: must be >= 0".
+  Status Validate() const;
+};
+
+class TokenEstimator {
+ public:
+  virtual ~TokenEstimator() = default;
+  virtual std::string_view Name() const = 0;
+  // O(1), no allocation.
+  virtual TokenEstimate Estimate(const RequestFeatures& f, const Category& c) const = 0;
+  // Learns from the backend's usage.prompt_tokens for the request. Ignores actual <= 0.
+  virtual void Observe(const RequestFeatures& f, const Category& c,
+                       int64_t actual_prompt_tokens) = 0;
+  // Categories with learned state (excluding the default one).
+  virtual int CategoryCount() const = 0;
+};
+
+using EstimatorFactory = std::unique_ptr<TokenEstimator> (*)(const EstimatorConfig&);
+struct EstimatorMode {
+  std::string_view name;
+  std::string_view description;
+  EstimatorFactory make;
+};
+
+inline constexpr std::string_view kDefaultEstimatorMode = "linear";
+
+// static, ema, linear.
+std::span<const EstimatorMode> EstimatorModes();
+
+// NotFound naming the known modes for an unknown name; the config's Validate() error if invalid.
+Result<std::unique_ptr<TokenEstimator>> MakeEstimator(std::string_view mode,
+                                                      const EstimatorConfig& config);
+
+}  // namespace tokenpool

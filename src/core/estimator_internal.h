@@ -1,0 +1,89 @@
+#pragma once
+// Internal to the estimator implementations (src/core/estimator*.cc): the parts every mode
+// shares (output reserve, framing, images) and the bounded category table.
+//
+// Thread-safety: as TokenEstimator (single-threaded).
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "tokenpool/estimator.h"
+
+namespace tokenpool::estimator_internal {
+
+int64_t OutputReserve(const EstimatorConfig& c, const RequestFeatures& f);
+int64_t Framing(const EstimatorConfig& c, const RequestFeatures& f);
+inline int64_t ImageTokens(const EstimatorConfig& c, const RequestFeatures& f) {
+  return f.images * c.image_tokens;
+}
+// Text plus structured bytes: what a bytes/token ratio applies to.
+inline int64_t RatioBytes(const RequestFeatures& f) { return f.text_bytes + f.structured_bytes; }
+inline int64_t CeilDiv(double bytes, double ratio) {
+  return bytes <= 0 ? 0 : static_cast<int64_t>(std::ceil(bytes / ratio));
+}
+
+// The static formula: ceil(bytes / ratio) + framing + images + given token ids.
+TokenEstimate StaticEstimate(const EstimatorConfig& c, const RequestFeatures& f);
+
+// Fills output_reserve and routing_budget from the prompt fields; keeps routing >= unbiased.
+void Finish(const EstimatorConfig& c, const RequestFeatures& f, TokenEstimate* e);
+
+// At most `capacity` categories, found by key with open addressing (no allocation on lookup),
+// plus a default State that takes every category beyond the bound.
+template <typename State>
+class CategoryTable {
+ public:
+  explicit CategoryTable(int capacity) : capacity_(capacity) {
+    size_t n = 16;
+    while (n < static_cast<size_t>(capacity) * 2) n *= 2;  // load factor <= 1/2
+    index_.assign(n, kEmpty);
+    keys_.reserve(static_cast<size_t>(capacity));
+    states_.reserve(static_cast<size_t>(capacity));
+  }
+
+  // nullptr when the key has no state of its own.
+  const State* Find(uint64_t key) const {
+    const int32_t slot = index_[Probe(key)];
+    return slot == kEmpty ? nullptr : states_[static_cast<size_t>(slot)].get();
+  }
+  // The key's state, created from `init` when there is room, else the default state.
+  template <typename Init>
+  State* FindOrCreate(uint64_t key, Init&& init) {
+    const size_t pos = Probe(key);
+    if (index_[pos] != kEmpty) return states_[static_cast<size_t>(index_[pos])].get();
+    if (static_cast<int>(states_.size()) >= capacity_) return &default_;
+    index_[pos] = static_cast<int32_t>(states_.size());
+    keys_.push_back(key);
+    states_.push_back(std::make_unique<State>(init()));
+    return states_.back().get();
+  }
+  State& default_state() { return default_; }
+  const State& default_state() const { return default_; }
+  int size() const { return static_cast<int>(states_.size()); }
+
+ private:
+  static constexpr int32_t kEmpty = -1;
+  size_t Probe(uint64_t key) const {
+    const size_t mask = index_.size() - 1;
+    size_t pos = static_cast<size_t>(key * 0x9E3779B97F4A7C15ull >> 32) & mask;
+    while (index_[pos] != kEmpty && keys_[static_cast<size_t>(index_[pos])] != key) {
+      pos = (pos + 1) & mask;
+    }
+    return pos;
+  }
+
+  int capacity_;
+  std::vector<int32_t> index_;
+  std::vector<uint64_t> keys_;
+  std::vector<std::unique_ptr<State>> states_;
+  State default_{};
+};
+
+std::unique_ptr<TokenEstimator> MakeStaticEstimator(const EstimatorConfig& c);
+std::unique_ptr<TokenEstimator> MakeEmaEstimator(const EstimatorConfig& c);
+std::unique_ptr<TokenEstimator> MakeLinearEstimator(const EstimatorConfig& c);
+
+}  // namespace tokenpool::estimator_internal

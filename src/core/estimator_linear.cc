@@ -1,0 +1,173 @@
+// The default mode: an online linear model from byte-class counts to prompt tokens.
+//
+// Features x (kNumFeatures, listed in FillFeatures) are counts from RequestFeatures; the model
+// is fitted on x / B -> (tokens - images - token ids) / B with B = text + structured bytes
+// + 20 per message + 1: dividing by the request's size makes the squared error relative, which
+// is what MAPE and calibration measure, and keeps every feature in [0, ~1] for a well-conditioned
+// recursive least squares (RLS, forgetting factor 1: the corpus is stationary; P0 = δ·I).
+//
+// A global model learns from every request; each category's model starts from the global
+// coefficients when the category is created and is used once it has min_category_samples.
+// The conservative estimate is unbiased · (1 + γ · spread), spread an EMA of the relative
+// residual |actual - estimate| / estimate over requests of >= spread_min_tokens tokens, per
+// category (the global one until the category has 10 such samples).
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include "estimator_internal.h"
+
+namespace tokenpool::estimator_internal {
+namespace {
+
+constexpr int kBaseFeatures = 24;
+constexpr int kNumFeatures = kBaseFeatures + kNumScripts;
+using Vec = std::array<double, kNumFeatures>;
+
+constexpr int64_t kMinSpreadSamples = 10;
+
+// Returns B, the scale; fills x with the unscaled counts divided by B.
+double FillFeatures(const RequestFeatures& f, Vec* x) {
+  const ByteStats& s = f.text;
+  const double b = static_cast<double>(f.text_bytes + f.structured_bytes + 20 * f.messages + 1);
+  const int64_t raw[kBaseFeatures] = {
+      1,  // intercept: the template's begin/end tokens
+      f.messages,  f.tool_calls, f.tool_definitions, f.structured_bytes,
+      s.letters,   s.upper,      s.letter_runs,      s.letters_ge4,
+      s.letters_ge8, s.camel,    s.digits,           s.digit_runs,
+      s.spaces,    s.space_runs, s.newlines,         s.newline_runs,
+      s.punct,     s.punct_runs, s.punct_ge3,        s.control,
+      s.quotes,    s.brackets,   s.non_ascii_runs,
+  };
+  for (int i = 0; i < kBaseFeatures; ++i) (*x)[i] = static_cast<double>(raw[i]) / b;
+  for (int i = 0; i < kNumScripts; ++i) {
+    (*x)[kBaseFeatures + i] = static_cast<double>(s.script[i]) / b;
+  }
+  return b;
+}
+
+struct Rls {
+  Vec theta{};
+  std::array<double, kNumFeatures * kNumFeatures> p{};
+  int64_t samples = 0;
+  bool initialized = false;
+  double spread = 0;
+  int64_t spread_samples = 0;
+
+  void Init(const Vec& start, double prior_variance) {
+    theta = start;
+    p.fill(0);
+    for (int i = 0; i < kNumFeatures; ++i) p[i * kNumFeatures + i] = prior_variance;
+    initialized = true;
+  }
+  double Predict(const Vec& x) const {
+    double y = 0;
+    for (int i = 0; i < kNumFeatures; ++i) y += theta[i] * x[i];
+    return y;
+  }
+  void Update(const Vec& x, double y) {
+    Vec px{};
+    for (int i = 0; i < kNumFeatures; ++i) {
+      double acc = 0;
+      for (int j = 0; j < kNumFeatures; ++j) acc += p[i * kNumFeatures + j] * x[j];
+      px[i] = acc;
+    }
+    double den = 1;
+    for (int i = 0; i < kNumFeatures; ++i) den += x[i] * px[i];
+    const double err = y - Predict(x);
+    for (int i = 0; i < kNumFeatures; ++i) theta[i] += px[i] / den * err;
+    for (int i = 0; i < kNumFeatures; ++i) {
+      const double ki = px[i] / den;
+      for (int j = 0; j < kNumFeatures; ++j) p[i * kNumFeatures + j] -= ki * px[j];
+    }
+    ++samples;
+  }
+  void AddSpread(double rel, double weight) {
+    spread = spread_samples == 0 ? rel : (1 - weight) * spread + weight * rel;
+    ++spread_samples;
+  }
+};
+
+class LinearEstimator final : public TokenEstimator {
+ public:
+  explicit LinearEstimator(const EstimatorConfig& c) : config_(c), table_(c.max_categories) {
+    global_.Init(Vec{}, c.linear.prior_variance);
+  }
+  std::string_view Name() const override { return "linear"; }
+
+  TokenEstimate Estimate(const RequestFeatures& f, const Category& c) const override {
+    if (global_.samples < config_.linear.min_global_samples) return StaticEstimate(config_, f);
+    Vec x;
+    const double b = FillFeatures(f, &x);
+    const Rls* cat = Lookup(c);
+    const double content = Content(cat, x, b);
+    TokenEstimate e;
+    e.image_tokens = ImageTokens(config_, f);
+    const int64_t rest = e.image_tokens + f.prompt_token_ids;
+    e.prompt_tokens = std::max<int64_t>(1, std::llround(content) + rest);
+    const double margin = 1 + config_.linear.gamma * Spread(cat);
+    e.routing_prompt_tokens =
+        std::max<int64_t>(1, static_cast<int64_t>(std::ceil(content * margin)) + rest);
+    e.learned = true;
+    Finish(config_, f, &e);
+    return e;
+  }
+
+  void Observe(const RequestFeatures& f, const Category& c, int64_t actual) override {
+    if (actual <= 0) return;
+    Vec x;
+    const double b = FillFeatures(f, &x);
+    const double target =
+        static_cast<double>(actual - ImageTokens(config_, f) - f.prompt_token_ids);
+    Rls* cat = table_.FindOrCreate(c.key, [&] {
+      Rls r;
+      r.Init(global_.theta, config_.linear.prior_variance);
+      return r;
+    });
+    if (!cat->initialized) cat->Init(global_.theta, config_.linear.prior_variance);
+    if (global_.samples >= config_.linear.min_global_samples) {
+      const double est = Content(cat, x, b);
+      if (est >= static_cast<double>(config_.linear.spread_min_tokens)) {
+        const double rel = std::abs(target - est) / est;
+        cat->AddSpread(rel, config_.linear.spread_weight);
+        global_.AddSpread(rel, config_.linear.spread_weight);
+      }
+    }
+    global_.Update(x, target / b);
+    cat->Update(x, target / b);
+  }
+
+  int CategoryCount() const override { return table_.size(); }
+
+ private:
+  const Rls* Lookup(const Category& c) const {
+    const Rls* cat = table_.Find(c.key);
+    if (cat == nullptr && table_.default_state().initialized) {
+      // A category that never got a slot (table full) learns in the default state.
+      cat = table_.size() >= config_.max_categories ? &table_.default_state() : nullptr;
+    }
+    return cat;
+  }
+  // Content tokens (without images and given ids) from the category model when trusted.
+  double Content(const Rls* cat, const Vec& x, double b) const {
+    const bool use_cat = cat != nullptr && cat->samples >= config_.linear.min_category_samples;
+    return std::max(1.0, (use_cat ? cat->Predict(x) : global_.Predict(x)) * b);
+  }
+  double Spread(const Rls* cat) const {
+    if (cat != nullptr && cat->spread_samples >= kMinSpreadSamples) return cat->spread;
+    if (global_.spread_samples >= kMinSpreadSamples) return global_.spread;
+    return config_.linear.initial_spread;
+  }
+
+  EstimatorConfig config_;
+  Rls global_;
+  CategoryTable<Rls> table_;
+};
+
+}  // namespace
+
+std::unique_ptr<TokenEstimator> MakeLinearEstimator(const EstimatorConfig& c) {
+  return std::make_unique<LinearEstimator>(c);
+}
+
+}  // namespace tokenpool::estimator_internal

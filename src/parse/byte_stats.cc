@@ -1,0 +1,248 @@
+#include "parse/byte_stats.h"
+
+#include <array>
+#include <bit>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace tokenpool::parse {
+namespace {
+
+// Script by code-point block. Two tables indexed from the first two bytes of a sequence:
+// 2-byte sequences in 16-code-point blocks (Armenian and Hebrew share the 0x580 block),
+// 3-byte sequences in 64-code-point blocks. Built at compile time.
+constexpr Script ScriptOfCodePoint(uint32_t cp) {
+  if (cp < 0x250) return Script::kLatinExt;
+  if (cp < 0x370) return Script::kSymbol2;
+  if (cp < 0x400) return Script::kGreek;
+  if (cp < 0x530) return Script::kCyrillic;
+  if (cp < 0x590) return Script::kArmenian;
+  if (cp < 0x600) return Script::kHebrew;
+  if (cp < 0x900) return Script::kArabic;
+  if (cp < 0x980) return Script::kDevanagari;
+  if (cp < 0xE00) return Script::kIndic;
+  if (cp < 0xF00) return Script::kThai;
+  if (cp < 0x1000) return Script::kIndic;
+  if (cp >= 0x1080 && cp < 0x1100) return Script::kGeorgian;
+  if (cp >= 0x1100 && cp < 0x1200) return Script::kHangul;
+  if (cp < 0x1E00) return Script::kOther3;
+  if (cp < 0x1F00) return Script::kLatinExt;
+  if (cp < 0x2000) return Script::kGreek;
+  if (cp < 0x3000) return Script::kSymbol3;
+  if (cp < 0x3040) return Script::kCjkPunct;
+  if (cp < 0x3100) return Script::kKana;
+  if (cp < 0x3400) return Script::kOther3;
+  if (cp < 0xA000) return Script::kHan;
+  if (cp < 0xAC00) return Script::kOther3;
+  if (cp < 0xD800) return Script::kHangul;
+  if (cp < 0xF900) return Script::kOther3;
+  if (cp < 0x10000) return Script::kFullwidth;
+  return Script::kFourByte;
+}
+
+constexpr std::array<Script, 128> kScript2 = [] {
+  std::array<Script, 128> t{};
+  for (uint32_t i = 0; i < 128; ++i) t[i] = ScriptOfCodePoint(i << 4);
+  return t;
+}();
+constexpr std::array<Script, 1024> kScript3 = [] {
+  std::array<Script, 1024> t{};
+  for (uint32_t i = 0; i < 1024; ++i) t[i] = ScriptOfCodePoint(i << 6);
+  return t;
+}();
+
+// One bit per byte of a 64-byte block, for each class the statistics need.
+struct Masks {
+  uint64_t letter = 0, upper = 0, digit = 0, space = 0, newline = 0, non_ascii = 0;
+  uint64_t lead2 = 0, lead3 = 0, lead4 = 0, control = 0;
+  uint64_t quote = 0, bracket = 0, colon_comma = 0, code = 0, tex = 0, markup = 0;
+};
+
+bool IsLetter(unsigned char b) { return (b | 0x20) >= 'a' && (b | 0x20) <= 'z'; }
+
+void SetBitsScalar(const unsigned char* p, int n, Masks* m) {
+  for (int i = 0; i < n; ++i) {
+    const unsigned char b = p[i];
+    const uint64_t bit = uint64_t{1} << i;
+    if (IsLetter(b)) m->letter |= bit;
+    if (b >= 'A' && b <= 'Z') m->upper |= bit;
+    if (b >= '0' && b <= '9') m->digit |= bit;
+    if (b == ' ' || b == '\t') m->space |= bit;
+    if (b == '\n' || b == '\r') m->newline |= bit;
+    if (b >= 0x80) m->non_ascii |= bit;
+    if (b >= 0xC0 && b <= 0xDF) m->lead2 |= bit;
+    if (b >= 0xE0 && b <= 0xEF) m->lead3 |= bit;
+    if (b >= 0xF0 && b <= 0xF7) m->lead4 |= bit;
+    if ((b < 0x20 && b != '\t' && b != '\n' && b != '\r') || b == 0x7F) m->control |= bit;
+    if (b == '"') m->quote |= bit;
+    if (b == '{' || b == '}' || b == '[' || b == ']') m->bracket |= bit;
+    if (b == ':' || b == ',') m->colon_comma |= bit;
+    if (b == ';' || b == '=' || b == '(' || b == ')' || b == '<' || b == '>') m->code |= bit;
+    if (b == '\\' || b == '$' || b == '^' || b == '_') m->tex |= bit;
+    if (b == '#' || b == '*' || b == '`' || b == '|' || b == '-') m->markup |= bit;
+  }
+}
+
+#if defined(__SSE2__)
+// Unsigned lo <= v <= hi per byte, with SSE2's signed compare: flip the sign bit of v - lo.
+inline __m128i InRange(__m128i v, unsigned char lo, unsigned char hi) {
+  const __m128i shifted = _mm_xor_si128(_mm_sub_epi8(v, _mm_set1_epi8(static_cast<char>(lo))),
+                                        _mm_set1_epi8(static_cast<char>(0x80)));
+  return _mm_cmplt_epi8(shifted, _mm_set1_epi8(static_cast<char>((hi - lo + 1) ^ 0x80)));
+}
+inline __m128i Eq(__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); }
+inline uint64_t Bits(__m128i m, int shift) {
+  return static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(m))) << shift;
+}
+
+void SetBits64(const unsigned char* p, Masks* m) {
+  for (int k = 0; k < 4; ++k) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
+    const int s = 16 * k;
+    m->letter |= Bits(InRange(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 'z'), s);
+    m->upper |= Bits(InRange(v, 'A', 'Z'), s);
+    m->digit |= Bits(InRange(v, '0', '9'), s);
+    const __m128i space = _mm_or_si128(Eq(v, ' '), Eq(v, '\t'));
+    const __m128i newline = _mm_or_si128(Eq(v, '\n'), Eq(v, '\r'));
+    m->space |= Bits(space, s);
+    m->newline |= Bits(newline, s);
+    m->non_ascii |= Bits(v, s);
+    m->lead2 |= Bits(InRange(v, 0xC0, 0xDF), s);
+    m->lead3 |= Bits(InRange(v, 0xE0, 0xEF), s);
+    m->lead4 |= Bits(InRange(v, 0xF0, 0xF7), s);
+    const __m128i low = _mm_andnot_si128(_mm_or_si128(space, newline), InRange(v, 0, 0x1F));
+    m->control |= Bits(_mm_or_si128(low, Eq(v, 0x7F)), s);
+    m->quote |= Bits(Eq(v, '"'), s);
+    // '[' ']' and '{' '}' differ from each other by 2 and from the other pair by 0x20.
+    const __m128i br = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    m->bracket |= Bits(_mm_or_si128(Eq(br, '{'), Eq(br, '}')), s);
+    m->colon_comma |= Bits(_mm_or_si128(Eq(v, ':'), Eq(v, ',')), s);
+    m->code |= Bits(_mm_or_si128(_mm_or_si128(Eq(v, ';'), Eq(v, '=')),
+                                 _mm_or_si128(InRange(v, '(', ')'),
+                                              _mm_or_si128(Eq(v, '<'), Eq(v, '>')))),
+                    s);
+    m->tex |= Bits(_mm_or_si128(_mm_or_si128(Eq(v, '\\'), Eq(v, '$')),
+                                _mm_or_si128(Eq(v, '^'), Eq(v, '_'))),
+                   s);
+    m->markup |= Bits(_mm_or_si128(_mm_or_si128(Eq(v, '#'), Eq(v, '*')),
+                                   _mm_or_si128(_mm_or_si128(Eq(v, '`'), Eq(v, '|')), Eq(v, '-'))),
+                      s);
+  }
+}
+#else
+void SetBits64(const unsigned char* p, Masks* m) { SetBitsScalar(p, 64, m); }
+#endif
+
+inline int64_t Pop(uint64_t x) { return std::popcount(x); }
+
+// Run bookkeeping across blocks: the previous block's mask of each run-tracked class.
+struct Carry {
+  uint64_t letter = 0, digit = 0, space = 0, newline = 0, punct = 0, non_ascii = 0, lower = 0;
+};
+
+// x shifted by k bits towards higher positions, filled from the previous block's mask.
+inline uint64_t Prev(uint64_t x, uint64_t before, int k) { return (x << k) | (before >> (64 - k)); }
+
+void CountBlock(const unsigned char* p, const Masks& m, uint64_t valid, Carry* c,
+                ByteStats* st) {
+  const uint64_t punct =
+      valid & ~(m.letter | m.digit | m.space | m.newline | m.non_ascii | m.control);
+  const uint64_t lower = m.letter & ~m.upper;
+  const uint64_t l = m.letter;
+  const uint64_t l1 = Prev(l, c->letter, 1);
+  st->letters += Pop(l);
+  st->upper += Pop(m.upper);
+  st->letter_runs += Pop(l & ~l1);
+  // A letter with 3 (7) letters before it: the 4th (8th) or later letter of its word.
+  const uint64_t ge4 = l & l1 & Prev(l, c->letter, 2) & Prev(l, c->letter, 3);
+  st->letters_ge4 += Pop(ge4);
+  st->letters_ge8 += Pop(ge4 & Prev(l, c->letter, 4) & Prev(l, c->letter, 5) &
+                         Prev(l, c->letter, 6) & Prev(l, c->letter, 7));
+  st->camel += Pop(m.upper & Prev(lower, c->lower, 1));
+  st->digits += Pop(m.digit);
+  st->digit_runs += Pop(m.digit & ~Prev(m.digit, c->digit, 1));
+  st->spaces += Pop(m.space);
+  st->space_runs += Pop(m.space & ~Prev(m.space, c->space, 1));
+  st->newlines += Pop(m.newline);
+  st->newline_runs += Pop(m.newline & ~Prev(m.newline, c->newline, 1));
+  st->punct += Pop(punct);
+  st->punct_runs += Pop(punct & ~Prev(punct, c->punct, 1));
+  st->punct_ge3 += Pop(punct & Prev(punct, c->punct, 1) & Prev(punct, c->punct, 2));
+  st->control += Pop(m.control);
+  st->quotes += Pop(m.quote);
+  st->brackets += Pop(m.bracket);
+  st->colons_commas += Pop(m.colon_comma);
+  st->code_punct += Pop(m.code);
+  st->tex_punct += Pop(m.tex);
+  st->markup_punct += Pop(m.markup);
+  st->non_ascii += Pop(m.non_ascii);
+  st->non_ascii_runs += Pop(m.non_ascii & ~Prev(m.non_ascii, c->non_ascii, 1));
+  st->utf8_2 += Pop(m.lead2);
+  st->utf8_3 += Pop(m.lead3);
+  st->utf8_4 += Pop(m.lead4);
+  st->script[static_cast<int>(Script::kFourByte)] += Pop(m.lead4);
+  // Scripts: one table lookup per 2- or 3-byte character (none for ASCII text).
+  for (uint64_t leads = m.lead2 | m.lead3; leads != 0; leads &= leads - 1) {
+    const int i = std::countr_zero(leads);
+    ++st->script[static_cast<int>(ScriptOf(p[i], p[i + 1]))];
+  }
+  c->letter = l;
+  c->lower = lower;
+  c->digit = m.digit;
+  c->space = m.space;
+  c->newline = m.newline;
+  c->punct = punct;
+  c->non_ascii = m.non_ascii;
+}
+
+template <bool kScalar>
+void Count(std::string_view text, ByteStats* st) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  st->bytes += static_cast<int64_t>(n);
+  Carry carry;
+  size_t off = 0;
+  // Full blocks only while a byte follows them, so that p[i + 1] above stays inside the text.
+  for (; off + 64 < n; off += 64) {
+    Masks m;
+    if constexpr (kScalar) {
+      SetBitsScalar(p + off, 64, &m);
+    } else {
+      SetBits64(p + off, &m);
+    }
+    CountBlock(p + off, m, ~uint64_t{0}, &carry, st);
+  }
+  const size_t rest = n - off;
+  if (rest == 0) return;
+  unsigned char tail[65] = {};
+  std::memcpy(tail, p + off, rest);
+  Masks m;
+  const uint64_t valid = rest == 64 ? ~uint64_t{0} : (uint64_t{1} << rest) - 1;
+  if constexpr (kScalar) {
+    SetBitsScalar(tail, static_cast<int>(rest), &m);
+  } else {
+    SetBits64(tail, &m);  // the zero bytes past `rest` only set control bits, masked below
+    m.control &= valid;
+  }
+  CountBlock(tail, m, valid, &carry, st);
+}
+
+}  // namespace
+
+Script ScriptOf(unsigned char lead, unsigned char next) {
+  if (lead < 0xE0) return kScript2[((lead & 0x1Fu) << 2) | ((next >> 4) & 3u)];
+  if (lead < 0xF0) return kScript3[((lead & 0x0Fu) << 6) | (next & 0x3Fu)];
+  return Script::kFourByte;
+}
+
+void CountByteStats(std::string_view text, ByteStats* stats) { Count<false>(text, stats); }
+
+void CountByteStatsReference(std::string_view text, ByteStats* stats) {
+  Count<true>(text, stats);
+}
+
+}  // namespace tokenpool::parse

@@ -1,0 +1,25 @@
+#pragma once
+// CountByteStats: the byte-class statistics of one content string (see ByteStats in
+// tokenpool/request_features.h), 64 bytes at a time with SSE2 bit masks (the x86-64 baseline;
+// a portable scalar path builds the same masks elsewhere). Runs never cross calls: each content
+// string is counted on its own, as a tokenizer would see it.
+//
+// Thread-safety: pure function.
+
+#include <string_view>
+
+#include "tokenpool/request_features.h"
+
+namespace tokenpool::parse {
+
+// Adds the statistics of `text` (UTF-8, already unescaped) to *stats.
+void CountByteStats(std::string_view text, ByteStats* stats);
+
+// The same result by a plain byte-at-a-time loop: the reference the tests compare against.
+void CountByteStatsReference(std::string_view text, ByteStats* stats);
+
+// The Script of a character from its first two UTF-8 bytes (lead byte of a 2- or 3-byte
+// sequence, then the next byte); 4-byte sequences are Script::kFourByte.
+Script ScriptOf(unsigned char lead, unsigned char next);
+
+}  // namespace tokenpool::parse

@@ -1,0 +1,429 @@
+#include "parse/request_parser.h"
+
+#include <simdjson.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "parse/byte_stats.h"
+
+namespace tokenpool::parse {
+
+static_assert(RequestParser::kPadding == simdjson::SIMDJSON_PADDING);
+
+namespace od = simdjson::ondemand;
+
+namespace {
+
+// The JSON path of the value being read, built only when an error is reported.
+struct Path {
+  const char* field = "";   // top-level key
+  int64_t index = -1;       // element of that array, if any
+  const char* sub = "";     // key inside the element
+  int64_t sub_index = -1;   // element of that key's array, if any
+  const char* leaf = "";    // key inside that element
+
+  std::string ToString() const {
+    std::string s(field);
+    AppendIndex(index, &s);
+    if (*sub != '\0') s.append(".").append(sub);
+    AppendIndex(sub_index, &s);
+    if (*leaf != '\0') s.append(".").append(leaf);
+    if (s.empty()) s.assign("body");
+    return s;
+  }
+  static void AppendIndex(int64_t i, std::string* s) {
+    if (i < 0) return;
+    char buf[24];
+    const int n = std::snprintf(buf, sizeof(buf), "[%lld]", static_cast<long long>(i));
+    s->append(buf, static_cast<size_t>(n));
+  }
+};
+
+const char* TypeName(od::json_type t) {
+  switch (t) {
+    case od::json_type::array: return "array";
+    case od::json_type::object: return "object";
+    case od::json_type::number: return "number";
+    case od::json_type::string: return "string";
+    case od::json_type::boolean: return "boolean";
+    case od::json_type::null: return "null";
+  }
+  return "unknown";
+}
+
+Status JsonError(const Path& p, simdjson::error_code e) {
+  return InvalidArgument(p.ToString() + ": malformed JSON (" + simdjson::error_message(e) + ")");
+}
+
+Status TypeError(const Path& p, const char* expected, od::json_type got) {
+  return InvalidArgument(p.ToString() + ": expected " + expected + ", got " + TypeName(got));
+}
+
+// Reads the type of v; a malformed value is reported at p.
+Status TypeOf(od::value& v, const Path& p, od::json_type* t) {
+  if (auto e = v.type().get(*t)) return JsonError(p, e);
+  return Status::Ok();
+}
+
+// A non-negative integer, or null (then *present stays false).
+Status ReadCount(od::value& v, const Path& p, int64_t* out, bool* present) {
+  od::json_type t{};
+  if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
+  if (t == od::json_type::null) return Status::Ok();
+  if (t != od::json_type::number) return TypeError(p, "integer", t);
+  int64_t n = 0;
+  if (v.get_int64().get(n)) return InvalidArgument(p.ToString() + ": expected an integer");
+  if (n < 0) return InvalidArgument(p.ToString() + ": must be >= 0");
+  *out = n;
+  *present = true;
+  return Status::Ok();
+}
+
+Status ReadBool(od::value& v, const Path& p, bool* out) {
+  od::json_type t{};
+  if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
+  if (t == od::json_type::null) return Status::Ok();
+  if (t != od::json_type::boolean) return TypeError(p, "boolean", t);
+  if (auto e = v.get_bool().get(*out)) return JsonError(p, e);
+  return Status::Ok();
+}
+
+// Text content: unescaped by simdjson into its string buffer, then counted.
+Status ReadText(od::value& v, const Path& p, RequestFeatures* f) {
+  std::string_view text;
+  if (auto e = v.get_string().get(text)) return JsonError(p, e);
+  CountByteStats(text, &f->text);
+  return Status::Ok();
+}
+
+// Structured content (tools, tool calls, schemas): the JSON text's bytes; the elements of an
+// array are counted into *elements.
+Status ReadStructured(od::value& v, const Path& p, RequestFeatures* f, int64_t* elements,
+                      bool allow_object) {
+  od::json_type t{};
+  if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
+  if (t == od::json_type::null) return Status::Ok();
+  std::string_view raw;
+  if (t == od::json_type::array) {
+    od::array a;
+    if (auto e = v.get_array().get(a)) return JsonError(p, e);
+    size_t n = 0;
+    if (auto e = a.count_elements().get(n)) return JsonError(p, e);
+    if (auto e = a.raw_json().get(raw)) return JsonError(p, e);
+    if (elements != nullptr) *elements += static_cast<int64_t>(n);
+  } else if (t == od::json_type::object && allow_object) {
+    od::object o;
+    if (auto e = v.get_object().get(o)) return JsonError(p, e);
+    if (auto e = o.raw_json().get(raw)) return JsonError(p, e);
+    if (elements != nullptr) *elements += 1;
+  } else {
+    return TypeError(p, allow_object ? "array, object or null" : "array or null", t);
+  }
+  f->structured_bytes += static_cast<int64_t>(raw.size());
+  return Status::Ok();
+}
+
+// One element of a content array: {"type":"text","text":...} or an image part.
+Status ReadContentPart(od::value& v, Path p, RequestFeatures* f) {
+  od::json_type t{};
+  if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
+  if (t == od::json_type::string) {  // some clients send bare strings in content arrays
+    return ReadText(v, p, f);
+  }
+  if (t != od::json_type::object) return TypeError(p, "object or string", t);
+  od::object part;
+  if (auto e = v.get_object().get(part)) return JsonError(p, e);
+  bool image = false;
+  for (auto field_result : part) {
+    od::field field;
+    if (auto e = std::move(field_result).get(field)) return JsonError(p, e);
+    const od::raw_json_string key = field.key();
+    od::value value = field.value();
+    if (key == "text") {
+      p.leaf = "text";
+      od::json_type vt{};
+      if (Status s = TypeOf(value, p, &vt); !s.ok()) return s;
+      if (vt != od::json_type::string) return TypeError(p, "string", vt);
+      if (Status s = ReadText(value, p, f); !s.ok()) return s;
+    } else if (key == "type") {
+      p.leaf = "type";
+      std::string_view type;
+      if (value.get_string().get(type)) return InvalidArgument(p.ToString() + ": expected string");
+      if (type == "image_url" || type == "input_image" || type == "image") image = true;
+    } else if (key == "image_url" || key == "image") {
+      image = true;
+    }
+  }
+  if (image) ++f->images;
+  return Status::Ok();
+}
+
+Status ReadMessage(od::value& v, Path p, RequestFeatures* f) {
+  od::json_type t{};
+  if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
+  if (t != od::json_type::object) return TypeError(p, "object", t);
+  od::object msg;
+  if (auto e = v.get_object().get(msg)) return JsonError(p, e);
+  for (auto field_result : msg) {
+    od::field field;
+    if (auto e = std::move(field_result).get(field)) return JsonError(p, e);
+    const od::raw_json_string key = field.key();
+    od::value value = field.value();
+    if (key == "content") {
+      p.sub = "content";
+      od::json_type ct{};
+      if (Status s = TypeOf(value, p, &ct); !s.ok()) return s;
+      if (ct == od::json_type::string) {
+        if (Status s = ReadText(value, p, f); !s.ok()) return s;
+      } else if (ct == od::json_type::array) {
+        od::array parts;
+        if (auto e = value.get_array().get(parts)) return JsonError(p, e);
+        p.sub_index = 0;
+        for (auto part_result : parts) {
+          od::value part;
+          if (auto e = std::move(part_result).get(part)) return JsonError(p, e);
+          if (Status s = ReadContentPart(part, p, f); !s.ok()) return s;
+          ++p.sub_index;
+        }
+        p.sub_index = -1;
+      } else if (ct != od::json_type::null) {
+        return TypeError(p, "string, array or null", ct);
+      }
+    } else if (key == "tool_calls") {
+      p.sub = "tool_calls";
+      if (Status s = ReadStructured(value, p, f, &f->tool_calls, false); !s.ok()) return s;
+    } else if (key == "function_call") {
+      p.sub = "function_call";
+      if (Status s = ReadStructured(value, p, f, &f->tool_calls, true); !s.ok()) return s;
+    } else if (key == "role") {
+      p.sub = "role";
+      od::json_type rt{};
+      if (Status s = TypeOf(value, p, &rt); !s.ok()) return s;
+      if (rt != od::json_type::string) return TypeError(p, "string", rt);
+    }
+  }
+  ++f->messages;
+  return Status::Ok();
+}
+
+Status ReadMessages(od::value& v, Path p, RequestFeatures* f) {
+  od::json_type t{};
+  if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
+  if (t != od::json_type::array) return TypeError(p, "array", t);
+  od::array messages;
+  if (auto e = v.get_array().get(messages)) return JsonError(p, e);
+  p.index = 0;
+  for (auto message_result : messages) {
+    od::value message;
+    if (auto e = std::move(message_result).get(message)) return JsonError(p, e);
+    if (Status s = ReadMessage(message, p, f); !s.ok()) return s;
+    ++p.index;
+  }
+  if (p.index == 0) return InvalidArgument("messages: must not be empty");
+  return Status::Ok();
+}
+
+// completions: "prompt" is a string, an array of strings, an array of token ids, or an array
+// of arrays of token ids.
+Status ReadPrompt(od::value& v, Path p, RequestFeatures* f) {
+  od::json_type t{};
+  if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
+  if (t == od::json_type::string) {
+    ++f->messages;
+    return ReadText(v, p, f);
+  }
+  if (t != od::json_type::array) return TypeError(p, "string or array", t);
+  od::array items;
+  if (auto e = v.get_array().get(items)) return JsonError(p, e);
+  p.index = 0;
+  bool ids = false;
+  for (auto item_result : items) {
+    od::value item;
+    if (auto e = std::move(item_result).get(item)) return JsonError(p, e);
+    od::json_type it{};
+    if (Status s = TypeOf(item, p, &it); !s.ok()) return s;
+    if (it == od::json_type::string) {
+      ++f->messages;
+      if (Status s = ReadText(item, p, f); !s.ok()) return s;
+    } else if (it == od::json_type::number) {
+      ids = true;
+      ++f->prompt_token_ids;
+    } else if (it == od::json_type::array) {
+      od::array inner;
+      if (auto e = item.get_array().get(inner)) return JsonError(p, e);
+      size_t n = 0;
+      if (auto e = inner.count_elements().get(n)) return JsonError(p, e);
+      f->prompt_token_ids += static_cast<int64_t>(n);
+      ++f->messages;
+    } else {
+      return TypeError(p, "string, integer or array", it);
+    }
+    ++p.index;
+  }
+  if (ids) ++f->messages;
+  if (p.index == 0) return InvalidArgument("prompt: must not be empty");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ParserConfig::Validate() const {
+  if (max_body_bytes == 0) return InvalidArgument("max_body_bytes: must be > 0");
+  if (max_body_bytes > (size_t{1} << 32)) {
+    return InvalidArgument("max_body_bytes: must be <= 4 GiB (simdjson's document limit)");
+  }
+  return Status::Ok();
+}
+
+class RequestParser::Impl {
+ public:
+  explicit Impl(ParserConfig config) : config_(config) {}
+
+  Status ParsePadded(std::string_view body, size_t capacity, RequestFeatures* f) {
+    f->Clear();
+    if (body.size() > config_.max_body_bytes) {
+      return OutOfRange("body: " + std::to_string(body.size()) + " bytes exceeds the limit of " +
+                        std::to_string(config_.max_body_bytes));
+    }
+    if (capacity < body.size() + kPadding) {
+      return InvalidArgument("body: ParsePadded needs " + std::to_string(kPadding) +
+                             " readable bytes after the body");
+    }
+    od::document doc;
+    if (auto e = parser_.iterate(simdjson::padded_string_view(body.data(), body.size(), capacity))
+                     .get(doc)) {
+      return JsonError(Path{}, e);
+    }
+    od::object root;
+    {
+      od::json_type t{};
+      if (auto e = doc.type().get(t)) return JsonError(Path{}, e);
+      if (t != od::json_type::object) return TypeError(Path{}, "object", t);
+      if (auto e = doc.get_object().get(root)) return JsonError(Path{}, e);
+    }
+    bool has_messages = false;
+    bool has_prompt = false;
+    bool has_model = false;
+    bool has_max_completion = false;
+    int64_t max_completion = 0;
+    bool has_max_tokens = false;
+    int64_t max_tokens = 0;
+    for (auto field_result : root) {
+      od::field field;
+      if (auto e = std::move(field_result).get(field)) return JsonError(Path{}, e);
+      const od::raw_json_string key = field.key();
+      od::value value = field.value();
+      Path p;
+      if (key == "messages") {
+        p.field = "messages";
+        has_messages = true;
+        if (Status s = ReadMessages(value, p, f); !s.ok()) return s;
+      } else if (key == "model") {
+        p.field = "model";
+        od::json_type t{};
+        if (Status s = TypeOf(value, p, &t); !s.ok()) return s;
+        if (t != od::json_type::string) return TypeError(p, "string", t);
+        std::string_view model;
+        if (auto e = value.get_string().get(model)) return JsonError(p, e);
+        f->model.assign(model);
+        has_model = true;
+      } else if (key == "max_completion_tokens") {
+        p.field = "max_completion_tokens";
+        if (Status s = ReadCount(value, p, &max_completion, &has_max_completion); !s.ok()) {
+          return s;
+        }
+      } else if (key == "max_tokens") {
+        p.field = "max_tokens";
+        if (Status s = ReadCount(value, p, &max_tokens, &has_max_tokens); !s.ok()) return s;
+      } else if (key == "stream") {
+        p.field = "stream";
+        if (Status s = ReadBool(value, p, &f->stream); !s.ok()) return s;
+      } else if (key == "stream_options") {
+        p.field = "stream_options";
+        if (Status s = ReadStreamOptions(value, p, f); !s.ok()) return s;
+      } else if (key == "tools" || key == "functions") {
+        p.field = key == "tools" ? "tools" : "functions";
+        if (Status s = ReadStructured(value, p, f, &f->tool_definitions, false); !s.ok()) {
+          return s;
+        }
+      } else if (key == "response_format") {
+        p.field = "response_format";
+        if (Status s = ReadStructured(value, p, f, nullptr, true); !s.ok()) return s;
+      } else if (key == "prompt") {
+        p.field = "prompt";
+        has_prompt = true;
+        f->endpoint = Endpoint::kCompletions;
+        if (Status s = ReadPrompt(value, p, f); !s.ok()) return s;
+      }
+    }
+    if (has_messages && has_prompt) {
+      return InvalidArgument("body: has both messages (chat) and prompt (completions)");
+    }
+    if (!has_messages && !has_prompt) {
+      return InvalidArgument("body: needs messages (chat) or prompt (completions)");
+    }
+    if (!has_model) return InvalidArgument("model: required");
+    if (has_max_completion) {
+      f->has_max_tokens = true;
+      f->max_output_tokens = max_completion;
+    } else if (has_max_tokens) {
+      f->has_max_tokens = true;
+      f->max_output_tokens = max_tokens;
+    }
+    f->text_bytes = f->text.bytes;
+    return Status::Ok();
+  }
+
+  Status Parse(std::string_view body, RequestFeatures* f) {
+    if (body.size() > config_.max_body_bytes) return ParsePadded(body, 0, f);
+    const size_t need = body.size() + kPadding;
+    if (need > capacity_) {
+      capacity_ = std::max(need, capacity_ * 2);
+      buffer_ = std::make_unique<char[]>(capacity_);
+    }
+    if (!body.empty()) std::memcpy(buffer_.get(), body.data(), body.size());
+    std::memset(buffer_.get() + body.size(), 0, kPadding);
+    return ParsePadded(std::string_view(buffer_.get(), body.size()), capacity_, f);
+  }
+
+ private:
+  static Status ReadStreamOptions(od::value& v, Path p, RequestFeatures* f) {
+    od::json_type t{};
+    if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
+    if (t == od::json_type::null) return Status::Ok();
+    if (t != od::json_type::object) return TypeError(p, "object or null", t);
+    od::object o;
+    if (auto e = v.get_object().get(o)) return JsonError(p, e);
+    for (auto field_result : o) {
+      od::field field;
+      if (auto e = std::move(field_result).get(field)) return JsonError(p, e);
+      od::value value = field.value();
+      if (field.key() == "include_usage") {
+        p.sub = "include_usage";
+        if (Status s = ReadBool(value, p, &f->include_usage); !s.ok()) return s;
+      }
+    }
+    return Status::Ok();
+  }
+
+  ParserConfig config_;
+  od::parser parser_;
+  std::unique_ptr<char[]> buffer_;
+  size_t capacity_ = 0;
+};
+
+RequestParser::RequestParser(ParserConfig config) : impl_(std::make_unique<Impl>(config)) {}
+RequestParser::~RequestParser() = default;
+
+Status RequestParser::Parse(std::string_view body, RequestFeatures* out) {
+  return impl_->Parse(body, out);
+}
+
+Status RequestParser::ParsePadded(std::string_view body, size_t capacity, RequestFeatures* out) {
+  return impl_->ParsePadded(body, capacity, out);
+}
+
+}  // namespace tokenpool::parse
