@@ -7,6 +7,7 @@
 namespace tokenpool::cli {
 
 void RegisterVersion(CLI::App& app);
+void RegisterPlan(CLI::App& app);
 void RegisterEstimateEval(CLI::App& app);
 
 }  // namespace tokenpool::cli

@@ -7,6 +7,7 @@ int main(int argc, char** argv) {
   CLI::App app{"tokenpool: token pools and token-budget-aware pool routing for LLM inference"};
   app.require_subcommand(1);
   tokenpool::cli::RegisterVersion(app);
+  tokenpool::cli::RegisterPlan(app);
   tokenpool::cli::RegisterEstimateEval(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
