@@ -9,6 +9,8 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "commands.h"
@@ -39,6 +41,19 @@ struct PlanFlags {
 [[noreturn]] void Fail(const std::string& message) {
   std::fprintf(stderr, "tokenpool plan: %s\n", message.c_str());
   throw CLI::RuntimeError(2);
+}
+
+// Core errors name PlanOptions fields; the user typed flags.
+std::string WithFlagNames(std::string message) {
+  static constexpr std::pair<std::string_view, std::string_view> kFlags[] = {
+      {"boundary_tokens", "--boundary"},         {"long_max_model_len", "--long-max-model-len"},
+      {"rate_rps", "--rate"},                     {"slo_ttft_p99_s", "--slo-ttft-p99"},
+      {"usd_per_gpu_hour", "--price-per-gpu-hour"},
+  };
+  for (const auto& [field, flag] : kFlags) {
+    if (message.rfind(field, 0) == 0) return std::string(flag) + message.substr(field.size());
+  }
+  return message;
 }
 
 std::string Fmt(const char* format, double v) {
@@ -247,11 +262,11 @@ void Run(const PlanFlags& f) {
   if (f.sweep) {
     Result<std::vector<Plan>> r =
         PlanSweep(trace->requests, *profile, o, DefaultSweepBoundaries());
-    if (!r.ok()) Fail(r.status().message());
+    if (!r.ok()) Fail(WithFlagNames(r.status().message()));
     plans = std::move(r).value();
   } else {
     Result<Plan> r = PlanFleet(trace->requests, *profile, o);
-    if (!r.ok()) Fail(r.status().message());
+    if (!r.ok()) Fail(WithFlagNames(r.status().message()));
     plans.push_back(std::move(r).value());
   }
 

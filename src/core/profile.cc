@@ -144,8 +144,8 @@ InstanceProfile Llama8B(std::string name, std::string gpu, int64_t memory, bool 
 // KV blocks of 16 tokens stated directly, and one "instance" priced as one GPU. Its comment
 // says "Llama-3-70B calibration, 8-GPU TP"; 65,536 × 16 tokens × 327,680 B = 344 GB of KV does
 // not fit one 80 GB GPU, so these reproduce fleet-sim's numbers, not a physical replica.
-InstanceProfile FleetSim(std::string name, std::string gpu, double w, double h, int64_t chunk,
-                         int64_t max_slots, double usd) {
+InstanceProfile FleetSim(std::string name, std::string gpu, double w, double h, double k,
+                         int64_t chunk, int64_t max_slots, double usd) {
   return {.name = std::move(name),
           .model = "Llama-3-70B (fleet-sim calibration)",
           .gpu = std::move(gpu),
@@ -160,7 +160,7 @@ InstanceProfile FleetSim(std::string name, std::string gpu, double w, double h, 
           .kv_blocks_override = 65536,
           .iteration = {.weights_s = w,
                         .per_seq_s = h,
-                        .per_context_token_s = 0,
+                        .per_context_token_s = k,
                         .prefill_tokens_per_s = 0,
                         .prefill_chunk_tokens = chunk,
                         .prefill_model = PrefillModel::kSlotIterations},
@@ -175,9 +175,14 @@ std::vector<InstanceProfile> BuiltinProfiles() {
   v.push_back(Llama8B("llama-3-8b-h100", "H100-SXM5-80GB", kH100MemoryBytes, false));
   v.push_back(Llama8B("llama-3-8b-a100", "A100-SXM4-80GB", kA100MemoryBytes, true));
   // fleet-sim A100_80GB: W = 8 ms, H = 0.65 ms, chunk 512, max_slots 128, $2.21/h.
-  v.push_back(FleetSim("fleetsim-a100", "A100-80GB", 8e-3, 0.65e-3, 512, 128, 2.21));
+  v.push_back(FleetSim("fleetsim-a100", "A100-80GB", 8e-3, 0.65e-3, 0, 512, 128, 2.21));
   // fleet-sim H100_80GB: W = 4 ms, H = 0.32 ms, chunk 1024, max_slots 256, $4.02/h.
-  v.push_back(FleetSim("fleetsim-h100", "H100-80GB", 4e-3, 0.32e-3, 1024, 256, 4.02));
+  v.push_back(FleetSim("fleetsim-h100", "H100-80GB", 4e-3, 0.32e-3, 0, 1024, 256, 4.02));
+  // fleet-sim's later ManualProfile.iter_latency scales H by mean_seq_len / 8,192
+  // (calibration_ctx): H·n·len/8192 is a context term K = 0.65 ms / 8,192 = 79.3 ns per
+  // context token with no per-sequence term. Same A100 constants otherwise.
+  v.push_back(FleetSim("fleetsim-a100-ctx", "A100-80GB", 8e-3, 0, 0.65e-3 / 8192, 512, 128,
+                       2.21));
   return v;
 }
 
