@@ -33,7 +33,8 @@ Status ReadLine(od::parser& json, RequestParser& requests, std::string_view line
   }
   od::object root;
   if (auto e = doc.get_object().get(root)) {
-    return InvalidArgument(where + "expected a JSON object (" + simdjson::error_message(e) + ")");
+    if (e == simdjson::INCORRECT_TYPE) return InvalidArgument(where + "expected a JSON object");
+    return InvalidArgument(where + "malformed JSON (" + simdjson::error_message(e) + ")");
   }
   bool has_body = false, has_tokens = false, has_category = false;
   for (auto field_result : root) {

@@ -1,0 +1,260 @@
+#include "tokenpool/estimator.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+namespace tokenpool {
+namespace {
+
+// Features of a synthetic English-like request: `words` words of 5 letters and a space.
+RequestFeatures Prose(int64_t words, int64_t messages = 1, std::string model = "m") {
+  RequestFeatures f;
+  f.model = std::move(model);
+  f.messages = messages;
+  f.text.bytes = words * 6;
+  f.text.letters = words * 5;
+  f.text.letter_runs = words;
+  f.text.letters_ge4 = words * 2;
+  f.text.spaces = words;
+  f.text.space_runs = words;
+  f.text_bytes = f.text.bytes;
+  return f;
+}
+
+std::unique_ptr<TokenEstimator> Make(std::string_view mode, const EstimatorConfig& c = {}) {
+  Result<std::unique_ptr<TokenEstimator>> r = MakeEstimator(mode, c);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return std::move(r).value();
+}
+
+TEST(EstimatorFactoryTest, ModesByName) {
+  ASSERT_EQ(EstimatorModes().size(), 3u);
+  for (const EstimatorMode& m : EstimatorModes()) {
+    EXPECT_EQ(Make(m.name)->Name(), m.name);
+  }
+  const auto r = MakeEstimator("tiktoken", EstimatorConfig{});
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find("known: static, ema, linear"), std::string::npos);
+  EXPECT_EQ(kDefaultEstimatorMode, "linear");
+}
+
+TEST(EstimatorConfigTest, ValidateNamesFieldAndRule) {
+  EXPECT_TRUE(EstimatorConfig{}.Validate().ok());
+  EstimatorConfig c;
+  c.ema.decay = 1.0;
+  EXPECT_EQ(c.Validate().message(), "ema.decay: must be in (0, 1)");
+  c = {};
+  c.linear.gamma = -1;
+  EXPECT_EQ(c.Validate().message(), "linear.gamma: must be >= 0");
+  c = {};
+  c.model_output_reserve.push_back({"", 5});
+  EXPECT_EQ(c.Validate().message(), "model_output_reserve[0].model: must not be empty");
+  c = {};
+  c.static_bytes_per_token = 0;
+  EXPECT_EQ(MakeEstimator("static", c).status().message(),
+            "static_bytes_per_token: must be > 0");
+}
+
+TEST(StaticEstimatorTest, BytesOverRatioPlusFramingImagesAndReserve) {
+  RequestFeatures f = Prose(100, 2);  // 600 bytes
+  f.structured_bytes = 40;
+  f.tool_definitions = 1;
+  f.images = 2;
+  f.has_max_tokens = true;
+  f.max_output_tokens = 300;
+  const auto est = Make("static");
+  const TokenEstimate e = est->Estimate(f, Categorize(f));
+  EXPECT_EQ(e.framing_tokens, 2 * 4 + 8);
+  EXPECT_EQ(e.image_tokens, 2 * 8192);
+  EXPECT_EQ(e.prompt_tokens, 160 + 16 + 2 * 8192);
+  EXPECT_EQ(e.routing_prompt_tokens, e.prompt_tokens);
+  EXPECT_EQ(e.output_reserve, 300);
+  EXPECT_EQ(e.routing_budget, e.prompt_tokens + 300);
+  EXPECT_FALSE(e.learned);
+}
+
+TEST(EstimatorTest, OutputReserveDefaultsPerModel) {
+  EstimatorConfig c;
+  c.default_output_reserve = 1000;
+  c.model_output_reserve.push_back({"big", 7000});
+  const auto est = Make("linear", c);
+  RequestFeatures f = Prose(10, 1, "big");
+  EXPECT_EQ(est->Estimate(f, Categorize(f)).output_reserve, 7000);
+  f.model = "other";
+  EXPECT_EQ(est->Estimate(f, Categorize(f)).output_reserve, 1000);
+  f.has_max_tokens = true;
+  f.max_output_tokens = 0;
+  EXPECT_EQ(est->Estimate(f, Categorize(f)).output_reserve, 0);
+}
+
+TEST(EmaEstimatorTest, FirstObservationInitialisesAndTrustAfterMinSamples) {
+  const auto est = Make("ema");
+  const RequestFeatures f = Prose(1000);  // 6000 bytes, framing 4
+  const Category c = Categorize(f);
+  // Truth: 3 bytes/token over content, plus the framing.
+  const int64_t actual = 2000 + 4;
+  for (int i = 0; i < 9; ++i) {
+    est->Observe(f, c, actual);
+    EXPECT_FALSE(est->Estimate(f, c).learned);
+    EXPECT_EQ(est->Estimate(f, c).prompt_tokens, 1500 + 4);  // warm-up ratio 4.0
+  }
+  est->Observe(f, c, actual);
+  const TokenEstimate e = est->Estimate(f, c);
+  EXPECT_TRUE(e.learned);
+  EXPECT_EQ(e.prompt_tokens, actual);  // every sample had ratio 3.0 exactly
+  EXPECT_EQ(e.routing_prompt_tokens, actual);  // no spread
+}
+
+TEST(EmaEstimatorTest, ConvergesAndConservativeOverestimates) {
+  const auto est = Make("ema");
+  uint64_t x = 7;
+  for (int i = 0; i < 400; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    const int64_t words = 200 + static_cast<int64_t>((x >> 33) % 2000);
+    const RequestFeatures f = Prose(words);
+    // A ratio that wobbles between 3.3 and 3.7 bytes/token.
+    const double ratio = 3.3 + 0.4 * static_cast<double>((x >> 20) % 1000) / 1000.0;
+    est->Observe(f, Categorize(f),
+                 static_cast<int64_t>(std::llround(static_cast<double>(f.text_bytes) / ratio)) + 4);
+  }
+  const RequestFeatures f = Prose(1000);
+  const TokenEstimate e = est->Estimate(f, Categorize(f));
+  EXPECT_NEAR(static_cast<double>(e.prompt_tokens - 4), 6000 / 3.5, 6000 / 3.5 * 0.03);
+  EXPECT_GT(e.routing_prompt_tokens, e.prompt_tokens);
+}
+
+TEST(LinearEstimatorTest, LearnsAnExactLinearRule) {
+  const auto est = Make("linear");
+  uint64_t x = 11;
+  auto truth = [](const RequestFeatures& f) {
+    return 5 + 5 * f.messages + f.text.letter_runs + f.text.letters_ge4 / 4;
+  };
+  for (int i = 0; i < 300; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    const RequestFeatures f = Prose(20 + static_cast<int64_t>((x >> 33) % 3000),
+                                    1 + static_cast<int64_t>((x >> 20) % 5));
+    est->Observe(f, Categorize(f), truth(f));
+  }
+  for (int64_t words : {50, 700, 2500}) {
+    const RequestFeatures f = Prose(words, 3);
+    const TokenEstimate e = est->Estimate(f, Categorize(f));
+    EXPECT_TRUE(e.learned);
+    // Small requests are learned less precisely: their features are tiny after the division by
+    // the request's size, so the prior holds them back longer.
+    const double tolerance = words < 100 ? 0.05 : 0.01;
+    EXPECT_NEAR(static_cast<double>(e.prompt_tokens), static_cast<double>(truth(f)),
+                tolerance * static_cast<double>(truth(f)) + 1)
+        << words;
+    EXPECT_GE(e.routing_prompt_tokens, e.prompt_tokens);
+  }
+}
+
+TEST(LinearEstimatorTest, ConservativeCoversNoise) {
+  const auto est = Make("linear");
+  uint64_t x = 3;
+  for (int i = 0; i < 500; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    const RequestFeatures f = Prose(500 + static_cast<int64_t>((x >> 33) % 3000));
+    const double noise = 0.9 + 0.2 * static_cast<double>((x >> 10) % 1000) / 1000.0;
+    est->Observe(f, Categorize(f),
+                 std::llround(static_cast<double>(f.text.letter_runs) * 1.2 * noise));
+  }
+  const RequestFeatures f = Prose(2000);
+  const TokenEstimate e = est->Estimate(f, Categorize(f));
+  EXPECT_NEAR(static_cast<double>(e.prompt_tokens), 2400, 2400 * 0.03);
+  EXPECT_GT(e.routing_prompt_tokens, e.prompt_tokens * 103 / 100);  // spread ~5% × γ 1.5
+  EXPECT_LT(e.routing_prompt_tokens, e.prompt_tokens * 120 / 100);
+}
+
+TEST(CategoryTest, OverrideAndModelSelectTheCategory) {
+  const RequestFeatures a = Prose(10, 1, "model-a");
+  const RequestFeatures b = Prose(10, 1, "model-b");
+  EXPECT_NE(Categorize(a).key, Categorize(b).key);
+  EXPECT_EQ(Categorize(a).key, Categorize(Prose(99, 2, "model-a")).key);
+  EXPECT_EQ(Categorize(a, "tenant-x").key, Categorize(b, "tenant-x").key);
+  EXPECT_NE(Categorize(a, "tenant-x").key, Categorize(a).key);
+  EXPECT_EQ(Categorize(a, "tenant-x").override_name, "tenant-x");
+
+  // An override category learns separately from the model's own category.
+  const auto est = Make("ema");
+  const Category over = Categorize(a, "tenant-x");
+  for (int i = 0; i < 20; ++i) est->Observe(a, over, 10);  // 60 bytes -> 6 tokens: 10 B/tok
+  EXPECT_TRUE(est->Estimate(a, over).learned);
+  EXPECT_FALSE(est->Estimate(a, Categorize(a)).learned);
+}
+
+TEST(CategoryTest, TableIsBounded) {
+  EstimatorConfig c;
+  c.max_categories = 4;
+  for (const char* mode : {"ema", "linear"}) {
+    const auto est = Make(mode, c);
+    for (int i = 0; i < 10; ++i) {
+      const RequestFeatures f = Prose(100);
+      est->Observe(f, Categorize(f, "tenant-" + std::to_string(i)), 80);
+    }
+    EXPECT_EQ(est->CategoryCount(), 4) << mode;
+    const RequestFeatures f = Prose(100);
+    const TokenEstimate e = est->Estimate(f, Categorize(f, "tenant-9"));
+    EXPECT_GT(e.prompt_tokens, 0) << mode;
+  }
+}
+
+TEST(ClassifierTest, ClassesFromByteShares) {
+  ByteStats s;
+  EXPECT_EQ(ClassifyContent(s), ContentClass::kEmpty);
+  s.bytes = 100;
+  s.letters = 80;
+  s.spaces = 18;
+  s.punct = 2;
+  EXPECT_EQ(ClassifyContent(s), ContentClass::kProse);
+  ByteStats code = s;
+  code.code_punct = 6;
+  code.punct = 8;
+  EXPECT_EQ(ClassifyContent(code), ContentClass::kCode);
+  ByteStats json = s;
+  json.quotes = 10;
+  json.brackets = 4;
+  EXPECT_EQ(ClassifyContent(json), ContentClass::kJson);
+  ByteStats tex = s;
+  tex.tex_punct = 5;
+  EXPECT_EQ(ClassifyContent(tex), ContentClass::kTex);
+  ByteStats cjk;
+  cjk.bytes = 300;
+  cjk.non_ascii = 300;
+  cjk.utf8_3 = 100;
+  cjk.script[static_cast<int>(Script::kHan)] = 100;
+  EXPECT_EQ(ClassifyContent(cjk), ContentClass::kCjk);
+  ByteStats cyr;
+  cyr.bytes = 200;
+  cyr.non_ascii = 200;
+  cyr.utf8_2 = 100;
+  cyr.script[static_cast<int>(Script::kCyrillic)] = 100;
+  EXPECT_EQ(ClassifyContent(cyr), ContentClass::kOtherScript);
+  EXPECT_EQ(ContentClassName(ContentClass::kOtherScript), "other_script");
+}
+
+TEST(EstimatorTest, ImagesAndTokenIdsAreAddedExactly) {
+  EstimatorConfig c;
+  c.image_tokens = 1000;
+  for (const EstimatorMode& m : EstimatorModes()) {
+    const auto est = Make(m.name, c);
+    RequestFeatures f = Prose(10);
+    const int64_t base = est->Estimate(f, Categorize(f)).prompt_tokens;
+    f.images = 2;
+    f.prompt_token_ids = 7;
+    EXPECT_EQ(est->Estimate(f, Categorize(f)).prompt_tokens, base + 2007) << m.name;
+  }
+}
+
+TEST(EstimatorTest, IgnoresNonPositiveFeedback) {
+  const auto est = Make("ema");
+  const RequestFeatures f = Prose(10);
+  for (int i = 0; i < 20; ++i) est->Observe(f, Categorize(f), 0);
+  EXPECT_EQ(est->CategoryCount(), 0);
+}
+
+}  // namespace
+}  // namespace tokenpool

@@ -1,0 +1,212 @@
+#include "parse/request_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace tokenpool::parse {
+namespace {
+
+Status ParseBody(const std::string& body, RequestFeatures* f) {
+  RequestParser parser;
+  return parser.Parse(body, f);
+}
+
+TEST(RequestParserTest, ReadsChatRequest) {
+  RequestFeatures f;
+  ASSERT_TRUE(ParseBody(R"({"model":"llama-3-70b","stream":true,
+      "stream_options":{"include_usage":true},"max_tokens":100,"max_completion_tokens":50,
+      "messages":[{"role":"system","content":"Be brief."},
+                  {"role":"user","content":"Hello 42"}]})",
+                        &f)
+                  .ok());
+  EXPECT_EQ(f.endpoint, Endpoint::kChatCompletions);
+  EXPECT_EQ(f.model, "llama-3-70b");
+  EXPECT_TRUE(f.stream);
+  EXPECT_TRUE(f.include_usage);
+  EXPECT_TRUE(f.has_max_tokens);
+  EXPECT_EQ(f.max_output_tokens, 50);  // max_completion_tokens wins over max_tokens
+  EXPECT_EQ(f.messages, 2);
+  EXPECT_EQ(f.text_bytes, 17);
+  EXPECT_EQ(f.text.letters, 2 + 5 + 5);
+  EXPECT_EQ(f.text.digits, 2);
+  EXPECT_EQ(f.text.letter_runs, 3);
+  EXPECT_EQ(f.structured_bytes, 0);
+}
+
+TEST(RequestParserTest, MaxTokensAloneAndAbsent) {
+  RequestFeatures f;
+  ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"role":"user","content":"x"}],
+      "max_tokens":7})", &f).ok());
+  EXPECT_EQ(f.max_output_tokens, 7);
+  ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"role":"user","content":"x"}],
+      "max_tokens":null})", &f).ok());
+  EXPECT_FALSE(f.has_max_tokens);
+  EXPECT_FALSE(f.stream);
+}
+
+TEST(RequestParserTest, ContentPartsToolsAndImages) {
+  const std::string tools =
+      R"([{"type":"function","function":{"name":"f","parameters":{"type":"object"}}},)"
+      R"({"type":"function","function":{"name":"g"}}])";
+  const std::string calls = R"([{"id":"c1","type":"function","function":{"name":"f"}}])";
+  const std::string schema = R"({"type":"json_schema","json_schema":{"name":"x"}})";
+  const std::string body = R"({"model":"m","tools":)" + tools + R"(,"response_format":)" +
+                           schema + R"(,"messages":[{"role":"user","content":[
+      {"type":"text","text":"abc"},
+      {"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}},
+      {"text":"de","type":"text"}]},
+      {"role":"assistant","content":null,"tool_calls":)" +
+                           calls + R"(},
+      {"role":"tool","tool_call_id":"c1","content":"ok"}]})";
+  RequestFeatures f;
+  ASSERT_TRUE(ParseBody(body, &f).ok());
+  EXPECT_EQ(f.messages, 3);
+  EXPECT_EQ(f.images, 1);
+  EXPECT_EQ(f.tool_definitions, 2);
+  EXPECT_EQ(f.tool_calls, 1);
+  EXPECT_EQ(f.text_bytes, 3 + 2 + 2);
+  EXPECT_EQ(f.structured_bytes,
+            static_cast<int64_t>(tools.size() + calls.size() + schema.size()));
+}
+
+TEST(RequestParserTest, EscapedAndRawUtf8GiveTheSameStatistics) {
+  RequestFeatures raw, escaped;
+  ASSERT_TRUE(ParseBody("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+                        "\"caf\xC3\xA9 \xE4\xB8\xAD\xE6\x96\x87 \xF0\x9F\x98\x80 \xD0\xAF\"}]}",
+                        &raw)
+                  .ok());
+  ASSERT_TRUE(ParseBody(R"({"model": "m", "messages": [{"role": "user", "content": )"
+                        R"("caf\u00e9 \u4e2d\u6587 \ud83d\ude00 \u042f"}]})",
+                        &escaped)
+                  .ok());
+  EXPECT_EQ(raw.text, escaped.text);
+  EXPECT_EQ(raw.text_bytes, 5 + 1 + 6 + 1 + 4 + 1 + 2);
+  EXPECT_EQ(raw.text.utf8_2, 2);
+  EXPECT_EQ(raw.text.utf8_3, 2);
+  EXPECT_EQ(raw.text.utf8_4, 1);
+  EXPECT_EQ(raw.text.script[static_cast<int>(Script::kHan)], 2);
+  EXPECT_EQ(raw.text.script[static_cast<int>(Script::kCyrillic)], 1);
+  EXPECT_EQ(raw.text.script[static_cast<int>(Script::kLatinExt)], 1);
+  EXPECT_EQ(raw.text.script[static_cast<int>(Script::kFourByte)], 1);
+}
+
+TEST(RequestParserTest, CompletionsPrompt) {
+  RequestFeatures f;
+  ASSERT_TRUE(ParseBody(R"({"model":"m","prompt":"Once upon","max_tokens":5})", &f).ok());
+  EXPECT_EQ(f.endpoint, Endpoint::kCompletions);
+  EXPECT_EQ(f.messages, 1);
+  EXPECT_EQ(f.text_bytes, 9);
+  ASSERT_TRUE(ParseBody(R"({"model":"m","prompt":["a","bc"]})", &f).ok());
+  EXPECT_EQ(f.messages, 2);
+  EXPECT_EQ(f.text_bytes, 3);
+  ASSERT_TRUE(ParseBody(R"({"model":"m","prompt":[1,2,3]})", &f).ok());
+  EXPECT_EQ(f.prompt_token_ids, 3);
+  EXPECT_EQ(f.text_bytes, 0);
+}
+
+struct BadCase {
+  const char* body;
+  StatusCode code;
+  const char* message;  // expected substring
+};
+
+class RequestParserErrorTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(RequestParserErrorTest, GivesPreciseError) {
+  RequestFeatures f;
+  const Status s = ParseBody(GetParam().body, &f);
+  ASSERT_FALSE(s.ok()) << GetParam().body;
+  EXPECT_EQ(s.code(), GetParam().code) << s.ToString();
+  EXPECT_NE(s.message().find(GetParam().message), std::string::npos) << s.ToString();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BadBodies, RequestParserErrorTest,
+    ::testing::Values(
+        BadCase{"", StatusCode::kInvalidArgument, "body: malformed JSON"},
+        BadCase{"[1,2]", StatusCode::kInvalidArgument, "body: expected object, got array"},
+        BadCase{R"({"model":"m","messages":[{"role":"user","content":"x"})",
+                StatusCode::kInvalidArgument, "malformed JSON"},
+        BadCase{R"({"model":"m","messages":{}})", StatusCode::kInvalidArgument,
+                "messages: expected array, got object"},
+        BadCase{R"({"model":"m","messages":[]})", StatusCode::kInvalidArgument,
+                "messages: must not be empty"},
+        BadCase{R"({"model":"m","messages":[{"content":"a"},{"content":"b"},{"content":3}]})",
+                StatusCode::kInvalidArgument,
+                "messages[2].content: expected string, array or null, got number"},
+        BadCase{R"({"model":"m","messages":["hi"]})", StatusCode::kInvalidArgument,
+                "messages[0]: expected object, got string"},
+        BadCase{R"({"model":"m","messages":[{"content":[{"type":"text","text":5}]}]})",
+                StatusCode::kInvalidArgument,
+                "messages[0].content[0].text: expected string, got number"},
+        BadCase{R"({"model":"m","messages":[{"content":"a","tool_calls":"x"}]})",
+                StatusCode::kInvalidArgument, "messages[0].tool_calls: expected array or null"},
+        BadCase{R"({"model":"m","messages":[{"content":"a"}],"max_tokens":-1})",
+                StatusCode::kInvalidArgument, "max_tokens: must be >= 0"},
+        BadCase{R"({"model":"m","messages":[{"content":"a"}],"max_tokens":"9"})",
+                StatusCode::kInvalidArgument, "max_tokens: expected integer, got string"},
+        BadCase{R"({"model":"m","messages":[{"content":"a"}],"stream":"yes"})",
+                StatusCode::kInvalidArgument, "stream: expected boolean, got string"},
+        BadCase{R"({"model":"m","messages":[{"content":"a"}],"stream_options":{"include_usage":1}})",
+                StatusCode::kInvalidArgument, "stream_options.include_usage: expected boolean"},
+        BadCase{R"({"model":7,"messages":[{"content":"a"}]})", StatusCode::kInvalidArgument,
+                "model: expected string, got number"},
+        BadCase{R"({"messages":[{"content":"a"}]})", StatusCode::kInvalidArgument,
+                "model: required"},
+        BadCase{R"({"model":"m"})", StatusCode::kInvalidArgument,
+                "needs messages (chat) or prompt (completions)"},
+        BadCase{R"({"model":"m","prompt":"a","messages":[{"content":"a"}]})",
+                StatusCode::kInvalidArgument, "both messages (chat) and prompt"},
+        BadCase{R"({"model":"m","prompt":{}})", StatusCode::kInvalidArgument,
+                "prompt: expected string or array, got object"},
+        BadCase{"{\"model\":\"m\",\"messages\":[{\"content\":\"\xFF\"}]}",
+                StatusCode::kInvalidArgument, "malformed JSON"}));
+
+TEST(RequestParserTest, OversizedBodyIsOutOfRange) {
+  RequestParser parser(ParserConfig{.max_body_bytes = 100});
+  RequestFeatures f;
+  const std::string body = R"({"model":"m","messages":[{"content":")" + std::string(200, 'a') +
+                           R"("}]})";
+  const Status s = parser.Parse(body, &f);
+  EXPECT_EQ(s.code(), StatusCode::kOutOfRange);
+  EXPECT_NE(s.message().find("exceeds the limit of 100"), std::string::npos) << s.ToString();
+}
+
+TEST(RequestParserTest, ParsePaddedReadsInPlaceAndChecksCapacity) {
+  const std::string json = R"({"model":"m","messages":[{"role":"user","content":"hello"}]})";
+  std::vector<char> buf(json.size() + RequestParser::kPadding, ' ');
+  std::memcpy(buf.data(), json.data(), json.size());
+  RequestParser parser;
+  RequestFeatures f;
+  ASSERT_TRUE(parser.ParsePadded(std::string_view(buf.data(), json.size()), buf.size(), &f).ok());
+  EXPECT_EQ(f.text_bytes, 5);
+  const Status s = parser.ParsePadded(std::string_view(buf.data(), json.size()), json.size(), &f);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+}
+
+TEST(RequestParserTest, ReusedParserAndFeaturesStartClean) {
+  RequestParser parser;
+  RequestFeatures f;
+  const std::string big = R"({"model":"a-long-model-name","stream":true,"messages":[)"
+                          R"({"content":")" + std::string(5000, 'x') + R"("}],"max_tokens":3})";
+  ASSERT_TRUE(parser.Parse(big, &f).ok());
+  EXPECT_EQ(f.text_bytes, 5000);
+  ASSERT_TRUE(parser.Parse(R"({"model":"b","messages":[{"content":"yz"}]})", &f).ok());
+  EXPECT_EQ(f.model, "b");
+  EXPECT_EQ(f.text_bytes, 2);
+  EXPECT_FALSE(f.stream);
+  EXPECT_FALSE(f.has_max_tokens);
+  EXPECT_EQ(f.messages, 1);
+}
+
+TEST(ParserConfigTest, Validate) {
+  EXPECT_TRUE(ParserConfig{}.Validate().ok());
+  EXPECT_EQ(ParserConfig{.max_body_bytes = 0}.Validate().message(),
+            "max_body_bytes: must be > 0");
+}
+
+}  // namespace
+}  // namespace tokenpool::parse
