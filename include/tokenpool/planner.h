@@ -57,13 +57,13 @@ struct PoolPlan {
   int64_t requests = 0;  // trace requests routed here
   double share = 0;      // of the servable requests
   double rate_rps = 0;
-  WorkloadShape shape;       // from the requests routed here
-  double service_cv2 = 0;    // squared coefficient of variation of the slot holding time
+  WorkloadShape shape;     // from the requests routed here
+  double service_cv2 = 0;  // squared coefficient of variation of the slot holding time
   ReplicaPerformance replica;
   int64_t instances = 0;
   int64_t gpus = 0;
-  double utilization = 0;  // rate / (instances × replica.requests_per_s)
-  double p99_wait_s = 0;   // Erlang-C/Kimura, slots as servers
+  double utilization = 0;    // rate / (instances × replica.requests_per_s)
+  double p99_wait_s = 0;     // Erlang-C/Kimura, slots as servers
   double prefill_p99_s = 0;  // 99th percentile of prefill chunks × replica.step_s
   double p99_ttft_s = 0;     // p99 wait + prefill (p99 or mean, PlanOptions::ttft_prefill)
   bool slo_met = true;       // false when prefill alone exceeds the SLO

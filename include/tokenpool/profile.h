@@ -26,7 +26,7 @@ namespace tokenpool {
 // The part of a model's architecture that sizes its weights and its KV cache.
 struct ModelShape {
   int64_t layers = 0;
-  int64_t kv_heads = 0;        // grouped-query attention: KV heads, not query heads
+  int64_t kv_heads = 0;  // grouped-query attention: KV heads, not query heads
   int64_t head_dim = 0;
   int64_t kv_dtype_bytes = 2;  // bf16/fp16 KV cache
   int64_t parameter_count = 0;
@@ -50,18 +50,18 @@ std::string_view PrefillModelName(PrefillModel m);
 // Iteration (engine step) time: t = W + H·n + K·context + prefill_tokens / prefill_rate,
 // n = sequences in the batch, context = KV tokens they attend over, all in seconds.
 struct IterationModel {
-  double weights_s = 0;            // W: weight read per step
-  double per_seq_s = 0;            // H: per sequence in the batch
-  double per_context_token_s = 0;  // K: per context token in the batch (KV read)
-  double prefill_tokens_per_s = 0;  // prefill compute rate; used by kComputeBound only
+  double weights_s = 0;              // W: weight read per step
+  double per_seq_s = 0;              // H: per sequence in the batch
+  double per_context_token_s = 0;    // K: per context token in the batch (KV read)
+  double prefill_tokens_per_s = 0;   // prefill compute rate; used by kComputeBound only
   int64_t prefill_chunk_tokens = 0;  // chunked-prefill budget per iteration
   PrefillModel prefill_model = PrefillModel::kComputeBound;
 };
 
 struct InstanceProfile {
-  std::string name;   // table key, e.g. "llama-3-70b-a100"
-  std::string model;  // e.g. "meta-llama/Meta-Llama-3-70B"
-  std::string gpu;    // e.g. "A100-SXM4-80GB"
+  std::string name;              // table key, e.g. "llama-3-70b-a100"
+  std::string model;             // e.g. "meta-llama/Meta-Llama-3-70B"
+  std::string gpu;               // e.g. "A100-SXM4-80GB"
   int64_t tensor_parallel = 1;   // GPUs per replica
   int64_t gpu_memory_bytes = 0;  // per GPU, as the driver reports it
   ModelShape shape;

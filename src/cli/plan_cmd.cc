@@ -46,8 +46,10 @@ struct PlanFlags {
 // Core errors name PlanOptions fields; the user typed flags.
 std::string WithFlagNames(std::string message) {
   static constexpr std::pair<std::string_view, std::string_view> kFlags[] = {
-      {"boundary_tokens", "--boundary"},         {"long_max_model_len", "--long-max-model-len"},
-      {"rate_rps", "--rate"},                     {"slo_ttft_p99_s", "--slo-ttft-p99"},
+      {"boundary_tokens", "--boundary"},
+      {"long_max_model_len", "--long-max-model-len"},
+      {"rate_rps", "--rate"},
+      {"slo_ttft_p99_s", "--slo-ttft-p99"},
       {"usd_per_gpu_hour", "--price-per-gpu-hour"},
   };
   for (const auto& [field, flag] : kFlags) {
@@ -98,8 +100,7 @@ std::string PoolJson(const PoolPlan& p) {
     << ",\"tokens_per_s\":" << Num(r.tokens_per_s) << "},\"instances\":" << p.instances
     << ",\"gpus\":" << p.gpus << ",\"utilization\":" << Num(p.utilization)
     << ",\"p99_wait_s\":" << Num(p.p99_wait_s) << ",\"prefill_p99_s\":" << Num(p.prefill_p99_s)
-    << ",\"p99_ttft_s\":" << Num(p.p99_ttft_s)
-    << ",\"slo_met\":" << (p.slo_met ? "true" : "false")
+    << ",\"p99_ttft_s\":" << Num(p.p99_ttft_s) << ",\"slo_met\":" << (p.slo_met ? "true" : "false")
     << ",\"usd_per_year\":" << Num(p.usd_per_year) << "}";
   return o.str();
 }
@@ -109,10 +110,9 @@ std::string PlanJson(const Plan& p) {
   o << "{\"boundary_tokens\":" << p.boundary_tokens << ",\"alpha\":" << Num(p.alpha)
     << ",\"rho\":" << Num(p.rho) << ",\"rho_pools\":" << Num(p.rho_pools)
     << ",\"predicted_saving\":" << Num(p.predicted_saving)
-    << ",\"homogeneous\":" << PoolJson(p.homogeneous)
-    << ",\"short\":" << PoolJson(p.short_pool) << ",\"long\":" << PoolJson(p.long_pool)
-    << ",\"homogeneous_gpus\":" << p.homogeneous.gpus << ",\"two_pool_gpus\":" << p.two_pool_gpus
-    << ",\"actual_saving\":" << Num(p.actual_saving)
+    << ",\"homogeneous\":" << PoolJson(p.homogeneous) << ",\"short\":" << PoolJson(p.short_pool)
+    << ",\"long\":" << PoolJson(p.long_pool) << ",\"homogeneous_gpus\":" << p.homogeneous.gpus
+    << ",\"two_pool_gpus\":" << p.two_pool_gpus << ",\"actual_saving\":" << Num(p.actual_saving)
     << ",\"usd_per_year_homogeneous\":" << Num(p.usd_per_year_homogeneous)
     << ",\"usd_per_year_two_pool\":" << Num(p.usd_per_year_two_pool) << "}";
   return o.str();
@@ -121,8 +121,8 @@ std::string PlanJson(const Plan& p) {
 void PrintHeader(const InstanceProfile& prof, const PlanFlags& f, const Trace& trace,
                  const Plan& any) {
   std::printf("profile  %s: %s on %lld x %s, $%.2f/GPU-hour\n", prof.name.c_str(),
-              prof.model.c_str(), static_cast<long long>(prof.tensor_parallel),
-              prof.gpu.c_str(), any.usd_per_gpu_hour);
+              prof.model.c_str(), static_cast<long long>(prof.tensor_parallel), prof.gpu.c_str(),
+              any.usd_per_gpu_hour);
   std::printf("trace    %s (%s): %lld requests, %lld over the long context left out\n",
               f.trace.c_str(), std::string(TraceFormatName(trace.format)).c_str(),
               static_cast<long long>(any.trace_requests),
@@ -133,11 +133,12 @@ void PrintHeader(const InstanceProfile& prof, const PlanFlags& f, const Trace& t
 }
 
 void PrintPlan(const Plan& p) {
-  std::printf("%-12s %6s %6s %8s %7s %7s %5s %7s %8s %8s %9s %5s %5s %5s %8s %8s %8s %8s %4s "
-              "%9s\n",
-              "pool", "ctx", "share", "req/s", "prompt", "output", "slots", "active", "step_ms",
-              "svc_s", "req/s/inst", "inst", "GPUs", "util", "wait99_s", "pre_avg", "pre_p99",
-              "ttft99_s", "SLO", "$/year");
+  std::printf(
+      "%-12s %6s %6s %8s %7s %7s %5s %7s %8s %8s %9s %5s %5s %5s %8s %8s %8s %8s %4s "
+      "%9s\n",
+      "pool", "ctx", "share", "req/s", "prompt", "output", "slots", "active", "step_ms", "svc_s",
+      "req/s/inst", "inst", "GPUs", "util", "wait99_s", "pre_avg", "pre_p99", "ttft99_s", "SLO",
+      "$/year");
   for (const PoolPlan* pp : {&p.homogeneous, &p.short_pool, &p.long_pool}) {
     const PoolPlan& x = *pp;
     const ReplicaPerformance& r = x.replica;
@@ -149,30 +150,29 @@ void PrintPlan(const Plan& p) {
         r.active_seqs, r.step_s * 1e3, r.service_s, r.requests_per_s,
         static_cast<long long>(x.instances), static_cast<long long>(x.gpus), x.utilization,
         x.p99_wait_s, r.prefill_s, x.prefill_p99_s, x.p99_ttft_s,
-        x.requests == 0 ? "-" : (x.slo_met ? "yes" : "NO"),
-        Millions(x.usd_per_year).c_str());
+        x.requests == 0 ? "-" : (x.slo_met ? "yes" : "NO"), Millions(x.usd_per_year).c_str());
   }
   std::printf("\nalpha %.4f   rho %.3f (pools %.3f)   predicted saving alpha(1-1/rho) %.1f%%\n",
               p.alpha, p.rho, p.rho_pools, p.predicted_saving * 100);
-  std::printf("GPUs     homogeneous %lld, two pools %lld (%lld short + %lld long): "
-              "actual saving %.1f%%\n",
-              static_cast<long long>(p.homogeneous.gpus), static_cast<long long>(p.two_pool_gpus),
-              static_cast<long long>(p.short_pool.gpus), static_cast<long long>(p.long_pool.gpus),
-              p.actual_saving * 100);
+  std::printf(
+      "GPUs     homogeneous %lld, two pools %lld (%lld short + %lld long): "
+      "actual saving %.1f%%\n",
+      static_cast<long long>(p.homogeneous.gpus), static_cast<long long>(p.two_pool_gpus),
+      static_cast<long long>(p.short_pool.gpus), static_cast<long long>(p.long_pool.gpus),
+      p.actual_saving * 100);
   std::printf("$/year   homogeneous %s, two pools %s\n",
               Millions(p.usd_per_year_homogeneous).c_str(),
               Millions(p.usd_per_year_two_pool).c_str());
 }
 
 void PrintSweep(const std::vector<Plan>& plans) {
-  std::printf("%8s %7s %7s %8s %6s %6s %6s %6s %8s %10s %10s\n", "boundary", "alpha", "rho",
-              "pred", "homog", "short", "long", "two", "actual", "$/yr homog", "$/yr two");
+  std::printf("%8s %7s %7s %8s %6s %6s %6s %6s %8s %10s %10s\n", "boundary", "alpha", "rho", "pred",
+              "homog", "short", "long", "two", "actual", "$/yr homog", "$/yr two");
   for (const Plan& p : plans) {
     std::printf("%8lld %7.4f %7.3f %7.1f%% %6lld %6lld %6lld %6lld %7.1f%% %10s %10s%s\n",
-                static_cast<long long>(p.boundary_tokens), p.alpha, p.rho,
-                p.predicted_saving * 100, static_cast<long long>(p.homogeneous.gpus),
-                static_cast<long long>(p.short_pool.gpus),
-                static_cast<long long>(p.long_pool.gpus),
+                static_cast<long long>(p.boundary_tokens), p.alpha, p.rho, p.predicted_saving * 100,
+                static_cast<long long>(p.homogeneous.gpus),
+                static_cast<long long>(p.short_pool.gpus), static_cast<long long>(p.long_pool.gpus),
                 static_cast<long long>(p.two_pool_gpus), p.actual_saving * 100,
                 Millions(p.usd_per_year_homogeneous).c_str(),
                 Millions(p.usd_per_year_two_pool).c_str(),
@@ -188,24 +188,24 @@ void ListProfiles() {
   const WorkloadShape w;
   std::printf("workload: mean prompt %.0f, output %.0f tokens (Azure conv 2023 means)\n\n",
               w.mean_prompt_tokens, w.mean_output_tokens);
-  std::printf("%-18s %3s %9s %10s %8s %9s %8s %8s %7s %6s %6s %9s %9s %9s %9s\n", "profile",
-              "TP", "KV_B/tok", "KV_tokens", "W_ms", "H_us", "K_ns", "prefill", "chunk",
-              "s@64K", "s@8K", "rps@64K", "rps@8K", "tok/s@64K", "tok/s@8K");
+  std::printf("%-18s %3s %9s %10s %8s %9s %8s %8s %7s %6s %6s %9s %9s %9s %9s\n", "profile", "TP",
+              "KV_B/tok", "KV_tokens", "W_ms", "H_us", "K_ns", "prefill", "chunk", "s@64K", "s@8K",
+              "rps@64K", "rps@8K", "tok/s@64K", "tok/s@8K");
   for (const std::string& name : BuiltinProfileNames()) {
     const InstanceProfile p = FindProfile(name).value();
     const InstanceProfile p8 = WithMaxModelLen(p, 8192);
     const ReplicaPerformance r = AnalyzeReplica(p, w);
     const ReplicaPerformance r8 = AnalyzeReplica(p8, w);
     const IterationModel& m = p.iteration;
-    std::printf("%-18s %3lld %9lld %10lld %8.2f %9.2f %8.2f %8.0f %7lld %6lld %6lld %9.2f %9.2f "
-                "%9.0f %9.0f\n",
-                name.c_str(), static_cast<long long>(p.tensor_parallel),
-                static_cast<long long>(KvBytesPerToken(p.shape)),
-                static_cast<long long>(KvTokens(p)), m.weights_s * 1e3, m.per_seq_s * 1e6,
-                m.per_context_token_s * 1e9, m.prefill_tokens_per_s,
-                static_cast<long long>(m.prefill_chunk_tokens), static_cast<long long>(r.slots),
-                static_cast<long long>(r8.slots), r.requests_per_s, r8.requests_per_s,
-                r.tokens_per_s, r8.tokens_per_s);
+    std::printf(
+        "%-18s %3lld %9lld %10lld %8.2f %9.2f %8.2f %8.0f %7lld %6lld %6lld %9.2f %9.2f "
+        "%9.0f %9.0f\n",
+        name.c_str(), static_cast<long long>(p.tensor_parallel),
+        static_cast<long long>(KvBytesPerToken(p.shape)), static_cast<long long>(KvTokens(p)),
+        m.weights_s * 1e3, m.per_seq_s * 1e6, m.per_context_token_s * 1e9, m.prefill_tokens_per_s,
+        static_cast<long long>(m.prefill_chunk_tokens), static_cast<long long>(r.slots),
+        static_cast<long long>(r8.slots), r.requests_per_s, r8.requests_per_s, r.tokens_per_s,
+        r8.tokens_per_s);
   }
 }
 
@@ -260,8 +260,7 @@ void Run(const PlanFlags& f) {
 
   std::vector<Plan> plans;
   if (f.sweep) {
-    Result<std::vector<Plan>> r =
-        PlanSweep(trace->requests, *profile, o, DefaultSweepBoundaries());
+    Result<std::vector<Plan>> r = PlanSweep(trace->requests, *profile, o, DefaultSweepBoundaries());
     if (!r.ok()) Fail(WithFlagNames(r.status().message()));
     plans = std::move(r).value();
   } else {
@@ -272,8 +271,9 @@ void Run(const PlanFlags& f) {
 
   if (f.json) {
     std::ostringstream out;
-    out << "{\"profile\":" << Str(profile->name) << ",\"tensor_parallel\":"
-        << profile->tensor_parallel << ",\"usd_per_gpu_hour\":" << Num(plans[0].usd_per_gpu_hour)
+    out << "{\"profile\":" << Str(profile->name)
+        << ",\"tensor_parallel\":" << profile->tensor_parallel
+        << ",\"usd_per_gpu_hour\":" << Num(plans[0].usd_per_gpu_hour)
         << ",\"trace\":{\"file\":" << Str(f.trace)
         << ",\"format\":" << Str(TraceFormatName(trace->format))
         << ",\"requests\":" << plans[0].trace_requests

@@ -76,8 +76,7 @@ Duration IterationTime(const IterationModel& m, double seqs, double context_toke
   return Seconds(IterationSeconds(m, seqs, context_tokens, prefill_tokens));
 }
 
-ReplicaPerformance AnalyzeReplica(const InstanceProfile& profile,
-                                  const WorkloadShape& workload) {
+ReplicaPerformance AnalyzeReplica(const InstanceProfile& profile, const WorkloadShape& workload) {
   const IterationModel& m = profile.iteration;
   ReplicaPerformance r;
   r.slots = Slots(profile);
@@ -86,8 +85,8 @@ ReplicaPerformance AnalyzeReplica(const InstanceProfile& profile,
   const double prompt = workload.mean_prompt_tokens;
   const double output = workload.mean_output_tokens;
   const double chunk = static_cast<double>(m.prefill_chunk_tokens);
-  r.prefill_chunks = workload.mean_prefill_chunks > 0 ? workload.mean_prefill_chunks
-                                                      : std::ceil(prompt / chunk);
+  r.prefill_chunks =
+      workload.mean_prefill_chunks > 0 ? workload.mean_prefill_chunks : std::ceil(prompt / chunk);
   // A slot is held for its prefill chunks, then one iteration per output token (as fleet-sim;
   // the last prefill chunk also yields the first token, so this counts one step too many).
   r.iterations_per_request = std::max(1.0, r.prefill_chunks + output);

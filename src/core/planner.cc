@@ -100,8 +100,8 @@ Result<PoolPlan> SizePool(std::string role, std::span<const TraceRequest> reques
   p.requests = static_cast<int64_t>(requests.size());
   p.share = Div(static_cast<double>(requests.size()), static_cast<double>(servable));
   p.rate_rps = rate * p.share;
-  p.shape = WorkloadShape{.mean_prompt_tokens = 0, .mean_output_tokens = 0,
-                          .mean_prefill_chunks = 0};
+  p.shape =
+      WorkloadShape{.mean_prompt_tokens = 0, .mean_output_tokens = 0, .mean_prefill_chunks = 0};
   if (requests.empty()) return p;
   const int64_t chunk = profile.iteration.prefill_chunk_tokens;
   p.shape = ShapeOf(requests, chunk);
@@ -142,8 +142,10 @@ Result<InstanceProfile> DerivedProfile(const InstanceProfile& base, int64_t max_
 
 std::string_view TtftPrefillName(TtftPrefill t) {
   switch (t) {
-    case TtftPrefill::kP99: return "p99";
-    case TtftPrefill::kMean: return "mean";
+    case TtftPrefill::kP99:
+      return "p99";
+    case TtftPrefill::kMean:
+      return "mean";
   }
   return "unknown";
 }
@@ -180,8 +182,8 @@ WorkloadShape ShapeOf(std::span<const TraceRequest> requests, int64_t prefill_ch
   for (const TraceRequest& r : requests) {
     in += static_cast<double>(r.input_tokens);
     out += static_cast<double>(r.output_tokens);
-    chunks += static_cast<double>((r.input_tokens + prefill_chunk_tokens - 1) /
-                                  prefill_chunk_tokens);
+    chunks +=
+        static_cast<double>((r.input_tokens + prefill_chunk_tokens - 1) / prefill_chunk_tokens);
   }
   const double n = static_cast<double>(requests.size());
   w.mean_prompt_tokens = in / n;
@@ -274,16 +276,16 @@ Result<Plan> PlanFleet(std::span<const TraceRequest> requests, const InstancePro
   plan.long_pool = std::move(long_pool).value();
 
   if (!short_reqs.empty()) {
-    const double short_on_long = AnalyzeReplica(*long_profile, plan.short_pool.shape)
-                                     .requests_per_s;
+    const double short_on_long =
+        AnalyzeReplica(*long_profile, plan.short_pool.shape).requests_per_s;
     plan.rho = Div(plan.short_pool.replica.requests_per_s, short_on_long);
     plan.rho_pools =
         Div(plan.short_pool.replica.requests_per_s, plan.long_pool.replica.requests_per_s);
   }
   plan.predicted_saving = plan.rho > 0 ? plan.alpha * (1 - 1 / plan.rho) : 0;
   plan.two_pool_gpus = plan.short_pool.gpus + plan.long_pool.gpus;
-  plan.actual_saving = 1 - Div(static_cast<double>(plan.two_pool_gpus),
-                               static_cast<double>(plan.homogeneous.gpus));
+  plan.actual_saving =
+      1 - Div(static_cast<double>(plan.two_pool_gpus), static_cast<double>(plan.homogeneous.gpus));
   plan.usd_per_year_homogeneous = plan.homogeneous.usd_per_year;
   plan.usd_per_year_two_pool = plan.short_pool.usd_per_year + plan.long_pool.usd_per_year;
   return plan;

@@ -52,13 +52,19 @@ constexpr int64_t kReservePerGpu = 2 * kGiB;
 // 70B: 80 layers, 64 query / 8 KV heads, head_dim 128 (8192 / 64); parameters
 //   = 80 × 855,654,400 per layer + 2 × 128,256 × 8,192 (embeddings, untied head) + 8,192 norm
 //   = 70,553,706,496.
-constexpr ModelShape kLlama3_70B{.layers = 80, .kv_heads = 8, .head_dim = 128,
-                                 .kv_dtype_bytes = 2, .parameter_count = 70553706496,
+constexpr ModelShape kLlama3_70B{.layers = 80,
+                                 .kv_heads = 8,
+                                 .head_dim = 128,
+                                 .kv_dtype_bytes = 2,
+                                 .parameter_count = 70553706496,
                                  .weight_dtype_bytes = 2};
 // 8B: 32 layers, 32 query / 8 KV heads, head_dim 128; parameters
 //   = 32 × 218,112,000 + 2 × 128,256 × 4,096 + 4,096 = 8,030,261,248.
-constexpr ModelShape kLlama3_8B{.layers = 32, .kv_heads = 8, .head_dim = 128,
-                                .kv_dtype_bytes = 2, .parameter_count = 8030261248,
+constexpr ModelShape kLlama3_8B{.layers = 32,
+                                .kv_heads = 8,
+                                .head_dim = 128,
+                                .kv_dtype_bytes = 2,
+                                .parameter_count = 8030261248,
                                 .weight_dtype_bytes = 2};
 
 // --- Iteration models ---------------------------------------------------------------------------
@@ -102,41 +108,41 @@ IterationModel Scaled8B(double bandwidth_slowdown, double compute_fraction, int6
 }
 
 InstanceProfile Llama70B(std::string name, std::string gpu, int64_t memory, bool a100) {
-  return {.name = std::move(name),
-          .model = "meta-llama/Llama-3-70B (bf16)",
-          .gpu = std::move(gpu),
-          .tensor_parallel = k70BTensorParallel,
-          .gpu_memory_bytes = memory,
-          .shape = kLlama3_70B,
-          .gpu_memory_utilization = 0.9,
-          .reserve_bytes_per_gpu = kReservePerGpu,
-          .block_size = 16,
-          .max_num_seqs = a100 ? kA100MaxNumSeqs : kH100MaxNumSeqs,
-          .max_model_len = kLongContext,
-          .kv_blocks_override = std::nullopt,
-          .iteration = a100 ? Scaled70B(kA100SlowdownBandwidth, kA100ComputeFraction,
-                                        kA100ChunkTokens)
-                            : Scaled70B(1.0, 1.0, kH100ChunkTokens),
-          .usd_per_gpu_hour = a100 ? kA100UsdPerHour : kH100UsdPerHour};
+  return {
+      .name = std::move(name),
+      .model = "meta-llama/Llama-3-70B (bf16)",
+      .gpu = std::move(gpu),
+      .tensor_parallel = k70BTensorParallel,
+      .gpu_memory_bytes = memory,
+      .shape = kLlama3_70B,
+      .gpu_memory_utilization = 0.9,
+      .reserve_bytes_per_gpu = kReservePerGpu,
+      .block_size = 16,
+      .max_num_seqs = a100 ? kA100MaxNumSeqs : kH100MaxNumSeqs,
+      .max_model_len = kLongContext,
+      .kv_blocks_override = std::nullopt,
+      .iteration = a100 ? Scaled70B(kA100SlowdownBandwidth, kA100ComputeFraction, kA100ChunkTokens)
+                        : Scaled70B(1.0, 1.0, kH100ChunkTokens),
+      .usd_per_gpu_hour = a100 ? kA100UsdPerHour : kH100UsdPerHour};
 }
 
 InstanceProfile Llama8B(std::string name, std::string gpu, int64_t memory, bool a100) {
-  return {.name = std::move(name),
-          .model = "meta-llama/Llama-3-8B (bf16)",
-          .gpu = std::move(gpu),
-          .tensor_parallel = 1,
-          .gpu_memory_bytes = memory,
-          .shape = kLlama3_8B,
-          .gpu_memory_utilization = 0.9,
-          .reserve_bytes_per_gpu = kReservePerGpu,
-          .block_size = 16,
-          .max_num_seqs = a100 ? kA100MaxNumSeqs : kH100MaxNumSeqs,
-          .max_model_len = kLongContext,
-          .kv_blocks_override = std::nullopt,
-          .iteration = a100 ? Scaled8B(kA100SlowdownBandwidth, kA100ComputeFraction,
-                                       kA100ChunkTokens)
-                            : Scaled8B(1.0, 1.0, kH100ChunkTokens),
-          .usd_per_gpu_hour = a100 ? kA100UsdPerHour : kH100UsdPerHour};
+  return {
+      .name = std::move(name),
+      .model = "meta-llama/Llama-3-8B (bf16)",
+      .gpu = std::move(gpu),
+      .tensor_parallel = 1,
+      .gpu_memory_bytes = memory,
+      .shape = kLlama3_8B,
+      .gpu_memory_utilization = 0.9,
+      .reserve_bytes_per_gpu = kReservePerGpu,
+      .block_size = 16,
+      .max_num_seqs = a100 ? kA100MaxNumSeqs : kH100MaxNumSeqs,
+      .max_model_len = kLongContext,
+      .kv_blocks_override = std::nullopt,
+      .iteration = a100 ? Scaled8B(kA100SlowdownBandwidth, kA100ComputeFraction, kA100ChunkTokens)
+                        : Scaled8B(1.0, 1.0, kH100ChunkTokens),
+      .usd_per_gpu_hour = a100 ? kA100UsdPerHour : kH100UsdPerHour};
 }
 
 // fleet-sim's hand-calibrated profiles (semantic-router src/fleet-sim, gpu_profiles/
@@ -181,8 +187,7 @@ std::vector<InstanceProfile> BuiltinProfiles() {
   // fleet-sim's later ManualProfile.iter_latency scales H by mean_seq_len / 8,192
   // (calibration_ctx): H·n·len/8192 is a context term K = 0.65 ms / 8,192 = 79.3 ns per
   // context token with no per-sequence term. Same A100 constants otherwise.
-  v.push_back(FleetSim("fleetsim-a100-ctx", "A100-80GB", 8e-3, 0, 0.65e-3 / 8192, 512, 128,
-                       2.21));
+  v.push_back(FleetSim("fleetsim-a100-ctx", "A100-80GB", 8e-3, 0, 0.65e-3 / 8192, 512, 128, 2.21));
   return v;
 }
 
@@ -198,8 +203,8 @@ class Checker {
   bool failed() const { return !status_.ok(); }
   Status status() const { return status_; }
   void Fail(std::string_view field, std::string_view rule) {
-    if (!failed()) status_ = InvalidArgument(prefix_ + std::string(field) + ": " +
-                                             std::string(rule));
+    if (!failed())
+      status_ = InvalidArgument(prefix_ + std::string(field) + ": " + std::string(rule));
   }
   void Positive(std::string_view field, int64_t v) {
     if (v <= 0) Fail(field, "must be > 0, got " + std::to_string(v));
@@ -223,8 +228,10 @@ class Checker {
 
 std::string_view PrefillModelName(PrefillModel m) {
   switch (m) {
-    case PrefillModel::kComputeBound: return "compute_bound";
-    case PrefillModel::kSlotIterations: return "slot_iterations";
+    case PrefillModel::kComputeBound:
+      return "compute_bound";
+    case PrefillModel::kSlotIterations:
+      return "slot_iterations";
   }
   return "unknown";
 }
@@ -265,17 +272,17 @@ Status InstanceProfile::Validate() const {
                           static_cast<double>(tensor_parallel) * gpu_memory_utilization;
     const double weights = static_cast<double>(WeightsBytes(shape));
     if (weights >= usable) {
-      c.Fail("shape.parameter_count",
-             "weights (" + Gb(weights) + ") must fit the usable GPU memory (" + Gb(usable) +
-                 " = " + std::to_string(tensor_parallel) + " × " +
-                 Gb(static_cast<double>(gpu_memory_bytes)) + " × utilization); raise "
-                 "tensor_parallel");
+      c.Fail("shape.parameter_count", "weights (" + Gb(weights) +
+                                          ") must fit the usable GPU memory (" + Gb(usable) +
+                                          " = " + std::to_string(tensor_parallel) + " × " +
+                                          Gb(static_cast<double>(gpu_memory_bytes)) +
+                                          " × utilization); raise "
+                                          "tensor_parallel");
       return c.status();
     }
     if (KvBlocks(*this) <= 0) {
-      c.Fail("reserve_bytes_per_gpu",
-             "no memory left for the KV cache after weights (" + Gb(weights) +
-                 ") and reserve: zero capacity");
+      c.Fail("reserve_bytes_per_gpu", "no memory left for the KV cache after weights (" +
+                                          Gb(weights) + ") and reserve: zero capacity");
       return c.status();
     }
   }

@@ -35,8 +35,7 @@ std::vector<std::string_view> SplitCsv(std::string_view line) {
 class LineError {
  public:
   LineError(std::string_view source, int64_t line) : source_(source), line_(line) {}
-  Status operator()(std::string_view field, std::string_view rule,
-                    std::string_view got) const {
+  Status operator()(std::string_view field, std::string_view rule, std::string_view got) const {
     return InvalidArgument(std::string(source_) + ":" + std::to_string(line_) + ": " +
                            std::string(field) + ": " + std::string(rule) + ", got \"" +
                            std::string(got) + "\"");
@@ -136,8 +135,13 @@ bool Detect(const std::vector<std::string_view>& header, Layout& out) {
     const int outc = Find(header, c.output);
     const int arr = c.arrival.empty() ? -1 : Find(header, c.arrival);
     if (in < 0 || outc < 0 || (!c.arrival.empty() && arr < 0)) continue;
-    out = {.format = c.format, .arrival = arr, .input = in, .output = outc,
-           .arrival_name = c.arrival, .input_name = c.input, .output_name = c.output,
+    out = {.format = c.format,
+           .arrival = arr,
+           .input = in,
+           .output = outc,
+           .arrival_name = c.arrival,
+           .input_name = c.input,
+           .output_name = c.output,
            .columns = header.size()};
     return true;
   }
@@ -148,9 +152,12 @@ bool Detect(const std::vector<std::string_view>& header, Layout& out) {
 
 std::string_view TraceFormatName(TraceFormat f) {
   switch (f) {
-    case TraceFormat::kAzure: return "azure";
-    case TraceFormat::kPlain: return "plain";
-    case TraceFormat::kLengthsOnly: return "lengths_only";
+    case TraceFormat::kAzure:
+      return "azure";
+    case TraceFormat::kPlain:
+      return "plain";
+    case TraceFormat::kLengthsOnly:
+      return "lengths_only";
   }
   return "unknown";
 }
@@ -188,8 +195,7 @@ Result<Trace> ParseTrace(std::string_view text, std::string_view source) {
       continue;
     }
     if (fields.size() != layout.columns) {
-      return error("line", "expected " + std::to_string(layout.columns) + " fields",
-                   line);
+      return error("line", "expected " + std::to_string(layout.columns) + " fields", line);
     }
     TraceRequest r;
     const std::string_view in = fields[static_cast<size_t>(layout.input)];
@@ -206,12 +212,12 @@ Result<Trace> ParseTrace(std::string_view text, std::string_view source) {
       if (layout.format == TraceFormat::kAzure) {
         Timestamp ts;
         if (!ParseTimestamp(a, ts)) {
-          return error(layout.arrival_name,
-                       "expected a timestamp like 2023-11-16 18:17:03.9799600", a);
+          return error(layout.arrival_name, "expected a timestamp like 2023-11-16 18:17:03.9799600",
+                       a);
         }
         if (!have_first) first_ts = ts;
-        arrival = static_cast<double>(ts.seconds - first_ts.seconds) +
-                  (ts.fraction - first_ts.fraction);
+        arrival =
+            static_cast<double>(ts.seconds - first_ts.seconds) + (ts.fraction - first_ts.fraction);
       } else if (!ParseDouble(a, arrival) || arrival < 0) {
         return error(layout.arrival_name, "expected a non-negative number of seconds", a);
       }

@@ -125,7 +125,8 @@ TEST_F(PlanCmdTest, BadFlagsNameTheFlagAndFail) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.output, HasSubstr("--boundary"));
 
-  r = RunPlan("--trace " + Synthetic() + " --profile nope --boundary 8192 --rate 3 "
+  r = RunPlan("--trace " + Synthetic() +
+              " --profile nope --boundary 8192 --rate 3 "
               "--slo-ttft-p99 2");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.output, HasSubstr("--profile: profile \"nope\": unknown; known profiles: "));
@@ -137,10 +138,10 @@ TEST_F(PlanCmdTest, BadFlagsNameTheFlagAndFail) {
 }
 
 TEST_F(PlanCmdTest, BadTraceLineIsReportedWithItsLine) {
-  const std::string trace =
-      Write("bad.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n"
-                       "2023-11-16 18:17:03.9799600,4808,10\n"
-                       "2023-11-16 18:17:04.0319600,abc,8\n");
+  const std::string trace = Write("bad.csv",
+                                  "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                                  "2023-11-16 18:17:03.9799600,4808,10\n"
+                                  "2023-11-16 18:17:04.0319600,abc,8\n");
   const RunResult r = RunPlan("--trace " + trace +
                               " --profile fleetsim-a100 --boundary 8192 --rate 3 "
                               "--slo-ttft-p99 2");

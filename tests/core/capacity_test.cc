@@ -49,8 +49,11 @@ TEST(CapacityTest, KvBlocksFromMemory) {
 }
 
 TEST(CapacityTest, IterationTimeFormula) {
-  const IterationModel m{.weights_s = 0.01, .per_seq_s = 1e-5, .per_context_token_s = 1e-8,
-                         .prefill_tokens_per_s = 10000, .prefill_chunk_tokens = 2048,
+  const IterationModel m{.weights_s = 0.01,
+                         .per_seq_s = 1e-5,
+                         .per_context_token_s = 1e-8,
+                         .prefill_tokens_per_s = 10000,
+                         .prefill_chunk_tokens = 2048,
                          .prefill_model = PrefillModel::kComputeBound};
   EXPECT_DOUBLE_EQ(IterationSeconds(m, 10, 1000, 500), 0.01 + 1e-4 + 1e-5 + 0.05);
   EXPECT_EQ(IterationTime(m, 0, 0, 0), Milliseconds(10));
@@ -62,8 +65,7 @@ TEST(CapacityTest, IterationTimeFormula) {
 TEST(CapacityTest, FleetSimServiceTime) {
   // fleet-sim: E[S] = (ceil(L_in / chunk) + L_out) × (W + H·n), n = slots.
   const InstanceProfile p = WithMaxModelLen(Get("fleetsim-a100"), 65536);
-  const ReplicaPerformance r =
-      AnalyzeReplica(p, Shape(1024, 100));
+  const ReplicaPerformance r = AnalyzeReplica(p, Shape(1024, 100));
   const double step = 0.008 + 0.00065 * 16;
   EXPECT_DOUBLE_EQ(r.step_s, step);
   EXPECT_DOUBLE_EQ(r.service_s, (2 + 100) * step);
@@ -98,10 +100,8 @@ TEST(CapacityTest, ContextTermMakesShortStepsCheaper) {
   // With the same number of sequences, shorter contexts give cheaper steps (K > 0): the second
   // effect a W + H·n model misses (papers.md §4).
   const InstanceProfile p = Get("llama-3-8b-h100");
-  const ReplicaPerformance shrt =
-      AnalyzeReplica(p, Shape(500, 200));
-  const ReplicaPerformance lng =
-      AnalyzeReplica(p, Shape(20000, 200));
+  const ReplicaPerformance shrt = AnalyzeReplica(p, Shape(500, 200));
+  const ReplicaPerformance lng = AnalyzeReplica(p, Shape(20000, 200));
   EXPECT_EQ(shrt.slots, lng.slots);
   EXPECT_LT(shrt.step_s, lng.step_s);
 }
@@ -120,8 +120,7 @@ TEST(CapacityTest, WorkloadValidation) {
   EXPECT_TRUE(WorkloadShape{}.Validate().ok());
   EXPECT_EQ(Shape(-1, 211).Validate().message(),
             "workload.mean_prompt_tokens: must be >= 0 and finite");
-  EXPECT_EQ(Shape(0, 0).Validate().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(Shape(0, 0).Validate().code(), StatusCode::kInvalidArgument);
 }
 
 // --- The H100 measurements (../shared/docs/h100_decode_profile.jsonl) ---------------------------

@@ -85,9 +85,8 @@ TEST(PlannerTest, AlphaRhoAndSavingOnASyntheticTrace) {
 
   EXPECT_EQ(plan.two_pool_gpus, plan.short_pool.gpus + plan.long_pool.gpus);
   EXPECT_EQ(plan.homogeneous.gpus, plan.homogeneous.instances * 4);  // TP = 4
-  EXPECT_DOUBLE_EQ(plan.actual_saving,
-                   1 - static_cast<double>(plan.two_pool_gpus) /
-                           static_cast<double>(plan.homogeneous.gpus));
+  EXPECT_DOUBLE_EQ(plan.actual_saving, 1 - static_cast<double>(plan.two_pool_gpus) /
+                                               static_cast<double>(plan.homogeneous.gpus));
   EXPECT_DOUBLE_EQ(plan.usd_per_year_homogeneous,
                    static_cast<double>(plan.homogeneous.gpus) * 4.02 * 8760);
   for (const PoolPlan* pool : {&plan.homogeneous, &plan.short_pool, &plan.long_pool}) {
@@ -111,8 +110,8 @@ TEST(PlannerTest, SizingMeetsTheBoundsMinimally) {
   const int64_t fewer = s.instances - 1;
   const bool over_util =
       s.rate_rps / (static_cast<double>(fewer) * s.replica.requests_per_s) > 0.85;
-  const bool over_wait = P99WaitSeconds(servers(fewer), s.rate_rps, per_server, s.service_cv2) >
-                         2.0 - s.prefill_p99_s;
+  const bool over_wait =
+      P99WaitSeconds(servers(fewer), s.rate_rps, per_server, s.service_cv2) > 2.0 - s.prefill_p99_s;
   EXPECT_TRUE(over_util || over_wait);
 }
 

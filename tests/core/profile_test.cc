@@ -23,9 +23,9 @@ InstanceProfile Get(const std::string& name) {
 
 TEST(ProfileTest, EveryBuiltinValidates) {
   const std::vector<std::string> names = BuiltinProfileNames();
-  EXPECT_THAT(names, ::testing::IsSupersetOf({"llama-3-70b-a100", "llama-3-70b-h100",
-                                              "llama-3-8b-h100", "llama-3-8b-a100",
-                                              "fleetsim-a100", "fleetsim-h100"}));
+  EXPECT_THAT(names,
+              ::testing::IsSupersetOf({"llama-3-70b-a100", "llama-3-70b-h100", "llama-3-8b-h100",
+                                       "llama-3-8b-a100", "fleetsim-a100", "fleetsim-h100"}));
   for (const std::string& n : names) {
     const InstanceProfile p = Get(n);
     EXPECT_EQ(p.name, n);
@@ -104,8 +104,9 @@ TEST(ProfileTest, ValidationNamesFieldAndRule) {
 TEST(ProfileTest, WeightsBiggerThanMemoryAreRefused) {
   InstanceProfile p = Get("llama-3-70b-a100");
   p.tensor_parallel = 1;  // 141 GB of weights on one 80 GB GPU
-  ExpectInvalid(p, "profiles[llama-3-70b-a100].shape.parameter_count: weights (141.1 GB) must "
-                   "fit the usable GPU memory");
+  ExpectInvalid(p,
+                "profiles[llama-3-70b-a100].shape.parameter_count: weights (141.1 GB) must "
+                "fit the usable GPU memory");
 }
 
 TEST(ProfileTest, ZeroCapacityIsRefused) {

@@ -45,10 +45,11 @@ TEST(TraceTest, AzureArrivalsAreSecondsSinceTheFirstRow) {
 }
 
 TEST(TraceTest, PlainFormatWithReorderedAndExtraColumns) {
-  const Trace t = Parse("input_tokens,arrival_s,output_tokens,tenant\r\n"
-                        "100,0.5,20,a\r\n"
-                        "\r\n"
-                        "200, 1.25 ,30,b\r\n");
+  const Trace t = Parse(
+      "input_tokens,arrival_s,output_tokens,tenant\r\n"
+      "100,0.5,20,a\r\n"
+      "\r\n"
+      "200, 1.25 ,30,b\r\n");
   EXPECT_EQ(t.format, TraceFormat::kPlain);
   ASSERT_EQ(t.requests.size(), 2u);
   EXPECT_EQ(t.requests[0], (TraceRequest{0.5, 100, 20}));
@@ -56,8 +57,9 @@ TEST(TraceTest, PlainFormatWithReorderedAndExtraColumns) {
 }
 
 TEST(TraceTest, LengthsOnlyHasNoArrivals) {
-  const Trace t = Parse("\xEF\xBB\xBFnum_prefill_tokens,num_decode_tokens,num_total_tokens,"
-                        "pd_ratio\n3772,54,3826,69.85185185185185\n2015,156,2171,12.9\n");
+  const Trace t = Parse(
+      "\xEF\xBB\xBFnum_prefill_tokens,num_decode_tokens,num_total_tokens,"
+      "pd_ratio\n3772,54,3826,69.85185185185185\n2015,156,2171,12.9\n");
   EXPECT_EQ(t.format, TraceFormat::kLengthsOnly);
   EXPECT_EQ(TraceFormatName(t.format), "lengths_only");
   ASSERT_EQ(t.requests.size(), 2u);
@@ -67,8 +69,9 @@ TEST(TraceTest, LengthsOnlyHasNoArrivals) {
 }
 
 TEST(TraceTest, ErrorsNameLineAndField) {
-  const std::string azure = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
-                            "2023-11-16 18:17:03.9799600,4808,10\n";
+  const std::string azure =
+      "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+      "2023-11-16 18:17:03.9799600,4808,10\n";
   EXPECT_EQ(Error(azure + "2023-11-16 18:17:04.0,abc,8\n"),
             "trace.csv:3: ContextTokens: expected a non-negative integer, got \"abc\"");
   EXPECT_EQ(Error(azure + "2023-11-16 18:17:04.0,12,-8\n"),
@@ -114,7 +117,7 @@ TEST(TraceTest, RealAzureCodeTrace) {
   ASSERT_EQ(t.requests.size(), 8819u);  // ../shared/traces/README.md
   double input = 0;
   for (const TraceRequest& r : t.requests) input += static_cast<double>(r.input_tokens);
-  EXPECT_NEAR(input / 8819, 2048, 1);  // README: mean input 2048
+  EXPECT_NEAR(input / 8819, 2048, 1);             // README: mean input 2048
   EXPECT_GT(*t.requests.back().arrival_s, 3000);  // one hour
   EXPECT_LT(*t.requests.back().arrival_s, 3700);
 }
