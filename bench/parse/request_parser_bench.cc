@@ -1,0 +1,90 @@
+// Request parsing: RequestParser::Parse (copy into the padded buffer) and ParsePadded (in
+// place) on chat bodies of ~1 KB and ~32 KB, English-like and CJK text, and the byte-class
+// counting alone. Goal (issue 3): < 1 µs for 1 KB, < 10 µs for 32 KB.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "parse/byte_stats.h"
+#include "parse/request_parser.h"
+
+namespace tokenpool::parse {
+namespace {
+
+// Deterministic English-like text with code-ish lines, newlines and some escapes.
+std::string Text(size_t bytes, bool cjk) {
+  static const char* const kWords[] = {"the", "request", "token", "budget", "of", "a", "model",
+                                       "estimate", "int", "x", "=", "f(y);", "return", "42,",
+                                       "pool", "routing", "\\n", "\\\"quoted\\\"", "and", "is"};
+  static const char* const kCjk[] = {"\xE4\xB8\xAD", "\xE6\x96\x87", "\xE3\x81\x82", "\xEF\xBC\x8C",
+                                     "\xE8\xAF\xB7", "\xE6\xB1\x82"};
+  std::string s;
+  uint64_t x = 12345;
+  while (s.size() < bytes) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    if (cjk) {
+      s += kCjk[(x >> 33) % 6];
+    } else {
+      s += kWords[(x >> 33) % 20];
+      s += ((x >> 20) % 12 == 0) ? "\\n" : " ";
+    }
+  }
+  return s;
+}
+
+// A chat body of about `bytes` bytes: a system prompt and user/assistant turns.
+std::string ChatBody(size_t bytes, bool cjk) {
+  std::string body = R"({"model":"llama-3-70b","stream":true,"stream_options":{"include_usage":true},)"
+                     R"("max_tokens":512,"messages":[{"role":"system","content":"You are helpful."})";
+  const size_t turns = bytes > 4096 ? 4 : 1;
+  const size_t per = (bytes > body.size() + 100 ? bytes - body.size() - 100 : 100) / turns;
+  for (size_t i = 0; i < turns; ++i) {
+    body += std::string(R"(,{"role":")") + (i % 2 == 0 ? "user" : "assistant") +
+            R"(","content":")" + Text(per, cjk) + "\"}";
+  }
+  return body + "]}";
+}
+
+void BM_Parse(benchmark::State& state, size_t bytes, bool cjk, bool padded) {
+  const std::string body = ChatBody(bytes, cjk);
+  std::vector<char> buf(body.begin(), body.end());
+  buf.resize(body.size() + RequestParser::kPadding, ' ');
+  RequestParser parser;
+  RequestFeatures f;
+  for (auto _ : state) {
+    const Status s = padded ? parser.ParsePadded(std::string_view(buf.data(), body.size()),
+                                                 buf.size(), &f)
+                            : parser.Parse(body, &f);
+    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+    benchmark::DoNotOptimize(f.text.letters);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(body.size()));
+  state.counters["body_bytes"] = static_cast<double>(body.size());
+}
+
+BENCHMARK_CAPTURE(BM_Parse, chat_1kb, 1024, false, false);
+BENCHMARK_CAPTURE(BM_Parse, chat_1kb_padded, 1024, false, true);
+BENCHMARK_CAPTURE(BM_Parse, chat_32kb, 32 * 1024, false, false);
+BENCHMARK_CAPTURE(BM_Parse, chat_32kb_padded, 32 * 1024, false, true);
+BENCHMARK_CAPTURE(BM_Parse, chat_32kb_cjk, 32 * 1024, true, false);
+
+void BM_CountByteStats(benchmark::State& state, bool cjk) {
+  const std::string text = Text(32 * 1024, cjk);
+  for (auto _ : state) {
+    ByteStats st;
+    CountByteStats(text, &st);
+    benchmark::DoNotOptimize(st);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(text.size()));
+}
+BENCHMARK_CAPTURE(BM_CountByteStats, text_32kb, false);
+BENCHMARK_CAPTURE(BM_CountByteStats, cjk_32kb, true);
+
+}  // namespace
+}  // namespace tokenpool::parse
+
+BENCHMARK_MAIN();
