@@ -18,8 +18,8 @@ std::string Text(size_t bytes, bool cjk) {
   static const char* const kWords[] = {"the", "request", "token", "budget", "of", "a", "model",
                                        "estimate", "int", "x", "=", "f(y);", "return", "42,",
                                        "pool", "routing", "\\n", "\\\"quoted\\\"", "and", "is"};
-  static const char* const kCjk[] = {"\xE4\xB8\xAD", "\xE6\x96\x87", "\xE3\x81\x82", "\xEF\xBC\x8C",
-                                     "\xE8\xAF\xB7", "\xE6\xB1\x82"};
+  static const char* const kCjk[] = {"\xE4\xB8\xAD", "\xE6\x96\x87", "\xE3\x81\x82",
+                                     "\xEF\xBC\x8C", "\xE8\xAF\xB7", "\xE6\xB1\x82"};
   std::string s;
   uint64_t x = 12345;
   while (s.size() < bytes) {
@@ -36,8 +36,9 @@ std::string Text(size_t bytes, bool cjk) {
 
 // A chat body of about `bytes` bytes: a system prompt and user/assistant turns.
 std::string ChatBody(size_t bytes, bool cjk) {
-  std::string body = R"({"model":"llama-3-70b","stream":true,"stream_options":{"include_usage":true},)"
-                     R"("max_tokens":512,"messages":[{"role":"system","content":"You are helpful."})";
+  std::string body =
+      R"({"model":"llama-3-70b","stream":true,"stream_options":{"include_usage":true},)"
+      R"("max_tokens":512,"messages":[{"role":"system","content":"You are helpful."})";
   const size_t turns = bytes > 4096 ? 4 : 1;
   const size_t per = (bytes > body.size() + 100 ? bytes - body.size() - 100 : 100) / turns;
   for (size_t i = 0; i < turns; ++i) {
@@ -47,11 +48,12 @@ std::string ChatBody(size_t bytes, bool cjk) {
   return body + "]}";
 }
 
-void BM_Parse(benchmark::State& state, size_t bytes, bool cjk, bool padded) {
+void BM_Parse(benchmark::State& state, size_t bytes, bool cjk, bool padded,
+              bool byte_stats = true) {
   const std::string body = ChatBody(bytes, cjk);
   std::vector<char> buf(body.begin(), body.end());
   buf.resize(body.size() + RequestParser::kPadding, ' ');
-  RequestParser parser;
+  RequestParser parser(ParserConfig{.byte_stats = byte_stats});
   RequestFeatures f;
   for (auto _ : state) {
     const Status s = padded ? parser.ParsePadded(std::string_view(buf.data(), body.size()),
@@ -70,6 +72,9 @@ BENCHMARK_CAPTURE(BM_Parse, chat_1kb_padded, 1024, false, true);
 BENCHMARK_CAPTURE(BM_Parse, chat_32kb, 32 * 1024, false, false);
 BENCHMARK_CAPTURE(BM_Parse, chat_32kb_padded, 32 * 1024, false, true);
 BENCHMARK_CAPTURE(BM_Parse, chat_32kb_cjk, 32 * 1024, true, false);
+// Without the byte-class statistics: simdjson's share of the time.
+BENCHMARK_CAPTURE(BM_Parse, chat_1kb_no_stats, 1024, false, true, false);
+BENCHMARK_CAPTURE(BM_Parse, chat_32kb_no_stats, 32 * 1024, false, true, false);
 
 void BM_CountByteStats(benchmark::State& state, bool cjk) {
   const std::string text = Text(32 * 1024, cjk);

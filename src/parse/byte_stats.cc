@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__SSE2__)
+#if defined(__AVX2__)
+#include <immintrin.h>
+#elif defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
@@ -87,7 +89,50 @@ void SetBitsScalar(const unsigned char* p, int n, Masks* m) {
   }
 }
 
-#if defined(__SSE2__)
+#if defined(__AVX2__)
+// Unsigned lo <= v <= hi per byte: (v - lo) == min(v - lo, hi - lo).
+inline __m256i InRange(__m256i v, unsigned char lo, unsigned char hi) {
+  const __m256i x = _mm256_sub_epi8(v, _mm256_set1_epi8(static_cast<char>(lo)));
+  return _mm256_cmpeq_epi8(_mm256_min_epu8(x, _mm256_set1_epi8(static_cast<char>(hi - lo))), x);
+}
+inline __m256i Eq(__m256i v, char c) { return _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c)); }
+inline __m256i Or(__m256i a, __m256i b) { return _mm256_or_si256(a, b); }
+inline uint64_t Bits(__m256i m, int shift) {
+  return static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(m))) << shift;
+}
+
+void SetBits64(const unsigned char* p, Masks* m) {
+  for (int k = 0; k < 2; ++k) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * k));
+    const int s = 32 * k;
+    const __m256i folded = _mm256_or_si256(v, _mm256_set1_epi8(0x20));  // lower-cases A-Z
+    m->letter |= Bits(InRange(folded, 'a', 'z'), s);
+    m->upper |= Bits(InRange(v, 'A', 'Z'), s);
+    m->digit |= Bits(InRange(v, '0', '9'), s);
+    const __m256i space = Or(Eq(v, ' '), Eq(v, '\t'));
+    const __m256i newline = Or(Eq(v, '\n'), Eq(v, '\r'));
+    m->space |= Bits(space, s);
+    m->newline |= Bits(newline, s);
+    m->non_ascii |= Bits(v, s);
+    const __m256i top3 = _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(0xE0)));
+    const __m256i top4 = _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(0xF0)));
+    const __m256i top5 = _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(0xF8)));
+    m->lead2 |= Bits(Eq(top3, static_cast<char>(0xC0)), s);
+    m->lead3 |= Bits(Eq(top4, static_cast<char>(0xE0)), s);
+    m->lead4 |= Bits(Eq(top5, static_cast<char>(0xF0)), s);
+    const __m256i low = _mm256_andnot_si256(Or(space, newline), InRange(v, 0, 0x1F));
+    m->control |= Bits(Or(low, Eq(v, 0x7F)), s);
+    m->quote |= Bits(Eq(v, '"'), s);
+    m->bracket |= Bits(Or(Eq(folded, '{'), Eq(folded, '}')), s);  // also [ ]
+    m->colon_comma |= Bits(Or(Eq(v, ':'), Eq(v, ',')), s);
+    const __m256i angle = Or(Eq(v, '<'), Eq(v, '>'));
+    m->code |= Bits(Or(Or(Eq(v, ';'), Eq(v, '=')), Or(InRange(v, '(', ')'), angle)), s);
+    m->tex |= Bits(Or(Or(Eq(v, '\\'), Eq(v, '$')), Or(Eq(v, '^'), Eq(v, '_'))), s);
+    const __m256i tick_bar = Or(Eq(v, '`'), Eq(v, '|'));
+    m->markup |= Bits(Or(Or(Eq(v, '#'), Eq(v, '*')), Or(tick_bar, Eq(v, '-'))), s);
+  }
+}
+#elif defined(__SSE2__)
 // Unsigned lo <= v <= hi per byte, with SSE2's signed compare: flip the sign bit of v - lo.
 inline __m128i InRange(__m128i v, unsigned char lo, unsigned char hi) {
   const __m128i shifted = _mm_xor_si128(_mm_sub_epi8(v, _mm_set1_epi8(static_cast<char>(lo))),

@@ -1,8 +1,9 @@
 #pragma once
 // CountByteStats: the byte-class statistics of one content string (see ByteStats in
-// tokenpool/request_features.h), 64 bytes at a time with SSE2 bit masks (the x86-64 baseline;
-// a portable scalar path builds the same masks elsewhere). Runs never cross calls: each content
-// string is counted on its own, as a tokenizer would see it.
+// tokenpool/request_features.h), 64 bytes at a time: one bit per byte and class (AVX2 when the
+// library is compiled for it, as by default on x86-64; else SSE2, else a scalar loop builds the
+// same masks), then popcounts; runs and word lengths from shifted masks. Runs never cross calls:
+// each content string is counted on its own, as a tokenizer would see it.
 //
 // Thread-safety: pure function.
 

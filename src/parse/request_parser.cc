@@ -91,182 +91,192 @@ Status ReadBool(od::value& v, const Path& p, bool* out) {
   return Status::Ok();
 }
 
-// Text content: unescaped by simdjson into its string buffer, then counted.
-Status ReadText(od::value& v, const Path& p, RequestFeatures* f) {
-  std::string_view text;
-  if (auto e = v.get_string().get(text)) return JsonError(p, e);
-  CountByteStats(text, &f->text);
-  return Status::Ok();
-}
+// Reads the parts of a body into *f; one per Parse() call.
+struct Reader {
+  RequestFeatures* f;
+  bool byte_stats;
 
-// Structured content (tools, tool calls, schemas): the JSON text's bytes; the elements of an
-// array are counted into *elements.
-Status ReadStructured(od::value& v, const Path& p, RequestFeatures* f, int64_t* elements,
-                      bool allow_object) {
-  od::json_type t{};
-  if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
-  if (t == od::json_type::null) return Status::Ok();
-  std::string_view raw;
-  if (t == od::json_type::array) {
-    od::array a;
-    if (auto e = v.get_array().get(a)) return JsonError(p, e);
-    size_t n = 0;
-    if (auto e = a.count_elements().get(n)) return JsonError(p, e);
-    if (auto e = a.raw_json().get(raw)) return JsonError(p, e);
-    if (elements != nullptr) *elements += static_cast<int64_t>(n);
-  } else if (t == od::json_type::object && allow_object) {
-    od::object o;
-    if (auto e = v.get_object().get(o)) return JsonError(p, e);
-    if (auto e = o.raw_json().get(raw)) return JsonError(p, e);
-    if (elements != nullptr) *elements += 1;
-  } else {
-    return TypeError(p, allow_object ? "array, object or null" : "array or null", t);
-  }
-  f->structured_bytes += static_cast<int64_t>(raw.size());
-  return Status::Ok();
-}
-
-// One element of a content array: {"type":"text","text":...} or an image part.
-Status ReadContentPart(od::value& v, Path p, RequestFeatures* f) {
-  od::json_type t{};
-  if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
-  if (t == od::json_type::string) {  // some clients send bare strings in content arrays
-    return ReadText(v, p, f);
-  }
-  if (t != od::json_type::object) return TypeError(p, "object or string", t);
-  od::object part;
-  if (auto e = v.get_object().get(part)) return JsonError(p, e);
-  bool image = false;
-  for (auto field_result : part) {
-    od::field field;
-    if (auto e = std::move(field_result).get(field)) return JsonError(p, e);
-    const od::raw_json_string key = field.key();
-    od::value value = field.value();
-    if (key == "text") {
-      p.leaf = "text";
-      od::json_type vt{};
-      if (Status s = TypeOf(value, p, &vt); !s.ok()) return s;
-      if (vt != od::json_type::string) return TypeError(p, "string", vt);
-      if (Status s = ReadText(value, p, f); !s.ok()) return s;
-    } else if (key == "type") {
-      p.leaf = "type";
-      std::string_view type;
-      if (value.get_string().get(type)) return InvalidArgument(p.ToString() + ": expected string");
-      if (type == "image_url" || type == "input_image" || type == "image") image = true;
-    } else if (key == "image_url" || key == "image") {
-      image = true;
-    }
-  }
-  if (image) ++f->images;
-  return Status::Ok();
-}
-
-Status ReadMessage(od::value& v, Path p, RequestFeatures* f) {
-  od::json_type t{};
-  if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
-  if (t != od::json_type::object) return TypeError(p, "object", t);
-  od::object msg;
-  if (auto e = v.get_object().get(msg)) return JsonError(p, e);
-  for (auto field_result : msg) {
-    od::field field;
-    if (auto e = std::move(field_result).get(field)) return JsonError(p, e);
-    const od::raw_json_string key = field.key();
-    od::value value = field.value();
-    if (key == "content") {
-      p.sub = "content";
-      od::json_type ct{};
-      if (Status s = TypeOf(value, p, &ct); !s.ok()) return s;
-      if (ct == od::json_type::string) {
-        if (Status s = ReadText(value, p, f); !s.ok()) return s;
-      } else if (ct == od::json_type::array) {
-        od::array parts;
-        if (auto e = value.get_array().get(parts)) return JsonError(p, e);
-        p.sub_index = 0;
-        for (auto part_result : parts) {
-          od::value part;
-          if (auto e = std::move(part_result).get(part)) return JsonError(p, e);
-          if (Status s = ReadContentPart(part, p, f); !s.ok()) return s;
-          ++p.sub_index;
-        }
-        p.sub_index = -1;
-      } else if (ct != od::json_type::null) {
-        return TypeError(p, "string, array or null", ct);
-      }
-    } else if (key == "tool_calls") {
-      p.sub = "tool_calls";
-      if (Status s = ReadStructured(value, p, f, &f->tool_calls, false); !s.ok()) return s;
-    } else if (key == "function_call") {
-      p.sub = "function_call";
-      if (Status s = ReadStructured(value, p, f, &f->tool_calls, true); !s.ok()) return s;
-    } else if (key == "role") {
-      p.sub = "role";
-      od::json_type rt{};
-      if (Status s = TypeOf(value, p, &rt); !s.ok()) return s;
-      if (rt != od::json_type::string) return TypeError(p, "string", rt);
-    }
-  }
-  ++f->messages;
-  return Status::Ok();
-}
-
-Status ReadMessages(od::value& v, Path p, RequestFeatures* f) {
-  od::json_type t{};
-  if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
-  if (t != od::json_type::array) return TypeError(p, "array", t);
-  od::array messages;
-  if (auto e = v.get_array().get(messages)) return JsonError(p, e);
-  p.index = 0;
-  for (auto message_result : messages) {
-    od::value message;
-    if (auto e = std::move(message_result).get(message)) return JsonError(p, e);
-    if (Status s = ReadMessage(message, p, f); !s.ok()) return s;
-    ++p.index;
-  }
-  if (p.index == 0) return InvalidArgument("messages: must not be empty");
-  return Status::Ok();
-}
-
-// completions: "prompt" is a string, an array of strings, an array of token ids, or an array
-// of arrays of token ids.
-Status ReadPrompt(od::value& v, Path p, RequestFeatures* f) {
-  od::json_type t{};
-  if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
-  if (t == od::json_type::string) {
-    ++f->messages;
-    return ReadText(v, p, f);
-  }
-  if (t != od::json_type::array) return TypeError(p, "string or array", t);
-  od::array items;
-  if (auto e = v.get_array().get(items)) return JsonError(p, e);
-  p.index = 0;
-  bool ids = false;
-  for (auto item_result : items) {
-    od::value item;
-    if (auto e = std::move(item_result).get(item)) return JsonError(p, e);
-    od::json_type it{};
-    if (Status s = TypeOf(item, p, &it); !s.ok()) return s;
-    if (it == od::json_type::string) {
-      ++f->messages;
-      if (Status s = ReadText(item, p, f); !s.ok()) return s;
-    } else if (it == od::json_type::number) {
-      ids = true;
-      ++f->prompt_token_ids;
-    } else if (it == od::json_type::array) {
-      od::array inner;
-      if (auto e = item.get_array().get(inner)) return JsonError(p, e);
-      size_t n = 0;
-      if (auto e = inner.count_elements().get(n)) return JsonError(p, e);
-      f->prompt_token_ids += static_cast<int64_t>(n);
-      ++f->messages;
+  // Text content: unescaped by simdjson into its string buffer, then counted.
+  Status ReadText(od::value& v, const Path& p) {
+    std::string_view text;
+    if (auto e = v.get_string().get(text)) return JsonError(p, e);
+    if (byte_stats) {
+      CountByteStats(text, &f->text);
     } else {
-      return TypeError(p, "string, integer or array", it);
+      f->text.bytes += static_cast<int64_t>(text.size());
     }
-    ++p.index;
+    return Status::Ok();
   }
-  if (ids) ++f->messages;
-  if (p.index == 0) return InvalidArgument("prompt: must not be empty");
-  return Status::Ok();
-}
+
+  // Structured content (tools, tool calls, schemas): the JSON text's bytes; the elements of an
+  // array are counted into *elements.
+  Status ReadStructured(od::value& v, const Path& p, int64_t* elements,
+                        bool allow_object) {
+    od::json_type t{};
+    if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
+    if (t == od::json_type::null) return Status::Ok();
+    std::string_view raw;
+    if (t == od::json_type::array) {
+      od::array a;
+      if (auto e = v.get_array().get(a)) return JsonError(p, e);
+      size_t n = 0;
+      if (auto e = a.count_elements().get(n)) return JsonError(p, e);
+      if (auto e = a.raw_json().get(raw)) return JsonError(p, e);
+      if (elements != nullptr) *elements += static_cast<int64_t>(n);
+    } else if (t == od::json_type::object && allow_object) {
+      od::object o;
+      if (auto e = v.get_object().get(o)) return JsonError(p, e);
+      if (auto e = o.raw_json().get(raw)) return JsonError(p, e);
+      if (elements != nullptr) *elements += 1;
+    } else {
+      return TypeError(p, allow_object ? "array, object or null" : "array or null", t);
+    }
+    f->structured_bytes += static_cast<int64_t>(raw.size());
+    return Status::Ok();
+  }
+
+  // One element of a content array: {"type":"text","text":...} or an image part.
+  Status ReadContentPart(od::value& v, Path p) {
+    od::json_type t{};
+    if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
+    if (t == od::json_type::string) {  // some clients send bare strings in content arrays
+      return ReadText(v, p);
+    }
+    if (t != od::json_type::object) return TypeError(p, "object or string", t);
+    od::object part;
+    if (auto e = v.get_object().get(part)) return JsonError(p, e);
+    bool image = false;
+    for (auto field_result : part) {
+      od::field field;
+      if (auto e = std::move(field_result).get(field)) return JsonError(p, e);
+      const od::raw_json_string key = field.key();
+      od::value value = field.value();
+      if (key == "text") {
+        p.leaf = "text";
+        od::json_type vt{};
+        if (Status s = TypeOf(value, p, &vt); !s.ok()) return s;
+        if (vt != od::json_type::string) return TypeError(p, "string", vt);
+        if (Status s = ReadText(value, p); !s.ok()) return s;
+      } else if (key == "type") {
+        p.leaf = "type";
+        std::string_view type;
+        if (value.get_string().get(type)) return InvalidArgument(p.ToString() + ": expected string");
+        if (type == "image_url" || type == "input_image" || type == "image") image = true;
+      } else if (key == "image_url" || key == "image") {
+        image = true;
+      }
+    }
+    if (image) ++f->images;
+    return Status::Ok();
+  }
+
+  Status ReadMessage(od::value& v, Path p) {
+    od::json_type t{};
+    if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
+    if (t != od::json_type::object) return TypeError(p, "object", t);
+    od::object msg;
+    if (auto e = v.get_object().get(msg)) return JsonError(p, e);
+    for (auto field_result : msg) {
+      od::field field;
+      if (auto e = std::move(field_result).get(field)) return JsonError(p, e);
+      const od::raw_json_string key = field.key();
+      od::value value = field.value();
+      if (key == "content") {
+        p.sub = "content";
+        od::json_type ct{};
+        if (Status s = TypeOf(value, p, &ct); !s.ok()) return s;
+        if (ct == od::json_type::string) {
+          if (Status s = ReadText(value, p); !s.ok()) return s;
+        } else if (ct == od::json_type::array) {
+          od::array parts;
+          if (auto e = value.get_array().get(parts)) return JsonError(p, e);
+          p.sub_index = 0;
+          for (auto part_result : parts) {
+            od::value part;
+            if (auto e = std::move(part_result).get(part)) return JsonError(p, e);
+            if (Status s = ReadContentPart(part, p); !s.ok()) return s;
+            ++p.sub_index;
+          }
+          p.sub_index = -1;
+        } else if (ct != od::json_type::null) {
+          return TypeError(p, "string, array or null", ct);
+        }
+      } else if (key == "tool_calls") {
+        p.sub = "tool_calls";
+        if (Status s = ReadStructured(value, p, &f->tool_calls, false); !s.ok()) return s;
+      } else if (key == "function_call") {
+        p.sub = "function_call";
+        if (Status s = ReadStructured(value, p, &f->tool_calls, true); !s.ok()) return s;
+      } else if (key == "role") {
+        p.sub = "role";
+        od::json_type rt{};
+        if (Status s = TypeOf(value, p, &rt); !s.ok()) return s;
+        if (rt != od::json_type::string) return TypeError(p, "string", rt);
+      }
+    }
+    ++f->messages;
+    return Status::Ok();
+  }
+
+  Status ReadMessages(od::value& v, Path p) {
+    od::json_type t{};
+    if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
+    if (t != od::json_type::array) return TypeError(p, "array", t);
+    od::array messages;
+    if (auto e = v.get_array().get(messages)) return JsonError(p, e);
+    p.index = 0;
+    for (auto message_result : messages) {
+      od::value message;
+      if (auto e = std::move(message_result).get(message)) return JsonError(p, e);
+      if (Status s = ReadMessage(message, p); !s.ok()) return s;
+      ++p.index;
+    }
+    if (p.index == 0) return InvalidArgument("messages: must not be empty");
+    return Status::Ok();
+  }
+
+  // completions: "prompt" is a string, an array of strings, an array of token ids, or an array
+  // of arrays of token ids.
+  Status ReadPrompt(od::value& v, Path p) {
+    od::json_type t{};
+    if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
+    if (t == od::json_type::string) {
+      ++f->messages;
+      return ReadText(v, p);
+    }
+    if (t != od::json_type::array) return TypeError(p, "string or array", t);
+    od::array items;
+    if (auto e = v.get_array().get(items)) return JsonError(p, e);
+    p.index = 0;
+    bool ids = false;
+    for (auto item_result : items) {
+      od::value item;
+      if (auto e = std::move(item_result).get(item)) return JsonError(p, e);
+      od::json_type it{};
+      if (Status s = TypeOf(item, p, &it); !s.ok()) return s;
+      if (it == od::json_type::string) {
+        ++f->messages;
+        if (Status s = ReadText(item, p); !s.ok()) return s;
+      } else if (it == od::json_type::number) {
+        ids = true;
+        ++f->prompt_token_ids;
+      } else if (it == od::json_type::array) {
+        od::array inner;
+        if (auto e = item.get_array().get(inner)) return JsonError(p, e);
+        size_t n = 0;
+        if (auto e = inner.count_elements().get(n)) return JsonError(p, e);
+        f->prompt_token_ids += static_cast<int64_t>(n);
+        ++f->messages;
+      } else {
+        return TypeError(p, "string, integer or array", it);
+      }
+      ++p.index;
+    }
+    if (ids) ++f->messages;
+    if (p.index == 0) return InvalidArgument("prompt: must not be empty");
+    return Status::Ok();
+  }
+};
 
 }  // namespace
 
@@ -284,6 +294,7 @@ class RequestParser::Impl {
 
   Status ParsePadded(std::string_view body, size_t capacity, RequestFeatures* f) {
     f->Clear();
+    Reader reader{f, config_.byte_stats};
     if (body.size() > config_.max_body_bytes) {
       return OutOfRange("body: " + std::to_string(body.size()) + " bytes exceeds the limit of " +
                         std::to_string(config_.max_body_bytes));
@@ -320,7 +331,7 @@ class RequestParser::Impl {
       if (key == "messages") {
         p.field = "messages";
         has_messages = true;
-        if (Status s = ReadMessages(value, p, f); !s.ok()) return s;
+        if (Status s = reader.ReadMessages(value, p); !s.ok()) return s;
       } else if (key == "model") {
         p.field = "model";
         od::json_type t{};
@@ -346,17 +357,17 @@ class RequestParser::Impl {
         if (Status s = ReadStreamOptions(value, p, f); !s.ok()) return s;
       } else if (key == "tools" || key == "functions") {
         p.field = key == "tools" ? "tools" : "functions";
-        if (Status s = ReadStructured(value, p, f, &f->tool_definitions, false); !s.ok()) {
+        if (Status s = reader.ReadStructured(value, p, &f->tool_definitions, false); !s.ok()) {
           return s;
         }
       } else if (key == "response_format") {
         p.field = "response_format";
-        if (Status s = ReadStructured(value, p, f, nullptr, true); !s.ok()) return s;
+        if (Status s = reader.ReadStructured(value, p, nullptr, true); !s.ok()) return s;
       } else if (key == "prompt") {
         p.field = "prompt";
         has_prompt = true;
         f->endpoint = Endpoint::kCompletions;
-        if (Status s = ReadPrompt(value, p, f); !s.ok()) return s;
+        if (Status s = reader.ReadPrompt(value, p); !s.ok()) return s;
       }
     }
     if (has_messages && has_prompt) {

@@ -36,6 +36,9 @@ struct ParserConfig {
   // 16 MiB: above the largest context of current models at ~4 bytes/token with room for
   // escaping, and small enough that a hostile body cannot make the gateway hold much memory.
   size_t max_body_bytes = size_t{16} << 20;
+  // false: RequestFeatures::text holds only `bytes` (enough for the static and ema modes);
+  // skips the byte-class statistics, most of the parse time for long content.
+  bool byte_stats = true;
 
   Status Validate() const;
 };

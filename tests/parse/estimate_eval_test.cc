@@ -97,7 +97,9 @@ TEST(EstimateEvalTest, LinearBeatsEmaAndStaticOnTheCorpus) {
 TEST(EstimateEvalTest, SmallCorpusReportAndJson) {
   TempDir dir("small");
   std::string a, b;
-  for (int i = 0; i < 30; ++i) a += Record("prose", 10 + 12 + i / 10, "hello world again " + std::to_string(i));
+  for (int i = 0; i < 30; ++i) {
+    a += Record("prose", 10 + 12 + i / 10, "hello world again " + std::to_string(i));
+  }
   for (int i = 0; i < 10; ++i) b += Record("code", 20, "int main() { return 0; }");
   dir.Write("a.jsonl", a);
   dir.Write("b.jsonl", "\n" + b);

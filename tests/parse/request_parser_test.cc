@@ -150,7 +150,8 @@ INSTANTIATE_TEST_SUITE_P(
                 StatusCode::kInvalidArgument, "max_tokens: expected integer, got string"},
         BadCase{R"({"model":"m","messages":[{"content":"a"}],"stream":"yes"})",
                 StatusCode::kInvalidArgument, "stream: expected boolean, got string"},
-        BadCase{R"({"model":"m","messages":[{"content":"a"}],"stream_options":{"include_usage":1}})",
+        BadCase{R"({"model":"m","messages":[{"content":"a"}],)"
+                R"("stream_options":{"include_usage":1}})",
                 StatusCode::kInvalidArgument, "stream_options.include_usage: expected boolean"},
         BadCase{R"({"model":7,"messages":[{"content":"a"}]})", StatusCode::kInvalidArgument,
                 "model: expected string, got number"},
@@ -200,6 +201,14 @@ TEST(RequestParserTest, ReusedParserAndFeaturesStartClean) {
   EXPECT_FALSE(f.stream);
   EXPECT_FALSE(f.has_max_tokens);
   EXPECT_EQ(f.messages, 1);
+}
+
+TEST(RequestParserTest, WithoutByteStatsCountsOnlyBytes) {
+  RequestParser parser(ParserConfig{.byte_stats = false});
+  RequestFeatures f;
+  ASSERT_TRUE(parser.Parse(R"({"model":"m","messages":[{"content":"ab 12"}]})", &f).ok());
+  EXPECT_EQ(f.text_bytes, 5);
+  EXPECT_EQ(f.text.letters, 0);
 }
 
 TEST(ParserConfigTest, Validate) {
