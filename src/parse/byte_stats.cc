@@ -61,6 +61,10 @@ constexpr std::array<Script, 1024> kScript3 = [] {
 struct Masks {
   uint64_t letter = 0, upper = 0, digit = 0, space = 0, newline = 0, non_ascii = 0;
   uint64_t lead2 = 0, lead3 = 0, lead4 = 0, control = 0;
+  // Lead bytes whose whole 4,096- or 256-code-point range is one Script, counted without a
+  // table lookup: E4-E9 Han (U+4000-9FFF), EB-EC Hangul (U+B000-CFFF), D0-D3 Cyrillic
+  // (U+0400-04FF). They are most of CJK and Cyrillic text.
+  uint64_t han = 0, hangul = 0, cyrillic = 0;
   uint64_t quote = 0, bracket = 0, colon_comma = 0, code = 0, tex = 0, markup = 0;
 };
 
@@ -79,6 +83,9 @@ void SetBitsScalar(const unsigned char* p, int n, Masks* m) {
     if (b >= 0xC0 && b <= 0xDF) m->lead2 |= bit;
     if (b >= 0xE0 && b <= 0xEF) m->lead3 |= bit;
     if (b >= 0xF0 && b <= 0xF7) m->lead4 |= bit;
+    if (b >= 0xE4 && b <= 0xE9) m->han |= bit;
+    if (b >= 0xEB && b <= 0xEC) m->hangul |= bit;
+    if (b >= 0xD0 && b <= 0xD3) m->cyrillic |= bit;
     if ((b < 0x20 && b != '\t' && b != '\n' && b != '\r') || b == 0x7F) m->control |= bit;
     if (b == '"') m->quote |= bit;
     if (b == '{' || b == '}' || b == '[' || b == ']') m->bracket |= bit;
@@ -97,40 +104,55 @@ inline __m256i InRange(__m256i v, unsigned char lo, unsigned char hi) {
 }
 inline __m256i Eq(__m256i v, char c) { return _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c)); }
 inline __m256i Or(__m256i a, __m256i b) { return _mm256_or_si256(a, b); }
-inline uint64_t Bits(__m256i m, int shift) {
-  return static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(m))) << shift;
+
+// Both 32-byte halves of a block through one classifier, into one 64-bit mask.
+template <typename Classify>
+[[gnu::always_inline]] inline uint64_t Mask64(__m256i lo, __m256i hi, Classify&& classify) {
+  return static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(classify(lo)))) |
+         static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(classify(hi)))) << 32;
 }
 
-void SetBits64(const unsigned char* p, Masks* m) {
-  for (int k = 0; k < 2; ++k) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * k));
-    const int s = 32 * k;
-    const __m256i folded = _mm256_or_si256(v, _mm256_set1_epi8(0x20));  // lower-cases A-Z
-    m->letter |= Bits(InRange(folded, 'a', 'z'), s);
-    m->upper |= Bits(InRange(v, 'A', 'Z'), s);
-    m->digit |= Bits(InRange(v, '0', '9'), s);
-    const __m256i space = Or(Eq(v, ' '), Eq(v, '\t'));
-    const __m256i newline = Or(Eq(v, '\n'), Eq(v, '\r'));
-    m->space |= Bits(space, s);
-    m->newline |= Bits(newline, s);
-    m->non_ascii |= Bits(v, s);
-    const __m256i top3 = _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(0xE0)));
-    const __m256i top4 = _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(0xF0)));
-    const __m256i top5 = _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(0xF8)));
-    m->lead2 |= Bits(Eq(top3, static_cast<char>(0xC0)), s);
-    m->lead3 |= Bits(Eq(top4, static_cast<char>(0xE0)), s);
-    m->lead4 |= Bits(Eq(top5, static_cast<char>(0xF0)), s);
-    const __m256i low = _mm256_andnot_si256(Or(space, newline), InRange(v, 0, 0x1F));
-    m->control |= Bits(Or(low, Eq(v, 0x7F)), s);
-    m->quote |= Bits(Eq(v, '"'), s);
-    m->bracket |= Bits(Or(Eq(folded, '{'), Eq(folded, '}')), s);  // also [ ]
-    m->colon_comma |= Bits(Or(Eq(v, ':'), Eq(v, ',')), s);
-    const __m256i angle = Or(Eq(v, '<'), Eq(v, '>'));
-    m->code |= Bits(Or(Or(Eq(v, ';'), Eq(v, '=')), Or(InRange(v, '(', ')'), angle)), s);
-    m->tex |= Bits(Or(Or(Eq(v, '\\'), Eq(v, '$')), Or(Eq(v, '^'), Eq(v, '_'))), s);
-    const __m256i tick_bar = Or(Eq(v, '`'), Eq(v, '|'));
-    m->markup |= Bits(Or(Or(Eq(v, '#'), Eq(v, '*')), Or(tick_bar, Eq(v, '-'))), s);
+[[gnu::always_inline]] inline void SetBits64(const unsigned char* p, Masks* m) {
+  const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+  const auto fold = [](__m256i v) { return _mm256_or_si256(v, _mm256_set1_epi8(0x20)); };
+  const auto space = [](__m256i v) { return Or(Eq(v, ' '), Eq(v, '\t')); };
+  const auto newline = [](__m256i v) { return Or(Eq(v, '\n'), Eq(v, '\r')); };
+  const auto top = [](__m256i v, int bits, int value) {
+    const __m256i mask = _mm256_set1_epi8(static_cast<char>(0xFF << (8 - bits)));
+    return Eq(_mm256_and_si256(v, mask), static_cast<char>(value));
+  };
+  m->letter = Mask64(a, b, [&](__m256i v) { return InRange(fold(v), 'a', 'z'); });
+  m->upper = Mask64(a, b, [](__m256i v) { return InRange(v, 'A', 'Z'); });
+  m->digit = Mask64(a, b, [](__m256i v) { return InRange(v, '0', '9'); });
+  m->space = Mask64(a, b, space);
+  m->newline = Mask64(a, b, newline);
+  m->non_ascii = Mask64(a, b, [](__m256i v) { return v; });
+  if (m->non_ascii != 0) {  // ASCII text skips the lead-byte masks
+    m->lead2 = Mask64(a, b, [&](__m256i v) { return top(v, 3, 0xC0); });
+    m->lead3 = Mask64(a, b, [&](__m256i v) { return top(v, 4, 0xE0); });
+    m->lead4 = Mask64(a, b, [&](__m256i v) { return top(v, 5, 0xF0); });
+    m->han = Mask64(a, b, [](__m256i v) { return InRange(v, 0xE4, 0xE9); });
+    m->hangul = Mask64(a, b, [](__m256i v) { return InRange(v, 0xEB, 0xEC); });
+    m->cyrillic = Mask64(a, b, [](__m256i v) { return InRange(v, 0xD0, 0xD3); });
   }
+  m->control = Mask64(a, b, [&](__m256i v) {
+    return Or(_mm256_andnot_si256(Or(space(v), newline(v)), InRange(v, 0, 0x1F)), Eq(v, 0x7F));
+  });
+  m->quote = Mask64(a, b, [](__m256i v) { return Eq(v, '"'); });
+  m->bracket = Mask64(a, b, [&](__m256i v) {  // { } and, folded, [ ]
+    return Or(Eq(fold(v), '{'), Eq(fold(v), '}'));
+  });
+  m->colon_comma = Mask64(a, b, [](__m256i v) { return Or(Eq(v, ':'), Eq(v, ',')); });
+  m->code = Mask64(a, b, [](__m256i v) {
+    return Or(Or(Eq(v, ';'), Eq(v, '=')), Or(InRange(v, '(', ')'), Or(Eq(v, '<'), Eq(v, '>'))));
+  });
+  m->tex = Mask64(a, b, [](__m256i v) {
+    return Or(Or(Eq(v, '\\'), Eq(v, '$')), Or(Eq(v, '^'), Eq(v, '_')));
+  });
+  m->markup = Mask64(a, b, [](__m256i v) {
+    return Or(Or(Eq(v, '#'), Eq(v, '*')), Or(Or(Eq(v, '`'), Eq(v, '|')), Eq(v, '-')));
+  });
 }
 #elif defined(__SSE2__)
 // Unsigned lo <= v <= hi per byte, with SSE2's signed compare: flip the sign bit of v - lo.
@@ -159,6 +181,9 @@ void SetBits64(const unsigned char* p, Masks* m) {
     m->lead2 |= Bits(InRange(v, 0xC0, 0xDF), s);
     m->lead3 |= Bits(InRange(v, 0xE0, 0xEF), s);
     m->lead4 |= Bits(InRange(v, 0xF0, 0xF7), s);
+    m->han |= Bits(InRange(v, 0xE4, 0xE9), s);
+    m->hangul |= Bits(InRange(v, 0xEB, 0xEC), s);
+    m->cyrillic |= Bits(InRange(v, 0xD0, 0xD3), s);
     const __m128i low = _mm_andnot_si128(_mm_or_si128(space, newline), InRange(v, 0, 0x1F));
     m->control |= Bits(_mm_or_si128(low, Eq(v, 0x7F)), s);
     m->quote |= Bits(Eq(v, '"'), s);
@@ -192,7 +217,7 @@ struct Carry {
 // x shifted by k bits towards higher positions, filled from the previous block's mask.
 inline uint64_t Prev(uint64_t x, uint64_t before, int k) { return (x << k) | (before >> (64 - k)); }
 
-void CountBlock(const unsigned char* p, const Masks& m, uint64_t valid, Carry* c,
+[[gnu::always_inline]] inline void CountBlock(const unsigned char* p, const Masks& m, uint64_t valid, Carry* c,
                 ByteStats* st) {
   const uint64_t punct =
       valid & ~(m.letter | m.digit | m.space | m.newline | m.non_ascii | m.control);
@@ -231,7 +256,11 @@ void CountBlock(const unsigned char* p, const Masks& m, uint64_t valid, Carry* c
   st->utf8_4 += Pop(m.lead4);
   st->script[static_cast<int>(Script::kFourByte)] += Pop(m.lead4);
   // Scripts: one table lookup per 2- or 3-byte character (none for ASCII text).
-  for (uint64_t leads = m.lead2 | m.lead3; leads != 0; leads &= leads - 1) {
+  st->script[static_cast<int>(Script::kHan)] += Pop(m.han);
+  st->script[static_cast<int>(Script::kHangul)] += Pop(m.hangul);
+  st->script[static_cast<int>(Script::kCyrillic)] += Pop(m.cyrillic);
+  const uint64_t fast = m.han | m.hangul | m.cyrillic;
+  for (uint64_t leads = (m.lead2 | m.lead3) & ~fast; leads != 0; leads &= leads - 1) {
     const int i = std::countr_zero(leads);
     ++st->script[static_cast<int>(ScriptOf(p[i], p[i + 1]))];
   }
@@ -245,7 +274,20 @@ void CountBlock(const unsigned char* p, const Masks& m, uint64_t valid, Carry* c
 }
 
 template <bool kScalar>
-void Count(std::string_view text, ByteStats* st) {
+void CountInto(std::string_view text, ByteStats* st);
+
+template <bool kScalar>
+void Count(std::string_view text, ByteStats* out) {
+  // A local accumulator: the text is read through a char pointer, which may alias *out, so
+  // counting into *out directly would store and reload every counter for every block.
+  ByteStats local;
+  ByteStats* st = &local;
+  CountInto<kScalar>(text, st);
+  out->Add(local);
+}
+
+template <bool kScalar>
+void CountInto(std::string_view text, ByteStats* st) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
   st->bytes += static_cast<int64_t>(n);
