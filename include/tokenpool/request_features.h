@@ -73,7 +73,7 @@ struct ByteStats {
   int64_t brackets = 0;       // {}[]
   int64_t colons_commas = 0;  // ':' ','
   int64_t code_punct = 0;     // ;=()<>
-  int64_t tex_punct = 0;      // \ $ ^ _
+  int64_t tex_punct = 0;      // \ $ ^ (not _: common in code identifiers)
   int64_t markup_punct = 0;   // # * ` | -
   int64_t non_ascii = 0;      // bytes >= 0x80
   int64_t non_ascii_runs = 0;

@@ -19,13 +19,18 @@ std::string_view ContentClassName(ContentClass c) {
     case ContentClass::kMarkup: return "markup";
     case ContentClass::kCjk: return "cjk";
     case ContentClass::kOtherScript: return "other_script";
+    case ContentClass::kAccented: return "accented";
+    case ContentClass::kCyrillic: return "cyrillic";
   }
   return "unknown";
 }
 
 // Shares of characters; thresholds read off the open corpus's categories (docs/estimator.md):
-// prose has < 3% code punctuation and < 8% punctuation; JSON > 8% quotes/brackets/colons;
-// LaTeX > 2% of \ $ ^ _; text with > 25% non-ASCII characters is "script" text.
+// text with > 25% non-ASCII characters is "script" text (CJK when Han/Kana/Hangul dominate,
+// Cyrillic when Cyrillic/Greek do: tokenizers treat these three families very differently);
+// > 2% accented Latin letters: another Latin-script language than English; JSON > 8%
+// quotes/brackets/colons/commas; LaTeX > 2% of \ $ ^; code > 3% of ;=()<>; other text with
+// > 8% punctuation: markup.
 ContentClass ClassifyContent(const ByteStats& s) {
   if (s.bytes == 0) return ContentClass::kEmpty;
   const int64_t wide = s.utf8_2 + s.utf8_3 + s.utf8_4;
@@ -34,9 +39,14 @@ ContentClass ClassifyContent(const ByteStats& s) {
     const auto sc = [&](Script x) { return s.script[static_cast<int>(x)]; };
     const int64_t cjk = sc(Script::kHan) + sc(Script::kKana) + sc(Script::kHangul) +
                         sc(Script::kCjkPunct) + sc(Script::kFullwidth);
-    return 2 * cjk > wide ? ContentClass::kCjk : ContentClass::kOtherScript;
+    if (2 * cjk > wide) return ContentClass::kCjk;
+    const int64_t cyrillic = sc(Script::kCyrillic) + sc(Script::kGreek);
+    return 2 * cyrillic > wide ? ContentClass::kCyrillic : ContentClass::kOtherScript;
   }
   const auto share = [&](int64_t n) { return static_cast<double>(n) / chars; };
+  if (share(wide) > 0.02 && 2 * s.script[static_cast<int>(Script::kLatinExt)] > wide) {
+    return ContentClass::kAccented;
+  }
   if (share(s.quotes + s.brackets + s.colons_commas) > 0.08 && s.quotes >= 4) {
     return ContentClass::kJson;
   }

@@ -91,7 +91,7 @@ void SetBitsScalar(const unsigned char* p, int n, Masks* m) {
     if (b == '{' || b == '}' || b == '[' || b == ']') m->bracket |= bit;
     if (b == ':' || b == ',') m->colon_comma |= bit;
     if (b == ';' || b == '=' || b == '(' || b == ')' || b == '<' || b == '>') m->code |= bit;
-    if (b == '\\' || b == '$' || b == '^' || b == '_') m->tex |= bit;
+    if (b == '\\' || b == '$' || b == '^') m->tex |= bit;
     if (b == '#' || b == '*' || b == '`' || b == '|' || b == '-') m->markup |= bit;
   }
 }
@@ -148,7 +148,7 @@ template <typename Classify>
     return Or(Or(Eq(v, ';'), Eq(v, '=')), Or(InRange(v, '(', ')'), Or(Eq(v, '<'), Eq(v, '>'))));
   });
   m->tex = Mask64(a, b, [](__m256i v) {
-    return Or(Or(Eq(v, '\\'), Eq(v, '$')), Or(Eq(v, '^'), Eq(v, '_')));
+    return Or(Or(Eq(v, '\\'), Eq(v, '$')), Eq(v, '^'));
   });
   m->markup = Mask64(a, b, [](__m256i v) {
     return Or(Or(Eq(v, '#'), Eq(v, '*')), Or(Or(Eq(v, '`'), Eq(v, '|')), Eq(v, '-')));
@@ -196,7 +196,7 @@ void SetBits64(const unsigned char* p, Masks* m) {
                                               _mm_or_si128(Eq(v, '<'), Eq(v, '>')))),
                     s);
     m->tex |= Bits(_mm_or_si128(_mm_or_si128(Eq(v, '\\'), Eq(v, '$')),
-                                _mm_or_si128(Eq(v, '^'), Eq(v, '_'))),
+                                Eq(v, '^')),
                    s);
     m->markup |= Bits(_mm_or_si128(_mm_or_si128(Eq(v, '#'), Eq(v, '*')),
                                    _mm_or_si128(_mm_or_si128(Eq(v, '`'), Eq(v, '|')), Eq(v, '-'))),

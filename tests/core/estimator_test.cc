@@ -232,7 +232,19 @@ TEST(ClassifierTest, ClassesFromByteShares) {
   cyr.non_ascii = 200;
   cyr.utf8_2 = 100;
   cyr.script[static_cast<int>(Script::kCyrillic)] = 100;
-  EXPECT_EQ(ClassifyContent(cyr), ContentClass::kOtherScript);
+  EXPECT_EQ(ClassifyContent(cyr), ContentClass::kCyrillic);
+  ByteStats georgian = cyr;
+  georgian.utf8_2 = 0;
+  georgian.utf8_3 = 66;
+  georgian.script = {};
+  georgian.script[static_cast<int>(Script::kGeorgian)] = 66;
+  EXPECT_EQ(ClassifyContent(georgian), ContentClass::kOtherScript);
+  ByteStats german = s;
+  german.bytes = 106;
+  german.non_ascii = 6;
+  german.utf8_2 = 3;
+  german.script[static_cast<int>(Script::kLatinExt)] = 3;
+  EXPECT_EQ(ClassifyContent(german), ContentClass::kAccented);
   EXPECT_EQ(ContentClassName(ContentClass::kOtherScript), "other_script");
 }
 

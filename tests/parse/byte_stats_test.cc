@@ -55,7 +55,7 @@ ByteStats Naive(const std::string& s) {
     st.brackets += b == '{' || b == '}' || b == '[' || b == ']';
     st.colons_commas += b == ':' || b == ',';
     st.code_punct += b == ';' || b == '=' || b == '(' || b == ')' || b == '<' || b == '>';
-    st.tex_punct += b == '\\' || b == '$' || b == '^' || b == '_';
+    st.tex_punct += b == '\\' || b == '$' || b == '^';
     st.markup_punct += b == '#' || b == '*' || b == '`' || b == '|' || b == '-';
     if (b >= 0xC0 && b <= 0xDF) ++st.utf8_2;
     if (b >= 0xE0 && b <= 0xEF) ++st.utf8_3;
