@@ -35,6 +35,7 @@
 // Allocation: none per request once the slabs and heaps have grown to their working size.
 
 #include <array>
+#include <deque>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -348,7 +349,7 @@ class TokenPool {
   ResourceVector capacity_;
   ResourceVector max_capacity_;
 
-  std::vector<EntState> ents_;
+  std::deque<EntState> ents_;  // deque: stable addresses, no 2x capacity slack per entitlement
   std::vector<uint32_t> free_ents_;
   std::unordered_map<std::string, uint32_t> by_name_;
 
