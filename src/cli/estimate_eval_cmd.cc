@@ -17,6 +17,12 @@ void RegisterEstimateEval(CLI::App& app) {
     int64_t warmup = 50;
     int64_t boundary = 8192;
     uint64_t seed = 1;
+    double linear_gamma = EstimatorConfig{}.linear.gamma;
+    int64_t spread_min_tokens = EstimatorConfig{}.linear.spread_min_tokens;
+    double ema_gamma = EstimatorConfig{}.ema.gamma;
+    double ema_decay = EstimatorConfig{}.ema.decay;
+    double prior_variance = EstimatorConfig{}.linear.prior_variance;
+    int64_t min_category_samples = EstimatorConfig{}.linear.min_category_samples;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -31,6 +37,20 @@ void RegisterEstimateEval(CLI::App& app) {
   cmd->add_option("--boundary", args->boundary, "short-pool boundary in tokens")
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "replay order seed")->capture_default_str();
+  cmd->add_option("--linear-gamma", args->linear_gamma, "linear mode: margin factor γ")
+      ->capture_default_str();
+  cmd->add_option("--linear-spread-min-tokens", args->spread_min_tokens,
+                  "linear mode: smallest estimate that feeds the spread")
+      ->capture_default_str();
+  cmd->add_option("--ema-gamma", args->ema_gamma, "ema mode: low-tail factor γ")
+      ->capture_default_str();
+  cmd->add_option("--ema-decay", args->ema_decay, "ema mode: EMA decay β")->capture_default_str();
+  cmd->add_option("--linear-prior-variance", args->prior_variance,
+                  "linear mode: RLS prior variance δ (P0 = δ·I)")
+      ->capture_default_str();
+  cmd->add_option("--linear-min-category-samples", args->min_category_samples,
+                  "linear mode: samples before a category's own model is used")
+      ->capture_default_str();
   cmd->callback([args] {
     Result<std::vector<parse::EvalRecord>> corpus = parse::LoadCorpus(args->corpus);
     if (!corpus.ok()) {
@@ -42,6 +62,12 @@ void RegisterEstimateEval(CLI::App& app) {
     options.warmup_per_category = args->warmup;
     options.boundary_tokens = args->boundary;
     options.seed = args->seed;
+    options.config.linear.gamma = args->linear_gamma;
+    options.config.linear.spread_min_tokens = args->spread_min_tokens;
+    options.config.ema.gamma = args->ema_gamma;
+    options.config.ema.decay = args->ema_decay;
+    options.config.linear.prior_variance = args->prior_variance;
+    options.config.linear.min_category_samples = args->min_category_samples;
     Result<parse::EvalReport> report = parse::RunEval(*corpus, options);
     if (!report.ok()) {
       std::fprintf(stderr, "estimate-eval: %s\n", report.status().ToString().c_str());

@@ -166,6 +166,8 @@ Result<EvalReport> RunEval(const std::vector<EvalRecord>& records, const EvalOpt
     double ape = 0, sum_est = 0, sum_true = 0;
   };
   std::map<std::string, Acc> acc;
+  static constexpr const char* kSizeNames[] = {"<256", "256-1K", "1K-4K", ">=4K"};
+  Acc by_size[4];
   EvalReport r;
   r.mode = options.mode;
   double ape_all = 0;
@@ -186,6 +188,12 @@ Result<EvalReport> RunEval(const std::vector<EvalRecord>& records, const EvalOpt
     ape_all += ape;
     a.sum_est += static_cast<double>(e.prompt_tokens);
     a.sum_true += actual;
+    Acc& sz = by_size[rec.prompt_tokens < 256 ? 0 : rec.prompt_tokens < 1024 ? 1
+                      : rec.prompt_tokens < 4096 ? 2 : 3];
+    ++sz.scored;
+    sz.ape += ape;
+    sz.sum_est += static_cast<double>(e.prompt_tokens);
+    sz.sum_true += actual;
     const bool routed_long = e.routing_budget > options.boundary_tokens;
     const bool truly_long = rec.prompt_tokens + e.output_reserve > options.boundary_tokens;
     if (routed_long != truly_long) ++r.misroutes;
@@ -208,6 +216,16 @@ Result<EvalReport> RunEval(const std::vector<EvalRecord>& records, const EvalOpt
     r.overall_mape_after_warmup = ape_all / n;
     r.misroute_rate = static_cast<double>(r.misroutes) / n;
     r.unsafe_misroute_rate = static_cast<double>(r.unsafe_misroutes) / n;
+  }
+  for (int i = 0; i < 4; ++i) {
+    SizeResult sr;
+    sr.name = kSizeNames[i];
+    sr.n_scored = by_size[i].scored;
+    if (sr.n_scored > 0) {
+      sr.mape_after_warmup = by_size[i].ape / static_cast<double>(sr.n_scored);
+      sr.mean_signed_error = (by_size[i].sum_est - by_size[i].sum_true) / by_size[i].sum_true;
+    }
+    r.sizes.push_back(std::move(sr));
   }
   r.estimator_categories = est.CategoryCount();
   return r;
@@ -255,6 +273,15 @@ std::string FormatTable(const EvalReport& r) {
   std::snprintf(line, sizeof(line), "%-20s %6" PRId64 " %6" PRId64 " %9.2f\n", "overall", r.n,
                 r.n_scored, 100 * r.overall_mape_after_warmup);
   o << line << "\n";
+  std::snprintf(line, sizeof(line), "%-20s %6s %9s %11s\n", "true prompt tokens", "scored",
+                "MAPE %", "bias %");
+  o << line;
+  for (const SizeResult& sz : r.sizes) {
+    std::snprintf(line, sizeof(line), "%-20s %6" PRId64 " %9.2f %+11.2f\n", sz.name.c_str(),
+                  sz.n_scored, 100 * sz.mape_after_warmup, 100 * sz.mean_signed_error);
+    o << line;
+  }
+  o << "\n";
   std::snprintf(line, sizeof(line),
                 "misrouting: %.2f %% (%" PRId64 "), unsafe: %.2f %% (%" PRId64 ")\n",
                 100 * r.misroute_rate, r.misroutes, 100 * r.unsafe_misroute_rate,

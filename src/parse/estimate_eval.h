@@ -59,6 +59,14 @@ struct CategoryResult {
   double mean_signed_error = 0;  // Σ (estimate - actual) / Σ actual, after warm-up
 };
 
+// Requests grouped by their true prompt tokens: [0, 256), [256, 1024), [1024, 4096), >= 4096.
+struct SizeResult {
+  std::string name;  // "<256", "256-1K", "1K-4K", ">=4K"
+  int64_t n_scored = 0;
+  double mape_after_warmup = 0;
+  double mean_signed_error = 0;  // Σ (estimate - actual) / Σ actual
+};
+
 struct EvalReport {
   std::string mode;
   std::vector<CategoryResult> categories;  // sorted by name
@@ -70,6 +78,7 @@ struct EvalReport {
   double misroute_rate = 0;
   double unsafe_misroute_rate = 0;
   int estimator_categories = 0;  // categories the estimator created
+  std::vector<SizeResult> sizes;
 };
 
 Result<EvalReport> RunEval(const std::vector<EvalRecord>& records, const EvalOptions& options);
