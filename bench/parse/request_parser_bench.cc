@@ -15,9 +15,10 @@ namespace {
 
 // Deterministic English-like text with code-ish lines, newlines and some escapes.
 std::string Text(size_t bytes, bool cjk) {
-  static const char* const kWords[] = {"the", "request", "token", "budget", "of", "a", "model",
-                                       "estimate", "int", "x", "=", "f(y);", "return", "42,",
-                                       "pool", "routing", "\\n", "\\\"quoted\\\"", "and", "is"};
+  static const char* const kWords[] = {"the",     "request", "token",          "budget", "of",
+                                       "a",       "model",   "estimate",       "int",    "x",
+                                       "=",       "f(y);",   "return",         "42,",    "pool",
+                                       "routing", "\\n",     "\\\"quoted\\\"", "and",    "is"};
   static const char* const kCjk[] = {"\xE4\xB8\xAD", "\xE6\x96\x87", "\xE3\x81\x82",
                                      "\xEF\xBC\x8C", "\xE8\xAF\xB7", "\xE6\xB1\x82"};
   std::string s;
@@ -56,9 +57,9 @@ void BM_Parse(benchmark::State& state, size_t bytes, bool cjk, bool padded,
   RequestParser parser(ParserConfig{.byte_stats = byte_stats});
   RequestFeatures f;
   for (auto _ : state) {
-    const Status s = padded ? parser.ParsePadded(std::string_view(buf.data(), body.size()),
-                                                 buf.size(), &f)
-                            : parser.Parse(body, &f);
+    const Status s =
+        padded ? parser.ParsePadded(std::string_view(buf.data(), body.size()), buf.size(), &f)
+               : parser.Parse(body, &f);
     if (!s.ok()) state.SkipWithError(s.ToString().c_str());
     benchmark::DoNotOptimize(f.text.letters);
   }

@@ -87,8 +87,8 @@ struct EmaConfig {
   // accuracy goals) while one request moves the ratio by 5%; the reference's 0.995 would still
   // give the first observation 78% of the weight after 50 samples.
   double decay = 0.95;
-  int64_t min_samples = 10;             // learned ratio trusted from the 10th sample (reference)
-  double gamma = 1.0;                   // conservative ratio ĉ - γσ̂ (σ̂: EMA of |c_obs - ĉ|)
+  int64_t min_samples = 10;  // learned ratio trusted from the 10th sample (reference)
+  double gamma = 1.0;        // conservative ratio ĉ - γσ̂ (σ̂: EMA of |c_obs - ĉ|)
   Status Validate() const;
 };
 
@@ -96,8 +96,8 @@ struct LinearConfig {
   // Prior variance of the RLS coefficients (P0 = δ·I over features scaled by request bytes):
   // large enough that ~20 samples dominate the prior, small enough to keep P well conditioned.
   double prior_variance = 1e4;
-  int64_t min_global_samples = 5;      // before: the static formula
-  int64_t min_category_samples = 30;   // before: the global model (≥ the ~43 features / 1.5)
+  int64_t min_global_samples = 5;     // before: the static formula
+  int64_t min_category_samples = 30;  // before: the global model (≥ the ~43 features / 1.5)
   // Conservative = unbiased · (1 + γ · spread). Spread = EMA (weight 0.05, ~20 samples) of
   // |actual - estimate| / estimate over requests of at least spread_min_tokens estimated tokens:
   // only large requests come near a routing boundary (4K-16K in practice), and small ones have a
@@ -109,18 +109,18 @@ struct LinearConfig {
   double gamma = 1.25;
   double spread_weight = 0.05;
   int64_t spread_min_tokens = 3000;
-  double initial_spread = 0.15;        // until 10 such samples are seen
+  double initial_spread = 0.15;  // until 10 such samples are seen
   Status Validate() const;
 };
 
 struct EstimatorConfig {
-  double static_bytes_per_token = 4.0;  // static mode, and every mode before it has learned
-  int64_t image_tokens = 8192;          // per image: the reference's worst case
-  int64_t framing_per_message = 4;      // the reference's admission floor
-  int64_t framing_per_tool_call = 8;    // per tool call and per tool definition
+  double static_bytes_per_token = 4.0;    // static mode, and every mode before it has learned
+  int64_t image_tokens = 8192;            // per image: the reference's worst case
+  int64_t framing_per_message = 4;        // the reference's admission floor
+  int64_t framing_per_tool_call = 8;      // per tool call and per tool definition
   int64_t default_output_reserve = 2048;  // when the request sets no max tokens
   std::vector<ModelOutputDefault> model_output_reserve;  // per-model override of the above
-  int max_categories = 256;             // plus one default category that takes the overflow
+  int max_categories = 256;  // plus one default category that takes the overflow
   EmaConfig ema;
   LinearConfig linear;
 

@@ -53,19 +53,19 @@ inline constexpr int kNumScripts = static_cast<int>(Script::kCount);
 // that sit at position k or later of their word: BPE splits long words into more tokens.
 struct ByteStats {
   int64_t bytes = 0;
-  int64_t letters = 0;        // ASCII A-Z a-z
-  int64_t upper = 0;          // ASCII A-Z
-  int64_t letter_runs = 0;    // ASCII words
+  int64_t letters = 0;      // ASCII A-Z a-z
+  int64_t upper = 0;        // ASCII A-Z
+  int64_t letter_runs = 0;  // ASCII words
   int64_t letters_ge4 = 0;
   int64_t letters_ge8 = 0;
-  int64_t camel = 0;          // an upper-case letter right after a lower-case one
+  int64_t camel = 0;  // an upper-case letter right after a lower-case one
   int64_t digits = 0;
   int64_t digit_runs = 0;
-  int64_t spaces = 0;         // ' ' and '\t'
+  int64_t spaces = 0;  // ' ' and '\t'
   int64_t space_runs = 0;
-  int64_t newlines = 0;       // '\n' and '\r'
+  int64_t newlines = 0;  // '\n' and '\r'
   int64_t newline_runs = 0;
-  int64_t punct = 0;          // other printable ASCII
+  int64_t punct = 0;  // other printable ASCII
   int64_t punct_runs = 0;
   int64_t punct_ge3 = 0;
   int64_t control = 0;        // other ASCII below 0x20, and 0x7F
@@ -77,21 +77,40 @@ struct ByteStats {
   int64_t markup_punct = 0;   // # * ` | -
   int64_t non_ascii = 0;      // bytes >= 0x80
   int64_t non_ascii_runs = 0;
-  int64_t utf8_2 = 0;         // characters encoded in 2 bytes
+  int64_t utf8_2 = 0;  // characters encoded in 2 bytes
   int64_t utf8_3 = 0;
   int64_t utf8_4 = 0;
   std::array<int64_t, kNumScripts> script{};  // characters per Script
 
   void Add(const ByteStats& o) {
-    bytes += o.bytes; letters += o.letters; upper += o.upper; letter_runs += o.letter_runs;
-    letters_ge4 += o.letters_ge4; letters_ge8 += o.letters_ge8; camel += o.camel;
-    digits += o.digits; digit_runs += o.digit_runs; spaces += o.spaces;
-    space_runs += o.space_runs; newlines += o.newlines; newline_runs += o.newline_runs;
-    punct += o.punct; punct_runs += o.punct_runs; punct_ge3 += o.punct_ge3;
-    control += o.control; quotes += o.quotes; brackets += o.brackets;
-    colons_commas += o.colons_commas; code_punct += o.code_punct; tex_punct += o.tex_punct;
-    markup_punct += o.markup_punct; non_ascii += o.non_ascii; non_ascii_runs += o.non_ascii_runs;
-    utf8_2 += o.utf8_2; utf8_3 += o.utf8_3; utf8_4 += o.utf8_4;
+    bytes += o.bytes;
+    letters += o.letters;
+    upper += o.upper;
+    letter_runs += o.letter_runs;
+    letters_ge4 += o.letters_ge4;
+    letters_ge8 += o.letters_ge8;
+    camel += o.camel;
+    digits += o.digits;
+    digit_runs += o.digit_runs;
+    spaces += o.spaces;
+    space_runs += o.space_runs;
+    newlines += o.newlines;
+    newline_runs += o.newline_runs;
+    punct += o.punct;
+    punct_runs += o.punct_runs;
+    punct_ge3 += o.punct_ge3;
+    control += o.control;
+    quotes += o.quotes;
+    brackets += o.brackets;
+    colons_commas += o.colons_commas;
+    code_punct += o.code_punct;
+    tex_punct += o.tex_punct;
+    markup_punct += o.markup_punct;
+    non_ascii += o.non_ascii;
+    non_ascii_runs += o.non_ascii_runs;
+    utf8_2 += o.utf8_2;
+    utf8_3 += o.utf8_3;
+    utf8_4 += o.utf8_4;
     for (int i = 0; i < kNumScripts; ++i) script[i] += o.script[i];
   }
   friend bool operator==(const ByteStats&, const ByteStats&) = default;
@@ -101,10 +120,10 @@ enum class Endpoint : uint8_t { kChatCompletions, kCompletions };
 
 struct RequestFeatures {
   Endpoint endpoint = Endpoint::kChatCompletions;
-  std::string model;             // assigned in place: keeps its capacity across Parse() calls
+  std::string model;  // assigned in place: keeps its capacity across Parse() calls
   bool stream = false;
-  bool include_usage = false;    // stream_options.include_usage
-  bool has_max_tokens = false;   // max_completion_tokens or max_tokens present
+  bool include_usage = false;     // stream_options.include_usage
+  bool has_max_tokens = false;    // max_completion_tokens or max_tokens present
   int64_t max_output_tokens = 0;  // max_completion_tokens, else max_tokens
 
   int64_t text_bytes = 0;        // content strings and text parts (== text.bytes)

@@ -25,8 +25,8 @@ void RegisterEstimateEval(CLI::App& app) {
     int64_t min_category_samples = EstimatorConfig{}.linear.min_category_samples;
   };
   auto args = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand(
-      "estimate-eval", "Replay a prompt-token corpus (JSONL) through a token estimator");
+  auto* cmd = app.add_subcommand("estimate-eval",
+                                 "Replay a prompt-token corpus (JSONL) through a token estimator");
   cmd->add_option("--corpus", args->corpus, "directory of *.jsonl files (corpus format)")
       ->required();
   cmd->add_option("--mode", args->mode, "estimator mode: static, ema, linear")
@@ -73,8 +73,8 @@ void RegisterEstimateEval(CLI::App& app) {
       std::fprintf(stderr, "estimate-eval: %s\n", report.status().ToString().c_str());
       throw CLI::RuntimeError(1);
     }
-    const std::string out = args->json ? parse::FormatJson(*report) + "\n"
-                                       : parse::FormatTable(*report);
+    const std::string out =
+        args->json ? parse::FormatJson(*report) + "\n" : parse::FormatTable(*report);
     std::fputs(out.c_str(), stdout);
   });
 }

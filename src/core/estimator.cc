@@ -11,16 +11,26 @@ namespace ei = estimator_internal;
 
 std::string_view ContentClassName(ContentClass c) {
   switch (c) {
-    case ContentClass::kEmpty: return "empty";
-    case ContentClass::kProse: return "prose";
-    case ContentClass::kCode: return "code";
-    case ContentClass::kJson: return "json";
-    case ContentClass::kTex: return "tex";
-    case ContentClass::kMarkup: return "markup";
-    case ContentClass::kCjk: return "cjk";
-    case ContentClass::kOtherScript: return "other_script";
-    case ContentClass::kAccented: return "accented";
-    case ContentClass::kCyrillic: return "cyrillic";
+    case ContentClass::kEmpty:
+      return "empty";
+    case ContentClass::kProse:
+      return "prose";
+    case ContentClass::kCode:
+      return "code";
+    case ContentClass::kJson:
+      return "json";
+    case ContentClass::kTex:
+      return "tex";
+    case ContentClass::kMarkup:
+      return "markup";
+    case ContentClass::kCjk:
+      return "cjk";
+    case ContentClass::kOtherScript:
+      return "other_script";
+    case ContentClass::kAccented:
+      return "accented";
+    case ContentClass::kCyrillic:
+      return "cyrillic";
   }
   return "unknown";
 }
@@ -151,9 +161,9 @@ TokenEstimate StaticEstimate(const EstimatorConfig& c, const RequestFeatures& f)
   TokenEstimate e;
   e.framing_tokens = Framing(c, f);
   e.image_tokens = ImageTokens(c, f);
-  e.prompt_tokens = std::max<int64_t>(
-      1, CeilDiv(static_cast<double>(RatioBytes(f)), c.static_bytes_per_token) +
-             e.framing_tokens + e.image_tokens + f.prompt_token_ids);
+  e.prompt_tokens =
+      std::max<int64_t>(1, CeilDiv(static_cast<double>(RatioBytes(f)), c.static_bytes_per_token) +
+                               e.framing_tokens + e.image_tokens + f.prompt_token_ids);
   e.routing_prompt_tokens = e.prompt_tokens;
   Finish(c, f, &e);
   return e;

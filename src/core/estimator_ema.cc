@@ -14,8 +14,8 @@ namespace tokenpool::estimator_internal {
 namespace {
 
 struct EmaState {
-  double ratio = 0;      // ĉ, bytes per token
-  double abs_dev = 0;    // σ̂, EMA of |c_obs - ĉ|
+  double ratio = 0;    // ĉ, bytes per token
+  double abs_dev = 0;  // σ̂, EMA of |c_obs - ĉ|
   int64_t samples = 0;
 };
 
@@ -31,8 +31,8 @@ class EmaEstimator final : public TokenEstimator {
       TokenEstimate e = StaticEstimate(config_, f);
       const double bytes = static_cast<double>(RatioBytes(f));
       const int64_t rest = e.prompt_tokens - CeilDiv(bytes, config_.static_bytes_per_token);
-      e.prompt_tokens = std::max<int64_t>(
-          1, CeilDiv(bytes, config_.ema.warmup_bytes_per_token) + rest);
+      e.prompt_tokens =
+          std::max<int64_t>(1, CeilDiv(bytes, config_.ema.warmup_bytes_per_token) + rest);
       e.routing_prompt_tokens = e.prompt_tokens;
       Finish(config_, f, &e);
       return e;

@@ -32,12 +32,29 @@ double FillFeatures(const RequestFeatures& f, Vec* x) {
   const double b = static_cast<double>(f.text_bytes + f.structured_bytes + 20 * f.messages + 1);
   const int64_t raw[kBaseFeatures] = {
       1,  // intercept: the template's begin/end tokens
-      f.messages,  f.tool_calls, f.tool_definitions, f.structured_bytes,
-      s.letters,   s.upper,      s.letter_runs,      s.letters_ge4,
-      s.letters_ge8, s.camel,    s.digits,           s.digit_runs,
-      s.spaces,    s.space_runs, s.newlines,         s.newline_runs,
-      s.punct,     s.punct_runs, s.punct_ge3,        s.control,
-      s.quotes,    s.brackets,   s.non_ascii_runs,
+      f.messages,
+      f.tool_calls,
+      f.tool_definitions,
+      f.structured_bytes,
+      s.letters,
+      s.upper,
+      s.letter_runs,
+      s.letters_ge4,
+      s.letters_ge8,
+      s.camel,
+      s.digits,
+      s.digit_runs,
+      s.spaces,
+      s.space_runs,
+      s.newlines,
+      s.newline_runs,
+      s.punct,
+      s.punct_runs,
+      s.punct_ge3,
+      s.control,
+      s.quotes,
+      s.brackets,
+      s.non_ascii_runs,
   };
   for (int i = 0; i < kBaseFeatures; ++i) (*x)[i] = static_cast<double>(raw[i]) / b;
   for (int i = 0; i < kNumScripts; ++i) {

@@ -147,9 +147,7 @@ template <typename Classify>
   m->code = Mask64(a, b, [](__m256i v) {
     return Or(Or(Eq(v, ';'), Eq(v, '=')), Or(InRange(v, '(', ')'), Or(Eq(v, '<'), Eq(v, '>'))));
   });
-  m->tex = Mask64(a, b, [](__m256i v) {
-    return Or(Or(Eq(v, '\\'), Eq(v, '$')), Eq(v, '^'));
-  });
+  m->tex = Mask64(a, b, [](__m256i v) { return Or(Or(Eq(v, '\\'), Eq(v, '$')), Eq(v, '^')); });
   m->markup = Mask64(a, b, [](__m256i v) {
     return Or(Or(Eq(v, '#'), Eq(v, '*')), Or(Or(Eq(v, '`'), Eq(v, '|')), Eq(v, '-')));
   });
@@ -191,13 +189,11 @@ void SetBits64(const unsigned char* p, Masks* m) {
     const __m128i br = _mm_or_si128(v, _mm_set1_epi8(0x20));
     m->bracket |= Bits(_mm_or_si128(Eq(br, '{'), Eq(br, '}')), s);
     m->colon_comma |= Bits(_mm_or_si128(Eq(v, ':'), Eq(v, ',')), s);
-    m->code |= Bits(_mm_or_si128(_mm_or_si128(Eq(v, ';'), Eq(v, '=')),
-                                 _mm_or_si128(InRange(v, '(', ')'),
-                                              _mm_or_si128(Eq(v, '<'), Eq(v, '>')))),
-                    s);
-    m->tex |= Bits(_mm_or_si128(_mm_or_si128(Eq(v, '\\'), Eq(v, '$')),
-                                Eq(v, '^')),
-                   s);
+    m->code |=
+        Bits(_mm_or_si128(_mm_or_si128(Eq(v, ';'), Eq(v, '=')),
+                          _mm_or_si128(InRange(v, '(', ')'), _mm_or_si128(Eq(v, '<'), Eq(v, '>')))),
+             s);
+    m->tex |= Bits(_mm_or_si128(_mm_or_si128(Eq(v, '\\'), Eq(v, '$')), Eq(v, '^')), s);
     m->markup |= Bits(_mm_or_si128(_mm_or_si128(Eq(v, '#'), Eq(v, '*')),
                                    _mm_or_si128(_mm_or_si128(Eq(v, '`'), Eq(v, '|')), Eq(v, '-'))),
                       s);
@@ -217,8 +213,8 @@ struct Carry {
 // x shifted by k bits towards higher positions, filled from the previous block's mask.
 inline uint64_t Prev(uint64_t x, uint64_t before, int k) { return (x << k) | (before >> (64 - k)); }
 
-[[gnu::always_inline]] inline void CountBlock(const unsigned char* p, const Masks& m, uint64_t valid, Carry* c,
-                ByteStats* st) {
+[[gnu::always_inline]] inline void CountBlock(const unsigned char* p, const Masks& m,
+                                              uint64_t valid, Carry* c, ByteStats* st) {
   const uint64_t punct =
       valid & ~(m.letter | m.digit | m.space | m.newline | m.non_ascii | m.control);
   const uint64_t lower = m.letter & ~m.upper;
@@ -328,8 +324,6 @@ Script ScriptOf(unsigned char lead, unsigned char next) {
 
 void CountByteStats(std::string_view text, ByteStats* stats) { Count<false>(text, stats); }
 
-void CountByteStatsReference(std::string_view text, ByteStats* stats) {
-  Count<true>(text, stats);
-}
+void CountByteStatsReference(std::string_view text, ByteStats* stats) { Count<true>(text, stats); }
 
 }  // namespace tokenpool::parse

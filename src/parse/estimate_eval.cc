@@ -123,8 +123,7 @@ Result<std::vector<EvalRecord>> LoadCorpus(const std::string& dir) {
       ++line_no;
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank line
       EvalRecord rec;
-      if (Status s = ReadLine(json, requests, line, Where(path.filename().string(), line_no),
-                              &rec);
+      if (Status s = ReadLine(json, requests, line, Where(path.filename().string(), line_no), &rec);
           !s.ok()) {
         return s;
       }
@@ -188,8 +187,10 @@ Result<EvalReport> RunEval(const std::vector<EvalRecord>& records, const EvalOpt
     ape_all += ape;
     a.sum_est += static_cast<double>(e.prompt_tokens);
     a.sum_true += actual;
-    Acc& sz = by_size[rec.prompt_tokens < 256 ? 0 : rec.prompt_tokens < 1024 ? 1
-                      : rec.prompt_tokens < 4096 ? 2 : 3];
+    Acc& sz = by_size[rec.prompt_tokens < 256    ? 0
+                      : rec.prompt_tokens < 1024 ? 1
+                      : rec.prompt_tokens < 4096 ? 2
+                                                 : 3];
     ++sz.scored;
     sz.ape += ape;
     sz.sum_est += static_cast<double>(e.prompt_tokens);
@@ -258,8 +259,9 @@ std::string JsonString(std::string_view s) {
 std::string FormatTable(const EvalReport& r) {
   std::ostringstream o;
   char line[256];
-  std::snprintf(line, sizeof(line), "mode %s: %" PRId64 " requests, %" PRId64
-                " scored after warm-up\n\n", r.mode.c_str(), r.n, r.n_scored);
+  std::snprintf(line, sizeof(line),
+                "mode %s: %" PRId64 " requests, %" PRId64 " scored after warm-up\n\n",
+                r.mode.c_str(), r.n, r.n_scored);
   o << line;
   std::snprintf(line, sizeof(line), "%-20s %6s %6s %9s %12s %11s\n", "category", "n", "scored",
                 "MAPE %", "calib err %", "bias %");
@@ -282,10 +284,9 @@ std::string FormatTable(const EvalReport& r) {
     o << line;
   }
   o << "\n";
-  std::snprintf(line, sizeof(line),
-                "misrouting: %.2f %% (%" PRId64 "), unsafe: %.2f %% (%" PRId64 ")\n",
-                100 * r.misroute_rate, r.misroutes, 100 * r.unsafe_misroute_rate,
-                r.unsafe_misroutes);
+  std::snprintf(
+      line, sizeof(line), "misrouting: %.2f %% (%" PRId64 "), unsafe: %.2f %% (%" PRId64 ")\n",
+      100 * r.misroute_rate, r.misroutes, 100 * r.unsafe_misroute_rate, r.unsafe_misroutes);
   o << line;
   return o.str();
 }

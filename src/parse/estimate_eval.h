@@ -52,8 +52,8 @@ struct EvalOptions {
 
 struct CategoryResult {
   std::string name;
-  int64_t n = 0;                // requests in the corpus
-  int64_t n_scored = 0;         // after warm-up
+  int64_t n = 0;         // requests in the corpus
+  int64_t n_scored = 0;  // after warm-up
   double mape_after_warmup = 0;
   double calibration_error = 0;
   double mean_signed_error = 0;  // Σ (estimate - actual) / Σ actual, after warm-up

@@ -19,11 +19,11 @@ namespace {
 
 // The JSON path of the value being read, built only when an error is reported.
 struct Path {
-  const char* field = "";   // top-level key
-  int64_t index = -1;       // element of that array, if any
-  const char* sub = "";     // key inside the element
-  int64_t sub_index = -1;   // element of that key's array, if any
-  const char* leaf = "";    // key inside that element
+  const char* field = "";  // top-level key
+  int64_t index = -1;      // element of that array, if any
+  const char* sub = "";    // key inside the element
+  int64_t sub_index = -1;  // element of that key's array, if any
+  const char* leaf = "";   // key inside that element
 
   std::string ToString() const {
     std::string s(field);
@@ -44,12 +44,18 @@ struct Path {
 
 const char* TypeName(od::json_type t) {
   switch (t) {
-    case od::json_type::array: return "array";
-    case od::json_type::object: return "object";
-    case od::json_type::number: return "number";
-    case od::json_type::string: return "string";
-    case od::json_type::boolean: return "boolean";
-    case od::json_type::null: return "null";
+    case od::json_type::array:
+      return "array";
+    case od::json_type::object:
+      return "object";
+    case od::json_type::number:
+      return "number";
+    case od::json_type::string:
+      return "string";
+    case od::json_type::boolean:
+      return "boolean";
+    case od::json_type::null:
+      return "null";
   }
   return "unknown";
 }
@@ -110,8 +116,7 @@ struct Reader {
 
   // Structured content (tools, tool calls, schemas): the JSON text's bytes; the elements of an
   // array are counted into *elements.
-  Status ReadStructured(od::value& v, const Path& p, int64_t* elements,
-                        bool allow_object) {
+  Status ReadStructured(od::value& v, const Path& p, int64_t* elements, bool allow_object) {
     od::json_type t{};
     if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
     if (t == od::json_type::null) return Status::Ok();
@@ -160,7 +165,8 @@ struct Reader {
       } else if (key == "type") {
         p.leaf = "type";
         std::string_view type;
-        if (value.get_string().get(type)) return InvalidArgument(p.ToString() + ": expected string");
+        if (value.get_string().get(type))
+          return InvalidArgument(p.ToString() + ": expected string");
         if (type == "image_url" || type == "input_image" || type == "image") image = true;
       } else if (key == "image_url" || key == "image") {
         image = true;

@@ -54,8 +54,7 @@ TEST(EstimatorConfigTest, ValidateNamesFieldAndRule) {
   EXPECT_EQ(c.Validate().message(), "model_output_reserve[0].model: must not be empty");
   c = {};
   c.static_bytes_per_token = 0;
-  EXPECT_EQ(MakeEstimator("static", c).status().message(),
-            "static_bytes_per_token: must be > 0");
+  EXPECT_EQ(MakeEstimator("static", c).status().message(), "static_bytes_per_token: must be > 0");
 }
 
 TEST(StaticEstimatorTest, BytesOverRatioPlusFramingImagesAndReserve) {
@@ -104,7 +103,7 @@ TEST(EmaEstimatorTest, FirstObservationInitialisesAndTrustAfterMinSamples) {
   est->Observe(f, c, actual);
   const TokenEstimate e = est->Estimate(f, c);
   EXPECT_TRUE(e.learned);
-  EXPECT_EQ(e.prompt_tokens, actual);  // every sample had ratio 3.0 exactly
+  EXPECT_EQ(e.prompt_tokens, actual);          // every sample had ratio 3.0 exactly
   EXPECT_EQ(e.routing_prompt_tokens, actual);  // no spread
 }
 
@@ -134,8 +133,8 @@ TEST(LinearEstimatorTest, LearnsAnExactLinearRule) {
   };
   for (int i = 0; i < 300; ++i) {
     x = x * 6364136223846793005ull + 1442695040888963407ull;
-    const RequestFeatures f = Prose(20 + static_cast<int64_t>((x >> 33) % 3000),
-                                    1 + static_cast<int64_t>((x >> 20) % 5));
+    const RequestFeatures f =
+        Prose(20 + static_cast<int64_t>((x >> 33) % 3000), 1 + static_cast<int64_t>((x >> 20) % 5));
     est->Observe(f, Categorize(f), truth(f));
   }
   for (int64_t words : {50, 700, 2500}) {

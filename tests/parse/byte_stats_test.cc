@@ -43,12 +43,30 @@ ByteStats Naive(const std::string& s) {
           st.camel += prev_lower;
         }
         break;
-      case kDigit: ++st.digits; st.digit_runs += start; break;
-      case kSpace: ++st.spaces; st.space_runs += start; break;
-      case kNewline: ++st.newlines; st.newline_runs += start; break;
-      case kPunct: ++st.punct; st.punct_runs += start; st.punct_ge3 += run >= 3; break;
-      case kControl: ++st.control; break;
-      case kNonAscii: ++st.non_ascii; st.non_ascii_runs += start; break;
+      case kDigit:
+        ++st.digits;
+        st.digit_runs += start;
+        break;
+      case kSpace:
+        ++st.spaces;
+        st.space_runs += start;
+        break;
+      case kNewline:
+        ++st.newlines;
+        st.newline_runs += start;
+        break;
+      case kPunct:
+        ++st.punct;
+        st.punct_runs += start;
+        st.punct_ge3 += run >= 3;
+        break;
+      case kControl:
+        ++st.control;
+        break;
+      case kNonAscii:
+        ++st.non_ascii;
+        st.non_ascii_runs += start;
+        break;
     }
     prev_lower = b >= 'a' && b <= 'z';
     st.quotes += b == '"';
@@ -72,10 +90,26 @@ ByteStats Naive(const std::string& s) {
 
 // Deterministic text mixing every class, with runs across 64-byte block boundaries.
 std::string RandomText(uint64_t seed, size_t n) {
-  static const char* const kPieces[] = {
-      "word ", "CamelCase", "x", "12345", "   ", "\n\n", "\t", ";=()", "{\"k\":[1,2]}",
-      "\\frac{a}{b}$^_", "# * ` | -", "\xC3\xA9", "\xD0\x9F\xD1\x80", "\xE4\xB8\xAD",
-      "\xE1\x83\x90", "\xF0\x9F\x98\x80", "\x01", "\x7F", "supercalifragilistic", "!!!???"};
+  static const char* const kPieces[] = {"word ",
+                                        "CamelCase",
+                                        "x",
+                                        "12345",
+                                        "   ",
+                                        "\n\n",
+                                        "\t",
+                                        ";=()",
+                                        "{\"k\":[1,2]}",
+                                        "\\frac{a}{b}$^_",
+                                        "# * ` | -",
+                                        "\xC3\xA9",
+                                        "\xD0\x9F\xD1\x80",
+                                        "\xE4\xB8\xAD",
+                                        "\xE1\x83\x90",
+                                        "\xF0\x9F\x98\x80",
+                                        "\x01",
+                                        "\x7F",
+                                        "supercalifragilistic",
+                                        "!!!???"};
   std::string s;
   uint64_t x = seed;
   while (s.size() < n) {
@@ -109,18 +143,18 @@ TEST(ByteStatsTest, AccumulatesAcrossStringsWithoutJoiningRuns) {
 }
 
 TEST(ByteStatsTest, ScriptsOfSampleCharacters) {
-  EXPECT_EQ(ScriptOf(0xD5, 0xA1), Script::kArmenian);  // U+0561
-  EXPECT_EQ(ScriptOf(0xD7, 0x90), Script::kHebrew);    // U+05D0
-  EXPECT_EQ(ScriptOf(0xD8, 0xA7), Script::kArabic);    // U+0627
-  EXPECT_EQ(ScriptOf(0xCE, 0xB1), Script::kGreek);     // U+03B1
+  EXPECT_EQ(ScriptOf(0xD5, 0xA1), Script::kArmenian);    // U+0561
+  EXPECT_EQ(ScriptOf(0xD7, 0x90), Script::kHebrew);      // U+05D0
+  EXPECT_EQ(ScriptOf(0xD8, 0xA7), Script::kArabic);      // U+0627
+  EXPECT_EQ(ScriptOf(0xCE, 0xB1), Script::kGreek);       // U+03B1
   EXPECT_EQ(ScriptOf(0xE0, 0xA4), Script::kDevanagari);  // U+0915
-  EXPECT_EQ(ScriptOf(0xE0, 0xAE), Script::kIndic);     // Tamil U+0B95
-  EXPECT_EQ(ScriptOf(0xE0, 0xB8), Script::kThai);      // U+0E01
-  EXPECT_EQ(ScriptOf(0xE1, 0x83), Script::kGeorgian);  // U+10D0
-  EXPECT_EQ(ScriptOf(0xE3, 0x81), Script::kKana);      // U+3042
-  EXPECT_EQ(ScriptOf(0xEA, 0xB0), Script::kHangul);    // U+AC00
-  EXPECT_EQ(ScriptOf(0xEF, 0xBC), Script::kFullwidth);  // U+FF01
-  EXPECT_EQ(ScriptOf(0xE1, 0xBB), Script::kLatinExt);  // U+1EC7 (Vietnamese)
+  EXPECT_EQ(ScriptOf(0xE0, 0xAE), Script::kIndic);       // Tamil U+0B95
+  EXPECT_EQ(ScriptOf(0xE0, 0xB8), Script::kThai);        // U+0E01
+  EXPECT_EQ(ScriptOf(0xE1, 0x83), Script::kGeorgian);    // U+10D0
+  EXPECT_EQ(ScriptOf(0xE3, 0x81), Script::kKana);        // U+3042
+  EXPECT_EQ(ScriptOf(0xEA, 0xB0), Script::kHangul);      // U+AC00
+  EXPECT_EQ(ScriptOf(0xEF, 0xBC), Script::kFullwidth);   // U+FF01
+  EXPECT_EQ(ScriptOf(0xE1, 0xBB), Script::kLatinExt);    // U+1EC7 (Vietnamese)
 }
 
 }  // namespace

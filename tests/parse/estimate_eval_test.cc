@@ -46,9 +46,11 @@ std::string ReadAll(const std::string& path) {
 }
 
 std::string Record(const std::string& category, int tokens, const std::string& content) {
-  return R"({"id":"x","category":")" + category + R"(","body":{"model":"llama-3-70b",)"
-         R"("messages":[{"role":"user","content":")" + content +
-         R"("}],"max_tokens":16},"prompt_tokens_llama3":)" + std::to_string(tokens) + "}\n";
+  return R"({"id":"x","category":")" + category +
+         R"(","body":{"model":"llama-3-70b",)"
+         R"("messages":[{"role":"user","content":")" +
+         content + R"("}],"max_tokens":16},"prompt_tokens_llama3":)" + std::to_string(tokens) +
+         "}\n";
 }
 
 TEST(EstimateEvalTest, CorpusReplayMeetsTheAccuracyGoals) {
@@ -117,17 +119,16 @@ TEST(EstimateEvalTest, SmallCorpusReportAndJson) {
   EXPECT_EQ(r->categories[0].n_scored, 5);
   const std::string json = FormatJson(*r);
   EXPECT_EQ(json.find("{\"mode\":\"linear\",\"categories\":{\"code\":{\"n\":10,"), 0u) << json;
-  for (const char* key : {"\"mape_after_warmup\":", "\"calibration_error\":",
-                          "\"overall_mape_after_warmup\":", "\"misroute_rate\":",
-                          "\"unsafe_misroute_rate\":"}) {
+  for (const char* key :
+       {"\"mape_after_warmup\":", "\"calibration_error\":", "\"overall_mape_after_warmup\":",
+        "\"misroute_rate\":", "\"unsafe_misroute_rate\":"}) {
     EXPECT_NE(json.find(key), std::string::npos) << key;
   }
   EXPECT_NE(FormatTable(*r).find("overall"), std::string::npos);
 }
 
 TEST(EstimateEvalTest, BadInputNamesFileLineAndField) {
-  EXPECT_EQ(LoadCorpus("/nonexistent/tokenpool-corpus").status().code(),
-            StatusCode::kNotFound);
+  EXPECT_EQ(LoadCorpus("/nonexistent/tokenpool-corpus").status().code(), StatusCode::kNotFound);
   TempDir empty("empty");
   EXPECT_NE(LoadCorpus(empty.path()).status().message().find("no *.jsonl files"),
             std::string::npos);
@@ -137,16 +138,21 @@ TEST(EstimateEvalTest, BadInputNamesFileLineAndField) {
     std::string message;
   } cases[] = {
       {"{not json\n", "bad.jsonl:2: malformed JSON"},
-      {R"({"category":"c","body":{"model":"m","messages":[]},"prompt_tokens_llama3":5})" "\n",
+      {R"({"category":"c","body":{"model":"m","messages":[]},"prompt_tokens_llama3":5})"
+       "\n",
        "bad.jsonl:2: body.messages: must not be empty"},
       {R"({"category":"c","body":{"model":"m","messages":[{"content":"a"}]},)"
-       R"("prompt_tokens_llama3":"5"})" "\n",
+       R"("prompt_tokens_llama3":"5"})"
+       "\n",
        "bad.jsonl:2: prompt_tokens_llama3: expected a positive integer"},
-      {R"({"category":"c","body":{"model":"m","messages":[{"content":"a"}]}})" "\n",
+      {R"({"category":"c","body":{"model":"m","messages":[{"content":"a"}]}})"
+       "\n",
        "bad.jsonl:2: prompt_tokens_llama3: missing"},
-      {R"({"body":{"model":"m","messages":[{"content":"a"}]},"prompt_tokens_llama3":5})" "\n",
+      {R"({"body":{"model":"m","messages":[{"content":"a"}]},"prompt_tokens_llama3":5})"
+       "\n",
        "bad.jsonl:2: category: missing"},
-      {R"({"category":"c","body":[],"prompt_tokens_llama3":5})" "\n",
+      {R"({"category":"c","body":[],"prompt_tokens_llama3":5})"
+       "\n",
        "bad.jsonl:2: body: expected an object"},
   };
   for (const auto& c : cases) {
@@ -162,7 +168,8 @@ TEST(EstimateEvalTest, HeaderCategoryIsReadAndUnknownModeFails) {
   TempDir dir("hdr");
   dir.Write("h.jsonl",
             R"({"category":"c","headers":{"x-tokenpool-category":"tenant-a"},)"
-            R"("body":{"model":"m","messages":[{"content":"a"}]},"prompt_tokens_llama3":12})" "\n");
+            R"("body":{"model":"m","messages":[{"content":"a"}]},"prompt_tokens_llama3":12})"
+            "\n");
   Result<std::vector<EvalRecord>> corpus = LoadCorpus(dir.path());
   ASSERT_TRUE(corpus.ok()) << corpus.status().ToString();
   EXPECT_EQ((*corpus)[0].header_category, "tenant-a");
@@ -199,8 +206,7 @@ TEST(EstimateEvalCliTest, JsonOutputAndErrorExit) {
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
 
   dir.Write("b.jsonl", "{broken\n");
-  rc = std::system((bin + " estimate-eval --corpus " + dir.path() + " > " + out + " 2>&1")
-                       .c_str());
+  rc = std::system((bin + " estimate-eval --corpus " + dir.path() + " > " + out + " 2>&1").c_str());
   EXPECT_NE(rc, 0);
   const std::string err = ReadAll(out);
   EXPECT_NE(err.find("b.jsonl:1: malformed JSON"), std::string::npos) << err;

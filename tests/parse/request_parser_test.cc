@@ -39,10 +39,14 @@ TEST(RequestParserTest, ReadsChatRequest) {
 TEST(RequestParserTest, MaxTokensAloneAndAbsent) {
   RequestFeatures f;
   ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"role":"user","content":"x"}],
-      "max_tokens":7})", &f).ok());
+      "max_tokens":7})",
+                        &f)
+                  .ok());
   EXPECT_EQ(f.max_output_tokens, 7);
   ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"role":"user","content":"x"}],
-      "max_tokens":null})", &f).ok());
+      "max_tokens":null})",
+                        &f)
+                  .ok());
   EXPECT_FALSE(f.has_max_tokens);
   EXPECT_FALSE(f.stream);
 }
@@ -53,8 +57,8 @@ TEST(RequestParserTest, ContentPartsToolsAndImages) {
       R"({"type":"function","function":{"name":"g"}}])";
   const std::string calls = R"([{"id":"c1","type":"function","function":{"name":"f"}}])";
   const std::string schema = R"({"type":"json_schema","json_schema":{"name":"x"}})";
-  const std::string body = R"({"model":"m","tools":)" + tools + R"(,"response_format":)" +
-                           schema + R"(,"messages":[{"role":"user","content":[
+  const std::string body = R"({"model":"m","tools":)" + tools + R"(,"response_format":)" + schema +
+                           R"(,"messages":[{"role":"user","content":[
       {"type":"text","text":"abc"},
       {"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}},
       {"text":"de","type":"text"}]},
@@ -68,8 +72,7 @@ TEST(RequestParserTest, ContentPartsToolsAndImages) {
   EXPECT_EQ(f.tool_definitions, 2);
   EXPECT_EQ(f.tool_calls, 1);
   EXPECT_EQ(f.text_bytes, 3 + 2 + 2);
-  EXPECT_EQ(f.structured_bytes,
-            static_cast<int64_t>(tools.size() + calls.size() + schema.size()));
+  EXPECT_EQ(f.structured_bytes, static_cast<int64_t>(tools.size() + calls.size() + schema.size()));
 }
 
 TEST(RequestParserTest, EscapedAndRawUtf8GiveTheSameStatistics) {
@@ -169,8 +172,8 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(RequestParserTest, OversizedBodyIsOutOfRange) {
   RequestParser parser(ParserConfig{.max_body_bytes = 100});
   RequestFeatures f;
-  const std::string body = R"({"model":"m","messages":[{"content":")" + std::string(200, 'a') +
-                           R"("}]})";
+  const std::string body =
+      R"({"model":"m","messages":[{"content":")" + std::string(200, 'a') + R"("}]})";
   const Status s = parser.Parse(body, &f);
   EXPECT_EQ(s.code(), StatusCode::kOutOfRange);
   EXPECT_NE(s.message().find("exceeds the limit of 100"), std::string::npos) << s.ToString();
@@ -192,7 +195,8 @@ TEST(RequestParserTest, ReusedParserAndFeaturesStartClean) {
   RequestParser parser;
   RequestFeatures f;
   const std::string big = R"({"model":"a-long-model-name","stream":true,"messages":[)"
-                          R"({"content":")" + std::string(5000, 'x') + R"("}],"max_tokens":3})";
+                          R"({"content":")" +
+                          std::string(5000, 'x') + R"("}],"max_tokens":3})";
   ASSERT_TRUE(parser.Parse(big, &f).ok());
   EXPECT_EQ(f.text_bytes, 5000);
   ASSERT_TRUE(parser.Parse(R"({"model":"b","messages":[{"content":"yz"}]})", &f).ok());
@@ -213,8 +217,7 @@ TEST(RequestParserTest, WithoutByteStatsCountsOnlyBytes) {
 
 TEST(ParserConfigTest, Validate) {
   EXPECT_TRUE(ParserConfig{}.Validate().ok());
-  EXPECT_EQ(ParserConfig{.max_body_bytes = 0}.Validate().message(),
-            "max_body_bytes: must be > 0");
+  EXPECT_EQ(ParserConfig{.max_body_bytes = 0}.Validate().message(), "max_body_bytes: must be > 0");
 }
 
 }  // namespace
