@@ -7,7 +7,8 @@
 namespace tokenpool::cli {
 
 void RegisterVersion(CLI::App& app);
-void RegisterPlan(CLI::App& app);
+void RegisterDemo(CLI::App& app);
 void RegisterEstimateEval(CLI::App& app);
+void RegisterPlan(CLI::App& app);
 
 }  // namespace tokenpool::cli

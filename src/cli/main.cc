@@ -7,8 +7,9 @@ int main(int argc, char** argv) {
   CLI::App app{"tokenpool: token pools and token-budget-aware pool routing for LLM inference"};
   app.require_subcommand(1);
   tokenpool::cli::RegisterVersion(app);
-  tokenpool::cli::RegisterPlan(app);
+  tokenpool::cli::RegisterDemo(app);
   tokenpool::cli::RegisterEstimateEval(app);
+  tokenpool::cli::RegisterPlan(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }
