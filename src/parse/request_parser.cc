@@ -376,6 +376,15 @@ class RequestParser::Impl {
         if (Status s = reader.ReadPrompt(value, p); !s.ok()) return s;
       }
     }
+    // After the root object the iterator must be at the end: anything else is a second value.
+    if (auto loc = doc.current_location(); loc.error() != simdjson::OUT_OF_BOUNDS) {
+      const char* at = nullptr;
+      const size_t offset = std::move(loc).get(at) == simdjson::SUCCESS
+                                ? static_cast<size_t>(at - body.data())
+                                : body.size();
+      return InvalidArgument("body: unexpected content after the JSON object at byte " +
+                             std::to_string(offset));
+    }
     if (has_messages && has_prompt) {
       return InvalidArgument("body: has both messages (chat) and prompt (completions)");
     }

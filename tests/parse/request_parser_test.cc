@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,9 @@ struct BadCase {
   const char* message;  // expected substring
 };
 
+// Shown in test names and failures instead of the struct's bytes.
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.body; }
+
 class RequestParserErrorTest : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(RequestParserErrorTest, GivesPreciseError) {
@@ -166,6 +170,11 @@ INSTANTIATE_TEST_SUITE_P(
                 StatusCode::kInvalidArgument, "both messages (chat) and prompt"},
         BadCase{R"({"model":"m","prompt":{}})", StatusCode::kInvalidArgument,
                 "prompt: expected string or array, got object"},
+        BadCase{R"({"model":"m","messages":[{"content":"a"}]}{"x":1})",
+                StatusCode::kInvalidArgument,
+                "body: unexpected content after the JSON object at byte 42"},
+        BadCase{R"({"model":"m","messages":[{"content":"a"}]} 7)", StatusCode::kInvalidArgument,
+                "body: malformed JSON"},  // found by simdjson's structural pass
         BadCase{"{\"model\":\"m\",\"messages\":[{\"content\":\"\xFF\"}]}",
                 StatusCode::kInvalidArgument, "malformed JSON"}));
 
