@@ -14,6 +14,7 @@ void RegisterEstimateEval(CLI::App& app) {
     std::string corpus;
     std::string mode = std::string(kDefaultEstimatorMode);
     bool json = false;
+    bool classes = false;
     int64_t warmup = 50;
     int64_t boundary = 8192;
     uint64_t seed = 1;
@@ -32,6 +33,7 @@ void RegisterEstimateEval(CLI::App& app) {
   cmd->add_option("--mode", args->mode, "estimator mode: static, ema, linear")
       ->capture_default_str();
   cmd->add_flag("--json", args->json, "print one JSON object (fractions)");
+  cmd->add_flag("--classes", args->classes, "also print the content classes per category");
   cmd->add_option("--warmup", args->warmup, "requests per category before scoring")
       ->capture_default_str();
   cmd->add_option("--boundary", args->boundary, "short-pool boundary in tokens")
@@ -74,7 +76,7 @@ void RegisterEstimateEval(CLI::App& app) {
       throw CLI::RuntimeError(1);
     }
     const std::string out =
-        args->json ? parse::FormatJson(*report) + "\n" : parse::FormatTable(*report);
+        args->json ? parse::FormatJson(*report) + "\n" : parse::FormatTable(*report, args->classes);
     std::fputs(out.c_str(), stdout);
   });
 }

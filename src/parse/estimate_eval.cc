@@ -163,6 +163,7 @@ Result<EvalReport> RunEval(const std::vector<EvalRecord>& records, const EvalOpt
   struct Acc {
     int64_t n = 0, scored = 0;
     double ape = 0, sum_est = 0, sum_true = 0;
+    std::array<int64_t, kNumContentClasses> classes{};
   };
   std::map<std::string, Acc> acc;
   static constexpr const char* kSizeNames[] = {"<256", "256-1K", "1K-4K", ">=4K"};
@@ -177,6 +178,7 @@ Result<EvalReport> RunEval(const std::vector<EvalRecord>& records, const EvalOpt
     est.Observe(rec.features, c, rec.prompt_tokens);
     Acc& a = acc[rec.category];
     ++a.n;
+    ++a.classes[static_cast<size_t>(c.content)];
     ++r.n;
     if (a.n <= options.warmup_per_category) continue;
     ++a.scored;
@@ -205,6 +207,7 @@ Result<EvalReport> RunEval(const std::vector<EvalRecord>& records, const EvalOpt
     c.name = name;
     c.n = a.n;
     c.n_scored = a.scored;
+    c.content_classes = a.classes;
     if (a.scored > 0) {
       c.mape_after_warmup = a.ape / static_cast<double>(a.scored);
       c.calibration_error = std::abs(a.sum_est - a.sum_true) / a.sum_true;
@@ -256,7 +259,7 @@ std::string JsonString(std::string_view s) {
 }
 }  // namespace
 
-std::string FormatTable(const EvalReport& r) {
+std::string FormatTable(const EvalReport& r, bool classes) {
   std::ostringstream o;
   char line[256];
   std::snprintf(line, sizeof(line),
@@ -284,6 +287,19 @@ std::string FormatTable(const EvalReport& r) {
     o << line;
   }
   o << "\n";
+  if (classes) {
+    o << "content classes (ClassifyContent) per category\n";
+    for (const CategoryResult& c : r.categories) {
+      o << c.name << ":";
+      for (int k = 0; k < kNumContentClasses; ++k) {
+        if (c.content_classes[static_cast<size_t>(k)] == 0) continue;
+        o << " " << ContentClassName(static_cast<ContentClass>(k)) << " "
+          << c.content_classes[static_cast<size_t>(k)];
+      }
+      o << "\n";
+    }
+    o << "\n";
+  }
   std::snprintf(
       line, sizeof(line), "misrouting: %.2f %% (%" PRId64 "), unsafe: %.2f %% (%" PRId64 ")\n",
       100 * r.misroute_rate, r.misroutes, 100 * r.unsafe_misroute_rate, r.unsafe_misroutes);

@@ -20,6 +20,7 @@
 //
 // Thread-safety: functions are reentrant; they share nothing.
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -57,6 +58,8 @@ struct CategoryResult {
   double mape_after_warmup = 0;
   double calibration_error = 0;
   double mean_signed_error = 0;  // Σ (estimate - actual) / Σ actual, after warm-up
+  // How ClassifyContent sorted this group's requests (all of them, warm-up included).
+  std::array<int64_t, kNumContentClasses> content_classes{};
 };
 
 // Requests grouped by their true prompt tokens: [0, 256), [256, 1024), [1024, 4096), >= 4096.
@@ -86,7 +89,8 @@ Result<EvalReport> RunEval(const std::vector<EvalRecord>& records, const EvalOpt
 // The replay order: a permutation of [0, n) from splitmix64 with Fisher-Yates.
 std::vector<size_t> ReplayOrder(size_t n, uint64_t seed);
 
-std::string FormatTable(const EvalReport& r);
+// `classes`: also the table of content classes per group.
+std::string FormatTable(const EvalReport& r, bool classes = false);
 // One JSON object: {"mode":..., "categories":{"<name>":{"n":..,"mape_after_warmup":..,
 // "calibration_error":..}}, "overall_mape_after_warmup":.., "misroute_rate":..,
 // "unsafe_misroute_rate":..} (fractions: 0.012 = 1.2%).
