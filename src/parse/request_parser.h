@@ -47,6 +47,7 @@ class RequestParser {
  public:
   static constexpr size_t kPadding = 64;  // == SIMDJSON_PADDING of simdjson 3.x
 
+  // Requires config.Validate().ok() (checked once where the config is loaded).
   explicit RequestParser(ParserConfig config = {});
   ~RequestParser();
   RequestParser(const RequestParser&) = delete;
