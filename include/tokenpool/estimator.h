@@ -100,15 +100,15 @@ struct LinearConfig {
   int64_t min_category_samples = 30;  // before: the global model (≥ the ~43 features / 1.5)
   // Conservative = unbiased · (1 + γ · spread). Spread = EMA (weight 0.05, ~20 samples) of
   // |actual - estimate| / estimate over requests of at least spread_min_tokens estimated tokens:
-  // only large requests come near a routing boundary (4K-16K in practice), and small ones have a
-  // larger relative error that would widen the margin for nothing. γ 1.25 and 3,000 tokens: on
-  // the open corpus over 5 replay orders unsafe misrouting is 0.13 % on average, at most 0.15 %
-  // (goal < 0.2 %), misrouting 1.34 % (γ 1.0: 0.14 % / 1.20 %; γ 1.5: 0.11 % / 1.44 %). An
-  // unsafe misroute can fail a request, a safe one only costs capacity, hence the side of 1.0
-  // with more margin. docs/estimator.md has the table.
+  // small requests are far from any routing boundary and their larger relative error would
+  // widen the margin for nothing. γ 1.25 over requests >= 1,000 tokens: the smallest margin
+  // whose unsafe misrouting on the open corpus stays under the 0.2 % goal in all of 10 replay
+  // orders (at most 0.15 %), at 1.36 % misrouting on average; γ 1.0 gives 1.21 % but 0.20-0.25 %
+  // unsafe in 3 orders. An unsafe misroute can fail a request, a safe one only costs capacity.
+  // docs/estimator.md has the table.
   double gamma = 1.25;
   double spread_weight = 0.05;
-  int64_t spread_min_tokens = 3000;
+  int64_t spread_min_tokens = 1000;
   double initial_spread = 0.15;  // until 10 such samples are seen
   Status Validate() const;
 };

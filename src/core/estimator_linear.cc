@@ -63,6 +63,24 @@ double FillFeatures(const RequestFeatures& f, Vec* x) {
   return b;
 }
 
+// The coefficients before any data: the static mode's rule (text bytes / static_bytes_per_token
+// + framing per message), and one token per non-ASCII character, which errs high for most
+// scripts (Han ~0.9, Cyrillic ~0.4 tokens per character on Llama 3) but not by the factor of 2
+// that bytes/4 would err low for Georgian or Armenian (~2 and ~1.7). Coefficients of features
+// never seen keep these values: a script's first requests are not estimated at zero tokens.
+Vec PriorTheta(const EstimatorConfig& c) {
+  Vec t{};
+  const double per_byte = 1.0 / c.static_bytes_per_token;
+  t[1] = static_cast<double>(c.framing_per_message);           // messages
+  t[2] = t[3] = static_cast<double>(c.framing_per_tool_call);  // tool calls, definitions
+  t[4] = per_byte;                                             // structured bytes
+  for (int i : {5, 11, 13, 15, 17, 20})
+    t[i] = per_byte;  // letters, digits, spaces, newlines,
+                      // punctuation, control bytes
+  for (int i = 0; i < kNumScripts; ++i) t[kBaseFeatures + i] = 1.0;
+  return t;
+}
+
 struct Rls {
   Vec theta{};
   std::array<double, kNumFeatures * kNumFeatures> p{};
@@ -108,7 +126,7 @@ struct Rls {
 class LinearEstimator final : public TokenEstimator {
  public:
   explicit LinearEstimator(const EstimatorConfig& c) : config_(c), table_(c.max_categories) {
-    global_.Init(Vec{}, c.linear.prior_variance);
+    global_.Init(PriorTheta(c), c.linear.prior_variance);
   }
   std::string_view Name() const override { return "linear"; }
 

@@ -168,6 +168,24 @@ TEST(LinearEstimatorTest, ConservativeCoversNoise) {
   EXPECT_LT(e.routing_prompt_tokens, e.prompt_tokens * 120 / 100);
 }
 
+TEST(LinearEstimatorTest, UnseenScriptIsNotEstimatedAtZero) {
+  const auto est = Make("linear");
+  for (int i = 0; i < 200; ++i) {
+    const RequestFeatures f = Prose(100 + 10 * i);
+    est->Observe(f, Categorize(f), f.text.letter_runs * 13 / 10 + 10);
+  }
+  RequestFeatures georgian;
+  georgian.model = "m";
+  georgian.messages = 1;
+  georgian.text.bytes = georgian.text_bytes = 3000;
+  georgian.text.non_ascii = 3000;
+  georgian.text.non_ascii_runs = 150;
+  georgian.text.utf8_3 = 1000;
+  georgian.text.script[static_cast<int>(Script::kGeorgian)] = 1000;
+  // Never seen: the prior's one token per character, not the zero of an untrained coefficient.
+  EXPECT_GE(est->Estimate(georgian, Categorize(georgian)).prompt_tokens, 900);
+}
+
 TEST(CategoryTest, OverrideAndModelSelectTheCategory) {
   const RequestFeatures a = Prose(10, 1, "model-a");
   const RequestFeatures b = Prose(10, 1, "model-b");
