@@ -16,14 +16,15 @@ namespace {
 
 std::string Body(int i) {
   std::string text;
-  const char* words[] = {"the", "pool", "routes", "requests", "by", "token", "budget,", "and",
-                         "admission", "keeps", "latency", "bounded."};
+  const char* words[] = {"the",     "pool", "routes",    "requests", "by",      "token",
+                         "budget,", "and",  "admission", "keeps",    "latency", "bounded."};
   for (int k = 0; text.size() < 900; ++k) {
     text += words[(k * 7 + i) % 12];
     text += ' ';
   }
   return R"({"model":"llama-3-70b","messages":[{"role":"system","content":"You are helpful."},)"
-         R"({"role":"user","content":")" + text + R"("}],"max_tokens":256})";
+         R"({"role":"user","content":")" +
+         text + R"("}],"max_tokens":256})";
 }
 
 void BM_EstimateRoute(benchmark::State& state, std::string_view mode) {

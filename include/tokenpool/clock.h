@@ -23,7 +23,9 @@ class ManualClock final : public Clock {
   Time Now() const override { return now_; }
   void Advance(Duration d) { now_ += d; }
   // Requires t >= Now(): a clock never goes back.
-  void Set(Time t) { if (t > now_) now_ = t; }
+  void Set(Time t) {
+    if (t > now_) now_ = t;
+  }
 
  private:
   Time now_;

@@ -35,8 +35,8 @@
 // Allocation: none per request once the slabs and heaps have grown to their working size.
 
 #include <array>
-#include <deque>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -53,18 +53,18 @@ namespace tokenpool {
 
 // What happened to a request. Not an error: each value is also a metric label (ToString).
 enum class AdmissionOutcome : uint8_t {
-  kAdmittedGuaranteed = 0,    // within the entitlement's guarantee
-  kAdmittedBurst,             // above the guarantee, within the dynamic burst ceiling
-  kQueued,                    // waiting; see Decision::deadline
-  kRejectedOverEntitlement,   // above the entitlement's burst ceiling and may not wait
-  kRejectedPoolSaturated,     // the pool has no room and the request may not wait
-  kRejectedSpotShed,          // spot refused while higher-priority work waits
-  kRejectedQueueFull,         // the pool's queue is at max_queued
-  kRejectedQuota,             // a token quota window is used up
-  kRejectedTooLarge,          // can never fit: larger than the burst ceiling or the pool
+  kAdmittedGuaranteed = 0,   // within the entitlement's guarantee
+  kAdmittedBurst,            // above the guarantee, within the dynamic burst ceiling
+  kQueued,                   // waiting; see Decision::deadline
+  kRejectedOverEntitlement,  // above the entitlement's burst ceiling and may not wait
+  kRejectedPoolSaturated,    // the pool has no room and the request may not wait
+  kRejectedSpotShed,         // spot refused while higher-priority work waits
+  kRejectedQueueFull,        // the pool's queue is at max_queued
+  kRejectedQuota,            // a token quota window is used up
+  kRejectedTooLarge,         // can never fit: larger than the burst ceiling or the pool
   kRejectedUnknownEntitlement,
-  kExpired,                   // waited past its deadline in the queue
-  kCancelled,                 // the caller cancelled it while queued
+  kExpired,    // waited past its deadline in the queue
+  kCancelled,  // the caller cancelled it while queued
 };
 inline constexpr int kNumAdmissionOutcomes = 12;
 // "admitted_guaranteed", "queued", "rejected_quota", ...
@@ -135,10 +135,10 @@ class Reservation {
 
 struct Decision {
   AdmissionOutcome outcome = AdmissionOutcome::kRejectedUnknownEntitlement;
-  Reservation reservation;          // active when IsAdmitted(outcome)
-  QueueTicket ticket;               // valid when outcome == kQueued
-  Time deadline = Time::Max();      // when queued: refused at this time unless dispatched
-  Duration retry_after{};           // when refused: a hint for Retry-After
+  Reservation reservation;               // active when IsAdmitted(outcome)
+  QueueTicket ticket;                    // valid when outcome == kQueued
+  Time deadline = Time::Max();           // when queued: refused at this time unless dispatched
+  Duration retry_after{};                // when refused: a hint for Retry-After
   Dim limiting_dim = Dim::kConcurrency;  // when refused/queued: the dimension that did not fit
 };
 
@@ -203,28 +203,28 @@ struct EntitlementSnapshot {
   std::string name;
   std::string tenant;
   EntitlementClass cls = EntitlementClass::kElastic;
-  ResourceVector guarantee;       // effective (leased) guarantee
-  ResourceVector burst;           // effective static burst cap
-  ResourceVector in_use;          // token_rate in tokens/s (meter), kv and concurrency held
-  ResourceVector burst_ceiling;   // the dynamic ceiling now
-  double debt_tokens = 0;         // owed service vs the pool's reference (> 0: behind)
-  double virtual_tokens = 0;      // fair-share counter (tokens / weight)
+  ResourceVector guarantee;      // effective (leased) guarantee
+  ResourceVector burst;          // effective static burst cap
+  ResourceVector in_use;         // token_rate in tokens/s (meter), kv and concurrency held
+  ResourceVector burst_ceiling;  // the dynamic ceiling now
+  double debt_tokens = 0;        // owed service vs the pool's reference (> 0: behind)
+  double virtual_tokens = 0;     // fair-share counter (tokens / weight)
   uint32_t queued = 0;
   std::array<int64_t, kNumQuotaWindows> quota_remaining{};  // -1 = unlimited
-  int64_t served_tokens = 0;      // charged service (estimate, corrected at settle)
+  int64_t served_tokens = 0;  // charged service (estimate, corrected at settle)
   AdmissionCounters counters;
-  bool draining = false;          // removed; kept until its reservations close
+  bool draining = false;  // removed; kept until its reservations close
 };
 
 struct PoolSnapshot {
   std::string name;
   int32_t replicas = 0;
-  ResourceVector capacity;        // now
-  ResourceVector max_capacity;    // at max_replicas
+  ResourceVector capacity;      // now
+  ResourceVector max_capacity;  // at max_replicas
   ResourceVector in_use;
-  ResourceVector guarantees;      // sum of effective guarantees
-  ResourceVector queued_demand;   // cost of queued requests (token_rate as tokens/window)
-  ResourceVector spare;           // room for new burst work
+  ResourceVector guarantees;     // sum of effective guarantees
+  ResourceVector queued_demand;  // cost of queued requests (token_rate as tokens/window)
+  ResourceVector spare;          // room for new burst work
   double lending_factor = 0;
   uint32_t queued = 0;
   uint32_t guaranteed_waiting = 0;
@@ -279,7 +279,7 @@ class TokenPool {
   const PoolConfig& config() const { return config_; }
   PoolSnapshot Snapshot();
   Result<EntitlementSnapshot> SnapshotEntitlement(EntitlementRef ref);
-  ResourceVector InUse();                 // token_rate in tokens/s
+  ResourceVector InUse();  // token_rate in tokens/s
   ResourceVector Capacity() const { return capacity_; }
   // Largest used/capacity share over the held dimensions (kv, concurrency) and the rate meter:
   // the router's saturation signal.
@@ -320,7 +320,9 @@ class TokenPool {
   void Advance(Time now);  // lambda, periodic refresh
   void DecayPool(Time now);
   void DecayEnt(EntState& e, Time now);
-  void Retally(EntState& e);  // refresh e's contribution to the aggregates
+  void Retally(EntState& e);           // refresh e's contribution to the aggregates
+  void DropContribution(EntState& e);  // remove e's contribution from the aggregates
+  void FreeEntitlement(uint32_t index);
   void RefreshAll(Time now);
   ResourceVector CostVector(const RequestCost& c) const;
   FitResult TryFit(const EntState& e, const ResourceVector& c, bool in_order) const;
@@ -331,8 +333,8 @@ class TokenPool {
   void CloseSlot(uint32_t slot, const Usage* actual);
   Duration RetryAfter(const EntState& e, const ResourceVector& c, Dim dim, Time now) const;
   bool WithinGuarantee(const EntState& e, const ResourceVector& c) const;
-  void Enqueue(EntState& e, uint32_t ent_index, const RequestCost& cost, uint64_t cookie,
-               Time now, bool within, Decision* d);
+  void Enqueue(EntState& e, uint32_t ent_index, const RequestCost& cost, uint64_t cookie, Time now,
+               bool within, Decision* d);
   void Unlink(uint32_t node);
   void PushHeaps(uint32_t ent_index, Time now);
   bool PeekBand(int band, Time now, uint32_t* ent_index);
@@ -389,12 +391,12 @@ class TokenPool {
   uint64_t enqueue_seq_ = 0;
   uint64_t dispatch_round_ = 1;  // EntState::skip_round marks entitlements skipped this round
   ResourceVector queued_cost_;
-  Heap heap_guaranteed_;  // (-priority, head order deadline)
-  Heap heap_elastic_;     // (-priority, virtual counter)
-  Heap heap_risk_;        // (head at-risk time, 0)
-  Heap heap_spot_;        // (-priority, head sequence)
-  std::vector<ExpiryEntry> expiry_;  // min-heap by deadline
-  std::vector<HeapEntry> skipped_;   // scratch for Dispatch
+  Heap heap_guaranteed_;                     // (-priority, head order deadline)
+  Heap heap_elastic_;                        // (-priority, virtual counter)
+  Heap heap_risk_;                           // (head at-risk time, 0)
+  Heap heap_spot_;                           // (-priority, head sequence)
+  std::vector<ExpiryEntry> expiry_;          // min-heap by deadline
+  std::vector<HeapEntry> skipped_;           // scratch for Dispatch
   std::vector<uint64_t> cancelled_cookies_;  // queued requests of removed entitlements
 
   double mean_hold_s_ = 1.0;  // EMA of how long reservations are held: retry-after hint

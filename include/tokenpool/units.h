@@ -22,21 +22,21 @@ struct Tokens {
   constexpr auto operator<=>(const Tokens&) const = default;
   constexpr Tokens operator+(Tokens o) const { return Tokens(v + o.v); }
   constexpr Tokens operator-(Tokens o) const { return Tokens(v - o.v); }
-  constexpr Tokens& operator+=(Tokens o) { v += o.v; return *this; }
-  constexpr Tokens& operator-=(Tokens o) { v -= o.v; return *this; }
+  constexpr Tokens& operator+=(Tokens o) {
+    v += o.v;
+    return *this;
+  }
+  constexpr Tokens& operator-=(Tokens o) {
+    v -= o.v;
+    return *this;
+  }
 };
 
 using Duration = std::chrono::nanoseconds;
 
-constexpr Duration Seconds(double s) {
-  return Duration(static_cast<int64_t>(s * 1e9));
-}
-constexpr Duration Milliseconds(double ms) {
-  return Duration(static_cast<int64_t>(ms * 1e6));
-}
-constexpr Duration Microseconds(double us) {
-  return Duration(static_cast<int64_t>(us * 1e3));
-}
+constexpr Duration Seconds(double s) { return Duration(static_cast<int64_t>(s * 1e9)); }
+constexpr Duration Milliseconds(double ms) { return Duration(static_cast<int64_t>(ms * 1e6)); }
+constexpr Duration Microseconds(double us) { return Duration(static_cast<int64_t>(us * 1e3)); }
 constexpr double ToSeconds(Duration d) { return static_cast<double>(d.count()) * 1e-9; }
 constexpr double ToMilliseconds(Duration d) { return static_cast<double>(d.count()) * 1e-6; }
 
@@ -67,7 +67,10 @@ class Time {
   constexpr Time operator+(Duration d) const { return Time(ns_ + d.count()); }
   constexpr Time operator-(Duration d) const { return Time(ns_ - d.count()); }
   constexpr Duration operator-(Time o) const { return Duration(ns_ - o.ns_); }
-  constexpr Time& operator+=(Duration d) { ns_ += d.count(); return *this; }
+  constexpr Time& operator+=(Duration d) {
+    ns_ += d.count();
+    return *this;
+  }
 
  private:
   constexpr explicit Time(int64_t ns) : ns_(ns) {}

@@ -71,9 +71,10 @@ double Pct(std::vector<double> v, double p) {
 // A chat body with `tokens` words of one-token English words: the "true" prompt count is
 // known without a tokenizer (words + Llama-3 chat framing of 5 + 5 per message).
 std::string MakeBody(int64_t words, int64_t max_tokens, Rng& rng) {
-  static const char* kWords[] = {"pool", "token", "the", "request", "model", "serve", "queue",
-                                 "fair", "share", "burst", "guarantee", "latency", "batch",
-                                 "cache", "route", "short", "long", "tenant", "capacity", "load"};
+  static const char* kWords[] = {"pool",      "token",   "the",    "request",  "model",
+                                 "serve",     "queue",   "fair",   "share",    "burst",
+                                 "guarantee", "latency", "batch",  "cache",    "route",
+                                 "short",     "long",    "tenant", "capacity", "load"};
   std::string text;
   text.reserve(static_cast<size_t>(words) * 7);
   for (int64_t i = 0; i < words; ++i) {
@@ -253,16 +254,15 @@ int RunDemo(uint64_t seed, double seconds) {
         ++tn.outcomes["refused_400_too_long"];
         continue;
       }
-      const int64_t output = std::max<int64_t>(1, static_cast<int64_t>(
-                                                      static_cast<double>(max_tokens) *
-                                                      (0.3 + 0.7 * rng.Uniform())));
+      const int64_t output = std::max<int64_t>(
+          1, static_cast<int64_t>(static_cast<double>(max_tokens) * (0.3 + 0.7 * rng.Uniform())));
       const ReplicaPerformance& perf = r.pool == 0 ? short_perf : long_perf;
-      const double prefill_s = static_cast<double>(true_prompt) /
-                               profile->iteration.prefill_tokens_per_s;
+      const double prefill_s =
+          static_cast<double>(true_prompt) / profile->iteration.prefill_tokens_per_s;
       const Duration service = Seconds(prefill_s + static_cast<double>(output) * perf.step_s);
       const uint64_t id = next_id++;
-      reqs.emplace(id, Req{i, r.pool, Reservation(), {Tokens(true_prompt), Tokens(output)},
-                           service});
+      reqs.emplace(id,
+                   Req{i, r.pool, Reservation(), {Tokens(true_prompt), Tokens(output)}, service});
       Decision d = pools[r.pool]->Admit(tn.ent[r.pool],
                                         {Tokens(e.prompt_tokens), Tokens(e.output_reserve)}, id);
       if (IsAdmitted(d.outcome)) {
@@ -314,18 +314,18 @@ int RunDemo(uint64_t seed, double seconds) {
               est_n);
   for (int p = 0; p < 2; ++p) {
     PoolSnapshot s = pools[p]->Snapshot();
-    std::printf("%s: replicas %d, desired %d, lending factor %.2f, admitted %llu (burst %llu), "
-                "refused %llu\n",
-                s.name.c_str(), s.replicas, desired[p], s.lending_factor,
-                static_cast<unsigned long long>(
-                    s.counters.count(AdmissionOutcome::kAdmittedGuaranteed) +
-                    s.counters.count(AdmissionOutcome::kAdmittedBurst)),
-                static_cast<unsigned long long>(s.counters.count(AdmissionOutcome::kAdmittedBurst)),
-                static_cast<unsigned long long>(
-                    s.counters.count(AdmissionOutcome::kRejectedPoolSaturated) +
-                    s.counters.count(AdmissionOutcome::kRejectedSpotShed) +
-                    s.counters.count(AdmissionOutcome::kRejectedOverEntitlement) +
-                    s.counters.count(AdmissionOutcome::kExpired)));
+    std::printf(
+        "%s: replicas %d, desired %d, lending factor %.2f, admitted %llu (burst %llu), "
+        "refused %llu\n",
+        s.name.c_str(), s.replicas, desired[p], s.lending_factor,
+        static_cast<unsigned long long>(s.counters.count(AdmissionOutcome::kAdmittedGuaranteed) +
+                                        s.counters.count(AdmissionOutcome::kAdmittedBurst)),
+        static_cast<unsigned long long>(s.counters.count(AdmissionOutcome::kAdmittedBurst)),
+        static_cast<unsigned long long>(
+            s.counters.count(AdmissionOutcome::kRejectedPoolSaturated) +
+            s.counters.count(AdmissionOutcome::kRejectedSpotShed) +
+            s.counters.count(AdmissionOutcome::kRejectedOverEntitlement) +
+            s.counters.count(AdmissionOutcome::kExpired)));
   }
   std::printf("\nserved token shares: ");
   for (const Tenant& t : tenants) {

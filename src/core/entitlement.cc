@@ -7,9 +7,12 @@ namespace tokenpool {
 
 std::string_view EntitlementClassName(EntitlementClass c) {
   switch (c) {
-    case EntitlementClass::kGuaranteed: return "guaranteed";
-    case EntitlementClass::kElastic: return "elastic";
-    case EntitlementClass::kSpot: return "spot";
+    case EntitlementClass::kGuaranteed:
+      return "guaranteed";
+    case EntitlementClass::kElastic:
+      return "elastic";
+    case EntitlementClass::kSpot:
+      return "spot";
   }
   return "unknown";
 }
@@ -24,20 +27,28 @@ Result<EntitlementClass> ParseEntitlementClass(std::string_view name) {
 
 std::string_view QuotaWindowName(QuotaWindow w) {
   switch (w) {
-    case QuotaWindow::kMinute: return "minute";
-    case QuotaWindow::kHour: return "hour";
-    case QuotaWindow::kDay: return "day";
-    case QuotaWindow::kMonth: return "month";
+    case QuotaWindow::kMinute:
+      return "minute";
+    case QuotaWindow::kHour:
+      return "hour";
+    case QuotaWindow::kDay:
+      return "day";
+    case QuotaWindow::kMonth:
+      return "month";
   }
   return "unknown";
 }
 
 Duration QuotaWindowLength(QuotaWindow w) {
   switch (w) {
-    case QuotaWindow::kMinute: return Seconds(60);
-    case QuotaWindow::kHour: return Seconds(3600);
-    case QuotaWindow::kDay: return Seconds(86400);
-    case QuotaWindow::kMonth: return Seconds(30.0 * 86400);
+    case QuotaWindow::kMinute:
+      return Seconds(60);
+    case QuotaWindow::kHour:
+      return Seconds(3600);
+    case QuotaWindow::kDay:
+      return Seconds(86400);
+    case QuotaWindow::kMonth:
+      return Seconds(30.0 * 86400);
   }
   return Seconds(60);
 }
@@ -88,7 +99,8 @@ Status EntitlementSpec::Validate() const {
   if (burst.concurrency < 1 || burst.kv_tokens < 1 || burst.token_rate <= 0) {
     return InvalidArgument(where +
                            ".burst: every dimension must be > 0 (an entitlement that can never "
-                           "run a request is a configuration error), got " + burst.ToString());
+                           "run a request is a configuration error), got " +
+                           burst.ToString());
   }
   if (cls == EntitlementClass::kGuaranteed && guarantee.concurrency < 1) {
     return InvalidArgument(where + ".guarantee.concurrency: must be >= 1 for class guaranteed");
@@ -101,10 +113,9 @@ Status EntitlementSpec::Validate() const {
   }
   for (int w = 0; w < kNumQuotaWindows; ++w) {
     if (quotas.limit[w] < 0) {
-      return InvalidArgument(where + ".quotas." +
-                             std::string(QuotaWindowName(static_cast<QuotaWindow>(w))) +
-                             ": must be >= 0 (0 = unlimited), got " +
-                             std::to_string(quotas.limit[w]));
+      return InvalidArgument(
+          where + ".quotas." + std::string(QuotaWindowName(static_cast<QuotaWindow>(w))) +
+          ": must be >= 0 (0 = unlimited), got " + std::to_string(quotas.limit[w]));
     }
   }
   return Status::Ok();

@@ -7,9 +7,12 @@ namespace tokenpool {
 
 std::string_view DimName(Dim d) {
   switch (d) {
-    case Dim::kTokenRate: return "token_rate";
-    case Dim::kKvTokens: return "kv_tokens";
-    case Dim::kConcurrency: return "concurrency";
+    case Dim::kTokenRate:
+      return "token_rate";
+    case Dim::kKvTokens:
+      return "kv_tokens";
+    case Dim::kConcurrency:
+      return "concurrency";
   }
   return "unknown";
 }

@@ -7,11 +7,16 @@ namespace tokenpool {
 
 std::string_view RouteReasonName(RouteReason r) {
   switch (r) {
-    case RouteReason::kOnlyPool: return "only_pool";
-    case RouteReason::kShort: return "short";
-    case RouteReason::kLong: return "long";
-    case RouteReason::kSpilled: return "spilled";
-    case RouteReason::kNoPoolFits: return "no_pool_fits";
+    case RouteReason::kOnlyPool:
+      return "only_pool";
+    case RouteReason::kShort:
+      return "short";
+    case RouteReason::kLong:
+      return "long";
+    case RouteReason::kSpilled:
+      return "spilled";
+    case RouteReason::kNoPoolFits:
+      return "no_pool_fits";
   }
   return "unknown";
 }
@@ -25,12 +30,13 @@ Status RouterConfig::Validate() const {
 
 namespace {
 constexpr std::array<RouterMode, 3> kModes = {{
-    {"single", "one pool per model; refuse what exceeds its max_model_len",
-     &MakeSinglePoolRouter},
+    {"single", "one pool per model; refuse what exceeds its max_model_len", &MakeSinglePoolRouter},
     {"two-pool", "short pool up to its context, long pool above (the paper's rule)",
      &MakeTwoPoolRouter},
-    {"spillover", "two-pool, and short requests spill to the long pool while the short pool "
-                  "is saturated", &MakeSpilloverRouter},
+    {"spillover",
+     "two-pool, and short requests spill to the long pool while the short pool "
+     "is saturated",
+     &MakeSpilloverRouter},
 }};
 }  // namespace
 
@@ -53,9 +59,8 @@ std::string NoPoolFitsMessage(int64_t budget_tokens, std::span<const RoutePool> 
                   " tokens (estimated prompt + output reserve)";
   if (pools.empty()) return m + "; no pool serves this model";
   const RoutePool& largest = pools.back();
-  return m + "; the largest pool for this model, \"" + std::string(largest.name) +
-         "\", accepts " + std::to_string(largest.max_model_len) +
-         " (reduce the prompt or max_tokens)";
+  return m + "; the largest pool for this model, \"" + std::string(largest.name) + "\", accepts " +
+         std::to_string(largest.max_model_len) + " (reduce the prompt or max_tokens)";
 }
 
 }  // namespace tokenpool

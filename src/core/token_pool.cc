@@ -29,18 +29,30 @@ int64_t WindowIndex(Time now, int w) {
 
 std::string_view AdmissionOutcomeName(AdmissionOutcome o) {
   switch (o) {
-    case AdmissionOutcome::kAdmittedGuaranteed: return "admitted_guaranteed";
-    case AdmissionOutcome::kAdmittedBurst: return "admitted_burst";
-    case AdmissionOutcome::kQueued: return "queued";
-    case AdmissionOutcome::kRejectedOverEntitlement: return "rejected_over_entitlement";
-    case AdmissionOutcome::kRejectedPoolSaturated: return "rejected_pool_saturated";
-    case AdmissionOutcome::kRejectedSpotShed: return "rejected_spot_shed";
-    case AdmissionOutcome::kRejectedQueueFull: return "rejected_queue_full";
-    case AdmissionOutcome::kRejectedQuota: return "rejected_quota";
-    case AdmissionOutcome::kRejectedTooLarge: return "rejected_too_large";
-    case AdmissionOutcome::kRejectedUnknownEntitlement: return "rejected_unknown_entitlement";
-    case AdmissionOutcome::kExpired: return "expired";
-    case AdmissionOutcome::kCancelled: return "cancelled";
+    case AdmissionOutcome::kAdmittedGuaranteed:
+      return "admitted_guaranteed";
+    case AdmissionOutcome::kAdmittedBurst:
+      return "admitted_burst";
+    case AdmissionOutcome::kQueued:
+      return "queued";
+    case AdmissionOutcome::kRejectedOverEntitlement:
+      return "rejected_over_entitlement";
+    case AdmissionOutcome::kRejectedPoolSaturated:
+      return "rejected_pool_saturated";
+    case AdmissionOutcome::kRejectedSpotShed:
+      return "rejected_spot_shed";
+    case AdmissionOutcome::kRejectedQueueFull:
+      return "rejected_queue_full";
+    case AdmissionOutcome::kRejectedQuota:
+      return "rejected_quota";
+    case AdmissionOutcome::kRejectedTooLarge:
+      return "rejected_too_large";
+    case AdmissionOutcome::kRejectedUnknownEntitlement:
+      return "rejected_unknown_entitlement";
+    case AdmissionOutcome::kExpired:
+      return "expired";
+    case AdmissionOutcome::kCancelled:
+      return "cancelled";
   }
   return "unknown";
 }
@@ -118,8 +130,7 @@ Status PoolConfig::Validate() const {
   if (max_replicas < 1) return InvalidArgument(where + ".max_replicas: must be >= 1");
   if (max_replicas < min_replicas) {
     return InvalidArgument(where + ".max_replicas: must be >= min_replicas (" +
-                           std::to_string(min_replicas) + "), got " +
-                           std::to_string(max_replicas));
+                           std::to_string(min_replicas) + "), got " + std::to_string(max_replicas));
   }
   if (initial_replicas < min_replicas || initial_replicas > max_replicas) {
     return InvalidArgument(where + ".initial_replicas: must be within [min_replicas, " +
@@ -145,8 +156,7 @@ Status PoolConfig::Validate() const {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<TokenPool>> TokenPool::Create(const PoolConfig& config,
-                                                     const Clock& clock) {
+Result<std::unique_ptr<TokenPool>> TokenPool::Create(const PoolConfig& config, const Clock& clock) {
   if (Status s = config.Validate(); !s.ok()) return s;
   return std::unique_ptr<TokenPool>(new TokenPool(config, clock));
 }
@@ -201,6 +211,26 @@ void TokenPool::Retally(EntState& e) {
     if (spot) spot_used_[d] += u[d] - e.cached_u[d];
   }
   e.cached_u = u;
+}
+
+void TokenPool::DropContribution(EntState& e) {
+  agg_max_ug_ -= e.cached_max;
+  agg_unused_ -= e.cached_unused;
+  const bool spot = e.spec.cls == EntitlementClass::kSpot;
+  for (Dim d : kAllDims) {
+    if (e.cached_bursting[static_cast<int>(d)])
+      (spot ? spot_burst_w_ : burst_w_)[d] -= e.spec.weight;
+    if (spot) spot_used_[d] -= e.cached_u[d];
+  }
+  e.cached_u = e.cached_max = e.cached_unused = ResourceVector{};
+  e.cached_bursting = {};
+}
+
+void TokenPool::FreeEntitlement(uint32_t index) {
+  EntState& e = ents_[index];
+  DropContribution(e);
+  e.live = false;
+  free_ents_.push_back(index);
 }
 
 void TokenPool::RefreshAll(Time now) {
@@ -352,8 +382,8 @@ Status TokenPool::CheckGuarantees(const EntitlementSpec& spec, const EntState* r
   for (Dim d : kAllDims) {
     if (sum[d] > max_capacity_[d] + kEps) {
       return FailedPrecondition(
-          "entitlements[" + spec.name + "]: sum of guarantees would exceed pool \"" +
-          config_.name + "\" at max_replicas=" + std::to_string(config_.max_replicas) + " on " +
+          "entitlements[" + spec.name + "]: sum of guarantees would exceed pool \"" + config_.name +
+          "\" at max_replicas=" + std::to_string(config_.max_replicas) + " on " +
           std::string(DimName(d)) + " by " + Num(sum[d] - max_capacity_[d]) + " (sum " +
           Num(sum[d]) + " > capacity " + Num(max_capacity_[d]) + ")");
     }
@@ -414,17 +444,7 @@ Status TokenPool::UpdateEntitlement(EntitlementRef ref, const EntitlementSpec& s
     queued_by_class_[static_cast<int>(spec.cls)] += e->q_len;
   }
   // Drop the old contribution fully (class and weight may change), then add the new one.
-  const ResourceVector old_max = e->cached_max, old_unused = e->cached_unused;
-  agg_max_ug_ -= old_max;
-  agg_unused_ -= old_unused;
-  for (Dim d : kAllDims) {
-    if (e->cached_bursting[static_cast<int>(d)]) {
-      (e->spec.cls == EntitlementClass::kSpot ? spot_burst_w_ : burst_w_)[d] -= e->spec.weight;
-    }
-    if (e->spec.cls == EntitlementClass::kSpot) spot_used_[d] -= e->cached_u[d];
-  }
-  e->cached_u = e->cached_max = e->cached_unused = ResourceVector{};
-  e->cached_bursting = {};
+  DropContribution(*e);
   sum_g_ -= e->g;
   e->spec = spec;
   e->g = spec.guarantee;
@@ -449,18 +469,7 @@ Status TokenPool::RemoveEntitlement(EntitlementRef ref) {
   e->g = ResourceVector{};
   e->b = ResourceVector{};
   Retally(*e);
-  if (e->open == 0) {
-    agg_max_ug_ -= e->cached_max;
-    agg_unused_ -= e->cached_unused;
-    for (Dim d : kAllDims) {
-      if (e->cached_bursting[static_cast<int>(d)]) {
-        (e->spec.cls == EntitlementClass::kSpot ? spot_burst_w_ : burst_w_)[d] -= e->spec.weight;
-      }
-      if (e->spec.cls == EntitlementClass::kSpot) spot_used_[d] -= e->cached_u[d];
-    }
-    e->live = false;
-    free_ents_.push_back(ref.index);
-  }
+  if (e->open == 0) FreeEntitlement(ref.index);
   return Status::Ok();
 }
 
@@ -607,9 +616,8 @@ Decision TokenPool::Admit(EntitlementRef ref, const RequestCost& cost, uint64_t 
   if (!never_refuse) {
     if (e.spec.slo.max_queue_wait <= Duration::zero()) {
       d.retry_after = RetryAfter(e, c, fit.dim, now);
-      return finish(fit.fit == Fit::kBlockedEntitlement
-                        ? AdmissionOutcome::kRejectedOverEntitlement
-                        : AdmissionOutcome::kRejectedPoolSaturated);
+      return finish(fit.fit == Fit::kBlockedEntitlement ? AdmissionOutcome::kRejectedOverEntitlement
+                                                        : AdmissionOutcome::kRejectedPoolSaturated);
     }
     if (queued_total_ >= config_.max_queued) {
       d.retry_after = Seconds(std::clamp(mean_hold_s_, 0.001, 3600.0));
@@ -629,8 +637,8 @@ void TokenPool::LiftOnBacklog(EntState& e) {
   e.vtime = std::max(e.vtime, v_floor_ - config_.debt_cap_tokens / e.spec.weight);
 }
 
-void TokenPool::Enqueue(EntState& e, uint32_t ent_index, const RequestCost& cost,
-                        uint64_t cookie, Time now, bool within, Decision* d) {
+void TokenPool::Enqueue(EntState& e, uint32_t ent_index, const RequestCost& cost, uint64_t cookie,
+                        Time now, bool within, Decision* d) {
   uint32_t node;
   if (!free_nodes_.empty()) {
     node = free_nodes_.back();
@@ -662,10 +670,9 @@ void TokenPool::Enqueue(EntState& e, uint32_t ent_index, const RequestCost& cost
   queued_cost_ += CostVector(cost);
   if (n.expiry != Time::Max()) {
     expiry_.push_back({n.expiry.nanos(), node, n.generation});
-    std::push_heap(expiry_.begin(), expiry_.end(),
-                   [](const ExpiryEntry& a, const ExpiryEntry& b) {
-                     return a.deadline_ns > b.deadline_ns;
-                   });
+    std::push_heap(expiry_.begin(), expiry_.end(), [](const ExpiryEntry& a, const ExpiryEntry& b) {
+      return a.deadline_ns > b.deadline_ns;
+    });
   }
   if (e.q_len == 1) {
     ++backlogged_ents_;
@@ -680,8 +687,14 @@ void TokenPool::Unlink(uint32_t node) {
   QNode& n = nodes_[node];
   EntState& e = ents_[n.ent];
   const bool was_head = e.q_head == node;
-  if (n.prev != kNone) nodes_[n.prev].next = n.next; else e.q_head = n.next;
-  if (n.next != kNone) nodes_[n.next].prev = n.prev; else e.q_tail = n.prev;
+  if (n.prev != kNone)
+    nodes_[n.prev].next = n.next;
+  else
+    e.q_head = n.next;
+  if (n.next != kNone)
+    nodes_[n.next].prev = n.prev;
+  else
+    e.q_tail = n.prev;
   --e.q_len;
   --queued_by_class_[static_cast<int>(e.spec.cls)];
   --queued_total_;
@@ -763,7 +776,8 @@ bool TokenPool::PeekBand(int band, Time now, uint32_t* ent_index) {
     return false;
   };
   switch (band) {
-    case 0: return top_valid(heap_guaranteed_, ent_index);
+    case 0:
+      return top_valid(heap_guaranteed_, ent_index);
     case 1: {
       uint32_t risky;
       if (top_valid(heap_risk_, &risky) && heap_risk_.front().k1 <= now.seconds()) {
@@ -772,7 +786,8 @@ bool TokenPool::PeekBand(int band, Time now, uint32_t* ent_index) {
       }
       return top_valid(heap_elastic_, ent_index);
     }
-    default: return top_valid(heap_spot_, ent_index);
+    default:
+      return top_valid(heap_spot_, ent_index);
   }
 }
 
@@ -942,18 +957,7 @@ void TokenPool::CloseSlot(uint32_t slot, const Usage* actual) {
   --open_reservations_;
   Retally(e);
   if (e.q_len > 0 && e.spec.cls == EntitlementClass::kElastic) PushHeaps(s.ent, now);
-  if (e.draining && e.open == 0) {
-    agg_max_ug_ -= e.cached_max;
-    agg_unused_ -= e.cached_unused;
-    for (Dim d : kAllDims) {
-      if (e.cached_bursting[static_cast<int>(d)]) {
-        (e.spec.cls == EntitlementClass::kSpot ? spot_burst_w_ : burst_w_)[d] -= e.spec.weight;
-      }
-      if (e.spec.cls == EntitlementClass::kSpot) spot_used_[d] -= e.cached_u[d];
-    }
-    e.live = false;
-    free_ents_.push_back(s.ent);
-  }
+  if (e.draining && e.open == 0) FreeEntitlement(s.ent);
 }
 
 Reservation::Reservation(Reservation&& o) noexcept

@@ -62,8 +62,8 @@ TEST_P(FairShareTest, SharesConvergeToWeightsAndGapStaysBounded) {
   double wsum = 0;
   for (size_t i = 0; i < weights.size(); ++i) {
     ents.push_back(h.pool()
-                       .AddEntitlement(Elastic(std::string(1, static_cast<char>('a' + i)), {}, {1e7, 1e7, 16},
-                                               weights[i], Seconds(1e6)))
+                       .AddEntitlement(Elastic(std::string(1, static_cast<char>('a' + i)), {},
+                                               {1e7, 1e7, 16}, weights[i], Seconds(1e6)))
                        .value());
     wsum += weights[i];
   }
@@ -108,8 +108,7 @@ TEST_P(FairShareTest, SharesConvergeToWeightsAndGapStaysBounded) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Weights, FairShareTest,
-                         ::testing::Values(std::vector<double>{1, 2, 1},
-                                           std::vector<double>{1, 1},
+                         ::testing::Values(std::vector<double>{1, 2, 1}, std::vector<double>{1, 1},
                                            std::vector<double>{3, 1, 2}));
 
 // The paper's second experiment. A pool of 2 x 8 slots; elastic-copilot (5 slots, 500 ms SLO)
@@ -127,10 +126,9 @@ TEST(FairShareScenarioTest, CapacityDropSloOrderAndThirdTenantJoining) {
   cfg.initial_replicas = 2;
   PoolHarness h(cfg);
   TokenPool& pool = h.pool();
-  auto copilot =
-      pool.AddEntitlement(Elastic("elastic-copilot", {0, 0, 5}, {1e7, 1e7, 16}, 1,
-                                  Milliseconds(500)))
-          .value();
+  auto copilot = pool.AddEntitlement(Elastic("elastic-copilot", {0, 0, 5}, {1e7, 1e7, 16}, 1,
+                                             Milliseconds(500)))
+                     .value();
   auto synth =
       pool.AddEntitlement(Elastic("elastic-synth", {0, 0, 5}, {1e7, 1e7, 16}, 1, Seconds(30)))
           .value();
@@ -139,7 +137,8 @@ TEST(FairShareScenarioTest, CapacityDropSloOrderAndThirdTenantJoining) {
   // Copilot: short interactive requests, a few outstanding. Synth: long batch, deep backlog.
   auto copilot_req = [&]() {
     const int64_t p = rng.Range(100, 400), o = rng.Range(20, 100);
-    return Req{{Tokens(p), Tokens(o)}, {Tokens(p), Tokens(o)},
+    return Req{{Tokens(p), Tokens(o)},
+               {Tokens(p), Tokens(o)},
                Milliseconds(static_cast<double>(p + o) / 2)};
   };
   struct Window {
@@ -159,8 +158,8 @@ TEST(FairShareScenarioTest, CapacityDropSloOrderAndThirdTenantJoining) {
       ASSERT_TRUE(pool.SetReplicas(2).ok());  // and recovers
     }
     if (t == 181) {
-      analytics = pool.AddEntitlement(Elastic("analytics-report", {0, 0, 4}, {1e7, 1e7, 16}, 1,
-                                              Seconds(60)))
+      analytics = pool.AddEntitlement(
+                          Elastic("analytics-report", {0, 0, 4}, {1e7, 1e7, 16}, 1, Seconds(60)))
                       .value();
     }
     for (int k = 0; k < 10; ++k) {  // 100 ms steps

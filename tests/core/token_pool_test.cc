@@ -148,8 +148,9 @@ TEST_F(TokenPoolTest, WithinGuaranteeThenBurstThenRefused) {
 }
 
 TEST_F(TokenPoolTest, ReservationReleasesExactlyOnceWhateverHappens) {
-  auto e = pool_->AddEntitlement(
-                    Spec("e", EntitlementClass::kElastic, {1000, 5000, 5}, {1000, 10000, 10}))
+  auto e = pool_
+               ->AddEntitlement(
+                   Spec("e", EntitlementClass::kElastic, {1000, 5000, 5}, {1000, 10000, 10}))
                .value();
   {
     Decision d = pool_->Admit(e, Cost(100, 100), 1);
@@ -158,7 +159,7 @@ TEST_F(TokenPoolTest, ReservationReleasesExactlyOnceWhateverHappens) {
     Reservation moved = std::move(d.reservation);
     EXPECT_FALSE(d.reservation.active());
     moved.Release();
-    moved.Release();  // no-op
+    moved.Release();                       // no-op
     moved.Settle({Tokens(1), Tokens(1)});  // no-op
     EXPECT_EQ(pool_->InUse().concurrency, 0);
   }
@@ -224,9 +225,10 @@ TEST_F(TokenPoolTest, QueuedRequestIsDispatchedWhenCapacityFreesAndExpiresOtherw
 
 TEST_F(TokenPoolTest, GuaranteedWorkIsNeverRefusedAndShrinksLending) {
   // Capacity 10 slots. Guaranteed G = 6 slots; spot may backfill.
-  auto g = pool_->AddEntitlement(
-                    Spec("g", EntitlementClass::kGuaranteed, {500, 6000, 6}, {500, 6000, 6}))
-               .value();
+  auto g =
+      pool_
+          ->AddEntitlement(Spec("g", EntitlementClass::kGuaranteed, {500, 6000, 6}, {500, 6000, 6}))
+          .value();
   auto spot_spec = Spec("s", EntitlementClass::kSpot, {}, {1000, 10000, 10});
   spot_spec.slo.max_queue_wait = Duration::zero();
   auto s = pool_->AddEntitlement(spot_spec).value();
@@ -296,9 +298,8 @@ TEST_F(TokenPoolTest, QuotaRefusesUntilTheWindowResets) {
 }
 
 TEST_F(TokenPoolTest, RequestThatCanNeverFitIsTooLarge) {
-  auto e = pool_->AddEntitlement(
-                    Spec("e", EntitlementClass::kElastic, {}, {1000, 5000, 10}))
-               .value();
+  auto e =
+      pool_->AddEntitlement(Spec("e", EntitlementClass::kElastic, {}, {1000, 5000, 10})).value();
   Decision d = pool_->Admit(e, Cost(4000, 2000), 1);
   EXPECT_EQ(d.outcome, AdmissionOutcome::kRejectedTooLarge);
   EXPECT_EQ(d.limiting_dim, Dim::kKvTokens);
@@ -307,16 +308,14 @@ TEST_F(TokenPoolTest, RequestThatCanNeverFitIsTooLarge) {
 }
 
 TEST_F(TokenPoolTest, RemovingAnEntitlementCancelsItsQueueAndDrainsItsReservations) {
-  auto e = pool_->AddEntitlement(
-                    Spec("e", EntitlementClass::kElastic, {0, 0, 0}, {1000, 10000, 1}))
+  auto e = pool_->AddEntitlement(Spec("e", EntitlementClass::kElastic, {0, 0, 0}, {1000, 10000, 1}))
                .value();
   Decision d1 = pool_->Admit(e, Cost(10, 10), 1);
   ASSERT_TRUE(IsAdmitted(d1.outcome));
   Decision d2 = pool_->Admit(e, Cost(10, 10), 2);
   ASSERT_EQ(d2.outcome, AdmissionOutcome::kQueued);
   ASSERT_TRUE(pool_->RemoveEntitlement(e).ok());
-  EXPECT_EQ(pool_->Admit(e, Cost(1, 1), 3).outcome,
-            AdmissionOutcome::kRejectedUnknownEntitlement);
+  EXPECT_EQ(pool_->Admit(e, Cost(1, 1), 3).outcome, AdmissionOutcome::kRejectedUnknownEntitlement);
   std::vector<QueueEvent> ev;
   ASSERT_EQ(pool_->Dispatch(&ev), 1u);
   EXPECT_EQ(ev[0].cookie, 2u);
@@ -326,9 +325,9 @@ TEST_F(TokenPoolTest, RemovingAnEntitlementCancelsItsQueueAndDrainsItsReservatio
   EXPECT_EQ(pool_->InUse().concurrency, 0);
   EXPECT_FALSE(pool_->Find("e").ok());
   // The name can be reused.
-  EXPECT_TRUE(pool_->AddEntitlement(
-                       Spec("e", EntitlementClass::kElastic, {0, 0, 0}, {1000, 10000, 1}))
-                  .ok());
+  EXPECT_TRUE(
+      pool_->AddEntitlement(Spec("e", EntitlementClass::kElastic, {0, 0, 0}, {1000, 10000, 1}))
+          .ok());
 }
 
 TEST_F(TokenPoolTest, LeasedShareChangesDecisionsNotCode) {
