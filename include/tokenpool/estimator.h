@@ -96,8 +96,11 @@ struct LinearConfig {
   // Prior variance of the RLS coefficients (P0 = δ·I over features scaled by request bytes):
   // large enough that ~20 samples dominate the prior, small enough to keep P well conditioned.
   double prior_variance = 1e4;
-  int64_t min_global_samples = 5;     // before: the static formula
-  int64_t min_category_samples = 30;  // before: the global model (≥ the ~43 features / 1.5)
+  int64_t min_global_samples = 5;  // before: the static formula
+  // Before: the global model. 20 (fewer than the 43 coefficients: a category starts from the
+  // global ones): over 10 replay orders of the open corpus the lowest worst-category
+  // calibration error (2.4 %; 30: 3.2 %, 50: 3.6 %) at the same MAPE.
+  int64_t min_category_samples = 20;
   // Conservative = unbiased · (1 + γ · spread). Spread = EMA (weight 0.05, ~20 samples) of
   // |actual - estimate| / estimate over requests of at least spread_min_tokens estimated tokens:
   // small requests are far from any routing boundary and their larger relative error would
