@@ -241,6 +241,9 @@ std::string Fmt(const char* format, double v) {
   std::snprintf(buf, sizeof(buf), format, v);
   return buf;
 }
+// A fraction, or null when nothing was scored (a group smaller than the warm-up).
+std::string Num(int64_t scored, double v) { return scored > 0 ? Fmt("%.6f", v) : "null"; }
+
 std::string JsonString(std::string_view s) {
   std::string out = "\"";
   for (unsigned char ch : s) {
@@ -315,13 +318,13 @@ std::string FormatJson(const EvalReport& r) {
     first = false;
     o += JsonString(c.name) + ":{\"n\":" + std::to_string(c.n) +
          ",\"n_after_warmup\":" + std::to_string(c.n_scored) +
-         ",\"mape_after_warmup\":" + Fmt("%.6f", c.mape_after_warmup) +
-         ",\"calibration_error\":" + Fmt("%.6f", c.calibration_error) + "}";
+         ",\"mape_after_warmup\":" + Num(c.n_scored, c.mape_after_warmup) +
+         ",\"calibration_error\":" + Num(c.n_scored, c.calibration_error) + "}";
   }
   o += "},\"n\":" + std::to_string(r.n) + ",\"n_after_warmup\":" + std::to_string(r.n_scored) +
-       ",\"overall_mape_after_warmup\":" + Fmt("%.6f", r.overall_mape_after_warmup) +
-       ",\"misroute_rate\":" + Fmt("%.6f", r.misroute_rate) +
-       ",\"unsafe_misroute_rate\":" + Fmt("%.6f", r.unsafe_misroute_rate) + "}";
+       ",\"overall_mape_after_warmup\":" + Num(r.n_scored, r.overall_mape_after_warmup) +
+       ",\"misroute_rate\":" + Num(r.n_scored, r.misroute_rate) +
+       ",\"unsafe_misroute_rate\":" + Num(r.n_scored, r.unsafe_misroute_rate) + "}";
   return o;
 }
 

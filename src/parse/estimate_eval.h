@@ -93,7 +93,8 @@ std::vector<size_t> ReplayOrder(size_t n, uint64_t seed);
 std::string FormatTable(const EvalReport& r, bool classes = false);
 // One JSON object: {"mode":..., "categories":{"<name>":{"n":..,"mape_after_warmup":..,
 // "calibration_error":..}}, "overall_mape_after_warmup":.., "misroute_rate":..,
-// "unsafe_misroute_rate":..} (fractions: 0.012 = 1.2%).
+// "unsafe_misroute_rate":..} (fractions: 0.012 = 1.2%; null where nothing was scored after the
+// warm-up).
 std::string FormatJson(const EvalReport& r);
 
 }  // namespace tokenpool::parse

@@ -125,6 +125,16 @@ TEST(EstimateEvalTest, SmallCorpusReportAndJson) {
     EXPECT_NE(json.find(key), std::string::npos) << key;
   }
   EXPECT_NE(FormatTable(*r).find("overall"), std::string::npos);
+
+  // A group smaller than the warm-up has nothing scored: null, not a made-up 0.
+  o.warmup_per_category = 20;
+  Result<EvalReport> small = RunEval(*corpus, o);
+  ASSERT_TRUE(small.ok());
+  const std::string j2 = FormatJson(*small);
+  EXPECT_NE(j2.find("\"code\":{\"n\":10,\"n_after_warmup\":0,\"mape_after_warmup\":null,"
+                    "\"calibration_error\":null}"),
+            std::string::npos)
+      << j2;
 }
 
 TEST(EstimateEvalTest, BadInputNamesFileLineAndField) {
