@@ -54,6 +54,7 @@ struct Tenant {
   std::map<std::string, int> outcomes;
   std::vector<double> waits_s;
   int64_t served_tokens = 0;
+  int64_t phase_tokens[3] = {0, 0, 0};  // short pool: before, during and after the failure
 };
 
 struct Inflight {
@@ -115,8 +116,8 @@ int RunDemo(uint64_t seed, double seconds) {
 
   std::vector<Tenant> tenants = {
       {"acme-chat", EntitlementClass::kGuaranteed, 1, 3.0, 0.05, {}, {}, {}, 0},
-      {"beta-copilot", EntitlementClass::kElastic, 2, 6.0, 0.05, {}, {}, {}, 0},
-      {"gamma-agents", EntitlementClass::kElastic, 1, 6.0, 0.10, {}, {}, {}, 0},
+      {"beta-copilot", EntitlementClass::kElastic, 2, 14.0, 0.05, {}, {}, {}, 0},
+      {"gamma-agents", EntitlementClass::kElastic, 1, 14.0, 0.05, {}, {}, {}, 0},
       {"batch-evals", EntitlementClass::kSpot, 1, 8.0, 0.20, {}, {}, {}, 0},
   };
   for (Tenant& t : tenants) {
@@ -222,6 +223,9 @@ int RunDemo(uint64_t seed, double seconds) {
       running.pop();
       Req& q = reqs.at(id);
       tenants[q.tenant].served_tokens += q.actual.Total().v;
+      if (q.pool == 0) {
+        tenants[q.tenant].phase_tokens[recovered ? 2 : failed ? 1 : 0] += q.actual.Total().v;
+      }
       ++tenants[q.tenant].outcomes["completed"];
       q.res.Settle(q.actual);
       const int p = q.pool;
@@ -327,12 +331,20 @@ int RunDemo(uint64_t seed, double seconds) {
             s.counters.count(AdmissionOutcome::kRejectedOverEntitlement) +
             s.counters.count(AdmissionOutcome::kExpired)));
   }
-  std::printf("\nserved token shares: ");
-  for (const Tenant& t : tenants) {
-    std::printf("%s %.1f%%  ", t.name.c_str(),
-                100.0 * static_cast<double>(t.served_tokens) / static_cast<double>(total));
+  const char* phases[3] = {"before the failure", "during the failure", "after recovery"};
+  for (int ph = 0; ph < 3; ++ph) {
+    int64_t sum = 0;
+    for (const Tenant& t : tenants) sum += t.phase_tokens[ph];
+    std::printf("%sshort pool, served token shares", ph == 0 ? "\n" : "");
+    std::printf(" %-19s", phases[ph]);
+    for (const Tenant& t : tenants) {
+      std::printf("  %s %5.1f%%", t.name.c_str(),
+                  100.0 * static_cast<double>(t.phase_tokens[ph]) /
+                      static_cast<double>(std::max<int64_t>(1, sum)));
+    }
+    std::printf("\n");
   }
-  std::printf("\n");
+  (void)total;
   return 0;
 }
 

@@ -779,12 +779,21 @@ bool TokenPool::PeekBand(int band, Time now, uint32_t* ent_index) {
     case 0:
       return top_valid(heap_guaranteed_, ent_index);
     case 1: {
+      uint32_t owed;
+      if (!top_valid(heap_elastic_, &owed)) return false;
+      // An at-risk request goes first, but its tenant may run at most debt_cap_tokens ahead of
+      // the most-owed backlogged tenant: it repays later, and under sustained overload (when
+      // every request is at risk) the order stays weighted instead of becoming FIFO.
       uint32_t risky;
       if (top_valid(heap_risk_, &risky) && heap_risk_.front().k1 <= now.seconds()) {
-        *ent_index = risky;
-        return true;
+        const EntState& r = ents_[risky];
+        if (r.spec.weight * (r.vtime - ents_[owed].vtime) <= config_.debt_cap_tokens) {
+          *ent_index = risky;
+          return true;
+        }
       }
-      return top_valid(heap_elastic_, ent_index);
+      *ent_index = owed;
+      return true;
     }
     default:
       return top_valid(heap_spot_, ent_index);
