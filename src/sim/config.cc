@@ -1,0 +1,144 @@
+// SimConfig::Validate: every rule names its field.
+
+#include "sim/config.h"
+
+#include <cmath>
+#include <set>
+#include <string>
+
+namespace tokenpool::sim {
+namespace {
+
+std::string Num(double v) {
+  std::string s = std::to_string(v);
+  while (!s.empty() && s.back() == '0') s.pop_back();
+  if (!s.empty() && s.back() == '.') s.pop_back();
+  return s;
+}
+
+Status CheckArrivals(const ArrivalSpec& a, const std::string& f) {
+  if (!a.lengths || a.lengths->empty()) {
+    return InvalidArgument(f + ".lengths: no rows (a trace that yields no rows is an error)");
+  }
+  if (a.process == ArrivalProcess::kTrace) {
+    if (!(a.rate_rps >= 0)) return InvalidArgument(f + ".rate_rps: must be >= 0");
+    for (const TraceRequest& r : *a.lengths) {
+      if (!r.arrival_s) {
+        return InvalidArgument(f + ".trace: process 'trace' needs arrival times; " + a.source +
+                               " has lengths only (use process 'poisson')");
+      }
+    }
+  } else if (!(a.rate_rps > 0 && std::isfinite(a.rate_rps))) {
+    return InvalidArgument(f + ".rate_rps: must be > 0, got " + Num(a.rate_rps));
+  }
+  if (!(a.start_s >= 0)) return InvalidArgument(f + ".start_s: must be >= 0");
+  if (!(a.end_s >= 0)) return InvalidArgument(f + ".end_s: must be >= 0");
+  if (a.end_s > 0 && a.end_s <= a.start_s) {
+    return InvalidArgument(f + ".end_s: must be > start_s (" + Num(a.start_s) + ")");
+  }
+  if (a.process == ArrivalProcess::kOnOff && !(a.on_mean_s > 0 && a.off_mean_s >= 0)) {
+    return InvalidArgument(f + ".on_mean_s: must be > 0 (and off_mean_s >= 0)");
+  }
+  return Status::Ok();
+}
+
+Status CheckCategories(const std::vector<ContentCategory>& cats, const std::string& f) {
+  for (size_t i = 0; i < cats.size(); ++i) {
+    const std::string g = f + "[" + std::to_string(i) + "]";
+    if (cats[i].name.empty()) return InvalidArgument(g + ".name: must not be empty");
+    if (!(cats[i].share > 0)) return InvalidArgument(g + ".share: must be > 0");
+    if (!(cats[i].bytes_per_token > 0)) return InvalidArgument(g + ".bytes_per_token: must be > 0");
+    if (!(cats[i].noise >= 0 && cats[i].noise < 1)) {
+      return InvalidArgument(g + ".noise: must be in [0, 1)");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status SimConfig::Validate() const {
+  if (!(duration_s > 0)) return InvalidArgument("duration_s: must be > 0");
+  if (!(warmup_s >= 0 && warmup_s < duration_s)) {
+    return InvalidArgument("warmup_s: must be in [0, duration_s)");
+  }
+  if (!(drain_s >= 0)) return InvalidArgument("drain_s: must be >= 0");
+  if (!(sample_interval_s > 0)) return InvalidArgument("sample_interval_s: must be > 0");
+  if (pools.empty()) return InvalidArgument("pools: at least one pool is required");
+  std::set<std::string> names;
+  for (size_t p = 0; p < pools.size(); ++p) {
+    const std::string f = "pools[" + std::to_string(p) + "]";
+    const PoolSpec& s = pools[p];
+    if (s.name.empty()) return InvalidArgument(f + ".name: must not be empty");
+    if (!names.insert(s.name).second) return InvalidArgument(f + ".name: duplicate " + s.name);
+    if (s.replicas < 1) return InvalidArgument(f + ".replicas: must be >= 1");
+    if (s.min_replicas < 0) return InvalidArgument(f + ".min_replicas: must be >= 0");
+    if (s.max_replicas != 0 && s.max_replicas < s.replicas) {
+      return InvalidArgument(f + ".max_replicas: must be >= replicas (" +
+                             std::to_string(s.replicas) + ")");
+    }
+    if (Status st = s.profile.Validate(); !st.ok()) {
+      return InvalidArgument(f + ".profile: " + st.message());
+    }
+    if (p > 0 && s.profile.max_model_len < pools[p - 1].profile.max_model_len) {
+      return InvalidArgument(f + ".max_model_len: pools must be in ascending max_model_len");
+    }
+  }
+  if (tenants.empty()) return InvalidArgument("tenants: at least one tenant is required");
+  names.clear();
+  double share = 0;
+  bool own_stream = false;
+  for (size_t t = 0; t < tenants.size(); ++t) {
+    const std::string f = "tenants[" + std::to_string(t) + "]";
+    const TenantSpec& s = tenants[t];
+    if (s.name.empty()) return InvalidArgument(f + ".name: must not be empty");
+    if (!names.insert(s.name).second) return InvalidArgument(f + ".name: duplicate " + s.name);
+    if (!(s.weight > 0)) return InvalidArgument(f + ".weight: must be > 0");
+    if (!(s.share >= 0)) return InvalidArgument(f + ".share: must be >= 0");
+    if (!(s.guarantee_share >= 0 && s.guarantee_share <= 1)) {
+      return InvalidArgument(f + ".guarantee_share: must be in [0, 1]");
+    }
+    if (!(s.burst_share > 0)) return InvalidArgument(f + ".burst_share: must be > 0");
+    if (!(s.tpot_target_s >= 0)) return InvalidArgument(f + ".tpot_target_s: must be >= 0");
+    share += s.share;
+    if (s.arrivals) {
+      own_stream = true;
+      if (Status st = CheckArrivals(*s.arrivals, f + ".arrivals"); !st.ok()) return st;
+    }
+    if (Status st = CheckCategories(s.categories, f + ".categories"); !st.ok()) return st;
+  }
+  if (share > 0 && !workload) {
+    return InvalidArgument("workload: tenants have a share but there is no workload");
+  }
+  if (workload) {
+    if (Status st = CheckArrivals(*workload, "workload"); !st.ok()) return st;
+  }
+  if (share <= 0 && !own_stream) {
+    return InvalidArgument("tenants: no traffic (no tenant has a share or arrivals)");
+  }
+  if (categories.empty()) return InvalidArgument("categories: at least one is required");
+  if (Status st = CheckCategories(categories, "categories"); !st.ok()) return st;
+  if (autoscale.enabled) {
+    if (!(autoscale.interval_s > 0)) return InvalidArgument("autoscale.interval_s: must be > 0");
+    if (!(autoscale.startup_delay_s >= 0)) {
+      return InvalidArgument("autoscale.startup_delay_s: must be >= 0");
+    }
+    if (Status st = autoscale.config.Validate(); !st.ok()) {
+      return InvalidArgument("autoscale: " + st.message());
+    }
+  }
+  for (size_t i = 0; i < capacity_events.size(); ++i) {
+    const std::string f = "capacity_events[" + std::to_string(i) + "]";
+    const CapacityEvent& e = capacity_events[i];
+    if (!(e.at_s >= 0)) return InvalidArgument(f + ".at_s: must be >= 0");
+    if (e.pool < 0 || static_cast<size_t>(e.pool) >= pools.size()) {
+      return InvalidArgument(f + ".pool: no such pool");
+    }
+    if (e.replicas < 0) return InvalidArgument(f + ".replicas: must be >= 0");
+  }
+  if (!(slo.ttft_p99_s > 0)) return InvalidArgument("slo.ttft_p99_s: must be > 0");
+  if (!(slo.tpot_p99_s > 0)) return InvalidArgument("slo.tpot_p99_s: must be > 0");
+  return Status::Ok();
+}
+
+}  // namespace tokenpool::sim

@@ -1,0 +1,142 @@
+#pragma once
+// SimConfig: everything one simulation run needs, as plain values. The scenario library
+// (src/scenario/) fills it from a YAML file; tests build it in code. Traces are parsed before
+// they get here (the simulator does no I/O) and shared between runs of a sizing search.
+//
+//   SimConfig c;
+//   c.pools.push_back({.name = "short", .profile = WithMaxModelLen(*FindProfile("..."), 8192),
+//                      .replicas = 4});
+//   c.tenants.push_back({.name = "acme", .share = 1.0});
+//   c.workload = ArrivalSpec{.process = ArrivalProcess::kPoisson, .rate_rps = 20,
+//                            .lengths = lengths};
+//   if (Status s = c.Validate(); !s.ok()) ...   // "pools[0].replicas: must be >= 1"
+//
+// Thread-safety: plain values (the shared traces are immutable).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tokenpool/autoscale.h"
+#include "tokenpool/capacity.h"
+#include "tokenpool/entitlement.h"
+#include "tokenpool/estimator.h"
+#include "tokenpool/profile.h"
+#include "tokenpool/router.h"
+#include "tokenpool/status.h"
+#include "tokenpool/token_pool.h"
+#include "tokenpool/trace.h"
+
+namespace tokenpool::sim {
+
+using TraceRows = std::shared_ptr<const std::vector<TraceRequest>>;
+
+enum class ArrivalProcess : uint8_t {
+  kTrace,    // the trace's own arrival times, compressed (or stretched) to rate_rps
+  kPoisson,  // exponential gaps at rate_rps; lengths sampled uniformly from `lengths`
+  kOnOff,    // Poisson at a high rate during "on" periods, none during "off" ones (bursty)
+};
+
+struct ArrivalSpec {
+  ArrivalProcess process = ArrivalProcess::kPoisson;
+  // Mean arrival rate over the stream. For kTrace, 0 keeps the recorded times; otherwise the
+  // times are scaled by (recorded mean rate / rate_rps) (time compression), and the trace is
+  // replayed again after its last row for as long as the run lasts.
+  double rate_rps = 1;
+  double start_s = 0;      // first arrival not before this
+  double end_s = 0;        // no arrival at or after this; 0 = the run's duration
+  double on_mean_s = 10;   // kOnOff: mean on period (exponential)
+  double off_mean_s = 30;  // kOnOff: mean off period; rate while on = rate_rps·(on+off)/on
+  TraceRows lengths;       // kTrace: rows with arrival_s; else length samples
+  std::string source;      // where the rows came from, for reports
+};
+
+// Synthetic request bodies: a content category has its own bytes per token, so the estimator
+// sees bytes that follow the true token count and has something to learn.
+struct ContentCategory {
+  std::string name = "prose";
+  double share = 1;            // relative weight among the categories
+  double bytes_per_token = 4;  // Llama-3 on English prose is ~4.5, code ~3.5, CJK ~2 (papers.md)
+  double noise = 0.1;          // relative standard deviation of a request's bytes/token
+};
+
+struct TenantSpec {
+  std::string name;
+  EntitlementClass cls = EntitlementClass::kElastic;
+  int32_t priority = 0;
+  double weight = 1;
+  // Guarantee and burst ceiling as shares of each pool's capacity at its initial replicas
+  // (guarantee) and at max replicas (burst). Replaced by the absolute vectors when set.
+  double guarantee_share = 0;
+  double burst_share = 1;
+  std::optional<ResourceVector> guarantee;
+  std::optional<ResourceVector> burst;
+  Slo slo;                                  // TTFT target and the longest queue wait
+  double tpot_target_s = 0;                 // for goodput; 0 = none
+  double share = 0;                         // of the scenario's shared workload stream
+  std::optional<ArrivalSpec> arrivals;      // a stream of its own (in addition to `share`)
+  std::vector<ContentCategory> categories;  // empty: the scenario's
+};
+
+struct PoolSpec {
+  std::string name;
+  InstanceProfile profile;  // with the pool's max_model_len
+  int32_t replicas = 1;
+  int32_t min_replicas = 1;
+  int32_t max_replicas = 0;  // 0 = replicas
+  // Workload shape for the pool's token_rate capacity; none = the shape of the length rows
+  // that the oracle would route to this pool.
+  std::optional<WorkloadShape> shape;
+};
+
+struct AutoscaleSpec {
+  bool enabled = false;
+  double interval_s = 15;        // how often the recommendation is read (HPA's default)
+  double startup_delay_s = 120;  // a new replica serves only after this (model load)
+  AutoscaleConfig config;
+};
+
+// At `at_s`, pool `pool` has `replicas` live replicas: fewer fail (newest first; their requests
+// fail), more start at once.
+struct CapacityEvent {
+  double at_s = 0;
+  int32_t pool = 0;
+  int32_t replicas = 0;
+};
+
+struct SloSpec {
+  double ttft_p99_s = 2;  // paper 2's SLO
+  double tpot_p99_s = 0.08;
+};
+
+enum class EstimatorKind : uint8_t { kCore, kOracle };
+
+struct SimConfig {
+  std::string name = "scenario";
+  uint64_t seed = 1;
+  double duration_s = 60;  // arrivals stop here
+  double warmup_s = 0;     // requests arriving before this are not in the latency statistics
+  double drain_s = 600;    // after duration, in-flight requests get this long to finish
+  double sample_interval_s = 10;
+  std::vector<PoolSpec> pools;  // ascending max_model_len
+  std::string router = "two-pool";
+  RouterConfig router_config;
+  EstimatorKind estimator = EstimatorKind::kCore;
+  std::string estimator_mode = "ema";
+  EstimatorConfig estimator_config;
+  bool admission = true;     // false: no token pools (every request admitted at once)
+  PoolConfig pool_defaults;  // rate window, lending... (name, capacity and replicas ignored)
+  std::vector<TenantSpec> tenants;
+  std::optional<ArrivalSpec> workload;  // shared stream, split by TenantSpec::share
+  std::vector<ContentCategory> categories{ContentCategory{}};
+  AutoscaleSpec autoscale;
+  std::vector<CapacityEvent> capacity_events;
+  SloSpec slo;
+
+  // The first broken rule, naming the field: "pools[0].replicas: must be >= 1".
+  Status Validate() const;
+};
+
+}  // namespace tokenpool::sim

@@ -1,0 +1,132 @@
+// The sizing search: galloping, then binary search per pool (see sizing.h).
+
+#include "sim/sizing.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <utility>
+
+namespace tokenpool::sim {
+
+bool PoolMeetsSlo(const PoolStats& pool, const SloSpec& slo) {
+  const GroupStats& s = pool.stats;
+  if (s.arrivals == 0) return true;  // no traffic: any count meets it
+  return s.ttft_p99_all_s >= 0 && s.ttft_p99_all_s <= slo.ttft_p99_s &&
+         s.tpot.p99_s <= slo.tpot_p99_s;
+}
+
+namespace {
+
+class Searcher {
+ public:
+  Searcher(const SimConfig& base, const RunOptions& run_options)
+      : base_(base), run_options_(run_options) {}
+
+  // Runs (or recalls) the config at `replicas`.
+  Result<const SimResult*> Probe(const std::vector<int32_t>& replicas,
+                                 std::vector<SizingProbe>* log) {
+    auto it = memo_.find(replicas);
+    if (it != memo_.end()) return &it->second;
+    SimConfig c = base_;
+    c.autoscale.enabled = false;
+    for (size_t p = 0; p < replicas.size(); ++p) {
+      c.pools[p].replicas = replicas[p];
+      c.pools[p].max_replicas = std::max(c.pools[p].max_replicas, replicas[p]);
+      // Capacity events scale with the probe: a drop to k of n keeps its meaning only roughly,
+      // so they are kept as given.
+    }
+    Result<SimResult> r = RunSimulation(c, run_options_);
+    if (!r.ok()) return r.status();
+    SizingProbe probe;
+    probe.replicas = replicas;
+    for (const PoolStats& ps : r->pools) {
+      probe.pool_met.push_back(PoolMeetsSlo(ps, base_.slo));
+      probe.ttft_p99_all_s.push_back(ps.stats.ttft_p99_all_s);
+      probe.tpot_p99_s.push_back(ps.stats.tpot.p99_s);
+    }
+    log->push_back(std::move(probe));
+    auto [pos, inserted] = memo_.emplace(replicas, std::move(r.value()));
+    return &pos->second;
+  }
+
+ private:
+  const SimConfig& base_;
+  const RunOptions& run_options_;
+  std::map<std::vector<int32_t>, SimResult> memo_;
+};
+
+}  // namespace
+
+Result<SizingResult> SizeFleet(const SimConfig& config, const SizingOptions& options,
+                               const RunOptions& run_options) {
+  if (Status s = config.Validate(); !s.ok()) return s;
+  if (options.max_replicas < 1) return InvalidArgument("sizing.max_replicas: must be >= 1");
+  SizingResult out;
+  Searcher searcher(config, run_options);
+  const size_t n = config.pools.size();
+  std::vector<int32_t> counts(n);
+  for (size_t p = 0; p < n; ++p)
+    counts[p] = std::min(config.pools[p].replicas, options.max_replicas);
+
+  // 1. Galloping up until every pool passes.
+  for (;;) {
+    Result<const SimResult*> r = searcher.Probe(counts, &out.probes);
+    if (!r.ok()) return r.status();
+    bool all = true, grew = false;
+    for (size_t p = 0; p < n; ++p) {
+      if (PoolMeetsSlo((*r)->pools[p], config.slo)) continue;
+      all = false;
+      if (counts[p] < options.max_replicas) {
+        counts[p] = std::min(options.max_replicas, counts[p] * 2);
+        grew = true;
+      }
+    }
+    if (all) break;
+    if (!grew) {
+      return FailedPrecondition("sizing: the SLO is not met even at max_replicas (" +
+                                std::to_string(options.max_replicas) + ") per pool");
+    }
+  }
+  // 2. Per pool, binary search for the smallest passing count, the others fixed.
+  for (size_t p = 0; p < n; ++p) {
+    int32_t lo = 0, hi = counts[p];  // lo fails (0 replicas serve nothing), hi passes
+    while (hi - lo > 1) {
+      const int32_t mid = lo + (hi - lo) / 2;
+      std::vector<int32_t> c = counts;
+      c[p] = mid;
+      Result<const SimResult*> r = searcher.Probe(c, &out.probes);
+      if (!r.ok()) return r.status();
+      if (PoolMeetsSlo((*r)->pools[p], config.slo)) {
+        hi = mid;
+      } else {
+        lo = mid;
+      }
+    }
+    counts[p] = hi;
+  }
+  // 3. Verify the combination.
+  for (int round = 0;; ++round) {
+    Result<const SimResult*> r = searcher.Probe(counts, &out.probes);
+    if (!r.ok()) return r.status();
+    bool all = true;
+    for (size_t p = 0; p < n; ++p) {
+      if (!PoolMeetsSlo((*r)->pools[p], config.slo)) {
+        all = false;
+        counts[p] = std::min(options.max_replicas, counts[p] + 1);
+      }
+    }
+    if (all) {
+      out.final_run = **r;
+      break;
+    }
+    if (round > 64) return Internal("sizing: the final check did not settle in 64 rounds");
+  }
+  out.replicas = counts;
+  for (size_t p = 0; p < n; ++p) {
+    out.gpus += static_cast<int64_t>(counts[p]) * config.pools[p].profile.tensor_parallel;
+  }
+  return out;
+}
+
+}  // namespace tokenpool::sim

@@ -1,0 +1,53 @@
+#pragma once
+// Sizing: the fewest replicas per pool that meet an SLO, found by search over full
+// deterministic runs. A pool meets the SLO when, over the requests routed to it, the P99 TTFT
+// (a request that never got a first token counts as infinite) is <= slo.ttft_p99_s and the P99
+// TPOT is <= slo.tpot_p99_s.
+//
+//   Result<SizingResult> s = SizeFleet(config, {}, {});
+//   s->replicas   // per pool;  s->gpus;  s->probes (every run, in order)
+//
+// Search: galloping up (double every failing pool) until all pools pass, then per pool a binary
+// search between the last failing and the first passing count with the other pools fixed, then
+// a final run of the result (+1 on a pool that fails it, which can happen when pools interact
+// through spillover). Each probe is a full run with the config's seed, so the search itself is
+// deterministic. The autoscaler is off during sizing.
+//
+// Thread-safety: reentrant.
+
+#include <cstdint>
+#include <vector>
+
+#include "sim/config.h"
+#include "sim/result.h"
+#include "sim/simulator.h"
+#include "tokenpool/status.h"
+
+namespace tokenpool::sim {
+
+struct SizingOptions {
+  // Upper bound of the galloping search per pool: 4,096 replicas is far above the paper's
+  // 1,000 req/s fleets (~90 to 180 instances).
+  int32_t max_replicas = 4096;
+};
+
+struct SizingProbe {
+  std::vector<int32_t> replicas;
+  std::vector<bool> pool_met;
+  std::vector<double> ttft_p99_all_s;  // -1: the P99 request got no first token
+  std::vector<double> tpot_p99_s;
+};
+
+struct SizingResult {
+  std::vector<int32_t> replicas;
+  int64_t gpus = 0;
+  std::vector<SizingProbe> probes;
+  SimResult final_run;  // the run at `replicas`
+};
+
+bool PoolMeetsSlo(const PoolStats& pool, const SloSpec& slo);
+
+Result<SizingResult> SizeFleet(const SimConfig& config, const SizingOptions& options,
+                               const RunOptions& run_options);
+
+}  // namespace tokenpool::sim

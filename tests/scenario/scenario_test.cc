@@ -1,0 +1,135 @@
+// Scenario files: errors name file, line and field; a scenario runs byte-identically twice
+// through the CLI (tests/scenario ↔ src/scenario).
+#include "scenario/scenario.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace tokenpool::scenario {
+namespace {
+
+const std::string kTraces = std::string(TOKENPOOL_SHARED_DIR) + "/traces/";
+
+std::string Good(const std::string& pools_extra = "", const std::string& rate = "5") {
+  return "name: t\n"
+         "seed: 3\n"
+         "duration_s: 20\n"
+         "router: two-pool\n"
+         "pools:\n"
+         "  - name: short\n"
+         "    profile: fleetsim-a100\n"
+         "    max_model_len: 8192\n"
+         "    replicas: 2\n" +
+         pools_extra +
+         "  - {name: long, profile: fleetsim-a100, max_model_len: 65536, replicas: 1}\n"
+         "workload:\n"
+         "  process: poisson\n"
+         "  rate_rps: " +
+         rate +
+         "\n"
+         "  trace: AzureLLMInferenceTrace_conv.csv\n"
+         "tenants:\n"
+         "  - {name: a, class: elastic, share: 1, guarantee_share: 0.5}\n";
+}
+
+std::string ErrorOf(const std::string& text) {
+  Result<Scenario> s = LoadScenarioText(text, "e1.yaml", kTraces);
+  return s.ok() ? "OK" : s.status().message();
+}
+
+TEST(ScenarioTest, LoadsAGoodFile) {
+  Result<Scenario> s = LoadScenarioText(Good(), "e1.yaml", kTraces);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->config.pools.size(), 2u);
+  EXPECT_EQ(s->config.pools[0].profile.max_model_len, 8192);
+  EXPECT_EQ(s->config.workload->lengths->size(), 19366u);
+}
+
+TEST(ScenarioTest, ValidationErrorNamesFileLineAndField) {
+  std::string text = Good();
+  text.replace(text.find("replicas: 2"), 11, "replicas: 0");
+  EXPECT_EQ(ErrorOf(text), "e1.yaml:9: pools[0].replicas: must be >= 1");
+}
+
+TEST(ScenarioTest, UnknownFieldBadTypeAndMissingField) {
+  EXPECT_EQ(
+      ErrorOf(Good("    replica: 3\n")).rfind("e1.yaml:10: pools[0].replica: unknown field", 0),
+      0u);
+  std::string text = Good("", "fast");
+  EXPECT_EQ(ErrorOf(text), "e1.yaml:13: workload.rate_rps: expected a number, got \"fast\"");
+  text = Good();
+  text.replace(text.find("duration_s: 20\n"), 15, "");
+  EXPECT_EQ(ErrorOf(text), "e1.yaml:1: duration_s: required field is missing");
+  text = Good();
+  text.replace(text.find("fleetsim-a100"), 13, "no-such-gpu");
+  EXPECT_NE(ErrorOf(text).find("e1.yaml:7: pools[0].profile: profile \"no-such-gpu\""),
+            std::string::npos);
+}
+
+TEST(ScenarioTest, TraceProblemsAreErrors) {
+  std::string text = Good();
+  text.replace(text.find("AzureLLMInferenceTrace_conv.csv"), 31, "missing.csv");
+  EXPECT_EQ(ErrorOf(text), "e1.yaml:14: workload.trace: cannot read trace file \"missing.csv\"");
+  const std::string dir = ::testing::TempDir();
+  std::ofstream(dir + "/empty.csv") << "arrival_s,input_tokens,output_tokens\n";
+  std::ofstream(dir + "/bad.csv") << "arrival_s,input_tokens,output_tokens\n0,12,x\n";
+  text = Good();
+  text.replace(text.find("AzureLLMInferenceTrace_conv.csv"), 31, "empty.csv");
+  EXPECT_NE(LoadScenarioText(text, "e1.yaml", dir).status().message().find("e1.yaml:14:"),
+            std::string::npos);
+  text = Good();
+  text.replace(text.find("AzureLLMInferenceTrace_conv.csv"), 31, "bad.csv");
+  EXPECT_NE(LoadScenarioText(text, "e1.yaml", dir).status().message().find("bad.csv:2:"),
+            std::string::npos);
+  // A length-only file cannot drive trace arrivals.
+  text = Good();
+  text.replace(text.find("process: poisson"), 16, "process: trace");
+  text.replace(text.find("AzureLLMInferenceTrace_conv.csv"), 31,
+               "sharegpt_8k_filtered_stats_llama2_tokenizer.csv");
+  EXPECT_NE(ErrorOf(text).find("workload.trace: process 'trace' needs arrival times"),
+            std::string::npos);
+}
+
+TEST(ScenarioTest, YamlSyntaxErrorHasALine) {
+  EXPECT_EQ(ErrorOf("name: t\npools: [\n").rfind("e1.yaml:", 0), 0u);
+}
+
+std::string ReadAll(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+TEST(ScenarioTest, CliRunTwiceGivesByteIdenticalOutput) {
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "sim_cli";
+  std::filesystem::create_directories(dir);
+  std::string text = Good();
+  text.replace(text.find("AzureLLMInferenceTrace_conv.csv"), 31,
+               kTraces + "AzureLLMInferenceTrace_conv.csv");
+  std::ofstream(dir / "s.yaml") << text;
+  for (const char* out : {"a", "b"}) {
+    const std::string cmd = std::string(TOKENPOOL_BINARY) + " sim " + (dir / "s.yaml").string() +
+                            " --out " + (dir / out).string() + " > /dev/null";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  for (const char* f : {"summary.json", "report.md", "timeseries.csv"}) {
+    const std::string a = ReadAll(dir / "a" / f);
+    EXPECT_FALSE(a.empty()) << f;
+    EXPECT_EQ(std::hash<std::string>{}(a), std::hash<std::string>{}(ReadAll(dir / "b" / f))) << f;
+  }
+  // A bad scenario exits non-zero naming file:line.
+  std::ofstream(dir / "bad.yaml") << "duration_s: -1\n";
+  const std::string bad = std::string(TOKENPOOL_BINARY) + " sim " + (dir / "bad.yaml").string() +
+                          " --out " + (dir / "c").string() + " 2> " + (dir / "err").string();
+  EXPECT_NE(std::system(bad.c_str()), 0);
+  EXPECT_NE(ReadAll(dir / "err").find("bad.yaml:"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tokenpool::scenario
