@@ -14,7 +14,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
   libsimdjson-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  libssl-dev zlib1g-dev gnuplot-nox redis-server nginx-light
+  libssl-dev zlib1g-dev gnuplot-nox redis-server nginx-light wrk
 )
 
 missing=()

@@ -10,6 +10,7 @@ void RegisterVersion(CLI::App& app);
 void RegisterDemo(CLI::App& app);
 void RegisterEstimateEval(CLI::App& app);
 void RegisterPlan(CLI::App& app);
+void RegisterMock(CLI::App& app);
 void RegisterSim(CLI::App& app);
 
 }  // namespace tokenpool::cli

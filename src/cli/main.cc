@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   tokenpool::cli::RegisterDemo(app);
   tokenpool::cli::RegisterEstimateEval(app);
   tokenpool::cli::RegisterPlan(app);
+  tokenpool::cli::RegisterMock(app);
   tokenpool::cli::RegisterSim(app);
   CLI11_PARSE(app, argc, argv);
   return 0;

@@ -213,8 +213,9 @@ void Engine::Step(Time now, StepResult* out) {
     const Seq* s = scheduled_[i];
     const int64_t take = scheduled_tokens_[i];
     out->context_tokens += s->computed_tokens + take;
-    const bool decoding = s->computed_tokens >= s->prompt_tokens && take == 1 &&
-                          s->known() - s->computed_tokens == 1 && s->output_tokens > 0;
+    // Decoding: the only token to compute is the last one sampled. Anything else is prompt
+    // prefill or the recompute of a preempted sequence.
+    const bool decoding = s->output_tokens > 0 && s->known() - s->computed_tokens == 1;
     (decoding ? out->decode_tokens : out->prefill_tokens) += take;
   }
   out->batch_seqs = static_cast<int64_t>(scheduled_.size());

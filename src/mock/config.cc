@@ -1,0 +1,71 @@
+#include "mock/config.h"
+
+#include <boost/json.hpp>
+#include <cmath>
+
+namespace tokenpool::mock {
+
+Status FaultConfig::Validate() const {
+  auto share = [](double v) { return std::isfinite(v) && v >= 0 && v <= 1; };
+  auto nonneg = [](double v) { return std::isfinite(v) && v >= 0; };
+  if (!share(fail_rate)) return InvalidArgument("faults.fail_rate: must be in [0, 1]");
+  if (fail_status != 500 && fail_status != 503) {
+    return InvalidArgument("faults.fail_status: must be 500 or 503");
+  }
+  if (!nonneg(added_latency_ms)) return InvalidArgument("faults.added_latency_ms: must be >= 0");
+  if (!nonneg(first_token_stall_ms)) {
+    return InvalidArgument("faults.first_token_stall_ms: must be >= 0");
+  }
+  if (!share(drop_rate)) return InvalidArgument("faults.drop_rate: must be in [0, 1]");
+  return Status::Ok();
+}
+
+Status ApplyFaultsJson(std::string_view json, FaultConfig* faults) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(json, ec);
+  if (ec) return InvalidArgument("faults: malformed JSON: " + ec.message());
+  if (!v.is_object()) return InvalidArgument("faults: expected a JSON object");
+  FaultConfig next = *faults;
+  for (const auto& [key, value] : v.as_object()) {
+    if (!value.is_number()) {
+      return InvalidArgument("faults." + std::string(key) + ": expected a number");
+    }
+    const double d = value.to_number<double>();
+    if (key == "fail_rate") {
+      next.fail_rate = d;
+    } else if (key == "fail_status") {
+      next.fail_status = static_cast<int>(d);
+    } else if (key == "added_latency_ms") {
+      next.added_latency_ms = d;
+    } else if (key == "first_token_stall_ms") {
+      next.first_token_stall_ms = d;
+    } else if (key == "drop_rate") {
+      next.drop_rate = d;
+    } else {
+      return InvalidArgument("faults." + std::string(key) + ": unknown field");
+    }
+  }
+  if (Status s = next.Validate(); !s.ok()) return s;
+  *faults = next;
+  return Status::Ok();
+}
+
+std::string FaultsJson(const FaultConfig& f) {
+  boost::json::object o;
+  o["fail_rate"] = f.fail_rate;
+  o["fail_status"] = f.fail_status;
+  o["added_latency_ms"] = f.added_latency_ms;
+  o["first_token_stall_ms"] = f.first_token_stall_ms;
+  o["drop_rate"] = f.drop_rate;
+  return boost::json::serialize(o);
+}
+
+Status MockConfig::Validate() const {
+  if (!(std::isfinite(speedup) && speedup > 0)) return InvalidArgument("--speedup: must be > 0");
+  if (max_model_len < 0) return InvalidArgument("--max-model-len: must be > 0");
+  if (max_num_seqs < 0) return InvalidArgument("--max-num-seqs: must be > 0");
+  if (default_max_tokens <= 0) return InvalidArgument("--default-max-tokens: must be > 0");
+  return faults.Validate();
+}
+
+}  // namespace tokenpool::mock

@@ -1,0 +1,530 @@
+#include "mock/server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "engine/engine.h"
+#include "mock/metrics.h"
+#include "mock/prompt.h"
+#include "mock/responses.h"
+#include "parse/request_parser.h"
+#include "tokenpool/capacity.h"
+#include "tokenpool/profile.h"
+
+namespace tokenpool::mock {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+using Request = http::request<http::string_body>;
+constexpr auto kTuple = net::as_tuple(net::use_awaitable);
+
+// 16 MiB: the request parser's own limit (parse/request_parser.h).
+constexpr uint64_t kBodyLimitBytes = uint64_t{16} << 20;
+
+// One request inside the engine, shared by its session coroutine and the engine driver.
+struct Pending {
+  explicit Pending(const net::any_io_executor& ex) : wake(ex, SteadyClock::time_point::max()) {}
+  void Notify() { wake.cancel(); }
+
+  net::steady_timer wake;  // a condition variable: cancel() wakes the waiting coroutine
+  int64_t produced = 0;    // output tokens the engine has produced
+  bool finished = false;
+  bool lost = false;  // dropped by a restart
+  const char* finish_reason = "length";
+};
+
+int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
+
+class Server {
+ public:
+  Server(net::io_context& io, MockConfig config, engine::EngineConfig engine_config,
+         std::string model)
+      : io_(io),
+        acceptor_(io),
+        step_timer_(io),
+        config_(std::move(config)),
+        engine_config_(std::move(engine_config)),
+        model_(std::move(model)),
+        engine_(std::make_unique<engine::Engine>(engine_config_)),
+        metrics_(std::make_unique<MockMetrics>(model_)),
+        parser_(parse::ParserConfig{.byte_stats = false}),
+        rng_(config_.seed ^ 0x6A09E667F3BCC909ULL),
+        t0_(SteadyClock::now()) {}
+
+  Status Listen(uint16_t* bound_port) {
+    boost::system::error_code ec;
+    const auto address = net::ip::make_address(config_.host, ec);
+    if (ec) return InvalidArgument("--host: " + ec.message());
+    const tcp::endpoint ep(address, config_.port);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return Status(StatusCode::kUnavailable, "cannot listen on " + config_.host + ":" +
+                                                  std::to_string(config_.port) + ": " +
+                                                  ec.message());
+    }
+    *bound_port = acceptor_.local_endpoint().port();
+    return Status::Ok();
+  }
+
+  net::awaitable<void> AcceptLoop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
+      if (ec) {
+        if (ec == net::error::operation_aborted) co_return;
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      net::co_spawn(io_, Session(std::move(socket)), net::detached);
+    }
+  }
+
+  // Ends every connection and timer so that io_context::run() returns on its own, with every
+  // coroutine finished while the server still exists.
+  void Stop() {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    ++generation_;
+    step_timer_.cancel();
+    for (auto& [id, p] : pending_) {
+      p->lost = true;
+      p->Notify();
+    }
+    for (tcp::socket* s : sessions_) s->close(ec);
+  }
+
+ private:
+  // --- Engine driver ------------------------------------------------------------------------
+  // Engine time runs `speedup` times faster than real time from t0_.
+  Time EngineNow() const {
+    const double ns = static_cast<double>((SteadyClock::now() - t0_).count()) * config_.speedup;
+    return Time::FromNanos(static_cast<int64_t>(ns));
+  }
+  SteadyClock::time_point RealAt(Time t) const {
+    return t0_ + std::chrono::nanoseconds(
+                     static_cast<int64_t>(static_cast<double>(t.nanos()) / config_.speedup));
+  }
+
+  void Kick() {
+    if (step_in_flight_ || !engine_->HasWork()) return;
+    step_in_flight_ = true;
+    // Posted: requests that arrive in the same turn of the event loop share the iteration.
+    net::post(io_, [this, gen = generation_] {
+      if (gen == generation_) RunStep();
+    });
+  }
+
+  void RunStep() {
+    const Time now = std::max(EngineNow(), last_step_end_);
+    engine_->Step(now, &step_);
+    if (step_.empty()) {
+      step_in_flight_ = false;
+      return;
+    }
+    last_step_end_ = step_.end;
+    step_timer_.expires_at(RealAt(step_.end));
+    step_timer_.async_wait([this, gen = generation_](boost::system::error_code ec) {
+      if (!ec && gen == generation_) OnStepDone();
+    });
+  }
+
+  void OnStepDone() {
+    for (const engine::SeqOutput& o : step_.outputs) {
+      auto it = pending_.find(o.id);
+      if (it == pending_.end()) continue;
+      it->second->produced = o.output_tokens;
+      it->second->finished = o.finished;
+      it->second->Notify();
+    }
+    for (const engine::RequestTiming& t : step_.finished) {
+      auto it = pending_.find(t.id);
+      metrics_->Finished(t, it == pending_.end() ? "abort" : it->second->finish_reason);
+    }
+    step_in_flight_ = false;
+    if (engine_->HasWork()) {
+      step_in_flight_ = true;
+      RunStep();
+    }
+  }
+
+  void Restart(double down_ms) {
+    ++generation_;
+    step_timer_.cancel();
+    step_in_flight_ = false;
+    last_step_end_ = Time::Zero();
+    for (auto& [id, p] : pending_) {
+      p->lost = true;
+      p->Notify();
+    }
+    engine_ = std::make_unique<engine::Engine>(engine_config_);
+    metrics_ = std::make_unique<MockMetrics>(model_);
+    metrics_->Fault("restart");
+    t0_ = SteadyClock::now();
+    down_until_ = t0_ + std::chrono::microseconds(static_cast<int64_t>(down_ms * 1000));
+  }
+
+  double Draw() {  // uniform in [0, 1) from splitmix64: the same seed, the same fault pattern
+    rng_ += 0x9E3779B97F4A7C15ULL;
+    uint64_t z = rng_;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return static_cast<double>(z >> 11) * 0x1.0p-53;
+  }
+
+  // --- HTTP ---------------------------------------------------------------------------------
+  static net::awaitable<bool> Reply(tcp::socket& s, const Request& req, http::status status,
+                                    std::string_view content_type, std::string body) {
+    http::response<http::string_body> res{status, req.version()};
+    res.set(http::field::content_type, content_type);
+    res.keep_alive(req.keep_alive());
+    res.body() = std::move(body);
+    res.prepare_payload();
+    auto [ec, n] = co_await http::async_write(s, res, kTuple);
+    co_return !ec && req.keep_alive();
+  }
+  static net::awaitable<bool> ReplyError(tcp::socket& s, const Request& req, int code,
+                                         std::string_view type, std::string_view message) {
+    co_return co_await Reply(s, req, static_cast<http::status>(code), "application/json",
+                             ErrorJson(message, type, code));
+  }
+
+  net::awaitable<void> Sleep(double ms) {
+    net::steady_timer t(io_, std::chrono::microseconds(static_cast<int64_t>(ms * 1000)));
+    co_await t.async_wait(kTuple);
+  }
+
+  net::awaitable<void> Session(tcp::socket socket) {
+    sessions_.insert(&socket);
+    struct Untrack {
+      Server* server;
+      tcp::socket* socket;
+      ~Untrack() { server->sessions_.erase(socket); }
+    } untrack{this, &socket};
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(kBodyLimitBytes);
+      auto [ec, n] = co_await http::async_read(socket, buffer, parser, kTuple);
+      if (ec) break;
+      Request req = parser.release();
+      if (SteadyClock::now() < down_until_) break;  // "restarting": refuse by closing
+      if (!co_await Handle(socket, req)) break;
+    }
+    boost::system::error_code ec;
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+  }
+
+  // Returns whether the connection stays open.
+  net::awaitable<bool> Handle(tcp::socket& s, Request& req) {
+    std::string_view target = req.target();
+    if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+    const bool get = req.method() == http::verb::get;
+    const bool post = req.method() == http::verb::post;
+    if (target == "/v1/chat/completions" && post) {
+      co_return co_await Completion(s, req, Endpoint::kChatCompletions);
+    }
+    if (target == "/v1/completions" && post) {
+      co_return co_await Completion(s, req, Endpoint::kCompletions);
+    }
+    if (target == "/health" && get) co_return co_await Reply(s, req, http::status::ok, "", "");
+    if (target == "/v1/models" && get) {
+      co_return co_await Reply(s, req, http::status::ok, "application/json",
+                               ModelsJson(model_, engine_config_.max_model_len, UnixNow()));
+    }
+    if (target == "/metrics" && get) {
+      if (!config_.instant) metrics_->SetEngine(engine_->Stats());
+      co_return co_await Reply(s, req, http::status::ok, "text/plain; version=0.0.4",
+                               metrics_->Serialize());
+    }
+    if (target == "/control/faults" && (get || post)) {
+      if (post) {
+        if (Status st = ApplyFaultsJson(req.body(), &config_.faults); !st.ok()) {
+          co_return co_await ReplyError(s, req, 400, "BadRequestError", st.message());
+        }
+      }
+      co_return co_await Reply(s, req, http::status::ok, "application/json",
+                               FaultsJson(config_.faults));
+    }
+    if (target == "/control/restart" && post) {
+      double down_ms = 0;
+      if (!req.body().empty()) {
+        boost::system::error_code ec;
+        boost::json::value v = boost::json::parse(req.body(), ec);
+        const boost::json::value* d = (!ec && v.is_object()) ? v.as_object().if_contains("down_ms")
+                                                             : nullptr;
+        if (ec || !v.is_object() || (d != nullptr && !d->is_number()) ||
+            (d != nullptr && d->to_number<double>() < 0)) {
+          co_return co_await ReplyError(s, req, 400, "BadRequestError",
+                                        "restart: expected {\"down_ms\": number >= 0}");
+        }
+        if (d != nullptr) down_ms = d->to_number<double>();
+      }
+      const bool keep = co_await Reply(s, req, http::status::ok, "application/json",
+                                       "{\"restarted\":true}");
+      Restart(down_ms);
+      co_return keep;
+    }
+    if (target.starts_with("/v1/") || target == "/health" || target == "/metrics" ||
+        target.starts_with("/control/")) {
+      co_return co_await ReplyError(s, req, 405, "MethodNotAllowed", "Method Not Allowed");
+    }
+    co_return co_await ReplyError(s, req, 404, "NotFoundError", "Not Found");
+  }
+
+  net::awaitable<bool> Completion(tcp::socket& s, Request& req, Endpoint endpoint) {
+    // Read everything needed from the shared parsers before the first co_await.
+    if (Status st = parser_.Parse(req.body(), &features_); !st.ok()) {
+      co_return co_await ReplyError(s, req, 400, "BadRequestError", st.message());
+    }
+    if (features_.model != model_) {
+      co_return co_await ReplyError(s, req, 404, "NotFoundError",
+                                    "The model `" + features_.model + "` does not exist.");
+    }
+    const bool stream = features_.stream;
+    const bool include_usage = features_.include_usage;
+    const bool has_max = features_.has_max_tokens;
+    const int64_t max_out = features_.max_output_tokens;
+    Result<PromptInfo> prompt = prompt_reader_.Read(req.body(), endpoint);
+    if (!prompt.ok()) {
+      co_return co_await ReplyError(s, req, 400, "BadRequestError", prompt.status().message());
+    }
+    const int64_t p = prompt->prompt_tokens;
+    const uint64_t prompt_hash = prompt->hash;
+    const int64_t max_len = engine_config_.max_model_len;
+    if (has_max && max_out < 1) {
+      co_return co_await ReplyError(
+          s, req, 400, "BadRequestError",
+          "max_tokens must be at least 1, got " + std::to_string(max_out) + ".");
+    }
+    // Without max_tokens vLLM allows up to max_model_len; the mock "emits EOS" earlier.
+    const int64_t n = has_max ? max_out
+                              : std::max<int64_t>(1, std::min(config_.default_max_tokens,
+                                                              max_len - p));
+    const char* finish_reason = has_max ? "length" : "stop";
+    if (p + n > max_len) {
+      co_return co_await ReplyError(s, req, 400, "BadRequestError",
+                                    engine::ContextLengthError(max_len, p, n));
+    }
+
+    // Faults, in the order a client would meet them.
+    if (config_.faults.added_latency_ms > 0) {
+      metrics_->Fault("added_latency");
+      co_await Sleep(config_.faults.added_latency_ms);
+    }
+    if (config_.faults.fail_rate > 0 && Draw() < config_.faults.fail_rate) {
+      const int code = config_.faults.fail_status;
+      metrics_->Fault(code == 500 ? "error_500" : "error_503");
+      co_return co_await ReplyError(
+          s, req, code, code == 500 ? "InternalServerError" : "ServiceUnavailableError",
+          "injected fault");
+    }
+    const bool drop = config_.faults.drop_rate > 0 && Draw() < config_.faults.drop_rate;
+    const double stall_ms = config_.faults.first_token_stall_ms;
+
+    const ResponseMeta meta{.endpoint = endpoint,
+                            .id = next_id_++,
+                            .created = UnixNow(),
+                            .model = model_};
+    if (config_.instant) {
+      co_return co_await Instant(s, req, meta, p, n, prompt_hash, finish_reason, stream,
+                                 include_usage, drop);
+    }
+
+    const uint64_t id = meta.id;
+    Pending pending(io_.get_executor());
+    pending.finish_reason = finish_reason;
+    if (Status st = engine_->Submit({.id = id, .prompt_tokens = p, .max_tokens = n}, EngineNow());
+        !st.ok()) {
+      co_return co_await ReplyError(s, req, 400, "BadRequestError", st.message());
+    }
+    pending_[id] = &pending;
+    // Leaves the engine however this coroutine ends (client gone, drop, restart).
+    struct Guard {
+      Server* server;
+      uint64_t id;
+      Pending* p;
+      uint64_t generation;
+      ~Guard() {
+        server->pending_.erase(id);
+        if (!p->finished && !p->lost && generation == server->generation_) {
+          (void)server->engine_->Abort(id);
+        }
+      }
+    } guard{this, id, &pending, generation_};
+    Kick();
+
+    if (!stream) {
+      if (stall_ms > 0) {
+        metrics_->Fault("first_token_stall");
+        co_await Sleep(stall_ms);
+      }
+      while (!pending.finished && !pending.lost) co_await pending.wake.async_wait(kTuple);
+      if (pending.lost) co_return false;
+      if (drop) {
+        metrics_->Fault("drop");
+        co_return false;
+      }
+      std::string text, body;
+      AppendGeneratedText(config_.seed, prompt_hash, 0, n, &text);
+      AppendFullResponse(meta, text, finish_reason, p, n, &body);
+      co_return co_await Reply(s, req, http::status::ok, "application/json", std::move(body));
+    }
+
+    // Streaming: headers now, one SSE event per engine iteration that produced tokens.
+    http::response<http::empty_body> res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "text/event-stream");
+    res.set(http::field::cache_control, "no-cache");
+    res.keep_alive(req.keep_alive());
+    res.chunked(true);
+    http::response_serializer<http::empty_body> sr{res};
+    if (auto [ec, w] = co_await http::async_write_header(s, sr, kTuple); ec) co_return false;
+    if (stall_ms > 0) {
+      metrics_->Fault("first_token_stall");
+      co_await Sleep(stall_ms);
+    }
+    int64_t sent = 0;
+    std::string events;
+    while (sent < n) {
+      while (pending.produced <= sent && !pending.lost) {
+        co_await pending.wake.async_wait(kTuple);
+      }
+      if (pending.lost) co_return false;
+      if (drop && sent >= (n + 1) / 2) {
+        metrics_->Fault("drop");
+        co_return false;
+      }
+      const int64_t upto = pending.produced;
+      events.clear();
+      std::string text;
+      AppendGeneratedText(config_.seed, prompt_hash, sent, upto - sent, &text);
+      if (sent == 0 && endpoint == Endpoint::kChatCompletions) {
+        AppendChunkEvent(meta, "", nullptr, true, include_usage, &events);
+      }
+      AppendChunkEvent(meta, text, upto >= n ? finish_reason : nullptr, false, include_usage,
+                       &events);
+      sent = upto;
+      if (sent >= n) {
+        if (include_usage) AppendUsageEvent(meta, p, n, &events);
+        events.append(kDoneEvent);
+      }
+      auto [ec, w] = co_await net::async_write(s, http::make_chunk(net::buffer(events)), kTuple);
+      if (ec) co_return false;
+    }
+    auto [ec, w] = co_await net::async_write(s, http::make_chunk_last(), kTuple);
+    co_return !ec && req.keep_alive();
+  }
+
+  // --instant: no engine, no timers; the whole answer at once (throughput mode).
+  net::awaitable<bool> Instant(tcp::socket& s, Request& req, const ResponseMeta& meta, int64_t p,
+                               int64_t n, uint64_t prompt_hash, const char* finish_reason,
+                               bool stream, bool include_usage, bool drop) {
+    metrics_->AddTokens(p, n);
+    engine::RequestTiming t;
+    t.prompt_tokens = p;
+    t.output_tokens = n;
+    metrics_->Finished(t, finish_reason);
+    if (drop) {
+      metrics_->Fault("drop");
+      co_return false;
+    }
+    std::string body;
+    if (!stream) {
+      std::string text;
+      AppendGeneratedText(config_.seed, prompt_hash, 0, n, &text);
+      AppendFullResponse(meta, text, finish_reason, p, n, &body);
+      co_return co_await Reply(s, req, http::status::ok, "application/json", std::move(body));
+    }
+    if (meta.endpoint == Endpoint::kChatCompletions) {
+      AppendChunkEvent(meta, "", nullptr, true, include_usage, &body);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      std::string text;
+      AppendGeneratedText(config_.seed, prompt_hash, i, 1, &text);
+      AppendChunkEvent(meta, text, i + 1 == n ? finish_reason : nullptr, false, include_usage,
+                       &body);
+    }
+    if (include_usage) AppendUsageEvent(meta, p, n, &body);
+    body.append(kDoneEvent);
+    co_return co_await Reply(s, req, http::status::ok, "text/event-stream", std::move(body));
+  }
+
+  net::io_context& io_;
+  tcp::acceptor acceptor_;
+  net::steady_timer step_timer_;
+  MockConfig config_;
+  engine::EngineConfig engine_config_;
+  std::string model_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<MockMetrics> metrics_;
+  parse::RequestParser parser_;
+  RequestFeatures features_;
+  PromptReader prompt_reader_;
+  uint64_t rng_;
+  SteadyClock::time_point t0_;
+  SteadyClock::time_point down_until_{};
+  engine::StepResult step_;
+  Time last_step_end_;
+  bool step_in_flight_ = false;
+  uint64_t generation_ = 0;  // bumped by a restart: stale timers and guards ignore themselves
+  uint64_t next_id_ = 1;
+  std::unordered_map<uint64_t, Pending*> pending_;
+  std::unordered_set<tcp::socket*> sessions_;  // open connections, closed by Stop()
+};
+
+}  // namespace
+
+Status RunMockServer(const MockConfig& config, std::FILE* out) {
+  if (Status s = config.Validate(); !s.ok()) return s;
+  Result<InstanceProfile> profile = FindProfile(config.profile);
+  if (!profile.ok()) return InvalidArgument("--profile: " + profile.status().message());
+  InstanceProfile prof = *profile;
+  if (config.max_model_len > 0) prof = WithMaxModelLen(prof, config.max_model_len);
+  if (config.max_num_seqs > 0) prof.max_num_seqs = config.max_num_seqs;
+  if (Status s = prof.Validate(); !s.ok()) return s;
+  engine::EngineConfig ec = engine::EngineConfig::FromProfile(prof);
+  if (Status s = ec.Validate(); !s.ok()) return s;
+  const std::string model = config.model.empty() ? prof.name : config.model;
+
+  net::io_context io(1);
+  Server server(io, config, ec, model);
+  uint16_t port = 0;
+  if (Status s = server.Listen(&port); !s.ok()) return s;
+  std::fprintf(out,
+               "tokenpool mock listening on %s:%u model=%s profile=%s max_model_len=%lld "
+               "max_num_seqs=%lld kv_blocks=%lld speedup=%g%s\n",
+               config.host.c_str(), static_cast<unsigned>(port), model.c_str(), prof.name.c_str(),
+               static_cast<long long>(ec.max_model_len), static_cast<long long>(ec.max_num_seqs),
+               static_cast<long long>(ec.kv_blocks), config.speedup,
+               config.instant ? " instant" : "");
+  std::fflush(out);
+
+  net::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int) { server.Stop(); });
+  net::co_spawn(io, server.AcceptLoop(), net::detached);
+  io.run();
+  return Status::Ok();
+}
+
+}  // namespace tokenpool::mock

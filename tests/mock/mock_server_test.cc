@@ -1,0 +1,548 @@
+// `tokenpool mock` end to end: a child process on a free port, a real HTTP client over loopback.
+// Endpoints, the streaming chunk format, usage numbers, /metrics as Prometheus text, every fault
+// mode, and that timing follows the engine model. Timing checks compare two measurements
+// (longer prompt vs shorter, loaded vs idle); none asserts a wall-clock threshold.
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <map>
+#include <memory>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mock/tokenizer.h"
+#include "mock_test_util.h"
+
+namespace tokenpool::mock {
+namespace {
+
+using testing::Client;
+using testing::MockProcess;
+using testing::Response;
+using testing::SseEvents;
+namespace json = boost::json;
+
+constexpr const char* kModel = "test-model";
+
+std::vector<std::string> Args(std::vector<std::string> extra = {}) {
+  std::vector<std::string> a = {"--model", kModel, "--seed", "7"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+std::string ChatBody(const std::string& content, int max_tokens, bool stream = false,
+                     bool include_usage = false, const std::string& model = kModel) {
+  json::object o;
+  o["model"] = model;
+  json::array messages;
+  messages.push_back(json::object{{"role", "user"}, {"content", content}});
+  o["messages"] = messages;
+  if (max_tokens > 0) o["max_tokens"] = max_tokens;
+  if (stream) o["stream"] = true;
+  if (include_usage) o["stream_options"] = json::object{{"include_usage", true}};
+  return json::serialize(o);
+}
+
+std::string Words(int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += i == 0 ? "word" : " word";
+  return s;
+}
+
+json::object ParseObject(const std::string& s) {
+  boost::system::error_code ec;
+  json::value v = json::parse(s, ec);
+  EXPECT_FALSE(ec) << s;
+  if (ec || !v.is_object()) return {};
+  return v.as_object();
+}
+
+// --- Prometheus text format check ------------------------------------------------------------
+struct Exposition {
+  std::map<std::string, std::string> types;  // family -> type
+  std::map<std::string, double> samples;     // "name{labels}" as written -> value
+  std::string error;                         // empty when the text parses
+};
+
+Exposition ParsePrometheus(const std::string& text) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  Exposition e;
+  static const std::regex kName("[a-zA-Z_:][a-zA-Z0-9_:]*");
+  static const std::regex kType("# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|"
+                                "summary|untyped)");
+  static const std::regex kSample(
+      R"re(([a-zA-Z_:][a-zA-Z0-9_:]*))re"                                  // 1: name
+      R"re((\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*"))re"                    // first label
+      R"re((,[a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*")*\})?)re"                 // more labels
+      R"re( ([^ ]+)( [0-9]+)?)re");                                        // 7: value
+  size_t pos = 0;
+  int line_no = 0;
+  std::map<std::string, std::vector<std::pair<double, double>>> buckets;  // series -> (le, n)
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) {
+      e.error = "last line has no newline";
+      return e;
+    }
+    std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (line.empty()) continue;
+    std::smatch m;
+    if (line.rfind("# HELP ", 0) == 0) continue;
+    if (line.rfind("# TYPE ", 0) == 0) {
+      if (!std::regex_match(line, m, kType)) {
+        e.error = "bad TYPE line " + std::to_string(line_no) + ": " + line;
+        return e;
+      }
+      e.types[m[1]] = m[2];
+      continue;
+    }
+    if (line[0] == '#') continue;
+    if (!std::regex_match(line, m, kSample)) {
+      e.error = "bad sample line " + std::to_string(line_no) + ": " + line;
+      return e;
+    }
+    const std::string name = m[1];
+    const std::string value_s = m[7];
+    char* endp = nullptr;
+    double v = value_s == "+Inf" ? kInf : std::strtod(value_s.c_str(), &endp);
+    if (value_s != "+Inf" && (endp == nullptr || *endp != '\0')) {
+      e.error = "bad value on line " + std::to_string(line_no) + ": " + line;
+      return e;
+    }
+    std::string family = name;
+    for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+      const std::string sfx = suffix;
+      if (family.size() > sfx.size() && family.ends_with(sfx) &&
+          e.types.count(family.substr(0, family.size() - sfx.size())) &&
+          e.types[family.substr(0, family.size() - sfx.size())] == "histogram") {
+        family = family.substr(0, family.size() - sfx.size());
+      }
+    }
+    if (!e.types.count(family)) {
+      e.error = "sample before its TYPE on line " + std::to_string(line_no) + ": " + line;
+      return e;
+    }
+    const std::string series = line.substr(0, line.rfind(' '));
+    e.samples[series] = v;
+    if (name.ends_with("_bucket")) {
+      std::smatch le;
+      static const std::regex kLe(R"re(le="([^"]+)")re");
+      if (!std::regex_search(line, le, kLe)) {
+        e.error = "bucket without le on line " + std::to_string(line_no);
+        return e;
+      }
+      const std::string les = le[1];
+      std::string key = std::regex_replace(series, std::regex(R"re(,?le="[^"]+")re"), "");
+      buckets[key].push_back({les == "+Inf" ? kInf : std::stod(les), v});
+    }
+  }
+  for (auto& [key, b] : buckets) {
+    for (size_t i = 1; i < b.size(); ++i) {
+      if (!(b[i].first > b[i - 1].first) || b[i].second < b[i - 1].second) {
+        e.error = "buckets not cumulative in " + key;
+        return e;
+      }
+    }
+    if (b.empty() || !std::isinf(b.back().first)) e.error = "no +Inf bucket in " + key;
+  }
+  return e;
+}
+
+double Sample(const Exposition& e, const std::string& prefix) {
+  for (const auto& [series, v] : e.samples) {
+    if (series.rfind(prefix, 0) == 0) return v;
+  }
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+// --- Endpoints --------------------------------------------------------------------------------
+TEST(MockServerTest, HealthAndModels) {
+  MockProcess mock(Args({"--max-model-len", "4096"}));
+  ASSERT_GT(mock.port(), 0) << mock.banner();
+  Client c(mock.port());
+  ASSERT_TRUE(c.connected());
+  Response h = c.Request("GET", "/health");
+  EXPECT_EQ(h.status, 200);
+  Response m = c.Request("GET", "/v1/models");  // same connection: keep-alive
+  ASSERT_EQ(m.status, 200);
+  json::object o = ParseObject(m.body);
+  EXPECT_EQ(o["object"], "list");
+  EXPECT_EQ(o["data"].as_array()[0].as_object()["id"], kModel);
+  EXPECT_EQ(o["data"].as_array()[0].as_object()["max_model_len"], 4096);
+  EXPECT_EQ(c.Request("GET", "/nope").status, 404);
+}
+
+TEST(MockServerTest, ChatCompletionUsageAndDeterministicText) {
+  MockProcess mock(Args({"--speedup", "20"}));
+  ASSERT_GT(mock.port(), 0) << mock.banner();
+  Client c(mock.port());
+  const std::string content = "Hello, world! How are you today? Let's count 12345 tokens.";
+  Response r = c.Request("POST", "/v1/chat/completions", ChatBody(content, 7));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["content-type"], "application/json");
+  json::object o = ParseObject(r.body);
+  EXPECT_EQ(o["object"], "chat.completion");
+  EXPECT_EQ(o["model"], kModel);
+  json::object usage = o["usage"].as_object();
+  EXPECT_EQ(usage["prompt_tokens"].as_int64(),
+            kChatFramingTokens + kChatPerMessageTokens + CountChatContentTokens(content));
+  EXPECT_EQ(usage["completion_tokens"].as_int64(), 7);
+  EXPECT_EQ(usage["total_tokens"].as_int64(),
+            usage["prompt_tokens"].as_int64() + usage["completion_tokens"].as_int64());
+  json::object choice = o["choices"].as_array()[0].as_object();
+  EXPECT_EQ(choice["finish_reason"], "length");
+  std::string text(choice["message"].as_object()["content"].as_string());
+  EXPECT_EQ(std::count(text.begin(), text.end(), ' '), 6);  // 7 one-token words
+
+  // Same seed and prompt: same text; another seed: other text.
+  Response again = c.Request("POST", "/v1/chat/completions", ChatBody(content, 7));
+  EXPECT_EQ(ParseObject(again.body)["choices"].as_array()[0].as_object()["message"]
+                .as_object()["content"]
+                .as_string()
+                .c_str(),
+            text);
+  MockProcess other(std::vector<std::string>{"--model", kModel, "--seed", "8", "--speedup", "20"});
+  Client c2(other.port());
+  Response r2 = c2.Request("POST", "/v1/chat/completions", ChatBody(content, 7));
+  EXPECT_NE(std::string(ParseObject(r2.body)["choices"].as_array()[0].as_object()["message"]
+                            .as_object()["content"]
+                            .as_string()),
+            text);
+}
+
+TEST(MockServerTest, NoMaxTokensStopsAtDefaultLength) {
+  MockProcess mock(Args({"--instant", "--default-max-tokens", "9"}));
+  Client c(mock.port());
+  Response r = c.Request("POST", "/v1/chat/completions", ChatBody("hi", 0));
+  ASSERT_EQ(r.status, 200) << r.body;
+  json::object o = ParseObject(r.body);
+  EXPECT_EQ(o["usage"].as_object()["completion_tokens"].as_int64(), 9);
+  EXPECT_EQ(o["choices"].as_array()[0].as_object()["finish_reason"], "stop");
+}
+
+TEST(MockServerTest, TextCompletion) {
+  MockProcess mock(Args({"--speedup", "20"}));
+  Client c(mock.port());
+  const std::string prompt = "Once upon a time, in 2024,";
+  Response r = c.Request(
+      "POST", "/v1/completions",
+      "{\"model\":\"test-model\",\"prompt\":\"" + prompt + "\",\"max_tokens\":4}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json::object o = ParseObject(r.body);
+  EXPECT_EQ(o["object"], "text_completion");
+  EXPECT_EQ(o["usage"].as_object()["prompt_tokens"].as_int64(), 1 + CountTokens(prompt));
+  EXPECT_EQ(o["usage"].as_object()["completion_tokens"].as_int64(), 4);
+  EXPECT_TRUE(o["choices"].as_array()[0].as_object()["text"].is_string());
+  // Token-id prompts count exactly.
+  Response ids = c.Request("POST", "/v1/completions",
+                           "{\"model\":\"test-model\",\"prompt\":[1,2,3,4,5],\"max_tokens\":1}");
+  EXPECT_EQ(ParseObject(ids.body)["usage"].as_object()["prompt_tokens"].as_int64(), 6);
+}
+
+TEST(MockServerTest, StreamingChunksOnePerIterationWithUsage) {
+  MockProcess mock(Args({"--speedup", "5"}));
+  Client c(mock.port());
+  const int n = 6;
+  Response r = c.Request("POST", "/v1/chat/completions", ChatBody("Tell me a story.", n, true,
+                                                                  true));
+  ASSERT_EQ(r.status, 200);
+  ASSERT_TRUE(r.complete);
+  EXPECT_EQ(r.headers["content-type"], "text/event-stream");
+  EXPECT_EQ(r.headers["transfer-encoding"], "chunked");
+  // One HTTP chunk per engine iteration that produced a token (a lone request: one token per
+  // iteration), each holding whole SSE events.
+  ASSERT_EQ(r.chunks.size(), static_cast<size_t>(n));
+  for (const std::string& chunk : r.chunks) {
+    EXPECT_EQ(chunk.rfind("data: ", 0), 0u);
+    EXPECT_TRUE(chunk.ends_with("\n\n"));
+  }
+  std::vector<std::string> events = SseEvents(r.body);
+  ASSERT_EQ(events.size(), static_cast<size_t>(1 + n + 1 + 1));  // role, tokens, usage, DONE
+  EXPECT_EQ(events.back(), "[DONE]");
+  json::object role = ParseObject(events[0]);
+  EXPECT_EQ(role["object"], "chat.completion.chunk");
+  EXPECT_EQ(role["choices"].as_array()[0].as_object()["delta"].as_object()["role"], "assistant");
+  std::string text;
+  for (int i = 1; i <= n; ++i) {
+    json::object ev = ParseObject(events[static_cast<size_t>(i)]);
+    EXPECT_TRUE(ev["usage"].is_null());
+    json::object choice = ev["choices"].as_array()[0].as_object();
+    text += std::string(choice["delta"].as_object()["content"].as_string());
+    EXPECT_EQ(choice["finish_reason"].is_null(), i < n);
+  }
+  json::object usage_ev = ParseObject(events[static_cast<size_t>(n + 1)]);
+  EXPECT_TRUE(usage_ev["choices"].as_array().empty());
+  EXPECT_EQ(usage_ev["usage"].as_object()["completion_tokens"].as_int64(), n);
+  EXPECT_EQ(usage_ev["usage"].as_object()["prompt_tokens"].as_int64(),
+            10 + CountChatContentTokens("Tell me a story."));
+
+  // The streamed text equals the non-streamed text; without include_usage there is no usage.
+  Response full = c.Request("POST", "/v1/chat/completions", ChatBody("Tell me a story.", n));
+  EXPECT_EQ(ParseObject(full.body)["choices"].as_array()[0].as_object()["message"]
+                .as_object()["content"]
+                .as_string()
+                .c_str(),
+            text);
+  Response plain = c.Request("POST", "/v1/chat/completions",
+                             ChatBody("Tell me a story.", n, true, false));
+  EXPECT_EQ(plain.body.find("usage"), std::string::npos);
+  EXPECT_TRUE(plain.body.ends_with("data: [DONE]\n\n"));
+}
+
+TEST(MockServerTest, StreamingTextCompletion) {
+  MockProcess mock(Args({"--instant"}));
+  Client c(mock.port());
+  Response r = c.Request(
+      "POST", "/v1/completions",
+      "{\"model\":\"test-model\",\"prompt\":\"abc\",\"max_tokens\":3,\"stream\":true}");
+  ASSERT_EQ(r.status, 200);
+  std::vector<std::string> events = SseEvents(r.body);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(ParseObject(events[0])["object"], "text_completion");
+  EXPECT_EQ(events[3], "[DONE]");
+}
+
+TEST(MockServerTest, ErrorsAsVllm) {
+  MockProcess mock(Args({"--max-model-len", "2048"}));
+  Client c(mock.port());
+  Response too_long = c.Request("POST", "/v1/chat/completions", ChatBody(Words(2100), 10));
+  ASSERT_EQ(too_long.status, 400);
+  json::object e = ParseObject(too_long.body);
+  EXPECT_EQ(e["object"], "error");
+  EXPECT_EQ(e["type"], "BadRequestError");
+  EXPECT_TRUE(e["param"].is_null());
+  EXPECT_EQ(e["code"], 400);
+  const std::string msg(e["message"].as_string());
+  EXPECT_EQ(msg.rfind("This model's maximum context length is 2048 tokens. However, you "
+                      "requested ",
+                      0),
+            0u)
+      << msg;
+  EXPECT_NE(msg.find("in the messages, 10 in the completion)"), std::string::npos) << msg;
+
+  Response bad = c.Request("POST", "/v1/chat/completions", "{\"model\": \"test-model\", ");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(ParseObject(bad.body)["object"], "error");
+  Response unknown = c.Request("POST", "/v1/chat/completions", ChatBody("hi", 3, false, false,
+                                                                        "gpt-5"));
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(ParseObject(unknown.body)["type"], "NotFoundError");
+  EXPECT_EQ(c.Request("GET", "/health").status, 200);  // errors keep the connection
+}
+
+TEST(MockServerTest, MetricsAreValidPrometheusWithVllmNames) {
+  MockProcess mock(Args({"--speedup", "20"}));
+  Client c(mock.port());
+  ASSERT_EQ(c.Request("POST", "/v1/chat/completions", ChatBody("one two three", 5)).status, 200);
+  Response r = c.Request("GET", "/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["content-type"].rfind("text/plain", 0), 0u);
+  Exposition e = ParsePrometheus(r.body);
+  ASSERT_EQ(e.error, "") << r.body;
+  const std::map<std::string, std::string> expected = {
+      {"vllm:num_requests_running", "gauge"},
+      {"vllm:num_requests_waiting", "gauge"},
+      {"vllm:kv_cache_usage_perc", "gauge"},
+      {"vllm:num_preemptions_total", "counter"},
+      {"vllm:prompt_tokens_total", "counter"},
+      {"vllm:generation_tokens_total", "counter"},
+      {"vllm:request_success_total", "counter"},
+      {"vllm:time_to_first_token_seconds", "histogram"},
+      {"vllm:time_per_output_token_seconds", "histogram"},
+      {"vllm:e2e_request_latency_seconds", "histogram"},
+  };
+  for (const auto& [name, type] : expected) EXPECT_EQ(e.types[name], type) << name;
+  const double prompt = 10 + static_cast<double>(CountChatContentTokens("one two three"));
+  EXPECT_EQ(Sample(e, "vllm:prompt_tokens_total{"), prompt);
+  EXPECT_EQ(Sample(e, "vllm:generation_tokens_total{"), 5);
+  EXPECT_EQ(Sample(e, "vllm:time_to_first_token_seconds_count{"), 1);
+  EXPECT_EQ(Sample(e, "vllm:num_requests_running{"), 0);
+  EXPECT_EQ(Sample(e, "vllm:kv_cache_usage_perc{"), 0);
+  EXPECT_EQ(Sample(e, "vllm:request_success_total{finished_reason=\"length\""), 1);
+}
+
+// --- Faults -----------------------------------------------------------------------------------
+TEST(MockFaultTest, FailRateByFlagAndControlEndpoint) {
+  MockProcess mock(Args({"--instant", "--fail-rate", "1", "--fail-status", "500"}));
+  Client c(mock.port());
+  Response r = c.Request("POST", "/v1/chat/completions", ChatBody("hi", 2));
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(ParseObject(r.body)["object"], "error");
+  Response set = c.Request("POST", "/control/faults", "{\"fail_rate\":1,\"fail_status\":503}");
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_EQ(c.Request("POST", "/v1/chat/completions", ChatBody("hi", 2)).status, 503);
+  ASSERT_EQ(c.Request("POST", "/control/faults", "{\"fail_rate\":0}").status, 200);
+  EXPECT_EQ(c.Request("POST", "/v1/chat/completions", ChatBody("hi", 2)).status, 200);
+  // A share: about half of 200 requests fail (seeded, so the count is fixed for a seed).
+  ASSERT_EQ(c.Request("POST", "/control/faults", "{\"fail_rate\":0.5}").status, 200);
+  int failed = 0;
+  for (int i = 0; i < 200; ++i) {
+    failed += c.Request("POST", "/v1/chat/completions", ChatBody("hi", 2)).status == 503;
+  }
+  EXPECT_GT(failed, 60);
+  EXPECT_LT(failed, 140);
+  // Bad control input names the field and changes nothing.
+  Response bad = c.Request("POST", "/control/faults", "{\"fail_rate\":2}");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("faults.fail_rate"), std::string::npos);
+  Response metrics = c.Request("GET", "/metrics");
+  Exposition e = ParsePrometheus(metrics.body);
+  ASSERT_EQ(e.error, "");
+  EXPECT_EQ(Sample(e, "tokenpool_mock_faults_injected_total{kind=\"error_500\""), 1);
+  EXPECT_GE(Sample(e, "tokenpool_mock_faults_injected_total{kind=\"error_503\""), 61);
+}
+
+double SecondsSince(testing::Clock::time_point t0, testing::Clock::time_point t1) {
+  return std::chrono::duration<double>(t1 - t0).count();
+}
+
+TEST(MockFaultTest, AddedLatencyDelaysTheResponse) {
+  MockProcess mock(Args({"--instant"}));
+  Client c(mock.port());
+  auto t0 = testing::Clock::now();
+  ASSERT_EQ(c.Request("POST", "/v1/chat/completions", ChatBody("hi", 2)).status, 200);
+  const double plain = SecondsSince(t0, testing::Clock::now());
+  ASSERT_EQ(c.Request("POST", "/control/faults", "{\"added_latency_ms\":300}").status, 200);
+  t0 = testing::Clock::now();
+  ASSERT_EQ(c.Request("POST", "/v1/chat/completions", ChatBody("hi", 2)).status, 200);
+  const double delayed = SecondsSince(t0, testing::Clock::now());
+  EXPECT_GT(delayed, plain);
+  EXPECT_GE(delayed, 0.3);  // a timer never fires early
+}
+
+TEST(MockFaultTest, FirstTokenStallAfterHeaders) {
+  MockProcess mock(Args({"--speedup", "20"}));
+  Client c(mock.port());
+  auto gap = [&] {
+    Response r = c.Request("POST", "/v1/chat/completions", ChatBody("hi", 3, true));
+    EXPECT_TRUE(r.complete);
+    return r.chunk_times.empty() ? 0.0 : SecondsSince(r.headers_time, r.chunk_times[0]);
+  };
+  const double plain = gap();
+  ASSERT_EQ(c.Request("POST", "/control/faults", "{\"first_token_stall_ms\":300}").status, 200);
+  const double stalled = gap();
+  EXPECT_GT(stalled, plain);
+  EXPECT_GE(stalled, 0.3);
+}
+
+TEST(MockFaultTest, DropMidStream) {
+  MockProcess mock(Args({"--speedup", "20", "--drop-rate", "1"}));
+  {
+    Client c(mock.port());
+    Response r = c.Request("POST", "/v1/chat/completions", ChatBody("hi", 8, true));
+    EXPECT_EQ(r.status, 200);  // the stream started...
+    EXPECT_FALSE(r.complete);  // ...and was cut
+    EXPECT_FALSE(r.chunks.empty());
+    EXPECT_EQ(r.body.find("[DONE]"), std::string::npos);
+  }
+  {
+    Client c(mock.port());
+    Response r = c.Request("POST", "/v1/chat/completions", ChatBody("hi", 8));
+    EXPECT_EQ(r.status, 0);  // closed before any response
+  }
+  Client c(mock.port());
+  ASSERT_EQ(c.Request("POST", "/control/faults", "{\"drop_rate\":0}").status, 200);
+  EXPECT_TRUE(c.Request("POST", "/v1/chat/completions", ChatBody("hi", 8, true)).complete);
+  Exposition e = ParsePrometheus(c.Request("GET", "/metrics").body);
+  EXPECT_EQ(Sample(e, "tokenpool_mock_faults_injected_total{kind=\"drop\""), 2);
+  EXPECT_EQ(Sample(e, "vllm:num_requests_running{"), 0);  // dropped requests left the engine
+}
+
+TEST(MockFaultTest, RestartLosesInFlightRequests) {
+  MockProcess mock(Args({"--speedup", "1"}));
+  Client streaming(mock.port());
+  ASSERT_TRUE(streaming.Send("POST", "/v1/chat/completions", ChatBody("hi", 5000, true)));
+  Client waiting(mock.port());
+  ASSERT_TRUE(waiting.Send("POST", "/v1/chat/completions", ChatBody("hi", 5000)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // both are in the engine
+  Client control(mock.port());
+  Exposition before = ParsePrometheus(control.Request("GET", "/metrics").body);
+  EXPECT_EQ(Sample(before, "vllm:num_requests_running{"), 2);
+  Response r = control.Request("POST", "/control/restart", "{\"down_ms\":300}");
+  ASSERT_EQ(r.status, 200);
+  Response cut = streaming.Read();
+  EXPECT_EQ(cut.status, 200);
+  EXPECT_FALSE(cut.complete);
+  EXPECT_EQ(waiting.Read().status, 0);  // closed without a response
+  // While "restarting", requests are refused by closing the connection; then it serves again
+  // with fresh counters.
+  Client during(mock.port());
+  EXPECT_EQ(during.Request("GET", "/health").status, 0);
+  int status = 0;
+  for (int i = 0; i < 100 && status != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    Client after(mock.port());
+    status = after.Request("GET", "/health").status;
+  }
+  EXPECT_EQ(status, 200);
+  Client after(mock.port());
+  Exposition e = ParsePrometheus(after.Request("GET", "/metrics").body);
+  EXPECT_EQ(Sample(e, "vllm:num_requests_running{"), 0);
+  EXPECT_EQ(Sample(e, "vllm:generation_tokens_total{"), 0);
+  EXPECT_EQ(Sample(e, "tokenpool_mock_faults_injected_total{kind=\"restart\""), 1);
+  EXPECT_EQ(after.Request("POST", "/v1/chat/completions", ChatBody("hi", 3)).status, 200);
+}
+
+// --- Timing follows the engine model ----------------------------------------------------------
+double TimeToFirstChunk(Client& c, const std::string& content, int max_tokens) {
+  const auto t0 = testing::Clock::now();
+  Response r = c.Request("POST", "/v1/chat/completions", ChatBody(content, max_tokens, true));
+  EXPECT_TRUE(r.complete);
+  return r.chunk_times.empty() ? 0.0 : SecondsSince(t0, r.chunk_times[0]);
+}
+
+TEST(MockTimingTest, TtftGrowsWithPromptLength) {
+  // Llama-3-8B on an H100: a 16K-token prompt prefills in ~0.4 s of model time, a short one in
+  // one ~7 ms iteration.
+  MockProcess mock(Args({"--profile", "llama-3-8b-h100"}));
+  Client c(mock.port());
+  const double short_ttft = TimeToFirstChunk(c, Words(50), 2);
+  const double long_ttft = TimeToFirstChunk(c, Words(16000), 2);
+  EXPECT_GT(long_ttft, short_ttft);
+  // The engine's own TTFT histogram agrees.
+  Exposition e = ParsePrometheus(c.Request("GET", "/metrics").body);
+  EXPECT_EQ(Sample(e, "vllm:time_to_first_token_seconds_count{"), 2);
+}
+
+TEST(MockTimingTest, TtftGrowsWithLoad) {
+  // Two sequences at a time: requests beyond them wait in the engine's queue.
+  MockProcess mock(Args({"--profile", "llama-3-8b-h100", "--max-num-seqs", "2"}));
+  Client probe(mock.port());
+  const double idle = TimeToFirstChunk(probe, Words(100), 2);
+  std::vector<std::unique_ptr<Client>> load;
+  for (int i = 0; i < 4; ++i) {
+    load.push_back(std::make_unique<Client>(mock.port()));
+    ASSERT_TRUE(load.back()->Send("POST", "/v1/chat/completions", ChatBody(Words(100), 40)));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // they are in the engine
+  Exposition e = ParsePrometheus(probe.Request("GET", "/metrics").body);
+  EXPECT_EQ(Sample(e, "vllm:num_requests_running{"), 2);
+  EXPECT_GE(Sample(e, "vllm:num_requests_waiting{"), 1);
+  const double loaded = TimeToFirstChunk(probe, Words(100), 2);
+  EXPECT_GT(loaded, idle);
+  for (auto& c : load) EXPECT_EQ(c->Read().status, 200);
+}
+
+TEST(MockServerTest, BadFlagsExitNonZero) {
+  const std::string cmd = std::string(TOKENPOOL_BINARY) + " mock --port 0 --profile nope 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = pclose(p);
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_NE(out.find("--profile"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace tokenpool::mock
