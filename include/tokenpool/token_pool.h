@@ -22,9 +22,9 @@
 //   * within guarantee -> admit if the pool physically fits; above -> admit as burst up to the
 //     dynamic burst ceiling, if the pool's spare (which keeps back (1 - lambda) of every unused
 //     guarantee) stays >= 0; otherwise queue if the SLO allows waiting, else refuse.
-//   * queue order: strict bands guaranteed > elastic > spot; inside a band, priority, then
-//     earliest deadline (guaranteed), at-risk deadline then smallest virtual counter (elastic,
-//     the debt-based fair share), FIFO (spot).
+//   * queue order: strict bands guaranteed > elastic > spot; inside a band, priority, then the
+//     band's QueueOrder (defaults: earliest deadline; smallest virtual counter, the debt-based
+//     fair share, with at-risk requests first; FIFO).
 //
 // Scale-out: the decision code reads only the pool's current capacity and each entitlement's
 // effective guarantee and burst. A gateway replica running on a leased share sets those with
@@ -45,6 +45,7 @@
 
 #include "tokenpool/clock.h"
 #include "tokenpool/entitlement.h"
+#include "tokenpool/queue_order.h"
 #include "tokenpool/resources.h"
 #include "tokenpool/status.h"
 #include "tokenpool/units.h"
@@ -182,6 +183,8 @@ struct PoolConfig {
   // How often cached rate usage of untouched entitlements is recomputed (bounded staleness of
   // the spare, which is conservative in between).
   Duration refresh_interval = Seconds(1);
+  // Order inside each band (guaranteed, elastic, spot), by QueueOrder name.
+  std::array<std::string, kNumClasses> order = {"edf", "fair-share", "fifo"};
 
   // "pools[llama-70b/short].max_replicas: must be >= min_replicas (2), got 1".
   Status Validate() const;
@@ -391,13 +394,12 @@ class TokenPool {
   uint64_t enqueue_seq_ = 0;
   uint64_t dispatch_round_ = 1;  // EntState::skip_round marks entitlements skipped this round
   ResourceVector queued_cost_;
-  Heap heap_guaranteed_;                     // (-priority, head order deadline)
-  Heap heap_elastic_;                        // (-priority, virtual counter)
-  Heap heap_risk_;                           // (head at-risk time, 0)
-  Heap heap_spot_;                           // (-priority, head sequence)
-  std::vector<ExpiryEntry> expiry_;          // min-heap by deadline
-  std::vector<HeapEntry> skipped_;           // scratch for Dispatch
-  std::vector<uint64_t> cancelled_cookies_;  // queued requests of removed entitlements
+  std::array<const QueueOrder*, kNumClasses> orders_{};
+  std::array<Heap, kNumClasses> band_heaps_;  // (-priority, the band's QueueOrder key)
+  Heap heap_risk_;                            // elastic: (head at-risk time, 0)
+  std::vector<ExpiryEntry> expiry_;           // min-heap by deadline
+  std::vector<HeapEntry> skipped_;            // scratch for Dispatch
+  std::vector<uint64_t> cancelled_cookies_;   // queued requests of removed entitlements
 
   double mean_hold_s_ = 1.0;  // EMA of how long reservations are held: retry-after hint
   uint32_t open_reservations_ = 0;

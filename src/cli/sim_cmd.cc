@@ -1,5 +1,5 @@
-// `tokenpool sim SCENARIO.yaml --out DIR [--size] [--seed N]`: runs a scenario in the
-// discrete-event simulator and writes summary.json, report.md and timeseries.csv into DIR.
+// `tokenpool sim SCENARIO.yaml --out DIR [--size] [--seed N] [--slo-ttft-p99 S] [--slo-tpot-p99
+// S]`: discrete-event simulator and writes summary.json, report.md and timeseries.csv into DIR.
 // With --size, the sizing search finds the fewest replicas per pool that meet the scenario's
 // SLO and the files describe the run at that size plus every probe. Same scenario and seed:
 // byte-identical files. A progress line goes to stderr when it is a terminal and the run lasts.
@@ -26,6 +26,8 @@ struct SimArgs {
   std::string out;
   bool size = false;
   std::optional<uint64_t> seed;
+  std::optional<double> slo_ttft_p99_s;
+  std::optional<double> slo_tpot_p99_s;
 };
 
 bool WriteFile(const std::filesystem::path& path, const std::string& text) {
@@ -41,6 +43,8 @@ int RunSim(const SimArgs& args) {
     return 2;
   }
   if (args.seed) sc->config.seed = *args.seed;
+  if (args.slo_ttft_p99_s) sc->config.slo.ttft_p99_s = *args.slo_ttft_p99_s;
+  if (args.slo_tpot_p99_s) sc->config.slo.tpot_p99_s = *args.slo_tpot_p99_s;
   std::error_code ec;
   std::filesystem::create_directories(args.out, ec);
   if (ec) {
@@ -116,6 +120,10 @@ void RegisterSim(CLI::App& app) {
   cmd->add_flag("--size", args.size,
                 "find the fewest replicas per pool that meet the scenario's SLO");
   cmd->add_option("--seed", args.seed, "override the scenario's seed");
+  cmd->add_option("--slo-ttft-p99", args.slo_ttft_p99_s, "override the sizing SLO's P99 TTFT, s")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--slo-tpot-p99", args.slo_tpot_p99_s, "override the sizing SLO's P99 TPOT, s")
+      ->check(CLI::PositiveNumber);
   cmd->callback([] {
     const int rc = RunSim(args);
     if (rc != 0) std::exit(rc);

@@ -153,6 +153,13 @@ Status PoolConfig::Validate() const {
   }
   if (!(debt_cap_tokens >= 0)) return InvalidArgument(where + ".debt_cap_tokens: must be >= 0");
   if (max_queued < 1) return InvalidArgument(where + ".max_queued: must be >= 1");
+  for (int c = 0; c < kNumClasses; ++c) {
+    if (auto o = FindQueueOrder(order[c]); !o.ok()) {
+      return InvalidArgument(where + ".order." +
+                             std::string(EntitlementClassName(static_cast<EntitlementClass>(c))) +
+                             ": " + o.status().message());
+    }
+  }
   return Status::Ok();
 }
 
@@ -170,6 +177,7 @@ TokenPool::TokenPool(const PoolConfig& config, const Clock& clock)
   const Time now = clock_.Now();
   rate_at_ = lambda_at_ = last_decrease_ = last_refresh_ = now;
   lambda_ = config.lending_max;
+  for (int c = 0; c < kNumClasses; ++c) orders_[c] = FindQueueOrder(config.order[c]).value();
 }
 
 TokenPool::~TokenPool() = default;
@@ -723,23 +731,17 @@ void TokenPool::PushHeaps(uint32_t ent_index, Time now) {
     h.push_back({k1, k2, ent_index, e.heap_version});
     std::push_heap(h.begin(), h.end(), HeapEntryGreater());
   };
-  switch (e.spec.cls) {
-    case EntitlementClass::kGuaranteed:
-      push(heap_guaranteed_, prio, head.order_deadline.seconds());
-      break;
-    case EntitlementClass::kElastic: {
-      push(heap_elastic_, prio, e.vtime);
-      const double wait_s = ToSeconds(e.spec.slo.max_queue_wait);
-      push(heap_risk_, head.enqueued.seconds() + (1 - config_.at_risk_fraction) * wait_s, 0);
-      break;
-    }
-    case EntitlementClass::kSpot:
-      push(heap_spot_, prio, static_cast<double>(head.seq));
-      break;
+  const int band = static_cast<int>(e.spec.cls);
+  const QueueHead view{e.vtime, head.order_deadline, head.enqueued, head.seq};
+  push(band_heaps_[band], prio, orders_[band]->Key(view));
+  if (e.spec.cls == EntitlementClass::kElastic) {
+    const double wait_s = ToSeconds(e.spec.slo.max_queue_wait);
+    push(heap_risk_, head.enqueued.seconds() + (1 - config_.at_risk_fraction) * wait_s, 0);
   }
   const size_t limit = 4 * static_cast<size_t>(backlogged_ents_) + 64;
-  if (heap_guaranteed_.size() + heap_elastic_.size() + heap_risk_.size() + heap_spot_.size() >
-      4 * limit) {
+  size_t entries = heap_risk_.size();
+  for (const Heap& h : band_heaps_) entries += h.size();
+  if (entries > 4 * limit) {
     CompactHeaps();
   }
 }
@@ -752,10 +754,8 @@ void TokenPool::CompactHeaps() {
     });
     std::make_heap(h.begin(), h.end(), HeapEntryGreater());
   };
-  compact(heap_guaranteed_);
-  compact(heap_elastic_);
+  for (Heap& h : band_heaps_) compact(h);
   compact(heap_risk_);
-  compact(heap_spot_);
 }
 
 // Finds the next entitlement of `band` to serve, popping stale entries. Entitlements skipped in
@@ -777,10 +777,10 @@ bool TokenPool::PeekBand(int band, Time now, uint32_t* ent_index) {
   };
   switch (band) {
     case 0:
-      return top_valid(heap_guaranteed_, ent_index);
+      return top_valid(band_heaps_[0], ent_index);
     case 1: {
       uint32_t owed;
-      if (!top_valid(heap_elastic_, &owed)) return false;
+      if (!top_valid(band_heaps_[1], &owed)) return false;
       // An at-risk request goes first, but its tenant may run at most debt_cap_tokens ahead of
       // the most-owed backlogged tenant: it repays later, and under sustained overload (when
       // every request is at risk) the order stays weighted instead of becoming FIFO.
@@ -796,7 +796,7 @@ bool TokenPool::PeekBand(int band, Time now, uint32_t* ent_index) {
       return true;
     }
     default:
-      return top_valid(heap_spot_, ent_index);
+      return top_valid(band_heaps_[2], ent_index);
   }
 }
 
@@ -879,7 +879,9 @@ size_t TokenPool::Dispatch(std::vector<QueueEvent>* events) {
         ++counters_.outcomes[static_cast<int>(ev.outcome)];
         ++e.counters.outcomes[static_cast<int>(ev.outcome)];
         events->push_back(std::move(ev));
-        if (e.q_len > 0) PushHeaps(idx, now);  // its virtual counter moved
+        if (e.q_len > 0 && orders_[band]->UsesVirtualTime()) {
+          PushHeaps(idx, now);  // its counter moved
+        }
         continue;
       }
       if (fit.fit == Fit::kBlockedEntitlement) {
@@ -965,7 +967,9 @@ void TokenPool::CloseSlot(uint32_t slot, const Usage* actual) {
   --e.open;
   --open_reservations_;
   Retally(e);
-  if (e.q_len > 0 && e.spec.cls == EntitlementClass::kElastic) PushHeaps(s.ent, now);
+  if (e.q_len > 0 && orders_[static_cast<int>(e.spec.cls)]->UsesVirtualTime()) {
+    PushHeaps(s.ent, now);  // its counter moved
+  }
   if (e.draining && e.open == 0) FreeEntitlement(s.ent);
 }
 

@@ -45,6 +45,11 @@ struct SizingResult {
   SimResult final_run;  // the run at `replicas`
 };
 
+// Below this many measured requests a pool's P99 is not judged (see PoolMeetsSlo).
+inline constexpr int64_t kMinRequestsForP99 = 100;
+
+// The pool's P99 TTFT (all requests) and P99 TPOT are within the SLO; a pool with fewer than
+// kMinRequestsForP99 requests passes when it completes all of them.
 bool PoolMeetsSlo(const PoolStats& pool, const SloSpec& slo);
 
 Result<SizingResult> SizeFleet(const SimConfig& config, const SizingOptions& options,

@@ -156,6 +156,26 @@ TEST(SimulatorTest, SizingFindsAMonotoneMinimum) {
   EXPECT_EQ(s.gpus, (s.replicas[0] + s.replicas[1]) * c.pools[0].profile.tensor_parallel);
 }
 
+TEST(SizingTest, FewRequestsPassWhenAllComplete) {
+  // A pool with under kMinRequestsForP99 requests is judged on serving them all, not on a P99
+  // that is its slowest request (one long prefill can exceed any TTFT target).
+  PoolStats p;
+  p.stats.arrivals = 3;
+  p.stats.completed = 3;
+  p.stats.ttft_p99_all_s = 4.0;
+  const SloSpec slo{.ttft_p99_s = 2, .tpot_p99_s = 0.08};
+  EXPECT_TRUE(PoolMeetsSlo(p, slo));
+  p.stats.completed = 2;
+  EXPECT_FALSE(PoolMeetsSlo(p, slo));
+  p.stats.arrivals = p.stats.completed = kMinRequestsForP99;
+  EXPECT_FALSE(PoolMeetsSlo(p, slo));
+  p.stats.ttft_p99_all_s = 1.5;
+  p.stats.tpot.p99_s = 0.05;
+  EXPECT_TRUE(PoolMeetsSlo(p, slo));
+  p.stats.ttft_p99_all_s = -1;  // the P99 request never got a first token
+  EXPECT_FALSE(PoolMeetsSlo(p, slo));
+}
+
 TEST(SimulatorTest, AutoscalerStartsReplicasAfterTheDelay) {
   SimConfig c = TwoPools(10, 120);
   c.pools[0].replicas = 1;
