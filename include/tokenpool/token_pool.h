@@ -124,6 +124,9 @@ class Reservation {
   // (A request that failed after partial service should Settle() with what it used.)
   void Release();
   EntitlementRef entitlement() const;
+  // Identity of an active reservation within its pool (what SpotPreemptionCandidates returns);
+  // 0 when inactive.
+  uint64_t id() const;
 
  private:
   friend class TokenPool;
@@ -268,6 +271,12 @@ class TokenPool {
   // Time::Max() when none. (At-risk promotion needs no timer: it only matters when capacity
   // frees, and every free is followed by a Dispatch.)
   Time NextWakeup();
+  // The preemptible class: while a guaranteed request within its guarantee waits because the
+  // pool is full, the spot reservations whose release would make room for it, newest first
+  // (the least work lost). Appends their Reservation::id()s to *ids and returns how many; none
+  // when releasing every spot reservation would still not be enough. The caller aborts those
+  // requests and releases their handles; the next Dispatch() admits the guaranteed one.
+  size_t SpotPreemptionCandidates(std::vector<uint64_t>* ids);
 
   // --- capacity ---
   // Capacity = replicas x replica_capacity; requires min_replicas <= n <= max_replicas.

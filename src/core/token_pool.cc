@@ -898,6 +898,40 @@ size_t TokenPool::Dispatch(std::vector<QueueEvent>* events) {
   return events->size() - before;
 }
 
+size_t TokenPool::SpotPreemptionCandidates(std::vector<uint64_t>* ids) {
+  if (guaranteed_waiting_ == 0) return 0;
+  const Time now = clock_.Now();
+  uint32_t idx;
+  if (!PeekBand(0, now, &idx)) return 0;
+  DecayPool(now);
+  const ResourceVector c = CostVector(nodes_[ents_[idx].q_head].cost);
+  const ResourceVector used{rate_level_ * inv_window_s_, kv_used_, conc_used_};
+  ResourceVector need;
+  for (Dim d : kAllDims) need[d] = std::max(0.0, used[d] + c[d] - capacity_[d]);
+  if (need.IsZero()) return 0;  // it fits physically: it waits for lending, not for spot
+  // Open spot reservations, newest first.
+  std::vector<uint32_t> spot;
+  for (uint32_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].open && ents_[slots_[i].ent].spec.cls == EntitlementClass::kSpot) {
+      spot.push_back(i);
+    }
+  }
+  std::sort(spot.begin(), spot.end(),
+            [&](uint32_t a, uint32_t b) { return slots_[a].start > slots_[b].start; });
+  ResourceVector freed;
+  const size_t before = ids->size();
+  for (uint32_t i : spot) {
+    const ResSlot& r = slots_[i];
+    const double total = static_cast<double>(r.cost.Total().v);
+    const double decay = std::exp(-ToSeconds(now - r.start) * inv_window_s_);
+    freed += ResourceVector{total * decay * inv_window_s_, total, 1};
+    ids->push_back((static_cast<uint64_t>(r.generation) << 32) | i);
+    if (need.AllLe(freed)) return ids->size() - before;
+  }
+  ids->resize(before);  // even all of spot would not make room
+  return 0;
+}
+
 Time TokenPool::NextWakeup() {
   Time t = Time::Max();
   auto later = [](const ExpiryEntry& a, const ExpiryEntry& b) {
@@ -1001,6 +1035,11 @@ void Reservation::Release() {
   TokenPool* p = pool_;
   pool_ = nullptr;
   p->CloseSlot(slot_, nullptr);
+}
+
+uint64_t Reservation::id() const {
+  if (pool_ == nullptr) return 0;
+  return (static_cast<uint64_t>(generation_) << 32) | slot_;
 }
 
 EntitlementRef Reservation::entitlement() const {

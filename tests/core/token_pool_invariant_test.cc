@@ -3,6 +3,7 @@
 // that the pool's accounting is exact.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -70,7 +71,7 @@ TEST_P(InvariantTest, AccountingHoldsOverLongRandomSequences) {
   std::map<uint64_t, Open> open;
   std::map<uint64_t, Pending> pending;
   uint64_t next_cookie = 1;
-  uint64_t admitted_total = 0, closed_total = 0, guaranteed_refusals = 0;
+  uint64_t admitted_total = 0, closed_total = 0, guaranteed_refusals = 0, preempted = 0;
   std::vector<QueueEvent> events;
 
   auto check = [&](const char* where, bool after_admission) {
@@ -176,6 +177,20 @@ TEST_P(InvariantTest, AccountingHoldsOverLongRandomSequences) {
     } else if (r < 0.72) {
       ASSERT_TRUE(pool->SetReplicas(static_cast<int32_t>(rng.Range(1, 3))).ok());
       process_events();
+    } else if (r < 0.74) {
+      // Preempt spot for waiting guaranteed work, as a gateway would.
+      std::vector<uint64_t> ids;
+      pool->SpotPreemptionCandidates(&ids);
+      for (uint64_t id : ids) {
+        auto it = std::find_if(open.begin(), open.end(),
+                               [&](const auto& kv) { return kv.second.res.id() == id; });
+        ASSERT_NE(it, open.end()) << "candidate is not an open reservation";
+        ASSERT_EQ(specs[it->second.ent].cls, EntitlementClass::kSpot);
+        ++preempted;
+        open.erase(it);  // the destructor releases it
+        ++closed_total;
+      }
+      process_events();
     } else if (r < 0.90) {
       clock.Advance(Milliseconds(static_cast<double>(rng.Range(0, 200))));
       process_events();
@@ -207,6 +222,8 @@ TEST_P(InvariantTest, AccountingHoldsOverLongRandomSequences) {
   EXPECT_GT(s.counters.count(AdmissionOutcome::kExpired), 10u);
   EXPECT_GT(s.counters.count(AdmissionOutcome::kAdmittedBurst), 100u);
   EXPECT_GT(s.counters.count(AdmissionOutcome::kRejectedSpotShed), 10u);
+  std::printf("spot preempted for guaranteed work: %llu\n",
+              static_cast<unsigned long long>(preempted));
   for (int o = 0; o < kNumAdmissionOutcomes; ++o) {
     std::printf("%s=%llu ", AdmissionOutcomeName(static_cast<AdmissionOutcome>(o)).data(),
                 static_cast<unsigned long long>(s.counters.outcomes[o]));

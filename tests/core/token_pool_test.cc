@@ -263,6 +263,34 @@ TEST_F(TokenPoolTest, GuaranteedWorkIsNeverRefusedAndShrinksLending) {
   EXPECT_DOUBLE_EQ(pool_->LendingFactor(), 0.9);
 }
 
+TEST_F(TokenPoolTest, SpotIsPreemptedNewestFirstToMakeRoomForGuaranteedWork) {
+  PoolConfig cfg = SmallPool();
+  cfg.lending_max = 1.0;  // lend every idle guarantee, so spot can fill the whole pool
+  auto pool = TokenPool::Create(cfg, clock_).value();
+  auto g =
+      pool->AddEntitlement(Spec("g", EntitlementClass::kGuaranteed, {500, 6000, 6}, {500, 6000, 6}))
+          .value();
+  auto s = pool->AddEntitlement(Spec("s", EntitlementClass::kSpot, {}, {1000, 10000, 10})).value();
+  std::vector<Reservation> spot;
+  for (int i = 0; i < 10; ++i) {
+    clock_.Advance(Milliseconds(1));
+    Decision d = pool->Admit(s, Cost(10, 10), 0);
+    ASSERT_TRUE(IsAdmitted(d.outcome)) << i;
+    spot.push_back(std::move(d.reservation));
+  }
+  std::vector<uint64_t> ids;
+  EXPECT_EQ(pool->SpotPreemptionCandidates(&ids), 0u);  // nothing guaranteed waits
+  Decision dg = pool->Admit(g, Cost(10, 10), 7);
+  ASSERT_EQ(dg.outcome, AdmissionOutcome::kQueued);
+  ASSERT_EQ(pool->SpotPreemptionCandidates(&ids), 1u);
+  EXPECT_EQ(ids[0], spot.back().id());  // the newest spot request
+  spot.back().Release();                // the caller aborts it
+  std::vector<QueueEvent> ev;
+  ASSERT_EQ(pool->Dispatch(&ev), 1u);
+  EXPECT_EQ(ev[0].cookie, 7u);
+  EXPECT_EQ(ev[0].outcome, AdmissionOutcome::kAdmittedGuaranteed);
+}
+
 TEST_F(TokenPoolTest, BurstCeilingIsSharedByWeightAmongBursting) {
   auto a_spec = Spec("a", EntitlementClass::kElastic, {}, {1000, 10000, 10});
   auto b_spec = Spec("b", EntitlementClass::kElastic, {}, {1000, 10000, 10});
