@@ -79,6 +79,10 @@ void MockMetrics::Finished(const engine::RequestTiming& t, std::string_view fini
   e2e_->Observe(ToSeconds(t.e2e()));
   prompt_hist_->Observe(static_cast<double>(t.prompt_tokens));
   generation_hist_->Observe(static_cast<double>(t.output_tokens));
+  Succeeded(finish_reason);
+}
+
+void MockMetrics::Succeeded(std::string_view finish_reason) {
   auto it = success_.find(finish_reason);
   if (it == success_.end()) {
     auto* c = &prometheus::BuildCounter()

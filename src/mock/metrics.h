@@ -41,6 +41,8 @@ class MockMetrics {
   void SetEngine(const engine::EngineStats& stats);
   // A request that completed (engine mode: its timings; instant mode: zero latencies).
   void Finished(const engine::RequestTiming& timing, std::string_view finish_reason);
+  // vllm:request_success_total{finished_reason} alone (Finished() counts it too).
+  void Succeeded(std::string_view finish_reason);
   // Instant mode has no engine: token counters move directly.
   void AddTokens(int64_t prompt_tokens, int64_t generation_tokens);
   // kind: "error_500", "error_503", "added_latency", "first_token_stall", "drop", "restart".
