@@ -164,6 +164,19 @@ double Sample(const Exposition& e, const std::string& prefix) {
   return std::numeric_limits<double>::quiet_NaN();
 }
 
+// Polls /metrics until `series` reaches at least `want` (the server works on its own schedule:
+// no fixed sleep is long enough on a busy machine); returns the last exposition.
+Exposition WaitForMetric(int port, const std::string& series, double want) {
+  Exposition e;
+  for (int i = 0; i < 500; ++i) {
+    Client c(port);
+    e = ParsePrometheus(c.Request("GET", "/metrics").body);
+    if (Sample(e, series) >= want) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return e;
+}
+
 // --- Endpoints --------------------------------------------------------------------------------
 TEST(MockServerTest, HealthAndModels) {
   MockProcess mock(Args({"--max-model-len", "4096"}));
@@ -463,10 +476,9 @@ TEST(MockFaultTest, RestartLosesInFlightRequests) {
   ASSERT_TRUE(streaming.Send("POST", "/v1/chat/completions", ChatBody("hi", 5000, true)));
   Client waiting(mock.port());
   ASSERT_TRUE(waiting.Send("POST", "/v1/chat/completions", ChatBody("hi", 5000)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // both are in the engine
+  Exposition before = WaitForMetric(mock.port(), "vllm:num_requests_running{", 2);
+  EXPECT_EQ(Sample(before, "vllm:num_requests_running{"), 2);  // both are in the engine
   Client control(mock.port());
-  Exposition before = ParsePrometheus(control.Request("GET", "/metrics").body);
-  EXPECT_EQ(Sample(before, "vllm:num_requests_running{"), 2);
   Response r = control.Request("POST", "/control/restart", "{\"down_ms\":300}");
   ASSERT_EQ(r.status, 200);
   Response cut = streaming.Read();
@@ -523,8 +535,8 @@ TEST(MockTimingTest, TtftGrowsWithLoad) {
     load.push_back(std::make_unique<Client>(mock.port()));
     ASSERT_TRUE(load.back()->Send("POST", "/v1/chat/completions", ChatBody(Words(100), 40)));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // they are in the engine
-  Exposition e = ParsePrometheus(probe.Request("GET", "/metrics").body);
+  // All four are in the engine: two running, the others waiting (40 tokens take ~0.3 s).
+  Exposition e = WaitForMetric(mock.port(), "vllm:num_requests_running{", 2);
   EXPECT_EQ(Sample(e, "vllm:num_requests_running{"), 2);
   EXPECT_GE(Sample(e, "vllm:num_requests_waiting{"), 1);
   const double loaded = TimeToFirstChunk(probe, Words(100), 2);
