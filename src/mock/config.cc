@@ -64,6 +64,9 @@ Status MockConfig::Validate() const {
   if (!(std::isfinite(speedup) && speedup > 0)) return InvalidArgument("--speedup: must be > 0");
   if (max_model_len < 0) return InvalidArgument("--max-model-len: must be > 0");
   if (max_num_seqs < 0) return InvalidArgument("--max-num-seqs: must be > 0");
+  if (num_gpu_blocks_override < 0) {
+    return InvalidArgument("--num-gpu-blocks-override: must be > 0");
+  }
   if (default_max_tokens <= 0) return InvalidArgument("--default-max-tokens: must be > 0");
   return faults.Validate();
 }

@@ -41,6 +41,7 @@ struct MockConfig {
   std::string model;            // served model name; empty: the profile's name
   int64_t max_model_len = 0;    // 0: the profile's
   int64_t max_num_seqs = 0;     // 0: the profile's
+  int64_t num_gpu_blocks_override = 0;  // 0: KV blocks from the capacity model (vLLM's flag)
   double speedup = 1;           // simulated time runs this many times faster than real time
   uint64_t seed = 0;            // seeds generated text and fault draws
   bool instant = false;         // no simulated compute: answer at once (throughput mode)

@@ -500,6 +500,7 @@ Status RunMockServer(const MockConfig& config, std::FILE* out) {
   InstanceProfile prof = *profile;
   if (config.max_model_len > 0) prof = WithMaxModelLen(prof, config.max_model_len);
   if (config.max_num_seqs > 0) prof.max_num_seqs = config.max_num_seqs;
+  if (config.num_gpu_blocks_override > 0) prof.kv_blocks_override = config.num_gpu_blocks_override;
   if (Status s = prof.Validate(); !s.ok()) return s;
   engine::EngineConfig ec = engine::EngineConfig::FromProfile(prof);
   if (Status s = ec.Validate(); !s.ok()) return s;

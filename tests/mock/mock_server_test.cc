@@ -544,6 +544,28 @@ TEST(MockTimingTest, TtftGrowsWithLoad) {
   for (auto& c : load) EXPECT_EQ(c->Read().status, 200);
 }
 
+TEST(MockTimingTest, SmallKvCachePreemptsAndStillCompletes) {
+  // 128 blocks = 2,048 KV tokens; four requests growing to ~700 tokens each cannot all stay.
+  MockProcess mock(Args({"--max-model-len", "1024", "--num-gpu-blocks-override", "128",
+                         "--speedup", "10"}));
+  ASSERT_GT(mock.port(), 0) << mock.banner();
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::make_unique<Client>(mock.port()));
+    ASSERT_TRUE(clients.back()->Send("POST", "/v1/chat/completions", ChatBody(Words(300), 400)));
+  }
+  for (auto& c : clients) {
+    Response r = c->Read();
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(ParseObject(r.body)["usage"].as_object()["completion_tokens"].as_int64(), 400);
+  }
+  Client c(mock.port());
+  Exposition e = ParsePrometheus(c.Request("GET", "/metrics").body);
+  EXPECT_GT(Sample(e, "vllm:num_preemptions_total{"), 0);
+  EXPECT_EQ(Sample(e, "vllm:generation_tokens_total{"), 1600);  // recompute samples nothing twice
+  EXPECT_EQ(Sample(e, "vllm:kv_cache_usage_perc{"), 0);
+}
+
 TEST(MockServerTest, BadFlagsExitNonZero) {
   const std::string cmd = std::string(TOKENPOOL_BINARY) + " mock --port 0 --profile nope 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
