@@ -4,7 +4,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -380,8 +383,29 @@ class Server {
         metrics_->Fault("first_token_stall");
         co_await Sleep(stall_ms);
       }
-      while (!pending.finished && !pending.lost) co_await pending.wake.async_wait(kTuple);
-      if (pending.lost) co_return false;
+      // Watch the connection while the request is in the engine: a client that closes it (a
+      // gateway's timeout) is aborted at once, freeing its KV blocks, as vLLM aborts on
+      // disconnect. `watching` outlives this frame in the handler; `gone` is read only while
+      // the frame is alive.
+      auto watching = std::make_shared<bool>(true);
+      bool gone = false;
+      s.async_wait(tcp::socket::wait_read,
+                   [watching, &gone, &s, &pending](boost::system::error_code ec) {
+                     if (ec || !*watching) return;
+                     char c;
+                     const ssize_t got = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+                     if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+                       gone = true;
+                       pending.Notify();
+                     }
+                   });
+      while (!pending.finished && !pending.lost && !gone) {
+        co_await pending.wake.async_wait(kTuple);
+      }
+      *watching = false;
+      boost::system::error_code ignored;
+      s.cancel(ignored);
+      if (pending.lost || gone) co_return false;
       if (drop) {
         metrics_->Fault("drop");
         co_return false;

@@ -566,6 +566,26 @@ TEST(MockTimingTest, SmallKvCachePreemptsAndStillCompletes) {
   EXPECT_EQ(Sample(e, "vllm:kv_cache_usage_perc{"), 0);
 }
 
+TEST(MockServerTest, ClientThatLeavesIsAbortedInTheEngine) {
+  MockProcess mock(Args({"--speedup", "1"}));
+  {
+    Client gone(mock.port());
+    ASSERT_TRUE(gone.Send("POST", "/v1/chat/completions", ChatBody("hi", 5000)));
+    Exposition e = WaitForMetric(mock.port(), "vllm:num_requests_running{", 1);
+    ASSERT_EQ(Sample(e, "vllm:num_requests_running{"), 1);
+  }  // closes the connection long before 5,000 tokens (~35 s of model time)
+  Exposition e;
+  for (int i = 0; i < 500; ++i) {
+    Client c(mock.port());
+    e = ParsePrometheus(c.Request("GET", "/metrics").body);
+    if (Sample(e, "vllm:num_requests_running{") == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(Sample(e, "vllm:num_requests_running{"), 0);
+  EXPECT_EQ(Sample(e, "vllm:kv_cache_usage_perc{"), 0);
+  EXPECT_LT(Sample(e, "vllm:generation_tokens_total{"), 5000);
+}
+
 TEST(MockServerTest, BadFlagsExitNonZero) {
   const std::string cmd = std::string(TOKENPOOL_BINARY) + " mock --port 0 --profile nope 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
