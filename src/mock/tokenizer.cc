@@ -23,6 +23,9 @@ struct Char {
 // weights below and the foreign-word rule to 6.7%.
 constexpr double kAsciiFreeLetters = 8;
 constexpr double kAsciiLettersPerPiece = 5;
+// Runs with TeX's braces, ^, $ or backslash (and no quote, which marks JSON) merge less: "}{",
+// "^{", "$$" split more often than "://". 1.5 took LaTeX from -10.5% to -4.5% bias.
+constexpr double kTexPunctCharsPerPiece = 1.5;
 // Words with accented Latin letters (German, Polish, French, Turkish...) have fewer whole-word
 // entries in the vocabulary: their ASCII letters split sooner.
 constexpr double kForeignFreeLetters = 4;
@@ -211,14 +214,18 @@ int64_t CountTokens(std::string_view s) {
     if (c.cls == Cls::kOther || space_then_other) {  // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
       size_t j = space_then_other ? next : i;
       int64_t chars = 0;
+      bool tex = false, quote = false;
       while (j < n) {
         const Char d = Decode(s, j);
         if (d.cls != Cls::kOther) break;
         chars += d.cp >= 0x10000 ? 2 : 1;  // emoji: byte-level pieces
+        tex = tex || d.cp == '{' || d.cp == '}' || d.cp == '^' || d.cp == '$' || d.cp == '\\';
+        quote = quote || d.cp == '"';  // JSON's "}, and ": { merge well
         j += d.len;
       }
       while (j < n && (s[j] == '\n' || s[j] == '\r')) ++j;
-      tokens += Pieces(static_cast<double>(chars) / kPunctCharsPerPiece);
+      tokens += Pieces(static_cast<double>(chars) /
+                       (tex && !quote ? kTexPunctCharsPerPiece : kPunctCharsPerPiece));
       i = j;
       continue;
     }

@@ -8,8 +8,8 @@
 //     ~kAsciiLettersPerPiece per piece, one more per camelCase hump, non-ASCII letters at a
 //     per-script rate (Han ~1 character per token, Cyrillic ~2.5, Georgian ~0.5, ...);
 //   - digits in groups of at most 3: 1 token each (exactly as Llama 3);
-//   - punctuation runs (with an optional leading space and trailing newlines): ~2 characters
-//     per token;
+//   - punctuation runs (with an optional leading space and trailing newlines): ~3 characters
+//     per token, ~1.5 in TeX;
 //   - whitespace runs and newline runs: 1 token each (Llama 3 has tokens for long runs).
 // Chat requests add Llama 3's chat-template framing: 5 + 5 per message, contents trimmed.
 // Rates and the error against true Llama 3 counts: docs/mock.md.
