@@ -208,6 +208,7 @@ inline int64_t Pop(uint64_t x) { return std::popcount(x); }
 // Run bookkeeping across blocks: the previous block's mask of each run-tracked class.
 struct Carry {
   uint64_t letter = 0, digit = 0, space = 0, newline = 0, punct = 0, non_ascii = 0, lower = 0;
+  uint64_t letter2 = 0, letter4 = 0;  // letters with 1 (3) letters before them
 };
 
 // x shifted by k bits towards higher positions, filled from the previous block's mask.
@@ -223,11 +224,12 @@ inline uint64_t Prev(uint64_t x, uint64_t before, int k) { return (x << k) | (be
   st->letters += Pop(l);
   st->upper += Pop(m.upper);
   st->letter_runs += Pop(l & ~l1);
-  // A letter with 3 (7) letters before it: the 4th (8th) or later letter of its word.
-  const uint64_t ge4 = l & l1 & Prev(l, c->letter, 2) & Prev(l, c->letter, 3);
+  // A letter with 3 (7) letters before it: the 4th (8th) or later letter of its word. By
+  // doubling: two letters in a row, two such pairs 2 apart, two such quadruples 4 apart.
+  const uint64_t ge2 = l & l1;
+  const uint64_t ge4 = ge2 & Prev(ge2, c->letter2, 2);
   st->letters_ge4 += Pop(ge4);
-  st->letters_ge8 += Pop(ge4 & Prev(l, c->letter, 4) & Prev(l, c->letter, 5) &
-                         Prev(l, c->letter, 6) & Prev(l, c->letter, 7));
+  st->letters_ge8 += Pop(ge4 & Prev(ge4, c->letter4, 4));
   st->camel += Pop(m.upper & Prev(lower, c->lower, 1));
   st->digits += Pop(m.digit);
   st->digit_runs += Pop(m.digit & ~Prev(m.digit, c->digit, 1));
@@ -261,6 +263,8 @@ inline uint64_t Prev(uint64_t x, uint64_t before, int k) { return (x << k) | (be
     ++st->script[static_cast<int>(ScriptOf(p[i], p[i + 1]))];
   }
   c->letter = l;
+  c->letter2 = ge2;
+  c->letter4 = ge4;
   c->lower = lower;
   c->digit = m.digit;
   c->space = m.space;
