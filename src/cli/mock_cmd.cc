@@ -20,8 +20,9 @@ void RegisterMock(CLI::App& app) {
   auto eval_path = std::make_shared<std::string>();
   cmd->add_option("--port", config->port, "TCP port (0: any free port, printed on start)");
   cmd->add_option("--host", config->host, "Address to bind")->capture_default_str();
-  cmd->add_option("--profile", config->profile, "Instance profile (see `tokenpool plan "
-                                                "--list-profiles`)")
+  cmd->add_option("--profile", config->profile,
+                  "Instance profile (see `tokenpool plan "
+                  "--list-profiles`)")
       ->capture_default_str();
   cmd->add_option("--model", config->model, "Served model name (default: the profile name)");
   cmd->add_option("--max-model-len", config->max_model_len,
@@ -39,8 +40,7 @@ void RegisterMock(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--fail-rate", config->faults.fail_rate,
                   "Share of completions answered with --fail-status");
-  cmd->add_option("--fail-status", config->faults.fail_status, "500 or 503")
-      ->capture_default_str();
+  cmd->add_option("--fail-status", config->faults.fail_status, "500 or 503")->capture_default_str();
   cmd->add_option("--added-latency-ms", config->faults.added_latency_ms,
                   "Delay before each completion is handled");
   cmd->add_option("--first-token-stall-ms", config->faults.first_token_stall_ms,

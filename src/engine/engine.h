@@ -46,10 +46,10 @@
 namespace tokenpool::engine {
 
 struct EngineConfig {
-  int64_t max_num_seqs = 256;     // vLLM's default
+  int64_t max_num_seqs = 256;  // vLLM's default
   int64_t max_model_len = 8192;
-  int64_t block_size = 16;        // vLLM's default paged-KV block, tokens
-  int64_t kv_blocks = 0;          // KV blocks of the replica (capacity model's KvBlocks)
+  int64_t block_size = 16;  // vLLM's default paged-KV block, tokens
+  int64_t kv_blocks = 0;    // KV blocks of the replica (capacity model's KvBlocks)
   IterationModel iteration;
 
   // From a profile: its max_num_seqs, max_model_len, block_size, iteration model and
@@ -70,10 +70,10 @@ struct EngineRequest {
 // One sequence's part of an iteration.
 struct SeqOutput {
   uint64_t id = 0;
-  int64_t new_tokens = 0;       // output tokens sampled this iteration (0 or 1)
-  int64_t output_tokens = 0;    // output tokens so far, including these
-  bool first_token = false;     // this iteration sampled the request's first token
-  bool finished = false;        // max_tokens reached; the request has left the engine
+  int64_t new_tokens = 0;     // output tokens sampled this iteration (0 or 1)
+  int64_t output_tokens = 0;  // output tokens so far, including these
+  bool first_token = false;   // this iteration sampled the request's first token
+  bool finished = false;      // max_tokens reached; the request has left the engine
 };
 
 // Per-request latencies, known once a request finishes.
@@ -95,15 +95,15 @@ struct RequestTiming {
 
 struct StepResult {
   Time start;
-  Duration duration{};  // from the iteration model; zero when the batch was empty
-  Time end;             // start + duration: when this step's tokens exist
-  int64_t batch_seqs = 0;        // sequences in the iteration
-  int64_t prefill_tokens = 0;    // prompt (and recompute) tokens computed
-  int64_t decode_tokens = 0;     // decode tokens computed (one per decoding sequence)
-  int64_t context_tokens = 0;    // KV tokens attended over by the batch
-  std::vector<SeqOutput> outputs;          // sequences in the batch, in batch order
-  std::vector<RequestTiming> finished;     // requests that finished in this iteration
-  std::vector<uint64_t> preempted;         // ids preempted while forming this batch
+  Duration duration{};                  // from the iteration model; zero when the batch was empty
+  Time end;                             // start + duration: when this step's tokens exist
+  int64_t batch_seqs = 0;               // sequences in the iteration
+  int64_t prefill_tokens = 0;           // prompt (and recompute) tokens computed
+  int64_t decode_tokens = 0;            // decode tokens computed (one per decoding sequence)
+  int64_t context_tokens = 0;           // KV tokens attended over by the batch
+  std::vector<SeqOutput> outputs;       // sequences in the batch, in batch order
+  std::vector<RequestTiming> finished;  // requests that finished in this iteration
+  std::vector<uint64_t> preempted;      // ids preempted while forming this batch
   bool empty() const { return batch_seqs == 0; }
 };
 

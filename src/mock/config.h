@@ -19,12 +19,12 @@
 namespace tokenpool::mock {
 
 struct FaultConfig {
-  double fail_rate = 0;            // share of completion requests answered with fail_status
-  int fail_status = 503;           // 500 or 503
-  double added_latency_ms = 0;     // delay before a completion request is looked at
-  double first_token_stall_ms = 0; // stall after the response starts, before the first token
-  double drop_rate = 0;            // share of completions whose connection is dropped mid-way
-                                   // (streaming: after half the chunks; else before the reply)
+  double fail_rate = 0;             // share of completion requests answered with fail_status
+  int fail_status = 503;            // 500 or 503
+  double added_latency_ms = 0;      // delay before a completion request is looked at
+  double first_token_stall_ms = 0;  // stall after the response starts, before the first token
+  double drop_rate = 0;             // share of completions whose connection is dropped mid-way
+                                    // (streaming: after half the chunks; else before the reply)
 
   Status Validate() const;  // names the field: "faults.fail_rate: must be in [0, 1]"
 };
@@ -38,13 +38,13 @@ struct MockConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 8000;  // 0: any free port (printed on start)
   std::string profile = "llama-3-8b-h100";
-  std::string model;            // served model name; empty: the profile's name
-  int64_t max_model_len = 0;    // 0: the profile's
-  int64_t max_num_seqs = 0;     // 0: the profile's
+  std::string model;                    // served model name; empty: the profile's name
+  int64_t max_model_len = 0;            // 0: the profile's
+  int64_t max_num_seqs = 0;             // 0: the profile's
   int64_t num_gpu_blocks_override = 0;  // 0: KV blocks from the capacity model (vLLM's flag)
-  double speedup = 1;           // simulated time runs this many times faster than real time
-  uint64_t seed = 0;            // seeds generated text and fault draws
-  bool instant = false;         // no simulated compute: answer at once (throughput mode)
+  double speedup = 1;                   // simulated time runs this many times faster than real time
+  uint64_t seed = 0;                    // seeds generated text and fault draws
+  bool instant = false;                 // no simulated compute: answer at once (throughput mode)
   // Output length when a request gives no max_tokens (it then ends with finish_reason "stop",
   // as a model emitting EOS): 256, a typical chat answer length (Azure conversation trace mean
   // output is 211 tokens).

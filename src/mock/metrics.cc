@@ -12,17 +12,14 @@ namespace {
 using prometheus::Histogram;
 
 // vLLM's buckets (vllm/engine/metrics.py), so dashboards built for vLLM read the mock alike.
-const Histogram::BucketBoundaries kTtftBuckets = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06,
-                                                  0.08,  0.1,   0.25, 0.5,  0.75, 1.0,
-                                                  2.5,   5.0,   7.5,  10.0};
+const Histogram::BucketBoundaries kTtftBuckets = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
+                                                  0.25,  0.5,   0.75, 1.0,  2.5,  5.0,  7.5,  10.0};
 const Histogram::BucketBoundaries kTpotBuckets = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2,
                                                   0.3,  0.4,   0.5,  0.75,  1.0, 2.5};
-const Histogram::BucketBoundaries kE2eBuckets = {0.3,  0.5,  0.8,  1.0,  1.5,  2.0,  2.5,
-                                                 5.0,  10.0, 15.0, 20.0, 30.0, 40.0, 50.0,
-                                                 60.0};
-const Histogram::BucketBoundaries kTokenBuckets = {1,    2,    5,     10,    20,    50,
-                                                   100,  200,  500,   1000,  2000,  5000,
-                                                   10000, 20000, 50000, 100000};
+const Histogram::BucketBoundaries kE2eBuckets = {0.3,  0.5,  0.8,  1.0,  1.5,  2.0,  2.5, 5.0,
+                                                 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0};
+const Histogram::BucketBoundaries kTokenBuckets = {
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000};
 
 }  // namespace
 
@@ -36,8 +33,7 @@ MockMetrics::MockMetrics(const std::string& model)
     return &prometheus::BuildCounter().Name(name).Help(help).Register(*registry_).Add(labels);
   };
   auto histogram = [&](const char* name, const char* help, const Histogram::BucketBoundaries& b) {
-    return &prometheus::BuildHistogram().Name(name).Help(help).Register(*registry_).Add(labels,
-                                                                                         b);
+    return &prometheus::BuildHistogram().Name(name).Help(help).Register(*registry_).Add(labels, b);
   };
   running_ = gauge("vllm:num_requests_running", "Number of requests in model execution batches.");
   waiting_ = gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.");
@@ -53,10 +49,10 @@ MockMetrics::MockMetrics(const std::string& model)
                     kTpotBuckets);
   e2e_ = histogram("vllm:e2e_request_latency_seconds", "Histogram of end to end latency.",
                    kE2eBuckets);
-  prompt_hist_ = histogram("vllm:request_prompt_tokens", "Prompt tokens per request.",
-                           kTokenBuckets);
-  generation_hist_ = histogram("vllm:request_generation_tokens",
-                               "Generation tokens per request.", kTokenBuckets);
+  prompt_hist_ =
+      histogram("vllm:request_prompt_tokens", "Prompt tokens per request.", kTokenBuckets);
+  generation_hist_ =
+      histogram("vllm:request_generation_tokens", "Generation tokens per request.", kTokenBuckets);
 }
 
 MockMetrics::~MockMetrics() = default;

@@ -8,13 +8,12 @@ namespace {
 
 // 64 common English words: generated text looks like prose and every word is one token.
 constexpr std::array<std::string_view, 64> kWords = {
-    "the",   "of",    "and",   "to",    "in",    "is",    "that",  "for",   "it",    "as",
-    "with",  "was",   "on",    "be",    "by",    "this",  "are",   "or",    "from",  "at",
-    "which", "an",    "not",   "have",  "has",   "but",   "were",  "they",  "one",   "all",
-    "can",   "their", "more",  "other", "time",  "will",  "some",  "would", "there", "what",
-    "model", "token", "pool",  "data",  "we",    "when",  "each",  "these", "two",   "also",
-    "new",   "used",  "may",   "first", "most",  "only",  "over",  "such",  "into",  "then",
-    "than",  "very",  "well",  "state"};
+    "the",   "of",   "and",  "to",    "in",    "is",    "that", "for",   "it",    "as",    "with",
+    "was",   "on",   "be",   "by",    "this",  "are",   "or",   "from",  "at",    "which", "an",
+    "not",   "have", "has",  "but",   "were",  "they",  "one",  "all",   "can",   "their", "more",
+    "other", "time", "will", "some",  "would", "there", "what", "model", "token", "pool",  "data",
+    "we",    "when", "each", "these", "two",   "also",  "new",  "used",  "may",   "first", "most",
+    "only",  "over", "such", "into",  "then",  "than",  "very", "well",  "state"};
 
 uint64_t Mix(uint64_t x) {  // splitmix64 finalizer
   x += 0x9E3779B97F4A7C15ULL;

@@ -19,8 +19,8 @@ namespace tokenpool::mock {
 
 struct ResponseMeta {
   Endpoint endpoint = Endpoint::kChatCompletions;
-  uint64_t id = 0;       // rendered "chatcmpl-<id>" or "cmpl-<id>"
-  int64_t created = 0;   // Unix seconds
+  uint64_t id = 0;      // rendered "chatcmpl-<id>" or "cmpl-<id>"
+  int64_t created = 0;  // Unix seconds
   std::string_view model;
 };
 

@@ -1,12 +1,12 @@
 #include "mock/server.h"
 
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
-#include <sys/socket.h>
-
-#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -275,8 +275,8 @@ class Server {
       if (!req.body().empty()) {
         boost::system::error_code ec;
         boost::json::value v = boost::json::parse(req.body(), ec);
-        const boost::json::value* d = (!ec && v.is_object()) ? v.as_object().if_contains("down_ms")
-                                                             : nullptr;
+        const boost::json::value* d =
+            (!ec && v.is_object()) ? v.as_object().if_contains("down_ms") : nullptr;
         if (ec || !v.is_object() || (d != nullptr && !d->is_number()) ||
             (d != nullptr && d->to_number<double>() < 0)) {
           co_return co_await ReplyError(s, req, 400, "BadRequestError",
@@ -284,8 +284,8 @@ class Server {
         }
         if (d != nullptr) down_ms = d->to_number<double>();
       }
-      const bool keep = co_await Reply(s, req, http::status::ok, "application/json",
-                                       "{\"restarted\":true}");
+      const bool keep =
+          co_await Reply(s, req, http::status::ok, "application/json", "{\"restarted\":true}");
       Restart(down_ms);
       co_return keep;
     }
@@ -322,9 +322,8 @@ class Server {
           "max_tokens must be at least 1, got " + std::to_string(max_out) + ".");
     }
     // Without max_tokens vLLM allows up to max_model_len; the mock "emits EOS" earlier.
-    const int64_t n = has_max ? max_out
-                              : std::max<int64_t>(1, std::min(config_.default_max_tokens,
-                                                              max_len - p));
+    const int64_t n =
+        has_max ? max_out : std::max<int64_t>(1, std::min(config_.default_max_tokens, max_len - p));
     const char* finish_reason = has_max ? "length" : "stop";
     if (p + n > max_len) {
       co_return co_await ReplyError(s, req, 400, "BadRequestError",
@@ -339,17 +338,15 @@ class Server {
     if (config_.faults.fail_rate > 0 && Draw() < config_.faults.fail_rate) {
       const int code = config_.faults.fail_status;
       metrics_->Fault(code == 500 ? "error_500" : "error_503");
-      co_return co_await ReplyError(
-          s, req, code, code == 500 ? "InternalServerError" : "ServiceUnavailableError",
-          "injected fault");
+      co_return co_await ReplyError(s, req, code,
+                                    code == 500 ? "InternalServerError" : "ServiceUnavailableError",
+                                    "injected fault");
     }
     const bool drop = config_.faults.drop_rate > 0 && Draw() < config_.faults.drop_rate;
     const double stall_ms = config_.faults.first_token_stall_ms;
 
-    const ResponseMeta meta{.endpoint = endpoint,
-                            .id = next_id_++,
-                            .created = UnixNow(),
-                            .model = model_};
+    const ResponseMeta meta{
+        .endpoint = endpoint, .id = next_id_++, .created = UnixNow(), .model = model_};
     if (config_.instant) {
       co_return co_await Instant(s, req, meta, p, n, prompt_hash, finish_reason, stream,
                                  include_usage, drop);

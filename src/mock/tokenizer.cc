@@ -30,11 +30,11 @@ constexpr double kTexPunctCharsPerPiece = 1.5;
 // entries in the vocabulary: their ASCII letters split sooner.
 constexpr double kForeignFreeLetters = 4;
 constexpr double kForeignLettersPerPiece = 3.5;
-constexpr double kCamelHumpPieces = 0.5;      // getElementById: humps often start a new piece
+constexpr double kCamelHumpPieces = 0.5;  // getElementById: humps often start a new piece
 constexpr double kPunctPrefixPieces = 0;  // "(word", ".get", "_id": mostly merged with the word
 // A backslash before letters (\frac in LaTeX, \n in code) is a piece of its own.
 constexpr double kBackslashPrefixPieces = 1;
-constexpr double kPunctCharsPerPiece = 3;     // "://", "\",\"", "});" are common merges
+constexpr double kPunctCharsPerPiece = 3;  // "://", "\",\"", "});" are common merges
 
 // Pieces per character of non-ASCII letters, by block, fitted per language on the open corpus
 // (Llama 3 bytes/token there: Cyrillic ~4.9, Georgian ~1.5, Armenian ~1.2, Tamil ~2.0, Hindi
@@ -48,14 +48,14 @@ double NonAsciiWeight(uint32_t cp) {
   if (cp < 0x600) return 0.7;   // Hebrew
   if (cp < 0x800) return 0.4;   // Arabic, Syriac, Thaana
   if (cp < 0x900) return 1.0;
-  if (cp < 0x980) return 0.57;  // Devanagari
-  if (cp < 0xE00) return 1.4;   // Bengali ... Sinhala
-  if (cp < 0xF00) return 0.52;  // Thai, Lao
-  if (cp < 0x1000) return 1.4;  // Tibetan
-  if (cp >= 0x10A0 && cp < 0x1100) return 1.9;  // Georgian
-  if (cp >= 0x1E00 && cp < 0x2000) return 0.6;  // Latin extended additional, Greek extended
-  if (cp >= 0x3040 && cp < 0x3100) return 0.8;  // kana
-  if (cp >= 0x3400 && cp < 0xA000) return 0.8;  // Han
+  if (cp < 0x980) return 0.57;                   // Devanagari
+  if (cp < 0xE00) return 1.4;                    // Bengali ... Sinhala
+  if (cp < 0xF00) return 0.52;                   // Thai, Lao
+  if (cp < 0x1000) return 1.4;                   // Tibetan
+  if (cp >= 0x10A0 && cp < 0x1100) return 1.9;   // Georgian
+  if (cp >= 0x1E00 && cp < 0x2000) return 0.6;   // Latin extended additional, Greek extended
+  if (cp >= 0x3040 && cp < 0x3100) return 0.8;   // kana
+  if (cp >= 0x3400 && cp < 0xA000) return 0.8;   // Han
   if (cp >= 0xAC00 && cp < 0xD800) return 0.75;  // Hangul
   if (cp >= 0x20000) return 1.5;                 // rare ideographs: byte pieces
   return 1.0;
@@ -209,8 +209,7 @@ int64_t CountTokens(std::string_view s) {
       i = j;
       continue;
     }
-    const bool space_then_other =
-        c.cp == ' ' && next < n && Decode(s, next).cls == Cls::kOther;
+    const bool space_then_other = c.cp == ' ' && next < n && Decode(s, next).cls == Cls::kOther;
     if (c.cls == Cls::kOther || space_then_other) {  // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
       size_t j = space_then_other ? next : i;
       int64_t chars = 0;

@@ -254,10 +254,9 @@ TEST(EngineTest, TtftGrowsWithLoad) {
     Engine e(c);
     Time now = Time::Zero();
     for (int i = 0; i < n; ++i) {
-      EXPECT_TRUE(e.Submit({.id = static_cast<uint64_t>(i), .prompt_tokens = 200,
-                            .max_tokens = 20},
-                           now)
-                      .ok());
+      EXPECT_TRUE(
+          e.Submit({.id = static_cast<uint64_t>(i), .prompt_tokens = 200, .max_tokens = 20}, now)
+              .ok());
     }
     auto done = RunToIdle(e, &now);
     return done[static_cast<uint64_t>(n - 1)].ttft();
@@ -274,8 +273,8 @@ TEST(EngineTest, TpotFollowsDecodeStep) {
   ASSERT_TRUE(e.Submit({.id = 1, .prompt_tokens = 16, .max_tokens = 11}, now).ok());
   auto done = RunToIdle(e, &now);
   // Ten decode steps over contexts 17..26: mean context 21.5 tokens.
-  const double expect = (IterationSeconds(c.iteration, 1, 17, 0) +
-                         IterationSeconds(c.iteration, 1, 26, 0)) / 2;
+  const double expect =
+      (IterationSeconds(c.iteration, 1, 17, 0) + IterationSeconds(c.iteration, 1, 26, 0)) / 2;
   EXPECT_NEAR(ToSeconds(done[1].tpot()), expect, 1e-8);
   EXPECT_NEAR(ToSeconds(done[1].e2e()), ToSeconds(done[1].ttft() + done[1].tpot() * 10), 1e-8);
 }

@@ -75,13 +75,14 @@ Exposition ParsePrometheus(const std::string& text) {
   constexpr double kInf = std::numeric_limits<double>::infinity();
   Exposition e;
   static const std::regex kName("[a-zA-Z_:][a-zA-Z0-9_:]*");
-  static const std::regex kType("# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|"
-                                "summary|untyped)");
+  static const std::regex kType(
+      "# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|"
+      "summary|untyped)");
   static const std::regex kSample(
-      R"re(([a-zA-Z_:][a-zA-Z0-9_:]*))re"                                  // 1: name
-      R"re((\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*"))re"                    // first label
-      R"re((,[a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*")*\})?)re"                 // more labels
-      R"re( ([^ ]+)( [0-9]+)?)re");                                        // 7: value
+      R"re(([a-zA-Z_:][a-zA-Z0-9_:]*))re"                      // 1: name
+      R"re((\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*"))re"     // first label
+      R"re((,[a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*")*\})?)re"  // more labels
+      R"re( ([^ ]+)( [0-9]+)?)re");                            // 7: value
   size_t pos = 0;
   int line_no = 0;
   std::map<std::string, std::vector<std::pair<double, double>>> buckets;  // series -> (le, n)
@@ -218,7 +219,9 @@ TEST(MockServerTest, ChatCompletionUsageAndDeterministicText) {
 
   // Same seed and prompt: same text; another seed: other text.
   Response again = c.Request("POST", "/v1/chat/completions", ChatBody(content, 7));
-  EXPECT_EQ(ParseObject(again.body)["choices"].as_array()[0].as_object()["message"]
+  EXPECT_EQ(ParseObject(again.body)["choices"]
+                .as_array()[0]
+                .as_object()["message"]
                 .as_object()["content"]
                 .as_string()
                 .c_str(),
@@ -226,7 +229,9 @@ TEST(MockServerTest, ChatCompletionUsageAndDeterministicText) {
   MockProcess other(std::vector<std::string>{"--model", kModel, "--seed", "8", "--speedup", "20"});
   Client c2(other.port());
   Response r2 = c2.Request("POST", "/v1/chat/completions", ChatBody(content, 7));
-  EXPECT_NE(std::string(ParseObject(r2.body)["choices"].as_array()[0].as_object()["message"]
+  EXPECT_NE(std::string(ParseObject(r2.body)["choices"]
+                            .as_array()[0]
+                            .as_object()["message"]
                             .as_object()["content"]
                             .as_string()),
             text);
@@ -246,9 +251,9 @@ TEST(MockServerTest, TextCompletion) {
   MockProcess mock(Args({"--speedup", "20"}));
   Client c(mock.port());
   const std::string prompt = "Once upon a time, in 2024,";
-  Response r = c.Request(
-      "POST", "/v1/completions",
-      "{\"model\":\"test-model\",\"prompt\":\"" + prompt + "\",\"max_tokens\":4}");
+  Response r =
+      c.Request("POST", "/v1/completions",
+                "{\"model\":\"test-model\",\"prompt\":\"" + prompt + "\",\"max_tokens\":4}");
   ASSERT_EQ(r.status, 200) << r.body;
   json::object o = ParseObject(r.body);
   EXPECT_EQ(o["object"], "text_completion");
@@ -265,8 +270,8 @@ TEST(MockServerTest, StreamingChunksOnePerIterationWithUsage) {
   MockProcess mock(Args({"--speedup", "5"}));
   Client c(mock.port());
   const int n = 6;
-  Response r = c.Request("POST", "/v1/chat/completions", ChatBody("Tell me a story.", n, true,
-                                                                  true));
+  Response r =
+      c.Request("POST", "/v1/chat/completions", ChatBody("Tell me a story.", n, true, true));
   ASSERT_EQ(r.status, 200);
   ASSERT_TRUE(r.complete);
   EXPECT_EQ(r.headers["content-type"], "text/event-stream");
@@ -300,13 +305,15 @@ TEST(MockServerTest, StreamingChunksOnePerIterationWithUsage) {
 
   // The streamed text equals the non-streamed text; without include_usage there is no usage.
   Response full = c.Request("POST", "/v1/chat/completions", ChatBody("Tell me a story.", n));
-  EXPECT_EQ(ParseObject(full.body)["choices"].as_array()[0].as_object()["message"]
+  EXPECT_EQ(ParseObject(full.body)["choices"]
+                .as_array()[0]
+                .as_object()["message"]
                 .as_object()["content"]
                 .as_string()
                 .c_str(),
             text);
-  Response plain = c.Request("POST", "/v1/chat/completions",
-                             ChatBody("Tell me a story.", n, true, false));
+  Response plain =
+      c.Request("POST", "/v1/chat/completions", ChatBody("Tell me a story.", n, true, false));
   EXPECT_EQ(plain.body.find("usage"), std::string::npos);
   EXPECT_TRUE(plain.body.ends_with("data: [DONE]\n\n"));
 }
@@ -314,9 +321,9 @@ TEST(MockServerTest, StreamingChunksOnePerIterationWithUsage) {
 TEST(MockServerTest, StreamingTextCompletion) {
   MockProcess mock(Args({"--instant"}));
   Client c(mock.port());
-  Response r = c.Request(
-      "POST", "/v1/completions",
-      "{\"model\":\"test-model\",\"prompt\":\"abc\",\"max_tokens\":3,\"stream\":true}");
+  Response r =
+      c.Request("POST", "/v1/completions",
+                "{\"model\":\"test-model\",\"prompt\":\"abc\",\"max_tokens\":3,\"stream\":true}");
   ASSERT_EQ(r.status, 200);
   std::vector<std::string> events = SseEvents(r.body);
   ASSERT_EQ(events.size(), 4u);
@@ -345,8 +352,8 @@ TEST(MockServerTest, ErrorsAsVllm) {
   Response bad = c.Request("POST", "/v1/chat/completions", "{\"model\": \"test-model\", ");
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(ParseObject(bad.body)["object"], "error");
-  Response unknown = c.Request("POST", "/v1/chat/completions", ChatBody("hi", 3, false, false,
-                                                                        "gpt-5"));
+  Response unknown =
+      c.Request("POST", "/v1/chat/completions", ChatBody("hi", 3, false, false, "gpt-5"));
   EXPECT_EQ(unknown.status, 404);
   EXPECT_EQ(ParseObject(unknown.body)["type"], "NotFoundError");
   EXPECT_EQ(c.Request("GET", "/health").status, 200);  // errors keep the connection
@@ -543,8 +550,8 @@ TEST(MockTimingTest, TtftGrowsWithLoad) {
 
 TEST(MockTimingTest, SmallKvCachePreemptsAndStillCompletes) {
   // 128 blocks = 2,048 KV tokens; four requests growing to ~700 tokens each cannot all stay.
-  MockProcess mock(Args({"--max-model-len", "1024", "--num-gpu-blocks-override", "128",
-                         "--speedup", "10"}));
+  MockProcess mock(
+      Args({"--max-model-len", "1024", "--num-gpu-blocks-override", "128", "--speedup", "10"}));
   ASSERT_GT(mock.port(), 0) << mock.banner();
   std::vector<std::unique_ptr<Client>> clients;
   for (int i = 0; i < 4; ++i) {

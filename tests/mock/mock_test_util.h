@@ -81,7 +81,7 @@ class MockProcess {
 };
 
 struct Response {
-  int status = 0;  // 0: the connection closed before a status line
+  int status = 0;                              // 0: the connection closed before a status line
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;                            // de-chunked
   std::vector<std::string> chunks;             // chunked bodies: each chunk's data
@@ -173,8 +173,7 @@ class Client {
       }
     }
     const size_t length = std::strtoul(
-        r.headers.count("content-length") ? r.headers["content-length"].c_str() : "0", nullptr,
-        10);
+        r.headers.count("content-length") ? r.headers["content-length"].c_str() : "0", nullptr, 10);
     while (buf_.size() < length) {
       if (!Fill()) return r;
     }
