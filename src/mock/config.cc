@@ -68,7 +68,17 @@ Status MockConfig::Validate() const {
     return InvalidArgument("--num-gpu-blocks-override: must be > 0");
   }
   if (default_max_tokens <= 0) return InvalidArgument("--default-max-tokens: must be > 0");
-  return faults.Validate();
+  Status s = faults.Validate();
+  if (s.ok()) return s;
+  // The user typed flags: "faults.fail_rate: ..." -> "--fail-rate: ...".
+  std::string m = s.message();
+  if (m.rfind("faults.", 0) == 0) {
+    const size_t colon = m.find(':');
+    std::string flag = "--" + m.substr(7, colon - 7);
+    for (char& ch : flag) ch = ch == '_' ? '-' : ch;
+    m = flag + m.substr(colon);
+  }
+  return InvalidArgument(m);
 }
 
 }  // namespace tokenpool::mock

@@ -522,7 +522,15 @@ Status RunMockServer(const MockConfig& config, std::FILE* out) {
   if (config.max_model_len > 0) prof = WithMaxModelLen(prof, config.max_model_len);
   if (config.max_num_seqs > 0) prof.max_num_seqs = config.max_num_seqs;
   if (config.num_gpu_blocks_override > 0) prof.kv_blocks_override = config.num_gpu_blocks_override;
-  if (Status s = prof.Validate(); !s.ok()) return s;
+  if (Status s = prof.Validate(); !s.ok()) {
+    // Name the flag that made the profile invalid.
+    const std::string& m = s.message();
+    const char* flag = m.find("max_model_len") != std::string::npos  ? "--max-model-len: "
+                       : m.find("max_num_seqs") != std::string::npos ? "--max-num-seqs: "
+                       : m.find("kv_blocks") != std::string::npos    ? "--num-gpu-blocks-override: "
+                                                                     : "--profile: ";
+    return InvalidArgument(flag + m);
+  }
   engine::EngineConfig ec = engine::EngineConfig::FromProfile(prof);
   if (Status s = ec.Validate(); !s.ok()) return s;
   const std::string model = config.model.empty() ? prof.name : config.model;

@@ -600,6 +600,19 @@ TEST(MockServerTest, BadFlagsExitNonZero) {
   const int status = pclose(p);
   EXPECT_NE(WEXITSTATUS(status), 0);
   EXPECT_NE(out.find("--profile"), std::string::npos) << out;
+  for (const auto& [args, flag] : std::vector<std::pair<std::string, std::string>>{
+           {"--fail-rate 2", "--fail-rate:"},
+           {"--fail-status 404", "--fail-status:"},
+           {"--max-model-len 100000000", "--max-model-len:"},
+           {"--speedup 0", "--speedup:"}}) {
+    const std::string c = std::string(TOKENPOOL_BINARY) + " mock --port 0 " + args + " 2>&1";
+    FILE* q = popen(c.c_str(), "r");
+    ASSERT_NE(q, nullptr);
+    std::string o;
+    while (fgets(buf, sizeof buf, q) != nullptr) o += buf;
+    EXPECT_NE(WEXITSTATUS(pclose(q)), 0) << args;
+    EXPECT_NE(o.find(flag), std::string::npos) << args << ": " << o;
+  }
 }
 
 }  // namespace
