@@ -2,7 +2,8 @@
 # Reruns the simulator experiments (docs/experiments.md) into sim/results/<scenario>/.
 # Usage: sim/run_experiments.sh [path/to/tokenpool]   (default: build/src/cli/tokenpool)
 # Run from the repository root with ../shared beside it. E1 runs the sizing search (--size);
-# about 9 minutes on one core in all. Needs python3 (E2's CSV) and, for plots, gnuplot.
+# about 12 minutes of wall time (5 CPU-minutes) in all. Needs python3 (E2's CSV) and, for the
+# plots, gnuplot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-build/src/cli/tokenpool}
