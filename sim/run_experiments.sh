@@ -62,6 +62,9 @@ done
 if command -v gnuplot > /dev/null; then
   gnuplot -e "dir='$out/e2'" sim/plot_e2.gp
 fi
+for s in e5_autoscale e5_fixed_peak; do
+  "$bin" sim "sim/scenarios/$s.yaml" --out "$out/$s"
+done
 "$bin" sim sim/scenarios/e3_debt_fair_share.yaml --out "$out/e3_debt_fair_share"
 if command -v gnuplot > /dev/null; then
   gnuplot -e "dir='$out/e3_debt_fair_share'" sim/plot_e3.gp
