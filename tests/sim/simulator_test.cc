@@ -205,6 +205,29 @@ TEST(SimulatorTest, ValidateNamesTheField) {
   EXPECT_NE(RunSimulation(c, {}).status().message().find("workload.lengths"), std::string::npos);
 }
 
+TEST(SimulatorTest, ArrivalProcessesKeepTheirMeanRate) {
+  // Trace replay compressed to 40 req/s (the rows are 5 req/s), replayed after its last row.
+  SimConfig c = TwoPools(40, 100);
+  c.warmup_s = 0;
+  c.workload->process = ArrivalProcess::kTrace;
+  const SimResult trace = RunSimulation(c, {}).value();
+  EXPECT_NEAR(static_cast<double>(trace.requests), 4000, 40);  // 2,000 rows, one replay more
+  // Bursty on-off arrivals: the same mean rate, in bursts.
+  c.workload->process = ArrivalProcess::kOnOff;
+  c.workload->rate_rps = 10;
+  c.workload->on_mean_s = 5;
+  c.workload->off_mean_s = 5;
+  c.duration_s = 400;
+  const SimResult onoff = RunSimulation(c, {}).value();
+  EXPECT_NEAR(static_cast<double>(onoff.requests), 4000, 600);
+  // Poisson within a window of the run.
+  c.workload->process = ArrivalProcess::kPoisson;
+  c.workload->start_s = 100;
+  c.workload->end_s = 200;
+  const SimResult window = RunSimulation(c, {}).value();
+  EXPECT_NEAR(static_cast<double>(window.requests), 1000, 120);
+}
+
 TEST(RngTest, SameSeedSameSequence) {
   Rng a(1), b(1);
   for (int i = 0; i < 100; ++i) ASSERT_EQ(a.Next(), b.Next());
