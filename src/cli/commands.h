@@ -12,5 +12,6 @@ void RegisterEstimateEval(CLI::App& app);
 void RegisterPlan(CLI::App& app);
 void RegisterMock(CLI::App& app);
 void RegisterSim(CLI::App& app);
+void RegisterServe(CLI::App& app);
 
 }  // namespace tokenpool::cli

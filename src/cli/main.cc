@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   tokenpool::cli::RegisterPlan(app);
   tokenpool::cli::RegisterMock(app);
   tokenpool::cli::RegisterSim(app);
+  tokenpool::cli::RegisterServe(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -1,0 +1,446 @@
+#include "gateway/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+
+#include "tokenpool/profile.h"
+
+namespace tokenpool::gateway {
+namespace {
+
+std::string Join(const std::string& path, const std::string& key) {
+  return path.empty() ? key : path + "." + key;
+}
+std::string Index(const std::string& path, size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  Status Error(const YAML::Node& n, const std::string& field, const std::string& rule) const {
+    const int line = n.IsDefined() && n.Mark().line >= 0 ? n.Mark().line + 1 : 1;
+    return InvalidArgument(source_ + ":" + std::to_string(line) + ": " + field + ": " + rule);
+  }
+
+  Status CheckKeys(const YAML::Node& map, const std::string& path,
+                   std::initializer_list<const char*> allowed) const {
+    if (!map.IsMap()) return Error(map, path.empty() ? "(top level)" : path, "expected a mapping");
+    for (const auto& kv : map) {
+      const std::string key = kv.first.as<std::string>();
+      if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
+        std::string list;
+        for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+        return Error(kv.first, Join(path, key), "unknown field (known: " + list + ")");
+      }
+    }
+    return Status::Ok();
+  }
+  Status Require(const YAML::Node& map, const char* key, const std::string& path) const {
+    if (!map[key].IsDefined() || map[key].IsNull()) {
+      return Error(map, Join(path, key), "required field is missing");
+    }
+    return Status::Ok();
+  }
+  template <typename T>
+  Status Get(const YAML::Node& map, const char* key, const std::string& path, T* out,
+             const char* type_name) const {
+    const YAML::Node n = map[key];
+    if (!n.IsDefined() || n.IsNull()) return Status::Ok();
+    try {
+      if (!n.IsScalar()) throw YAML::Exception(n.Mark(), "not a scalar");
+      *out = n.as<T>();
+    } catch (const YAML::Exception&) {
+      return Error(n, Join(path, key), std::string("expected ") + type_name);
+    }
+    return Status::Ok();
+  }
+  Status GetS(const YAML::Node& m, const char* k, const std::string& p, std::string* o) const {
+    return Get(m, k, p, o, "a string");
+  }
+  Status GetD(const YAML::Node& m, const char* k, const std::string& p, double* o) const {
+    return Get(m, k, p, o, "a number");
+  }
+  Status GetI(const YAML::Node& m, const char* k, const std::string& p, int64_t* o) const {
+    return Get(m, k, p, o, "an integer");
+  }
+  Status GetI32(const YAML::Node& m, const char* k, const std::string& p, int32_t* o) const {
+    return Get(m, k, p, o, "an integer");
+  }
+  Status GetPort(const YAML::Node& m, const std::string& p, uint16_t* o) const {
+    int64_t v = *o;
+    if (Status s = GetI(m, "port", p, &v); !s.ok()) return s;
+    if (v < 0 || v > 65535) return Error(m["port"], Join(p, "port"), "must be in [0, 65535]");
+    *o = static_cast<uint16_t>(v);
+    return Status::Ok();
+  }
+
+  Status ReadListener(const YAML::Node& n, const std::string& path, Listener* l) const {
+    if (Status s = CheckKeys(n, path, {"host", "port"}); !s.ok()) return s;
+    if (Status s = GetS(n, "host", path, &l->host); !s.ok()) return s;
+    return GetPort(n, path, &l->port);
+  }
+
+  Status ReadVector(const YAML::Node& n, const std::string& path, ResourceVector* v) const {
+    if (Status s = CheckKeys(n, path, {"token_rate", "kv_tokens", "concurrency"}); !s.ok()) {
+      return s;
+    }
+    if (Status s = GetD(n, "token_rate", path, &v->token_rate); !s.ok()) return s;
+    if (Status s = GetD(n, "kv_tokens", path, &v->kv_tokens); !s.ok()) return s;
+    return GetD(n, "concurrency", path, &v->concurrency);
+  }
+
+  Status ReadPool(const YAML::Node& n, const std::string& path, PoolSpec* p) const {
+    if (Status s = CheckKeys(n, path,
+                             {"name", "model", "profile", "max_model_len", "replicas", "backends"});
+        !s.ok()) {
+      return s;
+    }
+    for (const char* k : {"name", "model", "profile", "backends"}) {
+      if (Status s = Require(n, k, path); !s.ok()) return s;
+    }
+    if (Status s = GetS(n, "name", path, &p->name); !s.ok()) return s;
+    if (Status s = GetS(n, "model", path, &p->model); !s.ok()) return s;
+    if (Status s = GetS(n, "profile", path, &p->profile); !s.ok()) return s;
+    if (Status s = GetI(n, "max_model_len", path, &p->max_model_len); !s.ok()) return s;
+    if (p->max_model_len < 0) {
+      return Error(n["max_model_len"], Join(path, "max_model_len"), "must be >= 0");
+    }
+    Result<InstanceProfile> prof = FindProfile(p->profile);
+    if (!prof.ok()) return Error(n["profile"], Join(path, "profile"), prof.status().message());
+    const YAML::Node b = n["backends"];
+    const std::string bpath = Join(path, "backends");
+    if (!b.IsSequence() || b.size() == 0) return Error(b, bpath, "expected a non-empty list");
+    for (size_t i = 0; i < b.size(); ++i) {
+      if (!b[i].IsScalar()) return Error(b[i], Index(bpath, i), "expected a URL");
+      Result<BackendUrl> u = ParseBackendUrl(b[i].Scalar());
+      if (!u.ok()) return Error(b[i], Index(bpath, i), u.status().message());
+      p->backends.push_back(*u);
+    }
+    p->min_replicas = p->max_replicas = static_cast<int32_t>(p->backends.size());
+    if (const YAML::Node r = n["replicas"]; r.IsDefined() && !r.IsNull()) {
+      const std::string rpath = Join(path, "replicas");
+      if (Status s = CheckKeys(r, rpath, {"min", "max"}); !s.ok()) return s;
+      if (Status s = GetI32(r, "min", rpath, &p->min_replicas); !s.ok()) return s;
+      if (Status s = GetI32(r, "max", rpath, &p->max_replicas); !s.ok()) return s;
+      if (p->min_replicas < 0) return Error(r, Join(rpath, "min"), "must be >= 0");
+      if (p->max_replicas < p->min_replicas) {
+        return Error(r, Join(rpath, "max"), "must be >= min");
+      }
+    }
+    const auto n_backends = static_cast<int32_t>(p->backends.size());
+    if (n_backends < p->min_replicas || n_backends > p->max_replicas) {
+      return Error(b, bpath,
+                   "the number of backends (" + std::to_string(n_backends) +
+                       ") must be within replicas.min..max (" + std::to_string(p->min_replicas) +
+                       ".." + std::to_string(p->max_replicas) + ")");
+    }
+    return Status::Ok();
+  }
+
+  Status ReadTenant(const YAML::Node& n, const std::string& path, TenantSpec* t) const {
+    if (Status s = CheckKeys(n, path, {"name", "keys"}); !s.ok()) return s;
+    if (Status s = Require(n, "name", path); !s.ok()) return s;
+    if (Status s = Require(n, "keys", path); !s.ok()) return s;
+    if (Status s = GetS(n, "name", path, &t->name); !s.ok()) return s;
+    const YAML::Node k = n["keys"];
+    const std::string kpath = Join(path, "keys");
+    if (!k.IsSequence()) return Error(k, kpath, "expected a list of sha256 hex digests");
+    for (size_t i = 0; i < k.size(); ++i) {
+      std::string h = k[i].IsScalar() ? k[i].Scalar() : std::string();
+      const bool hex = h.size() == 64 && std::all_of(h.begin(), h.end(), [](char c) {
+                         return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+                       });
+      if (!hex) return Error(k[i], Index(kpath, i), "must be 64 hex characters (sha256)");
+      for (char& c : h) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      t->key_sha256.push_back(h);
+    }
+    return Status::Ok();
+  }
+
+  Status ReadEntitlement(const YAML::Node& n, const std::string& path, EntitlementEntry* e) const {
+    if (Status s = CheckKeys(n, path,
+                             {"tenant", "pool", "class", "priority", "guarantee", "burst", "weight",
+                              "slo", "quotas"});
+        !s.ok()) {
+      return s;
+    }
+    for (const char* k : {"tenant", "pool", "class"}) {
+      if (Status s = Require(n, k, path); !s.ok()) return s;
+    }
+    if (Status s = GetS(n, "tenant", path, &e->tenant); !s.ok()) return s;
+    if (Status s = GetS(n, "pool", path, &e->pool); !s.ok()) return s;
+    EntitlementSpec& spec = e->spec;
+    spec.name = spec.tenant = e->tenant;
+    std::string cls;
+    if (Status s = GetS(n, "class", path, &cls); !s.ok()) return s;
+    Result<EntitlementClass> c = ParseEntitlementClass(cls);
+    if (!c.ok()) return Error(n["class"], Join(path, "class"), c.status().message());
+    spec.cls = *c;
+    if (Status s = GetI32(n, "priority", path, &spec.priority); !s.ok()) return s;
+    if (Status s = GetD(n, "weight", path, &spec.weight); !s.ok()) return s;
+    if (n["guarantee"].IsDefined()) {
+      if (Status s = ReadVector(n["guarantee"], Join(path, "guarantee"), &spec.guarantee);
+          !s.ok()) {
+        return s;
+      }
+    }
+    spec.burst = spec.guarantee;
+    if (n["burst"].IsDefined()) {
+      if (Status s = ReadVector(n["burst"], Join(path, "burst"), &spec.burst); !s.ok()) return s;
+    }
+    if (const YAML::Node s = n["slo"]; s.IsDefined()) {
+      const std::string spath = Join(path, "slo");
+      if (Status st = CheckKeys(s, spath, {"ttft_ms", "max_queue_wait_ms"}); !st.ok()) return st;
+      double ttft = ToMilliseconds(spec.slo.ttft_target);
+      double wait = ToMilliseconds(spec.slo.max_queue_wait);
+      if (Status st = GetD(s, "ttft_ms", spath, &ttft); !st.ok()) return st;
+      if (Status st = GetD(s, "max_queue_wait_ms", spath, &wait); !st.ok()) return st;
+      if (ttft < 0) return Error(s, Join(spath, "ttft_ms"), "must be >= 0");
+      if (wait < 0) return Error(s, Join(spath, "max_queue_wait_ms"), "must be >= 0");
+      spec.slo.ttft_target = Milliseconds(ttft);
+      spec.slo.max_queue_wait = Milliseconds(wait);
+    }
+    if (const YAML::Node q = n["quotas"]; q.IsDefined()) {
+      const std::string qpath = Join(path, "quotas");
+      if (Status st = CheckKeys(q, qpath, {"minute", "hour", "day", "month"}); !st.ok()) return st;
+      for (int w = 0; w < kNumQuotaWindows; ++w) {
+        const std::string name(QuotaWindowName(static_cast<QuotaWindow>(w)));
+        if (Status st = GetI(q, name.c_str(), qpath, &spec.quotas.limit[w]); !st.ok()) return st;
+      }
+    }
+    if (Status s = spec.Validate(); !s.ok()) {
+      // The core names "entitlements[<name>]..."; point at this entry instead.
+      std::string m = s.message();
+      if (const size_t dot = m.find("]."); m.starts_with("entitlements[") && dot != m.npos) {
+        m = path + m.substr(dot + 1);
+      }
+      const int line = n.Mark().line >= 0 ? n.Mark().line + 1 : 1;
+      return InvalidArgument(source_ + ":" + std::to_string(line) + ": " + m);
+    }
+    return Status::Ok();
+  }
+
+  Result<GatewayConfig> Read(const YAML::Node& root) const {
+    GatewayConfig c;
+    c.source = source_;
+    if (Status s = CheckKeys(root, "",
+                             {"listen", "admin", "models", "pools", "tenants", "entitlements",
+                              "estimator", "router", "limits"});
+        !s.ok()) {
+      return s;
+    }
+    for (const char* k : {"models", "pools", "tenants", "entitlements"}) {
+      if (Status s = Require(root, k, ""); !s.ok()) return s;
+    }
+    if (root["listen"].IsDefined()) {
+      if (Status s = ReadListener(root["listen"], "listen", &c.listen); !s.ok()) return s;
+    }
+    if (const YAML::Node a = root["admin"]; a.IsDefined()) {
+      if (Status s = CheckKeys(a, "admin", {"host", "port", "token_sha256"}); !s.ok()) return s;
+      if (Status s = Require(a, "token_sha256", "admin"); !s.ok()) return s;
+      if (Status s = GetS(a, "host", "admin", &c.admin.host); !s.ok()) return s;
+      if (Status s = GetPort(a, "admin", &c.admin.port); !s.ok()) return s;
+      if (Status s = GetS(a, "token_sha256", "admin", &c.admin_token_sha256); !s.ok()) return s;
+      std::string& h = c.admin_token_sha256;
+      if (h.size() != 64 || !std::all_of(h.begin(), h.end(), [](char ch) {
+            return std::isxdigit(static_cast<unsigned char>(ch)) != 0;
+          })) {
+        return Error(a["token_sha256"], "admin.token_sha256", "must be 64 hex characters (sha256)");
+      }
+      for (char& ch : h) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      c.admin_enabled = true;
+    }
+    const YAML::Node models = root["models"];
+    if (!models.IsSequence() || models.size() == 0) {
+      return Error(models, "models", "expected a non-empty list of model names");
+    }
+    std::set<std::string> model_names;
+    for (size_t i = 0; i < models.size(); ++i) {
+      if (!models[i].IsScalar() || models[i].Scalar().empty()) {
+        return Error(models[i], Index("models", i), "expected a model name");
+      }
+      if (!model_names.insert(models[i].Scalar()).second) {
+        return Error(models[i], Index("models", i),
+                     "duplicate model \"" + models[i].Scalar() + "\"");
+      }
+      c.models.push_back(models[i].Scalar());
+    }
+    const YAML::Node pools = root["pools"];
+    if (!pools.IsSequence() || pools.size() == 0) {
+      return Error(pools, "pools", "expected a non-empty list");
+    }
+    std::set<std::string> pool_names;
+    for (size_t i = 0; i < pools.size(); ++i) {
+      PoolSpec p;
+      const std::string path = Index("pools", i);
+      if (Status s = ReadPool(pools[i], path, &p); !s.ok()) return s;
+      if (!pool_names.insert(p.name).second) {
+        return Error(pools[i]["name"], path + ".name", "duplicate pool \"" + p.name + "\"");
+      }
+      if (model_names.count(p.model) == 0) {
+        return Error(pools[i]["model"], path + ".model",
+                     "unknown model \"" + p.model + "\" (not in models)");
+      }
+      c.pools.push_back(std::move(p));
+    }
+    for (const std::string& m : c.models) {
+      if (std::none_of(c.pools.begin(), c.pools.end(),
+                       [&](const PoolSpec& p) { return p.model == m; })) {
+        return Error(models, "models", "model \"" + m + "\" has no pool");
+      }
+    }
+    const YAML::Node tenants = root["tenants"];
+    if (!tenants.IsSequence()) return Error(tenants, "tenants", "expected a list");
+    std::set<std::string> tenant_names, keys;
+    for (size_t i = 0; i < tenants.size(); ++i) {
+      TenantSpec t;
+      const std::string path = Index("tenants", i);
+      if (Status s = ReadTenant(tenants[i], path, &t); !s.ok()) return s;
+      if (!tenant_names.insert(t.name).second) {
+        return Error(tenants[i]["name"], path + ".name", "duplicate tenant \"" + t.name + "\"");
+      }
+      for (size_t k = 0; k < t.key_sha256.size(); ++k) {
+        if (!keys.insert(t.key_sha256[k]).second) {
+          return Error(tenants[i]["keys"][k], Index(path + ".keys", k),
+                       "this key is already given to another tenant");
+        }
+      }
+      c.tenants.push_back(std::move(t));
+    }
+    const YAML::Node ents = root["entitlements"];
+    if (!ents.IsSequence()) return Error(ents, "entitlements", "expected a list");
+    std::set<std::pair<std::string, std::string>> pairs;
+    for (size_t i = 0; i < ents.size(); ++i) {
+      EntitlementEntry e;
+      const std::string path = Index("entitlements", i);
+      if (Status s = ReadEntitlement(ents[i], path, &e); !s.ok()) return s;
+      if (tenant_names.count(e.tenant) == 0) {
+        return Error(ents[i]["tenant"], path + ".tenant", "unknown tenant \"" + e.tenant + "\"");
+      }
+      if (pool_names.count(e.pool) == 0) {
+        return Error(ents[i]["pool"], path + ".pool", "unknown pool \"" + e.pool + "\"");
+      }
+      if (!pairs.insert({e.tenant, e.pool}).second) {
+        return Error(
+            ents[i], path,
+            "a second entitlement of tenant \"" + e.tenant + "\" on pool \"" + e.pool + "\"");
+      }
+      c.entitlements.push_back(std::move(e));
+    }
+    if (const YAML::Node e = root["estimator"]; e.IsDefined()) {
+      if (Status s = CheckKeys(e, "estimator", {"mode", "default_output_reserve"}); !s.ok()) {
+        return s;
+      }
+      if (Status s = GetS(e, "mode", "estimator", &c.estimator_mode); !s.ok()) return s;
+      if (Status s =
+              GetI(e, "default_output_reserve", "estimator", &c.estimator.default_output_reserve);
+          !s.ok()) {
+        return s;
+      }
+      if (Result<std::unique_ptr<TokenEstimator>> m = MakeEstimator(c.estimator_mode, c.estimator);
+          !m.ok()) {
+        return Error(e, "estimator", m.status().message());
+      }
+    }
+    if (const YAML::Node r = root["router"]; r.IsDefined()) {
+      if (Status s = CheckKeys(r, "router", {"mode", "spill_utilization"}); !s.ok()) return s;
+      if (Status s = GetS(r, "mode", "router", &c.router_mode); !s.ok()) return s;
+      if (Status s = GetD(r, "spill_utilization", "router", &c.router.spill_utilization); !s.ok()) {
+        return s;
+      }
+      if (Result<std::unique_ptr<Router>> m = MakeRouter(c.router_mode, c.router); !m.ok()) {
+        return Error(r, "router", m.status().message());
+      }
+    }
+    if (const YAML::Node l = root["limits"]; l.IsDefined()) {
+      if (Status s =
+              CheckKeys(l, "limits", {"max_header_bytes", "max_body_bytes", "upstream_timeout_s"});
+          !s.ok()) {
+        return s;
+      }
+      int64_t header = c.limits.max_header_bytes;
+      int64_t body = static_cast<int64_t>(c.limits.max_body_bytes);
+      if (Status s = GetI(l, "max_header_bytes", "limits", &header); !s.ok()) return s;
+      if (Status s = GetI(l, "max_body_bytes", "limits", &body); !s.ok()) return s;
+      if (Status s = GetD(l, "upstream_timeout_s", "limits", &c.limits.upstream_timeout_s);
+          !s.ok()) {
+        return s;
+      }
+      if (header < 1024 || header > (int64_t{1} << 20)) {
+        return Error(l, "limits.max_header_bytes", "must be in [1024, 1048576]");
+      }
+      if (body < 1024 || body > (int64_t{1} << 30)) {
+        return Error(l, "limits.max_body_bytes", "must be in [1024, 1073741824]");
+      }
+      if (!(c.limits.upstream_timeout_s > 0)) {
+        return Error(l, "limits.upstream_timeout_s", "must be > 0");
+      }
+      c.limits.max_header_bytes = static_cast<uint32_t>(header);
+      c.limits.max_body_bytes = static_cast<uint64_t>(body);
+    }
+    return c;
+  }
+
+ private:
+  std::string source_;
+};
+
+}  // namespace
+
+Result<BackendUrl> ParseBackendUrl(std::string_view url) {
+  constexpr std::string_view kScheme = "http://";
+  if (!url.starts_with(kScheme)) {
+    return InvalidArgument("expected http://HOST:PORT, got \"" + std::string(url) + "\"");
+  }
+  std::string_view rest = url.substr(kScheme.size());
+  if (rest.ends_with('/')) rest.remove_suffix(1);
+  const size_t colon = rest.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || rest.find('/') != std::string_view::npos) {
+    return InvalidArgument("expected http://HOST:PORT, got \"" + std::string(url) + "\"");
+  }
+  BackendUrl b;
+  b.host = std::string(rest.substr(0, colon));
+  const std::string_view port = rest.substr(colon + 1);
+  int64_t v = 0;
+  for (char ch : port) {
+    if (ch < '0' || ch > '9' || v > 65535)
+      return InvalidArgument("bad port in \"" + std::string(url) + "\"");
+    v = v * 10 + (ch - '0');
+  }
+  if (port.empty() || v < 1 || v > 65535) {
+    return InvalidArgument("bad port in \"" + std::string(url) + "\"");
+  }
+  b.port = static_cast<uint16_t>(v);
+  return b;
+}
+
+Result<GatewayConfig> ParseGatewayConfig(std::string_view yaml_text, const std::string& source) {
+  Reader reader(source);
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml_text));
+    if (!root.IsDefined() || root.IsNull()) {
+      return InvalidArgument(source + ":1: (top level): the file is empty");
+    }
+    return reader.Read(root);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(source + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+Result<GatewayConfig> LoadGatewayConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound(path + ": cannot read the config file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  const size_t slash = path.find_last_of('/');
+  return ParseGatewayConfig(text.str(), slash == std::string::npos ? path : path.substr(slash + 1));
+}
+
+}  // namespace tokenpool::gateway

@@ -1,0 +1,92 @@
+#pragma once
+// Gateway configuration: the YAML file of `tokenpool serve --config FILE`, read and validated
+// once at the edge into plain structs. Only this file's .cc knows yaml-cpp.
+//
+//   Result<GatewayConfig> c = LoadGatewayConfigFile("gateway.yaml");
+//   if (!c.ok()) ...   // "gateway.yaml:14: tenants[1].keys[0]: must be 64 hex characters (sha256)"
+//
+// Every error names the file, the line, the field path and the rule. API keys are stored as
+// SHA-256 hex digests (`echo -n KEY | sha256sum`); the config never holds a key in clear and
+// the gateway never logs one. The format is described in docs/gateway.md.
+//
+// Thread-safety: plain values.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tokenpool/entitlement.h"
+#include "tokenpool/estimator.h"
+#include "tokenpool/router.h"
+#include "tokenpool/status.h"
+
+namespace tokenpool::gateway {
+
+struct Listener {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;  // 0: any free port (printed on start)
+};
+
+struct BackendUrl {
+  std::string host;
+  uint16_t port = 0;
+};
+
+struct PoolSpec {
+  std::string name;           // unique: "short"
+  std::string model;          // a configured model
+  std::string profile;        // a built-in instance profile (tokenpool/profile.h)
+  int64_t max_model_len = 0;  // 0: the profile's
+  int32_t min_replicas = 1;
+  int32_t max_replicas = 1;
+  std::vector<BackendUrl> backends;  // one per running replica
+};
+
+struct TenantSpec {
+  std::string name;
+  std::vector<std::string> key_sha256;  // lower-case hex digests
+};
+
+struct EntitlementEntry {
+  std::string tenant;
+  std::string pool;
+  EntitlementSpec spec;  // spec.name = spec.tenant = tenant
+};
+
+struct Limits {
+  // 16 KiB of request headers: nginx's large_client_header_buffers default is 4 x 8 KiB.
+  uint32_t max_header_bytes = 16 * 1024;
+  // 16 MiB: the request parser's own limit (parse/request_parser.h).
+  uint64_t max_body_bytes = uint64_t{16} << 20;
+  // Upstream time limit: for a non-streaming request the whole exchange, for a streaming one
+  // each wait for the next bytes. 600 s: a 32K-token answer at ~18 ms/token, non-streaming.
+  double upstream_timeout_s = 600;
+};
+
+struct GatewayConfig {
+  std::string source;  // file name, for messages
+  Listener listen;
+  Listener admin{.host = "127.0.0.1", .port = 0};
+  bool admin_enabled = false;
+  std::string admin_token_sha256;
+  std::vector<std::string> models;
+  std::vector<PoolSpec> pools;
+  std::vector<TenantSpec> tenants;
+  std::vector<EntitlementEntry> entitlements;
+  std::string estimator_mode = std::string(kDefaultEstimatorMode);
+  EstimatorConfig estimator;
+  std::string router_mode = "spillover";
+  RouterConfig router;
+  Limits limits;
+};
+
+// Parses and validates; `source` names the file in messages.
+Result<GatewayConfig> ParseGatewayConfig(std::string_view yaml_text, const std::string& source);
+// Reads the file, then ParseGatewayConfig with its base name as the source.
+Result<GatewayConfig> LoadGatewayConfigFile(const std::string& path);
+
+// "http://127.0.0.1:8001" (an optional trailing '/'); https is refused.
+Result<BackendUrl> ParseBackendUrl(std::string_view url);
+
+}  // namespace tokenpool::gateway

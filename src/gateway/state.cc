@@ -1,0 +1,196 @@
+#include "gateway/state.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+
+#include "gateway/sha256.h"
+#include "tokenpool/capacity.h"
+#include "tokenpool/profile.h"
+
+namespace tokenpool::gateway {
+namespace {
+
+boost::json::object VectorJson(const ResourceVector& v) {
+  return {{"token_rate", v.token_rate}, {"kv_tokens", v.kv_tokens}, {"concurrency", v.concurrency}};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<GatewayState>> GatewayState::Create(const GatewayConfig& config,
+                                                           const Clock& clock) {
+  std::unique_ptr<GatewayState> s(new GatewayState(config, clock));
+  Result<std::unique_ptr<TokenEstimator>> est =
+      MakeEstimator(config.estimator_mode, config.estimator);
+  if (!est.ok()) return est.status();
+  s->estimator_ = std::move(*est);
+  Result<std::unique_ptr<Router>> router = MakeRouter(config.router_mode, config.router);
+  if (!router.ok()) return router.status();
+  s->router_ = std::move(*router);
+
+  s->pools_.reserve(config.pools.size());
+  for (const PoolSpec& spec : config.pools) {
+    Result<InstanceProfile> prof = FindProfile(spec.profile);
+    if (!prof.ok()) return prof.status();
+    InstanceProfile p = spec.max_model_len > 0 ? WithMaxModelLen(*prof, spec.max_model_len) : *prof;
+    if (Status v = p.Validate(); !v.ok()) {
+      return InvalidArgument(config.source + ": pools[" + spec.name + "]: " + v.message());
+    }
+    PoolConfig pc;
+    pc.name = spec.name;
+    // The default workload shape (Azure conversation trace): the token_rate a replica carries
+    // at capacity; kv_tokens and concurrency do not depend on it.
+    pc.replica_capacity = ReplicaCapacity(p, WorkloadShape{});
+    pc.min_replicas = spec.min_replicas;
+    pc.max_replicas = spec.max_replicas;
+    pc.initial_replicas = static_cast<int32_t>(spec.backends.size());
+    Result<std::unique_ptr<TokenPool>> pool = TokenPool::Create(pc, clock);
+    if (!pool.ok()) {
+      return InvalidArgument(config.source + ": pools[" + spec.name +
+                             "]: " + pool.status().message());
+    }
+    PoolState ps;
+    ps.spec = spec;
+    ps.max_model_len = p.max_model_len;
+    ps.pool = std::move(*pool);
+    for (const BackendUrl& u : spec.backends) ps.backends.push_back(Backend{.url = u});
+    s->pools_.push_back(std::move(ps));
+  }
+  for (size_t i = 0; i < s->pools_.size(); ++i) {
+    s->model_pools_[s->pools_[i].spec.model].push_back(static_cast<int>(i));
+  }
+  for (auto& [model, list] : s->model_pools_) {
+    std::stable_sort(list.begin(), list.end(), [&](int a, int b) {
+      return s->pools_[static_cast<size_t>(a)].max_model_len <
+             s->pools_[static_cast<size_t>(b)].max_model_len;
+    });
+  }
+  for (size_t t = 0; t < config.tenants.size(); ++t) {
+    for (const std::string& k : config.tenants[t].key_sha256) {
+      s->tenant_by_key_[k] = static_cast<int>(t);
+    }
+  }
+  for (size_t i = 0; i < config.entitlements.size(); ++i) {
+    const EntitlementEntry& e = config.entitlements[i];
+    for (PoolState& ps : s->pools_) {
+      if (ps.spec.name != e.pool) continue;
+      Result<EntitlementRef> ref = ps.pool->AddEntitlement(e.spec);
+      if (!ref.ok()) {
+        return InvalidArgument(config.source + ": entitlements[" + std::to_string(i) +
+                               "]: " + ref.status().message());
+      }
+      ps.by_tenant[e.tenant] = *ref;
+      ps.class_by_tenant[e.tenant] = e.spec.cls;
+    }
+  }
+  return s;
+}
+
+int GatewayState::FindTenant(std::string_view authorization) const {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (!authorization.starts_with(kBearer)) return -1;
+  std::string_view key = authorization.substr(kBearer.size());
+  while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
+  while (!key.empty() && key.back() == ' ') key.remove_suffix(1);
+  if (key.empty()) return -1;
+  auto it = tenant_by_key_.find(Sha256Hex(key));
+  return it == tenant_by_key_.end() ? -1 : it->second;
+}
+
+RoutePlan GatewayState::Plan(const RequestFeatures& f) const {
+  RoutePlan plan;
+  auto it = model_pools_.find(f.model);
+  if (it == model_pools_.end()) {
+    plan.status = 404;
+    plan.message = "The model `" + f.model + "` does not exist or you do not have access to it.";
+    plan.error_type = "invalid_request_error";
+    plan.error_code = "model_not_found";
+    return plan;
+  }
+  plan.estimate = estimator_->Estimate(f, Categorize(f));
+  RoutePool route_pools[8];
+  const size_t n = std::min<size_t>(it->second.size(), 8);
+  for (size_t i = 0; i < n; ++i) {
+    const PoolState& ps = pools_[static_cast<size_t>(it->second[i])];
+    route_pools[i] = RoutePool{.name = ps.spec.name,
+                               .max_model_len = ps.max_model_len,
+                               .utilization = ps.pool->Utilization(),
+                               .queued = ps.pool->QueueLength()};
+  }
+  const std::span<const RoutePool> span(route_pools, n);
+  const RouteDecision d = router_->Route(plan.estimate.routing_budget, span);
+  plan.reason = d.reason;
+  if (!d.ok()) {
+    plan.status = 400;
+    plan.message = NoPoolFitsMessage(plan.estimate.routing_budget, span);
+    plan.error_type = "invalid_request_error";
+    plan.error_code = "context_length_exceeded";
+    return plan;
+  }
+  plan.pool = it->second[static_cast<size_t>(d.pool)];
+  // The reservation holds the conservative prompt estimate: KV is what overload costs.
+  plan.cost = RequestCost{.prompt = Tokens(plan.estimate.routing_prompt_tokens),
+                          .output = Tokens(plan.estimate.output_reserve)};
+  return plan;
+}
+
+EntitlementRef GatewayState::Entitlement(int pool, int tenant) const {
+  const PoolState& ps = pools_[static_cast<size_t>(pool)];
+  auto it = ps.by_tenant.find(config_.tenants[static_cast<size_t>(tenant)].name);
+  return it == ps.by_tenant.end() ? EntitlementRef{} : it->second;
+}
+
+EntitlementClass GatewayState::Class(int pool, int tenant) const {
+  const PoolState& ps = pools_[static_cast<size_t>(pool)];
+  return ps.class_by_tenant.at(config_.tenants[static_cast<size_t>(tenant)].name);
+}
+
+int GatewayState::PickBackend(int pool) const {
+  const PoolState& ps = pools_[static_cast<size_t>(pool)];
+  int best = -1;
+  for (size_t i = 0; i < ps.backends.size(); ++i) {
+    if (best < 0 || ps.backends[i].outstanding_tokens <
+                        ps.backends[static_cast<size_t>(best)].outstanding_tokens) {
+      best = static_cast<int>(i);
+    }
+  }
+  return best;
+}
+
+void GatewayState::Observe(const RequestFeatures& f, int64_t prompt_tokens) {
+  estimator_->Observe(f, Categorize(f), prompt_tokens);
+}
+
+std::string GatewayState::ModelsJson(int64_t created_unix) const {
+  boost::json::array data;
+  for (const std::string& m : config_.models) {
+    data.push_back(boost::json::object{
+        {"id", m}, {"object", "model"}, {"created", created_unix}, {"owned_by", "tokenpool"}});
+  }
+  return boost::json::serialize(boost::json::object{{"object", "list"}, {"data", data}});
+}
+
+std::string GatewayState::PoolsJson() {
+  boost::json::array pools;
+  for (PoolState& ps : pools_) {
+    const PoolSnapshot snap = ps.pool->Snapshot();
+    boost::json::array backends;
+    for (const Backend& b : ps.backends) {
+      backends.push_back(
+          boost::json::object{{"url", "http://" + b.url.host + ":" + std::to_string(b.url.port)},
+                              {"outstanding_tokens", b.outstanding_tokens},
+                              {"in_flight", b.in_flight}});
+    }
+    pools.push_back(boost::json::object{{"name", ps.spec.name},
+                                        {"model", ps.spec.model},
+                                        {"max_model_len", ps.max_model_len},
+                                        {"replicas", snap.replicas},
+                                        {"capacity", VectorJson(snap.capacity)},
+                                        {"in_use", VectorJson(snap.in_use)},
+                                        {"queued", snap.queued},
+                                        {"open_reservations", snap.open_reservations},
+                                        {"backends", backends}});
+  }
+  return boost::json::serialize(boost::json::object{{"pools", pools}});
+}
+
+}  // namespace tokenpool::gateway

@@ -1,0 +1,102 @@
+#pragma once
+// GatewayState: the core objects behind `tokenpool serve` and the decisions of the request path
+// that do not touch the network: key -> tenant, body -> features -> estimate -> pool, the
+// TokenPools themselves, and the backend instances with their outstanding tokens. The server
+// (server.cc) owns one and calls it between its co_awaits.
+//
+//   auto state = GatewayState::Create(config, clock).value();
+//   int tenant = state->FindTenant(req[http::field::authorization]);   // -1: 401
+//   RoutePlan plan = state->Plan(features);                            // !plan.ok(): 4xx
+//   Decision d = state->pool(plan.pool).pool->Admit(ref, plan.cost, cookie);
+//
+// Thread-safety: not synchronized. One thread owns it (this slice serves on one io_context
+// thread); TokenPool and the estimator are single-threaded by contract.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "gateway/config.h"
+#include "tokenpool/clock.h"
+#include "tokenpool/estimator.h"
+#include "tokenpool/request_features.h"
+#include "tokenpool/router.h"
+#include "tokenpool/token_pool.h"
+
+namespace tokenpool::gateway {
+
+struct Backend {
+  BackendUrl url;
+  int64_t outstanding_tokens = 0;  // estimated tokens of requests in flight on it
+  uint32_t in_flight = 0;
+};
+
+struct PoolState {
+  PoolSpec spec;
+  int64_t max_model_len = 0;  // effective: the spec's or the profile's
+  std::unique_ptr<TokenPool> pool;
+  std::vector<Backend> backends;
+  std::unordered_map<std::string, EntitlementRef> by_tenant;
+  std::unordered_map<std::string, EntitlementClass> class_by_tenant;
+};
+
+// Where a request goes, or the error that refuses it before admission.
+struct RoutePlan {
+  int status = 200;  // 200: routed; else the HTTP status of the refusal (400, 404)
+  std::string message;
+  std::string_view error_type;
+  std::string_view error_code;
+  int pool = -1;
+  RouteReason reason = RouteReason::kNoPoolFits;
+  TokenEstimate estimate;
+  RequestCost cost;
+  bool ok() const { return status == 200; }
+};
+
+class GatewayState {
+ public:
+  // Builds every pool (capacity from the profile at max_model_len, replicas = backends) and
+  // adds every entitlement through the pool's entitlement admission. The clock must outlive it.
+  static Result<std::unique_ptr<GatewayState>> Create(const GatewayConfig& config,
+                                                      const Clock& clock);
+
+  const GatewayConfig& config() const { return config_; }
+  // The tenant index for an `Authorization: Bearer KEY` header value; -1 when missing or unknown.
+  int FindTenant(std::string_view authorization) const;
+  const TenantSpec& tenant(int i) const { return config_.tenants[static_cast<size_t>(i)]; }
+
+  // Estimate and route a parsed request: 404 for an unknown model, 400 when it fits no pool.
+  RoutePlan Plan(const RequestFeatures& f) const;
+  // The tenant's entitlement on a pool (invalid when it has none).
+  EntitlementRef Entitlement(int pool, int tenant) const;
+  // The class of that entitlement (requires Entitlement(pool, tenant).valid()).
+  EntitlementClass Class(int pool, int tenant) const;
+  // The instance with the least outstanding tokens; -1 when the pool has none.
+  int PickBackend(int pool) const;
+  // Learns from the backend's usage.prompt_tokens.
+  void Observe(const RequestFeatures& f, int64_t prompt_tokens);
+
+  PoolState& pool(int i) { return pools_[static_cast<size_t>(i)]; }
+  int pool_count() const { return static_cast<int>(pools_.size()); }
+
+  std::string ModelsJson(int64_t created_unix) const;
+  // {"pools":[{"name","model","max_model_len","replicas","capacity":{...},"in_use":{...},
+  //   "queued","open_reservations","backends":[{"url","outstanding_tokens","in_flight"}]}]}
+  std::string PoolsJson();
+
+ private:
+  GatewayState(const GatewayConfig& config, const Clock& clock) : config_(config), clock_(clock) {}
+
+  GatewayConfig config_;
+  const Clock& clock_;
+  std::vector<PoolState> pools_;
+  std::unordered_map<std::string, std::vector<int>> model_pools_;  // by max_model_len ascending
+  std::unordered_map<std::string, int> tenant_by_key_;             // sha256 hex -> tenant
+  std::unique_ptr<TokenEstimator> estimator_;
+  std::unique_ptr<Router> router_;
+};
+
+}  // namespace tokenpool::gateway

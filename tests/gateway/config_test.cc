@@ -1,0 +1,143 @@
+// Gateway YAML config: a good file and the errors of bad ones (file, line, path, rule).
+#include "gateway/config.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "gateway/demo.h"
+#include "gateway/sha256.h"
+#include "gateway/state.h"
+#include "tokenpool/clock.h"
+
+namespace tokenpool::gateway {
+namespace {
+
+const std::string kKey = Sha256Hex("sk-test");
+
+std::string Good() {
+  return "listen: {host: 127.0.0.1, port: 0}\n"
+         "models: [m]\n"
+         "pools:\n"
+         "  - name: short\n"
+         "    model: m\n"
+         "    profile: llama-3-8b-h100\n"
+         "    max_model_len: 8192\n"
+         "    replicas: {min: 1, max: 2}\n"
+         "    backends: [\"http://127.0.0.1:9001\"]\n"
+         "tenants:\n"
+         "  - name: acme\n"
+         "    keys: [" +
+         kKey +
+         "]\n"
+         "entitlements:\n"
+         "  - tenant: acme\n"
+         "    pool: short\n"
+         "    class: guaranteed\n"
+         "    guarantee: {token_rate: 100, kv_tokens: 8192, concurrency: 2}\n"
+         "    burst: {token_rate: 200, kv_tokens: 16384, concurrency: 4}\n"
+         "    slo: {ttft_ms: 1000, max_queue_wait_ms: 500}\n"
+         "    quotas: {day: 1000000}\n"
+         "estimator: {mode: static}\n"
+         "router: {mode: spillover, spill_utilization: 0.8}\n";
+}
+
+std::string Replace(std::string s, const std::string& from, const std::string& to) {
+  const size_t at = s.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) s.replace(at, from.size(), to);
+  return s;
+}
+
+std::string ErrorOf(const std::string& yaml) {
+  Result<GatewayConfig> c = ParseGatewayConfig(yaml, "gateway.yaml");
+  return c.ok() ? std::string("<ok>") : c.status().message();
+}
+
+TEST(GatewayConfigTest, ReadsAGoodFile) {
+  Result<GatewayConfig> c = ParseGatewayConfig(Good(), "gateway.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->listen.port, 0);
+  ASSERT_EQ(c->pools.size(), 1u);
+  EXPECT_EQ(c->pools[0].max_model_len, 8192);
+  EXPECT_EQ(c->pools[0].max_replicas, 2);
+  EXPECT_EQ(c->pools[0].backends[0].port, 9001);
+  EXPECT_EQ(c->tenants[0].key_sha256[0], kKey);
+  ASSERT_EQ(c->entitlements.size(), 1u);
+  const EntitlementSpec& e = c->entitlements[0].spec;
+  EXPECT_EQ(e.cls, EntitlementClass::kGuaranteed);
+  EXPECT_EQ(e.burst.kv_tokens, 16384);
+  EXPECT_EQ(e.slo.max_queue_wait, Milliseconds(500));
+  EXPECT_EQ(e.quotas.limit[static_cast<int>(QuotaWindow::kDay)], 1000000);
+  EXPECT_EQ(c->estimator_mode, "static");
+  EXPECT_DOUBLE_EQ(c->router.spill_utilization, 0.8);
+}
+
+TEST(GatewayConfigTest, BadKeyNamesFileLinePathAndRule) {
+  EXPECT_EQ(ErrorOf(Replace(Good(), kKey, "abc")),
+            "gateway.yaml:12: tenants[0].keys[0]: must be 64 hex characters (sha256)");
+}
+
+TEST(GatewayConfigTest, Errors) {
+  EXPECT_EQ(ErrorOf(Replace(Good(), "class: guaranteed", "class: gold")).substr(0, 42),
+            "gateway.yaml:16: entitlements[0].class: cl");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "pool: short", "pool: nope")),
+            "gateway.yaml:15: entitlements[0].pool: unknown pool \"nope\"");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "tenant: acme", "tenant: bob")),
+            "gateway.yaml:14: entitlements[0].tenant: unknown tenant \"bob\"");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "    model: m\n", "    model: x\n")),
+            "gateway.yaml:5: pools[0].model: unknown model \"x\" (not in models)");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "http://127.0.0.1:9001", "https://a:1")),
+            "gateway.yaml:9: pools[0].backends[0]: expected http://HOST:PORT, got \"https://a:1\"");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "max: 2", "max: 0")),
+            "gateway.yaml:8: pools[0].replicas.max: must be >= min");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "port: 0", "port: 70000")),
+            "gateway.yaml:1: listen.port: must be in [0, 65535]");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "estimator:", "estimatr:")).substr(0, 38),
+            "gateway.yaml:21: estimatr: unknown fie");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "kv_tokens: 16384", "kv_tokens: 1024")),
+            "gateway.yaml:14: entitlements[0].burst.kv_tokens: must be >= guarantee.kv_tokens "
+            "(8192), got 1024");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "mode: static", "mode: magic")).substr(0, 32),
+            "gateway.yaml:21: estimator: esti");
+  // A YAML syntax error carries its line.
+  EXPECT_EQ(ErrorOf(Replace(Good(), "models: [m]", "models: [m")).substr(0, 15), "gateway.yaml:3:");
+  EXPECT_EQ(ErrorOf(""), "gateway.yaml:1: (top level): the file is empty");
+}
+
+TEST(GatewayConfigTest, StateRefusesGuaranteesBeyondThePool) {
+  Result<GatewayConfig> c = ParseGatewayConfig(
+      Replace(Good(), "concurrency: 2}", "concurrency: 100000}"), "gateway.yaml");
+  // The burst is smaller than the guarantee now, so the entitlement itself is refused first.
+  ASSERT_FALSE(c.ok());
+  Result<GatewayConfig> big =
+      ParseGatewayConfig(Replace(Replace(Good(), "concurrency: 2}", "concurrency: 100000}"),
+                                 "concurrency: 4}", "concurrency: 100000}"),
+                         "gateway.yaml");
+  ASSERT_TRUE(big.ok()) << big.status().message();
+  ManualClock clock;
+  Result<std::unique_ptr<GatewayState>> s = GatewayState::Create(*big, clock);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("entitlements[0]"), std::string::npos)
+      << s.status().message();
+}
+
+TEST(GatewayConfigTest, DemoConfigIsValidAndAuthenticates) {
+  Result<GatewayConfig> c =
+      ParseGatewayConfig(DemoConfigYaml("127.0.0.1", 8080, 8081, 9001, 9002), "demo.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ManualClock clock;
+  Result<std::unique_ptr<GatewayState>> s = GatewayState::Create(*c, clock);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ((*s)->FindTenant("Bearer " + std::string(kDemoKey)), 0);
+  EXPECT_EQ((*s)->FindTenant("Bearer " + std::string(kFreeKey)), 1);
+  EXPECT_EQ((*s)->FindTenant("Bearer nope"), -1);
+  EXPECT_EQ((*s)->FindTenant(""), -1);
+}
+
+TEST(GatewayConfigTest, Sha256) {
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+}  // namespace
+}  // namespace tokenpool::gateway

@@ -1,0 +1,260 @@
+// The gateway end to end over loopback: two `tokenpool mock` children (short and long pools)
+// and `tokenpool serve --config` in front, all started as child processes on free ports and
+// stopped by PID. Pool state is read from the admin API (GET /admin/pools).
+#include "gateway/server.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "gateway/child_process.h"
+#include "gateway/sha256.h"
+#include "gateway_test_util.h"
+
+namespace tokenpool::gateway {
+namespace {
+
+using testing::Client;
+using testing::Response;
+using testing::SseEvents;
+
+constexpr char kAcme[] = "sk-acme";
+constexpr char kSmall[] = "sk-small";
+constexpr char kAdmin[] = "admin-secret";
+
+std::map<std::string, std::string> Auth(const std::string& key) {
+  return {{"Authorization", "Bearer " + key}};
+}
+
+std::string Chat(const std::string& model, int max_tokens, bool stream,
+                 const std::string& extra = "") {
+  return "{\"model\":\"" + model +
+         "\",\"messages\":[{\"role\":\"user\",\"content\":\"Tell me a "
+         "story about token pools.\"}],\"max_tokens\":" +
+         std::to_string(max_tokens) + ",\"stream\":" + (stream ? "true" : "false") + extra + "}";
+}
+
+class GatewayServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    short_mock_ = new ChildProcess(
+        TOKENPOOL_BINARY, {"mock", "--port", "0", "--model", "m", "--max-model-len", "8192"});
+    long_mock_ = new ChildProcess(
+        TOKENPOOL_BINARY, {"mock", "--port", "0", "--model", "m", "--max-model-len", "32768"});
+    ASSERT_NE(short_mock_->port(), 0) << short_mock_->banner();
+    ASSERT_NE(long_mock_->port(), 0) << long_mock_->banner();
+    const auto url = [](int port) { return "\"http://127.0.0.1:" + std::to_string(port) + "\""; };
+    std::string y;
+    y += "listen: {host: 127.0.0.1, port: 0}\n";
+    y += "admin: {host: 127.0.0.1, port: 0, token_sha256: " + Sha256Hex(kAdmin) + "}\n";
+    y += "models: [m, dead-model]\n";
+    y += "pools:\n";
+    y += "  - {name: short, model: m, profile: llama-3-8b-h100, max_model_len: 8192, backends: [" +
+         url(short_mock_->port()) + "]}\n";
+    y += "  - {name: long, model: m, profile: llama-3-8b-h100, max_model_len: 32768, backends: [" +
+         url(long_mock_->port()) + "]}\n";
+    y += "  - {name: dead, model: dead-model, profile: llama-3-8b-h100, max_model_len: 8192, "
+         "backends: [" +
+         url(testing::UnusedPort()) + "]}\n";
+    y += "tenants:\n";
+    y += "  - {name: acme, keys: [" + Sha256Hex(kAcme) + "]}\n";
+    y += "  - {name: small, keys: [" + Sha256Hex(kSmall) + "]}\n";
+    y += "entitlements:\n";
+    for (const char* pool : {"short", "long", "dead"}) {
+      y += std::string("  - {tenant: acme, pool: ") + pool +
+           ", class: guaranteed, guarantee: {token_rate: 500, kv_tokens: 65536, concurrency: 8},"
+           " burst: {token_rate: 5000, kv_tokens: 262144, concurrency: 64}}\n";
+    }
+    y += "  - {tenant: small, pool: short, class: elastic, guarantee: {token_rate: 50, "
+         "kv_tokens: 4096, concurrency: 1}, slo: {max_queue_wait_ms: 0}}\n";
+    y += "router: {mode: spillover}\n";
+    y += "limits: {max_body_bytes: 65536}\n";
+    config_path_ = new std::string(::testing::TempDir() + "gateway_server_test_" +
+                                   std::to_string(getpid()) + ".yaml");
+    std::ofstream(*config_path_) << y;
+    gateway_ = new ChildProcess(TOKENPOOL_BINARY, {"serve", "--config", *config_path_});
+    ASSERT_NE(gateway_->port(), 0) << gateway_->banner();
+    const size_t at = gateway_->banner().find("admin=");
+    ASSERT_NE(at, std::string::npos) << gateway_->banner();
+    admin_port_ = std::atoi(gateway_->banner().c_str() + gateway_->banner().find(':', at) + 1);
+  }
+  static void TearDownTestSuite() {
+    delete gateway_;
+    delete short_mock_;
+    delete long_mock_;
+    if (config_path_ != nullptr) std::remove(config_path_->c_str());
+    delete config_path_;
+  }
+
+  static boost::json::object Pool(const std::string& name) {
+    Client c(admin_port_);
+    Response r = c.Request("GET", "/admin/pools", "", Auth(kAdmin));
+    EXPECT_EQ(r.status, 200) << r.body;
+    boost::json::value v = boost::json::parse(r.body);
+    for (const auto& p : v.at("pools").as_array()) {
+      if (p.at("name").as_string() == name) return p.as_object();
+    }
+    ADD_FAILURE() << "no pool " << name;
+    return {};
+  }
+  static double InUse(const std::string& pool, const char* dim) {
+    return Pool(pool).at("in_use").at(dim).to_number<double>();
+  }
+
+  static inline ChildProcess* short_mock_ = nullptr;
+  static inline ChildProcess* long_mock_ = nullptr;
+  static inline ChildProcess* gateway_ = nullptr;
+  static inline std::string* config_path_ = nullptr;
+  static inline int admin_port_ = 0;
+};
+
+TEST_F(GatewayServerTest, NonStreamingHappyPath) {
+  Client c(gateway_->port());
+  Response r = c.Request("POST", "/v1/chat/completions", Chat("m", 16, false), Auth(kAcme));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["x-tokenpool-pool"], "short");
+  EXPECT_EQ(r.headers["x-tokenpool-class"], "guaranteed");
+  boost::json::value v = boost::json::parse(r.body);
+  EXPECT_EQ(v.at("usage").at("completion_tokens").as_int64(), 16);
+  EXPECT_GT(v.at("usage").at("prompt_tokens").as_int64(), 0);
+  // Keep-alive: a second request on the same connection.
+  Response r2 = c.Request("POST", "/v1/completions",
+                          "{\"model\":\"m\",\"prompt\":\"Hello\",\"max_tokens\":4}", Auth(kAcme));
+  EXPECT_EQ(r2.status, 200) << r2.body;
+  EXPECT_EQ(InUse("short", "concurrency"), 0);
+  EXPECT_EQ(InUse("short", "kv_tokens"), 0);
+}
+
+TEST_F(GatewayServerTest, StreamingStripsTheUsageItAdded) {
+  Client c(gateway_->port());
+  Response r = c.Request("POST", "/v1/chat/completions", Chat("m", 24, true), Auth(kAcme));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["content-type"], "text/event-stream");
+  EXPECT_TRUE(r.complete);
+  EXPECT_GT(r.chunks.size(), 2u);  // chunks were forwarded as they came, not in one piece
+  const auto events = SseEvents(r.body);
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events.back(), "[DONE]");
+  for (const auto& e : events) EXPECT_EQ(e.find("usage"), std::string::npos) << e;
+  EXPECT_EQ(InUse("short", "concurrency"), 0);
+}
+
+TEST_F(GatewayServerTest, StreamingKeepsUsageWhenAsked) {
+  Client c(gateway_->port());
+  Response r =
+      c.Request("POST", "/v1/chat/completions",
+                Chat("m", 8, true, ",\"stream_options\":{\"include_usage\":true}"), Auth(kAcme));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto events = SseEvents(r.body);
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_NE(events[events.size() - 2].find("\"completion_tokens\":8"), std::string::npos)
+      << events[events.size() - 2];
+}
+
+TEST_F(GatewayServerTest, LongRequestGoesToTheLongPool) {
+  // A 12,000-token budget does not fit the 8K pool. Only the routing is checked: the client
+  // reads the headers and leaves.
+  Client c(gateway_->port());
+  ASSERT_TRUE(c.Send("POST", "/v1/chat/completions", Chat("m", 12000, true), Auth(kAcme)));
+  Response head = c.ReadHead();
+  ASSERT_EQ(head.status, 200);
+  EXPECT_EQ(head.headers["x-tokenpool-pool"], "long");
+}
+
+TEST_F(GatewayServerTest, Errors) {
+  Client c(gateway_->port());
+  Response r = c.Request("POST", "/v1/chat/completions", Chat("m", 8, false), Auth("sk-wrong"));
+  EXPECT_EQ(r.status, 401);
+  EXPECT_NE(r.body.find("\"invalid_api_key\""), std::string::npos) << r.body;
+  r = c.Request("POST", "/v1/chat/completions", Chat("m", 8, false), {});
+  EXPECT_EQ(r.status, 401);
+  r = c.Request("POST", "/v1/chat/completions", Chat("nope", 8, false), Auth(kAcme));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("\"model_not_found\""), std::string::npos) << r.body;
+  r = c.Request("POST", "/v1/chat/completions", Chat("m", 40000, false), Auth(kAcme));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("\"context_length_exceeded\""), std::string::npos) << r.body;
+  r = c.Request("POST", "/v1/chat/completions", "{\"model\":", Auth(kAcme));
+  EXPECT_EQ(r.status, 400);
+  boost::json::value v = boost::json::parse(r.body);
+  EXPECT_TRUE(v.at("error").as_object().contains("message"));
+  EXPECT_TRUE(v.at("error").as_object().contains("type"));
+  EXPECT_TRUE(v.at("error").as_object().contains("code"));
+  r = c.Request("GET", "/v1/models", "", Auth(kAcme));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("\"dead-model\""), std::string::npos) << r.body;
+  r = c.Request("GET", "/health", "", {});
+  EXPECT_EQ(r.status, 200);
+  Client admin(admin_port_);
+  r = admin.Request("GET", "/admin/pools", "", Auth("wrong"));
+  EXPECT_EQ(r.status, 401);
+}
+
+TEST_F(GatewayServerTest, BodyTooLargeIs413) {
+  Client c(gateway_->port());
+  std::string big = Chat("m", 8, false, ",\"pad\":\"" + std::string(100000, 'x') + "\"");
+  Response r = c.Request("POST", "/v1/chat/completions", big, Auth(kAcme));
+  EXPECT_EQ(r.status, 413) << r.body;
+}
+
+TEST_F(GatewayServerTest, OverEntitlementIs429WithHeaders) {
+  Client first(gateway_->port());
+  ASSERT_TRUE(first.Send("POST", "/v1/chat/completions", Chat("m", 300, true), Auth(kSmall)));
+  Response head = first.ReadHead();
+  ASSERT_EQ(head.status, 200);
+  EXPECT_EQ(head.headers["x-tokenpool-class"], "elastic");
+  // The first holds the entitlement's one sequence while it streams.
+  Client second(gateway_->port());
+  Response r = second.Request("POST", "/v1/chat/completions", Chat("m", 8, false), Auth(kSmall));
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_NE(r.body.find("\"rate_limit_exceeded\""), std::string::npos) << r.body;
+  EXPECT_GE(std::atoi(r.headers["retry-after"].c_str()), 1);
+  EXPECT_EQ(r.headers["x-ratelimit-limit-requests"], "1");
+  EXPECT_EQ(r.headers["x-ratelimit-remaining-requests"], "0");
+  EXPECT_EQ(r.headers.count("x-ratelimit-limit-tokens"), 1u);
+  EXPECT_EQ(r.headers.count("x-ratelimit-remaining-tokens"), 1u);
+  EXPECT_EQ(r.headers.count("x-ratelimit-reset-tokens"), 1u);
+  EXPECT_EQ(r.headers["x-tokenpool-pool"], "short");
+  first.ReadBody(&head);
+  EXPECT_TRUE(head.complete);
+  EXPECT_EQ(InUse("short", "concurrency"), 0);
+}
+
+TEST_F(GatewayServerTest, BackendDownIs502AndReleases) {
+  Client c(gateway_->port());
+  for (int i = 0; i < 3; ++i) {
+    Response r =
+        c.Request("POST", "/v1/chat/completions", Chat("dead-model", 8, i == 1), Auth(kAcme));
+    EXPECT_EQ(r.status, 502) << r.body;
+    EXPECT_NE(r.body.find("\"backend_error\""), std::string::npos) << r.body;
+  }
+  const boost::json::object p = Pool("dead");
+  EXPECT_EQ(p.at("in_use").at("concurrency").to_number<double>(), 0);
+  EXPECT_EQ(p.at("in_use").at("kv_tokens").to_number<double>(), 0);
+  EXPECT_EQ(p.at("open_reservations").to_number<int64_t>(), 0);
+}
+
+TEST_F(GatewayServerTest, ClientGoneMidStreamReleases) {
+  {
+    Client c(gateway_->port());
+    ASSERT_TRUE(c.Send("POST", "/v1/chat/completions", Chat("m", 2000, true), Auth(kAcme)));
+    Response head = c.ReadHead();
+    ASSERT_EQ(head.status, 200);
+  }  // closed mid-stream
+  bool released = false;
+  for (int i = 0; i < 100 && !released; ++i) {
+    released = Pool("short").at("open_reservations").to_number<int64_t>() == 0;
+    if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(released);
+}
+
+}  // namespace
+}  // namespace tokenpool::gateway
