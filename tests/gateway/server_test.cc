@@ -28,6 +28,8 @@ using testing::SseEvents;
 constexpr char kAcme[] = "sk-acme";
 constexpr char kSmall[] = "sk-small";
 constexpr char kAdmin[] = "admin-secret";
+constexpr char kPatient[] = "sk-patient";
+constexpr char kHurried[] = "sk-hurried";
 
 std::map<std::string, std::string> Auth(const std::string& key) {
   return {{"Authorization", "Bearer " + key}};
@@ -50,11 +52,14 @@ class GatewayServerTest : public ::testing::Test {
         TOKENPOOL_BINARY, {"mock", "--port", "0", "--model", "m", "--max-model-len", "32768"});
     ASSERT_NE(short_mock_->port(), 0) << short_mock_->banner();
     ASSERT_NE(long_mock_->port(), 0) << long_mock_->banner();
+    flaky_mock_ = new ChildProcess(
+        TOKENPOOL_BINARY, {"mock", "--port", "0", "--model", "flaky-model", "--fail-rate", "1"});
+    ASSERT_NE(flaky_mock_->port(), 0) << flaky_mock_->banner();
     const auto url = [](int port) { return "\"http://127.0.0.1:" + std::to_string(port) + "\""; };
     std::string y;
     y += "listen: {host: 127.0.0.1, port: 0}\n";
     y += "admin: {host: 127.0.0.1, port: 0, token_sha256: " + Sha256Hex(kAdmin) + "}\n";
-    y += "models: [m, dead-model]\n";
+    y += "models: [m, dead-model, flaky-model]\n";
     y += "pools:\n";
     y += "  - {name: short, model: m, profile: llama-3-8b-h100, max_model_len: 8192, backends: [" +
          url(short_mock_->port()) + "]}\n";
@@ -63,17 +68,27 @@ class GatewayServerTest : public ::testing::Test {
     y += "  - {name: dead, model: dead-model, profile: llama-3-8b-h100, max_model_len: 8192, "
          "backends: [" +
          url(testing::UnusedPort()) + "]}\n";
+    y += "  - {name: flaky, model: flaky-model, profile: llama-3-8b-h100, max_model_len: 8192, "
+         "backends: [" +
+         url(flaky_mock_->port()) + "]}\n";
     y += "tenants:\n";
     y += "  - {name: acme, keys: [" + Sha256Hex(kAcme) + "]}\n";
     y += "  - {name: small, keys: [" + Sha256Hex(kSmall) + "]}\n";
+    y += "  - {name: patient, keys: [" + Sha256Hex(kPatient) + "]}\n";
+    y += "  - {name: hurried, keys: [" + Sha256Hex(kHurried) + "]}\n";
     y += "entitlements:\n";
-    for (const char* pool : {"short", "long", "dead"}) {
+    for (const char* pool : {"short", "long", "dead", "flaky"}) {
       y += std::string("  - {tenant: acme, pool: ") + pool +
            ", class: guaranteed, guarantee: {token_rate: 500, kv_tokens: 65536, concurrency: 8},"
            " burst: {token_rate: 5000, kv_tokens: 262144, concurrency: 64}}\n";
     }
     y += "  - {tenant: small, pool: short, class: elastic, guarantee: {token_rate: 50, "
          "kv_tokens: 4096, concurrency: 1}, slo: {max_queue_wait_ms: 0}}\n";
+    // One sequence each; a second request waits up to 20 s, or 300 ms.
+    y += "  - {tenant: patient, pool: short, class: elastic, guarantee: {token_rate: 50, "
+         "kv_tokens: 4096, concurrency: 1}, slo: {max_queue_wait_ms: 20000}}\n";
+    y += "  - {tenant: hurried, pool: short, class: elastic, guarantee: {token_rate: 50, "
+         "kv_tokens: 4096, concurrency: 1}, slo: {max_queue_wait_ms: 300}}\n";
     y += "router: {mode: spillover}\n";
     y += "limits: {max_body_bytes: 65536}\n";
     config_path_ = new std::string(::testing::TempDir() + "gateway_server_test_" +
@@ -89,6 +104,7 @@ class GatewayServerTest : public ::testing::Test {
     delete gateway_;
     delete short_mock_;
     delete long_mock_;
+    delete flaky_mock_;
     if (config_path_ != nullptr) std::remove(config_path_->c_str());
     delete config_path_;
   }
@@ -110,6 +126,7 @@ class GatewayServerTest : public ::testing::Test {
 
   static inline ChildProcess* short_mock_ = nullptr;
   static inline ChildProcess* long_mock_ = nullptr;
+  static inline ChildProcess* flaky_mock_ = nullptr;
   static inline ChildProcess* gateway_ = nullptr;
   static inline std::string* config_path_ = nullptr;
   static inline int admin_port_ = 0;
@@ -254,6 +271,83 @@ TEST_F(GatewayServerTest, ClientGoneMidStreamReleases) {
     if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_TRUE(released);
+}
+
+TEST_F(GatewayServerTest, QueuedRequestIsAdmittedWhenCapacityFrees) {
+  Client first(gateway_->port());
+  ASSERT_TRUE(first.Send("POST", "/v1/chat/completions", Chat("m", 100, true), Auth(kPatient)));
+  Response head = first.ReadHead();
+  ASSERT_EQ(head.status, 200);
+  // The second waits in the queue for the first one's sequence, then is served.
+  Client second(gateway_->port());
+  ASSERT_TRUE(second.Send("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kPatient)));
+  bool queued = false;
+  for (int i = 0; i < 100 && !queued; ++i) {
+    queued = Pool("short").at("queued").to_number<int64_t>() == 1;
+    if (!queued) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(queued);
+  first.ReadBody(&head);
+  EXPECT_TRUE(head.complete);
+  Response r = second.ReadHead();
+  ASSERT_EQ(r.status, 200);
+  second.ReadBody(&r);
+  EXPECT_NE(r.body.find("\"completion_tokens\":4"), std::string::npos) << r.body;
+  EXPECT_EQ(InUse("short", "concurrency"), 0);
+  EXPECT_EQ(Pool("short").at("queued").to_number<int64_t>(), 0);
+}
+
+TEST_F(GatewayServerTest, QueuedRequestIsRefusedAtItsDeadline) {
+  Client first(gateway_->port());
+  ASSERT_TRUE(first.Send("POST", "/v1/chat/completions", Chat("m", 400, true), Auth(kHurried)));
+  Response head = first.ReadHead();
+  ASSERT_EQ(head.status, 200);
+  const auto start = std::chrono::steady_clock::now();
+  Client second(gateway_->port());
+  Response r = second.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kHurried));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(r.headers["x-tokenpool-outcome"], "expired");
+  EXPECT_GE(waited, std::chrono::milliseconds(300));  // a lower bound only: a busy machine
+  EXPECT_EQ(Pool("short").at("queued").to_number<int64_t>(), 0);
+}
+
+TEST_F(GatewayServerTest, ClientGoneWhileQueuedLeavesTheQueue) {
+  Client first(gateway_->port());
+  ASSERT_TRUE(first.Send("POST", "/v1/chat/completions", Chat("m", 200, true), Auth(kPatient)));
+  Response head = first.ReadHead();
+  ASSERT_EQ(head.status, 200);
+  {
+    Client second(gateway_->port());
+    ASSERT_TRUE(second.Send("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kPatient)));
+    bool queued = false;
+    for (int i = 0; i < 100 && !queued; ++i) {
+      queued = Pool("short").at("queued").to_number<int64_t>() == 1;
+      if (!queued) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(queued);
+  }  // closed while queued
+  bool left = false;
+  for (int i = 0; i < 100 && !left; ++i) {
+    left = Pool("short").at("queued").to_number<int64_t>() == 0;
+    if (!left) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(left);
+  first.ReadBody(&head);
+  EXPECT_TRUE(head.complete);
+  EXPECT_EQ(Pool("short").at("open_reservations").to_number<int64_t>(), 0);
+}
+
+TEST_F(GatewayServerTest, Backend5xxIs502AndReleases) {
+  Client c(gateway_->port());
+  for (bool stream : {false, true}) {
+    Response r =
+        c.Request("POST", "/v1/chat/completions", Chat("flaky-model", 8, stream), Auth(kAcme));
+    EXPECT_EQ(r.status, 502) << r.body;
+    EXPECT_NE(r.body.find("answered 503"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(Pool("flaky").at("open_reservations").to_number<int64_t>(), 0);
+  EXPECT_EQ(InUse("flaky", "kv_tokens"), 0);
 }
 
 }  // namespace
