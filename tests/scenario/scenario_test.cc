@@ -37,12 +37,22 @@ std::string Good(const std::string& pools_extra = "", const std::string& rate = 
          "  - {name: a, class: elastic, share: 1, guarantee_share: 0.5}\n";
 }
 
+// Every scenario here reads a trace from ../shared; without it the tests skip, saying why.
+class ScenarioTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(kTraces + "AzureLLMInferenceTrace_conv.csv")) {
+      GTEST_SKIP() << "../shared/traces is absent: scenario tests need its traces";
+    }
+  }
+};
+
 std::string ErrorOf(const std::string& text) {
   Result<Scenario> s = LoadScenarioText(text, "e1.yaml", kTraces);
   return s.ok() ? "OK" : s.status().message();
 }
 
-TEST(ScenarioTest, LoadsAGoodFile) {
+TEST_F(ScenarioTest, LoadsAGoodFile) {
   Result<Scenario> s = LoadScenarioText(Good(), "e1.yaml", kTraces);
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(s->config.pools.size(), 2u);
@@ -50,13 +60,13 @@ TEST(ScenarioTest, LoadsAGoodFile) {
   EXPECT_EQ(s->config.workload->lengths->size(), 19366u);
 }
 
-TEST(ScenarioTest, ValidationErrorNamesFileLineAndField) {
+TEST_F(ScenarioTest, ValidationErrorNamesFileLineAndField) {
   std::string text = Good();
   text.replace(text.find("replicas: 2"), 11, "replicas: 0");
   EXPECT_EQ(ErrorOf(text), "e1.yaml:9: pools[0].replicas: must be >= 1");
 }
 
-TEST(ScenarioTest, UnknownFieldBadTypeAndMissingField) {
+TEST_F(ScenarioTest, UnknownFieldBadTypeAndMissingField) {
   EXPECT_EQ(
       ErrorOf(Good("    replica: 3\n")).rfind("e1.yaml:10: pools[0].replica: unknown field", 0),
       0u);
@@ -71,7 +81,7 @@ TEST(ScenarioTest, UnknownFieldBadTypeAndMissingField) {
             std::string::npos);
 }
 
-TEST(ScenarioTest, TraceProblemsAreErrors) {
+TEST_F(ScenarioTest, TraceProblemsAreErrors) {
   std::string text = Good();
   text.replace(text.find("AzureLLMInferenceTrace_conv.csv"), 31, "missing.csv");
   EXPECT_EQ(ErrorOf(text), "e1.yaml:14: workload.trace: cannot read trace file \"missing.csv\"");
@@ -95,7 +105,7 @@ TEST(ScenarioTest, TraceProblemsAreErrors) {
             std::string::npos);
 }
 
-TEST(ScenarioTest, YamlSyntaxErrorHasALine) {
+TEST_F(ScenarioTest, YamlSyntaxErrorHasALine) {
   EXPECT_EQ(ErrorOf("name: t\npools: [\n").rfind("e1.yaml:", 0), 0u);
 }
 
@@ -106,7 +116,7 @@ std::string ReadAll(const std::filesystem::path& p) {
   return s.str();
 }
 
-TEST(ScenarioTest, CliRunTwiceGivesByteIdenticalOutput) {
+TEST_F(ScenarioTest, CliRunTwiceGivesByteIdenticalOutput) {
   const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "sim_cli";
   std::filesystem::create_directories(dir);
   std::string text = Good();
