@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "gateway/errors.h"
+#include "gateway/metrics.h"
 #include "gateway/sha256.h"
 #include "gateway/state.h"
 #include "parse/request_parser.h"
@@ -88,6 +89,7 @@ class Server {
       : config_(config),
         state_(std::move(state)),
         parser_(parse::ParserConfig{.max_body_bytes = config.limits.max_body_bytes}),
+        metrics_(clock_, state_->pool_count()),
         io_(1),
         acceptor_(io_),
         admin_acceptor_(io_) {
@@ -269,6 +271,7 @@ class Server {
     if (target == "/admin/pools" && req.method() == http::verb::get) {
       co_return co_await ReplyJson(s, req, 200, state_->PoolsJson());
     }
+    if (target == "/metrics" && req.method() == http::verb::get) co_return co_await Metrics(s, req);
     co_return co_await ReplyError(s, req, 404, "Not Found", "invalid_request_error", "not_found");
   }
 
@@ -285,6 +288,7 @@ class Server {
       Common(res, req);
       co_return co_await Reply(s, res);
     }
+    if (get && target == "/metrics") co_return co_await Metrics(s, req);
     if (get && target == "/v1/models") {
       co_return co_await ReplyJson(s, req, 200, state_->ModelsJson(UnixNow()));
     }
@@ -292,6 +296,14 @@ class Server {
         s, req, 404,
         "Unknown request URL: " + std::string(req.method_string()) + " " + std::string(target),
         "invalid_request_error", "unknown_url");
+  }
+
+  net::awaitable<bool> Metrics(tcp::socket& s, const Request& req) {
+    StringResponse res{http::status::ok, req.version()};
+    Common(res, req);
+    res.set(http::field::content_type, "text/plain; version=0.0.4");
+    res.body() = metrics_.Scrape(*state_);
+    co_return co_await Reply(s, res);
   }
 
   // 429 with OpenAI's rate-limit headers, computed from the entitlement: tokens per minute at
@@ -635,6 +647,7 @@ class Server {
   RealClock clock_;
   std::unique_ptr<GatewayState> state_;
   parse::RequestParser parser_;
+  GatewayMetrics metrics_;
   std::unordered_map<uint64_t, Waiter*> waiters_;
   uint64_t next_cookie_ = 0;
   net::io_context io_;

@@ -338,6 +338,25 @@ TEST_F(GatewayServerTest, ClientGoneWhileQueuedLeavesTheQueue) {
   EXPECT_EQ(Pool("short").at("open_reservations").to_number<int64_t>(), 0);
 }
 
+TEST_F(GatewayServerTest, MetricsExposePoolsAndTenants) {
+  Client c(gateway_->port());
+  ASSERT_EQ(c.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kAcme)).status,
+            200);
+  Response r = c.Request("GET", "/metrics", "", {});
+  ASSERT_EQ(r.status, 200);
+  for (const char* name :
+       {"tokenpool_pool_requests_total{outcome=\"admitted_guaranteed\",pool=\"short\"}",
+        "tokenpool_pool_in_use{dim=\"kv_tokens\",pool=\"short\"} 0",
+        "tokenpool_pool_desired_replicas{pool=\"long\"}",
+        "tokenpool_tenant_burst_ceiling{dim=\"concurrency\",pool=\"short\",tenant=\"acme\"}",
+        "tokenpool_pool_tokens_total{kind=\"completion\",pool=\"short\"}"}) {
+    EXPECT_NE(r.body.find(name), std::string::npos) << name;
+  }
+  EXPECT_EQ(r.body.find("tokenpool_pool_requests_total{outcome=\"admitted_guaranteed\","
+                        "pool=\"short\"} 0\n"),
+            std::string::npos);
+}
+
 TEST_F(GatewayServerTest, Backend5xxIs502AndReleases) {
   Client c(gateway_->port());
   for (bool stream : {false, true}) {

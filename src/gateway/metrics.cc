@@ -1,0 +1,140 @@
+#include "gateway/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace tokenpool::gateway {
+namespace {
+
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+using prometheus::Labels;
+
+// Counters mirror the core's monotonic counts: add the difference since the last scrape.
+void SetCounter(Family<Counter>& f, const Labels& l, double value) {
+  Counter& c = f.Add(l);
+  if (value > c.Value()) c.Increment(value - c.Value());
+}
+void SetGauge(Family<Gauge>& f, const Labels& l, double value) { f.Add(l).Set(value); }
+
+Family<Counter>& CounterFamily(prometheus::Registry& r, const char* name, const char* help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(r);
+}
+Family<Gauge>& GaugeFamily(prometheus::Registry& r, const char* name, const char* help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(r);
+}
+
+void SetVector(Family<Gauge>& f, Labels l, const ResourceVector& v) {
+  for (Dim d : kAllDims) {
+    l["dim"] = std::string(DimName(d));
+    SetGauge(f, l, v[d]);
+  }
+}
+
+void SetOutcomes(Family<Counter>& f, Labels l, const AdmissionCounters& c) {
+  for (int o = 0; o < kNumAdmissionOutcomes; ++o) {
+    l["outcome"] = std::string(AdmissionOutcomeName(static_cast<AdmissionOutcome>(o)));
+    SetCounter(f, l, static_cast<double>(c.outcomes[static_cast<size_t>(o)]));
+  }
+}
+
+}  // namespace
+
+struct GatewayMetrics::Families {
+  explicit Families(prometheus::Registry& r)
+      : requests(CounterFamily(r, "tokenpool_pool_requests_total",
+                               "Admission decisions per pool, by outcome.")),
+        settled(CounterFamily(r, "tokenpool_pool_settled_total",
+                              "Reservations settled with the backend's usage.")),
+        released(CounterFamily(r, "tokenpool_pool_released_total",
+                               "Reservations released without usage (failures, cancels).")),
+        tokens(CounterFamily(r, "tokenpool_pool_tokens_total",
+                             "Settled tokens per pool (kind: prompt, completion).")),
+        capacity(GaugeFamily(r, "tokenpool_pool_capacity",
+                             "Pool capacity per dimension (token_rate in tokens/s).")),
+        in_use(GaugeFamily(r, "tokenpool_pool_in_use", "Pool capacity in use per dimension.")),
+        spare(GaugeFamily(r, "tokenpool_pool_spare", "Room for new burst work per dimension.")),
+        queued(GaugeFamily(r, "tokenpool_pool_queued", "Requests waiting in the pool's queue.")),
+        open(GaugeFamily(r, "tokenpool_pool_open_reservations", "Reservations held now.")),
+        lending(GaugeFamily(r, "tokenpool_pool_lending_factor",
+                            "Share of unused guarantees lent to burst work.")),
+        desired(GaugeFamily(r, "tokenpool_pool_desired_replicas",
+                            "Autoscale signal: replicas the pool should have.")),
+        t_requests(CounterFamily(r, "tokenpool_tenant_requests_total",
+                                 "Admission decisions per tenant and pool, by outcome.")),
+        t_in_use(GaugeFamily(r, "tokenpool_tenant_in_use",
+                             "Entitlement usage per dimension (token_rate in tokens/s).")),
+        t_ceiling(GaugeFamily(r, "tokenpool_tenant_burst_ceiling",
+                              "Dynamic burst ceiling per dimension.")),
+        t_debt(GaugeFamily(r, "tokenpool_tenant_debt_tokens",
+                           "Fair-share debt: service owed to the tenant, in tokens.")),
+        t_queued(GaugeFamily(r, "tokenpool_tenant_queued", "Requests of the tenant waiting.")) {}
+  Family<Counter>& requests;
+  Family<Counter>& settled;
+  Family<Counter>& released;
+  Family<Counter>& tokens;
+  Family<Gauge>& capacity;
+  Family<Gauge>& in_use;
+  Family<Gauge>& spare;
+  Family<Gauge>& queued;
+  Family<Gauge>& open;
+  Family<Gauge>& lending;
+  Family<Gauge>& desired;
+  Family<Counter>& t_requests;
+  Family<Gauge>& t_in_use;
+  Family<Gauge>& t_ceiling;
+  Family<Gauge>& t_debt;
+  Family<Gauge>& t_queued;
+};
+
+GatewayMetrics::GatewayMetrics(const Clock& clock, int pools)
+    : clock_(clock),
+      registry_(std::make_shared<prometheus::Registry>()),
+      f_(std::make_unique<Families>(*registry_)) {
+  autoscalers_.reserve(static_cast<size_t>(pools));
+  for (int i = 0; i < pools; ++i) autoscalers_.emplace_back(AutoscaleConfig{});
+}
+
+GatewayMetrics::~GatewayMetrics() = default;
+
+std::string GatewayMetrics::Scrape(GatewayState& state) {
+  Families& f = *f_;
+  const Time now = clock_.Now();
+  for (int p = 0; p < state.pool_count(); ++p) {
+    PoolState& ps = state.pool(p);
+    const PoolSnapshot snap = ps.pool->Snapshot();
+    const Labels l = {{"pool", ps.spec.name}};
+    SetOutcomes(f.requests, l, snap.counters);
+    SetCounter(f.settled, l, static_cast<double>(snap.counters.settled));
+    SetCounter(f.released, l, static_cast<double>(snap.counters.released));
+    SetCounter(f.tokens, {{"pool", ps.spec.name}, {"kind", "prompt"}},
+               static_cast<double>(snap.counters.prompt_tokens));
+    SetCounter(f.tokens, {{"pool", ps.spec.name}, {"kind", "completion"}},
+               static_cast<double>(snap.counters.completion_tokens));
+    SetVector(f.capacity, l, snap.capacity);
+    SetVector(f.in_use, l, snap.in_use);
+    SetVector(f.spare, l, snap.spare);
+    SetGauge(f.queued, l, snap.queued);
+    SetGauge(f.open, l, snap.open_reservations);
+    SetGauge(f.lending, l, snap.lending_factor);
+    const AutoscaleDecision d =
+        autoscalers_[static_cast<size_t>(p)].Recommend(now, snap, ps.pool->config());
+    SetGauge(f.desired, l, d.desired);
+    for (const auto& [tenant, ref] : ps.by_tenant) {
+      Result<EntitlementSnapshot> e = ps.pool->SnapshotEntitlement(ref);
+      if (!e.ok()) continue;
+      const Labels tl = {{"pool", ps.spec.name}, {"tenant", tenant}};
+      SetOutcomes(f.t_requests, tl, e->counters);
+      SetVector(f.t_in_use, tl, e->in_use);
+      SetVector(f.t_ceiling, tl, e->burst_ceiling);
+      SetGauge(f.t_debt, tl, e->debt_tokens);
+      SetGauge(f.t_queued, tl, e->queued);
+    }
+  }
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace tokenpool::gateway
