@@ -55,11 +55,14 @@ class GatewayServerTest : public ::testing::Test {
     flaky_mock_ = new ChildProcess(
         TOKENPOOL_BINARY, {"mock", "--port", "0", "--model", "flaky-model", "--fail-rate", "1"});
     ASSERT_NE(flaky_mock_->port(), 0) << flaky_mock_->banner();
+    drop_mock_ = new ChildProcess(
+        TOKENPOOL_BINARY, {"mock", "--port", "0", "--model", "drop-model", "--drop-rate", "1"});
+    ASSERT_NE(drop_mock_->port(), 0) << drop_mock_->banner();
     const auto url = [](int port) { return "\"http://127.0.0.1:" + std::to_string(port) + "\""; };
     std::string y;
     y += "listen: {host: 127.0.0.1, port: 0}\n";
     y += "admin: {host: 127.0.0.1, port: 0, token_sha256: " + Sha256Hex(kAdmin) + "}\n";
-    y += "models: [m, dead-model, flaky-model]\n";
+    y += "models: [m, dead-model, flaky-model, drop-model]\n";
     y += "pools:\n";
     y += "  - {name: short, model: m, profile: llama-3-8b-h100, max_model_len: 8192, backends: [" +
          url(short_mock_->port()) + "]}\n";
@@ -71,13 +74,16 @@ class GatewayServerTest : public ::testing::Test {
     y += "  - {name: flaky, model: flaky-model, profile: llama-3-8b-h100, max_model_len: 8192, "
          "backends: [" +
          url(flaky_mock_->port()) + "]}\n";
+    y += "  - {name: drop, model: drop-model, profile: llama-3-8b-h100, max_model_len: 8192, "
+         "backends: [" +
+         url(drop_mock_->port()) + "]}\n";
     y += "tenants:\n";
     y += "  - {name: acme, keys: [" + Sha256Hex(kAcme) + "]}\n";
     y += "  - {name: small, keys: [" + Sha256Hex(kSmall) + "]}\n";
     y += "  - {name: patient, keys: [" + Sha256Hex(kPatient) + "]}\n";
     y += "  - {name: hurried, keys: [" + Sha256Hex(kHurried) + "]}\n";
     y += "entitlements:\n";
-    for (const char* pool : {"short", "long", "dead", "flaky"}) {
+    for (const char* pool : {"short", "long", "dead", "flaky", "drop"}) {
       y += std::string("  - {tenant: acme, pool: ") + pool +
            ", class: guaranteed, guarantee: {token_rate: 500, kv_tokens: 65536, concurrency: 8},"
            " burst: {token_rate: 5000, kv_tokens: 262144, concurrency: 64}}\n";
@@ -105,6 +111,7 @@ class GatewayServerTest : public ::testing::Test {
     delete short_mock_;
     delete long_mock_;
     delete flaky_mock_;
+    delete drop_mock_;
     if (config_path_ != nullptr) std::remove(config_path_->c_str());
     delete config_path_;
   }
@@ -127,6 +134,7 @@ class GatewayServerTest : public ::testing::Test {
   static inline ChildProcess* short_mock_ = nullptr;
   static inline ChildProcess* long_mock_ = nullptr;
   static inline ChildProcess* flaky_mock_ = nullptr;
+  static inline ChildProcess* drop_mock_ = nullptr;
   static inline ChildProcess* gateway_ = nullptr;
   static inline std::string* config_path_ = nullptr;
   static inline int admin_port_ = 0;
@@ -367,6 +375,31 @@ TEST_F(GatewayServerTest, Backend5xxIs502AndReleases) {
   }
   EXPECT_EQ(Pool("flaky").at("open_reservations").to_number<int64_t>(), 0);
   EXPECT_EQ(InUse("flaky", "kv_tokens"), 0);
+}
+
+TEST_F(GatewayServerTest, BackendDropReleasesOrSettles) {
+  {
+    // Non-streaming: the backend closes before replying.
+    Client c(gateway_->port());
+    Response r =
+        c.Request("POST", "/v1/chat/completions", Chat("drop-model", 8, false), Auth(kAcme));
+    EXPECT_EQ(r.status, 502) << r.body;
+  }
+  {
+    // Streaming: the backend drops after half the chunks; the client sees the stream cut.
+    Client c(gateway_->port());
+    Response r =
+        c.Request("POST", "/v1/chat/completions", Chat("drop-model", 16, true), Auth(kAcme));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_FALSE(r.complete);
+  }
+  bool released = false;
+  for (int i = 0; i < 100 && !released; ++i) {
+    released = Pool("drop").at("open_reservations").to_number<int64_t>() == 0;
+    if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(released);
+  EXPECT_EQ(InUse("drop", "kv_tokens"), 0);
 }
 
 }  // namespace
