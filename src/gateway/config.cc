@@ -360,8 +360,9 @@ class Reader {
       }
     }
     if (const YAML::Node l = root["limits"]; l.IsDefined()) {
-      if (Status s =
-              CheckKeys(l, "limits", {"max_header_bytes", "max_body_bytes", "upstream_timeout_s"});
+      if (Status s = CheckKeys(l, "limits",
+                               {"max_header_bytes", "max_body_bytes", "upstream_timeout_s",
+                                "client_idle_timeout_s"});
           !s.ok()) {
         return s;
       }
@@ -378,6 +379,13 @@ class Reader {
       }
       if (body < 1024 || body > (int64_t{1} << 30)) {
         return Error(l, "limits.max_body_bytes", "must be in [1024, 1073741824]");
+      }
+      if (Status s = GetD(l, "client_idle_timeout_s", "limits", &c.limits.client_idle_timeout_s);
+          !s.ok()) {
+        return s;
+      }
+      if (!(c.limits.client_idle_timeout_s > 0)) {
+        return Error(l, "limits.client_idle_timeout_s", "must be > 0");
       }
       if (!(c.limits.upstream_timeout_s > 0)) {
         return Error(l, "limits.upstream_timeout_s", "must be > 0");

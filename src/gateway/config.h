@@ -62,6 +62,10 @@ struct Limits {
   // Upstream time limit: for a non-streaming request the whole exchange, for a streaming one
   // each wait for the next bytes. 600 s: a 32K-token answer at ~18 ms/token, non-streaming.
   double upstream_timeout_s = 600;
+  // A client connection is closed when no complete request arrives within this time after the
+  // previous one (or after connecting): 75 s, nginx's keepalive_timeout; it also bounds how
+  // slowly a client may send one request.
+  double client_idle_timeout_s = 75;
 };
 
 struct GatewayConfig {

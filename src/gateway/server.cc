@@ -226,13 +226,21 @@ class Server {
     co_return co_await ReplyJson(s, req, status, ErrorJson(message, type, code));
   }
 
-  net::awaitable<void> Session(tcp::socket socket, bool admin) {
+  net::awaitable<void> Session(tcp::socket raw, bool admin) {
+    // The stream's timer bounds only the wait for each request; replies are written on the
+    // socket itself, without it.
+    beast::tcp_stream stream(std::move(raw));
+    tcp::socket& socket = stream.socket();
+    const auto idle = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(config_.limits.client_idle_timeout_s));
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(config_.limits.max_header_bytes);
       parser.body_limit(config_.limits.max_body_bytes);
-      auto [ec, n] = co_await http::async_read(socket, buffer, parser, kTuple);
+      stream.expires_after(idle);
+      auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
+      stream.expires_never();
       if (ec == http::error::body_limit) {
         Request head{parser.get().method(), parser.get().target(), parser.get().version()};
         head.keep_alive(false);

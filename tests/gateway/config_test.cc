@@ -39,7 +39,8 @@ std::string Good() {
          "    slo: {ttft_ms: 1000, max_queue_wait_ms: 500}\n"
          "    quotas: {day: 1000000}\n"
          "estimator: {mode: static}\n"
-         "router: {mode: spillover, spill_utilization: 0.8}\n";
+         "router: {mode: spillover, spill_utilization: 0.8}\n"
+         "limits: {client_idle_timeout_s: 5}\n";
 }
 
 std::string Replace(std::string s, const std::string& from, const std::string& to) {
@@ -71,6 +72,7 @@ TEST(GatewayConfigTest, ReadsAGoodFile) {
   EXPECT_EQ(e.quotas.limit[static_cast<int>(QuotaWindow::kDay)], 1000000);
   EXPECT_EQ(c->estimator_mode, "static");
   EXPECT_DOUBLE_EQ(c->router.spill_utilization, 0.8);
+  EXPECT_DOUBLE_EQ(c->limits.client_idle_timeout_s, 5);
 }
 
 TEST(GatewayConfigTest, BadKeyNamesFileLinePathAndRule) {
@@ -100,6 +102,8 @@ TEST(GatewayConfigTest, Errors) {
             "(8192), got 1024");
   EXPECT_EQ(ErrorOf(Replace(Good(), "mode: static", "mode: magic")).substr(0, 32),
             "gateway.yaml:21: estimator: esti");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "client_idle_timeout_s: 5", "client_idle_timeout_s: 0")),
+            "gateway.yaml:23: limits.client_idle_timeout_s: must be > 0");
   // A YAML syntax error carries its line.
   EXPECT_EQ(ErrorOf(Replace(Good(), "models: [m]", "models: [m")).substr(0, 15), "gateway.yaml:3:");
   EXPECT_EQ(ErrorOf(""), "gateway.yaml:1: (top level): the file is empty");

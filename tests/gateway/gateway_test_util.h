@@ -138,6 +138,14 @@ class Client {
     r->complete = true;
   }
 
+  // True when the server closes the connection (EOF or an error) within timeout_ms.
+  bool ClosedByPeer(int timeout_ms) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) return false;
+    char c;
+    return recv(fd_, &c, 1, 0) <= 0;
+  }
+
   Response Request(const std::string& method, const std::string& path, const std::string& body,
                    const std::map<std::string, std::string>& headers) {
     if (!Send(method, path, body, headers)) return Response{};

@@ -96,7 +96,7 @@ class GatewayServerTest : public ::testing::Test {
     y += "  - {tenant: hurried, pool: short, class: elastic, guarantee: {token_rate: 50, "
          "kv_tokens: 4096, concurrency: 1}, slo: {max_queue_wait_ms: 300}}\n";
     y += "router: {mode: spillover}\n";
-    y += "limits: {max_body_bytes: 65536}\n";
+    y += "limits: {max_body_bytes: 65536, client_idle_timeout_s: 2}\n";
     config_path_ = new std::string(::testing::TempDir() + "gateway_server_test_" +
                                    std::to_string(getpid()) + ".yaml");
     std::ofstream(*config_path_) << y;
@@ -400,6 +400,14 @@ TEST_F(GatewayServerTest, BackendDropReleasesOrSettles) {
   }
   EXPECT_TRUE(released);
   EXPECT_EQ(InUse("drop", "kv_tokens"), 0);
+}
+
+TEST_F(GatewayServerTest, IdleClientIsClosed) {
+  Client c(gateway_->port());
+  ASSERT_EQ(c.Request("GET", "/health", "", {}).status, 200);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.ClosedByPeer(10000));  // client_idle_timeout_s: 2
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1900));
 }
 
 }  // namespace
