@@ -11,6 +11,7 @@
 #include <cmath>
 #include <csignal>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,9 +51,45 @@ struct Waiter {
   QueueEvent event;
 };
 
-// What a proxied request tells the client and the core.
-struct Outcome {
-  bool keep_alive = false;  // the client connection stays usable
+// Watches a client socket while the gateway waits for something else (the queue, a backend):
+// when the client closes the connection, on_gone runs. The watch ends with Stop() or the
+// destructor, before what on_gone touches goes away. A readable socket that is not a close (a
+// pipelined request) ends the watch without a call.
+class ClientWatch {
+ public:
+  ClientWatch(tcp::socket& client, std::function<void()> on_gone)
+      : client_(client), state_(std::make_shared<State>()) {
+    state_->on_gone = std::move(on_gone);
+    client.async_wait(tcp::socket::wait_read,
+                      [st = state_, fd = client.native_handle()](boost::system::error_code ec) {
+                        if (ec || !st->watching) return;
+                        char c;
+                        if (::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+                          st->gone = true;
+                          st->on_gone();
+                        }
+                      });
+  }
+  ~ClientWatch() { Stop(); }
+  ClientWatch(const ClientWatch&) = delete;
+  ClientWatch& operator=(const ClientWatch&) = delete;
+
+  void Stop() {
+    if (!state_->watching) return;
+    state_->watching = false;
+    boost::system::error_code ignored;
+    client_.cancel(ignored);
+  }
+  bool gone() const { return state_->gone; }
+
+ private:
+  struct State {
+    bool watching = true;
+    bool gone = false;
+    std::function<void()> on_gone;
+  };
+  tcp::socket& client_;
+  std::shared_ptr<State> state_;
 };
 
 // Usage read from a backend's JSON (a response body or an SSE chunk).
@@ -359,19 +396,8 @@ class Server {
                                                        const Decision& d, uint64_t cookie) {
     Waiter w(io_.get_executor());
     waiters_[cookie] = &w;
-    auto gone = std::make_shared<bool>(false);
-    auto watching = std::make_shared<bool>(true);
-    // A readable client socket while queued is a close (or a pipelined request, left alone).
-    client.async_wait(tcp::socket::wait_read, [gone, watching, &w, fd = client.native_handle()](
-                                                  boost::system::error_code ec) {
-      if (ec || !*watching) return;
-      char c;
-      if (::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
-        *gone = true;
-        w.timer.cancel();
-      }
-    });
-    while (!w.done && !*gone) {
+    ClientWatch watch(client, [&w] { w.timer.cancel(); });
+    while (!w.done && !watch.gone()) {
       const Duration left = d.deadline == Time::Max()
                                 ? std::chrono::hours(1)
                                 : std::max(Duration(0), d.deadline - clock_.Now());
@@ -379,9 +405,7 @@ class Server {
       auto [ec] = co_await w.timer.async_wait(kTuple);
       if (!ec && !w.done) Kick(pool);  // its deadline: Dispatch expires it
     }
-    *watching = false;
-    boost::system::error_code ignored;
-    client.cancel(ignored);
+    watch.Stop();
     if (w.done) co_return std::move(w.event);
     waiters_.erase(cookie);
     state_->pool(pool).pool->Cancel(d.ticket);
@@ -518,6 +542,17 @@ class Server {
     beast::flat_buffer buf;
     std::optional<http::response_parser<http::buffer_body>> parser;
     boost::system::error_code ec;
+    // Non-streaming: a client that leaves while the backend works closes the upstream
+    // connection, which aborts the request there (vLLM and the mock free its KV) and ends the
+    // wait here. (Streaming notices at its next write.)
+    std::optional<ClientWatch> watch;
+    if (!f.stream) {
+      watch.emplace(s, [&u] {
+        if (!u) return;
+        boost::system::error_code ignored;
+        u->socket().close(ignored);
+      });
+    }
     for (int attempt = 0; attempt < 2; ++attempt) {
       bool reused = false;
       ec = {};
@@ -533,8 +568,9 @@ class Server {
         auto [rec, rn] = co_await http::async_read_header(*u, buf, *parser, kTuple);
         ec = rec;
       }
-      if (!ec || !reused || ec == beast::error::timeout) break;
+      if (!ec || !reused || ec == beast::error::timeout || (watch && watch->gone())) break;
     }
+    if (watch && watch->gone()) co_return false;
     if (ec || !u) co_return co_await BackendError(s, req, ec, pool);
     http::response_parser<http::buffer_body>& rp = *parser;
 
@@ -549,8 +585,10 @@ class Server {
         auto [rec, rn] = co_await http::async_read(*u, buf, rp, kTuple);
         if (rec == http::error::need_buffer) rec = {};
         body.append(tmp, sizeof tmp - rp.get().body().size);
+        if (watch && watch->gone()) co_return false;
         if (rec) co_return co_await BackendError(s, req, rec, pool);
       }
+      if (watch) watch->Stop();
       const bool upstream_keep = rp.get().keep_alive();
       std::string content_type(rp.get()[http::field::content_type]);
       if (upstream_keep) ReleaseUpstream(pool, backend, std::move(u));

@@ -410,5 +410,21 @@ TEST_F(GatewayServerTest, IdleClientIsClosed) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1900));
 }
 
+TEST_F(GatewayServerTest, ClientGoneWhileBackendWorksReleases) {
+  // 2,000 tokens take the mock seconds; the client leaves after 200 ms, non-streaming.
+  {
+    Client c(gateway_->port());
+    ASSERT_TRUE(c.Send("POST", "/v1/chat/completions", Chat("m", 2000, false), Auth(kAcme)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ASSERT_EQ(Pool("short").at("open_reservations").to_number<int64_t>(), 1);
+  }
+  bool released = false;
+  for (int i = 0; i < 100 && !released; ++i) {
+    released = Pool("short").at("open_reservations").to_number<int64_t>() == 0;
+    if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(released);  // within 1 s, not after the generation
+}
+
 }  // namespace
 }  // namespace tokenpool::gateway
