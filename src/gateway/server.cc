@@ -196,6 +196,16 @@ class Server {
       b.outstanding_tokens += tokens;
       ++b.in_flight;
     }
+    // The request goes to another instance of the pool instead.
+    void MoveTo(int backend_index) {
+      Backend& from = server->state_->pool(pool).backends[static_cast<size_t>(backend)];
+      from.outstanding_tokens -= tokens;
+      --from.in_flight;
+      backend = backend_index;
+      Backend& to = server->state_->pool(pool).backends[static_cast<size_t>(backend)];
+      to.outstanding_tokens += tokens;
+      ++to.in_flight;
+    }
     ~Held() {
       reservation.Release();  // no-op once settled
       Backend& b = server->state_->pool(pool).backends[static_cast<size_t>(backend)];
@@ -451,10 +461,19 @@ class Server {
     if (!IsAdmitted(outcome)) {
       co_return co_await Refuse(s, req, OutcomeError(outcome), outcome, retry, pool, ref, cls);
     }
-    const int backend = state_->PickBackend(pool);
+    const int backend = state_->PickBackend(pool, clock_.Now());
     if (backend < 0) {
-      co_return co_await ReplyError(s, req, 503, "Pool has no backend instance.", "server_error",
-                                    "no_backend");
+      reservation.Release();
+      Kick(pool);
+      StringResponse res{http::status::service_unavailable, req.version()};
+      Common(res, req);
+      res.set(http::field::content_type, "application/json");
+      res.set(http::field::retry_after,
+              std::to_string(static_cast<int64_t>(ToSeconds(GatewayState::kUnhealthyFor))));
+      res.body() =
+          ErrorJson("No healthy backend instance in pool " + state_->pool(pool).spec.name + ".",
+                    "server_error", "no_healthy_backend");
+      co_return co_await Reply(s, res);
     }
     Held held(this, pool, backend, std::move(reservation), plan.cost.Total().v);
     co_return co_await Proxy(s, req, *features, plan, held, cls);
@@ -526,11 +545,14 @@ class Server {
   net::awaitable<bool> Proxy(tcp::socket& s, const Request& req, const RequestFeatures& f,
                              const RoutePlan& plan, Held& held, EntitlementClass cls) {
     const int pool = held.pool;
-    const int backend = held.backend;
+    int backend = held.backend;
     const bool add_usage = f.stream && !f.include_usage;
     Request up{http::verb::post, req.target(), 11};
-    const BackendUrl& url = state_->pool(pool).backends[static_cast<size_t>(backend)].url;
-    up.set(http::field::host, url.host + ":" + std::to_string(url.port));
+    const auto set_host = [&] {
+      const BackendUrl& url = state_->pool(pool).backends[static_cast<size_t>(backend)].url;
+      up.set(http::field::host, url.host + ":" + std::to_string(url.port));
+    };
+    set_host();
     up.set(http::field::content_type, "application/json");
     up.keep_alive(true);
     up.body() = add_usage ? WithIncludeUsage(req.body()) : req.body();
@@ -553,11 +575,23 @@ class Server {
         u->socket().close(ignored);
       });
     }
-    for (int attempt = 0; attempt < 2; ++attempt) {
+    // A failed connect marks the instance unhealthy and tries the next healthy one: nothing was
+    // sent, so the request cannot run twice.
+    const int max_attempts = 2 + static_cast<int>(state_->pool(pool).backends.size());
+    for (int attempt = 0; attempt < max_attempts; ++attempt) {
       bool reused = false;
       ec = {};
       u = co_await Acquire(pool, backend, &reused, &ec);
-      if (!u) break;
+      if (!u) {
+        if (watch && watch->gone()) break;
+        state_->MarkUnhealthy(pool, backend, clock_.Now());
+        const int next = state_->PickBackend(pool, clock_.Now());
+        if (next < 0) break;
+        held.MoveTo(next);
+        backend = next;
+        set_host();
+        continue;
+      }
       u->expires_after(UpstreamTimeout());
       auto [wec, wn] = co_await http::async_write(*u, up, kTuple);
       ec = wec;

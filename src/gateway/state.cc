@@ -144,10 +144,16 @@ EntitlementClass GatewayState::Class(int pool, int tenant) const {
   return ps.class_by_tenant.at(config_.tenants[static_cast<size_t>(tenant)].name);
 }
 
-int GatewayState::PickBackend(int pool) const {
+void GatewayState::MarkUnhealthy(int pool, int backend, Time now) {
+  pools_[static_cast<size_t>(pool)].backends[static_cast<size_t>(backend)].unhealthy_until =
+      now + kUnhealthyFor;
+}
+
+int GatewayState::PickBackend(int pool, Time now) const {
   const PoolState& ps = pools_[static_cast<size_t>(pool)];
   int best = -1;
   for (size_t i = 0; i < ps.backends.size(); ++i) {
+    if (ps.backends[i].unhealthy_until > now) continue;
     if (best < 0 || ps.backends[i].outstanding_tokens <
                         ps.backends[static_cast<size_t>(best)].outstanding_tokens) {
       best = static_cast<int>(i);
@@ -178,6 +184,7 @@ std::string GatewayState::PoolsJson() {
       backends.push_back(
           boost::json::object{{"url", "http://" + b.url.host + ":" + std::to_string(b.url.port)},
                               {"outstanding_tokens", b.outstanding_tokens},
+                              {"healthy", b.unhealthy_until <= clock_.Now()},
                               {"in_flight", b.in_flight}});
     }
     pools.push_back(boost::json::object{{"name", ps.spec.name},

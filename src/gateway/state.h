@@ -32,6 +32,8 @@ struct Backend {
   BackendUrl url;
   int64_t outstanding_tokens = 0;  // estimated tokens of requests in flight on it
   uint32_t in_flight = 0;
+  // After a failed connect the instance gets no new requests until then.
+  Time unhealthy_until = Time::Zero();
 };
 
 struct PoolState {
@@ -74,8 +76,13 @@ class GatewayState {
   EntitlementRef Entitlement(int pool, int tenant) const;
   // The class of that entitlement (requires Entitlement(pool, tenant).valid()).
   EntitlementClass Class(int pool, int tenant) const;
-  // The instance with the least outstanding tokens; -1 when the pool has none.
-  int PickBackend(int pool) const;
+  // The healthy instance with the least outstanding tokens; -1 when none is healthy.
+  int PickBackend(int pool, Time now) const;
+  // A connect to the instance failed: skip it for kUnhealthyFor.
+  void MarkUnhealthy(int pool, int backend, Time now);
+  // 5 s: a restarted backend gets traffic back within seconds, and while it is down each
+  // gateway pays one failed connect per 5 s for it instead of one per request.
+  static constexpr Duration kUnhealthyFor = Seconds(5);
   // Learns from the backend's usage.prompt_tokens.
   void Observe(const RequestFeatures& f, int64_t prompt_tokens);
 

@@ -58,11 +58,14 @@ class GatewayServerTest : public ::testing::Test {
     drop_mock_ = new ChildProcess(
         TOKENPOOL_BINARY, {"mock", "--port", "0", "--model", "drop-model", "--drop-rate", "1"});
     ASSERT_NE(drop_mock_->port(), 0) << drop_mock_->banner();
+    half_mock_ = new ChildProcess(TOKENPOOL_BINARY,
+                                  {"mock", "--port", "0", "--model", "half-model", "--instant"});
+    ASSERT_NE(half_mock_->port(), 0) << half_mock_->banner();
     const auto url = [](int port) { return "\"http://127.0.0.1:" + std::to_string(port) + "\""; };
     std::string y;
     y += "listen: {host: 127.0.0.1, port: 0}\n";
     y += "admin: {host: 127.0.0.1, port: 0, token_sha256: " + Sha256Hex(kAdmin) + "}\n";
-    y += "models: [m, dead-model, flaky-model, drop-model]\n";
+    y += "models: [m, dead-model, flaky-model, drop-model, half-model]\n";
     y += "pools:\n";
     y += "  - {name: short, model: m, profile: llama-3-8b-h100, max_model_len: 8192, backends: [" +
          url(short_mock_->port()) + "]}\n";
@@ -77,13 +80,17 @@ class GatewayServerTest : public ::testing::Test {
     y += "  - {name: drop, model: drop-model, profile: llama-3-8b-h100, max_model_len: 8192, "
          "backends: [" +
          url(drop_mock_->port()) + "]}\n";
+    // Two instances, the first down.
+    y += "  - {name: half, model: half-model, profile: llama-3-8b-h100, max_model_len: 8192, "
+         "backends: [" +
+         url(testing::UnusedPort()) + ", " + url(half_mock_->port()) + "]}\n";
     y += "tenants:\n";
     y += "  - {name: acme, keys: [" + Sha256Hex(kAcme) + "]}\n";
     y += "  - {name: small, keys: [" + Sha256Hex(kSmall) + "]}\n";
     y += "  - {name: patient, keys: [" + Sha256Hex(kPatient) + "]}\n";
     y += "  - {name: hurried, keys: [" + Sha256Hex(kHurried) + "]}\n";
     y += "entitlements:\n";
-    for (const char* pool : {"short", "long", "dead", "flaky", "drop"}) {
+    for (const char* pool : {"short", "long", "dead", "flaky", "drop", "half"}) {
       y += std::string("  - {tenant: acme, pool: ") + pool +
            ", class: guaranteed, guarantee: {token_rate: 500, kv_tokens: 65536, concurrency: 8},"
            " burst: {token_rate: 5000, kv_tokens: 262144, concurrency: 64}}\n";
@@ -112,6 +119,7 @@ class GatewayServerTest : public ::testing::Test {
     delete long_mock_;
     delete flaky_mock_;
     delete drop_mock_;
+    delete half_mock_;
     if (config_path_ != nullptr) std::remove(config_path_->c_str());
     delete config_path_;
   }
@@ -135,6 +143,7 @@ class GatewayServerTest : public ::testing::Test {
   static inline ChildProcess* long_mock_ = nullptr;
   static inline ChildProcess* flaky_mock_ = nullptr;
   static inline ChildProcess* drop_mock_ = nullptr;
+  static inline ChildProcess* half_mock_ = nullptr;
   static inline ChildProcess* gateway_ = nullptr;
   static inline std::string* config_path_ = nullptr;
   static inline int admin_port_ = 0;
@@ -252,13 +261,18 @@ TEST_F(GatewayServerTest, OverEntitlementIs429WithHeaders) {
   EXPECT_EQ(InUse("short", "concurrency"), 0);
 }
 
-TEST_F(GatewayServerTest, BackendDownIs502AndReleases) {
+TEST_F(GatewayServerTest, BackendDownIs502Then503AndReleases) {
   Client c(gateway_->port());
-  for (int i = 0; i < 3; ++i) {
-    Response r =
-        c.Request("POST", "/v1/chat/completions", Chat("dead-model", 8, i == 1), Auth(kAcme));
-    EXPECT_EQ(r.status, 502) << r.body;
-    EXPECT_NE(r.body.find("\"backend_error\""), std::string::npos) << r.body;
+  // The first request finds the only instance down (502) and marks it unhealthy; the next
+  // ones are refused at once with 503 and a retry-after.
+  Response r = c.Request("POST", "/v1/chat/completions", Chat("dead-model", 8, false), Auth(kAcme));
+  EXPECT_EQ(r.status, 502) << r.body;
+  EXPECT_NE(r.body.find("\"backend_error\""), std::string::npos) << r.body;
+  for (bool stream : {true, false}) {
+    r = c.Request("POST", "/v1/chat/completions", Chat("dead-model", 8, stream), Auth(kAcme));
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_NE(r.body.find("\"no_healthy_backend\""), std::string::npos) << r.body;
+    EXPECT_EQ(r.headers["retry-after"], "5");
   }
   const boost::json::object p = Pool("dead");
   EXPECT_EQ(p.at("in_use").at("concurrency").to_number<double>(), 0);
@@ -424,6 +438,24 @@ TEST_F(GatewayServerTest, ClientGoneWhileBackendWorksReleases) {
     if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_TRUE(released);  // within 1 s, not after the generation
+}
+
+TEST_F(GatewayServerTest, DownInstanceIsSkipped) {
+  Client c(gateway_->port());
+  for (int i = 0; i < 4; ++i) {
+    Response r =
+        c.Request("POST", "/v1/chat/completions", Chat("half-model", 4, i % 2 == 1), Auth(kAcme));
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.headers["x-tokenpool-pool"], "half");
+  }
+  const boost::json::object p = Pool("half");
+  const auto& backends = p.at("backends").as_array();
+  ASSERT_EQ(backends.size(), 2u);
+  EXPECT_FALSE(backends[0].at("healthy").as_bool());
+  EXPECT_TRUE(backends[1].at("healthy").as_bool());
+  EXPECT_EQ(p.at("open_reservations").to_number<int64_t>(), 0);
+  EXPECT_EQ(backends[0].at("outstanding_tokens").to_number<int64_t>(), 0);
+  EXPECT_EQ(backends[1].at("outstanding_tokens").to_number<int64_t>(), 0);
 }
 
 }  // namespace
