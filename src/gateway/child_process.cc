@@ -55,6 +55,19 @@ ChildProcess::ChildProcess(const std::string& binary, const std::vector<std::str
   }
 }
 
+bool ChildProcess::WaitExit(int timeout_ms) {
+  for (int waited = 0; pid_ > 0; waited += 10) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return true;
+    }
+    if (waited >= timeout_ms) return false;
+    usleep(10000);
+  }
+  return true;
+}
+
 ChildProcess::~ChildProcess() {
   if (pid_ > 0) {
     kill(pid_, SIGTERM);

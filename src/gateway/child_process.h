@@ -26,6 +26,9 @@ class ChildProcess {
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
 
+  // True once the child has exited (reaped), waiting up to timeout_ms.
+  bool WaitExit(int timeout_ms);
+
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
   const std::string& banner() const { return banner_; }

@@ -362,7 +362,7 @@ class Reader {
     if (const YAML::Node l = root["limits"]; l.IsDefined()) {
       if (Status s = CheckKeys(l, "limits",
                                {"max_header_bytes", "max_body_bytes", "upstream_timeout_s",
-                                "client_idle_timeout_s"});
+                                "client_idle_timeout_s", "drain_timeout_s"});
           !s.ok()) {
         return s;
       }
@@ -383,6 +383,12 @@ class Reader {
       if (Status s = GetD(l, "client_idle_timeout_s", "limits", &c.limits.client_idle_timeout_s);
           !s.ok()) {
         return s;
+      }
+      if (Status s = GetD(l, "drain_timeout_s", "limits", &c.limits.drain_timeout_s); !s.ok()) {
+        return s;
+      }
+      if (!(c.limits.drain_timeout_s >= 0)) {
+        return Error(l, "limits.drain_timeout_s", "must be >= 0");
       }
       if (!(c.limits.client_idle_timeout_s > 0)) {
         return Error(l, "limits.client_idle_timeout_s", "must be > 0");

@@ -66,6 +66,9 @@ struct Limits {
   // previous one (or after connecting): 75 s, nginx's keepalive_timeout; it also bounds how
   // slowly a client may send one request.
   double client_idle_timeout_s = 75;
+  // Graceful shutdown: after SIGTERM/SIGINT, requests in flight get this long to finish. 25 s:
+  // Kubernetes sends SIGKILL 30 s after SIGTERM by default.
+  double drain_timeout_s = 25;
 };
 
 struct GatewayConfig {

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -181,6 +182,22 @@ class Server {
     io_.stop();
   }
 
+  // Graceful shutdown: stop accepting, close idle client connections, let requests in flight
+  // finish (their replies say Connection: close), then stop; at most limits.drain_timeout_s.
+  // A second call stops at once.
+  void Drain() {
+    if (draining_) {
+      Stop();
+      return;
+    }
+    draining_ = true;
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    admin_acceptor_.close(ec);
+    for (beast::tcp_stream* s : reading_) s->socket().cancel(ec);
+    net::co_spawn(io_, DrainWait(), net::detached);
+  }
+
  private:
   // Holds an admitted request's reservation and its place on a backend. Whatever way the
   // request ends (settled, failed, client gone, coroutine destroyed), the destructor releases
@@ -250,7 +267,20 @@ class Server {
   template <typename Body>
   void Common(http::response<Body>& res, const Request& req) {
     res.version(req.version());
-    res.keep_alive(req.keep_alive());
+    res.keep_alive(req.keep_alive() && !draining_);
+  }
+
+  net::awaitable<void> DrainWait() {
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                              std::chrono::duration<double>(config_.limits.drain_timeout_s));
+    net::steady_timer t(io_);
+    // 20 ms: shutdown latency is not worth a notification path through every request.
+    while (active_requests_ > 0 && std::chrono::steady_clock::now() < deadline) {
+      t.expires_after(std::chrono::milliseconds(20));
+      co_await t.async_wait(kTuple);
+    }
+    Stop();
   }
 
   net::awaitable<bool> Reply(tcp::socket& s, StringResponse& res) {
@@ -282,11 +312,14 @@ class Server {
         std::chrono::duration<double>(config_.limits.client_idle_timeout_s));
     beast::flat_buffer buffer;
     for (;;) {
+      if (draining_) break;
       http::request_parser<http::string_body> parser;
       parser.header_limit(config_.limits.max_header_bytes);
       parser.body_limit(config_.limits.max_body_bytes);
       stream.expires_after(idle);
+      reading_.insert(&stream);
       auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
+      reading_.erase(&stream);
       stream.expires_never();
       if (ec == http::error::body_limit) {
         Request head{parser.get().method(), parser.get().target(), parser.get().version()};
@@ -306,8 +339,15 @@ class Server {
       }
       if (ec) break;
       Request req = parser.release();
+      struct Active {  // counts requests in flight for the drain, however this frame ends
+        explicit Active(int* n) : count(n) { ++*count; }
+        ~Active() { --*count; }
+        Active(const Active&) = delete;
+        Active& operator=(const Active&) = delete;
+        int* count;
+      } active(&active_requests_);
       const bool keep = admin ? co_await HandleAdmin(socket, req) : co_await Handle(socket, req);
-      if (!keep) break;
+      if (!keep || draining_) break;
     }
     boost::system::error_code ec;
     socket.shutdown(tcp::socket::shutdown_both, ec);
@@ -724,6 +764,9 @@ class Server {
   // the state and the waiters those frames touch, and after the sockets that use it.
   const GatewayConfig& config_;
   bool stopping_ = false;
+  bool draining_ = false;
+  int active_requests_ = 0;
+  std::unordered_set<beast::tcp_stream*> reading_;  // sessions waiting for a request
   RealClock clock_;
   std::unique_ptr<GatewayState> state_;
   parse::RequestParser parser_;
@@ -760,8 +803,15 @@ Status RunGateway(const GatewayConfig& config, std::FILE* out,
                config.pools.size(), config.tenants.size());
   std::fflush(out);
   if (on_ready) on_ready(port);
+  // The first SIGINT/SIGTERM drains, a second one stops at once.
   net::signal_set signals(server.io(), SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code, int) { server.Stop(); });
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec,
+                                                                      int) {
+    if (ec) return;
+    server.Drain();
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
   net::co_spawn(server.io(), server.AcceptLoop(server.acceptor(), false), net::detached);
   if (config.admin_enabled) {
     net::co_spawn(server.io(), server.AcceptLoop(server.admin_acceptor(), true), net::detached);

@@ -28,7 +28,9 @@ namespace tokenpool::gateway {
 
 // Validates and builds the pools, binds, prints one line (flushed) to `out`:
 //   "tokenpool serve listening on HOST:PORT admin=HOST:PORT"   (admin=off when not configured)
-// and serves until SIGINT or SIGTERM. Errors: a config the core refuses (InvalidArgument), or
+// and serves until SIGINT or SIGTERM, then drains: stops accepting, closes idle connections,
+// lets requests in flight finish for up to limits.drain_timeout_s (a second signal stops at
+// once). Errors: a config the core refuses (InvalidArgument), or
 // an address that cannot be bound (Unavailable).
 // `on_ready`, when set, is called with the bound port after that line, before serving.
 Status RunGateway(const GatewayConfig& config, std::FILE* out,

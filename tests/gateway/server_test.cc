@@ -4,6 +4,7 @@
 #include "gateway/server.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -456,6 +457,24 @@ TEST_F(GatewayServerTest, DownInstanceIsSkipped) {
   EXPECT_EQ(p.at("open_reservations").to_number<int64_t>(), 0);
   EXPECT_EQ(backends[0].at("outstanding_tokens").to_number<int64_t>(), 0);
   EXPECT_EQ(backends[1].at("outstanding_tokens").to_number<int64_t>(), 0);
+}
+
+TEST_F(GatewayServerTest, SigtermDrainsRequestsInFlight) {
+  // A second gateway on the same config, so that the shared one keeps serving.
+  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", *config_path_});
+  ASSERT_NE(gw.port(), 0) << gw.banner();
+  Client c(gw.port());
+  ASSERT_TRUE(c.Send("POST", "/v1/chat/completions", Chat("m", 60, true), Auth(kAcme)));
+  Response head = c.ReadHead();
+  ASSERT_EQ(head.status, 200);
+  kill(gw.pid(), SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  Client late(gw.port());
+  EXPECT_FALSE(late.connected());  // no longer accepting
+  c.ReadBody(&head);               // the stream in flight still completes
+  EXPECT_TRUE(head.complete);
+  EXPECT_EQ(SseEvents(head.body).back(), "[DONE]");
+  EXPECT_TRUE(gw.WaitExit(5000));  // and then the gateway exits
 }
 
 }  // namespace
