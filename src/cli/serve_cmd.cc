@@ -93,7 +93,9 @@ void RegisterServe(CLI::App& app) {
     }
     Result<gateway::GatewayConfig> config = gateway::LoadGatewayConfigFile(o->config_path);
     if (!config.ok()) Fail(config.status().message());
-    if (Status s = gateway::RunGateway(*config, stdout); !s.ok()) Fail(s.message());
+    if (Status s = gateway::RunGateway(*config, stdout, {}, o->config_path); !s.ok()) {
+      Fail(s.message());
+    }
   });
 }
 

@@ -182,6 +182,21 @@ class Server {
     io_.stop();
   }
 
+  // SIGHUP: re-read the config file and apply its tenants and entitlements, or keep the
+  // running ones when it does not load or is refused.
+  void Reload(const std::string& path) {
+    Result<GatewayConfig> next = LoadGatewayConfigFile(path);
+    Status s = next.ok() ? state_->Reload(*next) : next.status();
+    for (int p = 0; p < state_->pool_count(); ++p) Kick(p);
+    if (s.ok()) {
+      std::fprintf(stderr, "tokenpool serve: reloaded %s: %zu tenants, %zu entitlements\n",
+                   path.c_str(), next->tenants.size(), next->entitlements.size());
+    } else {
+      std::fprintf(stderr, "tokenpool serve: reload refused, running config kept: %s\n",
+                   s.message().c_str());
+    }
+  }
+
   // Graceful shutdown: stop accepting, close idle client connections, let requests in flight
   // finish (their replies say Connection: close), then stop; at most limits.drain_timeout_s.
   // A second call stops at once.
@@ -782,7 +797,8 @@ class Server {
 }  // namespace
 
 Status RunGateway(const GatewayConfig& config, std::FILE* out,
-                  const std::function<void(uint16_t port)>& on_ready) {
+                  const std::function<void(uint16_t port)>& on_ready,
+                  const std::string& reload_path) {
   RealClock clock;
   Result<std::unique_ptr<GatewayState>> state = GatewayState::Create(config, clock);
   if (!state.ok()) return state.status();
@@ -812,6 +828,14 @@ Status RunGateway(const GatewayConfig& config, std::FILE* out,
     signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);
+  net::signal_set hup(server.io(), SIGHUP);
+  std::function<void(boost::system::error_code, int)> on_hup = [&](boost::system::error_code ec,
+                                                                   int) {
+    if (ec) return;
+    if (!reload_path.empty()) server.Reload(reload_path);
+    hup.async_wait(on_hup);
+  };
+  hup.async_wait(on_hup);
   net::co_spawn(server.io(), server.AcceptLoop(server.acceptor(), false), net::detached);
   if (config.admin_enabled) {
     net::co_spawn(server.io(), server.AcceptLoop(server.admin_acceptor(), true), net::detached);

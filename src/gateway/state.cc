@@ -166,6 +166,114 @@ void GatewayState::Observe(const RequestFeatures& f, int64_t prompt_tokens) {
   estimator_->Observe(f, Categorize(f), prompt_tokens);
 }
 
+namespace {
+
+bool SameBackends(const std::vector<BackendUrl>& a, const std::vector<BackendUrl>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].host != b[i].host || a[i].port != b[i].port) return false;
+  }
+  return true;
+}
+
+// What a reload may not change: everything but tenants and entitlements.
+std::string RestartOnlyDifference(const GatewayConfig& a, const GatewayConfig& b) {
+  if (a.listen.host != b.listen.host || a.listen.port != b.listen.port) return "listen";
+  if (a.admin_enabled != b.admin_enabled || a.admin.host != b.admin.host ||
+      a.admin.port != b.admin.port || a.admin_token_sha256 != b.admin_token_sha256) {
+    return "admin";
+  }
+  if (a.models != b.models) return "models";
+  if (a.pools.size() != b.pools.size()) return "pools";
+  for (size_t i = 0; i < a.pools.size(); ++i) {
+    const PoolSpec& p = a.pools[i];
+    const PoolSpec& q = b.pools[i];
+    if (p.name != q.name || p.model != q.model || p.profile != q.profile ||
+        p.max_model_len != q.max_model_len || p.min_replicas != q.min_replicas ||
+        p.max_replicas != q.max_replicas || !SameBackends(p.backends, q.backends)) {
+      return "pools[" + std::to_string(i) + "]";
+    }
+  }
+  if (a.estimator_mode != b.estimator_mode ||
+      a.estimator.default_output_reserve != b.estimator.default_output_reserve) {
+    return "estimator";
+  }
+  if (a.router_mode != b.router_mode || a.router.spill_utilization != b.router.spill_utilization) {
+    return "router";
+  }
+  if (a.limits.max_header_bytes != b.limits.max_header_bytes ||
+      a.limits.max_body_bytes != b.limits.max_body_bytes ||
+      a.limits.upstream_timeout_s != b.limits.upstream_timeout_s ||
+      a.limits.client_idle_timeout_s != b.limits.client_idle_timeout_s ||
+      a.limits.drain_timeout_s != b.limits.drain_timeout_s) {
+    return "limits";
+  }
+  return "";
+}
+
+}  // namespace
+
+Status GatewayState::Reload(const GatewayConfig& next) {
+  if (std::string field = RestartOnlyDifference(config_, next); !field.empty()) {
+    return FailedPrecondition(next.source + ": " + field +
+                              ": changed; only tenants and entitlements reload, the rest needs "
+                              "a restart");
+  }
+  // Promised = provisioned over the whole new set, on fresh pools.
+  if (Result<std::unique_ptr<GatewayState>> trial = Create(next, clock_); !trial.ok()) {
+    return trial.status();
+  }
+  for (size_t p = 0; p < pools_.size(); ++p) {
+    PoolState& ps = pools_[p];
+    std::unordered_map<std::string, const EntitlementEntry*> wanted;
+    for (const EntitlementEntry& e : next.entitlements) {
+      if (e.pool == ps.spec.name) wanted[e.tenant] = &e;
+    }
+    // Removals first, then changes (twice: one that grows may need another to shrink first),
+    // then additions.
+    for (auto it = ps.by_tenant.begin(); it != ps.by_tenant.end();) {
+      if (wanted.count(it->first) != 0) {
+        ++it;
+        continue;
+      }
+      if (Status s = ps.pool->RemoveEntitlement(it->second); !s.ok()) return s;
+      ps.class_by_tenant.erase(it->first);
+      it = ps.by_tenant.erase(it);
+    }
+    std::vector<const EntitlementEntry*> pending;
+    for (const auto& [tenant, e] : wanted) {
+      auto it = ps.by_tenant.find(tenant);
+      if (it != ps.by_tenant.end() && !ps.pool->UpdateEntitlement(it->second, e->spec).ok()) {
+        pending.push_back(e);
+      }
+    }
+    for (const EntitlementEntry* e : pending) {
+      if (Status s = ps.pool->UpdateEntitlement(ps.by_tenant.at(e->tenant), e->spec); !s.ok()) {
+        return s;
+      }
+    }
+    for (const auto& [tenant, e] : wanted) {
+      if (ps.by_tenant.count(tenant) != 0) {
+        ps.class_by_tenant[tenant] = e->spec.cls;
+        continue;
+      }
+      Result<EntitlementRef> ref = ps.pool->AddEntitlement(e->spec);
+      if (!ref.ok()) return ref.status();
+      ps.by_tenant[tenant] = *ref;
+      ps.class_by_tenant[tenant] = e->spec.cls;
+    }
+  }
+  config_.tenants = next.tenants;
+  config_.entitlements = next.entitlements;
+  tenant_by_key_.clear();
+  for (size_t t = 0; t < config_.tenants.size(); ++t) {
+    for (const std::string& k : config_.tenants[t].key_sha256) {
+      tenant_by_key_[k] = static_cast<int>(t);
+    }
+  }
+  return Status::Ok();
+}
+
 std::string GatewayState::ModelsJson(int64_t created_unix) const {
   boost::json::array data;
   for (const std::string& m : config_.models) {

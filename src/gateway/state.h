@@ -89,6 +89,16 @@ class GatewayState {
   PoolState& pool(int i) { return pools_[static_cast<size_t>(i)]; }
   int pool_count() const { return static_cast<int>(pools_.size()); }
 
+  // Hot reload of tenants, keys and entitlements. `next` must be valid (ParseGatewayConfig) and
+  // differ from the running config only in tenants and entitlements; anything else is refused
+  // (FailedPrecondition: needs a restart). The new entitlements are first checked together on
+  // a fresh set of pools (promised = provisioned), then applied to the running pools through
+  // their entitlement admission, keeping usage, queues and debt; removed entitlements stop
+  // admitting at once and their open reservations settle normally. On error nothing is
+  // applied, except in the unexpected case that a step the trial accepted fails (reported).
+  // The caller dispatches every pool afterwards (queued requests of removed entitlements).
+  Status Reload(const GatewayConfig& next);
+
   std::string ModelsJson(int64_t created_unix) const;
   // {"pools":[{"name","model","max_model_len","replicas","capacity":{...},"in_use":{...},
   //   "queued","open_reservations","backends":[{"url","outstanding_tokens","in_flight"}]}]}

@@ -139,6 +139,44 @@ TEST(GatewayConfigTest, DemoConfigIsValidAndAuthenticates) {
   EXPECT_EQ((*s)->FindTenant(""), -1);
 }
 
+TEST(GatewayStateTest, ReloadAppliesTenantsAndRefusesTheRest) {
+  ManualClock clock;
+  Result<GatewayConfig> c = ParseGatewayConfig(Good(), "gateway.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  Result<std::unique_ptr<GatewayState>> s = GatewayState::Create(*c, clock);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  GatewayState& state = **s;
+  // Listener changes need a restart.
+  Result<GatewayConfig> moved = ParseGatewayConfig(Replace(Good(), "port: 0", "port: 1"), "g.yaml");
+  ASSERT_TRUE(moved.ok());
+  Status r = state.Reload(*moved);
+  EXPECT_EQ(r.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.message().find("listen: changed"), std::string::npos) << r.message();
+  // Guarantees beyond the pool are refused; the running entitlements stay.
+  Result<GatewayConfig> big =
+      ParseGatewayConfig(Replace(Replace(Good(), "concurrency: 2}", "concurrency: 100000}"),
+                                 "concurrency: 4}", "concurrency: 100000}"),
+                         "g.yaml");
+  ASSERT_TRUE(big.ok());
+  EXPECT_FALSE(state.Reload(*big).ok());
+  // A new tenant with its entitlement.
+  const std::string key2 = Sha256Hex("sk-two");
+  std::string two = Replace(Good(), "entitlements:\n",
+                            "  - name: two\n    keys: [" + key2 +
+                                "]\nentitlements:\n  - {tenant: two, pool: short, class: spot, "
+                                "burst: {token_rate: 10, kv_tokens: 100, concurrency: 1}}\n");
+  Result<GatewayConfig> next = ParseGatewayConfig(two, "g.yaml");
+  ASSERT_TRUE(next.ok()) << next.status().message();
+  ASSERT_TRUE(state.Reload(*next).ok());
+  EXPECT_EQ(state.FindTenant("Bearer sk-two"), 1);
+  EXPECT_EQ(state.FindTenant("Bearer sk-test"), 0);
+  EXPECT_TRUE(state.Entitlement(0, 1).valid());
+  EXPECT_EQ(state.Class(0, 1), EntitlementClass::kSpot);
+  // And removed again.
+  ASSERT_TRUE(state.Reload(*c).ok());
+  EXPECT_EQ(state.FindTenant("Bearer sk-two"), -1);
+}
+
 TEST(GatewayConfigTest, Sha256) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }

@@ -108,6 +108,7 @@ class GatewayServerTest : public ::testing::Test {
     config_path_ = new std::string(::testing::TempDir() + "gateway_server_test_" +
                                    std::to_string(getpid()) + ".yaml");
     std::ofstream(*config_path_) << y;
+    config_text_ = new std::string(y);
     gateway_ = new ChildProcess(TOKENPOOL_BINARY, {"serve", "--config", *config_path_});
     ASSERT_NE(gateway_->port(), 0) << gateway_->banner();
     const size_t at = gateway_->banner().find("admin=");
@@ -123,6 +124,7 @@ class GatewayServerTest : public ::testing::Test {
     delete half_mock_;
     if (config_path_ != nullptr) std::remove(config_path_->c_str());
     delete config_path_;
+    delete config_text_;
   }
 
   static boost::json::object Pool(const std::string& name) {
@@ -147,6 +149,7 @@ class GatewayServerTest : public ::testing::Test {
   static inline ChildProcess* half_mock_ = nullptr;
   static inline ChildProcess* gateway_ = nullptr;
   static inline std::string* config_path_ = nullptr;
+  static inline std::string* config_text_ = nullptr;
   static inline int admin_port_ = 0;
 };
 
@@ -475,6 +478,48 @@ TEST_F(GatewayServerTest, SigtermDrainsRequestsInFlight) {
   EXPECT_TRUE(head.complete);
   EXPECT_EQ(SseEvents(head.body).back(), "[DONE]");
   EXPECT_TRUE(gw.WaitExit(5000));  // and then the gateway exits
+}
+
+TEST_F(GatewayServerTest, SighupReloadsTenantsAndKeepsServingOnABadFile) {
+  // A second gateway on its own copy of the config.
+  const std::string path = *config_path_ + ".reload.yaml";
+  const std::string text = *config_text_;
+  std::ofstream(path) << text;
+  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
+  ASSERT_NE(gw.port(), 0) << gw.banner();
+  Client c(gw.port());
+  EXPECT_EQ(c.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth("sk-new")).status,
+            401);
+  const auto poll_status = [&](const std::string& key, int want) {
+    int got = 0;
+    for (int i = 0; i < 200 && got != want; ++i) {
+      Client k(gw.port());
+      got = k.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(key)).status;
+      if (got != want) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return got;
+  };
+  // A new tenant with a key and an entitlement on the short pool.
+  std::string added = text;
+  added.replace(added.find("tenants:\n"), 9,
+                "tenants:\n  - {name: newbie, keys: [" + Sha256Hex("sk-new") + "]}\n");
+  added.replace(added.find("entitlements:\n"), 14,
+                "entitlements:\n  - {tenant: newbie, pool: short, class: elastic, guarantee: "
+                "{token_rate: 10, kv_tokens: 4096, concurrency: 1}}\n");
+  std::ofstream(path) << added;
+  kill(gw.pid(), SIGHUP);
+  EXPECT_EQ(poll_status("sk-new", 200), 200);
+  // A broken file is refused; the running config keeps serving both tenants.
+  std::ofstream(path) << "models: [m\n";
+  kill(gw.pid(), SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(poll_status("sk-new", 200), 200);
+  EXPECT_EQ(poll_status(kAcme, 200), 200);
+  // Removing the tenant again takes its key away.
+  std::ofstream(path) << text;
+  kill(gw.pid(), SIGHUP);
+  EXPECT_EQ(poll_status("sk-new", 401), 401);
+  std::remove(path.c_str());
 }
 
 }  // namespace
