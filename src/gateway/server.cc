@@ -488,7 +488,7 @@ class Server {
       co_return co_await ReplyError(s, req, 400, st.message(), "invalid_request_error",
                                     "invalid_request");
     }
-    const RoutePlan plan = state_->Plan(*features);
+    const RoutePlan plan = state_->Plan(*features, req["x-tokenpool-category"]);
     if (!plan.ok()) {
       co_return co_await ReplyError(s, req, plan.status, plan.message, plan.error_type,
                                     plan.error_code);
@@ -691,7 +691,7 @@ class Server {
         Usage usage;
         if (ReadUsage(body, &usage)) {
           held.reservation.Settle(usage);
-          state_->Observe(f, usage.prompt.v);
+          state_->Observe(f, req["x-tokenpool-category"], usage.prompt.v);
         } else {
           held.reservation.Settle({.prompt = Tokens(plan.estimate.prompt_tokens),
                                    .completion = Tokens(plan.estimate.output_reserve)});
@@ -763,7 +763,7 @@ class Server {
     }
     if (have_usage) {
       held.reservation.Settle(usage);
-      state_->Observe(f, usage.prompt.v);
+      state_->Observe(f, req["x-tokenpool-category"], usage.prompt.v);
     } else if (content_events > 0) {
       // Partly served without a usage report: charge the estimate's prompt and one token per
       // event (a backend sends at least one token per chunk).

@@ -96,7 +96,7 @@ int GatewayState::FindTenant(std::string_view authorization) const {
   return it == tenant_by_key_.end() ? -1 : it->second;
 }
 
-RoutePlan GatewayState::Plan(const RequestFeatures& f) const {
+RoutePlan GatewayState::Plan(const RequestFeatures& f, std::string_view category) const {
   RoutePlan plan;
   auto it = model_pools_.find(f.model);
   if (it == model_pools_.end()) {
@@ -106,7 +106,7 @@ RoutePlan GatewayState::Plan(const RequestFeatures& f) const {
     plan.error_code = "model_not_found";
     return plan;
   }
-  plan.estimate = estimator_->Estimate(f, Categorize(f));
+  plan.estimate = estimator_->Estimate(f, Categorize(f, category));
   RoutePool route_pools[8];
   const size_t n = std::min<size_t>(it->second.size(), 8);
   for (size_t i = 0; i < n; ++i) {
@@ -162,8 +162,9 @@ int GatewayState::PickBackend(int pool, Time now) const {
   return best;
 }
 
-void GatewayState::Observe(const RequestFeatures& f, int64_t prompt_tokens) {
-  estimator_->Observe(f, Categorize(f), prompt_tokens);
+void GatewayState::Observe(const RequestFeatures& f, std::string_view category,
+                           int64_t prompt_tokens) {
+  estimator_->Observe(f, Categorize(f, category), prompt_tokens);
 }
 
 namespace {

@@ -71,7 +71,8 @@ class GatewayState {
   const TenantSpec& tenant(int i) const { return config_.tenants[static_cast<size_t>(i)]; }
 
   // Estimate and route a parsed request: 404 for an unknown model, 400 when it fits no pool.
-  RoutePlan Plan(const RequestFeatures& f) const;
+  // `category` is the x-tokenpool-category header (empty: model + content class).
+  RoutePlan Plan(const RequestFeatures& f, std::string_view category = {}) const;
   // The tenant's entitlement on a pool (invalid when it has none).
   EntitlementRef Entitlement(int pool, int tenant) const;
   // The class of that entitlement (requires Entitlement(pool, tenant).valid()).
@@ -84,7 +85,7 @@ class GatewayState {
   // gateway pays one failed connect per 5 s for it instead of one per request.
   static constexpr Duration kUnhealthyFor = Seconds(5);
   // Learns from the backend's usage.prompt_tokens.
-  void Observe(const RequestFeatures& f, int64_t prompt_tokens);
+  void Observe(const RequestFeatures& f, std::string_view category, int64_t prompt_tokens);
 
   PoolState& pool(int i) { return pools_[static_cast<size_t>(i)]; }
   int pool_count() const { return static_cast<int>(pools_.size()); }
