@@ -522,5 +522,30 @@ TEST_F(GatewayServerTest, SighupReloadsTenantsAndKeepsServingOnABadFile) {
   std::remove(path.c_str());
 }
 
+TEST_F(GatewayServerTest, ShortRequestSpillsToLongWhileShortQueues) {
+  // One patient request holds its entitlement's only sequence on the short pool, a second one
+  // waits in its queue: the spillover router then counts the short pool as saturated.
+  Client first(gateway_->port());
+  ASSERT_TRUE(first.Send("POST", "/v1/chat/completions", Chat("m", 200, true), Auth(kPatient)));
+  Response head = first.ReadHead();
+  ASSERT_EQ(head.status, 200);
+  Client second(gateway_->port());
+  ASSERT_TRUE(second.Send("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kPatient)));
+  bool queued = false;
+  for (int i = 0; i < 100 && !queued; ++i) {
+    queued = Pool("short").at("queued").to_number<int64_t>() == 1;
+    if (!queued) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(queued);
+  Client c(gateway_->port());
+  Response r = c.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kAcme));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["x-tokenpool-pool"], "long");
+  first.ReadBody(&head);
+  Response r2 = second.ReadHead();
+  EXPECT_EQ(r2.status, 200);
+  second.ReadBody(&r2);
+}
+
 }  // namespace
 }  // namespace tokenpool::gateway
