@@ -53,7 +53,7 @@ void RunDemo(const ServeOptions& o) {
   if (!config.ok()) Fail(config.status().message());
   const std::string key(gateway::kDemoKey);
   const std::string admin(gateway::kDemoAdminToken);
-  Status s = gateway::RunGateway(*config, stdout, [&](uint16_t port) {
+  Status s = gateway::RunGateway(*config, stdout, [&](uint16_t port, uint16_t admin_port) {
     const std::string base = "http://127.0.0.1:" + std::to_string(port);
     std::printf(
         "\nTry it (tenant 'demo', guaranteed; key %s):\n"
@@ -64,8 +64,7 @@ void RunDemo(const ServeOptions& o) {
         "  curl -s http://127.0.0.1:%u/admin/pools -H 'Authorization: Bearer %s'\n"
         "Ctrl-C stops the gateway and its mocks.\n",
         key.c_str(), base.c_str(), key.c_str(), model.c_str(),
-        std::string(gateway::kFreeKey).c_str(), static_cast<unsigned>(config->admin.port),
-        admin.c_str());
+        std::string(gateway::kFreeKey).c_str(), static_cast<unsigned>(admin_port), admin.c_str());
     std::fflush(stdout);
   });
   if (!s.ok()) Fail(s.message());

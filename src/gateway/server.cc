@@ -797,7 +797,7 @@ class Server {
 }  // namespace
 
 Status RunGateway(const GatewayConfig& config, std::FILE* out,
-                  const std::function<void(uint16_t port)>& on_ready,
+                  const std::function<void(uint16_t port, uint16_t admin_port)>& on_ready,
                   const std::string& reload_path) {
   RealClock clock;
   Result<std::unique_ptr<GatewayState>> state = GatewayState::Create(config, clock);
@@ -818,7 +818,7 @@ Status RunGateway(const GatewayConfig& config, std::FILE* out,
                config.listen.host.c_str(), static_cast<unsigned>(port), admin.c_str(),
                config.pools.size(), config.tenants.size());
   std::fflush(out);
-  if (on_ready) on_ready(port);
+  if (on_ready) on_ready(port, admin_port);
   // The first SIGINT/SIGTERM drains, a second one stops at once.
   net::signal_set signals(server.io(), SIGINT, SIGTERM);
   std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec,

@@ -33,12 +33,13 @@ namespace tokenpool::gateway {
 // lets requests in flight finish for up to limits.drain_timeout_s (a second signal stops at
 // once). Errors: a config the core refuses (InvalidArgument), or
 // an address that cannot be bound (Unavailable).
-// `on_ready`, when set, is called with the bound port after that line, before serving.
+// `on_ready`, when set, is called with the bound ports (admin: 0 when off) after that line,
+// before serving.
 // With `reload_path`, SIGHUP re-reads that file and applies its tenants and entitlements
 // (GatewayState::Reload); a file that does not load or is refused leaves the running config
 // as it was. The outcome is one line on stderr.
 Status RunGateway(const GatewayConfig& config, std::FILE* out,
-                  const std::function<void(uint16_t port)>& on_ready = {},
+                  const std::function<void(uint16_t port, uint16_t admin_port)>& on_ready = {},
                   const std::string& reload_path = "");
 
 }  // namespace tokenpool::gateway
