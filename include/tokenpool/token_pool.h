@@ -312,7 +312,9 @@ class TokenPool {
   };
   struct HeapEntryGreater {
     bool operator()(const HeapEntry& a, const HeapEntry& b) const {
-      return a.k1 != b.k1 ? a.k1 > b.k1 : a.k2 > b.k2;
+      // Ties go to the lower entitlement index, so the order never depends on heap history.
+      if (a.k1 != b.k1) return a.k1 > b.k1;
+      return a.k2 != b.k2 ? a.k2 > b.k2 : a.ent > b.ent;
     }
   };
   using Heap = std::vector<HeapEntry>;  // min-heap via HeapEntryGreater

@@ -864,7 +864,6 @@ size_t TokenPool::Dispatch(std::vector<QueueEvent>* events) {
         QueueEvent ev;
         ev.cookie = nodes_[node].cookie;
         ev.waited = now - nodes_[node].enqueued;
-        Unlink(node);
         Duration retry{};
         if (!QuotaAllows(e, cost.Total().v, now, &retry)) {
           ev.outcome = AdmissionOutcome::kRejectedQuota;
@@ -876,12 +875,11 @@ size_t TokenPool::Dispatch(std::vector<QueueEvent>* events) {
           ++counters_.dispatched;
           ++e.counters.dispatched;
         }
+        // After Take: the next head is keyed once, with the counter the charge just moved.
+        Unlink(node);
         ++counters_.outcomes[static_cast<int>(ev.outcome)];
         ++e.counters.outcomes[static_cast<int>(ev.outcome)];
         events->push_back(std::move(ev));
-        if (e.q_len > 0 && orders_[band]->UsesVirtualTime()) {
-          PushHeaps(idx, now);  // its counter moved
-        }
         continue;
       }
       if (fit.fit == Fit::kBlockedEntitlement) {
