@@ -17,6 +17,7 @@
 
 #include "commands.h"
 #include "parse/request_parser.h"
+#include "sim/rng.h"
 #include "tokenpool/autoscale.h"
 #include "tokenpool/capacity.h"
 #include "tokenpool/clock.h"
@@ -27,21 +28,6 @@
 
 namespace tokenpool::cli {
 namespace {
-
-class Rng {  // splitmix64: identical output on every platform, so the demo is reproducible
- public:
-  explicit Rng(uint64_t seed) : s_(seed) {}
-  double Uniform() {
-    uint64_t z = (s_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-  }
-  double Exp(double mean) { return -mean * std::log(1 - Uniform()); }
-
- private:
-  uint64_t s_;
-};
 
 struct Tenant {
   std::string name;
@@ -71,7 +57,7 @@ double Pct(std::vector<double> v, double p) {
 
 // A chat body with `tokens` words of one-token English words: the "true" prompt count is
 // known without a tokenizer (words + Llama-3 chat framing of 5 + 5 per message).
-std::string MakeBody(int64_t words, int64_t max_tokens, Rng& rng) {
+std::string MakeBody(int64_t words, int64_t max_tokens, sim::Rng& rng) {
   static const char* kWords[] = {"pool",      "token",   "the",    "request",  "model",
                                  "serve",     "queue",   "fair",   "share",    "burst",
                                  "guarantee", "latency", "batch",  "cache",    "route",
@@ -154,7 +140,7 @@ int RunDemo(uint64_t seed, double seconds) {
   auto estimator = MakeEstimator(kDefaultEstimatorMode, EstimatorConfig{}).value();
   auto router = MakeRouter("spillover", RouterConfig{}).value();
   Autoscaler autoscalers[2] = {Autoscaler(AutoscaleConfig{}), Autoscaler(AutoscaleConfig{})};
-  Rng rng(seed);
+  sim::Rng rng(seed);  // the simulator's generator: same seed, same output everywhere
 
   struct Req {
     size_t tenant;
@@ -196,7 +182,7 @@ int RunDemo(uint64_t seed, double seconds) {
   // Next arrival per tenant.
   std::vector<Time> next_arrival(tenants.size());
   for (size_t i = 0; i < tenants.size(); ++i) {
-    next_arrival[i] = Time::Zero() + Seconds(rng.Exp(1 / tenants[i].rate_per_s));
+    next_arrival[i] = Time::Zero() + Seconds(rng.Exponential(1 / tenants[i].rate_per_s));
   }
   const Time end = Time::Zero() + Seconds(seconds);
   Time next_tick = Time::Zero() + Seconds(1);
@@ -235,10 +221,10 @@ int RunDemo(uint64_t seed, double seconds) {
     for (size_t i = 0; i < tenants.size(); ++i) {
       if (next_arrival[i] > t) continue;
       Tenant& tn = tenants[i];
-      next_arrival[i] = t + Seconds(rng.Exp(1 / tn.rate_per_s));
+      next_arrival[i] = t + Seconds(rng.Exponential(1 / tn.rate_per_s));
       const bool is_long = rng.Uniform() < tn.long_share;
       const int64_t words = is_long ? static_cast<int64_t>(8000 + rng.Uniform() * 16000)
-                                    : static_cast<int64_t>(50 + rng.Exp(700));
+                                    : static_cast<int64_t>(50 + rng.Exponential(700));
       const int64_t max_tokens = 64 + static_cast<int64_t>(rng.Uniform() * 448);
       const std::string body = MakeBody(words, max_tokens, rng);
       if (!parser.Parse(body, &f).ok()) continue;
