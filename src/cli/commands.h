@@ -13,5 +13,6 @@ void RegisterPlan(CLI::App& app);
 void RegisterMock(CLI::App& app);
 void RegisterSim(CLI::App& app);
 void RegisterServe(CLI::App& app);
+void RegisterLoad(CLI::App& app);
 
 }  // namespace tokenpool::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   tokenpool::cli::RegisterMock(app);
   tokenpool::cli::RegisterSim(app);
   tokenpool::cli::RegisterServe(app);
+  tokenpool::cli::RegisterLoad(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

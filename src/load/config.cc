@@ -1,0 +1,165 @@
+#include "load/config.h"
+
+#include <charconv>
+#include <cstdlib>
+#include <string>
+
+namespace tokenpool::load {
+namespace {
+
+bool ParseDouble(std::string_view s, double* out) {
+  if (s.empty()) return false;
+  const std::string copy(s);
+  char* end = nullptr;
+  *out = std::strtod(copy.c_str(), &end);
+  return end == copy.c_str() + copy.size();
+}
+
+}  // namespace
+
+std::string_view ContentTypeName(ContentType t) {
+  switch (t) {
+    case ContentType::kProse:
+      return "prose";
+    case ContentType::kCode:
+      return "code";
+    case ContentType::kJson:
+      return "json";
+    case ContentType::kMultilingual:
+      return "multilingual";
+  }
+  return "prose";
+}
+
+ContentType ContentTypeForCategory(std::string_view name) {
+  if (name.starts_with("code")) return ContentType::kCode;
+  if (name.starts_with("json")) return ContentType::kJson;
+  if (name.starts_with("multi") || name == "cjk" || name == "i18n" || name == "translation") {
+    return ContentType::kMultilingual;
+  }
+  return ContentType::kProse;
+}
+
+std::vector<ContentShare> DefaultMix() {
+  return {{"prose", ContentType::kProse, 0.5},
+          {"code", ContentType::kCode, 0.25},
+          {"json", ContentType::kJson, 0.15},
+          {"multilingual", ContentType::kMultilingual, 0.1}};
+}
+
+Status LoadConfig::Validate() const {
+  if (trace_path.empty() == scenario_path.empty()) {
+    return InvalidArgument("--trace or --scenario: exactly one is required");
+  }
+  if (!process.empty() && process != "trace" && process != "poisson") {
+    return InvalidArgument("--process: must be trace or poisson, got \"" + process + "\"");
+  }
+  if (!process.empty() && !scenario_path.empty()) {
+    return InvalidArgument("--process: only with --trace (a scenario names its own processes)");
+  }
+  if (!(rate_rps >= 0)) return InvalidArgument("--rate: must be >= 0");
+  if (!(duration_s >= 0)) return InvalidArgument("--duration: must be >= 0");
+  if (max_connections < 1) return InvalidArgument("--max-connections: must be >= 1");
+  if (!(late_ms >= 0)) return InvalidArgument("--late-ms: must be >= 0");
+  if (!(timeout_s > 0)) return InvalidArgument("--timeout: must be > 0");
+  if (!(drain_s >= 0)) return InvalidArgument("--drain: must be >= 0");
+  if (!(connect_timeout_s > 0)) return InvalidArgument("--connect-timeout: must be > 0");
+  if (max_prompt_tokens < 0) return InvalidArgument("--max-prompt-tokens: must be >= 0");
+  if (max_output_tokens < 0) return InvalidArgument("--max-output-tokens: must be >= 0");
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (keys[i].name.empty()) return InvalidArgument("--key: a tenant name is empty");
+    for (size_t j = 0; j < i; ++j) {
+      if (keys[j].name == keys[i].name) {
+        return InvalidArgument("--key: tenant \"" + keys[i].name + "\" given twice");
+      }
+    }
+  }
+  double mix_sum = 0;
+  for (const ContentShare& c : mix) {
+    if (!(c.share >= 0)) return InvalidArgument("--mix: " + c.name + ": share must be >= 0");
+    mix_sum += c.share;
+  }
+  if (!mix.empty() && !(mix_sum > 0)) return InvalidArgument("--mix: the shares sum to 0");
+  std::string host;
+  uint16_t port = 0;
+  return ParseTarget(target, &host, &port);
+}
+
+Result<TenantKey> ParseKeyFlag(std::string_view flag) {
+  const size_t eq = flag.find('=');
+  if (eq == std::string_view::npos || eq == 0) {
+    return InvalidArgument("--key: expected NAME=KEY[:SHARE], got \"" + std::string(flag) + "\"");
+  }
+  TenantKey k;
+  k.name = std::string(flag.substr(0, eq));
+  std::string_view rest = flag.substr(eq + 1);
+  const size_t colon = rest.rfind(':');
+  if (colon != std::string_view::npos) {
+    double share = 0;
+    if (!ParseDouble(rest.substr(colon + 1), &share) || !(share >= 0)) {
+      return InvalidArgument("--key: " + k.name + ": share must be a number >= 0, got \"" +
+                             std::string(rest.substr(colon + 1)) + "\"");
+    }
+    k.share = share;
+    rest = rest.substr(0, colon);
+  }
+  k.key = std::string(rest);
+  return k;
+}
+
+Result<std::vector<ContentShare>> ParseMixFlag(std::string_view flag) {
+  std::vector<ContentShare> out;
+  while (!flag.empty()) {
+    const size_t comma = flag.find(',');
+    const std::string_view item = flag.substr(0, comma);
+    flag = comma == std::string_view::npos ? std::string_view() : flag.substr(comma + 1);
+    const size_t colon = item.find(':');
+    const std::string_view name = item.substr(0, colon);
+    bool known = false;
+    ContentShare c;
+    for (int t = 0; t < kNumContentTypes; ++t) {
+      if (ContentTypeName(static_cast<ContentType>(t)) == name) {
+        known = true;
+        c.type = static_cast<ContentType>(t);
+      }
+    }
+    if (!known) {
+      return InvalidArgument("--mix: unknown content type \"" + std::string(name) +
+                             "\" (known: prose, code, json, multilingual)");
+    }
+    c.name = std::string(name);
+    if (colon != std::string_view::npos &&
+        (!ParseDouble(item.substr(colon + 1), &c.share) || !(c.share >= 0))) {
+      return InvalidArgument("--mix: " + c.name + ": share must be a number >= 0, got \"" +
+                             std::string(item.substr(colon + 1)) + "\"");
+    }
+    out.push_back(std::move(c));
+  }
+  if (out.empty()) return InvalidArgument("--mix: empty");
+  return out;
+}
+
+Status ParseTarget(std::string_view target, std::string* host, uint16_t* port) {
+  std::string_view t = target;
+  if (t.starts_with("http://")) t.remove_prefix(7);
+  if (t.starts_with("https://")) {
+    return InvalidArgument("--target: https is not supported (plain HTTP/1.1 only)");
+  }
+  while (t.ends_with('/')) t.remove_suffix(1);
+  const size_t colon = t.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return InvalidArgument("--target: expected host:port or http://host:port, got \"" +
+                           std::string(target) + "\"");
+  }
+  unsigned p = 0;
+  const std::string_view ps = t.substr(colon + 1);
+  auto [ptr, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), p);
+  if (ec != std::errc() || ptr != ps.data() + ps.size() || p == 0 || p > 65535) {
+    return InvalidArgument("--target: bad port \"" + std::string(ps) + "\"");
+  }
+  *host = std::string(t.substr(0, colon));
+  *port = static_cast<uint16_t>(p);
+  return Status::Ok();
+}
+
+}  // namespace tokenpool::load

@@ -1,0 +1,212 @@
+// BuildPlan: arrivals from traces and scenarios, tenant shares, caps, and errors that name the
+// file, the line and the field. No network.
+#include "load/plan.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "load/config.h"
+
+namespace tokenpool::load {
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/tokenpool_load_test_XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string Write(const std::string& name, const std::string& text) const {
+    const std::string p = path_ + "/" + name;
+    std::ofstream(p) << text;
+    return p;
+  }
+
+ private:
+  std::string path_;
+};
+
+std::string PlainTrace(int rows, double gap_s) {
+  std::string t = "arrival_s,input_tokens,output_tokens\n";
+  for (int i = 0; i < rows; ++i) {
+    t += std::to_string(i * gap_s) + "," + std::to_string(100 + i) + "," + std::to_string(10 + i) +
+         "\n";
+  }
+  return t;
+}
+
+TEST(LoadPlanTest, TraceReplayScalesTimesToTheRate) {
+  TempDir dir;
+  LoadConfig c;
+  c.trace_path = dir.Write("t.csv", PlainTrace(100, 1.0));  // 1 req/s recorded
+  c.rate_rps = 10;
+  auto p = BuildPlan(c);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  // One pass at 10x: 100 requests over 10 s, gaps of 0.1 s, lengths in trace order.
+  ASSERT_EQ(p->requests.size(), 100u);
+  EXPECT_NEAR(p->duration_s, 10.0, 1e-9);
+  EXPECT_NEAR(p->requests[1].at_s - p->requests[0].at_s, 0.1, 1e-9);
+  EXPECT_EQ(p->requests[5].prompt_tokens, 105);
+  EXPECT_EQ(p->requests[5].output_tokens, 15);
+  // A longer duration loops the trace.
+  c.duration_s = 25;
+  p = BuildPlan(c);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->requests.size(), 250u);
+  EXPECT_EQ(p->requests[100].prompt_tokens, 100);
+}
+
+TEST(LoadPlanTest, PoissonSplitsTenantsByShareAndIsDeterministic) {
+  TempDir dir;
+  LoadConfig c;
+  c.trace_path = dir.Write("t.csv", PlainTrace(50, 1.0));
+  c.process = "poisson";
+  c.rate_rps = 1000;
+  c.duration_s = 20;
+  c.keys = {{"a", "ka", 3}, {"b", "kb", 1}};
+  c.max_output_tokens = 12;
+  auto p = BuildPlan(c);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  const double n = static_cast<double>(p->requests.size());
+  EXPECT_NEAR(n, 20000, 5 * std::sqrt(20000.0));
+  int64_t a = 0;
+  double prev = 0;
+  for (const PlannedRequest& r : p->requests) {
+    a += r.tenant == 0;
+    EXPECT_GE(r.at_s, prev);
+    prev = r.at_s;
+    EXPECT_LE(r.output_tokens, 12);
+  }
+  EXPECT_NEAR(static_cast<double>(a) / n, 0.75, 0.02);
+  auto again = BuildPlan(c);
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->requests.size(), p->requests.size());
+  for (size_t i = 0; i < p->requests.size(); i += 997) {
+    EXPECT_EQ(again->requests[i].at_s, p->requests[i].at_s);
+    EXPECT_EQ(again->requests[i].tenant, p->requests[i].tenant);
+    EXPECT_EQ(again->requests[i].category, p->requests[i].category);
+  }
+}
+
+TEST(LoadPlanTest, BadTraceRowNamesFileLineAndField) {
+  TempDir dir;
+  LoadConfig c;
+  c.trace_path = dir.Write("bad.csv", "arrival_s,input_tokens,output_tokens\n0,10,5\n1,abc,5\n");
+  auto p = BuildPlan(c);
+  ASSERT_FALSE(p.ok());
+  const std::string m = p.status().message();
+  EXPECT_NE(m.find("bad.csv:3:"), std::string::npos) << m;
+  EXPECT_NE(m.find("input_tokens"), std::string::npos) << m;
+}
+
+TEST(LoadPlanTest, MissingTraceAndPoissonWithoutRateAreErrors) {
+  LoadConfig c;
+  c.trace_path = "/nonexistent/trace.csv";
+  auto p = BuildPlan(c);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("--trace: cannot read"), std::string::npos);
+
+  TempDir dir;
+  c.trace_path = dir.Write("lengths.csv", "num_prefill_tokens,num_decode_tokens\n10,5\n20,6\n");
+  p = BuildPlan(c);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("--rate"), std::string::npos) << p.status().message();
+  c.rate_rps = 50;
+  c.duration_s = 2;
+  p = BuildPlan(c);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_GT(p->requests.size(), 50u);
+}
+
+constexpr const char* kScenario = R"(name: two-tenants
+seed: 3
+duration_s: 10
+pools:
+  - {name: short, profile: llama-3-8b-h100, max_model_len: 8192, replicas: 2}
+workload:
+  process: poisson
+  rate_rps: 40
+  trace: t.csv
+categories:
+  - {name: code, share: 1, bytes_per_token: 3.5}
+  - {name: prose, share: 1, bytes_per_token: 4.5}
+tenants:
+  - {name: acme, class: guaranteed, share: 1, guarantee_share: 0.5}
+  - {name: spotty, class: spot, share: 3}
+)";
+
+TEST(LoadPlanTest, ScenarioGivesTenantsKeysCategoriesAndScaledRate) {
+  TempDir dir;
+  dir.Write("t.csv", PlainTrace(20, 1.0));
+  LoadConfig c;
+  c.scenario_path = dir.Write("s.yaml", kScenario);
+  c.keys = {{"acme", "sk-acme", -1}};
+  auto p = BuildPlan(c);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  ASSERT_EQ(p->tenants.size(), 2u);
+  EXPECT_EQ(p->tenants[0].key, "sk-acme");
+  EXPECT_EQ(p->tenants[1].key, "spotty");  // default: the tenant's name
+  ASSERT_EQ(p->categories.size(), 2u);
+  EXPECT_EQ(p->categories[0].type, ContentType::kCode);
+  EXPECT_NEAR(static_cast<double>(p->requests.size()), 400, 5 * 20);
+  c.rate_rps = 400;  // 10x every stream
+  auto fast = BuildPlan(c);
+  ASSERT_TRUE(fast.ok());
+  EXPECT_NEAR(static_cast<double>(fast->requests.size()), 4000, 5 * std::sqrt(4000.0));
+  int64_t spotty = 0;
+  for (const PlannedRequest& r : fast->requests) spotty += r.tenant == 1;
+  EXPECT_NEAR(static_cast<double>(spotty) / static_cast<double>(fast->requests.size()), 0.75,
+              0.04);
+
+  c.keys = {{"nobody", "k", -1}};
+  auto bad = BuildPlan(c);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("no tenant \"nobody\""), std::string::npos);
+}
+
+TEST(LoadPlanTest, ScenarioErrorNamesFileLineAndField) {
+  TempDir dir;
+  dir.Write("t.csv", PlainTrace(20, 1.0));
+  std::string text = kScenario;
+  text.replace(text.find("rate_rps: 40"), 12, "rate_rps: fast");
+  LoadConfig c;
+  c.scenario_path = dir.Write("broken.yaml", text);
+  auto p = BuildPlan(c);
+  ASSERT_FALSE(p.ok());
+  const std::string m = p.status().message();
+  EXPECT_NE(m.find("broken.yaml:8:"), std::string::npos) << m;
+  EXPECT_NE(m.find("workload.rate_rps"), std::string::npos) << m;
+}
+
+TEST(LoadConfigTest, FlagParsers) {
+  auto k = ParseKeyFlag("acme=sk-1:0.25");
+  ASSERT_TRUE(k.ok());
+  EXPECT_EQ(k->name, "acme");
+  EXPECT_EQ(k->key, "sk-1");
+  EXPECT_EQ(k->share, 0.25);
+  k = ParseKeyFlag("acme=sk-1");
+  ASSERT_TRUE(k.ok());
+  EXPECT_LT(k->share, 0);
+  EXPECT_FALSE(ParseKeyFlag("acme").ok());
+  EXPECT_FALSE(ParseKeyFlag("acme=k:x").ok());
+  auto mix = ParseMixFlag("code:0.5,json:0.5");
+  ASSERT_TRUE(mix.ok());
+  EXPECT_EQ((*mix)[1].type, ContentType::kJson);
+  EXPECT_FALSE(ParseMixFlag("klingon:1").ok());
+  std::string host;
+  uint16_t port = 0;
+  EXPECT_TRUE(ParseTarget("http://localhost:8080/", &host, &port).ok());
+  EXPECT_EQ(host, "localhost");
+  EXPECT_EQ(port, 8080);
+  EXPECT_FALSE(ParseTarget("localhost", &host, &port).ok());
+}
+
+}  // namespace
+}  // namespace tokenpool::load
