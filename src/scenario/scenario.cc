@@ -137,9 +137,9 @@ class Reader {
   }
 
   Status ReadArrivals(const YAML::Node& n, const std::string& path, ArrivalSpec* a) {
-    if (Status s = CheckKeys(
-            n, path,
-            {"process", "rate_rps", "trace", "start_s", "end_s", "on_mean_s", "off_mean_s"});
+    if (Status s = CheckKeys(n, path,
+                             {"process", "rate_rps", "rate_schedule", "trace", "start_s", "end_s",
+                              "on_mean_s", "off_mean_s"});
         !s.ok()) {
       return s;
     }
@@ -161,6 +161,28 @@ class Reader {
     if (Status s = GetD(n, "end_s", path, &a->end_s); !s.ok()) return s;
     if (Status s = GetD(n, "on_mean_s", path, &a->on_mean_s); !s.ok()) return s;
     if (Status s = GetD(n, "off_mean_s", path, &a->off_mean_s); !s.ok()) return s;
+    if (n["rate_schedule"].IsDefined()) {
+      const YAML::Node sched = n["rate_schedule"];
+      const std::string sp = path + ".rate_schedule";
+      if (n["rate_rps"].IsDefined()) {
+        return Error(n["rate_rps"], path + ".rate_rps", "give rate_rps or rate_schedule, not both");
+      }
+      if (!sched.IsSequence() || sched.size() == 0) {
+        return Error(sched, sp, "expected a non-empty list of {at_s, rps}");
+      }
+      Note(sp, sched);
+      for (size_t i = 0; i < sched.size(); ++i) {
+        const std::string p = sp + "[" + std::to_string(i) + "]";
+        if (Status s = CheckKeys(sched[i], p, {"at_s", "rps"}); !s.ok()) return s;
+        for (const char* k : {"at_s", "rps"}) {
+          if (Status s = Require(sched[i], k, p); !s.ok()) return s;
+        }
+        sim::RatePoint pt;
+        if (Status s = GetD(sched[i], "at_s", p, &pt.at_s); !s.ok()) return s;
+        if (Status s = GetD(sched[i], "rps", p, &pt.rps); !s.ok()) return s;
+        a->rate_schedule.push_back(pt);
+      }
+    }
     if (Status s = Require(n, "trace", path); !s.ok()) return s;
     Note(path + ".lengths", n["trace"]);
     Note(path + ".trace", n["trace"]);
@@ -236,10 +258,10 @@ class Reader {
   }
 
   Status ReadTenant(const YAML::Node& n, const std::string& path, sim::TenantSpec* t) {
-    if (Status s =
-            CheckKeys(n, path,
-                      {"name", "class", "priority", "weight", "share", "guarantee_share",
-                       "burst_share", "guarantee", "burst", "slo", "arrivals", "categories"});
+    if (Status s = CheckKeys(n, path,
+                             {"name", "class", "priority", "weight", "share", "guarantee_share",
+                              "burst_share", "guarantee", "burst", "slo", "arrivals", "categories",
+                              "rate_limit", "dedicated_share"});
         !s.ok()) {
       return s;
     }
@@ -255,6 +277,23 @@ class Reader {
     if (Status s = GetD(n, "share", path, &t->share); !s.ok()) return s;
     if (Status s = GetD(n, "guarantee_share", path, &t->guarantee_share); !s.ok()) return s;
     if (Status s = GetD(n, "burst_share", path, &t->burst_share); !s.ok()) return s;
+    if (Status s = GetD(n, "dedicated_share", path, &t->dedicated_share); !s.ok()) return s;
+    if (n["dedicated_share"].IsDefined() && !(t->dedicated_share >= 0)) {
+      return Error(n["dedicated_share"], path + ".dedicated_share", "must be in [0, 1]");
+    }
+    if (n["rate_limit"].IsDefined()) {
+      const std::string rp = path + ".rate_limit";
+      if (Status s = CheckKeys(n["rate_limit"], rp, {"requests_per_s", "tokens_per_s"}); !s.ok()) {
+        return s;
+      }
+      if (Status s = GetD(n["rate_limit"], "requests_per_s", rp, &t->rate_limit_rps); !s.ok()) {
+        return s;
+      }
+      if (Status s = GetD(n["rate_limit"], "tokens_per_s", rp, &t->rate_limit_tokens_per_s);
+          !s.ok()) {
+        return s;
+      }
+    }
     if (n["guarantee"].IsDefined()) {
       ResourceVector v;
       if (Status s = ReadVector(n["guarantee"], path + ".guarantee", &v); !s.ok()) return s;
@@ -297,11 +336,27 @@ class Reader {
   Result<Scenario> Read(const YAML::Node& root) {
     Scenario sc;
     sim::SimConfig& c = sc.config;
-    if (Status s = CheckKeys(
-            root, "",
-            {"name", "seed", "duration_s", "warmup_s", "drain_s", "sample_interval_s", "router",
-             "spill_utilization", "estimator", "admission", "slo", "pools", "workload",
-             "categories", "tenants", "autoscale", "capacity_events", "sizing", "rate_window_s"});
+    if (Status s = CheckKeys(root, "",
+                             {"name",
+                              "seed",
+                              "duration_s",
+                              "warmup_s",
+                              "drain_s",
+                              "sample_interval_s",
+                              "router",
+                              "spill_utilization",
+                              "estimator",
+                              "admission",
+                              "slo",
+                              "pools",
+                              "workload",
+                              "categories",
+                              "tenants",
+                              "autoscale",
+                              "capacity_events",
+                              "sizing",
+                              "rate_window_s",
+                              "rate_limit_window_s"});
         !s.ok()) {
       return s;
     }
@@ -340,10 +395,14 @@ class Reader {
     }
     std::string admission = "token_pools";
     if (Status s = GetS(root, "admission", "", &admission); !s.ok()) return s;
-    if (admission != "token_pools" && admission != "none") {
-      return Error(root["admission"], "admission", "must be token_pools or none");
+    if (!sim::ParseAdmissionMode(admission, &c.admission)) {
+      return Error(root["admission"], "admission",
+                   "unknown admission \"" + admission +
+                       "\" (known: token_pools, none, request_rate, token_rate, dedicated)");
     }
-    c.admission = admission == "token_pools";
+    if (Status s = GetD(root, "rate_limit_window_s", "", &c.rate_limit_window_s); !s.ok()) {
+      return s;
+    }
     double window = ToSeconds(c.pool_defaults.rate_window);
     if (Status s = GetD(root, "rate_window_s", "", &window); !s.ok()) return s;
     if (!(window > 0)) return Error(root["rate_window_s"], "rate_window_s", "must be > 0");

@@ -20,6 +20,9 @@ Status CheckArrivals(const ArrivalSpec& a, const std::string& f) {
   if (!a.lengths || a.lengths->empty()) {
     return InvalidArgument(f + ".lengths: no rows (a trace that yields no rows is an error)");
   }
+  if (!a.rate_schedule.empty() && a.process != ArrivalProcess::kPoisson) {
+    return InvalidArgument(f + ".rate_schedule: only with process 'poisson'");
+  }
   if (a.process == ArrivalProcess::kTrace) {
     if (!(a.rate_rps >= 0)) return InvalidArgument(f + ".rate_rps: must be >= 0");
     for (const TraceRequest& r : *a.lengths) {
@@ -28,6 +31,24 @@ Status CheckArrivals(const ArrivalSpec& a, const std::string& f) {
                                " has lengths only (use process 'poisson')");
       }
     }
+  } else if (!a.rate_schedule.empty()) {
+    bool any = false;
+    for (size_t i = 0; i < a.rate_schedule.size(); ++i) {
+      const std::string g = f + ".rate_schedule[" + std::to_string(i) + "]";
+      const RatePoint& pt = a.rate_schedule[i];
+      if (!(pt.at_s >= 0 && std::isfinite(pt.at_s))) {
+        return InvalidArgument(g + ".at_s: must be >= 0, got " + Num(pt.at_s));
+      }
+      if (i > 0 && !(pt.at_s > a.rate_schedule[i - 1].at_s)) {
+        return InvalidArgument(g + ".at_s: must be > the previous point's (" +
+                               Num(a.rate_schedule[i - 1].at_s) + ")");
+      }
+      if (!(pt.rps >= 0 && std::isfinite(pt.rps))) {
+        return InvalidArgument(g + ".rps: must be >= 0, got " + Num(pt.rps));
+      }
+      any |= pt.rps > 0;
+    }
+    if (!any) return InvalidArgument(f + ".rate_schedule: every rate is 0 (no traffic)");
   } else if (!(a.rate_rps > 0 && std::isfinite(a.rate_rps))) {
     return InvalidArgument(f + ".rate_rps: must be > 0, got " + Num(a.rate_rps));
   }
@@ -56,6 +77,34 @@ Status CheckCategories(const std::vector<ContentCategory>& cats, const std::stri
 }
 
 }  // namespace
+
+const char* AdmissionModeName(AdmissionMode mode) {
+  switch (mode) {
+    case AdmissionMode::kTokenPools:
+      return "token_pools";
+    case AdmissionMode::kNone:
+      return "none";
+    case AdmissionMode::kRequestRate:
+      return "request_rate";
+    case AdmissionMode::kTokenRate:
+      return "token_rate";
+    case AdmissionMode::kDedicated:
+      return "dedicated";
+  }
+  return "unknown";
+}
+
+bool ParseAdmissionMode(std::string_view name, AdmissionMode* mode) {
+  for (AdmissionMode m :
+       {AdmissionMode::kTokenPools, AdmissionMode::kNone, AdmissionMode::kRequestRate,
+        AdmissionMode::kTokenRate, AdmissionMode::kDedicated}) {
+    if (name == AdmissionModeName(m)) {
+      *mode = m;
+      return true;
+    }
+  }
+  return false;
+}
 
 Status SimConfig::Validate() const {
   if (!(duration_s > 0)) return InvalidArgument("duration_s: must be > 0");
@@ -106,6 +155,44 @@ Status SimConfig::Validate() const {
       if (Status st = CheckArrivals(*s.arrivals, f + ".arrivals"); !st.ok()) return st;
     }
     if (Status st = CheckCategories(s.categories, f + ".categories"); !st.ok()) return st;
+    const std::string mode = std::string(" with admission ") + AdmissionModeName(admission);
+    if (!(s.rate_limit_rps >= 0))
+      return InvalidArgument(f + ".rate_limit.requests_per_s: must be >= 0");
+    if (!(s.rate_limit_tokens_per_s >= 0)) {
+      return InvalidArgument(f + ".rate_limit.tokens_per_s: must be >= 0");
+    }
+    if (admission == AdmissionMode::kRequestRate && !(s.rate_limit_rps > 0)) {
+      return InvalidArgument(f + ".rate_limit.requests_per_s: must be > 0" + mode);
+    }
+    if (admission == AdmissionMode::kTokenRate && !(s.rate_limit_tokens_per_s > 0)) {
+      return InvalidArgument(f + ".rate_limit.tokens_per_s: must be > 0" + mode);
+    }
+    if (s.dedicated_share >= 0 && !(s.dedicated_share <= 1)) {
+      return InvalidArgument(f + ".dedicated_share: must be in [0, 1]");
+    }
+  }
+  if (admission == AdmissionMode::kRequestRate || admission == AdmissionMode::kTokenRate) {
+    if (!(rate_limit_window_s > 0 && std::isfinite(rate_limit_window_s))) {
+      return InvalidArgument("rate_limit_window_s: must be > 0");
+    }
+  }
+  if (admission == AdmissionMode::kDedicated) {
+    double dedicated = 0;
+    for (const TenantSpec& s : tenants) dedicated += DedicatedShareOf(s);
+    if (!(dedicated > 0)) {
+      return InvalidArgument(
+          "tenants: no tenant has a dedicated_share (or guarantee_share) with admission dedicated");
+    }
+    if (autoscale.enabled) {
+      return InvalidArgument(
+          "autoscale.enabled: not supported with admission dedicated (replicas are split among "
+          "tenants at the start)");
+    }
+    if (!capacity_events.empty()) {
+      return InvalidArgument(
+          "capacity_events: not supported with admission dedicated (replicas are split among "
+          "tenants at the start)");
+    }
   }
   if (share > 0 && !workload) {
     return InvalidArgument("workload: tenants have a share but there is no workload");

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tokenpool/autoscale.h"
@@ -39,6 +40,14 @@ enum class ArrivalProcess : uint8_t {
   kOnOff,    // Poisson at a high rate during "on" periods, none during "off" ones (bursty)
 };
 
+// A point of a piecewise-linear rate schedule: the rate is `rps` at `at_s` (seconds of the run)
+// and changes linearly to the next point; before the first point it is the first's, after the
+// last the last's.
+struct RatePoint {
+  double at_s = 0;
+  double rps = 0;
+};
+
 struct ArrivalSpec {
   ArrivalProcess process = ArrivalProcess::kPoisson;
   // Mean arrival rate over the stream. For kTrace, 0 keeps the recorded times; otherwise the
@@ -49,8 +58,11 @@ struct ArrivalSpec {
   double end_s = 0;        // no arrival at or after this; 0 = the run's duration
   double on_mean_s = 10;   // kOnOff: mean on period (exponential)
   double off_mean_s = 30;  // kOnOff: mean off period; rate while on = rate_rps·(on+off)/on
-  TraceRows lengths;       // kTrace: rows with arrival_s; else length samples
-  std::string source;      // where the rows came from, for reports
+  // kPoisson only: a time-varying rate instead of rate_rps (a non-homogeneous Poisson process,
+  // sampled by thinning). Empty: the constant rate_rps.
+  std::vector<RatePoint> rate_schedule;
+  TraceRows lengths;   // kTrace: rows with arrival_s; else length samples
+  std::string source;  // where the rows came from, for reports
 };
 
 // Synthetic request bodies: a content category has its own bytes per token, so the estimator
@@ -78,6 +90,12 @@ struct TenantSpec {
   double share = 0;                         // of the scenario's shared workload stream
   std::optional<ArrivalSpec> arrivals;      // a stream of its own (in addition to `share`)
   std::vector<ContentCategory> categories;  // empty: the scenario's
+  // Baselines (SimConfig::admission): the tenant's limits in the sliding window (0 = unset),
+  // and its share of every pool's replicas under dedicated endpoints (< 0: guarantee_share,
+  // 0 for spot).
+  double rate_limit_rps = 0;
+  double rate_limit_tokens_per_s = 0;
+  double dedicated_share = -1;
 };
 
 struct PoolSpec {
@@ -111,7 +129,26 @@ struct SloSpec {
   double tpot_p99_s = 0.08;
 };
 
+// The share of a pool's replicas a tenant gets under dedicated endpoints.
+inline double DedicatedShareOf(const TenantSpec& t) {
+  if (t.dedicated_share >= 0) return t.dedicated_share;
+  return t.cls == EntitlementClass::kSpot ? 0.0 : t.guarantee_share;
+}
+
 enum class EstimatorKind : uint8_t { kCore, kOracle };
+
+// How requests are admitted, and whether tenants share replicas. kTokenPools is the product;
+// the others are the baselines it is compared with (sim/admission_policy.h).
+enum class AdmissionMode : uint8_t {
+  kTokenPools,   // the core's token pools: admit, queue with a deadline, or refuse
+  kNone,         // every request goes to a replica at once
+  kRequestRate,  // per-tenant request-rate limit (TenantSpec::rate_limit_rps), then as kNone
+  kTokenRate,    // per-tenant token-rate limit (prompt estimate + max_tokens), then as kNone
+  kDedicated,    // each tenant has its own replicas (TenantSpec::dedicated_share), no sharing
+};
+const char* AdmissionModeName(AdmissionMode mode);
+// "token_pools", "none", "request_rate", "token_rate", "dedicated"; false when unknown.
+bool ParseAdmissionMode(std::string_view name, AdmissionMode* mode);
 
 struct SimConfig {
   std::string name = "scenario";
@@ -126,8 +163,9 @@ struct SimConfig {
   EstimatorKind estimator = EstimatorKind::kCore;
   std::string estimator_mode = "ema";
   EstimatorConfig estimator_config;
-  bool admission = true;     // false: no token pools (every request admitted at once)
-  PoolConfig pool_defaults;  // rate window, lending... (name, capacity and replicas ignored)
+  AdmissionMode admission = AdmissionMode::kTokenPools;
+  double rate_limit_window_s = 10;  // the sliding window of kRequestRate and kTokenRate
+  PoolConfig pool_defaults;         // rate window, lending... (name, capacity and replicas ignored)
   std::vector<TenantSpec> tenants;
   std::optional<ArrivalSpec> workload;  // shared stream, split by TenantSpec::share
   std::vector<ContentCategory> categories{ContentCategory{}};

@@ -60,6 +60,11 @@ struct PoolStats {
   double gpu_hours = 0;                   // replicas alive (starting, serving, draining) × time
   std::map<std::string, int64_t> routed;  // by router reason
   int64_t engine_iterations = 0;
+  // Per replica (in the order they were started): its dedicated tenant (-1: shared) and the
+  // requests it started per tenant. Not in the reports; for checks such as "a dedicated
+  // replica serves only its tenant".
+  std::vector<int32_t> instance_owner;
+  std::vector<std::vector<int64_t>> instance_started;
 };
 
 // One row of the time series, every SimConfig::sample_interval_s.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "sim/admission_policy.h"
 #include "sim/event_queue.h"
 #include "sim/rng.h"
 #include "tokenpool/clock.h"
@@ -37,6 +38,8 @@ struct Instance {
   int64_t outstanding_tokens = 0;  // prompt + output of the requests on it
   int64_t reserved_kv = 0;         // same, the KV they may hold at their longest
   int64_t requests = 0;
+  int32_t owner = -1;            // dedicated endpoints: the tenant it serves; -1: shared
+  std::vector<int64_t> started;  // requests started here, per tenant
 };
 
 struct PoolState {
@@ -237,12 +240,29 @@ class Simulation {
   RequestFeatures features_;
   Time arrivals_end_;
   Time hard_end_;
+  bool token_pools_ = true;  // config_.admission == kTokenPools
+  std::unique_ptr<AdmissionPolicy> policy_;
 };
+
+// The piecewise-linear rate of a schedule at `t_s` (see RatePoint).
+double ScheduledRate(const std::vector<RatePoint>& sched, double t_s) {
+  if (t_s <= sched.front().at_s) return sched.front().rps;
+  for (size_t i = 1; i < sched.size(); ++i) {
+    if (t_s < sched[i].at_s) {
+      const RatePoint& a = sched[i - 1];
+      const RatePoint& b = sched[i];
+      return a.rps + (b.rps - a.rps) * (t_s - a.at_s) / (b.at_s - a.at_s);
+    }
+  }
+  return sched.back().rps;
+}
 
 Status Simulation::Init() {
   tenant_count_ = config_.tenants.size();
   arrivals_end_ = At(config_.duration_s);
   hard_end_ = At(config_.duration_s + config_.drain_s);
+  token_pools_ = config_.admission == AdmissionMode::kTokenPools;
+  policy_ = MakeAdmissionPolicy(config_);
   if (config_.estimator == EstimatorKind::kCore) {
     auto e = MakeEstimator(config_.estimator_mode, config_.estimator_config);
     if (!e.ok()) return InvalidArgument("estimator: " + e.status().message());
@@ -330,6 +350,14 @@ Status Simulation::Init() {
     }
     ps.alive_since = Time::Zero();
     for (int32_t i = 0; i < spec.replicas; ++i) AddInstance(static_cast<uint32_t>(p), true);
+    if (config_.admission == AdmissionMode::kDedicated) {
+      const std::vector<int32_t> split = DedicatedReplicas(config_.tenants, spec.replicas);
+      size_t next = 0;
+      for (size_t t = 0; t < split.size(); ++t) {
+        for (int32_t k = 0; k < split[t]; ++k)
+          ps.instances[next++]->owner = static_cast<int32_t>(t);
+      }
+    }
     UpdateCapacity(static_cast<uint32_t>(p));
   }
 
@@ -409,7 +437,21 @@ void Simulation::ScheduleNextArrival(uint32_t si) {
       break;
     }
     case ArrivalProcess::kPoisson:
-      t = base + Seconds(rng_.Exponential(1.0 / a.rate_rps));
+      if (a.rate_schedule.empty()) {
+        t = base + Seconds(rng_.Exponential(1.0 / a.rate_rps));
+        break;
+      }
+      // Thinning: candidates at the schedule's peak rate, each kept with rate(t) / peak.
+      {
+        double peak = 0;
+        for (const RatePoint& pt : a.rate_schedule) peak = std::max(peak, pt.rps);
+        t = base;
+        for (;;) {
+          t = t + Seconds(rng_.Exponential(1.0 / peak));
+          if (t >= s.end) break;
+          if (rng_.Uniform() * peak < ScheduledRate(a.rate_schedule, t.seconds())) break;
+        }
+      }
       break;
     case ArrivalProcess::kOnOff: {
       t = base + Seconds(rng_.Exponential(1.0 / s.on_rate));
@@ -497,7 +539,7 @@ void Simulation::End(uint64_t id, RequestEnd end, std::string_view reason) {
 }
 
 double Simulation::RouteUtilization(uint32_t p) {
-  if (config_.admission) return pools_[p].tp->Utilization();
+  if (token_pools_) return pools_[p].tp->Utilization();
   int64_t ready = 0, requests = 0;
   for (const auto& inst : pools_[p].instances) {
     if (inst->alive && inst->ready && !inst->draining) {
@@ -567,14 +609,20 @@ void Simulation::OnArrival(uint32_t si) {
   route_pools_.clear();
   for (uint32_t p = 0; p < pools_.size(); ++p) {
     route_pools_.push_back({config_.pools[p].name, config_.pools[p].profile.max_model_len,
-                            RouteUtilization(p),
-                            config_.admission ? pools_[p].tp->QueueLength() : 0u});
+                            RouteUtilization(p), token_pools_ ? pools_[p].tp->QueueLength() : 0u});
   }
   const RouteDecision r = router_->Route(budget, route_pools_);
   if (l.measured) {
     ForGroups(l, [](GroupAcc& g) { ++g.s.arrivals; });
   }
   ScheduleNextArrival(si);
+  if (policy_) {
+    const std::string_view why = policy_->Admit(tenant, Now(), est_prompt + reserve);
+    if (!why.empty()) {
+      End(id, RequestEnd::kRefused, why);
+      return;
+    }
+  }
   if (!r.ok()) {
     End(id, RequestEnd::kRefused, "no_pool_fits");
     return;
@@ -596,7 +644,7 @@ void Simulation::OnArrival(uint32_t si) {
     ++est_.misrouted_long;
   }
 
-  if (!config_.admission) {
+  if (!token_pools_) {
     StartOnInstance(id, Reservation());
     return;
   }
@@ -619,9 +667,11 @@ void Simulation::StartOnInstance(uint64_t id, Reservation res) {
   PoolState& ps = pools_[l.pool];
   const int64_t need = l.prompt + l.output;
   uint32_t best = kNone, fallback = kNone;
+  const bool dedicated = config_.admission == AdmissionMode::kDedicated;
   for (uint32_t i = 0; i < ps.instances.size(); ++i) {
     const Instance& in = *ps.instances[i];
     if (!in.alive || !in.ready || in.draining) continue;
+    if (dedicated && in.owner != static_cast<int32_t>(l.tenant)) continue;
     if (fallback == kNone || in.outstanding_tokens < ps.instances[fallback]->outstanding_tokens) {
       fallback = i;
     }
@@ -635,7 +685,7 @@ void Simulation::StartOnInstance(uint64_t id, Reservation res) {
   if (best == kNone) {
     res.Release();
     ps.needs_dispatch = true;
-    End(id, RequestEnd::kRefused, "no_replica");
+    End(id, RequestEnd::kRefused, dedicated ? "no_dedicated_replica" : "no_replica");
     return;
   }
   Instance& in = *ps.instances[best];
@@ -653,6 +703,7 @@ void Simulation::StartOnInstance(uint64_t id, Reservation res) {
   in.outstanding_tokens += need;
   in.reserved_kv += need;
   ++in.requests;
+  ++in.started[l.tenant];
   if (!in.stepping) StartStep(l.pool, best);
 }
 
@@ -723,7 +774,7 @@ void Simulation::Complete(uint64_t id) {
 
 void Simulation::DispatchPool(uint32_t p) {
   PoolState& ps = pools_[p];
-  if (!config_.admission) return;
+  if (!token_pools_) return;
   do {
     ps.needs_dispatch = false;
     qevents_.clear();
@@ -775,6 +826,7 @@ uint32_t Simulation::AddInstance(uint32_t p, bool ready) {
   auto in = std::make_unique<Instance>();
   in->engine = std::make_unique<engine::Engine>(ps.engine_config);
   in->ready = ready;
+  in->started.assign(tenant_count_, 0);
   ps.instances.push_back(std::move(in));
   CountAlive(p, +1);
   return static_cast<uint32_t>(ps.instances.size() - 1);
@@ -1013,6 +1065,10 @@ SimResult Simulation::Finish() {
     st.gpu_hours = ps.replica_seconds / 3600.0 * static_cast<double>(st.gpus_per_replica);
     st.routed = ps.routed;
     st.engine_iterations = ps.iterations;
+    for (const auto& in : ps.instances) {
+      st.instance_owner.push_back(in->owner);
+      st.instance_started.push_back(in->started);
+    }
     r.gpus += static_cast<int64_t>(st.replicas_initial) * st.gpus_per_replica;
     r.gpu_hours += st.gpu_hours;
     r.pools.push_back(st);

@@ -105,6 +105,55 @@ TEST_F(ScenarioTest, TraceProblemsAreErrors) {
             std::string::npos);
 }
 
+TEST_F(ScenarioTest, BaselineAdmissionModesAndTheirFields) {
+  std::string text = Good();
+  text.replace(text.find("tenants:\n"), 9,
+               "admission: request_rate\nrate_limit_window_s: 30\ntenants:\n");
+  // Every tenant needs its limit in this mode: the error names the tenant's field.
+  EXPECT_EQ(ErrorOf(text),
+            "e1.yaml:18: tenants[0].rate_limit.requests_per_s: must be > 0 with admission "
+            "request_rate");
+  text.replace(text.find("guarantee_share: 0.5}"), 21,
+               "guarantee_share: 0.5, rate_limit: {requests_per_s: 3, tokens_per_s: 9000}}");
+  Result<Scenario> s = LoadScenarioText(text, "e1.yaml", kTraces);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->config.admission, sim::AdmissionMode::kRequestRate);
+  EXPECT_EQ(s->config.rate_limit_window_s, 30);
+  EXPECT_EQ(s->config.tenants[0].rate_limit_rps, 3);
+  EXPECT_EQ(s->config.tenants[0].rate_limit_tokens_per_s, 9000);
+  text.replace(text.find("admission: request_rate"), 23, "admission: dedicated");
+  s = LoadScenarioText(text, "e1.yaml", kTraces);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->config.admission, sim::AdmissionMode::kDedicated);
+  text.replace(text.find("admission: dedicated"), 20, "admission: fair");
+  EXPECT_EQ(ErrorOf(text).rfind("e1.yaml:15: admission: unknown admission \"fair\"", 0), 0u);
+}
+
+TEST_F(ScenarioTest, BadRateScheduleNamesFileLineAndField) {
+  auto with_schedule = [](const std::string& points) {
+    std::string text = Good();
+    text.replace(text.find("  rate_rps: 5\n"), 14, "  rate_schedule:\n" + points);
+    return text;
+  };
+  Result<Scenario> s = LoadScenarioText(
+      with_schedule("    - {at_s: 0, rps: 1}\n    - {at_s: 10, rps: 8}\n"), "e1.yaml", kTraces);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  ASSERT_EQ(s->config.workload->rate_schedule.size(), 2u);
+  EXPECT_EQ(s->config.workload->rate_schedule[1].rps, 8);
+  EXPECT_EQ(ErrorOf(with_schedule("    - {at_s: 10, rps: 1}\n    - {at_s: 5, rps: 8}\n")),
+            "e1.yaml:15: workload.rate_schedule[1].at_s: must be > the previous point's (10)");
+  EXPECT_EQ(ErrorOf(with_schedule("    - {at_s: 0, rps: -2}\n")),
+            "e1.yaml:14: workload.rate_schedule[0].rps: must be >= 0, got -2");
+  EXPECT_EQ(ErrorOf(with_schedule("    - {at_s: 0}\n")),
+            "e1.yaml:14: workload.rate_schedule[0].rps: required field is missing");
+  EXPECT_EQ(ErrorOf(with_schedule("    - {at_s: 0, rps: 0}\n")),
+            "e1.yaml:14: workload.rate_schedule: every rate is 0 (no traffic)");
+  std::string both = with_schedule("    - {at_s: 0, rps: 1}\n");
+  both.replace(both.find("  rate_schedule:"), 0, "  rate_rps: 3\n");
+  EXPECT_EQ(ErrorOf(both),
+            "e1.yaml:13: workload.rate_rps: give rate_rps or rate_schedule, not both");
+}
+
 TEST_F(ScenarioTest, YamlSyntaxErrorHasALine) {
   EXPECT_EQ(ErrorOf("name: t\npools: [\n").rfind("e1.yaml:", 0), 0u);
 }

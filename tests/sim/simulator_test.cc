@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "sim/admission_policy.h"
 #include "sim/report.h"
 #include "sim/rng.h"
 #include "sim/sizing.h"
@@ -53,6 +54,7 @@ SimConfig TwoPools(double rate_rps = 4, double duration_s = 60) {
   c.router = "two-pool";
   c.workload = ArrivalSpec{.process = ArrivalProcess::kPoisson,
                            .rate_rps = rate_rps,
+                           .rate_schedule = {},
                            .lengths = MixedRows(),
                            .source = "mixed"};
   c.tenants.clear();
@@ -226,6 +228,120 @@ TEST(SimulatorTest, ArrivalProcessesKeepTheirMeanRate) {
   c.workload->end_s = 200;
   const SimResult window = RunSimulation(c, {}).value();
   EXPECT_NEAR(static_cast<double>(window.requests), 1000, 120);
+}
+
+TEST(AdmissionPolicyTest, RequestRateLimitRefusesTheNPlusFirstInAWindow) {
+  SimConfig c = TwoPools();
+  c.admission = AdmissionMode::kRequestRate;
+  c.rate_limit_window_s = 10;
+  c.tenants[0].rate_limit_rps = 2.5;  // 25 requests in any 10 s
+  c.tenants[1].rate_limit_rps = 1;
+  auto p = MakeAdmissionPolicy(c);
+  ASSERT_NE(p, nullptr);
+  const Time t0 = Time::Zero() + Seconds(100);
+  for (int i = 0; i < 25; ++i) {
+    EXPECT_EQ(p->Admit(0, t0 + Milliseconds(i), 1000), "") << i;
+  }
+  EXPECT_EQ(p->Admit(0, t0 + Milliseconds(30), 1), "rate_limited_requests");
+  EXPECT_EQ(p->Admit(1, t0 + Milliseconds(30), 1), "");  // another tenant's window
+  // A refused request is not counted; once the first ones leave the window, room again.
+  EXPECT_EQ(p->Admit(0, t0 + Seconds(9.999), 1), "rate_limited_requests");
+  EXPECT_EQ(p->Admit(0, t0 + Seconds(10), 1), "");
+  EXPECT_EQ(p->Admit(0, t0 + Seconds(10), 1), "rate_limited_requests");
+}
+
+TEST(AdmissionPolicyTest, TokenRateLimitCountsTokens) {
+  SimConfig c = TwoPools();
+  c.admission = AdmissionMode::kTokenRate;
+  c.rate_limit_window_s = 1;
+  c.tenants[0].rate_limit_tokens_per_s = 1000;
+  c.tenants[1].rate_limit_tokens_per_s = 1000;
+  auto p = MakeAdmissionPolicy(c);
+  const Time t0 = Time::Zero() + Seconds(5);
+  EXPECT_EQ(p->Admit(0, t0, 600), "");
+  EXPECT_EQ(p->Admit(0, t0, 401), "rate_limited_tokens");
+  EXPECT_EQ(p->Admit(0, t0, 400), "");
+  EXPECT_EQ(p->Admit(0, t0 + Seconds(1), 1000), "");
+  c.admission = AdmissionMode::kTokenPools;
+  EXPECT_EQ(MakeAdmissionPolicy(c), nullptr);
+}
+
+TEST(SimulatorTest, RateLimitedRunRefusesAndCountsEveryRequest) {
+  SimConfig c = TwoPools(20, 40);
+  c.admission = AdmissionMode::kRequestRate;
+  c.rate_limit_window_s = 5;
+  c.tenants[0].rate_limit_rps = 4;  // tenant a sends ~13 req/s
+  c.tenants[1].rate_limit_rps = 100;
+  const SimResult r = RunSimulation(c, {}).value();
+  EXPECT_EQ(EndsTotal(r), r.requests);
+  EXPECT_GT(r.tenants[0].refused.at("rate_limited_requests"), 0);
+  EXPECT_EQ(r.tenants[1].refused.count("rate_limited_requests"), 0u);
+  // At most 20 per 5 s window started for tenant a: over the 40 s, at most 8 windows' worth.
+  int64_t started_a = 0;
+  for (const PoolStats& p : r.pools) {
+    for (const auto& per_tenant : p.instance_started) started_a += per_tenant[0];
+  }
+  EXPECT_LE(started_a, 8 * 20);
+  // A request-rate mode without a limit for every tenant does not run half-configured.
+  c.tenants[1].rate_limit_rps = 0;
+  EXPECT_EQ(RunSimulation(c, {}).status().message(),
+            "tenants[1].rate_limit.requests_per_s: must be > 0 with admission request_rate");
+}
+
+TEST(SimulatorTest, DedicatedReplicasServeOnlyTheirTenant) {
+  EXPECT_EQ(DedicatedReplicas(TwoPools().tenants, 5), (std::vector<int32_t>{3, 2}));
+  SimConfig c = TwoPools(10, 40);
+  c.admission = AdmissionMode::kDedicated;
+  c.estimator = EstimatorKind::kOracle;
+  c.pools[0].replicas = 3;
+  TenantSpec spot;
+  spot.name = "spot";
+  spot.cls = EntitlementClass::kSpot;
+  spot.share = 1;
+  c.tenants.push_back(spot);  // no dedicated share: no endpoint
+  const SimResult r = RunSimulation(c, {}).value();
+  EXPECT_EQ(EndsTotal(r), r.requests);
+  ASSERT_EQ(r.pools[0].instance_owner, (std::vector<int32_t>{0, 0, 1}));
+  ASSERT_EQ(r.pools[1].instance_owner, (std::vector<int32_t>{0, 1}));
+  for (const PoolStats& p : r.pools) {
+    for (size_t i = 0; i < p.instance_owner.size(); ++i) {
+      for (size_t t = 0; t < c.tenants.size(); ++t) {
+        if (static_cast<int32_t>(t) != p.instance_owner[i]) {
+          EXPECT_EQ(p.instance_started[i][t], 0) << "replica " << i << " tenant " << t;
+        } else {
+          EXPECT_GT(p.instance_started[i][t], 0) << "replica " << i << " tenant " << t;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(r.tenants[2].completed, 0);
+  EXPECT_EQ(r.tenants[2].refused_total, r.tenants[2].arrivals);
+  EXPECT_GT(r.tenants[2].refused.at("no_dedicated_replica"), 0);
+}
+
+TEST(SimulatorTest, RateScheduleFollowsItsPiecewiseLinearRate) {
+  SimConfig c = TwoPools(1, 300);
+  c.warmup_s = 0;
+  c.workload->rate_schedule = {{.at_s = 0, .rps = 0},
+                               {.at_s = 100, .rps = 4},
+                               {.at_s = 200, .rps = 4},
+                               {.at_s = 250, .rps = 0}};
+  const SimResult r = RunSimulation(c, {}).value();
+  // 0.5 x 100 x 4 + 100 x 4 + 0.5 x 50 x 4 = 700 expected arrivals, none after 250 s (so no
+  // tokens once the last ones have finished).
+  EXPECT_NEAR(static_cast<double>(r.requests), 700, 100);
+  int64_t late = 0, early = 0;
+  for (const TimeSample& s : r.samples) {
+    int64_t tokens = 0;
+    for (int64_t x : s.tenant_tokens) tokens += x;
+    if (s.t_s > 270 && s.t_s <= 300) late += tokens;
+    if (s.t_s <= 10) early += tokens;
+  }
+  EXPECT_EQ(late, 0);
+  EXPECT_LT(early, 10000);  // the first 10 s carry ~0.2 requests, not 10 s x 4 req/s
+  c.workload->rate_schedule[2].at_s = 100;
+  EXPECT_EQ(RunSimulation(c, {}).status().message(),
+            "workload.rate_schedule[2].at_s: must be > the previous point's (100)");
 }
 
 TEST(RngTest, SameSeedSameSequence) {
