@@ -143,6 +143,17 @@ struct EstimatorConfig {
   Status Validate() const;
 };
 
+// What an estimator has learned about one category (the admin API shows it).
+struct EstimatorCategoryState {
+  std::string name;                  // the override name, else "model/content-class"; "(overflow)"
+                                     // for the state shared by categories beyond max_categories
+  int64_t samples = 0;               // usage reports learned from
+  bool trusted = false;              // past the warm-up: its own state is used for estimates
+  double bytes_per_token = 0;        // observed: Σ ratio bytes / Σ content tokens
+  double model_bytes_per_token = 0;  // ema: the learned ratio ĉ; linear: 0 (no single ratio)
+  double spread = 0;                 // relative spread behind the conservative estimate
+};
+
 class TokenEstimator {
  public:
   virtual ~TokenEstimator() = default;
@@ -154,7 +165,12 @@ class TokenEstimator {
                        int64_t actual_prompt_tokens) = 0;
   // Categories with learned state (excluding the default one).
   virtual int CategoryCount() const = 0;
+  // Each category's learned state (allocates; for the admin API, not the request path).
+  virtual std::vector<EstimatorCategoryState> Categories() const = 0;
 };
+
+// "override" when the category was named by the caller, else "model/content-class".
+std::string CategoryName(const Category& c);
 
 using EstimatorFactory = std::unique_ptr<TokenEstimator> (*)(const EstimatorConfig&);
 struct EstimatorMode {

@@ -91,6 +91,14 @@ Category Categorize(const RequestFeatures& f, std::string_view override_name) {
   return c;
 }
 
+std::string CategoryName(const Category& c) {
+  if (!c.override_name.empty()) return std::string(c.override_name);
+  std::string name(c.model);
+  name += '/';
+  name += ContentClassName(c.content);
+  return name;
+}
+
 Status EmaConfig::Validate() const {
   if (!(warmup_bytes_per_token > 0)) {
     return InvalidArgument("ema.warmup_bytes_per_token: must be > 0");

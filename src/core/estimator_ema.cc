@@ -17,6 +17,7 @@ struct EmaState {
   double ratio = 0;    // ĉ, bytes per token
   double abs_dev = 0;  // σ̂, EMA of |c_obs - ĉ|
   int64_t samples = 0;
+  ObservedRatio observed;
 };
 
 class EmaEstimator final : public TokenEstimator {
@@ -57,7 +58,7 @@ class EmaEstimator final : public TokenEstimator {
     const int64_t content_tokens = std::max<int64_t>(
         1, actual - Framing(config_, f) - ImageTokens(config_, f) - f.prompt_token_ids);
     const double obs = static_cast<double>(bytes) / static_cast<double>(content_tokens);
-    EmaState* s = table_.FindOrCreate(c.key, [] { return EmaState{}; });
+    EmaState* s = table_.FindOrCreate(c, [] { return EmaState{}; });
     const double b = config_.ema.decay;
     if (s->samples == 0) {
       s->ratio = obs;
@@ -67,9 +68,25 @@ class EmaEstimator final : public TokenEstimator {
       s->ratio = b * s->ratio + (1 - b) * obs;
     }
     ++s->samples;
+    s->observed.Add(static_cast<double>(bytes), static_cast<double>(content_tokens));
   }
 
   int CategoryCount() const override { return table_.size(); }
+
+  std::vector<EstimatorCategoryState> Categories() const override {
+    std::vector<EstimatorCategoryState> out;
+    const auto add = [&](const std::string& name, const EmaState& s) {
+      out.push_back({.name = name,
+                     .samples = s.samples,
+                     .trusted = s.samples >= config_.ema.min_samples,
+                     .bytes_per_token = s.observed.value(),
+                     .model_bytes_per_token = s.ratio,
+                     .spread = s.ratio > 0 ? s.abs_dev / s.ratio : 0});
+    };
+    table_.ForEach(add);
+    if (table_.default_state().samples > 0) add("(overflow)", table_.default_state());
+    return out;
+  }
 
  private:
   EstimatorConfig config_;

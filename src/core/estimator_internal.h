@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "tokenpool/estimator.h"
@@ -21,6 +22,17 @@ inline int64_t ImageTokens(const EstimatorConfig& c, const RequestFeatures& f) {
 }
 // Text plus structured bytes: what a bytes/token ratio applies to.
 inline int64_t RatioBytes(const RequestFeatures& f) { return f.text_bytes + f.structured_bytes; }
+// Σ ratio bytes and Σ content tokens of the samples a state learned from.
+struct ObservedRatio {
+  double bytes = 0;
+  double tokens = 0;
+  void Add(double b, double t) {
+    bytes += b;
+    tokens += t;
+  }
+  double value() const { return tokens > 0 ? bytes / tokens : 0; }
+};
+
 inline int64_t CeilDiv(double bytes, double ratio) {
   return bytes <= 0 ? 0 : static_cast<int64_t>(std::ceil(bytes / ratio));
 }
@@ -50,15 +62,22 @@ class CategoryTable {
     return slot == kEmpty ? nullptr : states_[static_cast<size_t>(slot)].get();
   }
   // The key's state, created from `init` when there is room, else the default state.
+  // The category's name is kept (allocated once, at creation) for CategoryTable::ForEach.
   template <typename Init>
-  State* FindOrCreate(uint64_t key, Init&& init) {
-    const size_t pos = Probe(key);
+  State* FindOrCreate(const Category& c, Init&& init) {
+    const size_t pos = Probe(c.key);
     if (index_[pos] != kEmpty) return states_[static_cast<size_t>(index_[pos])].get();
     if (static_cast<int>(states_.size()) >= capacity_) return &default_;
     index_[pos] = static_cast<int32_t>(states_.size());
-    keys_.push_back(key);
+    keys_.push_back(c.key);
+    names_.push_back(CategoryName(c));
     states_.push_back(std::make_unique<State>(init()));
     return states_.back().get();
+  }
+  // f(name, state) for every category in creation order.
+  template <typename F>
+  void ForEach(F&& f) const {
+    for (size_t i = 0; i < states_.size(); ++i) f(names_[i], *states_[i]);
   }
   State& default_state() { return default_; }
   const State& default_state() const { return default_; }
@@ -78,6 +97,7 @@ class CategoryTable {
   int capacity_;
   std::vector<int32_t> index_;
   std::vector<uint64_t> keys_;
+  std::vector<std::string> names_;
   std::vector<std::unique_ptr<State>> states_;
   State default_{};
 };

@@ -88,6 +88,7 @@ struct Rls {
   bool initialized = false;
   double spread = 0;
   int64_t spread_samples = 0;
+  ObservedRatio observed;  // ratio bytes / (tokens - images - token ids), for the admin view
 
   void Init(const Vec& start, double prior_variance) {
     theta = start;
@@ -154,7 +155,7 @@ class LinearEstimator final : public TokenEstimator {
     const double b = FillFeatures(f, &x);
     const double target =
         static_cast<double>(actual - ImageTokens(config_, f) - f.prompt_token_ids);
-    Rls* cat = table_.FindOrCreate(c.key, [&] {
+    Rls* cat = table_.FindOrCreate(c, [&] {
       Rls r;
       r.Init(global_.theta, config_.linear.prior_variance);
       return r;
@@ -170,9 +171,25 @@ class LinearEstimator final : public TokenEstimator {
     }
     global_.Update(x, target / b);
     cat->Update(x, target / b);
+    cat->observed.Add(static_cast<double>(RatioBytes(f)), target);
   }
 
   int CategoryCount() const override { return table_.size(); }
+
+  std::vector<EstimatorCategoryState> Categories() const override {
+    std::vector<EstimatorCategoryState> out;
+    const auto add = [&](const std::string& name, const Rls& r) {
+      out.push_back({.name = name,
+                     .samples = r.samples,
+                     .trusted = r.samples >= config_.linear.min_category_samples,
+                     .bytes_per_token = r.observed.value(),
+                     .model_bytes_per_token = 0,
+                     .spread = r.spread_samples >= kMinSpreadSamples ? r.spread : global_.spread});
+    };
+    table_.ForEach(add);
+    if (table_.default_state().samples > 0) add("(overflow)", table_.default_state());
+    return out;
+  }
 
  private:
   const Rls* Lookup(const Category& c) const {

@@ -14,6 +14,7 @@ class StaticEstimator final : public TokenEstimator {
   }
   void Observe(const RequestFeatures&, const Category&, int64_t) override {}
   int CategoryCount() const override { return 0; }
+  std::vector<EstimatorCategoryState> Categories() const override { return {}; }
 
  private:
   EstimatorConfig config_;

@@ -231,8 +231,8 @@ class Reader {
     GatewayConfig c;
     c.source = source_;
     if (Status s = CheckKeys(root, "",
-                             {"listen", "admin", "models", "pools", "tenants", "entitlements",
-                              "estimator", "router", "limits"});
+                             {"listen", "workers", "log", "admin", "models", "pools", "tenants",
+                              "entitlements", "estimator", "router", "limits"});
         !s.ok()) {
       return s;
     }
@@ -241,6 +241,22 @@ class Reader {
     }
     if (root["listen"].IsDefined()) {
       if (Status s = ReadListener(root["listen"], "listen", &c.listen); !s.ok()) return s;
+    }
+    if (root["workers"].IsDefined()) {
+      int64_t w = 0;
+      if (Status s = GetI(root, "workers", "", &w); !s.ok()) return s;
+      if (w < 0 || w > 256) return Error(root["workers"], "workers", "must be in [0, 256]");
+      c.workers = static_cast<int32_t>(w);
+    }
+    if (const YAML::Node lg = root["log"]; lg.IsDefined()) {
+      if (Status s = CheckKeys(lg, "log", {"requests"}); !s.ok()) return s;
+      if (const YAML::Node r = lg["requests"]; r.IsDefined()) {
+        bool v = true;
+        if (!r.IsScalar() || !YAML::convert<bool>::decode(r, v)) {
+          return Error(r, "log.requests", "expected true or false");
+        }
+        c.log_requests = v;
+      }
     }
     if (const YAML::Node a = root["admin"]; a.IsDefined()) {
       if (Status s = CheckKeys(a, "admin", {"host", "port", "token_sha256"}); !s.ok()) return s;
@@ -443,6 +459,19 @@ Result<GatewayConfig> ParseGatewayConfig(std::string_view yaml_text, const std::
       return InvalidArgument(source + ":1: (top level): the file is empty");
     }
     return reader.Read(root);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(source + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+Result<EntitlementEntry> ParseEntitlementEntry(std::string_view text, const std::string& source) {
+  Reader reader(source);
+  try {
+    const YAML::Node n = YAML::Load(std::string(text));
+    if (!n.IsMap()) return InvalidArgument(source + ":1: (top level): expected an object");
+    EntitlementEntry e;
+    if (Status s = reader.ReadEntitlement(n, "entitlement", &e); !s.ok()) return s;
+    return e;
   } catch (const YAML::Exception& e) {
     return InvalidArgument(source + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }

@@ -74,6 +74,12 @@ struct Limits {
 struct GatewayConfig {
   std::string source;  // file name, for messages
   Listener listen;
+  // I/O threads, each with its own io_context and SO_REUSEPORT listener; 0: one per hardware
+  // thread (std::thread::hardware_concurrency).
+  int32_t workers = 0;
+  // One structured line per finished request (spdlog, stderr): request id, tenant, pool, class,
+  // status, outcome, tokens and times. Keys are never logged.
+  bool log_requests = true;
   Listener admin{.host = "127.0.0.1", .port = 0};
   bool admin_enabled = false;
   std::string admin_token_sha256;
@@ -92,6 +98,10 @@ struct GatewayConfig {
 Result<GatewayConfig> ParseGatewayConfig(std::string_view yaml_text, const std::string& source);
 // Reads the file, then ParseGatewayConfig with its base name as the source.
 Result<GatewayConfig> LoadGatewayConfigFile(const std::string& path);
+
+// One entry of `entitlements` (YAML or JSON: the admin API's body), checked with the same rules
+// as in a file; references to tenants and pools are not checked here.
+Result<EntitlementEntry> ParseEntitlementEntry(std::string_view text, const std::string& source);
 
 // "http://127.0.0.1:8001" (an optional trailing '/'); https is refused.
 Result<BackendUrl> ParseBackendUrl(std::string_view url);

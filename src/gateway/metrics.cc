@@ -2,6 +2,7 @@
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
@@ -11,6 +12,7 @@ namespace {
 using prometheus::Counter;
 using prometheus::Family;
 using prometheus::Gauge;
+using prometheus::Histogram;
 using prometheus::Labels;
 
 // Counters mirror the core's monotonic counts: add the difference since the last scrape.
@@ -22,6 +24,9 @@ void SetGauge(Family<Gauge>& f, const Labels& l, double value) { f.Add(l).Set(va
 
 Family<Counter>& CounterFamily(prometheus::Registry& r, const char* name, const char* help) {
   return prometheus::BuildCounter().Name(name).Help(help).Register(r);
+}
+Family<Histogram>& HistogramFamily(prometheus::Registry& r, const char* name, const char* help) {
+  return prometheus::BuildHistogram().Name(name).Help(help).Register(r);
 }
 Family<Gauge>& GaugeFamily(prometheus::Registry& r, const char* name, const char* help) {
   return prometheus::BuildGauge().Name(name).Help(help).Register(r);
@@ -71,7 +76,18 @@ struct GatewayMetrics::Families {
                               "Dynamic burst ceiling per dimension.")),
         t_debt(GaugeFamily(r, "tokenpool_tenant_debt_tokens",
                            "Fair-share debt: service owed to the tenant, in tokens.")),
-        t_queued(GaugeFamily(r, "tokenpool_tenant_queued", "Requests of the tenant waiting.")) {}
+        t_queued(GaugeFamily(r, "tokenpool_tenant_queued", "Requests of the tenant waiting.")),
+        t_tokens(CounterFamily(r, "tokenpool_tenant_tokens_total",
+                               "Settled tokens per tenant and pool (kind: prompt, completion).")),
+        ttft(HistogramFamily(r, "tokenpool_request_ttft_seconds",
+                             "Time to the first content event of streaming requests.")),
+        e2e(HistogramFamily(r, "tokenpool_request_duration_seconds",
+                            "End-to-end time of successful requests.")),
+        queue_wait(HistogramFamily(r, "tokenpool_queue_wait_seconds",
+                                   "Time queued requests waited for admission.")),
+        estimate_error(
+            HistogramFamily(r, "tokenpool_estimator_relative_error",
+                            "(estimated - actual) / actual prompt tokens, per settled request.")) {}
   Family<Counter>& requests;
   Family<Counter>& settled;
   Family<Counter>& released;
@@ -88,21 +104,59 @@ struct GatewayMetrics::Families {
   Family<Gauge>& t_ceiling;
   Family<Gauge>& t_debt;
   Family<Gauge>& t_queued;
+  Family<Counter>& t_tokens;
+  Family<Histogram>& ttft;
+  Family<Histogram>& e2e;
+  Family<Histogram>& queue_wait;
+  Family<Histogram>& estimate_error;
 };
 
-GatewayMetrics::GatewayMetrics(const Clock& clock, int pools)
-    : clock_(clock),
-      registry_(std::make_shared<prometheus::Registry>()),
-      f_(std::make_unique<Families>(*registry_)) {
-  autoscalers_.reserve(static_cast<size_t>(pools));
-  for (int i = 0; i < pools; ++i) autoscalers_.emplace_back(AutoscaleConfig{});
+namespace {
+// Latency buckets from 1 ms to 5 minutes (TTFT of a queued long prompt; a long answer).
+const Histogram::BucketBoundaries& LatencyBuckets() {
+  static const Histogram::BucketBoundaries b = {
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+  return b;
 }
+const Histogram::BucketBoundaries& ErrorBuckets() {
+  static const Histogram::BucketBoundaries b = {-0.5, -0.25, -0.1, -0.05, -0.02, 0,
+                                                0.02, 0.05,  0.1,  0.25,  0.5,   1};
+  return b;
+}
+}  // namespace
+
+RequestMetrics* GatewayMetrics::ForRequest(int pool, const std::string& pool_name,
+                                           const std::string& tenant) {
+  std::lock_guard lock(request_mu_);
+  auto& slot = request_[{pool, tenant}];
+  if (slot == nullptr) {
+    const Labels l = {{"pool", pool_name}, {"tenant", tenant}};
+    slot = std::make_unique<RequestMetrics>();
+    slot->ttft = &f_->ttft.Add(l, LatencyBuckets());
+    slot->e2e = &f_->e2e.Add(l, LatencyBuckets());
+    slot->queue_wait = &f_->queue_wait.Add(l, LatencyBuckets());
+    slot->estimate_error = &f_->estimate_error.Add({{"pool", pool_name}}, ErrorBuckets());
+  }
+  return slot.get();
+}
+
+GatewayMetrics::GatewayMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      f_(std::make_unique<Families>(*registry_)) {}
 
 GatewayMetrics::~GatewayMetrics() = default;
 
 std::string GatewayMetrics::Scrape(GatewayState& state) {
+  Collect(state);
+  return Serialize();
+}
+
+std::string GatewayMetrics::Serialize() {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+void GatewayMetrics::Collect(GatewayState& state) {
   Families& f = *f_;
-  const Time now = clock_.Now();
   for (int p = 0; p < state.pool_count(); ++p) {
     PoolState& ps = state.pool(p);
     const PoolSnapshot snap = ps.pool->Snapshot();
@@ -120,9 +174,7 @@ std::string GatewayMetrics::Scrape(GatewayState& state) {
     SetGauge(f.queued, l, snap.queued);
     SetGauge(f.open, l, snap.open_reservations);
     SetGauge(f.lending, l, snap.lending_factor);
-    const AutoscaleDecision d =
-        autoscalers_[static_cast<size_t>(p)].Recommend(now, snap, ps.pool->config());
-    SetGauge(f.desired, l, d.desired);
+    SetGauge(f.desired, l, state.DesiredReplicas(p, snap));
     for (const auto& [tenant, ref] : ps.by_tenant) {
       Result<EntitlementSnapshot> e = ps.pool->SnapshotEntitlement(ref);
       if (!e.ok()) continue;
@@ -132,9 +184,12 @@ std::string GatewayMetrics::Scrape(GatewayState& state) {
       SetVector(f.t_ceiling, tl, e->burst_ceiling);
       SetGauge(f.t_debt, tl, e->debt_tokens);
       SetGauge(f.t_queued, tl, e->queued);
+      SetCounter(f.t_tokens, {{"pool", ps.spec.name}, {"tenant", tenant}, {"kind", "prompt"}},
+                 static_cast<double>(e->counters.prompt_tokens));
+      SetCounter(f.t_tokens, {{"pool", ps.spec.name}, {"tenant", tenant}, {"kind", "completion"}},
+                 static_cast<double>(e->counters.completion_tokens));
     }
   }
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 
 }  // namespace tokenpool::gateway

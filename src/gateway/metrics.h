@@ -10,41 +10,65 @@
 //   tokenpool_tenant_requests_total{pool,tenant,outcome}
 //   tokenpool_tenant_in_use, _burst_ceiling{pool,tenant,dim}
 //   tokenpool_tenant_debt_tokens, _queued{pool,tenant}
+//   tokenpool_tenant_tokens_total{pool,tenant,kind}    settled prompt / completion tokens
+// and, observed on the request path (prometheus-cpp histograms: atomic, no lock of ours):
+//   tokenpool_request_ttft_seconds{pool,tenant}        first content event (streaming)
+//   tokenpool_request_duration_seconds{pool,tenant}    end to end, successful requests
+//   tokenpool_queue_wait_seconds{pool,tenant}          time queued (queued requests only)
+//   tokenpool_estimator_relative_error{pool}           (estimate - usage) / usage, prompt
 // The autoscaler is sampled at each scrape (its smoothing therefore follows the scrape
-// interval; a periodic timer is a later slice).
+// interval).
 //
-// Thread-safety: not synchronized; called on the thread that owns the GatewayState.
+// Thread-safety: Collect() must be called by one thread at a time with the GatewayState
+// locked; Serialize() and ForRequest() are thread-safe, and so is observing the histograms of
+// a RequestMetrics.
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gateway/state.h"
-#include "tokenpool/autoscale.h"
-#include "tokenpool/clock.h"
 
 namespace prometheus {
 class Registry;
-}
+class Histogram;
+}  // namespace prometheus
 
 namespace tokenpool::gateway {
 
+// The histograms of one (pool, tenant), looked up once per request.
+struct RequestMetrics {
+  prometheus::Histogram* ttft = nullptr;
+  prometheus::Histogram* e2e = nullptr;
+  prometheus::Histogram* queue_wait = nullptr;
+  prometheus::Histogram* estimate_error = nullptr;  // per pool
+};
+
 class GatewayMetrics {
  public:
-  GatewayMetrics(const Clock& clock, int pools);
+  GatewayMetrics();
   ~GatewayMetrics();
   GatewayMetrics(const GatewayMetrics&) = delete;
   GatewayMetrics& operator=(const GatewayMetrics&) = delete;
 
-  // Refreshes every family from `state` and returns the Prometheus text exposition.
+  // Refreshes the families read from the core's snapshots (state locked by the caller).
+  void Collect(GatewayState& state);
+  // The Prometheus text exposition of everything.
+  std::string Serialize();
+  // Collect + Serialize.
   std::string Scrape(GatewayState& state);
+  // The histograms of (pool, tenant); stable pointers, created on first use.
+  RequestMetrics* ForRequest(int pool, const std::string& pool_name, const std::string& tenant);
 
  private:
   struct Families;  // registered once, in the constructor
-  const Clock& clock_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<Families> f_;
-  std::vector<Autoscaler> autoscalers_;  // one per pool
+  std::mutex request_mu_;  // guards request_
+  std::map<std::pair<int, std::string>, std::unique_ptr<RequestMetrics>> request_;
 };
 
 }  // namespace tokenpool::gateway

@@ -1,8 +1,14 @@
 #include "gateway/server.h"
 
+#include <fmt/format.h>
+#include <prometheus/histogram.h>
+#include <spdlog/async.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -11,15 +17,20 @@
 #include <cmath>
 #include <csignal>
 #include <ctime>
+#include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <random>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "gateway/admin.h"
 #include "gateway/errors.h"
 #include "gateway/metrics.h"
 #include "gateway/sha256.h"
@@ -36,15 +47,27 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 using Request = http::request<http::string_body>;
 using StringResponse = http::response<http::string_body>;
+using Upstream = std::unique_ptr<beast::tcp_stream>;
+using SteadyDuration = std::chrono::steady_clock::duration;
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 
-// Idle upstream connections kept per backend instance. 64: more than the concurrency a mock or
-// vLLM replica serves at once in our tests and demos; beyond it, connections are closed.
+// Idle upstream connections kept per backend instance and worker. 64: more than the concurrency
+// a mock or vLLM replica serves at once in our tests and demos; beyond it, connections close.
 constexpr size_t kMaxIdlePerBackend = 64;
 
 int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
 
-// A queued request waiting for Dispatch: the timer is its condition variable.
+SteadyDuration SecondsToSteady(double s) {
+  return std::chrono::duration_cast<SteadyDuration>(std::chrono::duration<double>(s));
+}
+
+double MsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// A queued request waiting for Dispatch: the timer is its condition variable. `done` and
+// `event` are written by Kick under the server's lock, possibly on another worker's thread,
+// which then posts the timer's cancel to this waiter's own executor.
 struct Waiter {
   explicit Waiter(const net::any_io_executor& ex) : timer(ex) {}
   net::steady_timer timer;
@@ -55,7 +78,7 @@ struct Waiter {
 // Watches a client socket while the gateway waits for something else (the queue, a backend):
 // when the client closes the connection, on_gone runs. The watch ends with Stop() or the
 // destructor, before what on_gone touches goes away. A readable socket that is not a close (a
-// pipelined request) ends the watch without a call.
+// pipelined request) ends the watch without a call. Single-threaded: the socket's own worker.
 class ClientWatch {
  public:
   ClientWatch(tcp::socket& client, std::function<void()> on_gone)
@@ -121,36 +144,184 @@ std::string WithIncludeUsage(const std::string& body) {
   return boost::json::serialize(v);
 }
 
+// A client's x-request-id is kept when it is 1-128 characters of [A-Za-z0-9._:-]; else the
+// gateway makes one.
+bool UsableRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.' ||
+           c == ':';
+  });
+}
+
+// Client request headers that are not forwarded upstream: hop-by-hop ones (RFC 9110 §7.6.1),
+// the ones the gateway sets itself, and the client's credentials (the backend trusts the
+// gateway, and a tenant's key must never leave it).
+bool ForwardHeader(http::field f, std::string_view name) {
+  switch (f) {
+    case http::field::authorization:
+    case http::field::proxy_authorization:
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+    case http::field::host:
+    case http::field::content_length:
+    case http::field::content_type:
+    case http::field::expect:
+      return false;
+    default:
+      break;
+  }
+  return !beast::iequals(name, "x-request-id");
+}
+
+// What one request did, for its log line and its histograms.
+struct RequestRecord {
+  std::string id;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  std::string tenant = "-";
+  std::string model = "-";
+  std::string pool = "-";
+  std::string_view cls = "-";
+  std::string_view outcome = "-";  // the admission outcome (the core's name)
+  std::string_view end = "-";      // how it ended when not by a full reply: client_gone, ...
+  int status = 0;
+  bool stream = false;
+  int64_t estimated_prompt = 0;
+  int64_t prompt = -1;
+  int64_t completion = -1;
+  double queue_ms = 0;
+  double ttft_ms = -1;
+  RequestMetrics* metrics = nullptr;  // per pool and tenant, once routed
+};
+
+// One I/O thread: its io_context, its listener (SO_REUSEPORT: the kernel spreads connections
+// over the workers' listeners), its request parser and its idle upstream connections. Only its
+// own thread touches these; what the workers share is behind Server::mu_.
+struct Worker {
+  Worker(int i, const GatewayConfig& config, const std::vector<size_t>& backends_per_pool)
+      : index(i), parser(parse::ParserConfig{.max_body_bytes = config.limits.max_body_bytes}) {
+    idle.resize(backends_per_pool.size());
+    for (size_t p = 0; p < backends_per_pool.size(); ++p) idle[p].resize(backends_per_pool[p]);
+  }
+  // Declared first: destroyed last, after the sockets below and the coroutine frames it owns.
+  net::io_context io{1};
+  int index;
+  tcp::acceptor acceptor{io};
+  tcp::acceptor admin_acceptor{io};  // worker 0 only
+  parse::RequestParser parser;
+  std::vector<std::vector<std::vector<Upstream>>> idle;  // [pool][backend]
+  std::unordered_set<beast::tcp_stream*> reading;        // sessions waiting for a request
+  std::thread thread;                                    // workers 1..n-1
+};
+
 class Server {
  public:
-  Server(const GatewayConfig& config, std::unique_ptr<GatewayState> state)
-      : config_(config),
-        state_(std::move(state)),
-        parser_(parse::ParserConfig{.max_body_bytes = config.limits.max_body_bytes}),
-        metrics_(clock_, state_->pool_count()),
-        io_(1),
-        acceptor_(io_),
-        admin_acceptor_(io_) {
-    idle_.resize(static_cast<size_t>(state_->pool_count()));
+  Server(const GatewayConfig& config, std::unique_ptr<GatewayState> state, int workers)
+      : config_(config), state_(std::move(state)) {
+    std::vector<size_t> backends;
     for (int p = 0; p < state_->pool_count(); ++p) {
-      idle_[static_cast<size_t>(p)].resize(state_->pool(p).backends.size());
+      backends.push_back(state_->pool(p).backends.size());
     }
+    for (int i = 0; i < workers; ++i) {
+      workers_.push_back(std::make_unique<Worker>(i, config, backends));
+    }
+    std::random_device rd;
+    id_prefix_ = rd();
   }
   ~Server() {
-    // Coroutine frames still pending are destroyed with io_ (below); their reservation guards
-    // must then only release, not dispatch.
+    // Coroutine frames still pending are destroyed with the workers' io_contexts (below); their
+    // reservation guards must then only release, not dispatch.
     stopping_ = true;
+    workers_.clear();
   }
 
-  net::io_context& io() { return io_; }
+  Worker& worker(int i) { return *workers_[static_cast<size_t>(i)]; }
+  int worker_count() const { return static_cast<int>(workers_.size()); }
 
-  Status Listen(tcp::acceptor& a, const Listener& l, uint16_t* port) {
+  // Binds every worker's listener to the same address with SO_REUSEPORT (port 0: the first one
+  // picks a free port, the others take the same).
+  Status ListenAll(uint16_t* port) {
+    uint16_t p = config_.listen.port;
+    for (auto& w : workers_) {
+      Listener l = config_.listen;
+      l.port = p;
+      if (Status s = Listen(w->acceptor, l, true, &p); !s.ok()) return s;
+    }
+    *port = p;
+    return Status::Ok();
+  }
+  Status ListenAdmin(uint16_t* port) {
+    return Listen(worker(0).admin_acceptor, config_.admin, false, port);
+  }
+
+  void StartAccepting() {
+    for (auto& w : workers_) {
+      net::co_spawn(w->io, AcceptLoop(*w, w->acceptor, false), net::detached);
+    }
+    if (config_.admin_enabled) {
+      Worker& w = worker(0);
+      net::co_spawn(w.io, AcceptLoop(w, w.admin_acceptor, true), net::detached);
+    }
+  }
+
+  // Stops every worker's io_context (thread-safe).
+  void Stop() {
+    for (auto& w : workers_) w->io.stop();
+  }
+
+  // Re-reads the config file and applies its tenants and entitlements, or keeps the running
+  // ones when it does not load or is refused. Called on worker 0 (SIGHUP, file watch).
+  void Reload(const std::string& path, const char* why) {
+    Result<GatewayConfig> next = LoadGatewayConfigFile(path);
+    Status s = next.status();
+    if (next.ok()) {
+      std::lock_guard lock(mu_);
+      s = state_->Reload(*next);
+      for (int p = 0; p < state_->pool_count(); ++p) KickLocked(p);
+    }
+    if (s.ok()) {
+      spdlog::info("reloaded {} ({}): {} tenants, {} entitlements", path, why, next->tenants.size(),
+                   next->entitlements.size());
+    } else {
+      spdlog::error("reload of {} ({}) refused, running config kept: {}", path, why, s.message());
+    }
+  }
+
+  // Graceful shutdown: stop accepting, close idle client connections, let requests in flight
+  // finish (their replies say Connection: close), then stop; at most limits.drain_timeout_s.
+  // A second call stops at once. Called on worker 0.
+  void Drain() {
+    if (draining_.exchange(true)) {
+      Stop();
+      return;
+    }
+    for (auto& w : workers_) {
+      net::post(w->io, [wk = w.get()] {
+        boost::system::error_code ec;
+        wk->acceptor.close(ec);
+        wk->admin_acceptor.close(ec);
+        for (beast::tcp_stream* s : wk->reading) s->socket().cancel(ec);
+      });
+    }
+    net::co_spawn(worker(0).io, DrainWait(), net::detached);
+  }
+
+ private:
+  Status Listen(tcp::acceptor& a, const Listener& l, bool reuse_port, uint16_t* port) {
     boost::system::error_code ec;
     const auto addr = net::ip::make_address(l.host, ec);
     if (ec) return InvalidArgument("listen.host: not an IP address: " + l.host);
     const tcp::endpoint ep(addr, l.port);
     a.open(ep.protocol(), ec);
     if (!ec) a.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec && reuse_port) {
+      a.set_option(net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+    }
     if (!ec) a.bind(ep, ec);
     if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
     if (ec) {
@@ -160,10 +331,8 @@ class Server {
     *port = a.local_endpoint().port();
     return Status::Ok();
   }
-  tcp::acceptor& acceptor() { return acceptor_; }
-  tcp::acceptor& admin_acceptor() { return admin_acceptor_; }
 
-  net::awaitable<void> AcceptLoop(tcp::acceptor& a, bool admin) {
+  net::awaitable<void> AcceptLoop(Worker& wk, tcp::acceptor& a, bool admin) {
     for (;;) {
       auto [ec, socket] = co_await a.async_accept(kTuple);
       if (ec) {
@@ -171,52 +340,14 @@ class Server {
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);
-      net::co_spawn(io_, Session(std::move(socket), admin), net::detached);
+      net::co_spawn(wk.io, Session(wk, std::move(socket), admin), net::detached);
     }
   }
 
-  void Stop() {
-    boost::system::error_code ec;
-    acceptor_.close(ec);
-    admin_acceptor_.close(ec);
-    io_.stop();
-  }
-
-  // SIGHUP: re-read the config file and apply its tenants and entitlements, or keep the
-  // running ones when it does not load or is refused.
-  void Reload(const std::string& path) {
-    Result<GatewayConfig> next = LoadGatewayConfigFile(path);
-    Status s = next.ok() ? state_->Reload(*next) : next.status();
-    for (int p = 0; p < state_->pool_count(); ++p) Kick(p);
-    if (s.ok()) {
-      std::fprintf(stderr, "tokenpool serve: reloaded %s: %zu tenants, %zu entitlements\n",
-                   path.c_str(), next->tenants.size(), next->entitlements.size());
-    } else {
-      std::fprintf(stderr, "tokenpool serve: reload refused, running config kept: %s\n",
-                   s.message().c_str());
-    }
-  }
-
-  // Graceful shutdown: stop accepting, close idle client connections, let requests in flight
-  // finish (their replies say Connection: close), then stop; at most limits.drain_timeout_s.
-  // A second call stops at once.
-  void Drain() {
-    if (draining_) {
-      Stop();
-      return;
-    }
-    draining_ = true;
-    boost::system::error_code ec;
-    acceptor_.close(ec);
-    admin_acceptor_.close(ec);
-    for (beast::tcp_stream* s : reading_) s->socket().cancel(ec);
-    net::co_spawn(io_, DrainWait(), net::detached);
-  }
-
- private:
   // Holds an admitted request's reservation and its place on a backend. Whatever way the
   // request ends (settled, failed, client gone, coroutine destroyed), the destructor releases
-  // what is still held exactly once and lets queued requests in.
+  // what is still held exactly once and lets queued requests in. Constructed and moved with
+  // mu_ held by the caller; the destructor takes mu_ itself.
   struct Held {
     Held(Server* s, int pool_index, int backend_index, Reservation r, int64_t estimate)
         : server(s),
@@ -228,7 +359,7 @@ class Server {
       b.outstanding_tokens += tokens;
       ++b.in_flight;
     }
-    // The request goes to another instance of the pool instead.
+    // The request goes to another instance of the pool instead (mu_ held).
     void MoveTo(int backend_index) {
       Backend& from = server->state_->pool(pool).backends[static_cast<size_t>(backend)];
       from.outstanding_tokens -= tokens;
@@ -239,11 +370,12 @@ class Server {
       ++to.in_flight;
     }
     ~Held() {
+      std::lock_guard lock(server->mu_);
       reservation.Release();  // no-op once settled
       Backend& b = server->state_->pool(pool).backends[static_cast<size_t>(backend)];
       b.outstanding_tokens -= tokens;
       --b.in_flight;
-      if (!server->stopping_) server->Kick(pool);
+      if (!server->stopping_) server->KickLocked(pool);
     }
     Held(const Held&) = delete;
     Held& operator=(const Held&) = delete;
@@ -254,9 +386,10 @@ class Server {
     int64_t tokens;
   };
 
-  // Dispatches a pool's queue and hands each admitted or expired request to its waiter. A
-  // reservation nobody waits for any more is released at once, which may admit more.
-  void Kick(int pool) {
+  // Dispatches a pool's queue and hands each admitted or expired request to its waiter, waking
+  // it on its own worker. A reservation nobody waits for any more is released at once, which
+  // may admit more. Requires mu_.
+  void KickLocked(int pool) {
     for (;;) {
       std::vector<QueueEvent> events;
       state_->pool(pool).pool->Dispatch(&events);
@@ -268,11 +401,11 @@ class Server {
           ev.reservation.Release();
           continue;
         }
-        Waiter* w = it->second;
+        std::shared_ptr<Waiter> w = std::move(it->second);
         waiters_.erase(it);
         w->event = std::move(ev);
         w->done = true;
-        w->timer.cancel();
+        net::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
       }
       if (!freed) return;
     }
@@ -286,10 +419,9 @@ class Server {
   }
 
   net::awaitable<void> DrainWait() {
-    const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                              std::chrono::duration<double>(config_.limits.drain_timeout_s));
-    net::steady_timer t(io_);
+    const auto deadline =
+        std::chrono::steady_clock::now() + SecondsToSteady(config_.limits.drain_timeout_s);
+    net::steady_timer t(worker(0).io);
     // 20 ms: shutdown latency is not worth a notification path through every request.
     while (active_requests_ > 0 && std::chrono::steady_clock::now() < deadline) {
       t.expires_after(std::chrono::milliseconds(20));
@@ -304,27 +436,31 @@ class Server {
     co_return !ec && res.keep_alive();
   }
 
-  net::awaitable<bool> ReplyJson(tcp::socket& s, const Request& req, int status, std::string body) {
+  net::awaitable<bool> ReplyJson(tcp::socket& s, const Request& req, int status, std::string body,
+                                 RequestRecord* rec = nullptr) {
     StringResponse res{static_cast<http::status>(status), req.version()};
     Common(res, req);
     res.set(http::field::content_type, "application/json");
+    if (rec != nullptr) {
+      res.set("x-request-id", rec->id);
+      rec->status = status;
+    }
     res.body() = std::move(body);
     co_return co_await Reply(s, res);
   }
 
   net::awaitable<bool> ReplyError(tcp::socket& s, const Request& req, int status,
                                   std::string_view message, std::string_view type,
-                                  std::string_view code) {
-    co_return co_await ReplyJson(s, req, status, ErrorJson(message, type, code));
+                                  std::string_view code, RequestRecord* rec = nullptr) {
+    co_return co_await ReplyJson(s, req, status, ErrorJson(message, type, code), rec);
   }
 
-  net::awaitable<void> Session(tcp::socket raw, bool admin) {
+  net::awaitable<void> Session(Worker& wk, tcp::socket raw, bool admin) {
     // The stream's timer bounds only the wait for each request; replies are written on the
     // socket itself, without it.
     beast::tcp_stream stream(std::move(raw));
     tcp::socket& socket = stream.socket();
-    const auto idle = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(config_.limits.client_idle_timeout_s));
+    const auto idle = SecondsToSteady(config_.limits.client_idle_timeout_s);
     beast::flat_buffer buffer;
     for (;;) {
       if (draining_) break;
@@ -332,9 +468,9 @@ class Server {
       parser.header_limit(config_.limits.max_header_bytes);
       parser.body_limit(config_.limits.max_body_bytes);
       stream.expires_after(idle);
-      reading_.insert(&stream);
+      wk.reading.insert(&stream);
       auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
-      reading_.erase(&stream);
+      wk.reading.erase(&stream);
       stream.expires_never();
       if (ec == http::error::body_limit) {
         Request head{parser.get().method(), parser.get().target(), parser.get().version()};
@@ -355,13 +491,14 @@ class Server {
       if (ec) break;
       Request req = parser.release();
       struct Active {  // counts requests in flight for the drain, however this frame ends
-        explicit Active(int* n) : count(n) { ++*count; }
+        explicit Active(std::atomic<int>* n) : count(n) { ++*count; }
         ~Active() { --*count; }
         Active(const Active&) = delete;
         Active& operator=(const Active&) = delete;
-        int* count;
+        std::atomic<int>* count;
       } active(&active_requests_);
-      const bool keep = admin ? co_await HandleAdmin(socket, req) : co_await Handle(socket, req);
+      const bool keep =
+          admin ? co_await HandleAdmin(socket, req) : co_await Handle(wk, socket, req);
       if (!keep || draining_) break;
     }
     boost::system::error_code ec;
@@ -370,7 +507,6 @@ class Server {
   }
 
   net::awaitable<bool> HandleAdmin(tcp::socket& s, Request& req) {
-    std::string_view target = req.target();
     std::string_view auth = req[http::field::authorization];
     constexpr std::string_view kBearer = "Bearer ";
     if (!auth.starts_with(kBearer) ||
@@ -378,20 +514,33 @@ class Server {
       co_return co_await ReplyError(s, req, 401, "admin: missing or wrong bearer token",
                                     "invalid_request_error", "invalid_api_key");
     }
-    if (target == "/admin/pools" && req.method() == http::verb::get) {
-      co_return co_await ReplyJson(s, req, 200, state_->PoolsJson());
-    }
+    std::string_view target = req.target();
     if (target == "/metrics" && req.method() == http::verb::get) co_return co_await Metrics(s, req);
-    co_return co_await ReplyError(s, req, 404, "Not Found", "invalid_request_error", "not_found");
+    AdminReply r;
+    {
+      std::lock_guard lock(mu_);
+      r = HandleAdminRequest(*state_, req.method_string(), target, req.body());
+      if (r.reloaded) {
+        for (int p = 0; p < state_->pool_count(); ++p) KickLocked(p);
+      }
+    }
+    co_return co_await ReplyJson(s, req, r.status, std::move(r.body));
   }
 
-  net::awaitable<bool> Handle(tcp::socket& s, Request& req) {
+  net::awaitable<bool> Handle(Worker& wk, tcp::socket& s, Request& req) {
     std::string_view target = req.target();
     if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
     const bool get = req.method() == http::verb::get;
     const bool post = req.method() == http::verb::post;
     if (post && (target == "/v1/chat/completions" || target == "/v1/completions")) {
-      co_return co_await Completion(s, req);
+      RequestRecord rec;
+      std::string_view client_id = req["x-request-id"];
+      rec.id = UsableRequestId(client_id)
+                   ? std::string(client_id)
+                   : fmt::format("{:08x}{:08x}", id_prefix_, next_request_id_.fetch_add(1));
+      const bool keep = co_await Completion(wk, s, req, rec);
+      Finish(rec);
+      co_return keep;
     }
     if (get && target == "/health") {
       StringResponse res{http::status::ok, req.version()};
@@ -400,7 +549,12 @@ class Server {
     }
     if (get && target == "/metrics") co_return co_await Metrics(s, req);
     if (get && target == "/v1/models") {
-      co_return co_await ReplyJson(s, req, 200, state_->ModelsJson(UnixNow()));
+      std::string body;
+      {
+        std::lock_guard lock(mu_);
+        body = state_->ModelsJson(UnixNow());
+      }
+      co_return co_await ReplyJson(s, req, 200, std::move(body));
     }
     co_return co_await ReplyError(
         s, req, 404,
@@ -408,11 +562,30 @@ class Server {
         "invalid_request_error", "unknown_url");
   }
 
+  // The request's log line and histograms.
+  void Finish(const RequestRecord& r) {
+    const double e2e_ms = MsSince(r.start);
+    if (r.metrics != nullptr && r.status == 200) {
+      r.metrics->e2e->Observe(e2e_ms / 1000);
+      if (r.ttft_ms >= 0) r.metrics->ttft->Observe(r.ttft_ms / 1000);
+    }
+    if (!config_.log_requests) return;
+    spdlog::info(
+        "request id={} tenant={} model={} pool={} class={} status={} outcome={} end={} stream={} "
+        "est_prompt={} prompt={} completion={} queue_ms={:.2f} ttft_ms={:.2f} e2e_ms={:.2f}",
+        r.id, r.tenant, r.model, r.pool, r.cls, r.status, r.outcome, r.end, r.stream,
+        r.estimated_prompt, r.prompt, r.completion, r.queue_ms, r.ttft_ms, e2e_ms);
+  }
+
   net::awaitable<bool> Metrics(tcp::socket& s, const Request& req) {
     StringResponse res{http::status::ok, req.version()};
     Common(res, req);
     res.set(http::field::content_type, "text/plain; version=0.0.4");
-    res.body() = metrics_.Scrape(*state_);
+    {
+      std::lock_guard lock(mu_);
+      metrics_.Collect(*state_);
+    }
+    res.body() = metrics_.Serialize();
     co_return co_await Reply(s, res);
   }
 
@@ -420,17 +593,23 @@ class Server {
   // its dynamic burst ceiling, requests as concurrent sequences.
   net::awaitable<bool> Refuse(tcp::socket& s, const Request& req, const HttpError& e,
                               AdmissionOutcome o, Duration retry, int pool, EntitlementRef ref,
-                              EntitlementClass cls) {
+                              EntitlementClass cls, RequestRecord& rec) {
     StringResponse res{static_cast<http::status>(e.status), req.version()};
     Common(res, req);
+    rec.status = e.status;
     res.set(http::field::content_type, "application/json");
+    res.set("x-request-id", rec.id);
     res.set("x-tokenpool-pool", state_->pool(pool).spec.name);
     res.set("x-tokenpool-class", EntitlementClassName(cls));
     res.set("x-tokenpool-outcome", AdmissionOutcomeName(o));
+    res.set("x-tokenpool-queue-ms", fmt::format("{:.3f}", rec.queue_ms));
     if (e.status == 429) {
       const double retry_s = std::max(1.0, std::ceil(ToSeconds(retry)));
       res.set(http::field::retry_after, std::to_string(static_cast<int64_t>(retry_s)));
-      Result<EntitlementSnapshot> snap = state_->pool(pool).pool->SnapshotEntitlement(ref);
+      Result<EntitlementSnapshot> snap = [&] {
+        std::lock_guard lock(mu_);
+        return state_->pool(pool).pool->SnapshotEntitlement(ref);
+      }();
       if (snap.ok()) {
         const auto per_min = [](double tokens_per_s) {
           return std::to_string(static_cast<int64_t>(std::max(0.0, tokens_per_s) * 60));
@@ -456,91 +635,180 @@ class Server {
   }
 
   // Waits for a queued request. Returns the QueueEvent when it left the queue, or nullopt when
-  // the client went away (the request is then cancelled in the pool).
+  // the client went away (the request is then cancelled in the pool, or, if a Dispatch admitted
+  // it meanwhile, its reservation released).
+  // `w` was registered in waiters_ under the same lock as the Admit that queued the request, so
+  // no Dispatch on another worker can miss it.
   net::awaitable<std::optional<QueueEvent>> WaitQueued(tcp::socket& client, int pool,
-                                                       const Decision& d, uint64_t cookie) {
-    Waiter w(io_.get_executor());
-    waiters_[cookie] = &w;
-    ClientWatch watch(client, [&w] { w.timer.cancel(); });
-    while (!w.done && !watch.gone()) {
-      const Duration left = d.deadline == Time::Max()
-                                ? std::chrono::hours(1)
-                                : std::max(Duration(0), d.deadline - clock_.Now());
-      w.timer.expires_after(left + std::chrono::milliseconds(1));
-      auto [ec] = co_await w.timer.async_wait(kTuple);
-      if (!ec && !w.done) Kick(pool);  // its deadline: Dispatch expires it
+                                                       const Decision& d, uint64_t cookie,
+                                                       std::shared_ptr<Waiter> w) {
+    // However this frame ends (returned, client gone, destroyed at shutdown), the pool forgets
+    // the request or gets its reservation back, under the lock.
+    struct Leave {
+      Server* server;
+      int pool;
+      uint64_t cookie;
+      QueueTicket ticket;
+      std::shared_ptr<Waiter> w;
+      std::optional<QueueEvent>* out = nullptr;  // set: hand the event over instead
+      ~Leave() {
+        std::lock_guard lock(server->mu_);
+        if (w->done) {
+          if (out != nullptr) {
+            *out = std::move(w->event);
+          } else if (w->event.reservation.active()) {
+            w->event.reservation.Release();
+            if (!server->stopping_) server->KickLocked(pool);
+          }
+          return;
+        }
+        server->waiters_.erase(cookie);
+        server->state_->pool(pool).pool->Cancel(ticket);
+        if (!server->stopping_) server->KickLocked(pool);
+      }
+    };
+    std::optional<QueueEvent> result;
+    {
+      Leave leave{this, pool, cookie, d.ticket, w};
+      ClientWatch watch(client, [w] { w->timer.cancel(); });
+      for (;;) {
+        {
+          std::lock_guard lock(mu_);
+          if (w->done) break;
+        }
+        if (watch.gone()) break;
+        const Duration left = d.deadline == Time::Max()
+                                  ? std::chrono::hours(1)
+                                  : std::max(Duration(0), d.deadline - clock_.Now());
+        w->timer.expires_after(left + std::chrono::milliseconds(1));
+        auto [ec] = co_await w->timer.async_wait(kTuple);
+        if (!ec) {  // its deadline: Dispatch expires it
+          std::lock_guard lock(mu_);
+          if (!w->done) KickLocked(pool);
+        }
+      }
+      watch.Stop();
+      if (!watch.gone()) leave.out = &result;
     }
-    watch.Stop();
-    if (w.done) co_return std::move(w.event);
-    waiters_.erase(cookie);
-    state_->pool(pool).pool->Cancel(d.ticket);
-    co_return std::nullopt;
+    co_return result;
   }
 
-  net::awaitable<bool> Completion(tcp::socket& s, Request& req) {
-    const int tenant = state_->FindTenant(req[http::field::authorization]);
+  net::awaitable<bool> Completion(Worker& wk, tcp::socket& s, Request& req, RequestRecord& rec) {
+    int tenant = -1;
+    {
+      std::lock_guard lock(mu_);
+      tenant = state_->FindTenant(req[http::field::authorization]);
+      if (tenant >= 0) rec.tenant = state_->tenant(tenant).name;
+    }
     if (tenant < 0) {
       co_return co_await ReplyError(s, req, 401, "Incorrect API key provided.",
-                                    "invalid_request_error", "invalid_api_key");
+                                    "invalid_request_error", "invalid_api_key", &rec);
     }
     auto features = std::make_unique<RequestFeatures>();
-    if (Status st = parser_.Parse(req.body(), features.get()); !st.ok()) {
+    if (Status st = wk.parser.Parse(req.body(), features.get()); !st.ok()) {
       co_return co_await ReplyError(s, req, 400, st.message(), "invalid_request_error",
-                                    "invalid_request");
+                                    "invalid_request", &rec);
     }
-    const RoutePlan plan = state_->Plan(*features, req["x-tokenpool-category"]);
+    rec.model = features->model;
+    rec.stream = features->stream;
+    const std::string_view category = req["x-tokenpool-category"];
+    RoutePlan plan;
+    EntitlementRef ref;
+    EntitlementClass cls = EntitlementClass::kElastic;
+    Decision d;
+    uint64_t cookie = 0;
+    std::optional<Held> held;
+    std::shared_ptr<Waiter> waiter;
+    {
+      std::lock_guard lock(mu_);
+      plan = state_->Plan(*features, category);
+      if (plan.ok()) {
+        ref = state_->Entitlement(plan.pool, tenant);
+        if (ref.valid()) {
+          cls = state_->Class(plan.pool, tenant);
+          cookie = ++next_cookie_;
+          d = state_->pool(plan.pool).pool->Admit(ref, plan.cost, cookie);
+          if (d.outcome == AdmissionOutcome::kQueued) {
+            waiter = std::make_shared<Waiter>(wk.io.get_executor());
+            waiters_[cookie] = waiter;
+          } else if (IsAdmitted(d.outcome)) {
+            const int backend = state_->PickBackend(plan.pool, clock_.Now());
+            if (backend >= 0) {
+              held.emplace(this, plan.pool, backend, std::move(d.reservation), plan.cost.Total().v);
+            } else {
+              d.reservation.Release();
+              KickLocked(plan.pool);
+            }
+          }
+        }
+      }
+    }
     if (!plan.ok()) {
       co_return co_await ReplyError(s, req, plan.status, plan.message, plan.error_type,
-                                    plan.error_code);
+                                    plan.error_code, &rec);
     }
     const int pool = plan.pool;
-    const EntitlementRef ref = state_->Entitlement(pool, tenant);
+    rec.pool = state_->pool(pool).spec.name;
+    rec.estimated_prompt = plan.estimate.prompt_tokens;
     if (!ref.valid()) {
-      co_return co_await ReplyError(
-          s, req, 403, "Tenant has no entitlement on pool " + state_->pool(pool).spec.name + ".",
-          "permission_error", "no_entitlement");
+      co_return co_await ReplyError(s, req, 403,
+                                    "Tenant has no entitlement on pool " + rec.pool + ".",
+                                    "permission_error", "no_entitlement", &rec);
     }
-    const EntitlementClass cls = state_->Class(pool, tenant);
-    const uint64_t cookie = ++next_cookie_;
-    Decision d = state_->pool(pool).pool->Admit(ref, plan.cost, cookie);
+    rec.cls = EntitlementClassName(cls);
+    rec.metrics = metrics_.ForRequest(pool, rec.pool, rec.tenant);
     AdmissionOutcome outcome = d.outcome;
-    Reservation reservation = std::move(d.reservation);
     Duration retry = d.retry_after;
+    bool no_backend = IsAdmitted(outcome) && !held;
     if (outcome == AdmissionOutcome::kQueued) {
-      std::optional<QueueEvent> ev = co_await WaitQueued(s, pool, d, cookie);
-      if (!ev) co_return false;  // client gone; nothing held
+      const auto queued_at = std::chrono::steady_clock::now();
+      std::optional<QueueEvent> ev = co_await WaitQueued(s, pool, d, cookie, std::move(waiter));
+      rec.queue_ms = MsSince(queued_at);
+      rec.metrics->queue_wait->Observe(rec.queue_ms / 1000);
+      if (!ev) {  // client gone; nothing held
+        rec.end = "client_gone";
+        rec.status = 499;
+        co_return false;
+      }
       outcome = ev->outcome;
-      reservation = std::move(ev->reservation);
       retry = ev->retry_after;
+      if (IsAdmitted(outcome)) {
+        std::lock_guard lock(mu_);
+        const int backend = state_->PickBackend(pool, clock_.Now());
+        if (backend >= 0) {
+          held.emplace(this, pool, backend, std::move(ev->reservation), plan.cost.Total().v);
+        } else {
+          ev->reservation.Release();
+          KickLocked(pool);
+          no_backend = true;
+        }
+      }
     }
+    rec.outcome = AdmissionOutcomeName(outcome);
     if (!IsAdmitted(outcome)) {
-      co_return co_await Refuse(s, req, OutcomeError(outcome), outcome, retry, pool, ref, cls);
+      co_return co_await Refuse(s, req, OutcomeError(outcome), outcome, retry, pool, ref, cls, rec);
     }
-    const int backend = state_->PickBackend(pool, clock_.Now());
-    if (backend < 0) {
-      reservation.Release();
-      Kick(pool);
+    if (no_backend) {
       StringResponse res{http::status::service_unavailable, req.version()};
       Common(res, req);
+      rec.status = 503;
       res.set(http::field::content_type, "application/json");
+      res.set("x-request-id", rec.id);
       res.set(http::field::retry_after,
               std::to_string(static_cast<int64_t>(ToSeconds(GatewayState::kUnhealthyFor))));
-      res.body() =
-          ErrorJson("No healthy backend instance in pool " + state_->pool(pool).spec.name + ".",
-                    "server_error", "no_healthy_backend");
+      res.body() = ErrorJson("No healthy backend instance in pool " + rec.pool + ".",
+                             "server_error", "no_healthy_backend");
       co_return co_await Reply(s, res);
     }
-    Held held(this, pool, backend, std::move(reservation), plan.cost.Total().v);
-    co_return co_await Proxy(s, req, *features, plan, held, cls);
+    co_return co_await Proxy(wk, s, req, *features, plan, *held, rec);
   }
 
   // --- upstream side ------------------------------------------------------------------------
-  using Upstream = std::unique_ptr<beast::tcp_stream>;
 
-  // An idle connection to the backend, or a new one. *reused says which.
-  net::awaitable<Upstream> Acquire(int pool, int backend, bool* reused,
+  // An idle connection of this worker to the backend, or a new one. *reused says which.
+  net::awaitable<Upstream> Acquire(Worker& wk, int pool, int backend, bool* reused,
                                    boost::system::error_code* ec) {
-    auto& idle = idle_[static_cast<size_t>(pool)][static_cast<size_t>(backend)];
+    auto& idle = wk.idle[static_cast<size_t>(pool)][static_cast<size_t>(backend)];
     if (!idle.empty()) {
       Upstream u = std::move(idle.back());
       idle.pop_back();
@@ -549,66 +817,94 @@ class Server {
     }
     *reused = false;
     const BackendUrl& url = state_->pool(pool).backends[static_cast<size_t>(backend)].url;
-    auto u = std::make_unique<beast::tcp_stream>(io_);
-    tcp::resolver resolver(io_);
-    auto [rec, results] =
-        co_await resolver.async_resolve(url.host, std::to_string(url.port), kTuple);
-    if (rec) {
-      *ec = rec;
-      co_return nullptr;
-    }
+    auto u = std::make_unique<beast::tcp_stream>(wk.io);
     u->expires_after(std::chrono::seconds(10));
-    auto [cec, ep] = co_await u->async_connect(results, kTuple);
-    if (cec) {
-      *ec = cec;
+    boost::system::error_code aec;
+    const net::ip::address addr = net::ip::make_address(url.host, aec);
+    if (!aec) {  // an IP literal: no resolver round trip
+      auto [cec] = co_await u->async_connect(tcp::endpoint(addr, url.port), kTuple);
+      aec = cec;
+    } else {
+      tcp::resolver resolver(wk.io);
+      auto [rec, results] =
+          co_await resolver.async_resolve(url.host, std::to_string(url.port), kTuple);
+      aec = rec;
+      if (!rec) {
+        auto [cec, ep] = co_await u->async_connect(results, kTuple);
+        aec = cec;
+      }
+    }
+    if (aec) {
+      *ec = aec;
       co_return nullptr;
     }
-    u->socket().set_option(tcp::no_delay(true), cec);
+    u->socket().set_option(tcp::no_delay(true), aec);
     co_return u;
   }
 
-  void ReleaseUpstream(int pool, int backend, Upstream u) {
-    auto& idle = idle_[static_cast<size_t>(pool)][static_cast<size_t>(backend)];
+  void ReleaseUpstream(Worker& wk, int pool, int backend, Upstream u) {
+    auto& idle = wk.idle[static_cast<size_t>(pool)][static_cast<size_t>(backend)];
     if (idle.size() < kMaxIdlePerBackend) {
       u->expires_never();
       idle.push_back(std::move(u));
     }
   }
 
-  std::chrono::steady_clock::duration UpstreamTimeout() const {
-    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(config_.limits.upstream_timeout_s));
-  }
-
-  void SetDebugHeaders(http::fields& f, int pool, EntitlementClass cls) {
-    f.set("x-tokenpool-pool", state_->pool(pool).spec.name);
-    f.set("x-tokenpool-class", EntitlementClassName(cls));
+  void SetDebugHeaders(http::fields& f, const RequestRecord& rec) {
+    f.set("x-request-id", rec.id);
+    f.set("x-tokenpool-pool", rec.pool);
+    f.set("x-tokenpool-class", rec.cls);
+    f.set("x-tokenpool-queue-ms", fmt::format("{:.3f}", rec.queue_ms));
   }
 
   net::awaitable<bool> BackendError(tcp::socket& s, const Request& req,
-                                    const boost::system::error_code& ec, int pool) {
+                                    const boost::system::error_code& ec, RequestRecord& rec) {
     if (ec == beast::error::timeout) {
-      co_return co_await ReplyError(
-          s, req, 504, "Backend of pool " + state_->pool(pool).spec.name + " timed out.",
-          "server_error", "backend_timeout");
+      co_return co_await ReplyError(s, req, 504, "Backend of pool " + rec.pool + " timed out.",
+                                    "server_error", "backend_timeout", &rec);
     }
-    co_return co_await ReplyError(
-        s, req, 502, "Backend of pool " + state_->pool(pool).spec.name + " failed: " + ec.message(),
-        "server_error", "backend_error");
+    co_return co_await ReplyError(s, req, 502,
+                                  "Backend of pool " + rec.pool + " failed: " + ec.message(),
+                                  "server_error", "backend_error", &rec);
   }
 
-  net::awaitable<bool> Proxy(tcp::socket& s, const Request& req, const RequestFeatures& f,
-                             const RoutePlan& plan, Held& held, EntitlementClass cls) {
+  // Settles with the backend's usage and feeds the estimator; records what was used.
+  void SettleWith(Held& held, const RequestFeatures& f, std::string_view category,
+                  const RoutePlan& plan, const Usage& usage, bool learn, RequestRecord& rec) {
+    {
+      std::lock_guard lock(mu_);
+      held.reservation.Settle(usage);
+      if (learn) state_->Observe(f, category, usage.prompt.v);
+    }
+    rec.prompt = usage.prompt.v;
+    rec.completion = usage.completion.v;
+    if (learn && usage.prompt.v > 0) {
+      rec.metrics->estimate_error->Observe(
+          static_cast<double>(plan.estimate.prompt_tokens - usage.prompt.v) /
+          static_cast<double>(usage.prompt.v));
+    }
+  }
+
+  net::awaitable<bool> Proxy(Worker& wk, tcp::socket& s, const Request& req,
+                             const RequestFeatures& f, const RoutePlan& plan, Held& held,
+                             RequestRecord& rec) {
     const int pool = held.pool;
     int backend = held.backend;
     const bool add_usage = f.stream && !f.include_usage;
+    const std::string_view category = req["x-tokenpool-category"];
     Request up{http::verb::post, req.target(), 11};
+    for (const auto& field : req.base()) {
+      if (ForwardHeader(field.name(), field.name_string())) {
+        up.insert(field.name_string(), field.value());
+      }
+    }
     const auto set_host = [&] {
       const BackendUrl& url = state_->pool(pool).backends[static_cast<size_t>(backend)].url;
       up.set(http::field::host, url.host + ":" + std::to_string(url.port));
     };
     set_host();
     up.set(http::field::content_type, "application/json");
+    up.set("x-request-id", rec.id);
     up.keep_alive(true);
     up.body() = add_usage ? WithIncludeUsage(req.body()) : req.body();
     up.prepare_payload();
@@ -636,31 +932,39 @@ class Server {
     for (int attempt = 0; attempt < max_attempts; ++attempt) {
       bool reused = false;
       ec = {};
-      u = co_await Acquire(pool, backend, &reused, &ec);
+      u = co_await Acquire(wk, pool, backend, &reused, &ec);
       if (!u) {
         if (watch && watch->gone()) break;
-        state_->MarkUnhealthy(pool, backend, clock_.Now());
-        const int next = state_->PickBackend(pool, clock_.Now());
+        int next = -1;
+        {
+          std::lock_guard lock(mu_);
+          state_->MarkUnhealthy(pool, backend, clock_.Now());
+          next = state_->PickBackend(pool, clock_.Now());
+          if (next >= 0) held.MoveTo(next);
+        }
         if (next < 0) break;
-        held.MoveTo(next);
         backend = next;
         set_host();
         continue;
       }
-      u->expires_after(UpstreamTimeout());
+      u->expires_after(SecondsToSteady(config_.limits.upstream_timeout_s));
       auto [wec, wn] = co_await http::async_write(*u, up, kTuple);
       ec = wec;
       if (!ec) {
         parser.emplace();
         parser->body_limit(boost::none);
         buf.clear();
-        auto [rec, rn] = co_await http::async_read_header(*u, buf, *parser, kTuple);
-        ec = rec;
+        auto [rec_ec, rn] = co_await http::async_read_header(*u, buf, *parser, kTuple);
+        ec = rec_ec;
       }
       if (!ec || !reused || ec == beast::error::timeout || (watch && watch->gone())) break;
     }
-    if (watch && watch->gone()) co_return false;
-    if (ec || !u) co_return co_await BackendError(s, req, ec, pool);
+    if (watch && watch->gone()) {
+      rec.end = "client_gone";
+      rec.status = 499;
+      co_return false;
+    }
+    if (ec || !u) co_return co_await BackendError(s, req, ec, rec);
     http::response_parser<http::buffer_body>& rp = *parser;
 
     const unsigned status = rp.get().result_int();
@@ -671,37 +975,43 @@ class Server {
       while (!rp.is_done()) {
         rp.get().body().data = tmp;
         rp.get().body().size = sizeof tmp;
-        auto [rec, rn] = co_await http::async_read(*u, buf, rp, kTuple);
-        if (rec == http::error::need_buffer) rec = {};
+        auto [rd_ec, rn] = co_await http::async_read(*u, buf, rp, kTuple);
+        if (rd_ec == http::error::need_buffer) rd_ec = {};
         body.append(tmp, sizeof tmp - rp.get().body().size);
-        if (watch && watch->gone()) co_return false;
-        if (rec) co_return co_await BackendError(s, req, rec, pool);
+        if (watch && watch->gone()) {
+          rec.end = "client_gone";
+          rec.status = 499;
+          co_return false;
+        }
+        if (rd_ec) co_return co_await BackendError(s, req, rd_ec, rec);
       }
       if (watch) watch->Stop();
       const bool upstream_keep = rp.get().keep_alive();
       std::string content_type(rp.get()[http::field::content_type]);
-      if (upstream_keep) ReleaseUpstream(pool, backend, std::move(u));
+      if (upstream_keep) ReleaseUpstream(wk, pool, backend, std::move(u));
       if (status >= 500) {
-        co_return co_await ReplyError(s, req, 502,
-                                      "Backend of pool " + state_->pool(pool).spec.name +
-                                          " answered " + std::to_string(status) + ".",
-                                      "server_error", "backend_error");
+        co_return co_await ReplyError(
+            s, req, 502,
+            "Backend of pool " + rec.pool + " answered " + std::to_string(status) + ".",
+            "server_error", "backend_error", &rec);
       }
       if (status == 200) {
         Usage usage;
         if (ReadUsage(body, &usage)) {
-          held.reservation.Settle(usage);
-          state_->Observe(f, req["x-tokenpool-category"], usage.prompt.v);
+          SettleWith(held, f, category, plan, usage, true, rec);
         } else {
-          held.reservation.Settle({.prompt = Tokens(plan.estimate.prompt_tokens),
-                                   .completion = Tokens(plan.estimate.output_reserve)});
+          SettleWith(held, f, category, plan,
+                     {.prompt = Tokens(plan.estimate.prompt_tokens),
+                      .completion = Tokens(plan.estimate.output_reserve)},
+                     false, rec);
         }
       }
       // 4xx from the backend (e.g. context too long): forwarded as is; the reservation is
       // released by `held`.
       StringResponse res{static_cast<http::status>(status), req.version()};
       Common(res, req);
-      SetDebugHeaders(res, pool, cls);
+      SetDebugHeaders(res, rec);
+      rec.status = static_cast<int>(status);
       res.set(http::field::content_type, content_type.empty() ? "application/json" : content_type);
       res.body() = std::move(body);
       co_return co_await Reply(s, res);
@@ -710,12 +1020,16 @@ class Server {
     // Streaming: our headers now, then each SSE event as it arrives.
     http::response<http::empty_body> head{http::status::ok, req.version()};
     Common(head, req);
-    SetDebugHeaders(head, pool, cls);
+    SetDebugHeaders(head, rec);
     head.set(http::field::content_type, "text/event-stream");
     head.set(http::field::cache_control, "no-cache");
     head.chunked(true);
+    rec.status = 200;
     http::response_serializer<http::empty_body> sr{head};
-    if (auto [hec, hn] = co_await http::async_write_header(s, sr, kTuple); hec) co_return false;
+    if (auto [hec, hn] = co_await http::async_write_header(s, sr, kTuple); hec) {
+      rec.end = "client_gone";
+      co_return false;
+    }
 
     std::string pending, out;
     Usage usage;
@@ -723,13 +1037,13 @@ class Server {
     int64_t content_events = 0;
     bool client_ok = true;
     char tmp[16384];
-    boost::system::error_code rec;
+    boost::system::error_code rd_ec;
     while (!rp.is_done()) {
       rp.get().body().data = tmp;
       rp.get().body().size = sizeof tmp;
-      u->expires_after(UpstreamTimeout());
+      u->expires_after(SecondsToSteady(config_.limits.upstream_timeout_s));
       auto [e2, rn] = co_await http::async_read_some(*u, buf, rp, kTuple);
-      rec = e2 == http::error::need_buffer ? boost::system::error_code() : e2;
+      rd_ec = e2 == http::error::need_buffer ? boost::system::error_code() : e2;
       pending.append(tmp, sizeof tmp - rp.get().body().size);
       out.clear();
       for (size_t end; (end = pending.find("\n\n")) != std::string::npos;) {
@@ -754,73 +1068,135 @@ class Server {
       if (!out.empty() && client_ok) {
         auto [wec, wn] = co_await net::async_write(s, http::make_chunk(net::buffer(out)), kTuple);
         if (wec) client_ok = false;
+        if (rec.ttft_ms < 0 && content_events > 0) rec.ttft_ms = MsSince(rec.start);
       }
-      if (rec || !client_ok) break;
+      if (rd_ec || !client_ok) break;
     }
-    const bool complete = rp.is_done() && !rec;
+    const bool complete = rp.is_done() && !rd_ec;
     if (complete && rp.get().keep_alive() && client_ok) {
-      ReleaseUpstream(pool, backend, std::move(u));
+      ReleaseUpstream(wk, pool, backend, std::move(u));
     }
     if (have_usage) {
-      held.reservation.Settle(usage);
-      state_->Observe(f, req["x-tokenpool-category"], usage.prompt.v);
+      SettleWith(held, f, category, plan, usage, true, rec);
     } else if (content_events > 0) {
       // Partly served without a usage report: charge the estimate's prompt and one token per
       // event (a backend sends at least one token per chunk).
-      held.reservation.Settle(
-          {.prompt = Tokens(plan.estimate.prompt_tokens), .completion = Tokens(content_events)});
+      SettleWith(
+          held, f, category, plan,
+          {.prompt = Tokens(plan.estimate.prompt_tokens), .completion = Tokens(content_events)},
+          false, rec);
     }
-    if (!client_ok || !complete) co_return false;  // the client sees the stream cut
+    if (!client_ok) {
+      rec.end = "client_gone";
+      rec.status = 499;
+      co_return false;
+    }
+    if (!complete) {
+      rec.end = "backend_cut";
+      rec.status = 502;
+      co_return false;  // the client sees the stream cut
+    }
     auto [lec, ln] = co_await net::async_write(s, http::make_chunk_last(), kTuple);
     co_return !lec && req.keep_alive();
   }
 
-  // Order matters for destruction: io_ (which destroys pending coroutine frames) goes before
-  // the state and the waiters those frames touch, and after the sockets that use it.
+  // Members. Destruction order: workers_ (their io_contexts destroy pending coroutine frames,
+  // whose guards lock mu_ and touch state_) goes before everything below it in this list.
   const GatewayConfig& config_;
-  bool stopping_ = false;
-  bool draining_ = false;
-  int active_requests_ = 0;
-  std::unordered_set<beast::tcp_stream*> reading_;  // sessions waiting for a request
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> draining_{false};
+  std::atomic<int> active_requests_{0};
   RealClock clock_;
+  // mu_ guards state_ (pools, estimator, router, backends), waiters_ and next_cookie_. Every
+  // section under it is short and never awaits; the request path takes it 3-4 times.
+  std::mutex mu_;
   std::unique_ptr<GatewayState> state_;
-  parse::RequestParser parser_;
   GatewayMetrics metrics_;
-  std::unordered_map<uint64_t, Waiter*> waiters_;
+  std::unordered_map<uint64_t, std::shared_ptr<Waiter>> waiters_;
   uint64_t next_cookie_ = 0;
-  net::io_context io_;
-  tcp::acceptor acceptor_;
-  tcp::acceptor admin_acceptor_;
-  std::vector<std::vector<std::vector<Upstream>>> idle_;  // [pool][backend]
+  uint32_t id_prefix_ = 0;
+  std::atomic<uint64_t> next_request_id_{0};
+  std::vector<std::unique_ptr<Worker>> workers_;
 };
+
+using FileStamp = std::pair<std::filesystem::file_time_type, uintmax_t>;
+
+// Modification time and size; min() when the file cannot be read.
+FileStamp StampOf(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto t = fs::last_write_time(path, ec);
+  if (ec) return {fs::file_time_type::min(), 0};
+  const auto n = fs::file_size(path, ec);
+  return {t, ec ? 0 : n};
+}
+
+// Polls the config file once a second and reloads when its modification time or size changes
+// from `last` (an editor's rename-into-place included). Runs on worker 0.
+net::awaitable<void> WatchConfigFile(Server& server, net::io_context& io, std::string path,
+                                     FileStamp last) {
+  namespace fs = std::filesystem;
+  const auto stamp = [&path] { return StampOf(path); };
+  net::steady_timer t(io);
+  for (;;) {
+    t.expires_after(std::chrono::seconds(1));
+    auto [ec] = co_await t.async_wait(kTuple);
+    if (ec) co_return;
+    const auto now = stamp();
+    if (now == last || now.first == fs::file_time_type::min()) continue;
+    last = now;
+    server.Reload(path, "file changed");
+  }
+}
+
+void SetUpLogging() {
+  // One async logger for the process: request lines are formatted on the I/O threads and
+  // written by spdlog's own thread, so a slow stderr never stalls a request. Blocking when the
+  // queue is full: no log line is dropped.
+  if (spdlog::get("tokenpool-gateway") != nullptr) return;
+  spdlog::init_thread_pool(8192, 1);
+  auto logger = std::make_shared<spdlog::async_logger>(
+      "tokenpool-gateway", std::make_shared<spdlog::sinks::stderr_sink_mt>(), spdlog::thread_pool(),
+      spdlog::async_overflow_policy::block);
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
+  logger->flush_on(spdlog::level::info);
+  spdlog::register_logger(logger);
+  spdlog::set_default_logger(logger);
+}
 
 }  // namespace
 
 Status RunGateway(const GatewayConfig& config, std::FILE* out,
                   const std::function<void(uint16_t port, uint16_t admin_port)>& on_ready,
                   const std::string& reload_path) {
+  // Taken before anything else: a change made while the gateway starts is still seen.
+  const FileStamp initial = reload_path.empty() ? FileStamp{} : StampOf(reload_path);
   RealClock clock;
   Result<std::unique_ptr<GatewayState>> state = GatewayState::Create(config, clock);
   if (!state.ok()) return state.status();
-  Server server(config, std::move(*state));
+  const int workers = config.workers > 0
+                          ? config.workers
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  SetUpLogging();
+  Server server(config, std::move(*state), workers);
   uint16_t port = 0;
   uint16_t admin_port = 0;
-  if (Status s = server.Listen(server.acceptor(), config.listen, &port); !s.ok()) return s;
+  if (Status s = server.ListenAll(&port); !s.ok()) return s;
   if (config.admin_enabled) {
-    if (Status s = server.Listen(server.admin_acceptor(), config.admin, &admin_port); !s.ok()) {
-      return s;
-    }
+    if (Status s = server.ListenAdmin(&admin_port); !s.ok()) return s;
   }
   const std::string admin = config.admin_enabled
                                 ? config.admin.host + ":" + std::to_string(admin_port)
                                 : std::string("off");
-  std::fprintf(out, "tokenpool serve listening on %s:%u admin=%s pools=%zu tenants=%zu\n",
+  std::fprintf(out,
+               "tokenpool serve listening on %s:%u admin=%s pools=%zu tenants=%zu workers=%d\n",
                config.listen.host.c_str(), static_cast<unsigned>(port), admin.c_str(),
-               config.pools.size(), config.tenants.size());
+               config.pools.size(), config.tenants.size(), workers);
   std::fflush(out);
   if (on_ready) on_ready(port, admin_port);
+  net::io_context& io0 = server.worker(0).io;
   // The first SIGINT/SIGTERM drains, a second one stops at once.
-  net::signal_set signals(server.io(), SIGINT, SIGTERM);
+  net::signal_set signals(io0, SIGINT, SIGTERM);
   std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec,
                                                                       int) {
     if (ec) return;
@@ -828,19 +1204,27 @@ Status RunGateway(const GatewayConfig& config, std::FILE* out,
     signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);
-  net::signal_set hup(server.io(), SIGHUP);
+  net::signal_set hup(io0, SIGHUP);
   std::function<void(boost::system::error_code, int)> on_hup = [&](boost::system::error_code ec,
                                                                    int) {
     if (ec) return;
-    if (!reload_path.empty()) server.Reload(reload_path);
+    if (!reload_path.empty()) server.Reload(reload_path, "SIGHUP");
     hup.async_wait(on_hup);
   };
   hup.async_wait(on_hup);
-  net::co_spawn(server.io(), server.AcceptLoop(server.acceptor(), false), net::detached);
-  if (config.admin_enabled) {
-    net::co_spawn(server.io(), server.AcceptLoop(server.admin_acceptor(), true), net::detached);
+  if (!reload_path.empty()) {
+    net::co_spawn(io0, WatchConfigFile(server, io0, reload_path, initial), net::detached);
   }
-  server.io().run();
+  server.StartAccepting();
+  for (int i = 1; i < workers; ++i) {
+    Worker& w = server.worker(i);
+    w.thread = std::thread([&w] { w.io.run(); });
+  }
+  io0.run();
+  server.Stop();
+  for (int i = 1; i < workers; ++i) server.worker(i).thread.join();
+  signals.cancel();
+  hup.cancel();
   return Status::Ok();
 }
 

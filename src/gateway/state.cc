@@ -54,6 +54,7 @@ Result<std::unique_ptr<GatewayState>> GatewayState::Create(const GatewayConfig& 
     ps.pool = std::move(*pool);
     for (const BackendUrl& u : spec.backends) ps.backends.push_back(Backend{.url = u});
     s->pools_.push_back(std::move(ps));
+    s->autoscalers_.emplace_back(AutoscaleConfig{});
   }
   for (size_t i = 0; i < s->pools_.size(); ++i) {
     s->model_pools_[s->pools_[i].spec.model].push_back(static_cast<int>(i));
@@ -180,6 +181,8 @@ bool SameBackends(const std::vector<BackendUrl>& a, const std::vector<BackendUrl
 // What a reload may not change: everything but tenants and entitlements.
 std::string RestartOnlyDifference(const GatewayConfig& a, const GatewayConfig& b) {
   if (a.listen.host != b.listen.host || a.listen.port != b.listen.port) return "listen";
+  if (a.workers != b.workers) return "workers";
+  if (a.log_requests != b.log_requests) return "log";
   if (a.admin_enabled != b.admin_enabled || a.admin.host != b.admin.host ||
       a.admin.port != b.admin.port || a.admin_token_sha256 != b.admin_token_sha256) {
     return "admin";
@@ -284,6 +287,13 @@ std::string GatewayState::ModelsJson(int64_t created_unix) const {
   return boost::json::serialize(boost::json::object{{"object", "list"}, {"data", data}});
 }
 
+int32_t GatewayState::DesiredReplicas(int pool, const PoolSnapshot& snap) {
+  PoolState& ps = pools_[static_cast<size_t>(pool)];
+  return autoscalers_[static_cast<size_t>(pool)]
+      .Recommend(clock_.Now(), snap, ps.pool->config())
+      .desired;
+}
+
 std::string GatewayState::PoolsJson() {
   boost::json::array pools;
   for (PoolState& ps : pools_) {
@@ -296,15 +306,17 @@ std::string GatewayState::PoolsJson() {
                               {"healthy", b.unhealthy_until <= clock_.Now()},
                               {"in_flight", b.in_flight}});
     }
-    pools.push_back(boost::json::object{{"name", ps.spec.name},
-                                        {"model", ps.spec.model},
-                                        {"max_model_len", ps.max_model_len},
-                                        {"replicas", snap.replicas},
-                                        {"capacity", VectorJson(snap.capacity)},
-                                        {"in_use", VectorJson(snap.in_use)},
-                                        {"queued", snap.queued},
-                                        {"open_reservations", snap.open_reservations},
-                                        {"backends", backends}});
+    pools.push_back(boost::json::object{
+        {"name", ps.spec.name},
+        {"model", ps.spec.model},
+        {"max_model_len", ps.max_model_len},
+        {"replicas", snap.replicas},
+        {"capacity", VectorJson(snap.capacity)},
+        {"in_use", VectorJson(snap.in_use)},
+        {"queued", snap.queued},
+        {"open_reservations", snap.open_reservations},
+        {"desired_replicas", DesiredReplicas(static_cast<int>(&ps - pools_.data()), snap)},
+        {"backends", backends}});
   }
   return boost::json::serialize(boost::json::object{{"pools", pools}});
 }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "gateway/config.h"
+#include "tokenpool/autoscale.h"
 #include "tokenpool/clock.h"
 #include "tokenpool/estimator.h"
 #include "tokenpool/request_features.h"
@@ -87,6 +88,7 @@ class GatewayState {
   // Learns from the backend's usage.prompt_tokens.
   void Observe(const RequestFeatures& f, std::string_view category, int64_t prompt_tokens);
 
+  const TokenEstimator& estimator() const { return *estimator_; }
   PoolState& pool(int i) { return pools_[static_cast<size_t>(i)]; }
   int pool_count() const { return static_cast<int>(pools_.size()); }
 
@@ -100,9 +102,15 @@ class GatewayState {
   // The caller dispatches every pool afterwards (queued requests of removed entitlements).
   Status Reload(const GatewayConfig& next);
 
+  // The autoscale signal for a pool from its snapshot (the core's Autoscaler, sampled now:
+  // its scale-down stabilization follows how often this is read: each /metrics scrape and
+  // each GET /admin/pools).
+  int32_t DesiredReplicas(int pool, const PoolSnapshot& snap);
+
   std::string ModelsJson(int64_t created_unix) const;
   // {"pools":[{"name","model","max_model_len","replicas","capacity":{...},"in_use":{...},
-  //   "queued","open_reservations","backends":[{"url","outstanding_tokens","in_flight"}]}]}
+  //   "queued","open_reservations","desired_replicas",
+  //   "backends":[{"url","outstanding_tokens","in_flight","healthy"}]}]}
   std::string PoolsJson();
 
  private:
@@ -114,6 +122,7 @@ class GatewayState {
   std::unordered_map<std::string, std::vector<int>> model_pools_;  // by max_model_len ascending
   std::unordered_map<std::string, int> tenant_by_key_;             // sha256 hex -> tenant
   std::unique_ptr<TokenEstimator> estimator_;
+  std::vector<Autoscaler> autoscalers_;  // one per pool
   std::unique_ptr<Router> router_;
 };
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tokenpool {
 namespace {
@@ -105,6 +106,28 @@ TEST(EmaEstimatorTest, FirstObservationInitialisesAndTrustAfterMinSamples) {
   EXPECT_TRUE(e.learned);
   EXPECT_EQ(e.prompt_tokens, actual);          // every sample had ratio 3.0 exactly
   EXPECT_EQ(e.routing_prompt_tokens, actual);  // no spread
+}
+
+// The admin API's view: per category its name, samples, trust and observed bytes/token.
+TEST(EstimatorTest, CategoriesReportLearnedState) {
+  for (const char* mode : {"ema", "linear"}) {
+    const auto est = Make(mode);
+    EXPECT_TRUE(est->Categories().empty()) << mode;
+    const RequestFeatures f = Prose(1000, 1, "llama");  // 6000 bytes, framing 4
+    for (int i = 0; i < 30; ++i) est->Observe(f, Categorize(f), 2000 + 4);
+    est->Observe(f, Categorize(f, "support-bot"), 2000 + 4);
+    const std::vector<EstimatorCategoryState> cats = est->Categories();
+    ASSERT_EQ(cats.size(), 2u) << mode;
+    EXPECT_EQ(cats[0].name, "llama/" + std::string(ContentClassName(Categorize(f).content)));
+    EXPECT_EQ(cats[0].samples, 30);
+    EXPECT_TRUE(cats[0].trusted) << mode;
+    EXPECT_EQ(cats[1].name, "support-bot");
+    EXPECT_EQ(cats[1].samples, 1);
+    EXPECT_FALSE(cats[1].trusted) << mode;
+    // 6000 bytes over 2000 content tokens (ema removes the framing; linear keeps it in).
+    EXPECT_NEAR(cats[0].bytes_per_token, 3.0, 0.01) << mode;
+  }
+  EXPECT_TRUE(Make("static")->Categories().empty());
 }
 
 TEST(EmaEstimatorTest, ConvergesAndConservativeOverestimates) {

@@ -104,9 +104,45 @@ TEST(GatewayConfigTest, Errors) {
             "gateway.yaml:21: estimator: esti");
   EXPECT_EQ(ErrorOf(Replace(Good(), "client_idle_timeout_s: 5", "client_idle_timeout_s: 0")),
             "gateway.yaml:23: limits.client_idle_timeout_s: must be > 0");
+  EXPECT_EQ(ErrorOf("workers: -1\n" + Good()), "gateway.yaml:1: workers: must be in [0, 256]");
+  EXPECT_EQ(ErrorOf("log: {requests: maybe}\n" + Good()),
+            "gateway.yaml:1: log.requests: expected true or false");
+  EXPECT_EQ(ErrorOf("log: {level: info}\n" + Good()).substr(0, 34),
+            "gateway.yaml:1: log.level: unknown");
   // A YAML syntax error carries its line.
   EXPECT_EQ(ErrorOf(Replace(Good(), "models: [m]", "models: [m")).substr(0, 15), "gateway.yaml:3:");
   EXPECT_EQ(ErrorOf(""), "gateway.yaml:1: (top level): the file is empty");
+}
+
+TEST(GatewayConfigTest, WorkersAndLogging) {
+  Result<GatewayConfig> c = ParseGatewayConfig(Good(), "gateway.yaml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->workers, 0);  // one per hardware thread
+  EXPECT_TRUE(c->log_requests);
+  c = ParseGatewayConfig("workers: 3\nlog: {requests: false}\n" + Good(), "gateway.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->workers, 3);
+  EXPECT_FALSE(c->log_requests);
+}
+
+// The admin API's body: one entitlements entry, JSON, the file's rules.
+TEST(GatewayConfigTest, EntitlementEntryFromJson) {
+  Result<EntitlementEntry> e = ParseEntitlementEntry(
+      R"({"tenant":"a","pool":"p","class":"elastic","guarantee":{"token_rate":10,"kv_tokens":512,"concurrency":1}})",
+      "body");
+  ASSERT_TRUE(e.ok()) << e.status().message();
+  EXPECT_EQ(e->tenant, "a");
+  EXPECT_EQ(e->spec.cls, EntitlementClass::kElastic);
+  EXPECT_EQ(e->spec.burst.concurrency, 1);  // burst defaults to the guarantee
+  e = ParseEntitlementEntry(R"({"tenant":"a","pool":"p"})", "body");
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("entitlement.class"), std::string::npos)
+      << e.status().message();
+  EXPECT_FALSE(ParseEntitlementEntry("[1,2]", "body").ok());
+  e = ParseEntitlementEntry(R"({"tenant":"a","pool":"p","class":"spot","colour":1})", "body");
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("entitlement.colour: unknown field"), std::string::npos)
+      << e.status().message();
 }
 
 TEST(GatewayConfigTest, StateRefusesGuaranteesBeyondThePool) {

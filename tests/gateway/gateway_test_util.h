@@ -63,7 +63,7 @@ class Client {
             const std::map<std::string, std::string>& headers) {
     std::string req = method + " " + path + " HTTP/1.1\r\nHost: localhost\r\n";
     for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
-    if (method == "POST") {
+    if (method == "POST" || !body.empty()) {
       req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
              "\r\n";
     }

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "gateway/child_process.h"
 #include "gateway/sha256.h"
@@ -375,7 +377,11 @@ TEST_F(GatewayServerTest, MetricsExposePoolsAndTenants) {
         "tokenpool_pool_in_use{dim=\"kv_tokens\",pool=\"short\"} 0",
         "tokenpool_pool_desired_replicas{pool=\"long\"}",
         "tokenpool_tenant_burst_ceiling{dim=\"concurrency\",pool=\"short\",tenant=\"acme\"}",
-        "tokenpool_pool_tokens_total{kind=\"completion\",pool=\"short\"}"}) {
+        "tokenpool_pool_tokens_total{kind=\"completion\",pool=\"short\"}",
+        "tokenpool_tenant_tokens_total{kind=\"prompt\",pool=\"short\",tenant=\"acme\"}",
+        "tokenpool_request_duration_seconds_count{pool=\"short\",tenant=\"acme\"}",
+        "tokenpool_request_ttft_seconds_bucket{pool=\"short\",tenant=\"acme\",le=\"0.001\"}",
+        "tokenpool_estimator_relative_error_count{pool=\"short\"}"}) {
     EXPECT_NE(r.body.find(name), std::string::npos) << name;
   }
   EXPECT_EQ(r.body.find("tokenpool_pool_requests_total{outcome=\"admitted_guaranteed\","
@@ -545,6 +551,193 @@ TEST_F(GatewayServerTest, ShortRequestSpillsToLongWhileShortQueues) {
   Response r2 = second.ReadHead();
   EXPECT_EQ(r2.status, 200);
   second.ReadBody(&r2);
+}
+
+namespace {
+// `n` requests from `threads` threads at once; returns how many got 200.
+int Burst(int port, int threads, int n, const std::string& key, bool stream) {
+  std::atomic<int> ok{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&, t] {
+      Client c(port);
+      for (int i = t; i < n; i += threads) {
+        Response r = c.Request("POST", "/v1/chat/completions", Chat("m", 8, stream), Auth(key));
+        if (r.status == 200) ++ok;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  return ok.load();
+}
+}  // namespace
+
+// Four workers share the pools: concurrent requests on many connections (spread over the
+// workers' SO_REUSEPORT listeners) all succeed and leave nothing held.
+TEST_F(GatewayServerTest, ConcurrentRequestsOnFourWorkersLeaveNothingHeld) {
+  std::string text = *config_text_;
+  text = "workers: 4\n" + text;
+  const std::string path = *config_path_ + ".workers.yaml";
+  std::ofstream(path) << text;
+  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
+  ASSERT_NE(gw.port(), 0) << gw.banner();
+  EXPECT_NE(gw.banner().find("workers=4"), std::string::npos) << gw.banner();
+  const size_t at = gw.banner().find("admin=");
+  const int admin = std::atoi(gw.banner().c_str() + gw.banner().find(':', at) + 1);
+  EXPECT_EQ(Burst(gw.port(), 16, 400, kAcme, false), 400);
+  EXPECT_EQ(Burst(gw.port(), 16, 400, kAcme, true), 400);
+  Client c(admin);
+  Response r = c.Request("GET", "/admin/pools", "", Auth(kAdmin));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const boost::json::value pools = boost::json::parse(r.body);
+  for (const auto& p : pools.at("pools").as_array()) {
+    EXPECT_EQ(p.at("open_reservations").to_number<int64_t>(), 0) << p;
+    EXPECT_EQ(p.at("in_use").at("concurrency").to_number<double>(), 0) << p;
+    EXPECT_EQ(p.at("queued").to_number<int64_t>(), 0) << p;
+  }
+  r = c.Request("GET", "/admin/tenants", "", Auth(kAdmin));
+  ASSERT_EQ(r.status, 200) << r.body;
+  int64_t settled = 0;
+  const boost::json::value tenants = boost::json::parse(r.body);
+  for (const auto& t : tenants.at("tenants").as_array()) {
+    if (t.at("name").as_string() != "acme") continue;
+    for (const auto& e : t.at("entitlements").as_array()) {
+      settled += e.at("counters").at("settled").to_number<int64_t>();
+    }
+  }
+  EXPECT_EQ(settled, 800);
+  std::remove(path.c_str());
+}
+
+TEST_F(GatewayServerTest, RequestIdAndQueueHeaders) {
+  Client c(gateway_->port());
+  auto h = Auth(kAcme);
+  h["x-request-id"] = "client-id-42";
+  Response r = c.Request("POST", "/v1/chat/completions", Chat("m", 4, false), h);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["x-request-id"], "client-id-42");
+  EXPECT_EQ(r.headers["x-tokenpool-queue-ms"], "0.000");
+  // An unusable id (spaces) is replaced by the gateway's own; errors carry one too.
+  h["x-request-id"] = "not usable";
+  r = c.Request("POST", "/v1/chat/completions", Chat("m", 4, false), h);
+  EXPECT_EQ(r.headers["x-request-id"].size(), 16u) << r.headers["x-request-id"];
+  Response bad = c.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth("sk-no"));
+  EXPECT_EQ(bad.status, 401);
+  EXPECT_EQ(bad.headers["x-request-id"].size(), 16u);
+}
+
+TEST_F(GatewayServerTest, AdminApiShowsStateAndChangesEntitlements) {
+  Client g(gateway_->port());
+  ASSERT_EQ(g.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kAcme)).status,
+            200);
+  Client c(admin_port_);
+  const auto admin = [&](const std::string& method, const std::string& path,
+                         const std::string& body = "") {
+    return c.Request(method, path, body, Auth(kAdmin));
+  };
+  EXPECT_EQ(c.Request("GET", "/admin/tenants", "", Auth("wrong")).status, 401);
+
+  // Tenants: acme has six entitlements; its short one has served tokens.
+  Response r = admin("GET", "/admin/tenants");
+  ASSERT_EQ(r.status, 200) << r.body;
+  boost::json::value v = boost::json::parse(r.body);
+  bool found = false;
+  for (const auto& t : v.at("tenants").as_array()) {
+    if (t.at("name").as_string() != "acme") continue;
+    found = true;
+    EXPECT_EQ(t.at("entitlements").as_array().size(), 6u);
+    for (const auto& e : t.at("entitlements").as_array()) {
+      EXPECT_TRUE(e.as_object().contains("burst_ceiling"));
+      EXPECT_TRUE(e.as_object().contains("debt_tokens"));
+      if (e.at("pool").as_string() == "short") {
+        EXPECT_GT(e.at("served_tokens").to_number<int64_t>(), 0);
+        EXPECT_EQ(e.at("class").as_string(), "guaranteed");
+      }
+    }
+  }
+  EXPECT_TRUE(found);
+
+  // Estimator: the linear mode, with the category of model m learned from usage.
+  r = admin("GET", "/admin/estimator");
+  ASSERT_EQ(r.status, 200) << r.body;
+  v = boost::json::parse(r.body);
+  EXPECT_EQ(v.at("mode").as_string(), "linear");
+  int64_t samples = 0;
+  for (const auto& cat : v.at("categories").as_array()) {
+    if (cat.at("name").as_string().starts_with("m/")) {
+      samples += cat.at("samples").to_number<int64_t>();
+    }
+  }
+  EXPECT_GT(samples, 0) << r.body;
+
+  // Pools carry the autoscale signal.
+  EXPECT_TRUE(Pool("short").contains("desired_replicas"));
+
+  // Create: tenant small on the long pool; then it is listed and admits requests there.
+  const std::string entry =
+      "{\"tenant\":\"small\",\"pool\":\"long\",\"class\":\"elastic\",\"guarantee\":"
+      "{\"token_rate\":20,\"kv_tokens\":4096,\"concurrency\":1}}";
+  r = admin("POST", "/admin/entitlements", entry);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(admin("POST", "/admin/entitlements", entry).status, 409);  // exists
+  r = admin("GET", "/admin/entitlements");
+  EXPECT_NE(r.body.find("\"tenant\":\"small\",\"pool\":\"long\""), std::string::npos) << r.body;
+  // Update: a larger burst.
+  r = admin("PUT", "/admin/entitlements/small/long",
+            "{\"class\":\"elastic\",\"guarantee\":{\"token_rate\":20,\"kv_tokens\":4096,"
+            "\"concurrency\":1},\"burst\":{\"token_rate\":40,\"kv_tokens\":8192,"
+            "\"concurrency\":2}}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(boost::json::parse(r.body).at("burst").at("concurrency").to_number<double>(), 2);
+  // Bad input names the field and the rule.
+  r = admin("PUT", "/admin/entitlements/small/long",
+            "{\"class\":\"elastic\",\"guarantee\":{\"concurrency\":4},\"burst\":"
+            "{\"concurrency\":2}}");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("burst.concurrency"), std::string::npos) << r.body;
+  r = admin("POST", "/admin/entitlements",
+            "{\"tenant\":\"nobody\",\"pool\":\"long\",\"class\":\"spot\",\"burst\":"
+            "{\"token_rate\":10,\"kv_tokens\":512,\"concurrency\":1}}");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("unknown tenant"), std::string::npos) << r.body;
+  EXPECT_EQ(admin("POST", "/admin/entitlements", "not json").status, 400);
+  // More than the pool can promise at its max replicas: refused by the core, nothing changes.
+  r = admin("PUT", "/admin/entitlements/small/long",
+            "{\"class\":\"guaranteed\",\"guarantee\":{\"token_rate\":1e9,\"kv_tokens\":4096,"
+            "\"concurrency\":1}}");
+  EXPECT_EQ(r.status, 409) << r.body;
+  r = admin("GET", "/admin/entitlements");
+  EXPECT_EQ(r.body.find("1E9"), std::string::npos);
+  // Delete, then it is gone.
+  EXPECT_EQ(admin("DELETE", "/admin/entitlements/small/long").status, 200);
+  EXPECT_EQ(admin("DELETE", "/admin/entitlements/small/long").status, 404);
+  EXPECT_EQ(admin("PATCH", "/admin/entitlements/small/long").status, 405);
+  EXPECT_EQ(admin("GET", "/admin/nothing").status, 404);
+}
+
+TEST_F(GatewayServerTest, ConfigFileChangeReloadsWithoutASignal) {
+  const std::string path = *config_path_ + ".watch.yaml";
+  const std::string text = *config_text_;
+  std::ofstream(path) << text;
+  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
+  ASSERT_NE(gw.port(), 0) << gw.banner();
+  std::string added = text;
+  added.replace(added.find("tenants:\n"), 9,
+                "tenants:\n  - {name: watcher, keys: [" + Sha256Hex("sk-watch") + "]}\n");
+  added.replace(added.find("entitlements:\n"), 14,
+                "entitlements:\n  - {tenant: watcher, pool: short, class: elastic, guarantee: "
+                "{token_rate: 10, kv_tokens: 4096, concurrency: 1}}\n");
+  // Written to a new file and renamed into place, as editors and config managers do.
+  std::ofstream(path + ".tmp") << added;
+  ASSERT_EQ(std::rename((path + ".tmp").c_str(), path.c_str()), 0);
+  int got = 0;
+  for (int i = 0; i < 100 && got != 200; ++i) {  // the watch polls once a second
+    Client k(gw.port());
+    got = k.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth("sk-watch")).status;
+    if (got != 200) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(got, 200);
+  std::remove(path.c_str());
 }
 
 }  // namespace

@@ -1,0 +1,238 @@
+#include "gateway/admin.h"
+
+#include <boost/json.hpp>
+#include <vector>
+
+#include "gateway/errors.h"
+
+namespace tokenpool::gateway {
+namespace {
+
+namespace json = boost::json;
+
+json::object VectorJson(const ResourceVector& v) {
+  return {{"token_rate", v.token_rate}, {"kv_tokens", v.kv_tokens}, {"concurrency", v.concurrency}};
+}
+
+AdminReply Error(int status, std::string_view message, std::string_view code) {
+  const std::string_view type = status == 404   ? "not_found_error"
+                                : status == 409 ? "conflict_error"
+                                                : "invalid_request_error";
+  return {status, ErrorJson(message, type, code), false};
+}
+
+AdminReply Ok(int status, const json::value& v) { return {status, json::serialize(v), false}; }
+
+json::object EntryJson(const EntitlementEntry& e) {
+  const EntitlementSpec& s = e.spec;
+  json::object quotas;
+  for (int w = 0; w < kNumQuotaWindows; ++w) {
+    if (s.quotas.limit[w] > 0) {
+      quotas[QuotaWindowName(static_cast<QuotaWindow>(w))] = s.quotas.limit[w];
+    }
+  }
+  return {{"tenant", e.tenant},
+          {"pool", e.pool},
+          {"class", EntitlementClassName(s.cls)},
+          {"priority", s.priority},
+          {"weight", s.weight},
+          {"guarantee", VectorJson(s.guarantee)},
+          {"burst", VectorJson(s.burst)},
+          {"slo",
+           {{"ttft_ms", ToMilliseconds(s.slo.ttft_target)},
+            {"max_queue_wait_ms", ToMilliseconds(s.slo.max_queue_wait)}}},
+          {"quotas", quotas}};
+}
+
+json::object CountersJson(const AdmissionCounters& c) {
+  json::object outcomes;
+  for (int o = 0; o < kNumAdmissionOutcomes; ++o) {
+    const uint64_t n = c.outcomes[static_cast<size_t>(o)];
+    if (n > 0) outcomes[AdmissionOutcomeName(static_cast<AdmissionOutcome>(o))] = n;
+  }
+  return {{"outcomes", outcomes},
+          {"settled", c.settled},
+          {"released", c.released},
+          {"prompt_tokens", c.prompt_tokens},
+          {"completion_tokens", c.completion_tokens}};
+}
+
+AdminReply Tenants(GatewayState& state) {
+  json::array tenants;
+  for (const TenantSpec& t : state.config().tenants) {
+    json::array ents;
+    for (int p = 0; p < state.pool_count(); ++p) {
+      PoolState& ps = state.pool(p);
+      auto it = ps.by_tenant.find(t.name);
+      if (it == ps.by_tenant.end()) continue;
+      Result<EntitlementSnapshot> e = ps.pool->SnapshotEntitlement(it->second);
+      if (!e.ok()) continue;
+      json::object quota;
+      for (int w = 0; w < kNumQuotaWindows; ++w) {
+        const int64_t left = e->quota_remaining[static_cast<size_t>(w)];
+        if (left >= 0) quota[QuotaWindowName(static_cast<QuotaWindow>(w))] = left;
+      }
+      ents.push_back(json::object{{"pool", ps.spec.name},
+                                  {"class", EntitlementClassName(e->cls)},
+                                  {"guarantee", VectorJson(e->guarantee)},
+                                  {"burst", VectorJson(e->burst)},
+                                  {"in_use", VectorJson(e->in_use)},
+                                  {"burst_ceiling", VectorJson(e->burst_ceiling)},
+                                  {"debt_tokens", e->debt_tokens},
+                                  {"queued", e->queued},
+                                  {"served_tokens", e->served_tokens},
+                                  {"quota_remaining", quota},
+                                  {"counters", CountersJson(e->counters)},
+                                  {"draining", e->draining}});
+    }
+    tenants.push_back(json::object{{"name", t.name}, {"entitlements", ents}});
+  }
+  return Ok(200, json::object{{"tenants", tenants}});
+}
+
+AdminReply Estimator(GatewayState& state) {
+  json::array cats;
+  for (const EstimatorCategoryState& c : state.estimator().Categories()) {
+    cats.push_back(json::object{{"name", c.name},
+                                {"samples", c.samples},
+                                {"trusted", c.trusted},
+                                {"bytes_per_token", c.bytes_per_token},
+                                {"model_bytes_per_token", c.model_bytes_per_token},
+                                {"spread", c.spread}});
+  }
+  return Ok(200, json::object{{"mode", state.estimator().Name()}, {"categories", cats}});
+}
+
+AdminReply Entitlements(GatewayState& state) {
+  json::array out;
+  for (const EntitlementEntry& e : state.config().entitlements) out.push_back(EntryJson(e));
+  return Ok(200, json::object{{"entitlements", out}});
+}
+
+// Applies `next` (the running config with one entitlement changed) through the core.
+AdminReply Apply(GatewayState& state, const GatewayConfig& next, int status,
+                 const EntitlementEntry* changed) {
+  if (Status s = state.Reload(next); !s.ok()) return Error(409, s.message(), "refused");
+  AdminReply r = changed != nullptr ? Ok(status, EntryJson(*changed))
+                                    : Ok(status, json::object{{"deleted", true}});
+  r.reloaded = true;
+  return r;
+}
+
+bool KnownTenant(const GatewayConfig& c, const std::string& name) {
+  for (const TenantSpec& t : c.tenants) {
+    if (t.name == name) return true;
+  }
+  return false;
+}
+bool KnownPool(const GatewayConfig& c, const std::string& name) {
+  for (const PoolSpec& p : c.pools) {
+    if (p.name == name) return true;
+  }
+  return false;
+}
+
+// The body as an entitlement entry; tenant and pool default to the path's (PUT).
+Result<EntitlementEntry> ReadEntry(std::string_view body, const std::string& tenant,
+                                   const std::string& pool) {
+  json::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec || !v.is_object()) {
+    return InvalidArgument("request body: expected a JSON object (an entitlements entry)");
+  }
+  json::object& o = v.as_object();
+  if (!tenant.empty() && !o.contains("tenant")) o["tenant"] = tenant;
+  if (!pool.empty() && !o.contains("pool")) o["pool"] = pool;
+  return ParseEntitlementEntry(json::serialize(v), "request body");
+}
+
+AdminReply Create(GatewayState& state, std::string_view body) {
+  Result<EntitlementEntry> e = ReadEntry(body, "", "");
+  if (!e.ok()) return Error(400, e.status().message(), "invalid_entitlement");
+  const GatewayConfig& c = state.config();
+  if (!KnownTenant(c, e->tenant)) {
+    return Error(400, "tenant: unknown tenant \"" + e->tenant + "\"", "invalid_entitlement");
+  }
+  if (!KnownPool(c, e->pool)) {
+    return Error(400, "pool: unknown pool \"" + e->pool + "\"", "invalid_entitlement");
+  }
+  for (const EntitlementEntry& x : c.entitlements) {
+    if (x.tenant == e->tenant && x.pool == e->pool) {
+      return Error(409,
+                   "tenant \"" + e->tenant + "\" already has an entitlement on pool \"" + e->pool +
+                       "\"; use PUT /admin/entitlements/" + e->tenant + "/" + e->pool,
+                   "already_exists");
+    }
+  }
+  GatewayConfig next = c;
+  next.entitlements.push_back(*e);
+  return Apply(state, next, 201, &*e);
+}
+
+AdminReply Change(GatewayState& state, std::string_view method, const std::string& tenant,
+                  const std::string& pool, std::string_view body) {
+  const GatewayConfig& c = state.config();
+  size_t at = c.entitlements.size();
+  for (size_t i = 0; i < c.entitlements.size(); ++i) {
+    if (c.entitlements[i].tenant == tenant && c.entitlements[i].pool == pool) at = i;
+  }
+  if (at == c.entitlements.size()) {
+    return Error(404, "no entitlement of tenant \"" + tenant + "\" on pool \"" + pool + "\"",
+                 "not_found");
+  }
+  GatewayConfig next = c;
+  if (method == "DELETE") {
+    next.entitlements.erase(next.entitlements.begin() + static_cast<std::ptrdiff_t>(at));
+    return Apply(state, next, 200, nullptr);
+  }
+  Result<EntitlementEntry> e = ReadEntry(body, tenant, pool);
+  if (!e.ok()) return Error(400, e.status().message(), "invalid_entitlement");
+  if (e->tenant != tenant || e->pool != pool) {
+    return Error(400,
+                 "tenant and pool in the body must match the path (" + tenant + "/" + pool + ")",
+                 "invalid_entitlement");
+  }
+  next.entitlements[at] = *e;
+  return Apply(state, next, 200, &*e);
+}
+
+}  // namespace
+
+AdminReply HandleAdminRequest(GatewayState& state, std::string_view method, std::string_view target,
+                              std::string_view body) {
+  if (const size_t q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+  const bool get = method == "GET";
+  if (target == "/admin/pools") {
+    if (!get) return Error(405, "use GET", "method_not_allowed");
+    return {200, state.PoolsJson(), false};
+  }
+  if (target == "/admin/tenants") {
+    if (!get) return Error(405, "use GET", "method_not_allowed");
+    return Tenants(state);
+  }
+  if (target == "/admin/estimator") {
+    if (!get) return Error(405, "use GET", "method_not_allowed");
+    return Estimator(state);
+  }
+  if (target == "/admin/entitlements") {
+    if (get) return Entitlements(state);
+    if (method == "POST") return Create(state, body);
+    return Error(405, "use GET or POST", "method_not_allowed");
+  }
+  constexpr std::string_view kPrefix = "/admin/entitlements/";
+  if (target.starts_with(kPrefix)) {
+    const std::string_view rest = target.substr(kPrefix.size());
+    const size_t slash = rest.find('/');
+    if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size() ||
+        rest.find('/', slash + 1) != std::string_view::npos) {
+      return Error(404, "expected /admin/entitlements/TENANT/POOL", "not_found");
+    }
+    const std::string tenant(rest.substr(0, slash));
+    const std::string pool(rest.substr(slash + 1));
+    if (method == "PUT" || method == "DELETE") return Change(state, method, tenant, pool, body);
+    return Error(405, "use PUT or DELETE", "method_not_allowed");
+  }
+  return Error(404, "Not Found: " + std::string(target), "not_found");
+}
+
+}  // namespace tokenpool::gateway
