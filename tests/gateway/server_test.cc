@@ -740,5 +740,24 @@ TEST_F(GatewayServerTest, ConfigFileChangeReloadsWithoutASignal) {
   std::remove(path.c_str());
 }
 
+// The official `openai` npm client (tests/gateway/openai_client, installed by
+// scripts/install-deps.sh with `npm ci`), unchanged: chat, streaming with and without usage,
+// 401/404/400 as its own exception classes, and the model list.
+TEST_F(GatewayServerTest, OfficialOpenAiClient) {
+  const std::string dir = std::string(TOKENPOOL_SOURCE_DIR) + "/tests/gateway/openai_client";
+  const std::string cmd = "node " + dir +
+                          "/client_test.mjs http://127.0.0.1:" + std::to_string(gateway_->port()) +
+                          "/v1 " + kAcme + " m 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  const int rc = pclose(p);
+  EXPECT_EQ(rc, 0) << out << "\n(needs node and `npm ci` in " << dir
+                   << ": scripts/install-deps.sh does both)";
+  EXPECT_NE(out.find("ok"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace tokenpool::gateway
