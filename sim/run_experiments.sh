@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reruns the simulator experiments (docs/experiments.md) into sim/results/<scenario>/.
 # Usage: sim/run_experiments.sh [path/to/tokenpool] [section...]
-#   (default binary build/src/cli/tokenpool; sections e1 e2 e3 e5, default all.)
+#   (default binary build/src/cli/tokenpool; sections e1 e1_reliability e2 e3 e5, default all,
+#   in that order; e1_reliability reads e1's sized fleets.)
 # Run from the repository root with ../shared beside it. E1 runs the sizing search (--size).
 # Needs python3 with PyYAML (tables, generated scenarios) and, for the plots, gnuplot.
 set -euo pipefail
@@ -12,7 +13,7 @@ if [[ $# -gt 0 && $1 != e[0-9]* ]]; then
   shift
 fi
 sections=("$@")
-[[ ${#sections[@]} -gt 0 ]] || sections=(e1 e2 e3 e5)
+[[ ${#sections[@]} -gt 0 ]] || sections=(e1 e1_reliability e2 e3 e5)
 out=sim/results
 mkdir -p "$out"
 tmp=sim/scenarios/.generated.yaml
@@ -117,6 +118,73 @@ e3() {
   if command -v gnuplot > /dev/null; then
     gnuplot -e "dir='$out/e3_debt_fair_share'" sim/plot_e3.gp
   fi
+}
+
+e1_reliability() {
+  # E1 reliability at 90% utilization (fleet-sim profile): each sized fleet of e1 resized so
+  # that its token pools run at 90% mean utilization (per pool: ceil(replicas x measured
+  # utilization / 0.9), at least 1), then run with token pools and without admission control.
+  mkdir -p "$out/e1_reliability"
+  for t in code conv sharegpt; do
+    for c in homogeneous two_pool; do
+      for adm in token_pools none; do
+        python3 - "sim/scenarios/e1_${t}_fs_$c.yaml" "$out/e1_${t}_fs_$c" "$adm" > "$tmp" <<'PY'
+import csv, json, math, sys, yaml
+sc = yaml.safe_load(open(sys.argv[1]))
+d = json.load(open(sys.argv[2] + "/summary.json"))
+rows = list(csv.DictReader(open(sys.argv[2] + "/timeseries.csv")))
+for i, p in enumerate(sc["pools"]):
+    n = d["sizing"]["replicas"][i]
+    u = [float(r[p["name"] + "_utilization"]) for r in rows
+         if d["warmup_s"] < float(r["t_s"]) <= d["duration_s"]]
+    p["replicas"] = max(1, math.ceil(n * (sum(u) / len(u)) / 0.9 - 1e-9))
+sc["name"] += "-util90-" + sys.argv[3]
+sc["admission"] = sys.argv[3]
+print(yaml.safe_dump(sc, sort_keys=False))
+PY
+        "$bin" sim "$tmp" --out "$out/e1_reliability/${t}_${c}_$adm" > /dev/null
+      done
+    done
+  done
+  python3 - "$out/e1_reliability" > "$out/e1_reliability/report.md" <<'PY'
+import csv, json, os, sys
+base = sys.argv[1]
+w = csv.writer(open(base + "/reliability.csv", "w", newline=""))
+cols = ["trace", "fleet", "admission", "replicas", "gpus", "utilization", "requests",
+        "preemptions_per_1k", "refused", "expired", "success", "ttft_p50_s", "ttft_p99_s",
+        "tpot_p50_ms", "tpot_p99_ms"]
+w.writerow(cols)
+print("# E1 reliability at 90% utilization (fleetsim-a100, 1,000 req/s)\n")
+print("Written by sim/run_experiments.sh (section e1_reliability). Replicas: the sized fleet of")
+print("e1_<trace>_fs_<fleet> scaled so that its token pools run at 90% mean utilization;")
+print("utilization: the token pools' busiest dimension, mean over the measured samples (not")
+print("measured without admission control). Latencies over completed requests.\n")
+print("| trace | fleet | admission | replicas | utilization | preempt/1k | refused | expired | "
+      "success | TTFT P50/P99 s | TPOT P50/P99 ms |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for t in ["code", "conv", "sharegpt"]:
+    for f in ["homogeneous", "two_pool"]:
+        for a in ["token_pools", "none"]:
+            d = json.load(open("%s/%s_%s_%s/summary.json" % (base, t, f, a)))
+            rows = list(csv.DictReader(open("%s/%s_%s_%s/timeseries.csv" % (base, t, f, a))))
+            reps = [p["replicas_initial"] for p in d["pools"]]
+            util = []
+            for name in [p["stats"]["name"] for p in d["pools"]]:
+                u = [float(r[name + "_utilization"]) for r in rows
+                     if d["warmup_s"] < float(r["t_s"]) <= d["duration_s"]]
+                util.append(sum(u) / len(u))
+            o = d["overall"]
+            row = [t, f, a, "+".join(map(str, reps)), d["gpus"],
+                   "/".join("%.3f" % u for u in util) if a == "token_pools" else "",
+                   o["arrivals"], "%.2f" % o["preemptions_per_1k"], o["refused_total"],
+                   o["expired"], "%.4f" % o["success_rate"], "%.3f" % o["ttft"]["p50_s"],
+                   "%.3f" % o["ttft"]["p99_s"], "%.1f" % (1000 * o["tpot"]["p50_s"]),
+                   "%.1f" % (1000 * o["tpot"]["p99_s"])]
+            w.writerow(row)
+            print("| %s | %s | %s | %s | %s | %s | %d | %d | %.2f%% | %s / %s | %s / %s |" % (
+                t, f, a, row[3], row[5] or "—", row[7], o["refused_total"], o["expired"],
+                100 * o["success_rate"], row[11], row[12], row[13], row[14]))
+PY
 }
 
 e5() {
