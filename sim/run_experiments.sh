@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Reruns the simulator experiments (docs/experiments.md) into sim/results/<scenario>/.
 # Usage: sim/run_experiments.sh [path/to/tokenpool] [section...]
-#   (default binary build/src/cli/tokenpool; sections e1 e1_reliability e2 e3 e5, default all,
+#   (default binary build/src/cli/tokenpool; sections e1 e1_reliability e2 e3 e4 e5, default all,
 #   in that order; e1_reliability reads e1's sized fleets.)
-# Run from the repository root with ../shared beside it. E1 runs the sizing search (--size).
-# Needs python3 with PyYAML (tables, generated scenarios) and, for the plots, gnuplot.
+# Run from the repository root with ../shared beside it. E1 and E4 run the sizing search
+# (--size). Needs python3 with PyYAML (tables, generated scenarios) and, for the plots, gnuplot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=build/src/cli/tokenpool
@@ -13,7 +13,7 @@ if [[ $# -gt 0 && $1 != e[0-9]* ]]; then
   shift
 fi
 sections=("$@")
-[[ ${#sections[@]} -gt 0 ]] || sections=(e1 e1_reliability e2 e3 e5)
+[[ ${#sections[@]} -gt 0 ]] || sections=(e1 e1_reliability e2 e3 e4 e5)
 out=sim/results
 mkdir -p "$out"
 tmp=sim/scenarios/.generated.yaml
@@ -187,10 +187,94 @@ for t in ["code", "conv", "sharegpt"]:
 PY
 }
 
-e5() {
-  for s in e5_autoscale e5_fixed_peak; do
-    "$bin" sim "sim/scenarios/$s.yaml" --out "$out/$s"
+e4() {
+  # E4 pooling vs dedicated: the pooled fleet sized with --size, then every tenant alone on an
+  # endpoint of its own (e4_pooled.yaml with that tenant only, guarantee 1), sized the same way.
+  mkdir -p "$out/e4"
+  "$bin" sim sim/scenarios/e4_pooled.yaml --out "$out/e4/pooled" --size > /dev/null
+  tenants=$(python3 -c 'import sys, yaml
+print(" ".join(t["name"] for t in yaml.safe_load(open(sys.argv[1]))["tenants"]))' \
+    sim/scenarios/e4_pooled.yaml)
+  for name in $tenants; do
+    python3 - sim/scenarios/e4_pooled.yaml "$name" > "$tmp" <<'PY'
+import sys, yaml
+sc = yaml.safe_load(open(sys.argv[1]))
+sc["tenants"] = [t for t in sc["tenants"] if t["name"] == sys.argv[2]]
+sc["tenants"][0]["guarantee_share"] = 1
+sc["name"] = "e4-dedicated-" + sys.argv[2]
+sc["pools"][0]["replicas"] = 1
+print(yaml.safe_dump(sc, sort_keys=False))
+PY
+    "$bin" sim "$tmp" --out "$out/e4/dedicated_$name" --size > /dev/null
   done
+  python3 - "$out/e4" $tenants > "$out/e4/report.md" <<'PY'
+import csv, json, sys
+base, names = sys.argv[1], sys.argv[2:]
+def load(d):
+    s = json.load(open(d + "/summary.json"))
+    rows = list(csv.DictReader(open(d + "/timeseries.csv")))
+    pool = s["pools"][0]["stats"]["name"]
+    u = [float(r[pool + "_utilization"]) for r in rows
+         if s["warmup_s"] < float(r["t_s"]) <= s["duration_s"]]
+    return s, sum(u) / len(u)
+pooled, pu = load(base + "/pooled")
+pt = {t["name"]: t for t in pooled["tenants"]}
+w = csv.writer(open(base + "/e4.csv", "w", newline=""))
+w.writerow(["tenant", "arrivals", "dedicated_gpus", "dedicated_utilization",
+            "dedicated_ttft_p99_all_s", "dedicated_tpot_p99_ms", "dedicated_success",
+            "pooled_ttft_p99_all_s", "pooled_tpot_p99_ms", "pooled_success"])
+print("# E4 pooling vs dedicated endpoints\n")
+print("Written by sim/run_experiments.sh (section e4). Each fleet sized with --size for P99 TTFT")
+print("(all requests) <= %g s and P99 TPOT <= %g ms; utilization: the token pool's busiest" %
+      (2, 80))
+print("dimension, mean over the measured samples. P99 TTFT -1: the P99 request got no first token.\n")
+print("| tenant | arrivals | dedicated GPUs | dedicated utilization | P99 TTFT / TPOT dedicated | "
+      "P99 TTFT / TPOT pooled | success dedicated / pooled |")
+print("|---|---|---|---|---|---|---|")
+tot_gpus, tot_util_w, tot_gpu_h = 0, 0, 0
+for n in names:
+    d, du = load(base + "/dedicated_" + n)
+    t, p = d["tenants"][0], pt[n]
+    tot_gpus += d["gpus"]
+    tot_util_w += du * d["gpus"]
+    tot_gpu_h += d["gpu_hours"]
+    w.writerow([n, t["arrivals"], d["gpus"], "%.3f" % du, "%.3f" % t["ttft_p99_all_s"],
+                "%.1f" % (1000 * t["tpot"]["p99_s"]), "%.4f" % t["success_rate"],
+                "%.3f" % p["ttft_p99_all_s"], "%.1f" % (1000 * p["tpot"]["p99_s"]),
+                "%.4f" % p["success_rate"]])
+    print("| %s | %d | %d | %.3f | %.2f s / %.1f ms | %.2f s / %.1f ms | %.2f%% / %.2f%% |" % (
+        n, t["arrivals"], d["gpus"], du, t["ttft_p99_all_s"], 1000 * t["tpot"]["p99_s"],
+        p["ttft_p99_all_s"], 1000 * p["tpot"]["p99_s"], 100 * t["success_rate"],
+        100 * p["success_rate"]))
+o = pooled["overall"]
+w.writerow(["pooled", o["arrivals"], pooled["gpus"], "%.3f" % pu, "", "", "",
+            "%.3f" % o["ttft_p99_all_s"], "%.1f" % (1000 * o["tpot"]["p99_s"]),
+            "%.4f" % o["success_rate"]])
+print("\n| fleet | GPUs | mean utilization | GPU-hours |")
+print("|---|---|---|---|")
+print("| dedicated, sum of %d endpoints | %d | %.3f (GPU-weighted) | %.2f |" % (
+    len(names), tot_gpus, tot_util_w / tot_gpus, tot_gpu_h))
+print("| pooled, token pools | %d | %.3f | %.2f |" % (pooled["gpus"], pu, pooled["gpu_hours"]))
+print("\nPooling saves %.1f%% of the GPUs." % (100 * (1 - pooled["gpus"] / tot_gpus)))
+PY
+  if command -v gnuplot > /dev/null; then
+    gnuplot -e "dir='$out/e4/pooled'" sim/plot_e4.gp
+  fi
+}
+
+e5() {
+  # The fixed fleet gets the peak replica count the autoscaled run reached.
+  "$bin" sim sim/scenarios/e5_autoscale.yaml --out "$out/e5_autoscale"
+  python3 - sim/scenarios/e5_fixed_peak.yaml "$out/e5_autoscale/summary.json" > "$tmp" <<'PY'
+import json, sys, yaml
+sc = yaml.safe_load(open(sys.argv[1]))
+sc["pools"][0]["replicas"] = json.load(open(sys.argv[2]))["pools"][0]["replicas_peak"]
+print(yaml.safe_dump(sc, sort_keys=False))
+PY
+  "$bin" sim "$tmp" --out "$out/e5_fixed_peak"
+  if command -v gnuplot > /dev/null; then
+    gnuplot -e "dir='$out/e5_autoscale'" sim/plot_e5.gp
+  fi
 }
 
 for section in "${sections[@]}"; do

@@ -139,7 +139,7 @@ class Reader {
   Status ReadArrivals(const YAML::Node& n, const std::string& path, ArrivalSpec* a) {
     if (Status s = CheckKeys(n, path,
                              {"process", "rate_rps", "rate_schedule", "trace", "start_s", "end_s",
-                              "on_mean_s", "off_mean_s"});
+                              "on_mean_s", "off_mean_s", "seed"});
         !s.ok()) {
       return s;
     }
@@ -161,6 +161,12 @@ class Reader {
     if (Status s = GetD(n, "end_s", path, &a->end_s); !s.ok()) return s;
     if (Status s = GetD(n, "on_mean_s", path, &a->on_mean_s); !s.ok()) return s;
     if (Status s = GetD(n, "off_mean_s", path, &a->off_mean_s); !s.ok()) return s;
+    if (n["seed"].IsDefined()) {
+      int64_t seed = 0;
+      if (Status s = Get(n, "seed", path, &seed, "an integer"); !s.ok()) return s;
+      if (seed < 0) return Error(n["seed"], path + ".seed", "must be >= 0");
+      a->seed = static_cast<uint64_t>(seed);
+    }
     if (n["rate_schedule"].IsDefined()) {
       const YAML::Node sched = n["rate_schedule"];
       const std::string sp = path + ".rate_schedule";
@@ -495,8 +501,15 @@ class Reader {
       }
     }
     if (root["sizing"].IsDefined()) {
-      if (Status s = CheckKeys(root["sizing"], "sizing", {"max_replicas"}); !s.ok()) return s;
+      if (Status s = CheckKeys(root["sizing"], "sizing", {"max_replicas", "per_tenant_slo"});
+          !s.ok()) {
+        return s;
+      }
       if (Status s = GetI(root["sizing"], "max_replicas", "sizing", &sc.sizing.max_replicas);
+          !s.ok()) {
+        return s;
+      }
+      if (Status s = GetB(root["sizing"], "per_tenant_slo", "sizing", &sc.sizing.per_tenant_slo);
           !s.ok()) {
         return s;
       }

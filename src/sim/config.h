@@ -61,6 +61,10 @@ struct ArrivalSpec {
   // kPoisson only: a time-varying rate instead of rate_rps (a non-homogeneous Poisson process,
   // sampled by thinning). Empty: the constant rate_rps.
   std::vector<RatePoint> rate_schedule;
+  // A random stream of its own for this process's arrival times and request draws, seeded
+  // with this (none: the scenario's generator, shared with everything else). Gives a tenant
+  // the same arrivals whatever else is in the scenario (E4 compares fleets on equal demand).
+  std::optional<uint64_t> seed;
   TraceRows lengths;   // kTrace: rows with arrival_s; else length samples
   std::string source;  // where the rows came from, for reports
 };

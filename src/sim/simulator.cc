@@ -97,6 +97,7 @@ struct Stream {
   // kOnOff
   Time on_until;
   double on_rate = 0;
+  std::unique_ptr<Rng> rng;  // ArrivalSpec::seed: draws of its own
 };
 
 struct GroupAcc {
@@ -385,6 +386,8 @@ Status Simulation::Init() {
     s.spec = &a;
     s.tenant = tenant;
     s.end = a.end_s > 0 ? std::min(At(a.end_s), arrivals_end_) : arrivals_end_;
+    if (a.seed) s.rng = std::make_unique<Rng>(*a.seed);
+    Rng& rng = s.rng ? *s.rng : rng_;
     if (a.process == ArrivalProcess::kTrace) {
       const auto& rows = *a.lengths;
       const double first = *rows.front().arrival_s;
@@ -396,9 +399,9 @@ Status Simulation::Init() {
       s.scale = a.rate_rps > 0 ? recorded_rate / a.rate_rps : 1.0;
     } else if (a.process == ArrivalProcess::kOnOff) {
       s.on_rate = a.rate_rps * (a.on_mean_s + a.off_mean_s) / a.on_mean_s;
-      s.on_until = At(a.start_s) + Seconds(rng_.Exponential(a.on_mean_s));
+      s.on_until = At(a.start_s) + Seconds(rng.Exponential(a.on_mean_s));
     }
-    streams_.push_back(s);
+    streams_.push_back(std::move(s));
   };
   if (config_.workload && share_sum > 0) add_stream(*config_.workload, kNone);
   for (size_t t = 0; t < tenant_count_; ++t) {
@@ -422,6 +425,7 @@ Status Simulation::Init() {
 void Simulation::ScheduleNextArrival(uint32_t si) {
   Stream& s = streams_[si];
   const ArrivalSpec& a = *s.spec;
+  Rng& rng = s.rng ? *s.rng : rng_;
   const Time base = std::max(Now(), At(a.start_s));
   Time t;
   switch (a.process) {
@@ -438,7 +442,7 @@ void Simulation::ScheduleNextArrival(uint32_t si) {
     }
     case ArrivalProcess::kPoisson:
       if (a.rate_schedule.empty()) {
-        t = base + Seconds(rng_.Exponential(1.0 / a.rate_rps));
+        t = base + Seconds(rng.Exponential(1.0 / a.rate_rps));
         break;
       }
       // Thinning: candidates at the schedule's peak rate, each kept with rate(t) / peak.
@@ -447,18 +451,18 @@ void Simulation::ScheduleNextArrival(uint32_t si) {
         for (const RatePoint& pt : a.rate_schedule) peak = std::max(peak, pt.rps);
         t = base;
         for (;;) {
-          t = t + Seconds(rng_.Exponential(1.0 / peak));
+          t = t + Seconds(rng.Exponential(1.0 / peak));
           if (t >= s.end) break;
-          if (rng_.Uniform() * peak < ScheduledRate(a.rate_schedule, t.seconds())) break;
+          if (rng.Uniform() * peak < ScheduledRate(a.rate_schedule, t.seconds())) break;
         }
       }
       break;
     case ArrivalProcess::kOnOff: {
-      t = base + Seconds(rng_.Exponential(1.0 / s.on_rate));
+      t = base + Seconds(rng.Exponential(1.0 / s.on_rate));
       while (t >= s.on_until) {  // the gap ran past this on-period: skip the off-period
-        const Time on_start = s.on_until + Seconds(rng_.Exponential(a.off_mean_s));
-        s.on_until = on_start + Seconds(rng_.Exponential(a.on_mean_s));
-        t = on_start + Seconds(rng_.Exponential(1.0 / s.on_rate));
+        const Time on_start = s.on_until + Seconds(rng.Exponential(a.off_mean_s));
+        s.on_until = on_start + Seconds(rng.Exponential(a.on_mean_s));
+        t = on_start + Seconds(rng.Exponential(1.0 / s.on_rate));
       }
       break;
     }
@@ -554,11 +558,12 @@ double Simulation::RouteUtilization(uint32_t p) {
 void Simulation::OnArrival(uint32_t si) {
   Stream& s = streams_[si];
   const ArrivalSpec& a = *s.spec;
+  Rng& rng = s.rng ? *s.rng : rng_;
   ++requests_;
   // Tenant.
   uint32_t tenant = s.tenant;
   if (tenant == kNone) {
-    const double x = rng_.Uniform() * share_cdf_.back();
+    const double x = rng.Uniform() * share_cdf_.back();
     tenant = static_cast<uint32_t>(std::upper_bound(share_cdf_.begin(), share_cdf_.end(), x) -
                                    share_cdf_.begin());
     tenant = std::min<uint32_t>(tenant, static_cast<uint32_t>(tenant_count_ - 1));
@@ -567,7 +572,7 @@ void Simulation::OnArrival(uint32_t si) {
   // Lengths.
   const auto& rows = *a.lengths;
   const TraceRequest& row =
-      a.process == ArrivalProcess::kTrace ? rows[s.next_row++] : rows[rng_.Below(rows.size())];
+      a.process == ArrivalProcess::kTrace ? rows[s.next_row++] : rows[rng.Below(rows.size())];
   const int64_t prompt = std::max<int64_t>(1, row.input_tokens);
   const int64_t output = std::max<int64_t>(1, row.output_tokens);
   // Content category and body bytes.
@@ -575,11 +580,11 @@ void Simulation::OnArrival(uint32_t si) {
       ts.categories.empty() ? config_.categories : ts.categories;
   double cat_sum = 0;
   for (const ContentCategory& c : cats) cat_sum += c.share;
-  double x = rng_.Uniform() * cat_sum;
+  double x = rng.Uniform() * cat_sum;
   uint32_t cat = 0;
   while (cat + 1 < cats.size() && x >= cats[cat].share) x -= cats[cat++].share;
   const double ratio =
-      cats[cat].bytes_per_token * std::max(0.2, 1.0 + cats[cat].noise * rng_.Normal());
+      cats[cat].bytes_per_token * std::max(0.2, 1.0 + cats[cat].noise * rng.Normal());
   const int64_t bytes = std::max<int64_t>(1, std::llround(static_cast<double>(prompt) * ratio));
 
   const uint64_t id = Allocate();

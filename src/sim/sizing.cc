@@ -10,7 +10,10 @@
 namespace tokenpool::sim {
 
 bool PoolMeetsSlo(const PoolStats& pool, const SloSpec& slo) {
-  const GroupStats& s = pool.stats;
+  return GroupMeetsSlo(pool.stats, slo);
+}
+
+bool GroupMeetsSlo(const GroupStats& s, const SloSpec& slo) {
   if (s.arrivals == 0) return true;  // no traffic: any count meets it
   // The P99 of fewer than 100 requests is their maximum: one long prompt whose prefill alone
   // exceeds the TTFT target would make the pool unsizable at any count. Such a pool (the long
@@ -26,8 +29,18 @@ namespace {
 
 class Searcher {
  public:
-  Searcher(const SimConfig& base, const RunOptions& run_options)
-      : base_(base), run_options_(run_options) {}
+  Searcher(const SimConfig& base, const SizingOptions& options, const RunOptions& run_options)
+      : base_(base), options_(options), run_options_(run_options) {}
+
+  // Pool p of run r meets the SLO (and, with per_tenant_slo, so does every tenant).
+  bool Met(const SimResult& r, size_t p) const {
+    if (!PoolMeetsSlo(r.pools[p], base_.slo)) return false;
+    if (!options_.per_tenant_slo) return true;
+    for (const GroupStats& t : r.tenants) {
+      if (!GroupMeetsSlo(t, base_.slo)) return false;
+    }
+    return true;
+  }
 
   // Runs (or recalls) the config at `replicas`.
   Result<const SimResult*> Probe(const std::vector<int32_t>& replicas,
@@ -46,8 +59,9 @@ class Searcher {
     if (!r.ok()) return r.status();
     SizingProbe probe;
     probe.replicas = replicas;
-    for (const PoolStats& ps : r->pools) {
-      probe.pool_met.push_back(PoolMeetsSlo(ps, base_.slo));
+    for (size_t p = 0; p < r->pools.size(); ++p) {
+      const PoolStats& ps = r->pools[p];
+      probe.pool_met.push_back(Met(*r, p));
       probe.ttft_p99_all_s.push_back(ps.stats.ttft_p99_all_s);
       probe.tpot_p99_s.push_back(ps.stats.tpot.p99_s);
     }
@@ -58,6 +72,7 @@ class Searcher {
 
  private:
   const SimConfig& base_;
+  const SizingOptions& options_;
   const RunOptions& run_options_;
   std::map<std::vector<int32_t>, SimResult> memo_;
 };
@@ -69,7 +84,7 @@ Result<SizingResult> SizeFleet(const SimConfig& config, const SizingOptions& opt
   if (Status s = config.Validate(); !s.ok()) return s;
   if (options.max_replicas < 1) return InvalidArgument("sizing.max_replicas: must be >= 1");
   SizingResult out;
-  Searcher searcher(config, run_options);
+  Searcher searcher(config, options, run_options);
   const size_t n = config.pools.size();
   std::vector<int32_t> counts(n);
   for (size_t p = 0; p < n; ++p)
@@ -81,7 +96,7 @@ Result<SizingResult> SizeFleet(const SimConfig& config, const SizingOptions& opt
     if (!r.ok()) return r.status();
     bool all = true, grew = false;
     for (size_t p = 0; p < n; ++p) {
-      if (PoolMeetsSlo((*r)->pools[p], config.slo)) continue;
+      if (searcher.Met(**r, p)) continue;
       all = false;
       if (counts[p] < options.max_replicas) {
         counts[p] = std::min(options.max_replicas, counts[p] * 2);
@@ -103,7 +118,7 @@ Result<SizingResult> SizeFleet(const SimConfig& config, const SizingOptions& opt
       c[p] = mid;
       Result<const SimResult*> r = searcher.Probe(c, &out.probes);
       if (!r.ok()) return r.status();
-      if (PoolMeetsSlo((*r)->pools[p], config.slo)) {
+      if (searcher.Met(**r, p)) {
         hi = mid;
       } else {
         lo = mid;
@@ -117,7 +132,7 @@ Result<SizingResult> SizeFleet(const SimConfig& config, const SizingOptions& opt
     if (!r.ok()) return r.status();
     bool all = true;
     for (size_t p = 0; p < n; ++p) {
-      if (!PoolMeetsSlo((*r)->pools[p], config.slo)) {
+      if (!searcher.Met(**r, p)) {
         all = false;
         counts[p] = std::min(options.max_replicas, counts[p] + 1);
       }

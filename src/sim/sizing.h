@@ -29,6 +29,10 @@ struct SizingOptions {
   // Upper bound of the galloping search per pool: 4,096 replicas is far above the paper's
   // 1,000 req/s fleets (~90 to 180 instances).
   int32_t max_replicas = 4096;
+  // Also require every tenant's own P99s (over all its requests, GroupMeetsSlo) within the
+  // SLO: a pooled fleet then gives each tenant the SLO a dedicated endpoint would. A probe
+  // where a tenant misses counts as failing in every pool (meant for one-pool fleets).
+  bool per_tenant_slo = false;
 };
 
 struct SizingProbe {
@@ -51,6 +55,8 @@ inline constexpr int64_t kMinRequestsForP99 = 100;
 // The pool's P99 TTFT (all requests) and P99 TPOT are within the SLO; a pool with fewer than
 // kMinRequestsForP99 requests passes when it completes all of them.
 bool PoolMeetsSlo(const PoolStats& pool, const SloSpec& slo);
+// The same rule for any group of requests (a tenant's).
+bool GroupMeetsSlo(const GroupStats& group, const SloSpec& slo);
 
 Result<SizingResult> SizeFleet(const SimConfig& config, const SizingOptions& options,
                                const RunOptions& run_options);

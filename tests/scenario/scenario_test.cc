@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -152,6 +153,19 @@ TEST_F(ScenarioTest, BadRateScheduleNamesFileLineAndField) {
   both.replace(both.find("  rate_schedule:"), 0, "  rate_rps: 3\n");
   EXPECT_EQ(ErrorOf(both),
             "e1.yaml:13: workload.rate_rps: give rate_rps or rate_schedule, not both");
+}
+
+TEST_F(ScenarioTest, ArrivalSeedAndPerTenantSizing) {
+  std::string text = Good();
+  text.replace(text.find("  rate_rps: 5\n"), 14, "  rate_rps: 5\n  seed: 42\n");
+  text += "sizing: {max_replicas: 9, per_tenant_slo: true}\n";
+  Result<Scenario> s = LoadScenarioText(text, "e1.yaml", kTraces);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->config.workload->seed, std::optional<uint64_t>(42));
+  EXPECT_TRUE(s->sizing.per_tenant_slo);
+  EXPECT_EQ(s->sizing.max_replicas, 9);
+  text.replace(text.find("seed: 42"), 8, "seed: -1");
+  EXPECT_EQ(ErrorOf(text), "e1.yaml:14: workload.seed: must be >= 0");
 }
 
 TEST_F(ScenarioTest, YamlSyntaxErrorHasALine) {

@@ -55,6 +55,7 @@ SimConfig TwoPools(double rate_rps = 4, double duration_s = 60) {
   c.workload = ArrivalSpec{.process = ArrivalProcess::kPoisson,
                            .rate_rps = rate_rps,
                            .rate_schedule = {},
+                           .seed = {},
                            .lengths = MixedRows(),
                            .source = "mixed"};
   c.tenants.clear();
@@ -342,6 +343,53 @@ TEST(SimulatorTest, RateScheduleFollowsItsPiecewiseLinearRate) {
   c.workload->rate_schedule[2].at_s = 100;
   EXPECT_EQ(RunSimulation(c, {}).status().message(),
             "workload.rate_schedule[2].at_s: must be > the previous point's (100)");
+}
+
+TEST(SimulatorTest, ArrivalsWithTheirOwnSeedDoNotDependOnTheOtherStreams) {
+  SimConfig c = TwoPools(6, 60);
+  c.tenants[1].share = 0;
+  c.tenants[1].arrivals = ArrivalSpec{.process = ArrivalProcess::kOnOff,
+                                      .rate_rps = 3,
+                                      .on_mean_s = 5,
+                                      .off_mean_s = 10,
+                                      .rate_schedule = {},
+                                      .seed = 77,
+                                      .lengths = MixedRows(),
+                                      .source = "mixed"};
+  const SimResult both = RunSimulation(c, {}).value();
+  SimConfig alone = c;
+  alone.workload->rate_rps = 0.5;  // tenant a's shared stream draws differently
+  const SimResult other = RunSimulation(alone, {}).value();
+  EXPECT_NE(both.tenants[0].arrivals, other.tenants[0].arrivals);
+  EXPECT_EQ(both.tenants[1].arrivals, other.tenants[1].arrivals);
+  EXPECT_EQ(
+      both.tenants[1].prompt_tokens + both.tenants[1].output_tokens + both.tenants[1].refused_total,
+      other.tenants[1].prompt_tokens + other.tenants[1].output_tokens +
+          other.tenants[1].refused_total);
+}
+
+TEST(SizingTest, PerTenantSloHoldsForEveryTenantAtTheSize) {
+  SimConfig c = TwoPools(8, 40);
+  c.pools.pop_back();  // one pool of 8K
+  c.router = "single";
+  c.estimator = EstimatorKind::kOracle;
+  c.pools[0].replicas = 1;
+  c.tenants[1].share = 0;
+  c.tenants[1].arrivals = ArrivalSpec{.process = ArrivalProcess::kOnOff,
+                                      .rate_rps = 4,
+                                      .on_mean_s = 2,
+                                      .off_mean_s = 18,
+                                      .rate_schedule = {},
+                                      .seed = 3,
+                                      .lengths = MixedRows(),
+                                      .source = "mixed"};
+  const SloSpec slo{.ttft_p99_s = 1, .tpot_p99_s = 0.08};
+  c.slo = slo;
+  const SizingResult pool = SizeFleet(c, {.max_replicas = 64}, {}).value();
+  const SizingResult tenant =
+      SizeFleet(c, {.max_replicas = 64, .per_tenant_slo = true}, {}).value();
+  EXPECT_GE(tenant.replicas[0], pool.replicas[0]);
+  for (const GroupStats& t : tenant.final_run.tenants) EXPECT_TRUE(GroupMeetsSlo(t, slo)) << t.name;
 }
 
 TEST(RngTest, SameSeedSameSequence) {
