@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <prometheus/histogram.h>
-#include <spdlog/async.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -54,6 +53,9 @@ constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 // Idle upstream connections kept per backend instance and worker. 64: more than the concurrency
 // a mock or vLLM replica serves at once in our tests and demos; beyond it, connections close.
 constexpr size_t kMaxIdlePerBackend = 64;
+
+// Initial capacity of the read buffers of client and upstream connections (see Session).
+constexpr size_t kReadBufferBytes = 16384;
 
 int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
 
@@ -462,6 +464,10 @@ class Server {
     tcp::socket& socket = stream.socket();
     const auto idle = SecondsToSteady(config_.limits.client_idle_timeout_s);
     beast::flat_buffer buffer;
+    // Beast reads at most what the buffer can hold without growing, and an empty flat_buffer
+    // starts at 512 bytes: a 4 KB request would take 8 reads. 16 KiB, like nginx's
+    // client_body_buffer_size on 64-bit, reads a typical chat body at once.
+    buffer.reserve(kReadBufferBytes);
     for (;;) {
       if (draining_) break;
       http::request_parser<http::string_body> parser;
@@ -913,6 +919,7 @@ class Server {
     // fresh connection when nothing came back on the reused one.
     Upstream u;
     beast::flat_buffer buf;
+    buf.reserve(kReadBufferBytes);  // a whole SSE burst per read (see Session)
     std::optional<http::response_parser<http::buffer_body>> parser;
     boost::system::error_code ec;
     // Non-streaming: a client that leaves while the backend works closes the upstream
@@ -1017,23 +1024,32 @@ class Server {
       co_return co_await Reply(s, res);
     }
 
-    // Streaming: our headers now, then each SSE event as it arrives.
+    // Streaming: each SSE event as it arrives. Our status line and headers go out with the
+    // first events (one write, not two), and the last chunk with the last events.
     http::response<http::empty_body> head{http::status::ok, req.version()};
     Common(head, req);
     SetDebugHeaders(head, rec);
     head.set(http::field::content_type, "text/event-stream");
     head.set(http::field::cache_control, "no-cache");
     head.chunked(true);
-    rec.status = 200;
-    http::response_serializer<http::empty_body> sr{head};
-    if (auto [hec, hn] = co_await http::async_write_header(s, sr, kTuple); hec) {
-      rec.end = "client_gone";
-      co_return false;
-    }
+    bool head_sent = false;
+    std::string wire;
+    const auto append_head = [&] {
+      wire += req.version() == 10 ? "HTTP/1.0 200 OK\r\n" : "HTTP/1.1 200 OK\r\n";
+      for (const auto& field : head.base()) {
+        wire.append(field.name_string().data(), field.name_string().size());
+        wire += ": ";
+        wire.append(field.value().data(), field.value().size());
+        wire += "\r\n";
+      }
+      wire += "\r\n";
+      head_sent = true;
+    };
 
     std::string pending, out;
     Usage usage;
     bool have_usage = false;
+    bool last_sent = false;
     int64_t content_events = 0;
     bool client_ok = true;
     char tmp[16384];
@@ -1044,6 +1060,16 @@ class Server {
       u->expires_after(SecondsToSteady(config_.limits.upstream_timeout_s));
       auto [e2, rn] = co_await http::async_read_some(*u, buf, rp, kTuple);
       rd_ec = e2 == http::error::need_buffer ? boost::system::error_code() : e2;
+      // Events that arrived together go out together: parse what is already buffered (no
+      // system call) before writing, so a burst of upstream chunks costs one client write.
+      while (!rd_ec && !rp.is_done() && buf.size() > 0 && rp.get().body().size > 0) {
+        boost::system::error_code pec;
+        const size_t used = rp.put(buf.data(), pec);
+        buf.consume(used);
+        if (pec == http::error::need_buffer || pec == http::error::need_more) pec = {};
+        if (pec) rd_ec = pec;
+        if (used == 0) break;
+      }
       pending.append(tmp, sizeof tmp - rp.get().body().size);
       out.clear();
       for (size_t end; (end = pending.find("\n\n")) != std::string::npos;) {
@@ -1065,8 +1091,21 @@ class Server {
         }
         out += ev;
       }
-      if (!out.empty() && client_ok) {
-        auto [wec, wn] = co_await net::async_write(s, http::make_chunk(net::buffer(out)), kTuple);
+      wire.clear();
+      if (!out.empty()) {
+        if (!head_sent) append_head();
+        wire += fmt::format("{:x}\r\n", out.size());
+        wire += out;
+        wire += "\r\n";
+      }
+      const bool done_now = !rd_ec && rp.is_done();
+      if (done_now) {
+        if (!head_sent) append_head();
+        wire += "0\r\n\r\n";
+        last_sent = true;
+      }
+      if (!wire.empty()) {
+        auto [wec, wn] = co_await net::async_write(s, net::buffer(wire), kTuple);
         if (wec) client_ok = false;
         if (rec.ttft_ms < 0 && content_events > 0) rec.ttft_ms = MsSince(rec.start);
       }
@@ -1092,12 +1131,15 @@ class Server {
       co_return false;
     }
     if (!complete) {
+      if (!head_sent) {  // nothing reached the client yet: a proper error instead of a cut
+        co_return co_await BackendError(s, req, rd_ec, rec);
+      }
       rec.end = "backend_cut";
       rec.status = 502;
       co_return false;  // the client sees the stream cut
     }
-    auto [lec, ln] = co_await net::async_write(s, http::make_chunk_last(), kTuple);
-    co_return !lec && req.keep_alive();
+    rec.status = 200;
+    co_return last_sent&& req.keep_alive() && !draining_;
   }
 
   // Members. Destruction order: workers_ (their io_contexts destroy pending coroutine frames,
@@ -1150,14 +1192,12 @@ net::awaitable<void> WatchConfigFile(Server& server, net::io_context& io, std::s
 }
 
 void SetUpLogging() {
-  // One async logger for the process: request lines are formatted on the I/O threads and
-  // written by spdlog's own thread, so a slow stderr never stalls a request. Blocking when the
-  // queue is full: no log line is dropped.
+  // Synchronous and unbuffered: one write(2) per line from the thread that logs, like nginx's
+  // access log. An async logger measured slower here (a futex wake and a context switch to its
+  // thread per line, docs/benchmarks.md) and can lose lines on a crash.
   if (spdlog::get("tokenpool-gateway") != nullptr) return;
-  spdlog::init_thread_pool(8192, 1);
-  auto logger = std::make_shared<spdlog::async_logger>(
-      "tokenpool-gateway", std::make_shared<spdlog::sinks::stderr_sink_mt>(), spdlog::thread_pool(),
-      spdlog::async_overflow_policy::block);
+  auto logger = std::make_shared<spdlog::logger>("tokenpool-gateway",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
   logger->flush_on(spdlog::level::info);
   spdlog::register_logger(logger);

@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""The gateway's cost, side by side with nginx, in one run (issue 6, deliverable 10).
+
+Three targets in front of the same `tokenpool mock --instant` (no simulated compute, so every
+microsecond measured is the proxy's or the client's):
+  direct     the mock itself
+  nginx      nginx as a plain keep-alive reverse proxy (upstream keepalive, HTTP/1.1,
+             proxy_buffering off so that SSE streams through), one worker process
+  tokenpool  `tokenpool serve` with token pools, the estimator and the router on every request,
+             one worker (workers: 1), its request log on (to a file), like nginx's access log
+
+Placement (taskset): the proxy under test on its own CPU; the mock and the client share the
+other. Runs are interleaved (direct, nginx, tokenpool, then again) so that drift of a shared
+machine hits all three alike; each figure is the median over the rounds.
+
+Measured per target:
+  * maximum throughput: wrk, 1 thread, C keep-alive connections, non-streaming chat;
+  * added latency: `tokenpool load` open loop (Poisson) at 1,000 and 5,000 req/s, streaming
+    chat with include_usage; P50 and P99 end to end minus the direct run's, per round;
+  * CPU per request of the proxy: its threads' time on a CPU (/proc/PID/task/*/schedstat)
+    over the fixed-rate run divided by the requests completed.
+
+Usage: bench/gateway/run_gateway_bench.sh [build-dir] [rounds] [seconds]
+"""
+import glob
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
+ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+SECONDS = float(sys.argv[3]) if len(sys.argv) > 3 else 8
+RATES = [1000, 5000]
+CONNECTIONS = 64
+BIN = os.path.join(BUILD, "src", "cli", "tokenpool")
+KEY = "sk-bench"
+GOAL_P50_ADDED_US = 100
+GOAL_P99_ADDED_US = 1000
+
+ncpu = os.cpu_count() or 1
+PROXY_CPU = "1" if ncpu > 1 else "0"
+REST_CPU = "0"
+
+
+def die(msg):
+    print("gateway_bench: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+for tool in ("wrk", "nginx", "taskset"):
+    if shutil.which(tool) is None and not os.path.exists("/usr/sbin/" + tool):
+        die(f"{tool} not found (scripts/install-deps.sh installs it)")
+if not os.access(BIN, os.X_OK):
+    die(f"{BIN} not found; build first (scripts/build.sh)")
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+tmp = tempfile.mkdtemp(prefix="tokenpool-gwbench-")
+procs = []
+
+
+def start(cmd, out_name, cpu):
+    out = open(os.path.join(tmp, out_name), "w")
+    p = subprocess.Popen(["taskset", "-c", cpu] + cmd, stdout=out, stderr=subprocess.STDOUT)
+    procs.append(p)
+    return p
+
+
+def wait_for(path, pattern, what):
+    for _ in range(200):
+        with open(path) as f:
+            m = re.search(pattern, f.read())
+        if m:
+            return m
+        time.sleep(0.05)
+    with open(path) as f:
+        die(f"{what} did not start:\n" + f.read())
+
+
+def stop_all():
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cpu_ns(pid):
+    """Nanoseconds on a CPU of all threads of pid (live threads; ours do not exit mid-run)."""
+    total = 0
+    for f in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+        try:
+            with open(f) as fh:
+                total += int(fh.read().split()[0])
+        except OSError:
+            pass
+    return total
+
+
+try:
+    # The mock.
+    mock = start([BIN, "mock", "--port", "0", "--instant"], "mock.out", REST_CPU)
+    m = wait_for(os.path.join(tmp, "mock.out"), r"listening on [0-9.]+:(\d+).*model=(\S+)", "mock")
+    mock_port, model = int(m.group(1)), m.group(2)
+
+    # nginx: a plain keep-alive reverse proxy, one process.
+    nginx_conf = os.path.join(tmp, "nginx.conf")
+    with open(nginx_conf, "w") as f:
+        f.write(f"""
+daemon off;
+master_process off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx.err warn;
+events {{ worker_connections 8192; }}
+http {{
+  access_log {tmp}/nginx.access;
+  client_body_temp_path {tmp}/body;
+  proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fastcgi;
+  uwsgi_temp_path {tmp}/uwsgi;
+  scgi_temp_path {tmp}/scgi;
+  keepalive_requests 1000000;
+  upstream mock {{ server 127.0.0.1:{mock_port}; keepalive 256; keepalive_requests 1000000; }}
+  server {{
+    listen 127.0.0.1:0;
+    location / {{
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }}
+  }}
+}}
+""")
+    # nginx cannot print the port it bound for port 0: pick a free one.
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    nginx_port = s.getsockname()[1]
+    s.close()
+    with open(nginx_conf) as f:
+        conf = f.read().replace("listen 127.0.0.1:0;", f"listen 127.0.0.1:{nginx_port};")
+    with open(nginx_conf, "w") as f:
+        f.write(conf)
+    nginx = start([NGINX, "-p", tmp, "-c", nginx_conf], "nginx.out", PROXY_CPU)
+
+    # tokenpool serve: one pool; the mock stands for 64 replicas so that admission never
+    # refuses at 5,000 req/s (the capacity model counts replicas, the mock is instant).
+    import hashlib
+    digest = hashlib.sha256(KEY.encode()).hexdigest()
+    url = f'"http://127.0.0.1:{mock_port}"'
+    gw_conf = os.path.join(tmp, "gateway.yaml")
+    with open(gw_conf, "w") as f:
+        f.write(f"""listen: {{host: 127.0.0.1, port: 0}}
+workers: 1
+models: [{model}]
+pools:
+  - {{name: main, model: {model}, profile: llama-3-8b-h100, max_model_len: 8192,
+      backends: [{", ".join([url] * 64)}]}}
+tenants:
+  - {{name: bench, keys: [{digest}]}}
+entitlements:
+  - {{tenant: bench, pool: main, class: guaranteed,
+      guarantee: {{token_rate: 200000, kv_tokens: 1000000, concurrency: 2048}}}}
+""")
+    gw = start([BIN, "serve", "--config", gw_conf], "gateway.out", PROXY_CPU)
+    gm = wait_for(os.path.join(tmp, "gateway.out"), r"listening on [0-9.]+:(\d+)", "gateway")
+    gw_port = int(gm.group(1))
+    time.sleep(0.3)
+    if nginx.poll() is not None:
+        with open(os.path.join(tmp, "nginx.out")) as f:
+            die("nginx did not start:\n" + f.read())
+
+    targets = {"direct": (mock_port, mock.pid), "nginx": (nginx_port, nginx.pid),
+               "tokenpool": (gw_port, gw.pid)}
+
+    lua = os.path.join(tmp, "post.lua")
+    with open(lua, "w") as f:
+        f.write(f"""wrk.method = "POST"
+wrk.path = "/v1/chat/completions"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {KEY}"
+wrk.body = '{{"model":"{model}","messages":[{{"role":"system","content":"You are a helpful assistant."}},{{"role":"user","content":"Write a haiku about token pools and GPUs, please."}}],"max_tokens":16}}'
+""")
+    trace = os.path.join(tmp, "short.csv")
+    with open(trace, "w") as f:
+        f.write("num_prefill_tokens,num_decode_tokens\n")
+        for i in range(200):
+            f.write(f"{40 + (i * 37) % 120},{8 + (i * 11) % 24}\n")
+
+    def wrk(port, secs):
+        out = subprocess.run(["taskset", "-c", REST_CPU, "wrk", "-t1", f"-c{CONNECTIONS}",
+                              f"-d{int(secs)}s", "-s", lua, f"http://127.0.0.1:{port}"],
+                             capture_output=True, text=True, check=True).stdout
+        rate = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
+        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        if bad:
+            die(f"wrk on port {port}: {bad.group(1)} non-2xx responses")
+        return rate
+
+    def load(port, rate, secs):
+        js = os.path.join(tmp, "load.json")
+        r = subprocess.run(["taskset", "-c", REST_CPU, BIN, "load", "--target",
+                        f"127.0.0.1:{port}", "--trace", trace, "--process", "poisson",
+                        "--rate", str(rate), "--duration", str(secs), "--key",
+                        f"bench={KEY}", "--model", model, "--json", js, "--quiet"],
+                       capture_output=True, text=True)
+        if r.returncode != 0:
+            die(f"tokenpool load on port {port} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+        with open(js) as f:
+            return json.load(f)
+
+    results = {t: {"rps": [], **{r: {"p50": [], "p99": [], "cpu_us": [], "ok": [], "late": []}
+                                 for r in RATES}} for t in targets}
+    # Warm-up: connections, caches, the estimator's first samples.
+    for name, (port, _) in targets.items():
+        wrk(port, 1)
+    for rnd in range(ROUNDS):
+        for name, (port, pid) in targets.items():
+            results[name]["rps"].append(wrk(port, SECONDS))
+            for rate in RATES:
+                c0 = cpu_ns(pid)
+                s = load(port, rate, SECONDS)
+                c1 = cpu_ns(pid)
+                g = max(s["groups"], key=lambda g: g["requests"])
+                r = results[name][rate]
+                r["p50"].append(g["e2e_ms"]["p50"])
+                r["p99"].append(g["e2e_ms"]["p99"])
+                r["ok"].append(g["ok"] / max(1, g["requests"]))
+                r["late"].append(s["late"] + s["dropped"])
+                r["cpu_us"].append((c1 - c0) / 1e3 / max(1, s["completed"]))
+            print(f"round {rnd + 1}/{ROUNDS} {name}: {results[name]['rps'][-1]:,.0f} req/s max; "
+                  + "; ".join(f"{rate}/s P50 {results[name][rate]['p50'][-1]:.3f} ms "
+                              f"P99 {results[name][rate]['p99'][-1]:.3f} ms "
+                              f"cpu {results[name][rate]['cpu_us'][-1]:.1f} us/req"
+                              for rate in RATES), flush=True)
+
+    med = statistics.median
+    print()
+    print(f"Proxies on CPU {PROXY_CPU}, mock + clients on CPU {REST_CPU}; {ROUNDS} interleaved "
+          f"rounds of {SECONDS:g} s; medians. Non-streaming max throughput (wrk, {CONNECTIONS} "
+          "keep-alive connections); streaming open-loop latency (tokenpool load, Poisson).")
+    print()
+    print("| target | max req/s | vs nginx | rate | P50 e2e ms | P99 e2e ms | added P50 us | "
+          "added P99 us | CPU us/req (proxy process) | ok | late+dropped |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    nginx_rps = med(results["nginx"]["rps"])
+    for name in targets:
+        rps = med(results[name]["rps"])
+        for i, rate in enumerate(RATES):
+            r = results[name][rate]
+            d = results["direct"][rate]
+            added50 = med([(a - b) * 1000 for a, b in zip(r["p50"], d["p50"])])
+            added99 = med([(a - b) * 1000 for a, b in zip(r["p99"], d["p99"])])
+            first = i == 0
+            print(f"| {name if first else ''} | {f'{rps:,.0f}' if first else ''} | "
+                  f"{f'{rps / nginx_rps:.2f}' if first else ''} | {rate:,}/s | "
+                  f"{med(r['p50']):.3f} | {med(r['p99']):.3f} | "
+                  f"{'-' if name == 'direct' else f'{added50:.0f}'} | "
+                  f"{'-' if name == 'direct' else f'{added99:.0f}'} | "
+                  f"{med(r['cpu_us']):.1f} | {med(r['ok']) * 100:.2f}% | {max(r['late'])} |")
+    print()
+    t = results["tokenpool"]
+    a50 = med([(a - b) * 1000 for a, b in zip(t[5000]["p50"], results["direct"][5000]["p50"])])
+    a99 = med([(a - b) * 1000 for a, b in zip(t[5000]["p99"], results["direct"][5000]["p99"])])
+    tp_rps = med(t["rps"])
+    print(f"goal: added P50 at 5,000 req/s < {GOAL_P50_ADDED_US} us: {a50:.0f} us "
+          f"(ratio {a50 / GOAL_P50_ADDED_US:.2f}, <= 1 meets it)")
+    print(f"goal: added P99 at 5,000 req/s < {GOAL_P99_ADDED_US} us: {a99:.0f} us "
+          f"(ratio {a99 / GOAL_P99_ADDED_US:.2f}, <= 1 meets it)")
+    print(f"goal: throughput >= nginx: {tp_rps:,.0f} vs {nginx_rps:,.0f} req/s "
+          f"(ratio {tp_rps / nginx_rps:.2f}, >= 1 meets it)")
+    print(f"CPU per request added over the mock alone at 5,000 req/s: tokenpool "
+          f"{med(t[5000]['cpu_us']):.1f} us, nginx {med(results['nginx'][5000]['cpu_us']):.1f} us "
+          f"(the proxy process's own time; the mock's is {med(results['direct'][5000]['cpu_us']):.1f}"
+          " us)")
+finally:
+    stop_all()
