@@ -111,8 +111,7 @@ void RegisterLoad(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--late-ms", c.late_ms, "A send this far behind its due time counts as late")
       ->capture_default_str();
-  cmd->add_option("--timeout", c.timeout_s, "Per-request timeout, seconds")
-      ->capture_default_str();
+  cmd->add_option("--timeout", c.timeout_s, "Per-request timeout, seconds")->capture_default_str();
   cmd->add_option("--drain", c.drain_s, "Seconds after the last arrival before cutting the rest")
       ->capture_default_str();
   cmd->add_option("--connect-timeout", c.connect_timeout_s, "Seconds per connect")

@@ -38,6 +38,17 @@ Clock::duration Secs(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
 }
 
+// Seconds this process has been runnable but waiting for a CPU (/proc/self/schedstat's second
+// field, Linux); -1 when unreadable.
+double CpuWaitSeconds() {
+  std::FILE* f = std::fopen("/proc/self/schedstat", "r");
+  if (f == nullptr) return -1;
+  unsigned long long on_cpu = 0, waiting = 0;
+  const int n = std::fscanf(f, "%llu %llu", &on_cpu, &waiting);
+  std::fclose(f);
+  return n == 2 ? static_cast<double>(waiting) * 1e-9 : -1;
+}
+
 double CpuSeconds(const timeval& tv) {
   return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
 }
@@ -134,6 +145,7 @@ class Runner {
 
     rusage r0{};
     getrusage(RUSAGE_SELF, &r0);
+    const double wait0 = CpuWaitSeconds();
     // A short lead so that the first due time is not already behind when the loop starts.
     t0_ = Clock::now() + std::chrono::milliseconds(20);
     net::co_spawn(io_, Dispatch(), net::detached);
@@ -143,9 +155,10 @@ class Runner {
     getrusage(RUSAGE_SELF, &r1);
     result_.cpu_user_s = CpuSeconds(r1.ru_utime) - CpuSeconds(r0.ru_utime);
     result_.cpu_system_s = CpuSeconds(r1.ru_stime) - CpuSeconds(r0.ru_stime);
+    const double wait1 = CpuWaitSeconds();
+    result_.cpu_wait_s = wait0 >= 0 && wait1 >= 0 ? wait1 - wait0 : -1;
     result_.wall_s = std::max(0.0, MsBetween(t0_, end_) / 1000);
-    result_.send_window_s =
-        sent_ > 1 ? MsBetween(first_send_, last_send_) / 1000 : 0;
+    result_.send_window_s = sent_ > 1 ? MsBetween(first_send_, last_send_) / 1000 : 0;
     std::vector<double> lags;
     lags.reserve(result_.records.size());
     for (const RequestRecord& rec : result_.records) {
@@ -201,9 +214,8 @@ class Runner {
           ec == beast::error::timeout
               ? "no answer within " + std::to_string(config_.connect_timeout_s) + " s"
               : ec.message();
-      co_return Status(StatusCode::kUnavailable,
-                       "cannot connect to " + Where() + ": " + why +
-                           " (is the gateway or mock listening there?)");
+      co_return Status(StatusCode::kUnavailable, "cannot connect to " + Where() + ": " + why +
+                                                     " (is the gateway or mock listening there?)");
     }
     model_ = config_.model;
     if (model_.empty()) {
@@ -330,7 +342,9 @@ class Runner {
         ++open_;
         result_.max_open_connections = std::max(result_.max_open_connections, open_);
         boost::system::error_code ec;
+        const Clock::time_point connect_start = Clock::now();
         conn = co_await Connect(&ec);
+        rec.connect_ms = MsBetween(connect_start, Clock::now());
         if (!conn) {
           --open_;
           rec.outcome = ec == beast::error::timeout ? Outcome::kTimeout : Outcome::kTransport;
@@ -373,7 +387,7 @@ class Runner {
   // One request on one connection. kRetry: a reused connection turned out closed before any
   // response byte (the server's keep-alive timeout), and the caller retries once on a new one.
   net::awaitable<After> Exchange(size_t i, Conn& conn, const std::string& message,
-                                Clock::time_point due, bool may_retry) {
+                                 Clock::time_point due, bool may_retry) {
     RequestRecord& rec = result_.records[i];
     const Clock::time_point send = Clock::now();
     if (!rec.sent) {
@@ -393,8 +407,8 @@ class Runner {
     conn.stream.expires_at(send + Secs(config_.timeout_s));
 
     auto fail = [&](const boost::system::error_code& ec, const char* what) {
-      rec.outcome = drain_expired_ || ec == beast::error::timeout ? Outcome::kTimeout
-                                                                   : Outcome::kTransport;
+      rec.outcome =
+          drain_expired_ || ec == beast::error::timeout ? Outcome::kTimeout : Outcome::kTransport;
       rec.error = std::string(what) + ": " + ec.message();
       rec.e2e_ms = -1;
     };
@@ -512,10 +526,10 @@ class Runner {
                    "\r\x1b[K%6.0f s  sent %lld (%.0f/s)  in flight %lld  errors %lld  "
                    "late %lld  dropped %lld  TTFT p50 %.1f ms p99 %.1f ms",
                    MsBetween(t0_, now) / 1000, static_cast<long long>(sent_),
-                   static_cast<double>(sent_ - last_sent) / dt,
-                   static_cast<long long>(in_flight_), static_cast<long long>(errors_),
-                   static_cast<long long>(late_), static_cast<long long>(dropped_),
-                   ttft_hist_.Quantile(0.5), ttft_hist_.Quantile(0.99));
+                   static_cast<double>(sent_ - last_sent) / dt, static_cast<long long>(in_flight_),
+                   static_cast<long long>(errors_), static_cast<long long>(late_),
+                   static_cast<long long>(dropped_), ttft_hist_.Quantile(0.5),
+                   ttft_hist_.Quantile(0.99));
       std::fflush(progress_out_);
       last_sent = sent_;
       last_t = now;

@@ -61,10 +61,10 @@ struct LoadConfig {
   // A request due when every connection is busy and the cap is reached is dropped (not sent
   // late), so the generator never turns into a closed loop.
   int32_t max_connections = 8192;
-  double late_ms = 10;  // a request written more than this after its due time counts as late
-  double timeout_s = 300;        // one request, from its send to the end of its response
-  double drain_s = 60;           // after the last arrival, in-flight requests get this long
-  double connect_timeout_s = 5;  // the start-up check and every new connection
+  double late_ms = 10;     // a request written more than this after its due time counts as late
+  double timeout_s = 300;  // one request, from its send to the end of its response
+  double drain_s = 60;     // after the last arrival, in-flight requests get this long
+  double connect_timeout_s = 5;   // the start-up check and every new connection
   int64_t max_prompt_tokens = 0;  // caps on the trace's lengths; 0 = none
   int64_t max_output_tokens = 0;
   std::string csv_path;   // per-request rows

@@ -33,8 +33,8 @@ struct Cdf {
   bool empty() const { return sums.empty(); }
   uint32_t Pick(sim::Rng& rng) const {
     const double x = rng.Uniform() * sums.back();
-    const size_t i = static_cast<size_t>(std::upper_bound(sums.begin(), sums.end(), x) -
-                                         sums.begin());
+    const size_t i =
+        static_cast<size_t>(std::upper_bound(sums.begin(), sums.end(), x) - sums.begin());
     return values[std::min(i, values.size() - 1)];
   }
 };
@@ -59,15 +59,16 @@ TraceShape ShapeOf(const std::vector<TraceRequest>& rows) {
 }
 
 double NominalRate(const ArrivalSpec& a) {
-  if (a.process == ArrivalProcess::kTrace && a.rate_rps <= 0) return ShapeOf(*a.lengths).recorded_rate;
+  if (a.process == ArrivalProcess::kTrace && a.rate_rps <= 0)
+    return ShapeOf(*a.lengths).recorded_rate;
   return a.rate_rps;
 }
 
 struct StreamContext {
   const ArrivalSpec* spec = nullptr;
-  double factor = 1;          // rate multiplier from --rate
-  double end_s = 0;           // the run's arrival window
-  int64_t tenant = -1;        // -1: the shared stream, split by `tenants`
+  double factor = 1;    // rate multiplier from --rate
+  double end_s = 0;     // the run's arrival window
+  int64_t tenant = -1;  // -1: the shared stream, split by `tenants`
   const Cdf* tenants = nullptr;
   const std::vector<Cdf>* categories = nullptr;  // per tenant
   uint64_t seed = 1;
@@ -105,7 +106,8 @@ Status Generate(const StreamContext& c, const LoadConfig& config,
       const double scale = shape.recorded_rate / rate;
       for (int64_t loop = 0;; ++loop) {
         for (const TraceRequest& row : rows) {
-          const double rec = *row.arrival_s - shape.first + static_cast<double>(loop) * shape.period_s;
+          const double rec =
+              *row.arrival_s - shape.first + static_cast<double>(loop) * shape.period_s;
           const double t = a.start_s + rec * scale;
           if (t >= end) return Status::Ok();
           if (Status s = emit(t, row); !s.ok()) return s;
@@ -180,8 +182,8 @@ Result<LoadPlan> BuildPlan(const LoadConfig& config) {
     spec->lengths = std::make_shared<const std::vector<TraceRequest>>(std::move(trace->requests));
     spec->source = config.trace_path;
     const bool has_times = spec->lengths->front().arrival_s.has_value();
-    const std::string process = config.process.empty() ? (has_times ? "trace" : "poisson")
-                                                        : config.process;
+    const std::string process =
+        config.process.empty() ? (has_times ? "trace" : "poisson") : config.process;
     if (process == "trace") {
       if (!has_times) {
         return InvalidArgument("--process trace: " + config.trace_path +
@@ -191,8 +193,8 @@ Result<LoadPlan> BuildPlan(const LoadConfig& config) {
       spec->rate_rps = config.rate_rps;
       if (run_end <= 0) {
         const TraceShape shape = ShapeOf(*spec->lengths);
-        run_end = shape.period_s *
-                  (config.rate_rps > 0 ? shape.recorded_rate / config.rate_rps : 1.0);
+        run_end =
+            shape.period_s * (config.rate_rps > 0 ? shape.recorded_rate / config.rate_rps : 1.0);
       }
     } else {
       if (!(config.rate_rps > 0)) {
@@ -270,12 +272,13 @@ Result<LoadPlan> BuildPlan(const LoadConfig& config) {
     }
     for (uint32_t t = 0; t < sim.tenants.size(); ++t) {
       if (!sim.tenants[t].arrivals) continue;
-      streams.push_back({&*sim.tenants[t].arrivals, 1, 0, t, nullptr, nullptr,
-                         StreamSeed(config.seed, t + 1)});
+      streams.push_back(
+          {&*sim.tenants[t].arrivals, 1, 0, t, nullptr, nullptr, StreamSeed(config.seed, t + 1)});
       nominal += NominalRate(*sim.tenants[t].arrivals);
     }
     if (streams.empty()) {
-      return InvalidArgument(config.scenario_path + ": no arrivals (no workload with tenant "
+      return InvalidArgument(config.scenario_path +
+                             ": no arrivals (no workload with tenant "
                              "shares and no tenant arrivals)");
     }
     const double factor = config.rate_rps > 0 && nominal > 0 ? config.rate_rps / nominal : 1;
@@ -296,11 +299,11 @@ Result<LoadPlan> BuildPlan(const LoadConfig& config) {
     s.categories = &tenant_categories;
     if (Status st = Generate(s, config, &plan.requests); !st.ok()) return st;
   }
-  std::stable_sort(plan.requests.begin(), plan.requests.end(),
-                   [](const PlannedRequest& a, const PlannedRequest& b) { return a.at_s < b.at_s; });
+  std::stable_sort(
+      plan.requests.begin(), plan.requests.end(),
+      [](const PlannedRequest& a, const PlannedRequest& b) { return a.at_s < b.at_s; });
   plan.duration_s = run_end;
-  plan.nominal_rate_rps =
-      run_end > 0 ? static_cast<double>(plan.requests.size()) / run_end : 0;
+  plan.nominal_rate_rps = run_end > 0 ? static_cast<double>(plan.requests.size()) / run_end : 0;
   return plan;
 }
 

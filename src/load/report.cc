@@ -50,6 +50,7 @@ struct Acc {
         break;
     }
     if (r.late) ++g.late;
+    if (r.sent) ++g.statuses[r.status];
     if (r.outcome != Outcome::kOk) return;
     if (r.prompt_tokens > 0) g.prompt_tokens += r.prompt_tokens;
     if (r.completion_tokens > 0) g.completion_tokens += r.completion_tokens;
@@ -126,6 +127,7 @@ LoadSummary Summarize(const LoadPlan& plan, const LoadResult& result) {
   s.wall_s = result.wall_s;
   s.cpu_user_s = result.cpu_user_s;
   s.cpu_system_s = result.cpu_system_s;
+  s.cpu_wait_s = result.cpu_wait_s;
   s.cpu_share = result.wall_s > 0 ? (result.cpu_user_s + result.cpu_system_s) / result.wall_s : 0;
   s.send_lag_p50_ms = result.send_lag_p50_ms;
   s.send_lag_p99_ms = result.send_lag_p99_ms;
@@ -173,16 +175,15 @@ std::string FormatTable(const LoadSummary& s) {
   std::snprintf(line, sizeof line,
                 "%s, model %s: %lld planned over %.1f s (%.1f req/s); sent %lld at %.1f req/s, "
                 "%lld late, %lld dropped; send lag p50 %.3f ms p99 %.3f ms max %.3f ms\n",
-                s.source.c_str(), s.model.c_str(), static_cast<long long>(s.planned),
-                s.duration_s, s.target_rate_rps, static_cast<long long>(s.sent),
-                s.achieved_rate_rps, static_cast<long long>(s.late),
-                static_cast<long long>(s.dropped), s.send_lag_p50_ms, s.send_lag_p99_ms,
-                s.send_lag_max_ms);
+                s.source.c_str(), s.model.c_str(), static_cast<long long>(s.planned), s.duration_s,
+                s.target_rate_rps, static_cast<long long>(s.sent), s.achieved_rate_rps,
+                static_cast<long long>(s.late), static_cast<long long>(s.dropped),
+                s.send_lag_p50_ms, s.send_lag_p99_ms, s.send_lag_max_ms);
   out += line;
   std::snprintf(line, sizeof line,
                 "generator CPU %.2f s user + %.2f s system over %.2f s wall (%.0f%% of one "
-                "core); %lld connections opened, at most %lld open\n\n",
-                s.cpu_user_s, s.cpu_system_s, s.wall_s, 100 * s.cpu_share,
+                "core; %.2f s waiting for a CPU); %lld connections opened, at most %lld open\n\n",
+                s.cpu_user_s, s.cpu_system_s, s.wall_s, 100 * s.cpu_share, s.cpu_wait_s,
                 static_cast<long long>(s.connections_opened),
                 static_cast<long long>(s.max_open_connections));
   out += line;
@@ -190,8 +191,8 @@ std::string FormatTable(const LoadSummary& s) {
                 "%-14s %-11s %8s %8s %6s %6s %6s | %9s %9s | %9s %9s | %8s %8s | %9s %9s | "
                 "%11s %11s\n",
                 "tenant", "class", "requests", "ok", "http", "transp", "drop", "ttft_p50",
-                "ttft_p99", "tpot_p50", "tpot_p99", "queue_50", "queue_99", "e2e_p50",
-                "e2e_p99", "prompt_tok", "compl_tok");
+                "ttft_p99", "tpot_p50", "tpot_p99", "queue_50", "queue_99", "e2e_p50", "e2e_p99",
+                "prompt_tok", "compl_tok");
   out += line;
   for (const GroupSummary& g : s.groups) {
     std::snprintf(line, sizeof line,
@@ -213,6 +214,8 @@ std::string FormatTable(const LoadSummary& s) {
 std::string SummaryJson(const LoadSummary& s) {
   json::array groups;
   for (const GroupSummary& g : s.groups) {
+    json::object statuses;
+    for (const auto& [code, n] : g.statuses) statuses[std::to_string(code)] = n;
     groups.push_back(json::object{
         {"tenant", g.tenant},
         {"class", g.cls},
@@ -223,6 +226,7 @@ std::string SummaryJson(const LoadSummary& s) {
         {"timeouts", g.timeouts},
         {"dropped", g.dropped},
         {"late", g.late},
+        {"statuses", std::move(statuses)},
         {"prompt_tokens", g.prompt_tokens},
         {"completion_tokens", g.completion_tokens},
         {"queue_ms", PercentilesJson(g.queue_ms)},
@@ -243,13 +247,14 @@ std::string SummaryJson(const LoadSummary& s) {
       {"dropped", s.dropped},
       {"achieved_rate_rps", s.achieved_rate_rps},
       {"completion_rate_rps", s.completion_rate_rps},
-      {"send_lag_ms", json::object{{"p50", s.send_lag_p50_ms},
-                                   {"p99", s.send_lag_p99_ms},
-                                   {"max", s.send_lag_max_ms}}},
+      {"send_lag_ms",
+       json::object{
+           {"p50", s.send_lag_p50_ms}, {"p99", s.send_lag_p99_ms}, {"max", s.send_lag_max_ms}}},
       {"wall_s", s.wall_s},
       {"cpu_user_s", s.cpu_user_s},
       {"cpu_system_s", s.cpu_system_s},
       {"cpu_share_of_one_core", s.cpu_share},
+      {"cpu_wait_s", s.cpu_wait_s},
       {"connections_opened", s.connections_opened},
       {"max_open_connections", s.max_open_connections},
       {"groups", std::move(groups)},
@@ -261,8 +266,8 @@ Status WriteCsv(const LoadPlan& plan, const LoadResult& result, const std::strin
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "w"), &std::fclose);
   if (!f) return InvalidArgument("--csv: cannot write \"" + path + "\"");
   std::fputs(
-      "id,tenant,class,category,due_s,outcome,status,late,send_lag_ms,queue_ms,ttft_ms,tpot_ms,"
-      "e2e_ms,planned_prompt_tokens,planned_output_tokens,prompt_tokens,completion_tokens,"
+      "id,tenant,class,category,due_s,outcome,status,late,send_lag_ms,connect_ms,queue_ms,ttft_ms,"
+      "tpot_ms,e2e_ms,planned_prompt_tokens,planned_output_tokens,prompt_tokens,completion_tokens,"
       "error\n",
       f.get());
   for (size_t i = 0; i < result.records.size(); ++i) {
@@ -275,9 +280,9 @@ Status WriteCsv(const LoadPlan& plan, const LoadResult& result, const std::strin
     std::snprintf(buf, sizeof buf, "%.6f", p.at_s);
     row += buf;
     row += "," + std::string(OutcomeName(r.outcome)) + "," + std::to_string(r.status) + "," +
-           (r.late ? "1" : "0") + "," + (r.sent ? Ms(r.send_lag_ms) : "") + "," + Ms(r.queue_ms) +
-           "," + Ms(r.ttft_ms) + "," + Ms(r.tpot_ms) + "," + Ms(r.e2e_ms) + "," +
-           std::to_string(p.prompt_tokens) + "," + std::to_string(p.output_tokens) + "," +
+           (r.late ? "1" : "0") + "," + (r.sent ? Ms(r.send_lag_ms) : "") + "," + Ms(r.connect_ms) +
+           "," + Ms(r.queue_ms) + "," + Ms(r.ttft_ms) + "," + Ms(r.tpot_ms) + "," + Ms(r.e2e_ms) +
+           "," + std::to_string(p.prompt_tokens) + "," + std::to_string(p.output_tokens) + "," +
            (r.prompt_tokens >= 0 ? std::to_string(r.prompt_tokens) : "") + "," +
            (r.completion_tokens >= 0 ? std::to_string(r.completion_tokens) : "") + "," +
            CsvField(r.error) + "\n";

@@ -10,6 +10,7 @@
 // Thread-safety: pure functions over plain values.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,26 +20,27 @@
 namespace tokenpool::load {
 
 enum class Outcome : uint8_t {
-  kOk,          // 2xx and the whole stream arrived
-  kHttpError,   // a non-2xx status (the gateway's refusals: 429, 503...)
-  kTransport,   // connect failed, connection reset or closed mid-response, bad HTTP
-  kTimeout,     // no complete response within --timeout or by the end of --drain
-  kDropped,     // never sent: every connection busy at --max-connections when it was due
+  kOk,         // 2xx and the whole stream arrived
+  kHttpError,  // a non-2xx status (the gateway's refusals: 429, 503...)
+  kTransport,  // connect failed, connection reset or closed mid-response, bad HTTP
+  kTimeout,    // no complete response within --timeout or by the end of --drain
+  kDropped,    // never sent: every connection busy at --max-connections when it was due
 };
 std::string_view OutcomeName(Outcome o);  // "ok", "http_error", "transport", "timeout", "dropped"
 
 struct RequestRecord {
   Outcome outcome = Outcome::kDropped;
-  int32_t status = 0;     // HTTP status; 0 when none arrived
-  int32_t cls = -1;       // index into LoadResult::classes (x-tokenpool-class); -1: none
-  bool late = false;      // written more than --late-ms after it was due
+  int32_t status = 0;  // HTTP status; 0 when none arrived
+  int32_t cls = -1;    // index into LoadResult::classes (x-tokenpool-class); -1: none
+  bool late = false;   // written more than --late-ms after it was due
   bool sent = false;
-  double send_lag_ms = 0;  // write start - due time
+  double send_lag_ms = 0;  // write start - due time (a new connection's setup included)
+  double connect_ms = -1;  // time to open a new connection for it; -1: reused an idle one
   // Latencies from the write start; negative: not measured.
-  double queue_ms = -1;    // x-tokenpool-queue-ms
-  double ttft_ms = -1;     // first content token
-  double tpot_ms = -1;     // (last token - first token) / (completion tokens - 1)
-  double e2e_ms = -1;      // end of the response
+  double queue_ms = -1;            // x-tokenpool-queue-ms
+  double ttft_ms = -1;             // first content token
+  double tpot_ms = -1;             // (last token - first token) / (completion tokens - 1)
+  double e2e_ms = -1;              // end of the response
   int64_t prompt_tokens = -1;      // usage
   int64_t completion_tokens = -1;  // usage
   std::string error;               // transport error, or the start of an error body
@@ -52,6 +54,9 @@ struct LoadResult {
   double send_window_s = 0;  // first to last write
   double cpu_user_s = 0;     // the generator's own CPU over the run
   double cpu_system_s = 0;
+  // Runnable but waiting for a CPU over the run (/proc/self/schedstat); -1: unknown. On a
+  // shared machine this is time the generator could not send on schedule.
+  double cpu_wait_s = -1;
   int64_t max_open_connections = 0;
   int64_t connections_opened = 0;
   double send_lag_p50_ms = 0, send_lag_p99_ms = 0, send_lag_max_ms = 0;
@@ -67,6 +72,7 @@ struct GroupSummary {
   std::string cls;     // "-" when the response named none; "all" for a tenant's total
   int64_t requests = 0, ok = 0, http_errors = 0, transport = 0, timeouts = 0, dropped = 0;
   int64_t late = 0;
+  std::map<int32_t, int64_t> statuses;  // HTTP status -> responses (0: none arrived)
   int64_t prompt_tokens = 0, completion_tokens = 0;
   Percentiles queue_ms, ttft_ms, tpot_ms, e2e_ms;
 };
@@ -78,7 +84,7 @@ struct LoadSummary {
   int64_t planned = 0, sent = 0, completed = 0, late = 0, dropped = 0;
   double achieved_rate_rps = 0;  // sent / send window
   double completion_rate_rps = 0;
-  double wall_s = 0, cpu_user_s = 0, cpu_system_s = 0, cpu_share = 0;
+  double wall_s = 0, cpu_user_s = 0, cpu_system_s = 0, cpu_share = 0, cpu_wait_s = -1;
   double send_lag_p50_ms = 0, send_lag_p99_ms = 0, send_lag_max_ms = 0;
   int64_t max_open_connections = 0, connections_opened = 0;
   std::vector<GroupSummary> groups;  // per (tenant, class), then per tenant, then "all"

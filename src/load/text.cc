@@ -19,29 +19,29 @@ constexpr size_t kCorpusBytes = 256 * 1024;
 constexpr int64_t kFramingTokens = 10;
 
 constexpr std::array<const char*, 96> kWords = {
-    "the",         "of",          "and",        "to",          "in",          "is",
-    "that",        "for",         "it",         "as",          "was",         "with",
-    "be",          "by",          "on",         "not",         "this",        "are",
-    "from",        "at",          "which",      "have",        "an",          "their",
-    "system",      "request",     "model",      "language",    "between",     "because",
-    "information", "development", "important",  "government",  "understand",  "particular",
-    "experience",  "performance", "relationship", "community", "environment", "available",
-    "significant", "management",  "increase",   "following",   "different",   "especially",
-    "research",    "economic",    "process",    "question",    "knowledge",   "approximately",
-    "customer",    "analysis",    "results",    "however",     "therefore",   "structure",
-    "individual",  "production",  "committee",  "described",   "throughout",  "response",
-    "evidence",    "historical",  "national",   "education",   "technology",  "financial",
-    "position",    "including",   "several",    "measurement", "laboratory",  "consider",
-    "building",    "morning",     "water",      "simple",      "people",      "small",
-    "river",       "mountain",    "journey",    "summer",      "village",     "library",
-    "window",      "garden",      "children",   "quickly",     "although",    "everything"};
+    "the",         "of",          "and",          "to",          "in",          "is",
+    "that",        "for",         "it",           "as",          "was",         "with",
+    "be",          "by",          "on",           "not",         "this",        "are",
+    "from",        "at",          "which",        "have",        "an",          "their",
+    "system",      "request",     "model",        "language",    "between",     "because",
+    "information", "development", "important",    "government",  "understand",  "particular",
+    "experience",  "performance", "relationship", "community",   "environment", "available",
+    "significant", "management",  "increase",     "following",   "different",   "especially",
+    "research",    "economic",    "process",      "question",    "knowledge",   "approximately",
+    "customer",    "analysis",    "results",      "however",     "therefore",   "structure",
+    "individual",  "production",  "committee",    "described",   "throughout",  "response",
+    "evidence",    "historical",  "national",     "education",   "technology",  "financial",
+    "position",    "including",   "several",      "measurement", "laboratory",  "consider",
+    "building",    "morning",     "water",        "simple",      "people",      "small",
+    "river",       "mountain",    "journey",      "summer",      "village",     "library",
+    "window",      "garden",      "children",     "quickly",     "although",    "everything"};
 
 constexpr std::array<const char*, 40> kIdentifiers = {
-    "value",   "result",  "index",    "buffer",   "count",    "total",   "request",  "response",
-    "config",  "handler", "items",    "offset",   "length",   "parser",  "token",    "cache",
-    "node",    "queue",   "user_id",  "payload",  "timeout",  "retries", "session",  "header",
-    "entry",   "stream",  "limit",    "matrix",   "weights",  "score",   "batch",    "context",
-    "logger",  "metrics", "deadline", "capacity", "tenant",   "pool",    "estimate", "budget"};
+    "value",  "result",  "index",    "buffer",   "count",   "total",   "request",  "response",
+    "config", "handler", "items",    "offset",   "length",  "parser",  "token",    "cache",
+    "node",   "queue",   "user_id",  "payload",  "timeout", "retries", "session",  "header",
+    "entry",  "stream",  "limit",    "matrix",   "weights", "score",   "batch",    "context",
+    "logger", "metrics", "deadline", "capacity", "tenant",  "pool",    "estimate", "budget"};
 
 constexpr std::array<const char*, 24> kFunctions = {
     "parse_request", "compute_total", "load_config",  "update_cache",  "handle_error",
@@ -128,8 +128,8 @@ void Code(sim::Rng& rng, std::string* s) {
       *s += "    for i, item in enumerate(" + std::string(a) + "):\n";
       *s += "        if item is None or i >= len(" + std::string(b) + "):\n";
       *s += "            continue\n";
-      *s += "        " + std::string(c) + ".append(item * " + std::to_string(rng.Below(100)) +
-            ")\n";
+      *s +=
+          "        " + std::string(c) + ".append(item * " + std::to_string(rng.Below(100)) + ")\n";
       *s += "    return " + std::string(c) + "\n\n";
     } else {
       *s += "int " + std::string(fn) + "(const std::vector<int>& " + a + ", int " + b + ") {\n";
@@ -146,11 +146,11 @@ void Json(sim::Rng& rng, std::string* s) {
   while (s->size() < kCorpusBytes) {
     *s += "{\"id\": " + std::to_string(id++) + ", \"name\": \"" + Pick(kWords, rng) + " " +
           Pick(kWords, rng) + "\", \"price\": " + std::to_string(rng.Below(10000)) + "." +
-          std::to_string(rng.Below(100)) + ", \"active\": " +
-          (rng.Below(2) == 0 ? "true" : "false") + ", \"tags\": [\"" + Pick(kIdentifiers, rng) +
-          "\", \"" + Pick(kIdentifiers, rng) + "\"], \"owner\": {\"user_id\": " +
-          std::to_string(rng.Below(100000)) + ", \"region\": \"" +
-          (rng.Below(2) == 0 ? "eu-west-1" : "us-east-2") + "\"}}\n";
+          std::to_string(rng.Below(100)) +
+          ", \"active\": " + (rng.Below(2) == 0 ? "true" : "false") + ", \"tags\": [\"" +
+          Pick(kIdentifiers, rng) + "\", \"" + Pick(kIdentifiers, rng) +
+          "\"], \"owner\": {\"user_id\": " + std::to_string(rng.Below(100000)) +
+          ", \"region\": \"" + (rng.Below(2) == 0 ? "eu-west-1" : "us-east-2") + "\"}}\n";
   }
 }
 

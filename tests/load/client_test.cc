@@ -143,6 +143,9 @@ TEST(LoadClientTest, ConnectionCapDropsInsteadOfWaiting) {
   auto result = RunLoad(c, *plan, nullptr);
   ASSERT_TRUE(result.ok()) << result.status().message();
   const LoadSummary s = Summarize(*plan, *result);
+  for (const RequestRecord& r : result->records) {
+    EXPECT_TRUE(r.outcome == Outcome::kOk || r.outcome == Outcome::kDropped) << r.error;
+  }
   EXPECT_GE(s.completed, 1);
   EXPECT_GT(s.dropped, 0);
   EXPECT_EQ(s.completed + s.dropped, s.planned);
@@ -175,6 +178,7 @@ TEST(LoadCommandTest, CsvAndJsonFromTheCommand) {
   std::stringstream json;
   json << std::ifstream(dir.Path("sum.json")).rdbuf();
   EXPECT_NE(json.str().find("\"completed\":40"), std::string::npos) << json.str();
+  EXPECT_NE(json.str().find("\"statuses\":{\"200\":40}"), std::string::npos) << json.str();
 }
 
 TEST(LoadCommandTest, RefusedConnectionIsAClearErrorNotAHang) {

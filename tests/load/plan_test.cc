@@ -162,8 +162,7 @@ TEST(LoadPlanTest, ScenarioGivesTenantsKeysCategoriesAndScaledRate) {
   EXPECT_NEAR(static_cast<double>(fast->requests.size()), 4000, 5 * std::sqrt(4000.0));
   int64_t spotty = 0;
   for (const PlannedRequest& r : fast->requests) spotty += r.tenant == 1;
-  EXPECT_NEAR(static_cast<double>(spotty) / static_cast<double>(fast->requests.size()), 0.75,
-              0.04);
+  EXPECT_NEAR(static_cast<double>(spotty) / static_cast<double>(fast->requests.size()), 0.75, 0.04);
 
   c.keys = {{"nobody", "k", -1}};
   auto bad = BuildPlan(c);

@@ -1,0 +1,164 @@
+// RunLoad against a small in-test HTTP/1.1 server that answers like the gateway (class and
+// queue-time headers, a streamed answer in several chunks, usage last) or never answers: the
+// generator reads the gateway's headers, and a silent server ends in timeouts after --drain
+// instead of a hang.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "load/client.h"
+#include "load/plan.h"
+#include "load/report.h"
+
+namespace tokenpool::load {
+namespace {
+
+// Accepts on a loopback port; per request, reads the head and Content-Length body, then (unless
+// silent) answers with a chunked SSE stream of three content events and a usage event.
+class FakeGateway {
+ public:
+  explicit FakeGateway(bool silent) : silent_(silent) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    listen(listen_fd_, 64);
+    socklen_t len = sizeof a;
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~FakeGateway() {
+    stop_ = true;
+    thread_.join();
+    for (int fd : conns_) close(fd);
+    close(listen_fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  void Loop() {
+    std::vector<std::string> bufs;
+    while (!stop_) {
+      std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}};
+      for (int fd : conns_) fds.push_back({fd, POLLIN, 0});
+      if (poll(fds.data(), fds.size(), 50) <= 0) continue;
+      if (fds[0].revents & POLLIN) {
+        conns_.push_back(accept(listen_fd_, nullptr, nullptr));
+        bufs.emplace_back();
+      }
+      for (size_t i = 1; i < fds.size(); ++i) {
+        if (!(fds[i].revents & POLLIN)) continue;
+        char tmp[65536];
+        const ssize_t n = recv(fds[i].fd, tmp, sizeof tmp, 0);
+        if (n <= 0) continue;
+        std::string& b = bufs[i - 1];
+        b.append(tmp, static_cast<size_t>(n));
+        for (;;) {
+          const size_t end = b.find("\r\n\r\n");
+          if (end == std::string::npos) break;
+          const size_t cl = b.find("Content-Length: ");
+          const size_t body = cl < end ? std::stoul(b.substr(cl + 16)) : 0;
+          if (b.size() < end + 4 + body) break;
+          b.erase(0, end + 4 + body);
+          if (!silent_) Answer(fds[i].fd);
+        }
+      }
+    }
+  }
+  static void Answer(int fd) {
+    auto chunk = [](const std::string& data) {
+      char size[16];
+      std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+      return size + data + "\r\n";
+    };
+    std::string r =
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n"
+        "x-tokenpool-class: elastic\r\nx-tokenpool-queue-ms: 12.5\r\n\r\n";
+    r += chunk("data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n");
+    for (int t = 0; t < 3; ++t) {
+      r += chunk("data: {\"choices\":[{\"delta\":{\"content\":\" word\"}}],\"usage\":null}\n\n");
+    }
+    r += chunk(
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":42,\"completion_tokens\":3,"
+        "\"total_tokens\":45}}\n\ndata: [DONE]\n\n");
+    r += "0\r\n\r\n";
+    send(fd, r.data(), r.size(), MSG_NOSIGNAL);
+  }
+
+  bool silent_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::vector<int> conns_;
+  std::thread thread_;
+};
+
+std::string WriteTrace() {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("tokenpool_load_fake_" + std::to_string(getpid()) + ".csv"))
+                               .string();
+  std::ofstream(path) << "arrival_s,input_tokens,output_tokens\n0,50,3\n0.01,60,3\n0.02,70,3\n";
+  return path;
+}
+
+TEST(LoadFakeGatewayTest, ReadsClassQueueTimeAndUsage) {
+  FakeGateway gw(false);
+  LoadConfig c;
+  c.target = "127.0.0.1:" + std::to_string(gw.port());
+  c.trace_path = WriteTrace();
+  c.model = "m";  // the fake has no /v1/models
+  auto plan = BuildPlan(c);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  auto r = RunLoad(c, *plan, nullptr);
+  std::filesystem::remove(c.trace_path);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->records.size(), 3u);
+  ASSERT_EQ(r->classes.size(), 1u);
+  EXPECT_EQ(r->classes[0], "elastic");
+  for (const RequestRecord& rec : r->records) {
+    EXPECT_EQ(rec.outcome, Outcome::kOk) << rec.error;
+    EXPECT_EQ(rec.cls, 0);
+    EXPECT_DOUBLE_EQ(rec.queue_ms, 12.5);
+    EXPECT_EQ(rec.prompt_tokens, 42);
+    EXPECT_EQ(rec.completion_tokens, 3);
+    EXPECT_GE(rec.ttft_ms, 0);
+    EXPECT_GE(rec.tpot_ms, 0);
+  }
+  const LoadSummary s = Summarize(*plan, *r);
+  EXPECT_EQ(s.groups.front().cls, "elastic");
+  EXPECT_EQ(s.groups.front().queue_ms.p50, 12.5);
+  EXPECT_EQ(s.groups.front().statuses.at(200), 3);
+}
+
+TEST(LoadFakeGatewayTest, SilentServerEndsInTimeoutsNotAHang) {
+  FakeGateway gw(true);
+  LoadConfig c;
+  c.target = "127.0.0.1:" + std::to_string(gw.port());
+  c.trace_path = WriteTrace();
+  c.model = "m";
+  c.drain_s = 0.3;
+  auto plan = BuildPlan(c);
+  ASSERT_TRUE(plan.ok());
+  auto r = RunLoad(c, *plan, nullptr);
+  std::filesystem::remove(c.trace_path);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  for (const RequestRecord& rec : r->records) {
+    EXPECT_TRUE(rec.sent);
+    EXPECT_EQ(rec.outcome, Outcome::kTimeout) << rec.error;
+  }
+}
+
+}  // namespace
+}  // namespace tokenpool::load
