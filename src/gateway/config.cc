@@ -232,7 +232,7 @@ class Reader {
     c.source = source_;
     if (Status s = CheckKeys(root, "",
                              {"listen", "workers", "log", "admin", "models", "pools", "tenants",
-                              "entitlements", "estimator", "router", "limits"});
+                              "entitlements", "estimator", "router", "limits", "backend_metrics"});
         !s.ok()) {
       return s;
     }
@@ -373,6 +373,22 @@ class Reader {
       }
       if (Result<std::unique_ptr<Router>> m = MakeRouter(c.router_mode, c.router); !m.ok()) {
         return Error(r, "router", m.status().message());
+      }
+    }
+    if (const YAML::Node b = root["backend_metrics"]; b.IsDefined()) {
+      if (Status s = CheckKeys(b, "backend_metrics", {"interval_s", "max_kv_usage"}); !s.ok()) {
+        return s;
+      }
+      BackendMetrics& m = c.backend_metrics;
+      if (Status s = GetD(b, "interval_s", "backend_metrics", &m.interval_s); !s.ok()) return s;
+      if (Status s = GetD(b, "max_kv_usage", "backend_metrics", &m.max_kv_usage); !s.ok()) {
+        return s;
+      }
+      if (!(m.interval_s >= 0 && m.interval_s <= 3600)) {
+        return Error(b, "backend_metrics.interval_s", "must be in [0, 3600] (0: off)");
+      }
+      if (!(m.max_kv_usage > 0 && m.max_kv_usage <= 1)) {
+        return Error(b, "backend_metrics.max_kv_usage", "must be in (0, 1]");
       }
     }
     if (const YAML::Node l = root["limits"]; l.IsDefined()) {

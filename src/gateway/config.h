@@ -71,6 +71,16 @@ struct Limits {
   double drain_timeout_s = 25;
 };
 
+// Each backend's vLLM /metrics, read in the background: its KV usage steers instance picking,
+// a failed read marks it unhealthy (GatewayState::kUnhealthyFor) before a request finds out.
+struct BackendMetrics {
+  // 1 s: Prometheus scrapes vLLM every 5-15 s; routing wants fresher load. 0 turns it off.
+  double interval_s = 1;
+  // An instance whose KV cache is fuller than this gets new requests only when none has room.
+  // 0.95: vLLM preempts (recomputes) sequences when it runs out; a little headroom avoids it.
+  double max_kv_usage = 0.95;
+};
+
 struct GatewayConfig {
   std::string source;  // file name, for messages
   Listener listen;
@@ -92,6 +102,7 @@ struct GatewayConfig {
   std::string router_mode = "spillover";
   RouterConfig router;
   Limits limits;
+  BackendMetrics backend_metrics;
 };
 
 // Parses and validates; `source` names the file in messages.

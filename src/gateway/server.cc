@@ -271,6 +271,15 @@ class Server {
     }
   }
 
+  // Reads every backend's /metrics every backend_metrics.interval_s (worker 0), each read on
+  // its own coroutine with a time limit of min(interval, 2 s); a read still running when the
+  // next tick comes is not doubled.
+  void StartBackendScrape() {
+    if (config_.backend_metrics.interval_s <= 0) return;
+    Worker& w = worker(0);
+    net::co_spawn(w.io, ScrapeLoop(w), net::detached);
+  }
+
   // Stops every worker's io_context (thread-safe).
   void Stop() {
     for (auto& w : workers_) w->io.stop();
@@ -344,6 +353,75 @@ class Server {
       socket.set_option(tcp::no_delay(true), ec);
       net::co_spawn(wk.io, Session(wk, std::move(socket), admin), net::detached);
     }
+  }
+
+  net::awaitable<void> ScrapeLoop(Worker& wk) {
+    auto busy = std::make_shared<std::vector<std::vector<bool>>>();
+    for (int p = 0; p < state_->pool_count(); ++p) {
+      busy->emplace_back(state_->pool(p).backends.size(), false);
+    }
+    net::steady_timer t(wk.io);
+    const auto interval = SecondsToSteady(config_.backend_metrics.interval_s);
+    const auto limit = std::min(interval, SteadyDuration(std::chrono::seconds(2)));
+    while (!draining_) {
+      for (int p = 0; p < state_->pool_count(); ++p) {
+        for (size_t b = 0; b < state_->pool(p).backends.size(); ++b) {
+          if ((*busy)[static_cast<size_t>(p)][b]) continue;
+          (*busy)[static_cast<size_t>(p)][b] = true;
+          net::co_spawn(wk.io, ScrapeOne(wk, p, static_cast<int>(b), limit, busy), net::detached);
+        }
+      }
+      t.expires_after(interval);
+      auto [ec] = co_await t.async_wait(kTuple);
+      if (ec) co_return;
+    }
+  }
+
+  net::awaitable<void> ScrapeOne(Worker& wk, int pool, int backend, SteadyDuration limit,
+                                 std::shared_ptr<std::vector<std::vector<bool>>> busy) {
+    const BackendUrl url = state_->pool(pool).backends[static_cast<size_t>(backend)].url;
+    beast::tcp_stream s(wk.io);
+    s.expires_after(limit);
+    boost::system::error_code ec;
+    const net::ip::address addr = net::ip::make_address(url.host, ec);
+    if (!ec) {
+      auto [cec] = co_await s.async_connect(tcp::endpoint(addr, url.port), kTuple);
+      ec = cec;
+    } else {
+      tcp::resolver resolver(wk.io);
+      auto [rec, results] =
+          co_await resolver.async_resolve(url.host, std::to_string(url.port), kTuple);
+      ec = rec;
+      if (!ec) {
+        auto [cec, ep] = co_await s.async_connect(results, kTuple);
+        ec = cec;
+      }
+    }
+    BackendLoad load;
+    if (!ec) {
+      http::request<http::empty_body> req{http::verb::get, "/metrics", 11};
+      req.set(http::field::host, url.host + ":" + std::to_string(url.port));
+      req.keep_alive(false);
+      auto [wec, wn] = co_await http::async_write(s, req, kTuple);
+      ec = wec;
+    }
+    if (!ec) {
+      beast::flat_buffer buf;
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(8 << 20);
+      auto [rec, rn] = co_await http::async_read(s, buf, parser, kTuple);
+      ec = rec;
+      if (!ec && parser.get().result_int() == 200) load = ParseVllmMetrics(parser.get().body());
+    }
+    {
+      std::lock_guard lock(mu_);
+      // A backend that answers but exports none of vLLM's gauges is healthy, with unknown load.
+      const bool ok = !ec;
+      state_->RecordBackendMetrics(pool, backend, ok ? &load : nullptr, clock_.Now());
+    }
+    (*busy)[static_cast<size_t>(pool)][static_cast<size_t>(backend)] = false;
+    boost::system::error_code ignored;
+    s.socket().shutdown(tcp::socket::shutdown_both, ignored);
   }
 
   // Holds an admitted request's reservation and its place on a backend. Whatever way the
@@ -1256,6 +1334,7 @@ Status RunGateway(const GatewayConfig& config, std::FILE* out,
     net::co_spawn(io0, WatchConfigFile(server, io0, reload_path, initial), net::detached);
   }
   server.StartAccepting();
+  server.StartBackendScrape();
   for (int i = 1; i < workers; ++i) {
     Worker& w = server.worker(i);
     w.thread = std::thread([&w] { w.io.run(); });

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cstdlib>
+#include <string>
 
 #include "gateway/sha256.h"
 #include "tokenpool/capacity.h"
@@ -52,7 +54,11 @@ Result<std::unique_ptr<GatewayState>> GatewayState::Create(const GatewayConfig& 
     ps.spec = spec;
     ps.max_model_len = p.max_model_len;
     ps.pool = std::move(*pool);
-    for (const BackendUrl& u : spec.backends) ps.backends.push_back(Backend{.url = u});
+    for (const BackendUrl& u : spec.backends) {
+      Backend b;
+      b.url = u;
+      ps.backends.push_back(std::move(b));
+    }
     s->pools_.push_back(std::move(ps));
     s->autoscalers_.emplace_back(AutoscaleConfig{});
   }
@@ -152,15 +158,68 @@ void GatewayState::MarkUnhealthy(int pool, int backend, Time now) {
 
 int GatewayState::PickBackend(int pool, Time now) const {
   const PoolState& ps = pools_[static_cast<size_t>(pool)];
+  const double max_kv = config_.backend_metrics.max_kv_usage;
   int best = -1;
+  bool best_room = false;
   for (size_t i = 0; i < ps.backends.size(); ++i) {
-    if (ps.backends[i].unhealthy_until > now) continue;
-    if (best < 0 || ps.backends[i].outstanding_tokens <
-                        ps.backends[static_cast<size_t>(best)].outstanding_tokens) {
+    const Backend& b = ps.backends[i];
+    if (b.unhealthy_until > now) continue;
+    const bool room = b.load.kv_usage < max_kv;  // -1 (unknown) counts as room
+    if (best < 0 || (room && !best_room) ||
+        (room == best_room &&
+         b.outstanding_tokens < ps.backends[static_cast<size_t>(best)].outstanding_tokens)) {
       best = static_cast<int>(i);
+      best_room = room;
     }
   }
   return best;
+}
+
+void GatewayState::RecordBackendMetrics(int pool, int backend, const BackendLoad* load, Time now) {
+  Backend& b = pools_[static_cast<size_t>(pool)].backends[static_cast<size_t>(backend)];
+  if (load == nullptr) {
+    b.unhealthy_until = now + kUnhealthyFor;
+    return;
+  }
+  b.load = *load;
+  b.load_at = now;
+  b.unhealthy_until = Time::Zero();
+}
+
+BackendLoad ParseVllmMetrics(std::string_view text) {
+  BackendLoad l;
+  double kv = -1, running = 0, waiting = 0;
+  bool have_running = false, have_waiting = false;
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    if (line.empty() || line[0] == '#') continue;
+    const size_t name_end = line.find_first_of("{ ");
+    if (name_end == std::string_view::npos) continue;
+    const std::string_view name = line.substr(0, name_end);
+    const size_t sp = line.rfind(' ');
+    if (sp == std::string_view::npos || sp + 1 >= line.size()) continue;
+    double v = 0;
+    const std::string value(line.substr(sp + 1));
+    char* end = nullptr;
+    v = std::strtod(value.c_str(), &end);
+    if (end == value.c_str()) continue;
+    if (name == "vllm:kv_cache_usage_perc" || name == "vllm:gpu_cache_usage_perc") {
+      kv = std::max(kv, v);
+      l.found = true;
+    } else if (name == "vllm:num_requests_running") {
+      running += v;
+      have_running = l.found = true;
+    } else if (name == "vllm:num_requests_waiting") {
+      waiting += v;
+      have_waiting = l.found = true;
+    }
+  }
+  l.kv_usage = kv;
+  l.running = have_running ? running : -1;
+  l.waiting = have_waiting ? waiting : -1;
+  return l;
 }
 
 void GatewayState::Observe(const RequestFeatures& f, std::string_view category,
@@ -211,6 +270,10 @@ std::string RestartOnlyDifference(const GatewayConfig& a, const GatewayConfig& b
       a.limits.client_idle_timeout_s != b.limits.client_idle_timeout_s ||
       a.limits.drain_timeout_s != b.limits.drain_timeout_s) {
     return "limits";
+  }
+  if (a.backend_metrics.interval_s != b.backend_metrics.interval_s ||
+      a.backend_metrics.max_kv_usage != b.backend_metrics.max_kv_usage) {
+    return "backend_metrics";
   }
   return "";
 }
@@ -300,11 +363,15 @@ std::string GatewayState::PoolsJson() {
     const PoolSnapshot snap = ps.pool->Snapshot();
     boost::json::array backends;
     for (const Backend& b : ps.backends) {
-      backends.push_back(
-          boost::json::object{{"url", "http://" + b.url.host + ":" + std::to_string(b.url.port)},
-                              {"outstanding_tokens", b.outstanding_tokens},
-                              {"healthy", b.unhealthy_until <= clock_.Now()},
-                              {"in_flight", b.in_flight}});
+      backends.push_back(boost::json::object{
+          {"url", "http://" + b.url.host + ":" + std::to_string(b.url.port)},
+          {"outstanding_tokens", b.outstanding_tokens},
+          {"healthy", b.unhealthy_until <= clock_.Now()},
+          {"kv_usage", b.load.kv_usage},
+          {"running", b.load.running},
+          {"waiting", b.load.waiting},
+          {"metrics_age_s", b.load_at == Time::Zero() ? -1.0 : ToSeconds(clock_.Now() - b.load_at)},
+          {"in_flight", b.in_flight}});
     }
     pools.push_back(boost::json::object{
         {"name", ps.spec.name},

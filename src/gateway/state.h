@@ -29,12 +29,26 @@
 
 namespace tokenpool::gateway {
 
+// What a backend's vLLM /metrics says (ParseVllmMetrics).
+struct BackendLoad {
+  bool found = false;    // any of the gauges below was present
+  double kv_usage = -1;  // vllm:kv_cache_usage_perc (or the older gpu_cache_usage_perc), max
+                         // over engines; -1: not exported
+  double running = -1;   // vllm:num_requests_running, summed over engines
+  double waiting = -1;   // vllm:num_requests_waiting, summed
+};
+
+// The load gauges of a vLLM (or `tokenpool mock`) /metrics text exposition.
+BackendLoad ParseVllmMetrics(std::string_view text);
+
 struct Backend {
   BackendUrl url;
   int64_t outstanding_tokens = 0;  // estimated tokens of requests in flight on it
   uint32_t in_flight = 0;
-  // After a failed connect the instance gets no new requests until then.
+  // After a failed connect or /metrics read the instance gets no new requests until then.
   Time unhealthy_until = Time::Zero();
+  BackendLoad load;             // the last /metrics read that succeeded
+  Time load_at = Time::Zero();  // when (Zero: never)
 };
 
 struct PoolState {
@@ -78,8 +92,13 @@ class GatewayState {
   EntitlementRef Entitlement(int pool, int tenant) const;
   // The class of that entitlement (requires Entitlement(pool, tenant).valid()).
   EntitlementClass Class(int pool, int tenant) const;
-  // The healthy instance with the least outstanding tokens; -1 when none is healthy.
+  // Among the healthy instances, the one with the least outstanding tokens among those with KV
+  // room (usage below backend_metrics.max_kv_usage, or not known), else among all healthy
+  // ones; -1 when none is healthy.
   int PickBackend(int pool, Time now) const;
+  // A /metrics read of the instance: `load` on success (clears an unhealthy mark), or
+  // nullptr on failure (marks it unhealthy).
+  void RecordBackendMetrics(int pool, int backend, const BackendLoad* load, Time now);
   // A connect to the instance failed: skip it for kUnhealthyFor.
   void MarkUnhealthy(int pool, int backend, Time now);
   // 5 s: a restarted backend gets traffic back within seconds, and while it is down each

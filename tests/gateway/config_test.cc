@@ -105,6 +105,8 @@ TEST(GatewayConfigTest, Errors) {
   EXPECT_EQ(ErrorOf(Replace(Good(), "client_idle_timeout_s: 5", "client_idle_timeout_s: 0")),
             "gateway.yaml:23: limits.client_idle_timeout_s: must be > 0");
   EXPECT_EQ(ErrorOf("workers: -1\n" + Good()), "gateway.yaml:1: workers: must be in [0, 256]");
+  EXPECT_EQ(ErrorOf("backend_metrics: {max_kv_usage: 1.5}\n" + Good()),
+            "gateway.yaml:1: backend_metrics.max_kv_usage: must be in (0, 1]");
   EXPECT_EQ(ErrorOf("log: {requests: maybe}\n" + Good()),
             "gateway.yaml:1: log.requests: expected true or false");
   EXPECT_EQ(ErrorOf("log: {level: info}\n" + Good()).substr(0, 34),
@@ -173,6 +175,61 @@ TEST(GatewayConfigTest, DemoConfigIsValidAndAuthenticates) {
   EXPECT_EQ((*s)->FindTenant("Bearer " + std::string(kFreeKey)), 1);
   EXPECT_EQ((*s)->FindTenant("Bearer nope"), -1);
   EXPECT_EQ((*s)->FindTenant(""), -1);
+}
+
+TEST(GatewayStateTest, ParseVllmMetrics) {
+  const BackendLoad l = ParseVllmMetrics(
+      "# HELP vllm:kv_cache_usage_perc KV-cache usage.\n"
+      "# TYPE vllm:kv_cache_usage_perc gauge\n"
+      "vllm:kv_cache_usage_perc{engine=\"0\",model_name=\"m\"} 0.25\n"
+      "vllm:kv_cache_usage_perc{engine=\"1\",model_name=\"m\"} 0.75\n"
+      "vllm:num_requests_running{engine=\"0\"} 3\n"
+      "vllm:num_requests_running{engine=\"1\"} 4\n"
+      "vllm:num_requests_waiting 2\n"
+      "vllm:num_requests_waiting_by_reason{reason=\"capacity\"} 9\n"
+      "garbage line\n");
+  EXPECT_TRUE(l.found);
+  EXPECT_DOUBLE_EQ(l.kv_usage, 0.75);  // the fullest engine
+  EXPECT_DOUBLE_EQ(l.running, 7);
+  EXPECT_DOUBLE_EQ(l.waiting, 2);
+  const BackendLoad old = ParseVllmMetrics("vllm:gpu_cache_usage_perc{model_name=\"m\"} 0.5\n");
+  EXPECT_DOUBLE_EQ(old.kv_usage, 0.5);
+  EXPECT_DOUBLE_EQ(old.running, -1);
+  EXPECT_FALSE(ParseVllmMetrics("up 1\n").found);
+}
+
+// Least outstanding tokens among healthy instances with KV room; a full one only when all are.
+TEST(GatewayStateTest, PickBackendPrefersKvRoom) {
+  std::string y = Good();
+  y = Replace(y, "backends: [\"http://127.0.0.1:9001\"]",
+              "backends: [\"http://127.0.0.1:9001\", \"http://127.0.0.1:9002\", "
+              "\"http://127.0.0.1:9003\"]");
+  y = Replace(y, "replicas: {min: 1, max: 2}", "replicas: {min: 1, max: 3}");
+  Result<GatewayConfig> c = ParseGatewayConfig(y, "gateway.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ManualClock clock;
+  Result<std::unique_ptr<GatewayState>> r = GatewayState::Create(*c, clock);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  GatewayState& s = **r;
+  auto& b = s.pool(0).backends;
+  b[0].outstanding_tokens = 10;
+  b[1].outstanding_tokens = 500;
+  b[2].outstanding_tokens = 900;
+  EXPECT_EQ(s.PickBackend(0, clock.Now()), 0);  // no load known: least outstanding
+  BackendLoad full{.found = true, .kv_usage = 0.99, .running = 8, .waiting = 3};
+  BackendLoad roomy{.found = true, .kv_usage = 0.40, .running = 2, .waiting = 0};
+  s.RecordBackendMetrics(0, 0, &full, clock.Now());
+  s.RecordBackendMetrics(0, 1, &roomy, clock.Now());
+  s.RecordBackendMetrics(0, 2, &roomy, clock.Now());
+  EXPECT_EQ(s.PickBackend(0, clock.Now()), 1);
+  s.RecordBackendMetrics(0, 1, nullptr, clock.Now());  // its /metrics failed: unhealthy
+  EXPECT_EQ(s.PickBackend(0, clock.Now()), 2);
+  s.RecordBackendMetrics(0, 2, &full, clock.Now());
+  EXPECT_EQ(s.PickBackend(0, clock.Now()), 0);  // all healthy ones full: least outstanding
+  clock.Advance(GatewayState::kUnhealthyFor);
+  EXPECT_EQ(s.PickBackend(0, clock.Now()), 1);  // back after kUnhealthyFor, with room
+  s.RecordBackendMetrics(0, 1, &roomy, clock.Now());
+  EXPECT_EQ(s.PickBackend(0, clock.Now()), 1);
 }
 
 TEST(GatewayStateTest, ReloadAppliesTenantsAndRefusesTheRest) {

@@ -107,6 +107,9 @@ class GatewayServerTest : public ::testing::Test {
          "kv_tokens: 4096, concurrency: 1}, slo: {max_queue_wait_ms: 300}}\n";
     y += "router: {mode: spillover}\n";
     y += "limits: {max_body_bytes: 65536, client_idle_timeout_s: 2}\n";
+    // Off here, so that the first request to a down backend is what finds it (502, then 503);
+    // BackendMetricsAreScraped turns it on.
+    y += "backend_metrics: {interval_s: 0}\n";
     config_path_ = new std::string(::testing::TempDir() + "gateway_server_test_" +
                                    std::to_string(getpid()) + ".yaml");
     std::ofstream(*config_path_) << y;
@@ -757,6 +760,44 @@ TEST_F(GatewayServerTest, OfficialOpenAiClient) {
   EXPECT_EQ(rc, 0) << out << "\n(needs node and `npm ci` in " << dir
                    << ": scripts/install-deps.sh does both)";
   EXPECT_NE(out.find("ok"), std::string::npos) << out;
+}
+
+// With backend_metrics on, each instance's vLLM /metrics is read in the background: the live
+// mock's KV usage shows in /admin/pools, and a down instance is unhealthy before any request.
+TEST_F(GatewayServerTest, BackendMetricsAreScraped) {
+  std::string text = *config_text_;
+  text.replace(text.find("backend_metrics: {interval_s: 0}"), 32,
+               "backend_metrics: {interval_s: 0.2}");
+  const std::string path = *config_path_ + ".scrape.yaml";
+  std::ofstream(path) << text;
+  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
+  ASSERT_NE(gw.port(), 0) << gw.banner();
+  const size_t at = gw.banner().find("admin=");
+  const int admin = std::atoi(gw.banner().c_str() + gw.banner().find(':', at) + 1);
+  bool short_seen = false, dead_unhealthy = false;
+  for (int i = 0; i < 100 && !(short_seen && dead_unhealthy); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    Client c(admin);
+    Response r = c.Request("GET", "/admin/pools", "", Auth(kAdmin));
+    ASSERT_EQ(r.status, 200);
+    const boost::json::value v = boost::json::parse(r.body);
+    for (const auto& p : v.at("pools").as_array()) {
+      const auto& b = p.at("backends").as_array()[0];
+      if (p.at("name").as_string() == "short") {
+        short_seen = b.at("kv_usage").to_number<double>() >= 0 &&
+                     b.at("running").to_number<double>() >= 0 &&
+                     b.at("metrics_age_s").to_number<double>() >= 0 && b.at("healthy").as_bool();
+      }
+      if (p.at("name").as_string() == "dead") dead_unhealthy = !b.at("healthy").as_bool();
+    }
+  }
+  EXPECT_TRUE(short_seen);
+  EXPECT_TRUE(dead_unhealthy);
+  // The dead pool now answers 503 at once: no request had to find out.
+  Client c(gw.port());
+  Response r = c.Request("POST", "/v1/chat/completions", Chat("dead-model", 8, false), Auth(kAcme));
+  EXPECT_EQ(r.status, 503) << r.body;
+  std::remove(path.c_str());
 }
 
 }  // namespace
