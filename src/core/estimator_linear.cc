@@ -102,11 +102,15 @@ struct Rls {
     return y;
   }
   void Update(const Vec& x, double y) {
+    // px = P x, accumulated column by column: each px[i] still sums its terms in order of j
+    // (the same value as a row-by-row dot product), but the 43 sums advance side by side instead
+    // of one dependent chain each, and the many zero features are skipped. 2.2 -> 0.6 us per
+    // Observe in bench/core/estimator_bench (docs/benchmarks.md).
     Vec px{};
-    for (int i = 0; i < kNumFeatures; ++i) {
-      double acc = 0;
-      for (int j = 0; j < kNumFeatures; ++j) acc += p[i * kNumFeatures + j] * x[j];
-      px[i] = acc;
+    for (int j = 0; j < kNumFeatures; ++j) {
+      const double xj = x[j];
+      if (xj == 0) continue;
+      for (int i = 0; i < kNumFeatures; ++i) px[i] += p[i * kNumFeatures + j] * xj;
     }
     double den = 1;
     for (int i = 0; i < kNumFeatures; ++i) den += x[i] * px[i];
