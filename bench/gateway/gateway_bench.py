@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""The gateway's cost, side by side with nginx, in one run (issue 6, deliverable 10).
+"""The gateway's cost, side by side with its peers, in one run (issue 6 deliverable 10, issue 7
+deliverable 4).
 
-Three targets in front of the same `tokenpool mock --instant` (no simulated compute, so every
+Targets in front of the same `tokenpool mock --instant` (no simulated compute, so every
 microsecond measured is the proxy's or the client's):
   direct     the mock itself
   nginx      nginx as a plain keep-alive reverse proxy (upstream keepalive, HTTP/1.1,
              proxy_buffering off so that SSE streams through), one worker process
+  portkey    (with --portkey) the Portkey AI gateway from npm (bench/peers/portkey, pure JS,
+             one node process), routed to the mock with x-portkey-provider: openai and
+             x-portkey-custom-host
   tokenpool  `tokenpool serve` with token pools, the estimator and the router on every request,
              one worker (workers: 1), its request log on (to a file), like nginx's access log
 
@@ -21,6 +25,7 @@ Measured per target:
     over the fixed-rate run divided by the requests completed.
 
 Usage: bench/gateway/run_gateway_bench.sh [build-dir] [rounds] [seconds]
+       bench/peers/run_peers_bench.sh [build-dir] [rounds] [seconds]     (adds --portkey)
 """
 import glob
 import json
@@ -33,9 +38,11 @@ import sys
 import tempfile
 import time
 
-BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
-ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-SECONDS = float(sys.argv[3]) if len(sys.argv) > 3 else 8
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+PORTKEY = "--portkey" in sys.argv[1:]
+BUILD = ARGS[0] if len(ARGS) > 0 else "build"
+ROUNDS = int(ARGS[1]) if len(ARGS) > 1 else 3
+SECONDS = float(ARGS[2]) if len(ARGS) > 2 else 8
 RATES = [1000, 5000]
 CONNECTIONS = 64
 BIN = os.path.join(BUILD, "src", "cli", "tokenpool")
@@ -106,6 +113,17 @@ def cpu_ns(pid):
     return total
 
 
+def settle(pids, timeout=30):
+    """Waits until the processes use under 5% of a CPU over 0.5 s: an overloaded target (Portkey
+    at 5,000 req/s) must not still be working off its backlog while the next one is measured."""
+    end = time.time() + timeout
+    while time.time() < end:
+        a = sum(cpu_ns(p) for p in pids)
+        time.sleep(0.5)
+        if sum(cpu_ns(p) for p in pids) - a < 0.05 * 0.5e9:
+            return
+
+
 try:
     # The mock.
     mock = start([BIN, "mock", "--port", "0", "--instant"], "mock.out", REST_CPU)
@@ -173,6 +191,22 @@ entitlements:
   - {{tenant: bench, pool: main, class: guaranteed,
       guarantee: {{token_rate: 200000, kv_tokens: 1000000, concurrency: 2048}}}}
 """)
+    portkey_headers = {}
+    if PORTKEY:
+        pk_dir = os.path.join("bench", "peers", "portkey")
+        pk_js = os.path.join(pk_dir, "node_modules", "@portkey-ai", "gateway", "build",
+                             "start-server.js")
+        if not os.path.exists(pk_js):
+            die(f"{pk_js} not found: run `npm ci` in {pk_dir}")
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        portkey_port = s.getsockname()[1]
+        s.close()
+        portkey = start(["node", pk_js, f"--port={portkey_port}", "--headless"], "portkey.out",
+                        PROXY_CPU)
+        wait_for(os.path.join(tmp, "portkey.out"), r"Ready for connections", "portkey")
+        portkey_headers = {"x-portkey-provider": "openai",
+                           "x-portkey-custom-host": f"http://127.0.0.1:{mock_port}/v1"}
     gw = start([BIN, "serve", "--config", gw_conf], "gateway.out", PROXY_CPU)
     gm = wait_for(os.path.join(tmp, "gateway.out"), r"listening on [0-9.]+:(\d+)", "gateway")
     gw_port = int(gm.group(1))
@@ -181,26 +215,33 @@ entitlements:
         with open(os.path.join(tmp, "nginx.out")) as f:
             die("nginx did not start:\n" + f.read())
 
-    targets = {"direct": (mock_port, mock.pid), "nginx": (nginx_port, nginx.pid),
-               "tokenpool": (gw_port, gw.pid)}
+    targets = {"direct": (mock_port, mock.pid), "nginx": (nginx_port, nginx.pid)}
+    if PORTKEY:
+        targets["portkey"] = (portkey_port, portkey.pid)
+    targets["tokenpool"] = (gw_port, gw.pid)
+    extra = {name: (portkey_headers if name == "portkey" else {}) for name in targets}
 
-    lua = os.path.join(tmp, "post.lua")
-    with open(lua, "w") as f:
-        f.write(f"""wrk.method = "POST"
+    def lua_for(name):
+        path = os.path.join(tmp, f"post-{name}.lua")
+        with open(path, "w") as f:
+            f.write(f"""wrk.method = "POST"
 wrk.path = "/v1/chat/completions"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer {KEY}"
 wrk.body = '{{"model":"{model}","messages":[{{"role":"system","content":"You are a helpful assistant."}},{{"role":"user","content":"Write a haiku about token pools and GPUs, please."}}],"max_tokens":16}}'
 """)
+            for k, v in extra[name].items():
+                f.write(f'wrk.headers["{k}"] = "{v}"\n')
+        return path
     trace = os.path.join(tmp, "short.csv")
     with open(trace, "w") as f:
         f.write("num_prefill_tokens,num_decode_tokens\n")
         for i in range(200):
             f.write(f"{40 + (i * 37) % 120},{8 + (i * 11) % 24}\n")
 
-    def wrk(port, secs):
+    def wrk(name, port, secs):
         out = subprocess.run(["taskset", "-c", REST_CPU, "wrk", "-t1", f"-c{CONNECTIONS}",
-                              f"-d{int(secs)}s", "-s", lua, f"http://127.0.0.1:{port}"],
+                              f"-d{int(secs)}s", "-s", lua_for(name), f"http://127.0.0.1:{port}"],
                              capture_output=True, text=True, check=True).stdout
         rate = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
         bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -208,12 +249,15 @@ wrk.body = '{{"model":"{model}","messages":[{{"role":"system","content":"You are
             die(f"wrk on port {port}: {bad.group(1)} non-2xx responses")
         return rate
 
-    def load(port, rate, secs):
+    def load(name, port, rate, secs):
         js = os.path.join(tmp, "load.json")
+        headers = []
+        for k, v in extra[name].items():
+            headers += ["--header", f"{k}: {v}"]
         r = subprocess.run(["taskset", "-c", REST_CPU, BIN, "load", "--target",
                         f"127.0.0.1:{port}", "--trace", trace, "--process", "poisson",
                         "--rate", str(rate), "--duration", str(secs), "--key",
-                        f"bench={KEY}", "--model", model, "--json", js, "--quiet"],
+                        f"bench={KEY}", "--model", model, "--json", js, "--quiet"] + headers,
                        capture_output=True, text=True)
         if r.returncode != 0:
             die(f"tokenpool load on port {port} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
@@ -224,13 +268,15 @@ wrk.body = '{{"model":"{model}","messages":[{{"role":"system","content":"You are
                                  for r in RATES}} for t in targets}
     # Warm-up: connections, caches, the estimator's first samples.
     for name, (port, _) in targets.items():
-        wrk(port, 1)
+        wrk(name, port, 1)
     for rnd in range(ROUNDS):
         for name, (port, pid) in targets.items():
-            results[name]["rps"].append(wrk(port, SECONDS))
+            settle([p for _, p in targets.values()])
+            results[name]["rps"].append(wrk(name, port, SECONDS))
             for rate in RATES:
+                settle([p for _, p in targets.values()])
                 c0 = cpu_ns(pid)
-                s = load(port, rate, SECONDS)
+                s = load(name, port, rate, SECONDS)
                 c1 = cpu_ns(pid)
                 g = max(s["groups"], key=lambda g: g["requests"])
                 r = results[name][rate]
@@ -280,6 +326,10 @@ wrk.body = '{{"model":"{model}","messages":[{{"role":"system","content":"You are
           f"(ratio {a99 / GOAL_P99_ADDED_US:.2f}, <= 1 meets it)")
     print(f"goal: throughput >= nginx: {tp_rps:,.0f} vs {nginx_rps:,.0f} req/s "
           f"(ratio {tp_rps / nginx_rps:.2f}, >= 1 meets it)")
+    if PORTKEY:
+        pk_rps = med(results["portkey"]["rps"])
+        print(f"goal: throughput >= 20x Portkey's: {tp_rps:,.0f} vs {pk_rps:,.0f} req/s "
+              f"(x{tp_rps / pk_rps:.1f}; ratio to the goal {tp_rps / pk_rps / 20:.2f}, >= 1 meets it)")
     print(f"CPU per request added over the mock alone at 5,000 req/s: tokenpool "
           f"{med(t[5000]['cpu_us']):.1f} us, nginx {med(results['nginx'][5000]['cpu_us']):.1f} us "
           f"(the proxy process's own time; the mock's is {med(results['direct'][5000]['cpu_us']):.1f}"

@@ -23,6 +23,7 @@ namespace {
 struct LoadArgs {
   load::LoadConfig config;
   std::vector<std::string> keys;
+  std::vector<std::string> headers;
   std::string mix;
   bool no_progress = false;
   bool quiet = false;
@@ -36,6 +37,14 @@ int RunLoadCommand(LoadArgs& args) {
       return 2;
     }
     args.config.keys.push_back(*key);
+  }
+  for (const std::string& h : args.headers) {
+    Result<std::pair<std::string, std::string>> header = load::ParseHeaderFlag(h);
+    if (!header.ok()) {
+      std::fprintf(stderr, "tokenpool load: %s\n", header.status().message().c_str());
+      return 2;
+    }
+    args.config.headers.push_back(*header);
   }
   if (!args.mix.empty()) {
     Result<std::vector<load::ContentShare>> mix = load::ParseMixFlag(args.mix);
@@ -99,6 +108,9 @@ void RegisterLoad(CLI::App& app) {
   cmd->add_option("--rate", c.rate_rps, "Target mean rate, req/s (0: the source's own)");
   cmd->add_option("--duration", c.duration_s,
                   "Arrival window, seconds (0: one trace pass or the scenario's duration_s)");
+  cmd->add_option("--header", args->headers,
+                  "Header \"Name: value\" sent with every request (repeatable; e.g. a peer "
+                  "gateway's routing headers)");
   cmd->add_option("--key", args->keys,
                   "Tenant API key NAME=KEY[:SHARE] (repeatable; with a scenario, NAME is one of "
                   "its tenants and the key defaults to the name)");

@@ -140,6 +140,7 @@ class Runner {
       std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: " + host_header_ +
                          "\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n";
       if (!t.key.empty()) head += "Authorization: Bearer " + t.key + "\r\n";
+      for (const auto& [name, value] : config_.headers) head += name + ": " + value + "\r\n";
       heads_.push_back(std::move(head));
     }
 
@@ -358,6 +359,12 @@ class Runner {
         ++dropped_;
         Finish();
         co_return;
+      }
+      if (drain_expired_) {  // a connect that finished after the drain's end: do not send
+        rec.outcome = Outcome::kTimeout;
+        rec.error = "not sent: the drain ended while connecting";
+        Close(std::move(conn));
+        break;
       }
       const After after = co_await Exchange(i, *conn, message, due, reused && attempt == 0);
       if (after == After::kRetry) {

@@ -1,5 +1,6 @@
 #include "load/config.h"
 
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <string>
@@ -160,6 +161,29 @@ Status ParseTarget(std::string_view target, std::string* host, uint16_t* port) {
   *host = std::string(t.substr(0, colon));
   *port = static_cast<uint16_t>(p);
   return Status::Ok();
+}
+
+Result<std::pair<std::string, std::string>> ParseHeaderFlag(std::string_view flag) {
+  const size_t colon = flag.find(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return InvalidArgument("--header: expected \"Name: value\", got \"" + std::string(flag) + "\"");
+  }
+  const std::string_view name = flag.substr(0, colon);
+  for (char c : name) {
+    const bool token = std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+                       std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!token) {
+      return InvalidArgument("--header: \"" + std::string(name) +
+                             "\" is not a valid header name (letters, digits, !#$%&'*+-.^_`|~)");
+    }
+  }
+  std::string_view value = flag.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  if (value.find_first_of("\r\n") != std::string_view::npos) {
+    return InvalidArgument("--header: the value of " + std::string(name) +
+                           " must not contain CR or LF");
+  }
+  return std::make_pair(std::string(name), std::string(value));
 }
 
 }  // namespace tokenpool::load

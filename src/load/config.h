@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "tokenpool/status.h"
@@ -57,6 +58,9 @@ struct LoadConfig {
   std::vector<ContentShare> mix;  // empty: DefaultMix() (or the scenario's categories)
   uint64_t seed = 1;
   std::string model;  // empty: the first id of GET /v1/models
+  // Sent with every request (e.g. a peer gateway's routing headers), as ParseHeaderFlag made
+  // them: {name, value}.
+  std::vector<std::pair<std::string, std::string>> headers;
   // HTTP/1.1 has one request in flight per connection, so this caps the requests in flight.
   // A request due when every connection is busy and the cap is reached is dropped (not sent
   // late), so the generator never turns into a closed loop.
@@ -82,6 +86,9 @@ std::vector<ContentShare> DefaultMix();
 Result<TenantKey> ParseKeyFlag(std::string_view flag);
 // "prose:0.5,code:0.3,json:0.1,multilingual:0.1" (the names of ContentTypeName).
 Result<std::vector<ContentShare>> ParseMixFlag(std::string_view flag);
+// "Name: value" (a header sent with every request): the name must be a non-empty HTTP token,
+// the value without CR or LF.
+Result<std::pair<std::string, std::string>> ParseHeaderFlag(std::string_view flag);
 // "host:port", "http://host:port", "http://host:port/".
 Status ParseTarget(std::string_view target, std::string* host, uint16_t* port);
 

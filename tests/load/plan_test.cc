@@ -184,6 +184,21 @@ TEST(LoadPlanTest, ScenarioErrorNamesFileLineAndField) {
   EXPECT_NE(m.find("workload.rate_rps"), std::string::npos) << m;
 }
 
+TEST(LoadConfigTest, HeaderFlag) {
+  auto h = ParseHeaderFlag("x-portkey-provider: openai");
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  EXPECT_EQ(h->first, "x-portkey-provider");
+  EXPECT_EQ(h->second, "openai");
+  h = ParseHeaderFlag("x-custom-host:http://127.0.0.1:1/v1");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->second, "http://127.0.0.1:1/v1");
+  EXPECT_FALSE(ParseHeaderFlag("no colon").ok());
+  EXPECT_FALSE(ParseHeaderFlag(": value").ok());
+  EXPECT_NE(ParseHeaderFlag("bad name: v").status().message().find("not a valid header name"),
+            std::string::npos);
+  EXPECT_FALSE(ParseHeaderFlag("x: a\r\nInjected: 1").ok());
+}
+
 TEST(LoadConfigTest, FlagParsers) {
   auto k = ParseKeyFlag("acme=sk-1:0.25");
   ASSERT_TRUE(k.ok());
