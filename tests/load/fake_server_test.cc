@@ -106,9 +106,10 @@ class FakeGateway {
 };
 
 std::string WriteTrace() {
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("tokenpool_load_fake_" + std::to_string(getpid()) + ".csv"))
-                               .string();
+  std::string name = "tokenpool_load_fake_";
+  name += std::to_string(getpid());
+  name += ".csv";
+  const std::string path = (std::filesystem::temp_directory_path() / name).string();
   std::ofstream(path) << "arrival_s,input_tokens,output_tokens\n0,50,3\n0.01,60,3\n0.02,70,3\n";
   return path;
 }
@@ -116,7 +117,8 @@ std::string WriteTrace() {
 TEST(LoadFakeGatewayTest, ReadsClassQueueTimeAndUsage) {
   FakeGateway gw(false);
   LoadConfig c;
-  c.target = "127.0.0.1:" + std::to_string(gw.port());
+  c.target = "127.0.0.1:";
+  c.target += std::to_string(gw.port());
   c.trace_path = WriteTrace();
   c.model = "m";  // the fake has no /v1/models
   auto plan = BuildPlan(c);
@@ -145,7 +147,8 @@ TEST(LoadFakeGatewayTest, ReadsClassQueueTimeAndUsage) {
 TEST(LoadFakeGatewayTest, SilentServerEndsInTimeoutsNotAHang) {
   FakeGateway gw(true);
   LoadConfig c;
-  c.target = "127.0.0.1:" + std::to_string(gw.port());
+  c.target = "127.0.0.1:";
+  c.target += std::to_string(gw.port());
   c.trace_path = WriteTrace();
   c.model = "m";
   c.drain_s = 0.3;
