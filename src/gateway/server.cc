@@ -449,14 +449,24 @@ class Server {
       to.outstanding_tokens += tokens;
       ++to.in_flight;
     }
-    ~Held() {
+    // Ends the hold once: releases what is still reserved (nothing once settled), takes the
+    // request off its instance and dispatches the queue. Called before the last bytes go to the
+    // client, so that a client that has seen the end also sees the capacity back; else by the
+    // destructor, however the request ends. DoneLocked requires mu_.
+    void Done() {
       std::lock_guard lock(server->mu_);
+      DoneLocked();
+    }
+    void DoneLocked() {
+      if (done) return;
+      done = true;
       reservation.Release();  // no-op once settled
       Backend& b = server->state_->pool(pool).backends[static_cast<size_t>(backend)];
       b.outstanding_tokens -= tokens;
       --b.in_flight;
       if (!server->stopping_) server->KickLocked(pool);
     }
+    ~Held() { Done(); }
     Held(const Held&) = delete;
     Held& operator=(const Held&) = delete;
     Server* server;
@@ -464,6 +474,7 @@ class Server {
     int backend;
     Reservation reservation;
     int64_t tokens;
+    bool done = false;
   };
 
   // Dispatches a pool's queue and hands each admitted or expired request to its waiter, waking
@@ -952,13 +963,15 @@ class Server {
                                   "server_error", "backend_error", &rec);
   }
 
-  // Settles with the backend's usage and feeds the estimator; records what was used.
+  // Settles with the backend's usage, feeds the estimator (when `learn`) and ends the hold
+  // (Held::Done); records what was used.
   void SettleWith(Held& held, const RequestFeatures& f, std::string_view category,
                   const RoutePlan& plan, const Usage& usage, bool learn, RequestRecord& rec) {
     {
       std::lock_guard lock(mu_);
       held.reservation.Settle(usage);
       if (learn) state_->Observe(f, category, usage.prompt.v);
+      held.DoneLocked();
     }
     rec.prompt = usage.prompt.v;
     rec.completion = usage.completion.v;
@@ -966,6 +979,22 @@ class Server {
       rec.metrics->estimate_error->Observe(
           static_cast<double>(plan.estimate.prompt_tokens - usage.prompt.v) /
           static_cast<double>(usage.prompt.v));
+    }
+  }
+
+  // A stream's settlement: its usage chunk, else (partly served without a usage report) the
+  // estimate's prompt and one token per event (a backend sends at least one token per chunk);
+  // nothing served: released by the hold.
+  void SettleStream(Held& held, const RequestFeatures& f, std::string_view category,
+                    const RoutePlan& plan, bool have_usage, const Usage& usage,
+                    int64_t content_events, RequestRecord& rec) {
+    if (have_usage) {
+      SettleWith(held, f, category, plan, usage, true, rec);
+    } else if (content_events > 0) {
+      SettleWith(
+          held, f, category, plan,
+          {.prompt = Tokens(plan.estimate.prompt_tokens), .completion = Tokens(content_events)},
+          false, rec);
     }
   }
 
@@ -1074,6 +1103,7 @@ class Server {
       const bool upstream_keep = rp.get().keep_alive();
       std::string content_type(rp.get()[http::field::content_type]);
       if (upstream_keep) ReleaseUpstream(wk, pool, backend, std::move(u));
+      if (status != 200) held.Done();  // released before the client sees the answer
       if (status >= 500) {
         co_return co_await ReplyError(
             s, req, 502,
@@ -1181,6 +1211,8 @@ class Server {
         if (!head_sent) append_head();
         wire += "0\r\n\r\n";
         last_sent = true;
+        // Settled before the client sees the end (see Held::Done).
+        SettleStream(held, f, category, plan, have_usage, usage, content_events, rec);
       }
       if (!wire.empty()) {
         auto [wec, wn] = co_await net::async_write(s, net::buffer(wire), kTuple);
@@ -1193,16 +1225,7 @@ class Server {
     if (complete && rp.get().keep_alive() && client_ok) {
       ReleaseUpstream(wk, pool, backend, std::move(u));
     }
-    if (have_usage) {
-      SettleWith(held, f, category, plan, usage, true, rec);
-    } else if (content_events > 0) {
-      // Partly served without a usage report: charge the estimate's prompt and one token per
-      // event (a backend sends at least one token per chunk).
-      SettleWith(
-          held, f, category, plan,
-          {.prompt = Tokens(plan.estimate.prompt_tokens), .completion = Tokens(content_events)},
-          false, rec);
-    }
+    if (!last_sent) SettleStream(held, f, category, plan, have_usage, usage, content_events, rec);
     if (!client_ok) {
       rec.end = "client_gone";
       rec.status = 499;
