@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <functional>
@@ -117,6 +118,13 @@ class ClientWatch {
   tcp::socket& client_;
   std::shared_ptr<State> state_;
 };
+
+// Whether `needle` occurs in `hay`: glibc's memmem (two-way search). std::string_view::find
+// calls memchr for the needle's first byte, and for a needle that starts with '"' in JSON that
+// is one call per quote: it was the gateway's largest cost after the estimator in callgrind.
+bool Contains(std::string_view hay, std::string_view needle) {
+  return ::memmem(hay.data(), hay.size(), needle.data(), needle.size()) != nullptr;
+}
 
 // Usage read from a backend's JSON (a response body or an SSE chunk).
 bool ReadUsage(std::string_view json, Usage* u) {
@@ -1180,25 +1188,33 @@ class Server {
       }
       pending.append(tmp, sizeof tmp - rp.get().body().size);
       out.clear();
-      for (size_t end; (end = pending.find("\n\n")) != std::string::npos;) {
-        std::string ev = pending.substr(0, end + 2);
-        pending.erase(0, end + 2);
-        std::string_view data(ev);
-        if (data.starts_with("data: ") && !data.starts_with("data: [DONE]")) {
-          const std::string_view json = data.substr(6, data.size() - 8);
-          if (json.find("\"usage\":{") != std::string_view::npos && ReadUsage(json, &usage)) {
+      // Whole events ("...\n\n") from `pending`, scanned in place; the tail stays for the
+      // next read.
+      size_t at = 0;
+      for (size_t end; (end = pending.find("\n\n", at)) != std::string::npos; at = end + 2) {
+        const std::string_view ev(pending.data() + at, end + 2 - at);
+        if (ev.starts_with("data: ") && !ev.starts_with("data: [DONE]")) {
+          const std::string_view json = ev.substr(6, ev.size() - 8);
+          if (Contains(json, "\"usage\":{") && ReadUsage(json, &usage)) {
             have_usage = true;
-            if (add_usage && json.find("\"choices\":[]") != std::string_view::npos) continue;
+            if (add_usage && Contains(json, "\"choices\":[]")) continue;
           }
           ++content_events;
           if (add_usage) {
             // The client did not ask for usage: hide the nulls that include_usage adds.
             constexpr std::string_view kNull = ",\"usage\":null";
-            if (size_t at = ev.find(kNull); at != std::string::npos) ev.erase(at, kNull.size());
+            const void* hit = ::memmem(ev.data(), ev.size(), kNull.data(), kNull.size());
+            if (hit != nullptr) {
+              const size_t n = static_cast<size_t>(static_cast<const char*>(hit) - ev.data());
+              out.append(ev.substr(0, n));
+              out.append(ev.substr(n + kNull.size()));
+              continue;
+            }
           }
         }
-        out += ev;
+        out.append(ev);
       }
+      pending.erase(0, at);
       wire.clear();
       if (!out.empty()) {
         if (!head_sent) append_head();

@@ -187,33 +187,44 @@ void GatewayState::RecordBackendMetrics(int pool, int backend, const BackendLoad
 }
 
 BackendLoad ParseVllmMetrics(std::string_view text) {
+  // Only the few gauges below matter; most of a vLLM exposition is histogram buckets. A line
+  // is looked at only when it starts with one of the names (followed by '{' or ' ').
+  constexpr std::string_view kKv = "vllm:kv_cache_usage_perc";
+  constexpr std::string_view kKvOld = "vllm:gpu_cache_usage_perc";
+  constexpr std::string_view kRunning = "vllm:num_requests_running";
+  constexpr std::string_view kWaiting = "vllm:num_requests_waiting";
   BackendLoad l;
   double kv = -1, running = 0, waiting = 0;
   bool have_running = false, have_waiting = false;
+  const auto is = [](std::string_view line, std::string_view name) {
+    return line.size() > name.size() && line.starts_with(name) &&
+           (line[name.size()] == '{' || line[name.size()] == ' ');
+  };
   while (!text.empty()) {
     const size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
+    const std::string_view line = text.substr(0, nl);
     text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    if (line.empty() || line[0] == '#') continue;
-    const size_t name_end = line.find_first_of("{ ");
-    if (name_end == std::string_view::npos) continue;
-    const std::string_view name = line.substr(0, name_end);
+    if (!line.starts_with("vllm:")) continue;
+    const int which = is(line, kKv) || is(line, kKvOld) ? 0
+                      : is(line, kRunning)              ? 1
+                      : is(line, kWaiting)              ? 2
+                                                        : -1;
+    if (which < 0) continue;
     const size_t sp = line.rfind(' ');
     if (sp == std::string_view::npos || sp + 1 >= line.size()) continue;
-    double v = 0;
     const std::string value(line.substr(sp + 1));
     char* end = nullptr;
-    v = std::strtod(value.c_str(), &end);
+    const double v = std::strtod(value.c_str(), &end);
     if (end == value.c_str()) continue;
-    if (name == "vllm:kv_cache_usage_perc" || name == "vllm:gpu_cache_usage_perc") {
+    l.found = true;
+    if (which == 0) {
       kv = std::max(kv, v);
-      l.found = true;
-    } else if (name == "vllm:num_requests_running") {
+    } else if (which == 1) {
       running += v;
-      have_running = l.found = true;
-    } else if (name == "vllm:num_requests_waiting") {
+      have_running = true;
+    } else {
       waiting += v;
-      have_waiting = l.found = true;
+      have_waiting = true;
     }
   }
   l.kv_usage = kv;
