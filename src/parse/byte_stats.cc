@@ -318,6 +318,253 @@ void CountInto(std::string_view text, ByteStats* st) {
   CountBlock(tail, m, valid, &carry, st);
 }
 
+#if defined(__AVX2__)
+// ---- Statistics from raw JSON string content (CountJsonStringStats) ----
+//
+// The same statistics as CountInto on the unescaped text, computed on the escaped bytes. An
+// escape's backslash is a hole: cleared from every class mask (its '\' is taken off tex_punct
+// and `bytes` at the end); the escaped byte after it keeps its position and takes the class of
+// the byte it stands for (\n \r: newline, \t: space, \b \f: control; \" \\ \/ are themselves).
+// Runs must skip the holes. An escaped byte is never a letter, digit or non-ASCII byte, so a
+// hole never lies inside a run of those classes (the byte after it ends the run): their shifted
+// masks need no change. Space, newline and punctuation runs can continue across a hole ("\n\n"):
+// for them the byte before position i is at i - 2 where i is an escaped byte (P1h below).
+//
+// The six count-only classes (quotes, brackets, ...) are counted in the vector domain: one
+// byte counter per lane and class (compare results subtracted), summed with vpsadbw every 127
+// blocks, instead of a mask, a popcount and a counter update per class and block.
+
+// Unsigned lo <= v <= hi per byte in two instructions: v - lo + 0x80 compared as signed.
+inline __m256i Range2(__m256i v, int lo, int hi) {
+  const __m256i s = _mm256_add_epi8(v, _mm256_set1_epi8(static_cast<char>(0x80 - lo)));
+  return _mm256_cmpgt_epi8(_mm256_set1_epi8(static_cast<char>(hi - lo - 127)), s);
+}
+inline __m256i Sub(__m256i a, __m256i b) { return _mm256_sub_epi8(a, b); }
+inline uint64_t MM(__m256i lo, __m256i hi) {
+  return static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(lo))) |
+         static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(hi))) << 32;
+}
+
+struct VecCounts {
+  __m256i quote, bracket, colon, code, tex, markup;
+};
+
+struct JsonCarry {
+  uint64_t letter = 0, letter2 = 0, letter4 = 0, lower = 0, digit = 0, space = 0, newline = 0;
+  uint64_t punct = 0, punct1 = 0, non_ascii = 0;
+  uint64_t escaped = 0;  // 1: the next block's first byte is escaped
+};
+
+struct HalfClasses {
+  __m256i letter, upper, digit, space, newline, control, backslash;
+};
+
+[[gnu::always_inline]] inline HalfClasses ClassifyHalf(__m256i v, VecCounts* vc) {
+  const __m256i fold = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+  HalfClasses r;
+  r.letter = Range2(fold, 'a', 'z');
+  r.upper = Range2(v, 'A', 'Z');
+  r.digit = Range2(v, '0', '9');
+  r.space = Or(Eq(v, ' '), Eq(v, '\t'));
+  r.newline = Or(Eq(v, '\n'), Eq(v, '\r'));
+  r.control =
+      Or(_mm256_andnot_si256(Or(r.space, r.newline), Range2(v, 0, 0x1F)), Eq(v, 0x7F));
+  r.backslash = Eq(v, '\\');
+  vc->quote = Sub(vc->quote, Eq(v, '"'));
+  vc->bracket = Sub(vc->bracket, Or(Eq(fold, '{'), Eq(fold, '}')));
+  vc->colon = Sub(vc->colon, Or(Eq(v, ':'), Eq(v, ',')));
+  vc->code = Sub(vc->code, Or(Range2(v, ';', '>'), Range2(v, '(', ')')));
+  vc->tex = Sub(vc->tex, Or(r.backslash, Or(Eq(v, '$'), Eq(v, '^'))));
+  vc->markup = Sub(vc->markup, Or(Or(Eq(v, '#'), Eq(v, '*')),
+                                  Or(Or(Eq(v, '`'), Eq(v, '|')), Eq(v, '-'))));
+  return r;
+}
+
+inline int64_t SumBytes(__m256i v) {
+  const __m256i s = _mm256_sad_epu8(v, _mm256_setzero_si256());
+  const __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  return _mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1);
+}
+
+void Flush(VecCounts* vc, ByteStats* st) {
+  st->quotes += SumBytes(vc->quote);
+  st->brackets += SumBytes(vc->bracket);
+  st->colons_commas += SumBytes(vc->colon);
+  st->code_punct += SumBytes(vc->code);
+  st->tex_punct += SumBytes(vc->tex);
+  st->markup_punct += SumBytes(vc->markup);
+  const __m256i z = _mm256_setzero_si256();
+  *vc = VecCounts{z, z, z, z, z, z};
+}
+
+// The byte an escaped byte stands for (simple escapes; others are rejected elsewhere).
+unsigned char Unescaped(unsigned char b) {
+  switch (b) {
+    case 'b':
+      return '\b';
+    case 'f':
+      return '\f';
+    case 'n':
+      return '\n';
+    case 'r':
+      return '\r';
+    case 't':
+      return '\t';
+    default:
+      return b;
+  }
+}
+
+// The mask of the previous kept byte: x at i - 1, or at i - 2 where i is escaped (i - 1 is a
+// hole). x must be zero at the holes.
+inline uint64_t P1h(uint64_t x, uint64_t before, uint64_t escaped) {
+  return Prev(x, before, 1) | (Prev(x, before, 2) & escaped);
+}
+
+// One 64-byte block at p (avail bytes readable from p); valid: the bytes of the string.
+// Returns false on a \u or invalid escape.
+[[gnu::always_inline]] inline bool JsonBlock(const unsigned char* p, uint64_t valid, size_t avail,
+                                             JsonCarry* c, VecCounts* vc, ByteStats* st,
+                                             int64_t* holes) {
+  const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+  const HalfClasses x = ClassifyHalf(a, vc);
+  const HalfClasses y = ClassifyHalf(b, vc);
+  uint64_t letter = MM(x.letter, y.letter);
+  const uint64_t upper = MM(x.upper, y.upper);
+  const uint64_t digit = MM(x.digit, y.digit);
+  uint64_t space = MM(x.space, y.space);
+  uint64_t newline = MM(x.newline, y.newline);
+  uint64_t control = MM(x.control, y.control) & valid;
+  const uint64_t non_ascii = MM(a, b);
+  const uint64_t bs = MM(x.backslash, y.backslash);
+  uint64_t kept = valid;
+  uint64_t escaped = c->escaped;  // E: bytes right after an escaping backslash
+  uint64_t holes_mask = 0;        // H: the escaping backslashes
+  if (bs != 0) {
+    // simdjson's escape scanner: odd runs of backslashes escape the byte after them.
+    constexpr uint64_t kOdd = 0xAAAAAAAAAAAAAAAAull;
+    const uint64_t potential = bs & ~c->escaped;
+    const uint64_t code = (((potential << 1) | kOdd) - potential) ^ kOdd;
+    escaped = code ^ (bs | c->escaped);
+    holes_mask = code & bs;
+    c->escaped = holes_mask >> 63;
+  } else {
+    c->escaped = 0;
+  }
+  if ((escaped | holes_mask) != 0) {
+    const uint64_t quote = MM(Eq(a, '"'), Eq(b, '"'));
+    const uint64_t slash = MM(Eq(a, '/'), Eq(b, '/'));
+    const uint64_t nr = MM(Or(Eq(a, 'n'), Eq(a, 'r')), Or(Eq(b, 'n'), Eq(b, 'r')));
+    const uint64_t tab = MM(Eq(a, 't'), Eq(b, 't'));
+    const uint64_t bf = MM(Or(Eq(a, 'b'), Eq(a, 'f')), Or(Eq(b, 'b'), Eq(b, 'f')));
+    if ((escaped & ~(quote | bs | slash | nr | tab | bf)) != 0) return false;
+    letter &= ~escaped;
+    newline |= escaped & nr;
+    space |= escaped & tab;
+    control |= escaped & bf;
+    kept &= ~holes_mask;
+    *holes += Pop(holes_mask);
+  }
+  const uint64_t punct = kept & ~(letter | digit | space | newline | non_ascii | control);
+  const uint64_t lower = letter & ~upper;
+  const uint64_t l = letter;
+  const uint64_t l1 = Prev(l, c->letter, 1);
+  st->letters += Pop(l);
+  st->upper += Pop(upper);
+  st->letter_runs += Pop(l & ~l1);
+  const uint64_t ge2 = l & l1;
+  const uint64_t ge4 = ge2 & Prev(ge2, c->letter2, 2);
+  st->letters_ge4 += Pop(ge4);
+  st->letters_ge8 += Pop(ge4 & Prev(ge4, c->letter4, 4));
+  st->camel += Pop(upper & Prev(lower, c->lower, 1));
+  st->digits += Pop(digit);
+  st->digit_runs += Pop(digit & ~Prev(digit, c->digit, 1));
+  st->spaces += Pop(space);
+  st->space_runs += Pop(space & ~P1h(space, c->space, escaped));
+  st->newlines += Pop(newline);
+  st->newline_runs += Pop(newline & ~P1h(newline, c->newline, escaped));
+  const uint64_t p1 = P1h(punct, c->punct, escaped);
+  const uint64_t y1 = p1 & ~holes_mask;
+  st->punct += Pop(punct);
+  st->punct_runs += Pop(punct & ~p1);
+  st->punct_ge3 += Pop(punct & p1 & P1h(y1, c->punct1, escaped));
+  st->control += Pop(control);
+  st->non_ascii += Pop(non_ascii);
+  st->non_ascii_runs += Pop(non_ascii & ~Prev(non_ascii, c->non_ascii, 1));
+  if (non_ascii != 0) {
+    const auto top = [](__m256i v, int bits, int value) {
+      const __m256i mask = _mm256_set1_epi8(static_cast<char>(0xFF << (8 - bits)));
+      return Eq(_mm256_and_si256(v, mask), static_cast<char>(value));
+    };
+    const uint64_t lead2 = MM(top(a, 3, 0xC0), top(b, 3, 0xC0));
+    const uint64_t lead3 = MM(top(a, 4, 0xE0), top(b, 4, 0xE0));
+    const uint64_t lead4 = MM(top(a, 5, 0xF0), top(b, 5, 0xF0));
+    const uint64_t han = MM(Range2(a, 0xE4, 0xE9), Range2(b, 0xE4, 0xE9));
+    const uint64_t hangul = MM(Range2(a, 0xEB, 0xEC), Range2(b, 0xEB, 0xEC));
+    const uint64_t cyrillic = MM(Range2(a, 0xD0, 0xD3), Range2(b, 0xD0, 0xD3));
+    st->utf8_2 += Pop(lead2);
+    st->utf8_3 += Pop(lead3);
+    st->utf8_4 += Pop(lead4);
+    st->script[static_cast<int>(Script::kFourByte)] += Pop(lead4);
+    st->script[static_cast<int>(Script::kHan)] += Pop(han);
+    st->script[static_cast<int>(Script::kHangul)] += Pop(hangul);
+    st->script[static_cast<int>(Script::kCyrillic)] += Pop(cyrillic);
+    for (uint64_t leads = (lead2 | lead3) & ~(han | hangul | cyrillic); leads != 0;
+         leads &= leads - 1) {
+      const auto i = static_cast<size_t>(std::countr_zero(leads));
+      unsigned char next = p[i + 1];
+      // Only in invalid UTF-8: a lead byte before an escape sees the byte it stands for.
+      if (next == '\\') next = i + 2 < avail ? Unescaped(p[i + 2]) : 0;
+      ++st->script[static_cast<int>(ScriptOf(p[i], next))];
+    }
+  }
+  c->letter = l;
+  c->letter2 = ge2;
+  c->letter4 = ge4;
+  c->lower = lower;
+  c->digit = digit;
+  c->space = space;
+  c->newline = newline;
+  c->punct = punct;
+  c->punct1 = y1;
+  c->non_ascii = non_ascii;
+  return true;
+}
+
+bool CountJson(std::string_view raw, ByteStats* out) {
+  const auto* p = reinterpret_cast<const unsigned char*>(raw.data());
+  const size_t n = raw.size();
+  ByteStats local;
+  JsonCarry carry;
+  const __m256i z = _mm256_setzero_si256();
+  VecCounts vc{z, z, z, z, z, z};
+  int64_t holes = 0;
+  size_t off = 0;
+  int pending = 0;  // blocks in the byte counters: at most 2 per block and lane, so <= 127
+  for (; off + 64 < n; off += 64) {
+    if (!JsonBlock(p + off, ~uint64_t{0}, n - off, &carry, &vc, &local, &holes)) return false;
+    if (++pending == 127) {
+      Flush(&vc, &local);
+      pending = 0;
+    }
+  }
+  const size_t rest = n - off;
+  if (rest != 0) {
+    alignas(32) unsigned char tail[96] = {};
+    std::memcpy(tail, p + off, rest);
+    const uint64_t valid = rest == 64 ? ~uint64_t{0} : (uint64_t{1} << rest) - 1;
+    if (!JsonBlock(tail, valid, sizeof(tail), &carry, &vc, &local, &holes)) return false;
+  }
+  if (carry.escaped != 0) return false;  // a lone backslash at the end
+  Flush(&vc, &local);
+  local.bytes = static_cast<int64_t>(n) - holes;
+  local.tex_punct -= holes;
+  out->Add(local);
+  return true;
+}
+#endif  // __AVX2__
+
 }  // namespace
 
 Script ScriptOf(unsigned char lead, unsigned char next) {
@@ -329,5 +576,15 @@ Script ScriptOf(unsigned char lead, unsigned char next) {
 void CountByteStats(std::string_view text, ByteStats* stats) { Count<false>(text, stats); }
 
 void CountByteStatsReference(std::string_view text, ByteStats* stats) { Count<true>(text, stats); }
+
+bool CountJsonStringStats(std::string_view raw, ByteStats* stats) {
+#if defined(__AVX2__)
+  return CountJson(raw, stats);
+#else
+  (void)raw;
+  (void)stats;
+  return false;
+#endif
+}
 
 }  // namespace tokenpool::parse

@@ -19,6 +19,15 @@ void CountByteStats(std::string_view text, ByteStats* stats);
 // The same result by a plain byte-at-a-time loop: the reference the tests compare against.
 void CountByteStatsReference(std::string_view text, ByteStats* stats);
 
+// The statistics of a JSON string's text from its raw (still escaped) content, the bytes between
+// the quotes: the same result as CountByteStats on the unescaped text, without unescaping. The
+// simple escapes (\" \\ \/ \b \f \n \r \t) are resolved in the bit masks: the backslash is a
+// hole that no class or run sees, the escaped byte takes the class of the byte it stands for.
+// Returns false, with *stats untouched, where the content has a \u escape, an invalid escape or
+// ends in a lone backslash (the caller unescapes then and calls CountByteStats), and always on a
+// build without AVX2 (the portable build unescapes every string).
+bool CountJsonStringStats(std::string_view raw, ByteStats* stats);
+
 // The Script of a character from its first two UTF-8 bytes (lead byte of a 2- or 3-byte
 // sequence, then the next byte); 4-byte sequences are Script::kFourByte.
 Script ScriptOf(unsigned char lead, unsigned char next);

@@ -98,16 +98,36 @@ Status ReadBool(od::value& v, const Path& p, bool* out) {
 }
 
 // Reads the parts of a body into *f; one per Parse() call.
+// How the text statistics are counted (ParserConfig::byte_stats, ::stats_path).
+enum class StatsPath { kNone, kRaw, kUnescaped, kReference };
+
 struct Reader {
   RequestFeatures* f;
-  bool byte_stats;
+  StatsPath byte_stats;
 
-  // Text content: unescaped by simdjson into its string buffer, then counted.
+  // Text content (the caller has checked that v is a string). With the statistics: counted on
+  // the raw JSON string in place (CountJsonStringStats resolves the simple escapes in its bit
+  // masks), so simdjson never copies and unescapes it; a string with a \u escape (or an invalid
+  // one: simdjson reports it) is unescaped by simdjson into its string buffer, then counted.
   Status ReadText(od::value& v, const Path& p) {
+    if (byte_stats == StatsPath::kRaw) {
+      std::string_view raw = v.raw_json_token();
+      // The token runs from the opening quote to the next token: drop the trailing whitespace.
+      while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' ||
+                              raw.back() == '\t')) {
+        raw.remove_suffix(1);
+      }
+      if (raw.size() >= 2 && raw.front() == '"' && raw.back() == '"' &&
+          CountJsonStringStats(raw.substr(1, raw.size() - 2), &f->text)) {
+        return Status::Ok();
+      }
+    }
     std::string_view text;
     if (auto e = v.get_string().get(text)) return JsonError(p, e);
-    if (byte_stats) {
+    if (byte_stats == StatsPath::kRaw || byte_stats == StatsPath::kUnescaped) {
       CountByteStats(text, &f->text);
+    } else if (byte_stats == StatsPath::kReference) {
+      CountByteStatsReference(text, &f->text);
     } else {
       f->text.bytes += static_cast<int64_t>(text.size());
     }
@@ -300,7 +320,11 @@ class RequestParser::Impl {
 
   Status ParsePadded(std::string_view body, size_t capacity, RequestFeatures* f) {
     f->Clear();
-    Reader reader{f, config_.byte_stats};
+    Reader reader{f, !config_.byte_stats                      ? StatsPath::kNone
+                     : config_.stats_path == ParserConfig::kRaw ? StatsPath::kRaw
+                     : config_.stats_path == ParserConfig::kUnescaped
+                         ? StatsPath::kUnescaped
+                         : StatsPath::kReference};
     if (body.size() > config_.max_body_bytes) {
       return OutOfRange("body: " + std::to_string(body.size()) + " bytes exceeds the limit of " +
                         std::to_string(config_.max_body_bytes));

@@ -39,6 +39,13 @@ struct ParserConfig {
   // false: RequestFeatures::text holds only `bytes` (enough for the static and ema modes);
   // skips the byte-class statistics, most of the parse time for long content.
   bool byte_stats = true;
+  // How the statistics are counted; every path gives the same counts. kRaw: on the raw JSON
+  // strings in place, no unescaping (CountJsonStringStats; strings with \u escapes and builds
+  // without AVX2 take kUnescaped). kUnescaped: simdjson unescapes each string, then
+  // CountByteStats. kReference: the byte-at-a-time CountByteStatsReference on the unescaped
+  // text (for tests).
+  enum StatsPath { kRaw, kUnescaped, kReference };
+  StatsPath stats_path = kRaw;
 
   Status Validate() const;
 };
