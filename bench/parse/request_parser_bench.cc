@@ -90,6 +90,21 @@ void BM_CountByteStats(benchmark::State& state, bool cjk) {
 BENCHMARK_CAPTURE(BM_CountByteStats, text_32kb, false);
 BENCHMARK_CAPTURE(BM_CountByteStats, cjk_32kb, true);
 
+// The statistics on the raw JSON string content (Text() is escaped JSON text: "\\n", "\\\""),
+// as the parser counts them since the statistics are counted without unescaping.
+void BM_CountJsonStringStats(benchmark::State& state, bool cjk) {
+  const std::string raw = Text(32 * 1024, cjk);
+  for (auto _ : state) {
+    ByteStats st;
+    if (!CountJsonStringStats(raw, &st)) state.SkipWithError("declined");
+    benchmark::DoNotOptimize(st);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(raw.size()));
+}
+BENCHMARK_CAPTURE(BM_CountJsonStringStats, text_32kb, false);
+BENCHMARK_CAPTURE(BM_CountJsonStringStats, cjk_32kb, true);
+
 }  // namespace
 }  // namespace tokenpool::parse
 

@@ -1,5 +1,6 @@
 #include "parse/byte_stats.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstdint>
@@ -359,25 +360,97 @@ struct HalfClasses {
   __m256i letter, upper, digit, space, newline, control, backslash;
 };
 
-[[gnu::always_inline]] inline HalfClasses ClassifyHalf(__m256i v, VecCounts* vc) {
-  const __m256i fold = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+// Byte sets whose members differ in their low 4 bits are matched in two instructions:
+// v == pshufb(table, v), the table holding each member at its low nibble (and a byte with
+// another low nibble elsewhere; bytes >= 0x80 look up 0 and never match).
+constexpr uint8_t kNoMatch = 0xFF;
+struct NibbleSet {
+  uint8_t t[16];
+  constexpr explicit NibbleSet(const char* members) : t{} {
+    for (int i = 0; i < 16; ++i) t[i] = static_cast<uint8_t>(i == 0xF ? 0x0E : 0x0F) ;
+    for (const char* m = members; *m != '\0'; ++m) {
+      t[static_cast<uint8_t>(*m) & 0xF] = static_cast<uint8_t>(*m);
+    }
+  }
+};
+
+// The constant vectors of the classifier, read from memory: as immediates GCC rebuilds each
+// one per use (mov, vmovd, vpbroadcastb) once the 16 ymm registers are taken.
+enum Const {
+  kFold, kLetterAdd, kLetterLim, kUpperAdd, kUpperLim, kDigitAdd, kDigitLim, kLowAdd, kLowLim,
+  kDel, kBackslash, kQuote, kSpaceSet, kNewlineSet, kBracketSet, kColonSet, kCodeSet, kTexSet,
+  kMarkupSet, kEscapeSet, kEscB, kEscR, kNumConsts
+};
+struct alignas(32) ConstTable {
+  uint8_t v[kNumConsts][32];
+};
+constexpr ConstTable MakeConsts() {
+  ConstTable c{};
+  const auto fill = [&c](int k, int value) {
+    for (int i = 0; i < 32; ++i) c.v[k][i] = static_cast<uint8_t>(value);
+  };
+  const auto set = [&c](int k, const char* members) {
+    const NibbleSet n(members);
+    for (int i = 0; i < 32; ++i) c.v[k][i] = n.t[i & 15];
+  };
+  // Range2(lo, hi): add 0x80 - lo, then signed compare against hi - lo - 127.
+  fill(kFold, 0x20);
+  fill(kLetterAdd, 0x80 - 'a');
+  fill(kLetterLim, ('z' - 'a' - 127) & 0xFF);
+  fill(kUpperAdd, 0x80 - 'A');
+  fill(kUpperLim, ('Z' - 'A' - 127) & 0xFF);
+  fill(kDigitAdd, 0x80 - '0');
+  fill(kDigitLim, ('9' - '0' - 127) & 0xFF);
+  fill(kLowAdd, 0x80);
+  fill(kLowLim, (0x1F - 127) & 0xFF);
+  fill(kDel, 0x7F);
+  fill(kBackslash, '\\');
+  fill(kQuote, '"');
+  set(kSpaceSet, " \t");
+  set(kNewlineSet, "\n\r");
+  set(kBracketSet, "{}");  // of v | 0x20: { } and [ ]
+  set(kColonSet, ":,");
+  set(kCodeSet, ";=()<>");
+  set(kTexSet, "\\$^");
+  set(kMarkupSet, "#*`|-");
+  set(kEscapeSet, "\"\\/fnt");
+  fill(kEscB, 'b');
+  fill(kEscR, 'r');
+  return c;
+}
+constexpr ConstTable kConsts = MakeConsts();
+
+[[gnu::always_inline]] inline __m256i K(const __m256i* k, Const i) {
+  return _mm256_load_si256(k + i);
+}
+[[gnu::always_inline]] inline __m256i InSet(__m256i v, __m256i set) {
+  return _mm256_cmpeq_epi8(_mm256_shuffle_epi8(set, v), v);
+}
+
+[[gnu::always_inline]] inline HalfClasses ClassifyHalf(__m256i v, const __m256i* k) {
+  const __m256i fold = _mm256_or_si256(v, K(k, kFold));
   HalfClasses r;
-  r.letter = Range2(fold, 'a', 'z');
-  r.upper = Range2(v, 'A', 'Z');
-  r.digit = Range2(v, '0', '9');
-  r.space = Or(Eq(v, ' '), Eq(v, '\t'));
-  r.newline = Or(Eq(v, '\n'), Eq(v, '\r'));
-  r.control =
-      Or(_mm256_andnot_si256(Or(r.space, r.newline), Range2(v, 0, 0x1F)), Eq(v, 0x7F));
-  r.backslash = Eq(v, '\\');
-  vc->quote = Sub(vc->quote, Eq(v, '"'));
-  vc->bracket = Sub(vc->bracket, Or(Eq(fold, '{'), Eq(fold, '}')));
-  vc->colon = Sub(vc->colon, Or(Eq(v, ':'), Eq(v, ',')));
-  vc->code = Sub(vc->code, Or(Range2(v, ';', '>'), Range2(v, '(', ')')));
-  vc->tex = Sub(vc->tex, Or(r.backslash, Or(Eq(v, '$'), Eq(v, '^'))));
-  vc->markup = Sub(vc->markup, Or(Or(Eq(v, '#'), Eq(v, '*')),
-                                  Or(Or(Eq(v, '`'), Eq(v, '|')), Eq(v, '-'))));
+  r.letter = _mm256_cmpgt_epi8(K(k, kLetterLim), _mm256_add_epi8(fold, K(k, kLetterAdd)));
+  r.upper = _mm256_cmpgt_epi8(K(k, kUpperLim), _mm256_add_epi8(v, K(k, kUpperAdd)));
+  r.digit = _mm256_cmpgt_epi8(K(k, kDigitLim), _mm256_add_epi8(v, K(k, kDigitAdd)));
+  r.space = InSet(v, K(k, kSpaceSet));
+  r.newline = InSet(v, K(k, kNewlineSet));
+  // Below 0x20 or 0x7F; tab, newline and carriage return are taken out from the masks.
+  r.control = Or(_mm256_cmpgt_epi8(K(k, kLowLim), _mm256_add_epi8(v, K(k, kLowAdd))),
+                 _mm256_cmpeq_epi8(v, K(k, kDel)));
+  r.backslash = _mm256_cmpeq_epi8(v, K(k, kBackslash));
   return r;
+}
+
+// The count-only classes of 32 bytes into the byte counters.
+[[gnu::always_inline]] inline void CountPunctHalf(__m256i v, const __m256i* k, VecCounts* vc) {
+  const __m256i fold = _mm256_or_si256(v, K(k, kFold));
+  vc->quote = Sub(vc->quote, _mm256_cmpeq_epi8(v, K(k, kQuote)));
+  vc->bracket = Sub(vc->bracket, InSet(fold, K(k, kBracketSet)));
+  vc->colon = Sub(vc->colon, InSet(v, K(k, kColonSet)));
+  vc->code = Sub(vc->code, InSet(v, K(k, kCodeSet)));
+  vc->tex = Sub(vc->tex, InSet(v, K(k, kTexSet)));
+  vc->markup = Sub(vc->markup, InSet(v, K(k, kMarkupSet)));
 }
 
 inline int64_t SumBytes(__m256i v) {
@@ -424,18 +497,18 @@ inline uint64_t P1h(uint64_t x, uint64_t before, uint64_t escaped) {
 // One 64-byte block at p (avail bytes readable from p); valid: the bytes of the string.
 // Returns false on a \u or invalid escape.
 [[gnu::always_inline]] inline bool JsonBlock(const unsigned char* p, uint64_t valid, size_t avail,
-                                             JsonCarry* c, VecCounts* vc, ByteStats* st,
+                                             const __m256i* k, JsonCarry* c, ByteStats* st,
                                              int64_t* holes) {
   const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
   const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
-  const HalfClasses x = ClassifyHalf(a, vc);
-  const HalfClasses y = ClassifyHalf(b, vc);
+  const HalfClasses x = ClassifyHalf(a, k);
+  const HalfClasses y = ClassifyHalf(b, k);
   uint64_t letter = MM(x.letter, y.letter);
   const uint64_t upper = MM(x.upper, y.upper);
   const uint64_t digit = MM(x.digit, y.digit);
   uint64_t space = MM(x.space, y.space);
   uint64_t newline = MM(x.newline, y.newline);
-  uint64_t control = MM(x.control, y.control) & valid;
+  uint64_t control = MM(x.control, y.control) & valid & ~(space | newline);
   const uint64_t non_ascii = MM(a, b);
   const uint64_t bs = MM(x.backslash, y.backslash);
   uint64_t kept = valid;
@@ -453,16 +526,23 @@ inline uint64_t P1h(uint64_t x, uint64_t before, uint64_t escaped) {
     c->escaped = 0;
   }
   if ((escaped | holes_mask) != 0) {
-    const uint64_t quote = MM(Eq(a, '"'), Eq(b, '"'));
-    const uint64_t slash = MM(Eq(a, '/'), Eq(b, '/'));
-    const uint64_t nr = MM(Or(Eq(a, 'n'), Eq(a, 'r')), Or(Eq(b, 'n'), Eq(b, 'r')));
-    const uint64_t tab = MM(Eq(a, 't'), Eq(b, 't'));
-    const uint64_t bf = MM(Or(Eq(a, 'b'), Eq(a, 'f')), Or(Eq(b, 'b'), Eq(b, 'f')));
-    if ((escaped & ~(quote | bs | slash | nr | tab | bf)) != 0) return false;
+    // A valid escaped byte is one of " \ / f n t (distinct low nibbles: one table), b or r.
+    const auto valid_escape = [k](__m256i v) {
+      return Or(InSet(v, K(k, kEscapeSet)),
+                Or(_mm256_cmpeq_epi8(v, K(k, kEscB)), _mm256_cmpeq_epi8(v, K(k, kEscR))));
+    };
+    if ((escaped & ~MM(valid_escape(a), valid_escape(b))) != 0) return false;
+    // An escaped letter is then b f n r t, told apart by bits 1, 3 and 4 of the byte: n (0x6E,
+    // bit 3) and r (0x72, bits 4 and 1) stand for newlines, t (0x74, bit 4 alone) for a tab,
+    // b (0x62) and f (0x66, neither bit 3 nor 4) for control bytes.
+    const uint64_t el = escaped & letter;
+    const uint64_t bit1 = MM(_mm256_slli_epi16(a, 6), _mm256_slli_epi16(b, 6));
+    const uint64_t bit3 = MM(_mm256_slli_epi16(a, 4), _mm256_slli_epi16(b, 4));
+    const uint64_t bit4 = MM(_mm256_slli_epi16(a, 3), _mm256_slli_epi16(b, 3));
+    newline |= el & (bit3 | (bit4 & bit1));
+    space |= el & bit4 & ~bit1;
+    control |= el & ~(bit3 | bit4);
     letter &= ~escaped;
-    newline |= escaped & nr;
-    space |= escaped & tab;
-    control |= escaped & bf;
     kept &= ~holes_mask;
     *holes += Pop(holes_mask);
   }
@@ -532,32 +612,57 @@ inline uint64_t P1h(uint64_t x, uint64_t before, uint64_t escaped) {
   return true;
 }
 
+// The count-only classes of the raw bytes, a pass of its own: with the masks and runs of
+// JsonBlock in the same loop, the 16 ymm registers do not hold the counters and GCC spills them.
+// A zero byte is in none of these classes, so the tail is read from a zero-padded copy.
+[[gnu::noinline]] void CountPunct(const unsigned char* p, size_t n, const __m256i* k, ByteStats* st) {
+  const __m256i z = _mm256_setzero_si256();
+  VecCounts vc{z, z, z, z, z, z};
+  size_t off = 0;
+  while (off + 64 <= n) {
+    const size_t end = std::min(n & ~size_t{63}, off + 127 * 64);
+    for (; off < end; off += 64) {  // at most 2 per lane and block: flushed every 127 blocks
+      CountPunctHalf(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + off)), k, &vc);
+      CountPunctHalf(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + off + 32)), k, &vc);
+    }
+    Flush(&vc, st);
+  }
+  if (off < n) {
+    alignas(32) unsigned char tail[64] = {};
+    std::memcpy(tail, p + off, n - off);
+    CountPunctHalf(_mm256_load_si256(reinterpret_cast<const __m256i*>(tail)), k, &vc);
+    CountPunctHalf(_mm256_load_si256(reinterpret_cast<const __m256i*>(tail + 32)), k, &vc);
+    Flush(&vc, st);
+  }
+}
+
+// GCC's SLP vectorizer packs the popcounts of a block into vectors to add them to adjacent
+// counters (vpinsrd, vpunpcklqdq, vpaddq, store, reload): slower than the scalar adds.
+#if defined(__GNUC__) && !defined(__clang__)
+[[gnu::optimize("no-tree-slp-vectorize")]]
+#endif
 bool CountJson(std::string_view raw, ByteStats* out) {
   const auto* p = reinterpret_cast<const unsigned char*>(raw.data());
   const size_t n = raw.size();
   ByteStats local;
   JsonCarry carry;
-  const __m256i z = _mm256_setzero_si256();
-  VecCounts vc{z, z, z, z, z, z};
   int64_t holes = 0;
+  // Opaque to the optimizer, so that the constants stay memory operands (see Const).
+  const __m256i* k = reinterpret_cast<const __m256i*>(&kConsts);
+  asm("" : "+r"(k));
   size_t off = 0;
-  int pending = 0;  // blocks in the byte counters: at most 2 per block and lane, so <= 127
   for (; off + 64 < n; off += 64) {
-    if (!JsonBlock(p + off, ~uint64_t{0}, n - off, &carry, &vc, &local, &holes)) return false;
-    if (++pending == 127) {
-      Flush(&vc, &local);
-      pending = 0;
-    }
+    if (!JsonBlock(p + off, ~uint64_t{0}, n - off, k, &carry, &local, &holes)) return false;
   }
   const size_t rest = n - off;
   if (rest != 0) {
     alignas(32) unsigned char tail[96] = {};
     std::memcpy(tail, p + off, rest);
     const uint64_t valid = rest == 64 ? ~uint64_t{0} : (uint64_t{1} << rest) - 1;
-    if (!JsonBlock(tail, valid, sizeof(tail), &carry, &vc, &local, &holes)) return false;
+    if (!JsonBlock(tail, valid, sizeof(tail), k, &carry, &local, &holes)) return false;
   }
   if (carry.escaped != 0) return false;  // a lone backslash at the end
-  Flush(&vc, &local);
+  CountPunct(p, n, k, &local);
   local.bytes = static_cast<int64_t>(n) - holes;
   local.tex_punct -= holes;
   out->Add(local);
