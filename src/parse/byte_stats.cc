@@ -351,9 +351,17 @@ struct VecCounts {
 };
 
 struct JsonCarry {
-  uint64_t letter = 0, letter2 = 0, letter4 = 0, lower = 0, digit = 0, space = 0, newline = 0;
-  uint64_t punct = 0, punct1 = 0, non_ascii = 0;
+  uint64_t non_ascii = 0;
   uint64_t escaped = 0;  // 1: the next block's first byte is escaped
+};
+
+// The masks of four consecutive blocks, one row per class.
+enum GroupMask {
+  kgLetter, kgUpper, kgDigit, kgSpace, kgNewline, kgPunct, kgControl, kgEscaped, kgHoles,
+  kNumGroupMasks
+};
+struct alignas(32) Group {
+  uint64_t m[kNumGroupMasks][4];
 };
 
 struct HalfClasses {
@@ -496,9 +504,11 @@ inline uint64_t P1h(uint64_t x, uint64_t before, uint64_t escaped) {
 
 // One 64-byte block at p (avail bytes readable from p); valid: the bytes of the string.
 // Returns false on a \u or invalid escape.
+// The masks of one 64-byte block at p (avail bytes readable from p) into lane j of *g, and
+// its non-ASCII counts; valid: the bytes of the string. Returns false on a \u or invalid escape.
 [[gnu::always_inline]] inline bool JsonBlock(const unsigned char* p, uint64_t valid, size_t avail,
                                              const __m256i* k, JsonCarry* c, ByteStats* st,
-                                             int64_t* holes) {
+                                             int64_t* holes, Group* g, int j) {
   const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
   const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
   const HalfClasses x = ClassifyHalf(a, k);
@@ -547,32 +557,18 @@ inline uint64_t P1h(uint64_t x, uint64_t before, uint64_t escaped) {
     *holes += Pop(holes_mask);
   }
   const uint64_t punct = kept & ~(letter | digit | space | newline | non_ascii | control);
-  const uint64_t lower = letter & ~upper;
-  const uint64_t l = letter;
-  const uint64_t l1 = Prev(l, c->letter, 1);
-  st->letters += Pop(l);
-  st->upper += Pop(upper);
-  st->letter_runs += Pop(l & ~l1);
-  const uint64_t ge2 = l & l1;
-  const uint64_t ge4 = ge2 & Prev(ge2, c->letter2, 2);
-  st->letters_ge4 += Pop(ge4);
-  st->letters_ge8 += Pop(ge4 & Prev(ge4, c->letter4, 4));
-  st->camel += Pop(upper & Prev(lower, c->lower, 1));
-  st->digits += Pop(digit);
-  st->digit_runs += Pop(digit & ~Prev(digit, c->digit, 1));
-  st->spaces += Pop(space);
-  st->space_runs += Pop(space & ~P1h(space, c->space, escaped));
-  st->newlines += Pop(newline);
-  st->newline_runs += Pop(newline & ~P1h(newline, c->newline, escaped));
-  const uint64_t p1 = P1h(punct, c->punct, escaped);
-  const uint64_t y1 = p1 & ~holes_mask;
-  st->punct += Pop(punct);
-  st->punct_runs += Pop(punct & ~p1);
-  st->punct_ge3 += Pop(punct & p1 & P1h(y1, c->punct1, escaped));
-  st->control += Pop(control);
-  st->non_ascii += Pop(non_ascii);
-  st->non_ascii_runs += Pop(non_ascii & ~Prev(non_ascii, c->non_ascii, 1));
-  if (non_ascii != 0) {
+  g->m[kgLetter][j] = letter;
+  g->m[kgUpper][j] = upper;
+  g->m[kgDigit][j] = digit;
+  g->m[kgSpace][j] = space;
+  g->m[kgNewline][j] = newline;
+  g->m[kgPunct][j] = punct;
+  g->m[kgControl][j] = control;
+  g->m[kgEscaped][j] = escaped;
+  g->m[kgHoles][j] = holes_mask;
+  if (non_ascii != 0) {  // ASCII blocks skip the non-ASCII counts
+    st->non_ascii += Pop(non_ascii);
+    st->non_ascii_runs += Pop(non_ascii & ~Prev(non_ascii, c->non_ascii, 1));
     const auto top = [](__m256i v, int bits, int value) {
       const __m256i mask = _mm256_set1_epi8(static_cast<char>(0xFF << (8 - bits)));
       return Eq(_mm256_and_si256(v, mask), static_cast<char>(value));
@@ -599,18 +595,98 @@ inline uint64_t P1h(uint64_t x, uint64_t before, uint64_t escaped) {
       ++st->script[static_cast<int>(ScriptOf(p[i], next))];
     }
   }
-  c->letter = l;
-  c->letter2 = ge2;
-  c->letter4 = ge4;
-  c->lower = lower;
-  c->digit = digit;
-  c->space = space;
-  c->newline = newline;
-  c->punct = punct;
-  c->punct1 = y1;
   c->non_ascii = non_ascii;
   return true;
 }
+
+// The run features of four consecutive blocks at once, one block per 64-bit lane: the shifts
+// of JsonBlock's masks become vpsllq/vpsrlq, the bits shifted in from the block before come
+// from the lane before (vpermq; lane 0 from the previous group), and the popcounts are nibble
+// lookups summed with vpsadbw into per-counter lanes.
+enum Counter {
+  kcLetters, kcUpper, kcLetterRuns, kcGe4, kcGe8, kcCamel, kcDigits, kcDigitRuns, kcSpaces,
+  kcSpaceRuns, kcNewlines, kcNewlineRuns, kcPunct, kcPunctRuns, kcPunctGe3, kcControl,
+  kNumCounters
+};
+
+struct LaneCarry {  // the previous group's masks rotated by one lane (lane 0: its last block)
+  __m256i letter, ge2, ge4, lower, digit, space, newline, punct, punct1;
+};
+
+// Per lane: x of the block before.
+[[gnu::always_inline]] inline __m256i PrevLanes(__m256i x, __m256i* carry) {
+  const __m256i r = _mm256_permute4x64_epi64(x, 0x93);  // lanes [3, 0, 1, 2]
+  const __m256i out = _mm256_blend_epi32(r, *carry, 0x03);
+  *carry = r;
+  return out;
+}
+// Per lane: x shifted by k bits towards higher positions, filled from the block before.
+template <int kShift>
+[[gnu::always_inline]] inline __m256i VPrev(__m256i x, __m256i before) {
+  return _mm256_or_si256(_mm256_slli_epi64(x, kShift), _mm256_srli_epi64(before, 64 - kShift));
+}
+// Per lane: the previous kept byte (see P1h).
+[[gnu::always_inline]] inline __m256i VP1h(__m256i x, __m256i before, __m256i escaped) {
+  return _mm256_or_si256(VPrev<1>(x, before), _mm256_and_si256(VPrev<2>(x, before), escaped));
+}
+
+struct LaneCounts {
+  __m256i lut, low4;
+  __m256i acc[kNumCounters];
+  [[gnu::always_inline]] inline void Add(Counter i, __m256i x) {
+    const __m256i lo = _mm256_and_si256(x, low4);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), low4);
+    const __m256i bytes =
+        _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi));
+    acc[i] = _mm256_add_epi64(acc[i], _mm256_sad_epu8(bytes, _mm256_setzero_si256()));
+  }
+  int64_t Sum(Counter i) const {
+    const __m128i t =
+        _mm_add_epi64(_mm256_castsi256_si128(acc[i]), _mm256_extracti128_si256(acc[i], 1));
+    return _mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1);
+  }
+};
+
+[[gnu::always_inline]] inline void GroupRuns(const Group& g, LaneCarry* c, LaneCounts* n) {
+  const auto load = [&g](int i) {
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(g.m[i]));
+  };
+  const __m256i l = load(kgLetter);
+  const __m256i upper = load(kgUpper);
+  const __m256i escaped = load(kgEscaped);
+  const __m256i lower = _mm256_andnot_si256(upper, l);
+  const __m256i l1 = VPrev<1>(l, PrevLanes(l, &c->letter));
+  n->Add(kcLetters, l);
+  n->Add(kcUpper, upper);
+  n->Add(kcLetterRuns, _mm256_andnot_si256(l1, l));
+  // A letter with 3 (7) letters before it, by doubling, as in CountBlock.
+  const __m256i ge2 = _mm256_and_si256(l, l1);
+  const __m256i ge4 = _mm256_and_si256(ge2, VPrev<2>(ge2, PrevLanes(ge2, &c->ge2)));
+  n->Add(kcGe4, ge4);
+  n->Add(kcGe8, _mm256_and_si256(ge4, VPrev<4>(ge4, PrevLanes(ge4, &c->ge4))));
+  n->Add(kcCamel, _mm256_and_si256(upper, VPrev<1>(lower, PrevLanes(lower, &c->lower))));
+  const __m256i digit = load(kgDigit);
+  n->Add(kcDigits, digit);
+  n->Add(kcDigitRuns,
+         _mm256_andnot_si256(VPrev<1>(digit, PrevLanes(digit, &c->digit)), digit));
+  const __m256i space = load(kgSpace);
+  n->Add(kcSpaces, space);
+  n->Add(kcSpaceRuns,
+         _mm256_andnot_si256(VP1h(space, PrevLanes(space, &c->space), escaped), space));
+  const __m256i newline = load(kgNewline);
+  n->Add(kcNewlines, newline);
+  n->Add(kcNewlineRuns, _mm256_andnot_si256(
+                            VP1h(newline, PrevLanes(newline, &c->newline), escaped), newline));
+  const __m256i punct = load(kgPunct);
+  const __m256i p1 = VP1h(punct, PrevLanes(punct, &c->punct), escaped);
+  const __m256i y1 = _mm256_andnot_si256(load(kgHoles), p1);
+  n->Add(kcPunct, punct);
+  n->Add(kcPunctRuns, _mm256_andnot_si256(p1, punct));
+  n->Add(kcPunctGe3, _mm256_and_si256(_mm256_and_si256(punct, p1),
+                                      VP1h(y1, PrevLanes(y1, &c->punct1), escaped)));
+  n->Add(kcControl, load(kgControl));
+}
+
 
 // The count-only classes of the raw bytes, a pass of its own: with the masks and runs of
 // JsonBlock in the same loop, the 16 ymm registers do not hold the counters and GCC spills them.
@@ -650,17 +726,55 @@ bool CountJson(std::string_view raw, ByteStats* out) {
   // Opaque to the optimizer, so that the constants stay memory operands (see Const).
   const __m256i* k = reinterpret_cast<const __m256i*>(&kConsts);
   asm("" : "+r"(k));
+  Group g;
+  const __m256i z = _mm256_setzero_si256();
+  LaneCarry lanes{z, z, z, z, z, z, z, z, z};
+  LaneCounts counts;
+  counts.lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2,
+                                2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  counts.low4 = _mm256_set1_epi8(0x0F);
+  for (__m256i& a : counts.acc) a = z;
+  int j = 0;
   size_t off = 0;
   for (; off + 64 < n; off += 64) {
-    if (!JsonBlock(p + off, ~uint64_t{0}, n - off, k, &carry, &local, &holes)) return false;
+    if (!JsonBlock(p + off, ~uint64_t{0}, n - off, k, &carry, &local, &holes, &g, j)) {
+      return false;
+    }
+    if (++j == 4) {
+      GroupRuns(g, &lanes, &counts);
+      j = 0;
+    }
   }
   const size_t rest = n - off;
   if (rest != 0) {
     alignas(32) unsigned char tail[96] = {};
     std::memcpy(tail, p + off, rest);
     const uint64_t valid = rest == 64 ? ~uint64_t{0} : (uint64_t{1} << rest) - 1;
-    if (!JsonBlock(tail, valid, sizeof(tail), k, &carry, &local, &holes)) return false;
+    if (!JsonBlock(tail, valid, sizeof(tail), k, &carry, &local, &holes, &g, j)) return false;
+    ++j;
   }
+  if (j != 0) {  // a partial group: the lanes after the last block count nothing
+    for (auto& row : g.m) {
+      for (int i = j; i < 4; ++i) row[i] = 0;
+    }
+    GroupRuns(g, &lanes, &counts);
+  }
+  local.letters += counts.Sum(kcLetters);
+  local.upper += counts.Sum(kcUpper);
+  local.letter_runs += counts.Sum(kcLetterRuns);
+  local.letters_ge4 += counts.Sum(kcGe4);
+  local.letters_ge8 += counts.Sum(kcGe8);
+  local.camel += counts.Sum(kcCamel);
+  local.digits += counts.Sum(kcDigits);
+  local.digit_runs += counts.Sum(kcDigitRuns);
+  local.spaces += counts.Sum(kcSpaces);
+  local.space_runs += counts.Sum(kcSpaceRuns);
+  local.newlines += counts.Sum(kcNewlines);
+  local.newline_runs += counts.Sum(kcNewlineRuns);
+  local.punct += counts.Sum(kcPunct);
+  local.punct_runs += counts.Sum(kcPunctRuns);
+  local.punct_ge3 += counts.Sum(kcPunctGe3);
+  local.control += counts.Sum(kcControl);
   if (carry.escaped != 0) return false;  // a lone backslash at the end
   CountPunct(p, n, k, &local);
   local.bytes = static_cast<int64_t>(n) - holes;
