@@ -7,7 +7,13 @@
 #include <cstring>
 
 #if defined(__AVX2__)
+// GCC 12's AVX-512 intrinsics (used by the run-time dispatched kernel) set off -Wuninitialized
+// in the header itself (_mm512_undefined_epi32, GCC bug 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #elif defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -782,6 +788,318 @@ bool CountJson(std::string_view raw, ByteStats* out) {
   out->Add(local);
   return true;
 }
+// ---- The same with AVX-512 (run-time dispatch) ----
+//
+// Where the CPU has AVX-512 BW, VBMI2 and VPOPCNTDQ (Ice Lake and later, Zen 4 and later), the
+// library built for Haswell still uses them, in the functions compiled for that target below:
+// one compare per class and 64-byte block straight into a 64-bit mask (no movemask halves), the
+// count-only classes as masked byte increments, and the run features of eight blocks at once
+// (one block per lane of a zmm: valignq brings the block before, vpshldq shifts with the bits
+// of the block before, vpopcntq counts). Same statistics, same bits, by the same formulas.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi2,avx512vpopcntdq,bmi,bmi2,popcnt")
+#define TOKENPOOL_HAVE_AVX512_KERNEL 1
+
+struct alignas(64) Group8 {
+  uint64_t m[kNumGroupMasks][8];
+};
+
+struct Lane8Carry {  // the previous group's masks (lane 7: its last block)
+  __m512i letter, ge2, ge4, lower, digit, space, newline, punct, punct1;
+};
+
+struct Json512 {
+  // Constants (32 zmm registers: GCC keeps them).
+  __m512i fold, a, A, zero_c, del, bsl, space_set, newline_set, bracket_set, colon_set, code_set,
+      tex_set, markup_set, esc_set, esc_b, esc_r, quote, one;
+  // Count-only classes: one byte counter per lane, at most 1 per block: flushed every 255.
+  __m512i quote_n, bracket_n, colon_n, code_n, tex_n, markup_n;
+  int pending = 0;
+  __m512i acc[kNumCounters];
+  Lane8Carry lanes;
+  Group8 g;
+  uint64_t escaped_carry = 0;
+  uint64_t non_ascii_carry = 0;
+  int64_t holes = 0;
+};
+
+inline __m512i Row(int i) {  // a constant row, twice (no _mm512_broadcast_i64x4: as Sum512)
+  alignas(64) uint8_t t[64];
+  std::memcpy(t, kConsts.v[i], 32);
+  std::memcpy(t + 32, kConsts.v[i], 32);
+  return _mm512_load_si512(t);
+}
+inline uint64_t InSet512(__m512i v, __m512i set) {
+  return _mm512_cmpeq_epi8_mask(_mm512_shuffle_epi8(set, v), v);
+}
+// (Not _mm512_reduce_add_epi64: GCC 12 warns on its header, -Wuninitialized.)
+inline int64_t Sum512(__m512i v) {
+  alignas(64) int64_t t[8];
+  _mm512_store_si512(t, v);
+  return t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+}
+inline int64_t SumBytes512(__m512i v) { return Sum512(_mm512_sad_epu8(v, _mm512_setzero_si512())); }
+
+void Flush512(Json512* s, ByteStats* st) {
+  st->quotes += SumBytes512(s->quote_n);
+  st->brackets += SumBytes512(s->bracket_n);
+  st->colons_commas += SumBytes512(s->colon_n);
+  st->code_punct += SumBytes512(s->code_n);
+  st->tex_punct += SumBytes512(s->tex_n);
+  st->markup_punct += SumBytes512(s->markup_n);
+  const __m512i z = _mm512_setzero_si512();
+  s->quote_n = s->bracket_n = s->colon_n = s->code_n = s->tex_n = s->markup_n = z;
+  s->pending = 0;
+}
+
+// One 64-byte block into lane j of s->g; as JsonBlock.
+[[gnu::always_inline]] inline bool Block512(const unsigned char* p, uint64_t valid, size_t avail,
+                                            Json512* s, ByteStats* st, int j) {
+  const __m512i v = _mm512_loadu_si512(p);
+  const __m512i fold = _mm512_or_si512(v, s->fold);
+  uint64_t letter = _mm512_cmple_epu8_mask(_mm512_sub_epi8(fold, s->a), _mm512_set1_epi8(25));
+  const uint64_t upper =
+      _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, s->A), _mm512_set1_epi8(25));
+  const uint64_t digit =
+      _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, s->zero_c), _mm512_set1_epi8(9));
+  uint64_t space = InSet512(v, s->space_set);
+  uint64_t newline = InSet512(v, s->newline_set);
+  uint64_t control = (_mm512_cmplt_epu8_mask(v, s->fold) | _mm512_cmpeq_epi8_mask(v, s->del)) &
+                     valid & ~(space | newline);
+  const uint64_t non_ascii = _mm512_movepi8_mask(v);
+  const uint64_t bs = _mm512_cmpeq_epi8_mask(v, s->bsl);
+  // Count-only classes (zero bytes past the end are in none).
+  s->quote_n = _mm512_mask_add_epi8(s->quote_n, _mm512_cmpeq_epi8_mask(v, s->quote), s->quote_n,
+                                    s->one);
+  s->bracket_n = _mm512_mask_add_epi8(s->bracket_n, InSet512(fold, s->bracket_set), s->bracket_n,
+                                      s->one);
+  s->colon_n = _mm512_mask_add_epi8(s->colon_n, InSet512(v, s->colon_set), s->colon_n, s->one);
+  s->code_n = _mm512_mask_add_epi8(s->code_n, InSet512(v, s->code_set), s->code_n, s->one);
+  s->tex_n = _mm512_mask_add_epi8(s->tex_n, InSet512(v, s->tex_set), s->tex_n, s->one);
+  s->markup_n =
+      _mm512_mask_add_epi8(s->markup_n, InSet512(v, s->markup_set), s->markup_n, s->one);
+  if (++s->pending == 255) Flush512(s, st);
+  uint64_t kept = valid;
+  uint64_t escaped = s->escaped_carry;
+  uint64_t holes_mask = 0;
+  if (bs != 0) {
+    constexpr uint64_t kOdd = 0xAAAAAAAAAAAAAAAAull;
+    const uint64_t potential = bs & ~s->escaped_carry;
+    const uint64_t code = (((potential << 1) | kOdd) - potential) ^ kOdd;
+    escaped = code ^ (bs | s->escaped_carry);
+    holes_mask = code & bs;
+    s->escaped_carry = holes_mask >> 63;
+  } else {
+    s->escaped_carry = 0;
+  }
+  if ((escaped | holes_mask) != 0) {
+    const uint64_t ok = InSet512(v, s->esc_set) | _mm512_cmpeq_epi8_mask(v, s->esc_b) |
+                        _mm512_cmpeq_epi8_mask(v, s->esc_r);
+    if ((escaped & ~ok) != 0) return false;
+    const uint64_t el = escaped & letter;
+    const uint64_t bit1 = _mm512_test_epi8_mask(v, _mm512_set1_epi8(0x02));
+    const uint64_t bit3 = _mm512_test_epi8_mask(v, _mm512_set1_epi8(0x08));
+    const uint64_t bit4 = _mm512_test_epi8_mask(v, _mm512_set1_epi8(0x10));
+    newline |= el & (bit3 | (bit4 & bit1));
+    space |= el & bit4 & ~bit1;
+    control |= el & ~(bit3 | bit4);
+    letter &= ~escaped;
+    kept &= ~holes_mask;
+    s->holes += Pop(holes_mask);
+  }
+  const uint64_t punct = kept & ~(letter | digit | space | newline | non_ascii | control);
+  Group8& g = s->g;
+  g.m[kgLetter][j] = letter;
+  g.m[kgUpper][j] = upper;
+  g.m[kgDigit][j] = digit;
+  g.m[kgSpace][j] = space;
+  g.m[kgNewline][j] = newline;
+  g.m[kgPunct][j] = punct;
+  g.m[kgControl][j] = control;
+  g.m[kgEscaped][j] = escaped;
+  g.m[kgHoles][j] = holes_mask;
+  if (non_ascii != 0) {
+    st->non_ascii += Pop(non_ascii);
+    st->non_ascii_runs += Pop(non_ascii & ~Prev(non_ascii, s->non_ascii_carry, 1));
+    const auto top = [](__m512i x, int mask, int value) {
+      return _mm512_cmpeq_epi8_mask(_mm512_and_si512(x, _mm512_set1_epi8(static_cast<char>(mask))),
+                                     _mm512_set1_epi8(static_cast<char>(value)));
+    };
+    const auto range = [](__m512i x, int lo, int hi) {
+      return _mm512_cmple_epu8_mask(_mm512_sub_epi8(x, _mm512_set1_epi8(static_cast<char>(lo))),
+                                    _mm512_set1_epi8(static_cast<char>(hi - lo)));
+    };
+    const uint64_t lead2 = top(v, 0xE0, 0xC0);
+    const uint64_t lead3 = top(v, 0xF0, 0xE0);
+    const uint64_t lead4 = top(v, 0xF8, 0xF0);
+    const uint64_t han = range(v, 0xE4, 0xE9);
+    const uint64_t hangul = range(v, 0xEB, 0xEC);
+    const uint64_t cyrillic = range(v, 0xD0, 0xD3);
+    st->utf8_2 += Pop(lead2);
+    st->utf8_3 += Pop(lead3);
+    st->utf8_4 += Pop(lead4);
+    st->script[static_cast<int>(Script::kFourByte)] += Pop(lead4);
+    st->script[static_cast<int>(Script::kHan)] += Pop(han);
+    st->script[static_cast<int>(Script::kHangul)] += Pop(hangul);
+    st->script[static_cast<int>(Script::kCyrillic)] += Pop(cyrillic);
+    for (uint64_t leads = (lead2 | lead3) & ~(han | hangul | cyrillic); leads != 0;
+         leads &= leads - 1) {
+      const auto i = static_cast<size_t>(std::countr_zero(leads));
+      unsigned char next = p[i + 1];
+      if (next == '\\') next = i + 2 < avail ? Unescaped(p[i + 2]) : 0;
+      ++st->script[static_cast<int>(ScriptOf(p[i], next))];
+    }
+  }
+  s->non_ascii_carry = non_ascii;
+  return true;
+}
+
+// Per lane: x of the block before (lane 0: the previous group's lane 7).
+[[gnu::always_inline]] inline __m512i Before8(__m512i x, __m512i* carry) {
+  const __m512i out = _mm512_alignr_epi64(x, *carry, 7);
+  *carry = x;
+  return out;
+}
+template <int kShift>
+[[gnu::always_inline]] inline __m512i Prev8(__m512i x, __m512i before) {
+  return _mm512_shldi_epi64(x, before, kShift);
+}
+[[gnu::always_inline]] inline __m512i P1h8(__m512i x, __m512i before, __m512i escaped) {
+  // Prev1 | (Prev2 & escaped)
+  return _mm512_ternarylogic_epi64(Prev8<1>(x, before), Prev8<2>(x, before), escaped, 0xF8);
+}
+
+[[gnu::always_inline]] inline void Group8Runs(Json512* s) {
+  const auto load = [s](int i) { return _mm512_load_si512(s->g.m[i]); };
+  const auto add = [s](Counter i, __m512i x) {
+    s->acc[i] = _mm512_add_epi64(s->acc[i], _mm512_popcnt_epi64(x));
+  };
+  Lane8Carry* c = &s->lanes;
+  const __m512i l = load(kgLetter);
+  const __m512i upper = load(kgUpper);
+  const __m512i escaped = load(kgEscaped);
+  const __m512i lower = _mm512_andnot_si512(upper, l);
+  const __m512i l1 = Prev8<1>(l, Before8(l, &c->letter));
+  add(kcLetters, l);
+  add(kcUpper, upper);
+  add(kcLetterRuns, _mm512_andnot_si512(l1, l));
+  const __m512i ge2 = _mm512_and_si512(l, l1);
+  const __m512i ge4 = _mm512_and_si512(ge2, Prev8<2>(ge2, Before8(ge2, &c->ge2)));
+  add(kcGe4, ge4);
+  add(kcGe8, _mm512_and_si512(ge4, Prev8<4>(ge4, Before8(ge4, &c->ge4))));
+  add(kcCamel, _mm512_and_si512(upper, Prev8<1>(lower, Before8(lower, &c->lower))));
+  const __m512i digit = load(kgDigit);
+  add(kcDigits, digit);
+  add(kcDigitRuns, _mm512_andnot_si512(Prev8<1>(digit, Before8(digit, &c->digit)), digit));
+  const __m512i space = load(kgSpace);
+  add(kcSpaces, space);
+  add(kcSpaceRuns,
+      _mm512_andnot_si512(P1h8(space, Before8(space, &c->space), escaped), space));
+  const __m512i newline = load(kgNewline);
+  add(kcNewlines, newline);
+  add(kcNewlineRuns,
+      _mm512_andnot_si512(P1h8(newline, Before8(newline, &c->newline), escaped), newline));
+  const __m512i punct = load(kgPunct);
+  const __m512i p1 = P1h8(punct, Before8(punct, &c->punct), escaped);
+  const __m512i y1 = _mm512_andnot_si512(load(kgHoles), p1);
+  add(kcPunct, punct);
+  add(kcPunctRuns, _mm512_andnot_si512(p1, punct));
+  add(kcPunctGe3, _mm512_and_si512(_mm512_and_si512(punct, p1),
+                                   P1h8(y1, Before8(y1, &c->punct1), escaped)));
+  add(kcControl, load(kgControl));
+}
+
+bool CountJson512(std::string_view raw, ByteStats* out) {
+  const auto* p = reinterpret_cast<const unsigned char*>(raw.data());
+  const size_t n = raw.size();
+  ByteStats local;
+  Json512 s;
+  s.fold = _mm512_set1_epi8(0x20);
+  s.a = _mm512_set1_epi8('a');
+  s.A = _mm512_set1_epi8('A');
+  s.zero_c = _mm512_set1_epi8('0');
+  s.del = _mm512_set1_epi8(0x7F);
+  s.bsl = _mm512_set1_epi8('\\');
+  s.quote = _mm512_set1_epi8('"');
+  s.one = _mm512_set1_epi8(1);
+  s.space_set = Row(kSpaceSet);
+  s.newline_set = Row(kNewlineSet);
+  s.bracket_set = Row(kBracketSet);
+  s.colon_set = Row(kColonSet);
+  s.code_set = Row(kCodeSet);
+  s.tex_set = Row(kTexSet);
+  s.markup_set = Row(kMarkupSet);
+  s.esc_set = Row(kEscapeSet);
+  s.esc_b = _mm512_set1_epi8('b');
+  s.esc_r = _mm512_set1_epi8('r');
+  const __m512i z = _mm512_setzero_si512();
+  s.quote_n = s.bracket_n = s.colon_n = s.code_n = s.tex_n = s.markup_n = z;
+  for (__m512i& a : s.acc) a = z;
+  s.lanes = Lane8Carry{z, z, z, z, z, z, z, z, z};
+  int j = 0;
+  size_t off = 0;
+  for (; off + 64 < n; off += 64) {
+    if (!Block512(p + off, ~uint64_t{0}, n - off, &s, &local, j)) return false;
+    if (++j == 8) {
+      Group8Runs(&s);
+      j = 0;
+    }
+  }
+  const size_t rest = n - off;
+  if (rest != 0) {
+    alignas(64) unsigned char tail[128] = {};
+    std::memcpy(tail, p + off, rest);
+    const uint64_t valid = rest == 64 ? ~uint64_t{0} : (uint64_t{1} << rest) - 1;
+    if (!Block512(tail, valid, sizeof(tail), &s, &local, j)) return false;
+    ++j;
+  }
+  if (s.escaped_carry != 0) return false;  // a lone backslash at the end
+  if (j != 0) {
+    for (auto& row : s.g.m) {
+      for (int i = j; i < 8; ++i) row[i] = 0;
+    }
+    Group8Runs(&s);
+  }
+  Flush512(&s, &local);
+  local.letters += Sum512(s.acc[kcLetters]);
+  local.upper += Sum512(s.acc[kcUpper]);
+  local.letter_runs += Sum512(s.acc[kcLetterRuns]);
+  local.letters_ge4 += Sum512(s.acc[kcGe4]);
+  local.letters_ge8 += Sum512(s.acc[kcGe8]);
+  local.camel += Sum512(s.acc[kcCamel]);
+  local.digits += Sum512(s.acc[kcDigits]);
+  local.digit_runs += Sum512(s.acc[kcDigitRuns]);
+  local.spaces += Sum512(s.acc[kcSpaces]);
+  local.space_runs += Sum512(s.acc[kcSpaceRuns]);
+  local.newlines += Sum512(s.acc[kcNewlines]);
+  local.newline_runs += Sum512(s.acc[kcNewlineRuns]);
+  local.punct += Sum512(s.acc[kcPunct]);
+  local.punct_runs += Sum512(s.acc[kcPunctRuns]);
+  local.punct_ge3 += Sum512(s.acc[kcPunctGe3]);
+  local.control += Sum512(s.acc[kcControl]);
+  local.bytes = static_cast<int64_t>(n) - s.holes;
+  local.tex_punct -= s.holes;
+  out->Add(local);
+  return true;
+}
+
+#pragma GCC pop_options
+#endif  // __GNUC__
+
+bool HaveAvx512Kernel() {
+#if defined(TOKENPOOL_HAVE_AVX512_KERNEL)
+  static const bool have = __builtin_cpu_supports("avx512f") &&
+                           __builtin_cpu_supports("avx512bw") &&
+                           __builtin_cpu_supports("avx512vl") &&
+                           __builtin_cpu_supports("avx512dq") &&
+                           __builtin_cpu_supports("avx512vbmi2") &&
+                           __builtin_cpu_supports("avx512vpopcntdq");
+  return have;
+#else
+  return false;
+#endif
+}
 #endif  // __AVX2__
 
 }  // namespace
@@ -797,9 +1115,18 @@ void CountByteStats(std::string_view text, ByteStats* stats) { Count<false>(text
 void CountByteStatsReference(std::string_view text, ByteStats* stats) { Count<true>(text, stats); }
 
 bool CountJsonStringStats(std::string_view raw, ByteStats* stats) {
+  return CountJsonStringStatsWith(JsonKernel::kBest, raw, stats);
+}
+
+bool CountJsonStringStatsWith(JsonKernel kernel, std::string_view raw, ByteStats* stats) {
 #if defined(__AVX2__)
+#if defined(TOKENPOOL_HAVE_AVX512_KERNEL)
+  if (kernel == JsonKernel::kBest && HaveAvx512Kernel()) return CountJson512(raw, stats);
+#endif
+  (void)kernel;
   return CountJson(raw, stats);
 #else
+  (void)kernel;
   (void)raw;
   (void)stats;
   return false;

@@ -26,7 +26,12 @@ void CountByteStatsReference(std::string_view text, ByteStats* stats);
 // Returns false, with *stats untouched, where the content has a \u escape, an invalid escape or
 // ends in a lone backslash (the caller unescapes then and calls CountByteStats), and always on a
 // build without AVX2 (the portable build unescapes every string).
+// Where the CPU has AVX-512 (BW, VBMI2, VPOPCNTDQ) a kernel for it is chosen at run time.
 bool CountJsonStringStats(std::string_view raw, ByteStats* stats);
+
+// The same with a chosen kernel (tests): kBest as above, kAvx2 the AVX2 kernel on any CPU.
+enum class JsonKernel { kBest, kAvx2 };
+bool CountJsonStringStatsWith(JsonKernel kernel, std::string_view raw, ByteStats* stats);
 
 // The Script of a character from its first two UTF-8 bytes (lead byte of a 2- or 3-byte
 // sequence, then the next byte); 4-byte sequences are Script::kFourByte.
