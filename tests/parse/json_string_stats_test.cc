@@ -168,6 +168,46 @@ TEST(JsonStringStatsTest, AllByteValuesAndLoneBackslash) {
   CheckRaw("", "empty");
 }
 
+TEST(JsonStringStatsTest, EveryLeadByteBeforeEveryByte) {
+  // The script of a character comes from its lead byte and the byte after it, whatever that is
+  // (invalid UTF-8 included): each pair at several offsets within a block.
+  for (int lead = 0x80; lead <= 0xFF; ++lead) {
+    for (size_t shift : {0, 13, 62}) {
+      std::string raw(shift, 'x');
+      for (int next = 0; next <= 0xFF; ++next) {
+        raw.push_back(static_cast<char>(lead));
+        if (next == '\\' || next == '"') {
+          raw += next == '"' ? "\\\"" : "\\n";  // a valid escape after the lead byte
+        } else {
+          raw.push_back(static_cast<char>(next));
+        }
+        raw.push_back(' ');
+      }
+      CheckRaw(raw, "lead " + std::to_string(lead) + " shift " + std::to_string(shift));
+    }
+  }
+}
+
+TEST(JsonStringStatsTest, RandomBytesWithValidEscapes) {
+  static const char* const kEscapes[] = {"\\n", "\\t", "\\r", "\\b", "\\f", "\\/", "\\\\", "\\\""};
+  uint64_t x = 11;
+  for (int iter = 0; iter < 3000; ++iter) {
+    const size_t n = Next(&x) % 400;
+    std::string raw;
+    while (raw.size() < n) {
+      const auto r = Next(&x) % 8;
+      if (r == 0) {
+        raw += kEscapes[Next(&x) % 8];
+      } else {
+        const auto b = static_cast<char>(Next(&x) & 0xFF);
+        if (b != '\\') raw.push_back(b);
+      }
+    }
+    CheckRaw(raw, "random bytes with escapes " + std::to_string(iter));
+  }
+  EXPECT_GT(g_accepted, 0);
+}
+
 // Every field of RequestFeatures.
 void ExpectSame(const RequestFeatures& a, const RequestFeatures& b, const std::string& what) {
   EXPECT_EQ(a.endpoint, b.endpoint) << what;
