@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Counts that do not depend on how busy the machine is, for tokenpool serve and for nginx in
+# front of the same `tokenpool mock --instant`, over the same open-loop streaming load
+# (tokenpool load, 100 req/s for 10 s, Poisson, ~100-token prompts and 8-31 output tokens):
+#   * user-space instructions per request (valgrind --tool=callgrind, whole process, start-up
+#     included, divided by the requests completed);
+#   * system calls per request by kind (strace -c -f).
+# One worker each (tokenpool workers: 1; nginx worker_processes 1, master off); request log on
+# for both (tokenpool's to a file, nginx's access log). Backend /metrics reads are on (1 s) for
+# tokenpool; nginx has no equivalent.
+# Usage: bench/gateway/run_gateway_profile.sh [build-dir]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build}
+bin="$build/src/cli/tokenpool"
+[ -x "$bin" ] || { echo "run_gateway_profile: $bin not found; build first" >&2; exit 1; }
+for tool in valgrind strace callgrind_annotate; do
+  command -v "$tool" >/dev/null || { echo "run_gateway_profile: $tool not found (apt-get install valgrind strace)" >&2; exit 1; }
+done
+nginx=$(command -v nginx || echo /usr/sbin/nginx)
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.5; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+"$bin" mock --port 0 --instant >"$tmp/mock.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do grep -q "listening on" "$tmp/mock.out" && break; sleep 0.05; done
+mock_port=$(grep -o 'listening on [0-9.]*:[0-9]*' "$tmp/mock.out" | sed 's/.*://')
+model=$(grep -o 'model=[^ ]*' "$tmp/mock.out" | sed 's/model=//')
+printf "num_prefill_tokens,num_decode_tokens\n" >"$tmp/t.csv"
+for i in $(seq 0 199); do echo "$((40 + (i * 37) % 120)),$((8 + (i * 11) % 24))" >>"$tmp/t.csv"; done
+digest=$(printf %s sk-bench | sha256sum | cut -d' ' -f1)
+url="\"http://127.0.0.1:$mock_port\""
+cat >"$tmp/gw.yaml" <<EOF
+listen: {host: 127.0.0.1, port: 0}
+workers: 1
+models: [$model]
+pools:
+  - {name: main, model: $model, profile: llama-3-8b-h100, max_model_len: 8192, backends: [$url]}
+tenants:
+  - {name: bench, keys: [$digest]}
+entitlements:
+  - {tenant: bench, pool: main, class: guaranteed, guarantee: {token_rate: 20000, kv_tokens: 60000, concurrency: 40}}
+EOF
+nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$tmp/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx.err warn;
+events { worker_connections 8192; }
+http {
+  access_log $tmp/nginx.access;
+  client_body_temp_path $tmp/body;
+  proxy_temp_path $tmp/proxy;
+  keepalive_requests 1000000;
+  upstream mock { server 127.0.0.1:$mock_port; keepalive 256; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / { proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+EOF
+
+# run_under WRAPPER... -- NAME: starts the target under WRAPPER, loads it, stops it.
+measure() {
+  local name=$1 mode=$2
+  local wrap=()
+  case $mode in
+    callgrind) wrap=(valgrind --tool=callgrind "--callgrind-out-file=$tmp/$name.cg") ;;
+    strace) wrap=(strace -c -f -o "$tmp/$name.strace") ;;
+  esac
+  local port
+  if [ "$name" = tokenpool ]; then
+    "${wrap[@]}" "$bin" serve --config "$tmp/gw.yaml" >"$tmp/gw.out" 2>"$tmp/gw.err" &
+    local pid=$!
+    for _ in $(seq 1 400); do grep -q "listening on" "$tmp/gw.out" 2>/dev/null && break; sleep 0.05; done
+    port=$(grep -o 'listening on [0-9.]*:[0-9]*' "$tmp/gw.out" | sed 's/.*://')
+  else
+    "${wrap[@]}" "$nginx" -p "$tmp" -c "$tmp/nginx.conf" >"$tmp/nginx.out" 2>&1 &
+    local pid=$!
+    for _ in $(seq 1 400); do [ -s "$tmp/nginx.pid" ] && break; sleep 0.05; done
+    sleep 1
+    port=$nginx_port
+  fi
+  "$bin" load --target "127.0.0.1:$port" --trace "$tmp/t.csv" --process poisson --rate 100 \
+    --duration 10 --key "b=sk-bench" --model "$model" --quiet --json "$tmp/l.json"
+  local n
+  n=$(python3 -c "import json;print(json.load(open('$tmp/l.json'))['completed'])")
+  # The process itself: under strace, $pid is strace's and the target is its child.
+  local target=$pid
+  if [ "$mode" = strace ]; then target=$(pgrep -P "$pid" | head -1); fi
+  if [ "$name" = tokenpool ]; then kill -TERM "$target"; else kill -QUIT "$(cat "$tmp/nginx.pid")"; fi
+  wait "$pid" 2>/dev/null || true
+  rm -f "$tmp/nginx.pid"
+  if [ "$mode" = callgrind ]; then
+    local total
+    total=$(callgrind_annotate "$tmp/$name.cg" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+    echo "$name: $n requests, $total instructions, $((total / n)) per request"
+  else
+    echo "$name: $n requests; system calls per request:"
+    awk -v n="$n" 'NR > 2 && $NF != "total" && $4 ~ /^[0-9]+$/ { printf "  %-14s %6.2f\n", $NF, $4 / n }' \
+      "$tmp/$name.strace" | sort -k2 -nr | head -8
+  fi
+}
+
+echo "== user-space instructions (callgrind) =="
+measure tokenpool callgrind
+measure nginx callgrind
+echo "== system calls (strace -c -f) =="
+measure tokenpool strace
+measure nginx strace
