@@ -104,6 +104,7 @@ enum class StatsPath { kNone, kRaw, kUnescaped, kReference };
 struct Reader {
   RequestFeatures* f;
   StatsPath byte_stats;
+  JsonKernel kernel;
 
   // Text content (the caller has checked that v is a string). With the statistics: counted on
   // the raw JSON string in place (CountJsonStringStats resolves the simple escapes in its bit
@@ -118,7 +119,7 @@ struct Reader {
         raw.remove_suffix(1);
       }
       if (raw.size() >= 2 && raw.front() == '"' && raw.back() == '"' &&
-          CountJsonStringStats(raw.substr(1, raw.size() - 2), &f->text)) {
+          CountJsonStringStatsWith(kernel, raw.substr(1, raw.size() - 2), &f->text)) {
         return Status::Ok();
       }
     }
@@ -324,7 +325,8 @@ class RequestParser::Impl {
                      : config_.stats_path == ParserConfig::kRaw ? StatsPath::kRaw
                      : config_.stats_path == ParserConfig::kUnescaped
                          ? StatsPath::kUnescaped
-                         : StatsPath::kReference};
+                         : StatsPath::kReference,
+                  config_.avx512 ? JsonKernel::kBest : JsonKernel::kAvx2};
     if (body.size() > config_.max_body_bytes) {
       return OutOfRange("body: " + std::to_string(body.size()) + " bytes exceeds the limit of " +
                         std::to_string(config_.max_body_bytes));

@@ -46,6 +46,9 @@ struct ParserConfig {
   // text (for tests).
   enum StatsPath { kRaw, kUnescaped, kReference };
   StatsPath stats_path = kRaw;
+  // kRaw: the AVX-512 kernel where the CPU has it (chosen at run time); false: the AVX2 kernel
+  // on any CPU (to measure what a CPU without AVX-512 gets).
+  bool avx512 = true;
 
   Status Validate() const;
 };

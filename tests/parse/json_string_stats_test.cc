@@ -226,21 +226,25 @@ void ExpectSame(const RequestFeatures& a, const RequestFeatures& b, const std::s
   EXPECT_EQ(a.text, b.text) << what;
 }
 
-// The parser on a body: the raw path, the unescaping path and the reference give the same
-// RequestFeatures (or the same error).
+// The parser on a body: the raw path (best kernel, and the AVX2 kernel), the unescaping path
+// and the reference give the same RequestFeatures (or the same error).
 void CheckBody(const std::string& body, const std::string& what) {
   RequestParser raw_parser;
   RequestParser unescaped_parser(ParserConfig{.stats_path = ParserConfig::kUnescaped});
   RequestParser ref_parser(ParserConfig{.stats_path = ParserConfig::kReference});
-  RequestFeatures a, b, c;
+  RequestParser avx2_parser(ParserConfig{.avx512 = false});  // the AVX2 kernel on any CPU
+  RequestFeatures a, b, c, d;
+  const Status sd = avx2_parser.Parse(body, &d);
   const Status sa = raw_parser.Parse(body, &a);
   const Status sb = unescaped_parser.Parse(body, &b);
   const Status sc = ref_parser.Parse(body, &c);
   ASSERT_EQ(sa.ToString(), sc.ToString()) << what;
   ASSERT_EQ(sb.ToString(), sc.ToString()) << what;
+  ASSERT_EQ(sd.ToString(), sc.ToString()) << what;
   if (!sc.ok()) return;
   ExpectSame(a, c, what);
   ExpectSame(b, c, what);
+  ExpectSame(d, c, what + " (AVX2 kernel)");
 }
 
 // The "body" object of each line of a corpus file (the corpus is one JSON object per line).
