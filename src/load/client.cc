@@ -335,7 +335,9 @@ class Runner {
     for (int attempt = 0; attempt < 2; ++attempt) {
       std::unique_ptr<Conn> conn;
       bool reused = false;
-      if (!idle_.empty()) {
+      // The retry opens a new connection: the other idle ones went idle about when the stale
+      // one did, and a server's keep-alive timeout closes them together.
+      if (attempt == 0 && !idle_.empty()) {
         conn = std::move(idle_.back());
         idle_.pop_back();
         reused = true;

@@ -27,7 +27,11 @@ namespace {
 // silent) answers with a chunked SSE stream of three content events and a usage event.
 class FakeGateway {
  public:
-  explicit FakeGateway(bool silent) : silent_(silent) {
+  // close_after_answer: every connection is closed right after its first answer, without a
+  // `Connection: close` header (a server whose keep-alive timeout has passed): the client
+  // learns of it only when it sends the next request there.
+  explicit FakeGateway(bool silent, bool close_after_answer = false)
+      : silent_(silent), close_after_answer_(close_after_answer) {
     listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -73,6 +77,18 @@ class FakeGateway {
           if (b.size() < end + 4 + body) break;
           b.erase(0, end + 4 + body);
           if (!silent_) Answer(fds[i].fd);
+          if (close_after_answer_) {
+            close(fds[i].fd);
+            conns_[i - 1] = -1;
+            ++closed_;
+            break;
+          }
+        }
+      }
+      for (size_t i = conns_.size(); i-- > 0;) {
+        if (conns_[i] < 0) {
+          conns_.erase(conns_.begin() + static_cast<std::ptrdiff_t>(i));
+          bufs.erase(bufs.begin() + static_cast<std::ptrdiff_t>(i));
         }
       }
     }
@@ -98,6 +114,8 @@ class FakeGateway {
   }
 
   bool silent_;
+  bool close_after_answer_;
+  std::atomic<int> closed_{0};
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
@@ -161,6 +179,35 @@ TEST(LoadFakeGatewayTest, SilentServerEndsInTimeoutsNotAHang) {
     EXPECT_TRUE(rec.sent);
     EXPECT_EQ(rec.outcome, Outcome::kTimeout) << rec.error;
   }
+}
+
+// Two keep-alive connections go idle together and the server closes both (its keep-alive
+// timeout). The next request finds the first stale and is retried once; the retry must go out
+// on a new connection, not on the other idle one, which is just as stale (a live E3 run lost
+// five requests this way as "read: end of stream" when a batch of connections timed out).
+TEST(LoadFakeGatewayTest, StaleIdleConnectionsAreRetriedOnANewOne) {
+  FakeGateway gw(false, /*close_after_answer=*/true);
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("tokenpool_load_stale_" + std::to_string(getpid()) + ".csv"))
+                               .string();
+  // Two requests at once (two connections), then one 0.3 s later when both are closed.
+  std::ofstream(path) << "arrival_s,input_tokens,output_tokens\n0,50,3\n0,60,3\n0.3,70,3\n";
+  LoadConfig c;
+  c.target = "127.0.0.1:";
+  c.target += std::to_string(gw.port());
+  c.trace_path = path;
+  c.model = "m";
+  c.drain_s = 5;
+  auto plan = BuildPlan(c);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  auto r = RunLoad(c, *plan, nullptr);
+  std::filesystem::remove(path);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->records.size(), 3u);
+  for (const RequestRecord& rec : r->records) {
+    EXPECT_EQ(rec.outcome, Outcome::kOk) << rec.error;
+  }
+  EXPECT_GE(r->connections_opened, 3);
 }
 
 }  // namespace
