@@ -191,6 +191,7 @@ TEST(JsonStringStatsTest, EveryLeadByteBeforeEveryByte) {
 TEST(JsonStringStatsTest, RandomBytesWithValidEscapes) {
   static const char* const kEscapes[] = {"\\n", "\\t", "\\r", "\\b", "\\f", "\\/", "\\\\", "\\\""};
   uint64_t x = 11;
+  g_accepted = 0;
   for (int iter = 0; iter < 3000; ++iter) {
     const size_t n = Next(&x) % 400;
     std::string raw;
@@ -205,7 +206,9 @@ TEST(JsonStringStatsTest, RandomBytesWithValidEscapes) {
     }
     CheckRaw(raw, "random bytes with escapes " + std::to_string(iter));
   }
-  EXPECT_GT(g_accepted, 0);
+  if (CountJsonStringStats("x", &untouched_probe())) {
+    EXPECT_GT(g_accepted, 1000);  // most strings have only valid escapes
+  }
 }
 
 // Every field of RequestFeatures.
