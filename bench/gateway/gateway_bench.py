@@ -256,7 +256,7 @@ wrk.body = '{{"model":"{model}","messages":[{{"role":"system","content":"You are
             headers += ["--header", f"{k}: {v}"]
         r = subprocess.run(["taskset", "-c", REST_CPU, BIN, "load", "--target",
                         f"127.0.0.1:{port}", "--trace", trace, "--process", "poisson",
-                        "--rate", str(rate), "--duration", str(secs), "--key",
+                        "--rate", str(rate), "--duration", str(secs), "--drain", "10", "--key",
                         f"bench={KEY}", "--model", model, "--json", js, "--quiet"] + headers,
                        capture_output=True, text=True)
         if r.returncode != 0:
