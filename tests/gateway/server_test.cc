@@ -34,6 +34,13 @@ constexpr char kAdmin[] = "admin-secret";
 constexpr char kPatient[] = "sk-patient";
 constexpr char kHurried[] = "sk-hurried";
 
+// The admin port in the gateway's banner ("... admin=127.0.0.1:PORT ..."); 0 when absent.
+int AdminPort(const std::string& banner) {
+  const size_t at = banner.find("admin=");
+  if (at == std::string::npos) return 0;
+  return std::atoi(banner.c_str() + banner.find(':', at) + 1);
+}
+
 std::map<std::string, std::string> Auth(const std::string& key) {
   return {{"Authorization", "Bearer " + key}};
 }
@@ -116,9 +123,8 @@ class GatewayServerTest : public ::testing::Test {
     config_text_ = new std::string(y);
     gateway_ = new ChildProcess(TOKENPOOL_BINARY, {"serve", "--config", *config_path_});
     ASSERT_NE(gateway_->port(), 0) << gateway_->banner();
-    const size_t at = gateway_->banner().find("admin=");
-    ASSERT_NE(at, std::string::npos) << gateway_->banner();
-    admin_port_ = std::atoi(gateway_->banner().c_str() + gateway_->banner().find(':', at) + 1);
+    admin_port_ = AdminPort(gateway_->banner());
+    ASSERT_NE(admin_port_, 0) << gateway_->banner();
   }
   static void TearDownTestSuite() {
     delete gateway_;
@@ -585,8 +591,7 @@ TEST_F(GatewayServerTest, ConcurrentRequestsOnFourWorkersLeaveNothingHeld) {
   ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
   ASSERT_NE(gw.port(), 0) << gw.banner();
   EXPECT_NE(gw.banner().find("workers=4"), std::string::npos) << gw.banner();
-  const size_t at = gw.banner().find("admin=");
-  const int admin = std::atoi(gw.banner().c_str() + gw.banner().find(':', at) + 1);
+  const int admin = AdminPort(gw.banner());
   EXPECT_EQ(Burst(gw.port(), 16, 400, kAcme, false), 400);
   EXPECT_EQ(Burst(gw.port(), 16, 400, kAcme, true), 400);
   Client c(admin);
@@ -772,8 +777,7 @@ TEST_F(GatewayServerTest, BackendMetricsAreScraped) {
   std::ofstream(path) << text;
   ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
   ASSERT_NE(gw.port(), 0) << gw.banner();
-  const size_t at = gw.banner().find("admin=");
-  const int admin = std::atoi(gw.banner().c_str() + gw.banner().find(':', at) + 1);
+  const int admin = AdminPort(gw.banner());
   bool short_seen = false, dead_unhealthy = false;
   for (int i = 0; i < 100 && !(short_seen && dead_unhealthy); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
