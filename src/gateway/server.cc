@@ -426,6 +426,7 @@ class Server {
       // A backend that answers but exports none of vLLM's gauges is healthy, with unknown load.
       const bool ok = !ec;
       state_->RecordBackendMetrics(pool, backend, ok ? &load : nullptr, clock_.Now());
+      KickLocked(pool);  // the pool's capacity may have grown back
     }
     (*busy)[static_cast<size_t>(pool)][static_cast<size_t>(backend)] = false;
     boost::system::error_code ignored;
@@ -822,12 +823,16 @@ class Server {
     uint64_t cookie = 0;
     std::optional<Held> held;
     std::shared_ptr<Waiter> waiter;
+    bool no_healthy = false;  // every instance of the pool is down: 503 without admission
     {
       std::lock_guard lock(mu_);
       plan = state_->Plan(*features, category);
       if (plan.ok()) {
+        const Time now = clock_.Now();
+        if (state_->UpdateServingCapacity(plan.pool, now)) KickLocked(plan.pool);
+        no_healthy = state_->HealthyBackends(plan.pool, now) == 0;
         ref = state_->Entitlement(plan.pool, tenant);
-        if (ref.valid()) {
+        if (ref.valid() && !no_healthy) {
           cls = state_->Class(plan.pool, tenant);
           cookie = ++next_cookie_;
           d = state_->pool(plan.pool).pool->Admit(ref, plan.cost, cookie);
@@ -862,7 +867,7 @@ class Server {
     rec.metrics = metrics_.ForRequest(pool, rec.pool, rec.tenant);
     AdmissionOutcome outcome = d.outcome;
     Duration retry = d.retry_after;
-    bool no_backend = IsAdmitted(outcome) && !held;
+    bool no_backend = no_healthy || (IsAdmitted(outcome) && !held);
     if (outcome == AdmissionOutcome::kQueued) {
       const auto queued_at = std::chrono::steady_clock::now();
       std::optional<QueueEvent> ev = co_await WaitQueued(s, pool, d, cookie, std::move(waiter));
@@ -887,8 +892,8 @@ class Server {
         }
       }
     }
-    rec.outcome = AdmissionOutcomeName(outcome);
-    if (!IsAdmitted(outcome)) {
+    if (!no_healthy) rec.outcome = AdmissionOutcomeName(outcome);
+    if (!no_healthy && !IsAdmitted(outcome)) {
       co_return co_await Refuse(s, req, OutcomeError(outcome), outcome, retry, pool, ref, cls, rec);
     }
     if (no_backend) {
@@ -1080,6 +1085,12 @@ class Server {
         ec = rec_ec;
       }
       if (!ec || !reused || ec == beast::error::timeout || (watch && watch->gone())) break;
+      // A reused connection the backend had closed (restarted, killed, idle timeout): its other
+      // idle connections are as stale, so they go too, and the retry opens a fresh one — which
+      // fails to connect, moving the request to the next healthy instance, if the backend is
+      // gone. (Before, each retry took the next stale idle connection until the attempts ran
+      // out: a 502 for a request that a healthy instance could have served.)
+      wk.idle[static_cast<size_t>(pool)][static_cast<size_t>(backend)].clear();
     }
     if (watch && watch->gone()) {
       rec.end = "client_gone";

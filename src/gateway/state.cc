@@ -59,6 +59,7 @@ Result<std::unique_ptr<GatewayState>> GatewayState::Create(const GatewayConfig& 
       b.url = u;
       ps.backends.push_back(std::move(b));
     }
+    ps.serving = static_cast<int>(ps.backends.size());
     s->pools_.push_back(std::move(ps));
     s->autoscalers_.emplace_back(AutoscaleConfig{});
   }
@@ -154,6 +155,25 @@ EntitlementClass GatewayState::Class(int pool, int tenant) const {
 void GatewayState::MarkUnhealthy(int pool, int backend, Time now) {
   pools_[static_cast<size_t>(pool)].backends[static_cast<size_t>(backend)].unhealthy_until =
       now + kUnhealthyFor;
+  UpdateServingCapacity(pool, now);
+}
+
+int GatewayState::HealthyBackends(int pool, Time now) const {
+  int n = 0;
+  for (const Backend& b : pools_[static_cast<size_t>(pool)].backends) {
+    if (b.unhealthy_until <= now) ++n;
+  }
+  return n;
+}
+
+bool GatewayState::UpdateServingCapacity(int pool, Time now) {
+  PoolState& ps = pools_[static_cast<size_t>(pool)];
+  const int healthy = HealthyBackends(pool, now);
+  if (healthy == ps.serving) return false;
+  const bool grew = healthy > ps.serving;
+  ps.serving = healthy;
+  ps.pool->SetCapacity(ps.pool->config().replica_capacity * static_cast<double>(healthy));
+  return grew;
 }
 
 int GatewayState::PickBackend(int pool, Time now) const {
@@ -179,11 +199,12 @@ void GatewayState::RecordBackendMetrics(int pool, int backend, const BackendLoad
   Backend& b = pools_[static_cast<size_t>(pool)].backends[static_cast<size_t>(backend)];
   if (load == nullptr) {
     b.unhealthy_until = now + kUnhealthyFor;
-    return;
+  } else {
+    b.load = *load;
+    b.load_at = now;
+    b.unhealthy_until = Time::Zero();
   }
-  b.load = *load;
-  b.load_at = now;
-  b.unhealthy_until = Time::Zero();
+  UpdateServingCapacity(pool, now);
 }
 
 BackendLoad ParseVllmMetrics(std::string_view text) {

@@ -56,6 +56,7 @@ struct PoolState {
   int64_t max_model_len = 0;  // effective: the spec's or the profile's
   std::unique_ptr<TokenPool> pool;
   std::vector<Backend> backends;
+  int serving = 0;  // healthy instances the pool's capacity counts (UpdateServingCapacity)
   std::unordered_map<std::string, EntitlementRef> by_tenant;
   std::unordered_map<std::string, EntitlementClass> class_by_tenant;
 };
@@ -99,6 +100,14 @@ class GatewayState {
   // A /metrics read of the instance: `load` on success (clears an unhealthy mark), or
   // nullptr on failure (marks it unhealthy).
   void RecordBackendMetrics(int pool, int backend, const BackendLoad* load, Time now);
+  // The pool's capacity follows its serving instances: healthy ones x the replica capacity
+  // (TokenPool::SetCapacity; guarantees are not re-checked, fair share absorbs a shortfall, as
+  // in the paper's capacity drop). Called when health changes and on every backend read; a
+  // mark that lapses with time is seen at the next call. Returns true when the capacity grew
+  // (the caller dispatches the pool's queue).
+  bool UpdateServingCapacity(int pool, Time now);
+  // Healthy instances of the pool now.
+  int HealthyBackends(int pool, Time now) const;
   // A connect to the instance failed: skip it for kUnhealthyFor.
   void MarkUnhealthy(int pool, int backend, Time now);
   // 5 s: a restarted backend gets traffic back within seconds, and while it is down each

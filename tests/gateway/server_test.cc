@@ -804,5 +804,74 @@ TEST_F(GatewayServerTest, BackendMetricsAreScraped) {
   std::remove(path.c_str());
 }
 
+// An instance that goes away: requests on stale keep-alive connections to it move to the other
+// instance instead of failing, and the pool's capacity follows its healthy instances (the
+// paper's capacity drop, live).
+TEST_F(GatewayServerTest, InstanceLossMovesRequestsAndShrinksCapacity) {
+  auto a = std::make_unique<ChildProcess>(
+      TOKENPOOL_BINARY, std::vector<std::string>{"mock", "--port", "0", "--model", "pair-model"});
+  ChildProcess b(TOKENPOOL_BINARY, {"mock", "--port", "0", "--model", "pair-model"});
+  ASSERT_NE(a->port(), 0) << a->banner();
+  ASSERT_NE(b.port(), 0) << b.banner();
+  const auto url = [](int port) { return "\"http://127.0.0.1:" + std::to_string(port) + "\""; };
+  std::string y;
+  y += "listen: {host: 127.0.0.1, port: 0}\n";
+  y += "workers: 1\n";
+  y += "admin: {host: 127.0.0.1, port: 0, token_sha256: " + Sha256Hex(kAdmin) + "}\n";
+  y += "models: [pair-model]\n";
+  y += "pools:\n  - {name: pair, model: pair-model, profile: llama-3-8b-h100, max_model_len: 8192, "
+       "backends: [" +
+       url(a->port()) + ", " + url(b.port()) + "]}\n";
+  y += "tenants:\n  - {name: acme, keys: [" + Sha256Hex(kAcme) + "]}\n";
+  y += "entitlements:\n  - {tenant: acme, pool: pair, class: guaranteed, guarantee: "
+       "{token_rate: 100, kv_tokens: 65536, concurrency: 8}, burst: {token_rate: 5000, "
+       "kv_tokens: 262144, concurrency: 64}}\n";
+  y += "backend_metrics: {interval_s: 0.2}\n";
+  const std::string path = *config_path_ + ".pair.yaml";
+  std::ofstream(path) << y;
+  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
+  ASSERT_NE(gw.port(), 0) << gw.banner();
+  const int admin = AdminPort(gw.banner());
+  const auto capacity = [&] {
+    Client c(admin);
+    Response r = c.Request("GET", "/admin/pools", "", Auth(kAdmin));
+    return boost::json::parse(r.body)
+        .at("pools")
+        .at(0)
+        .at("capacity")
+        .at("concurrency")
+        .to_number<double>();
+  };
+  const auto burst = [&] {
+    std::atomic<int> ok{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 8; ++t) {
+      ts.emplace_back([&] {
+        Client c(gw.port());
+        for (int i = 0; i < 5; ++i) {
+          if (c.Request("POST", "/v1/chat/completions", Chat("pair-model", 4, false), Auth(kAcme))
+                  .status == 200) {
+            ++ok;
+          }
+        }
+      });
+    }
+    for (auto& t : ts) t.join();
+    return ok.load();
+  };
+  const double both = capacity();
+  ASSERT_GT(both, 0);
+  EXPECT_EQ(burst(), 40);  // keep-alive connections to both instances are now idle
+  a.reset();               // instance a is gone (stopped by PID)
+  EXPECT_EQ(burst(), 40);  // its stale connections are dropped and requests move to b
+  double now = both;
+  for (int i = 0; i < 60 && now == both; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    now = capacity();
+  }
+  EXPECT_DOUBLE_EQ(now, both / 2);
+  std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace tokenpool::gateway
