@@ -35,6 +35,7 @@
 #include "gateway/metrics.h"
 #include "gateway/sha256.h"
 #include "gateway/state.h"
+#include "gateway/usage.h"
 #include "parse/request_parser.h"
 #include "tokenpool/real_clock.h"
 
@@ -124,22 +125,6 @@ class ClientWatch {
 // is one call per quote: it was the gateway's largest cost after the estimator in callgrind.
 bool Contains(std::string_view hay, std::string_view needle) {
   return ::memmem(hay.data(), hay.size(), needle.data(), needle.size()) != nullptr;
-}
-
-// Usage read from a backend's JSON (a response body or an SSE chunk).
-bool ReadUsage(std::string_view json, Usage* u) {
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(json, ec);
-  if (ec || !v.is_object()) return false;
-  const boost::json::value* usage = v.as_object().if_contains("usage");
-  if (usage == nullptr || !usage->is_object()) return false;
-  const auto& o = usage->as_object();
-  const boost::json::value* p = o.if_contains("prompt_tokens");
-  const boost::json::value* c = o.if_contains("completion_tokens");
-  if (p == nullptr || c == nullptr || !p->is_int64() || !c->is_int64()) return false;
-  u->prompt = Tokens(p->as_int64());
-  u->completion = Tokens(c->as_int64());
-  return true;
 }
 
 // The body with stream_options.include_usage = true (the client did not ask for it).
@@ -1206,7 +1191,7 @@ class Server {
         const std::string_view ev(pending.data() + at, end + 2 - at);
         if (ev.starts_with("data: ") && !ev.starts_with("data: [DONE]")) {
           const std::string_view json = ev.substr(6, ev.size() - 8);
-          if (Contains(json, "\"usage\":{") && ReadUsage(json, &usage)) {
+          if (ReadUsage(json, &usage)) {
             have_usage = true;
             if (add_usage && Contains(json, "\"choices\":[]")) continue;
           }

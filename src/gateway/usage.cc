@@ -1,0 +1,68 @@
+#include "gateway/usage.h"
+
+#include <boost/json.hpp>
+#include <cstring>
+
+namespace tokenpool::gateway {
+
+std::string_view FindUsageObject(std::string_view json) {
+  constexpr std::string_view kKey = "\"usage\"";
+  size_t from = 0;
+  while (from < json.size()) {
+    const void* hit = ::memmem(json.data() + from, json.size() - from, kKey.data(), kKey.size());
+    if (hit == nullptr) return {};
+    const size_t at = static_cast<size_t>(static_cast<const char*>(hit) - json.data());
+    from = at + kKey.size();
+    if (at > 0 && json[at - 1] == '\\') continue;  // inside a string
+    size_t i = from;
+    const auto skip_ws = [&] {
+      while (i < json.size() &&
+             (json[i] == ' ' || json[i] == '\n' || json[i] == '\r' || json[i] == '\t')) {
+        ++i;
+      }
+    };
+    skip_ws();
+    if (i >= json.size() || json[i] != ':') continue;
+    ++i;
+    skip_ws();
+    if (i >= json.size() || json[i] != '{') return {};  // null or not an object
+    // The matching brace: depth counting outside strings.
+    int depth = 0;
+    bool in_string = false;
+    for (size_t j = i; j < json.size(); ++j) {
+      const char c = json[j];
+      if (in_string) {
+        if (c == '\\') {
+          ++j;
+        } else if (c == '"') {
+          in_string = false;
+        }
+      } else if (c == '"') {
+        in_string = true;
+      } else if (c == '{') {
+        ++depth;
+      } else if (c == '}' && --depth == 0) {
+        return json.substr(i, j + 1 - i);
+      }
+    }
+    return {};
+  }
+  return {};
+}
+
+bool ReadUsage(std::string_view json, Usage* u) {
+  const std::string_view object = FindUsageObject(json);
+  if (object.empty()) return false;
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(object, ec);
+  if (ec || !v.is_object()) return false;
+  const auto& o = v.as_object();
+  const boost::json::value* p = o.if_contains("prompt_tokens");
+  const boost::json::value* c = o.if_contains("completion_tokens");
+  if (p == nullptr || c == nullptr || !p->is_int64() || !c->is_int64()) return false;
+  u->prompt = Tokens(p->as_int64());
+  u->completion = Tokens(c->as_int64());
+  return true;
+}
+
+}  // namespace tokenpool::gateway

@@ -1,0 +1,27 @@
+#pragma once
+// Reading `usage` from a backend's OpenAI-shaped JSON (a response body or one SSE chunk) without
+// parsing the rest of it: an answer of 32K tokens is ~130 KB of JSON and only the usage object
+// is needed to settle the reservation and teach the estimator.
+//
+//   Usage u;
+//   if (ReadUsage(R"({"id":"x","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}})",
+//                 &u)) ...   // u.prompt == 3, u.completion == 4
+//
+// Thread-safety: pure functions.
+
+#include <string_view>
+
+#include "tokenpool/token_pool.h"
+
+namespace tokenpool::gateway {
+
+// The raw text of the top-level "usage" object ("{...}", nested objects such as
+// prompt_tokens_details included); empty when absent, null or malformed. A "usage" inside a
+// string is escaped (\"usage\") and never matches.
+std::string_view FindUsageObject(std::string_view json);
+
+// prompt_tokens and completion_tokens of that object; false when either is missing or not an
+// integer.
+bool ReadUsage(std::string_view json, Usage* u);
+
+}  // namespace tokenpool::gateway

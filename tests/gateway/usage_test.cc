@@ -1,0 +1,40 @@
+// Reading `usage` from backend JSON without parsing the rest (gateway/usage.h).
+#include "gateway/usage.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace tokenpool::gateway {
+namespace {
+
+TEST(UsageTest, FindsTheTopLevelObject) {
+  EXPECT_EQ(FindUsageObject(R"({"id":"a","usage":{"prompt_tokens":3,"completion_tokens":4}})"),
+            R"({"prompt_tokens":3,"completion_tokens":4})");
+  // Whitespace, nested objects (prompt_tokens_details), braces inside strings.
+  EXPECT_EQ(FindUsageObject("{\"usage\" : \n {\"a\":{\"b\":1},\"s\":\"}{\"}}"),
+            "{\"a\":{\"b\":1},\"s\":\"}{\"}");
+  // A "usage" inside content is escaped and skipped; null and absent give nothing.
+  const std::string in_content =
+      R"({"choices":[{"message":{"content":"say \"usage\":{\"prompt_tokens\":9}"}}],)"
+      R"("usage":{"prompt_tokens":1,"completion_tokens":2}})";
+  EXPECT_EQ(FindUsageObject(in_content), R"({"prompt_tokens":1,"completion_tokens":2})");
+  EXPECT_EQ(FindUsageObject(R"({"usage":null})"), "");
+  EXPECT_EQ(FindUsageObject(R"({"id":"a"})"), "");
+  EXPECT_EQ(FindUsageObject(R"({"usage":{"prompt_tokens":1)"), "");  // cut off
+}
+
+TEST(UsageTest, ReadsPromptAndCompletionTokens) {
+  Usage u;
+  ASSERT_TRUE(ReadUsage(R"({"usage":{"prompt_tokens":30,"total_tokens":34,)"
+                        R"("completion_tokens":4,"prompt_tokens_details":{"cached_tokens":0}}})",
+                        &u));
+  EXPECT_EQ(u.prompt.v, 30);
+  EXPECT_EQ(u.completion.v, 4);
+  EXPECT_FALSE(ReadUsage(R"({"usage":{"prompt_tokens":30}})", &u));
+  EXPECT_FALSE(ReadUsage(R"({"usage":{"prompt_tokens":"30","completion_tokens":4}})", &u));
+  EXPECT_FALSE(ReadUsage("not json", &u));
+}
+
+}  // namespace
+}  // namespace tokenpool::gateway
