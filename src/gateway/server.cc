@@ -815,7 +815,7 @@ class Server {
       if (plan.ok()) {
         const Time now = clock_.Now();
         if (state_->UpdateServingCapacity(plan.pool, now)) KickLocked(plan.pool);
-        no_healthy = state_->HealthyBackends(plan.pool, now) == 0;
+        no_healthy = state_->pool(plan.pool).serving == 0;  // as just updated
         ref = state_->Entitlement(plan.pool, tenant);
         if (ref.valid() && !no_healthy) {
           cls = state_->Class(plan.pool, tenant);
