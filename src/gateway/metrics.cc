@@ -146,11 +146,6 @@ GatewayMetrics::GatewayMetrics()
 
 GatewayMetrics::~GatewayMetrics() = default;
 
-std::string GatewayMetrics::Scrape(GatewayState& state) {
-  Collect(state);
-  return Serialize();
-}
-
 std::string GatewayMetrics::Serialize() {
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }

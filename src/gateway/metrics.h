@@ -58,8 +58,6 @@ class GatewayMetrics {
   void Collect(GatewayState& state);
   // The Prometheus text exposition of everything.
   std::string Serialize();
-  // Collect + Serialize.
-  std::string Scrape(GatewayState& state);
   // The histograms of (pool, tenant); stable pointers, created on first use.
   RequestMetrics* ForRequest(int pool, const std::string& pool_name, const std::string& tenant);
 
