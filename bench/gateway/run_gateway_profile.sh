@@ -2,19 +2,22 @@
 # Counts that do not depend on how busy the machine is, for tokenpool serve and for nginx in
 # front of the same `tokenpool mock --instant`, over the same open-loop streaming load
 # (tokenpool load, 100 req/s for 10 s, Poisson, ~100-token prompts and 8-31 output tokens):
-#   * user-space instructions per request (valgrind --tool=callgrind, whole process, start-up
-#     included, divided by the requests completed);
+#   * user-space instructions per request (valgrind --tool=callgrind, the whole process from the
+#     moment it listens, start-up excluded: --instr-atstart=no and callgrind_control -i on),
+#     divided by the requests completed; for the streaming load above and for a non-streaming
+#     one (wrk, 8 keep-alive connections, 5 s: the max-throughput bench's request);
 #   * system calls per request by kind (strace -c -f).
 # One worker each (tokenpool workers: 1; nginx worker_processes 1, master off); request log on
-# for both (tokenpool's to a file, nginx's access log). Backend /metrics reads are on (1 s) for
-# tokenpool; nginx has no equivalent.
+# for both (tokenpool's to a file, nginx's access log). Backend /metrics reads are on for
+# tokenpool (nginx has no equivalent) every 30 s: one read a second per listed backend would be
+# 32 reads a second here, all to the same mock, a third of the requests of the streaming load.
 # Usage: bench/gateway/run_gateway_profile.sh [build-dir]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
 bin="$build/src/cli/tokenpool"
 [ -x "$bin" ] || { echo "run_gateway_profile: $bin not found; build first" >&2; exit 1; }
-for tool in valgrind strace callgrind_annotate; do
+for tool in valgrind strace callgrind_annotate callgrind_control wrk; do
   command -v "$tool" >/dev/null || { echo "run_gateway_profile: $tool not found (apt-get install valgrind strace)" >&2; exit 1; }
 done
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
@@ -31,17 +34,21 @@ model=$(grep -o 'model=[^ ]*' "$tmp/mock.out" | sed 's/model=//')
 printf "num_prefill_tokens,num_decode_tokens\n" >"$tmp/t.csv"
 for i in $(seq 0 199); do echo "$((40 + (i * 37) % 120)),$((8 + (i * 11) % 24))" >>"$tmp/t.csv"; done
 digest=$(printf %s sk-bench | sha256sum | cut -d' ' -f1)
-url="\"http://127.0.0.1:$mock_port\""
+# The mock stands for 32 replicas and the tenant's guarantee for most of them, so that the
+# token pool admits wrk's unpaced requests at once (with one replica's 20K tokens/s they queued).
+url=$(for _ in $(seq 1 32); do printf '"http://127.0.0.1:%s",' "$mock_port"; done)
+url=${url%,}
 cat >"$tmp/gw.yaml" <<EOF
 listen: {host: 127.0.0.1, port: 0}
 workers: 1
+backend_metrics: {interval_s: 30}
 models: [$model]
 pools:
   - {name: main, model: $model, profile: llama-3-8b-h100, max_model_len: 8192, backends: [$url]}
 tenants:
   - {name: bench, keys: [$digest]}
 entitlements:
-  - {tenant: bench, pool: main, class: guaranteed, guarantee: {token_rate: 20000, kv_tokens: 60000, concurrency: 40}}
+  - {tenant: bench, pool: main, class: guaranteed, guarantee: {token_rate: 600000, kv_tokens: 600000, concurrency: 1000}}
 EOF
 nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$tmp/nginx.conf" <<EOF
@@ -64,12 +71,21 @@ http {
 }
 EOF
 
-# run_under WRAPPER... -- NAME: starts the target under WRAPPER, loads it, stops it.
+cat >"$tmp/post.lua" <<EOF
+wrk.method = "POST"
+wrk.path = "/v1/chat/completions"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench"
+wrk.body = '{"model":"$model","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Write a haiku about token pools and GPUs, please."}],"max_tokens":16}'
+EOF
+
+# measure NAME MODE LOAD: starts NAME (tokenpool|nginx) under MODE (callgrind|strace), applies
+# LOAD (stream|plain), stops it and prints the counts per request.
 measure() {
-  local name=$1 mode=$2
+  local name=$1 mode=$2 kind=${3:-stream}
   local wrap=()
   case $mode in
-    callgrind) wrap=(valgrind --tool=callgrind "--callgrind-out-file=$tmp/$name.cg") ;;
+    callgrind) wrap=(valgrind --tool=callgrind --instr-atstart=no "--callgrind-out-file=$tmp/$name.cg") ;;
     strace) wrap=(strace -c -f -o "$tmp/$name.strace") ;;
   esac
   local port
@@ -85,10 +101,17 @@ measure() {
     sleep 1
     port=$nginx_port
   fi
-  "$bin" load --target "127.0.0.1:$port" --trace "$tmp/t.csv" --process poisson --rate 100 \
-    --duration 10 --key "b=sk-bench" --model "$model" --quiet --json "$tmp/l.json"
+  if [ "$mode" = callgrind ]; then callgrind_control -i on "$pid" >/dev/null; fi
   local n
-  n=$(python3 -c "import json;print(json.load(open('$tmp/l.json'))['completed'])")
+  if [ "$kind" = stream ]; then
+    "$bin" load --target "127.0.0.1:$port" --trace "$tmp/t.csv" --process poisson --rate 100 \
+      --duration 10 --key "b=sk-bench" --model "$model" --quiet --json "$tmp/l.json"
+    n=$(python3 -c "import json;print(json.load(open('$tmp/l.json'))['completed'])")
+  else
+    wrk -t1 -c8 -d5s -s "$tmp/post.lua" "http://127.0.0.1:$port" >"$tmp/wrk.out"
+    if grep -q "Non-2xx" "$tmp/wrk.out"; then cat "$tmp/wrk.out" >&2; exit 1; fi
+    n=$(awk '/requests in/ {print $1}' "$tmp/wrk.out")
+  fi
   # The process itself: under strace, $pid is strace's and the target is its child.
   local target=$pid
   if [ "$mode" = strace ]; then target=$(pgrep -P "$pid" | head -1); fi
@@ -98,17 +121,25 @@ measure() {
   if [ "$mode" = callgrind ]; then
     local total
     total=$(callgrind_annotate "$tmp/$name.cg" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
-    echo "$name: $n requests, $total instructions, $((total / n)) per request"
+    echo "$name ($kind): $n requests, $total instructions, $((total / n)) per request"
   else
-    echo "$name: $n requests; system calls per request:"
+    echo "$name ($kind): $n requests; system calls per request:"
     awk -v n="$n" 'NR > 2 && $NF != "total" && $4 ~ /^[0-9]+$/ { printf "  %-14s %6.2f\n", $NF, $4 / n }' \
       "$tmp/$name.strace" | sort -k2 -nr | head -8
   fi
 }
 
+# PROFILE_KEEP=DIR keeps the callgrind files (for callgrind_annotate) in DIR.
+keep() {
+  if [ -n "${PROFILE_KEEP:-}" ]; then mkdir -p "$PROFILE_KEEP"; cp "$tmp/$1.cg" "$PROFILE_KEEP/$1-$2.cg"; fi
+}
 echo "== user-space instructions (callgrind) =="
-measure tokenpool callgrind
-measure nginx callgrind
+for kind in stream plain; do
+  measure tokenpool callgrind $kind; keep tokenpool $kind
+  measure nginx callgrind $kind; keep nginx $kind
+done
 echo "== system calls (strace -c -f) =="
-measure tokenpool strace
-measure nginx strace
+for kind in stream plain; do
+  measure tokenpool strace $kind
+  measure nginx strace $kind
+done
