@@ -101,11 +101,18 @@ struct Rls {
     for (int i = 0; i < kNumFeatures; ++i) y += theta[i] * x[i];
     return y;
   }
+  // px = P x, accumulated column by column: each px[i] still sums its terms in order of j
+  // (the same value as a row-by-row dot product), but the 43 sums advance side by side instead
+  // of one dependent chain each, and the many zero features are skipped. 2.2 -> 0.6 us per
+  // Observe in bench/core/estimator_bench (docs/benchmarks.md).
+  // Compiled twice, for AVX2 and for the x86-64 baseline, picked at load time: the element-wise
+  // loops run 4 doubles wide instead of 2. Without FMA (a separate target feature): every
+  // product and sum is rounded as in the baseline build, so the model is bit for bit the same
+  // on every machine (`tokenpool estimate-eval --json` prints the same bytes).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  __attribute__((target_clones("avx2", "default")))
+#endif
   void Update(const Vec& x, double y) {
-    // px = P x, accumulated column by column: each px[i] still sums its terms in order of j
-    // (the same value as a row-by-row dot product), but the 43 sums advance side by side instead
-    // of one dependent chain each, and the many zero features are skipped. 2.2 -> 0.6 us per
-    // Observe in bench/core/estimator_bench (docs/benchmarks.md).
     Vec px{};
     for (int j = 0; j < kNumFeatures; ++j) {
       const double xj = x[j];

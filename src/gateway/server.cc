@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
+#include <iterator>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -32,6 +34,7 @@
 
 #include "gateway/admin.h"
 #include "gateway/errors.h"
+#include "gateway/http_head.h"
 #include "gateway/metrics.h"
 #include "gateway/sha256.h"
 #include "gateway/state.h"
@@ -943,11 +946,11 @@ class Server {
     }
   }
 
-  void SetDebugHeaders(http::fields& f, const RequestRecord& rec) {
-    f.set("x-request-id", rec.id);
-    f.set("x-tokenpool-pool", rec.pool);
-    f.set("x-tokenpool-class", rec.cls);
-    f.set("x-tokenpool-queue-ms", fmt::format("{:.3f}", rec.queue_ms));
+  static void AppendDebugHeaders(std::string* w, const RequestRecord& rec) {
+    AppendField(w, "x-request-id", rec.id);
+    AppendField(w, "x-tokenpool-pool", rec.pool);
+    AppendField(w, "x-tokenpool-class", rec.cls);
+    fmt::format_to(std::back_inserter(*w), "x-tokenpool-queue-ms: {:.3f}\r\n", rec.queue_ms);
   }
 
   net::awaitable<bool> BackendError(tcp::socket& s, const Request& req,
@@ -1003,22 +1006,31 @@ class Server {
     int backend = held.backend;
     const bool add_usage = f.stream && !f.include_usage;
     const std::string_view category = req["x-tokenpool-category"];
-    Request up{http::verb::post, req.target(), 11};
-    for (const auto& field : req.base()) {
-      if (ForwardHeader(field.name(), field.name_string())) {
-        up.insert(field.name_string(), field.value());
-      }
-    }
-    const auto set_host = [&] {
+    // The request upstream: the client's head less what ForwardHeader drops, then Host, our
+    // content type and request id, written by hand (http_head.h); the body is the client's own
+    // bytes unless include_usage had to be added.
+    std::string up_head;
+    std::string up_body_added;
+    if (add_usage) up_body_added = WithIncludeUsage(req.body());
+    const std::string_view up_body = add_usage ? std::string_view(up_body_added) : req.body();
+    const auto build_head = [&] {
       const BackendUrl& url = state_->pool(pool).backends[static_cast<size_t>(backend)].url;
-      up.set(http::field::host, url.host + ":" + std::to_string(url.port));
+      up_head.clear();
+      AppendRequestLine(&up_head, "POST", req.target());
+      for (const auto& field : req.base()) {
+        if (ForwardHeader(field.name(), field.name_string())) {
+          AppendField(&up_head, field.name_string(), field.value());
+        }
+      }
+      up_head.append("Host: ");
+      up_head.append(url.host);
+      fmt::format_to(std::back_inserter(up_head), ":{}\r\n", url.port);
+      up_head.append("Content-Type: application/json\r\n");
+      AppendField(&up_head, "x-request-id", rec.id);
+      AppendContentLength(&up_head, up_body.size());
+      EndHead(&up_head, 11, true);
     };
-    set_host();
-    up.set(http::field::content_type, "application/json");
-    up.set("x-request-id", rec.id);
-    up.keep_alive(true);
-    up.body() = add_usage ? WithIncludeUsage(req.body()) : req.body();
-    up.prepare_payload();
+    build_head();
 
     // A reused idle connection may have been closed by the backend meanwhile: one retry on a
     // fresh connection when nothing came back on the reused one.
@@ -1056,11 +1068,12 @@ class Server {
         }
         if (next < 0) break;
         backend = next;
-        set_host();
+        build_head();
         continue;
       }
       u->expires_after(SecondsToSteady(config_.limits.upstream_timeout_s));
-      auto [wec, wn] = co_await http::async_write(*u, up, kTuple);
+      const std::array<net::const_buffer, 2> up_bufs{net::buffer(up_head), net::buffer(up_body)};
+      auto [wec, wn] = co_await net::async_write(*u, up_bufs, kTuple);
       ec = wec;
       if (!ec) {
         parser.emplace();
@@ -1127,34 +1140,29 @@ class Server {
       }
       // 4xx from the backend (e.g. context too long): forwarded as is; the reservation is
       // released by `held`.
-      StringResponse res{static_cast<http::status>(status), req.version()};
-      Common(res, req);
-      SetDebugHeaders(res, rec);
       rec.status = static_cast<int>(status);
-      res.set(http::field::content_type, content_type.empty() ? "application/json" : content_type);
-      res.body() = std::move(body);
-      co_return co_await Reply(s, res);
+      const bool keep = req.keep_alive() && !draining_;
+      std::string head;
+      AppendStatusLine(&head, req.version(), status);
+      AppendField(&head, "Content-Type", content_type.empty() ? "application/json" : content_type);
+      AppendDebugHeaders(&head, rec);
+      AppendContentLength(&head, body.size());
+      EndHead(&head, req.version(), keep);
+      const std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(body)};
+      auto [wec, wn] = co_await net::async_write(s, bufs, kTuple);
+      co_return !wec && keep;
     }
 
     // Streaming: each SSE event as it arrives. Our status line and headers go out with the
     // first events (one write, not two), and the last chunk with the last events.
-    http::response<http::empty_body> head{http::status::ok, req.version()};
-    Common(head, req);
-    SetDebugHeaders(head, rec);
-    head.set(http::field::content_type, "text/event-stream");
-    head.set(http::field::cache_control, "no-cache");
-    head.chunked(true);
     bool head_sent = false;
     std::string wire;
     const auto append_head = [&] {
-      wire += req.version() == 10 ? "HTTP/1.0 200 OK\r\n" : "HTTP/1.1 200 OK\r\n";
-      for (const auto& field : head.base()) {
-        wire.append(field.name_string().data(), field.name_string().size());
-        wire += ": ";
-        wire.append(field.value().data(), field.value().size());
-        wire += "\r\n";
-      }
-      wire += "\r\n";
+      AppendStatusLine(&wire, req.version(), 200);
+      AppendDebugHeaders(&wire, rec);
+      wire.append("Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n");
+      wire.append("Transfer-Encoding: chunked\r\n");
+      EndHead(&wire, req.version(), req.keep_alive() && !draining_);
       head_sent = true;
     };
 

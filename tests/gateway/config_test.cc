@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 
 #include "gateway/demo.h"
 #include "gateway/sha256.h"
@@ -272,6 +273,14 @@ TEST(GatewayStateTest, ReloadAppliesTenantsAndRefusesTheRest) {
 
 TEST(GatewayConfigTest, Sha256) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  // The per-thread context is reset between digests: the same answers again, and the empty
+  // input (FIPS 180-2 vectors).
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  std::string other;
+  std::thread t([&] { other = Sha256Hex("abc"); });
+  t.join();
+  EXPECT_EQ(other, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 }  // namespace

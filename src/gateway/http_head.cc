@@ -1,0 +1,51 @@
+#include "gateway/http_head.h"
+
+#include <fmt/format.h>
+
+#include <boost/beast/http/status.hpp>
+#include <iterator>
+
+namespace tokenpool::gateway {
+
+void AppendRequestLine(std::string* w, std::string_view method, std::string_view target) {
+  w->append(method);
+  w->push_back(' ');
+  w->append(target);
+  w->append(" HTTP/1.1\r\n");
+}
+
+void AppendStatusLine(std::string* w, unsigned version, unsigned status) {
+  w->append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  fmt::format_to(std::back_inserter(*w), "{}", status);
+  w->push_back(' ');
+  namespace http = boost::beast::http;
+  const http::status s = http::int_to_status(status);
+  if (s == http::status::unknown) {
+    w->append("Unknown");
+  } else {
+    const auto reason = http::obsolete_reason(s);
+    w->append(reason.data(), reason.size());
+  }
+  w->append("\r\n");
+}
+
+void AppendField(std::string* w, std::string_view name, std::string_view value) {
+  w->append(name);
+  w->append(": ");
+  w->append(value);
+  w->append("\r\n");
+}
+
+void AppendContentLength(std::string* w, size_t n) {
+  w->append("Content-Length: ");
+  fmt::format_to(std::back_inserter(*w), "{}", n);
+  w->append("\r\n");
+}
+
+void EndHead(std::string* w, unsigned version, bool keep_alive) {
+  if (version >= 11 && !keep_alive) w->append("Connection: close\r\n");
+  if (version < 11 && keep_alive) w->append("Connection: keep-alive\r\n");
+  w->append("\r\n");
+}
+
+}  // namespace tokenpool::gateway
