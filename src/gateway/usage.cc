@@ -53,8 +53,13 @@ std::string_view FindUsageObject(std::string_view json) {
 bool ReadUsage(std::string_view json, Usage* u) {
   const std::string_view object = FindUsageObject(json);
   if (object.empty()) return false;
+  // Parsed in a stack buffer: a usage object is ~100 bytes (prompt_tokens_details and the like
+  // included) and the default storage took two mallocs and frees per answer; a larger one
+  // spills to the heap.
+  unsigned char storage[1024];
+  boost::json::monotonic_resource mr(storage, sizeof storage);
   boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(object, ec);
+  boost::json::value v = boost::json::parse(object, ec, &mr);
   if (ec || !v.is_object()) return false;
   const auto& o = v.as_object();
   const boost::json::value* p = o.if_contains("prompt_tokens");
