@@ -123,7 +123,11 @@ struct Rls {
     for (int i = 0; i < kNumFeatures; ++i) den += x[i] * px[i];
     const double err = y - Predict(x);
     for (int i = 0; i < kNumFeatures; ++i) theta[i] += px[i] / den * err;
+    // A row whose px[i] is 0 would only subtract zeros: skipped. P's rows and columns of
+    // features never seen nonzero (most scripts, tool features in plain chat) stay those of the
+    // prior, so their px is exactly 0 and a typical update touches half the matrix or less.
     for (int i = 0; i < kNumFeatures; ++i) {
+      if (px[i] == 0) continue;
       const double ki = px[i] / den;
       for (int j = 0; j < kNumFeatures; ++j) p[i * kNumFeatures + j] -= ki * px[j];
     }

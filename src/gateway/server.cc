@@ -687,7 +687,7 @@ class Server {
     // took ~9 K instructions per line (callgrind), more than the rest of the line's path.
     thread_local fmt::memory_buffer line;
     line.clear();
-    auto out = std::back_inserter(line);
+    auto out = fmt::appender(line);
     fmt::format_to(out,
                    FMT_COMPILE("request id={} tenant={} model={} pool={} class={} status={} "
                                "outcome={} end={} stream={} est_prompt={} prompt={} completion={} "
@@ -1053,6 +1053,7 @@ class Server {
     const auto build_head = [&] {
       const BackendUrl& url = state_->pool(pool).backends[static_cast<size_t>(backend)].url;
       up_head.clear();
+      up_head.reserve(1024);
       AppendRequestLine(&up_head, "POST", req.target());
       for (const auto& field : req.base()) {
         if (ForwardHeader(field.name(), field.name_string())) {
@@ -1139,6 +1140,7 @@ class Server {
     if (status != 200 || !f.stream) {
       // Read the whole body.
       std::string body;
+      body.reserve(2048);
       char tmp[16384];
       while (!rp.is_done()) {
         rp.get().body().data = tmp;
@@ -1180,6 +1182,7 @@ class Server {
       rec.status = static_cast<int>(status);
       const bool keep = req.keep_alive() && !draining_;
       std::string head;
+      head.reserve(512);
       AppendStatusLine(&head, req.version(), status);
       AppendField(&head, "Content-Type", content_type.empty() ? "application/json" : content_type);
       AppendDebugHeaders(&head, rec);
