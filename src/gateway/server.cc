@@ -196,6 +196,16 @@ bool ForwardHeader(http::field f, std::string_view name) {
   return !beast::iequals(name, "x-request-id");
 }
 
+// The last key a client connection authenticated with, so that the requests after the first on
+// a keep-alive connection skip the SHA-256 (~3 K instructions, a twentieth of a request's work)
+// when they present the same Authorization bytes. Only this connection's own earlier header is
+// kept, for the connection's lifetime, and a reload (keys_generation) forgets it.
+struct ConnectionAuth {
+  std::string header;
+  int tenant = -1;
+  uint64_t generation = 0;
+};
+
 // What one request did, for its log line and its histograms.
 struct RequestRecord {
   std::string id;
@@ -569,6 +579,7 @@ class Server {
     tcp::socket& socket = stream.socket();
     const auto idle = SecondsToSteady(config_.limits.client_idle_timeout_s);
     beast::flat_buffer buffer;
+    ConnectionAuth auth;
     // Beast reads at most what the buffer can hold without growing, and an empty flat_buffer
     // starts at 512 bytes: a 4 KB request would take 8 reads. 16 KiB, like nginx's
     // client_body_buffer_size on 64-bit, reads a typical chat body at once.
@@ -609,7 +620,7 @@ class Server {
         std::atomic<int>* count;
       } active(&active_requests_);
       const bool keep =
-          admin ? co_await HandleAdmin(socket, req) : co_await Handle(wk, socket, req);
+          admin ? co_await HandleAdmin(socket, req) : co_await Handle(wk, socket, req, auth);
       if (!keep || draining_) break;
     }
     boost::system::error_code ec;
@@ -638,7 +649,7 @@ class Server {
     co_return co_await ReplyJson(s, req, r.status, std::move(r.body));
   }
 
-  net::awaitable<bool> Handle(Worker& wk, tcp::socket& s, Request& req) {
+  net::awaitable<bool> Handle(Worker& wk, tcp::socket& s, Request& req, ConnectionAuth& auth) {
     std::string_view target = req.target();
     if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
     const bool get = req.method() == http::verb::get;
@@ -650,7 +661,7 @@ class Server {
                    ? std::string(client_id)
                    : fmt::format(FMT_COMPILE("{:08x}{:08x}"), id_prefix_,
                                  next_request_id_.fetch_add(1));
-      const bool keep = co_await Completion(wk, s, req, rec);
+      const bool keep = co_await Completion(wk, s, req, rec, auth);
       Finish(rec);
       co_return keep;
     }
@@ -819,11 +830,21 @@ class Server {
     co_return result;
   }
 
-  net::awaitable<bool> Completion(Worker& wk, tcp::socket& s, Request& req, RequestRecord& rec) {
+  net::awaitable<bool> Completion(Worker& wk, tcp::socket& s, Request& req, RequestRecord& rec,
+                                  ConnectionAuth& auth) {
     int tenant = -1;
     {
+      const std::string_view header = req[http::field::authorization];
       std::lock_guard lock(mu_);
-      tenant = state_->FindTenant(req[http::field::authorization]);
+      if (auth.tenant >= 0 && auth.generation == state_->keys_generation() &&
+          header == auth.header) {
+        tenant = auth.tenant;
+      } else {
+        tenant = state_->FindTenant(header);
+        auth.tenant = tenant;
+        auth.generation = state_->keys_generation();
+        if (tenant >= 0) auth.header.assign(header);
+      }
       if (tenant >= 0) rec.tenant = state_->tenant(tenant).name;
     }
     if (tenant < 0) {

@@ -365,6 +365,7 @@ Status GatewayState::Reload(const GatewayConfig& next) {
   config_.tenants = next.tenants;
   config_.entitlements = next.entitlements;
   tenant_by_key_.clear();
+  ++keys_generation_;
   for (size_t t = 0; t < config_.tenants.size(); ++t) {
     for (const std::string& k : config_.tenants[t].key_sha256) {
       tenant_by_key_[k] = static_cast<int>(t);

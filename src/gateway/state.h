@@ -84,6 +84,9 @@ class GatewayState {
   const GatewayConfig& config() const { return config_; }
   // The tenant index for an `Authorization: Bearer KEY` header value; -1 when missing or unknown.
   int FindTenant(std::string_view authorization) const;
+  // Changes whenever the key -> tenant mapping may have changed (each applied Reload): a
+  // caller that remembers a lookup checks it against this.
+  uint64_t keys_generation() const { return keys_generation_; }
   const TenantSpec& tenant(int i) const { return config_.tenants[static_cast<size_t>(i)]; }
 
   // Estimate and route a parsed request: 404 for an unknown model, 400 when it fits no pool.
@@ -149,6 +152,7 @@ class GatewayState {
   std::vector<PoolState> pools_;
   std::unordered_map<std::string, std::vector<int>> model_pools_;  // by max_model_len ascending
   std::unordered_map<std::string, int> tenant_by_key_;             // sha256 hex -> tenant
+  uint64_t keys_generation_ = 0;
   std::unique_ptr<TokenEstimator> estimator_;
   std::vector<Autoscaler> autoscalers_;  // one per pool
   std::unique_ptr<Router> router_;

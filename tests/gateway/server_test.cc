@@ -524,6 +524,12 @@ TEST_F(GatewayServerTest, SighupReloadsTenantsAndKeepsServingOnABadFile) {
   std::ofstream(path) << added;
   kill(gw.pid(), SIGHUP);
   EXPECT_EQ(poll_status("sk-new", 200), 200);
+  // A keep-alive connection that authenticated with the key (the gateway remembers a
+  // connection's last key) ...
+  Client kept(gw.port());
+  EXPECT_EQ(
+      kept.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth("sk-new")).status,
+      200);
   // A broken file is refused; the running config keeps serving both tenants.
   std::ofstream(path) << "models: [m\n";
   kill(gw.pid(), SIGHUP);
@@ -534,6 +540,10 @@ TEST_F(GatewayServerTest, SighupReloadsTenantsAndKeepsServingOnABadFile) {
   std::ofstream(path) << text;
   kill(gw.pid(), SIGHUP);
   EXPECT_EQ(poll_status("sk-new", 401), 401);
+  // ... loses it with the reload too, on the same connection.
+  EXPECT_EQ(
+      kept.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth("sk-new")).status,
+      401);
   std::remove(path.c_str());
 }
 
