@@ -1267,10 +1267,9 @@ class Server {
           ++content_events;
           if (add_usage) {
             // The client did not ask for usage: hide the nulls that include_usage adds.
+            // From the end, where vLLM writes it (see FindUsageObject).
             constexpr std::string_view kNull = ",\"usage\":null";
-            const void* hit = ::memmem(ev.data(), ev.size(), kNull.data(), kNull.size());
-            if (hit != nullptr) {
-              const size_t n = static_cast<size_t>(static_cast<const char*>(hit) - ev.data());
+            if (const size_t n = ev.rfind(kNull); n != std::string_view::npos) {
               out.append(ev.substr(0, n));
               out.append(ev.substr(n + kNull.size()));
               continue;

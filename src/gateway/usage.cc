@@ -7,13 +7,14 @@ namespace tokenpool::gateway {
 
 std::string_view FindUsageObject(std::string_view json) {
   constexpr std::string_view kKey = "\"usage\"";
-  size_t from = 0;
-  while (from < json.size()) {
-    const void* hit = ::memmem(json.data() + from, json.size() - from, kKey.data(), kKey.size());
-    if (hit == nullptr) return {};
-    const size_t at = static_cast<size_t>(static_cast<const char*>(hit) - json.data());
-    from = at + kKey.size();
+  if (json.size() < kKey.size()) return {};
+  // Searched from the end: vLLM and OpenAI write usage as the last member, so a stream chunk's
+  // `"usage":null` is found in its last 15 bytes and an answer's usage object in its last few
+  // hundred. (A forward memmem per chunk was 13 K instructions per streamed request, callgrind.)
+  for (size_t at = json.size() - kKey.size() + 1; at-- > 0;) {
+    if (json[at] != '"' || json.compare(at, kKey.size(), kKey) != 0) continue;
     if (at > 0 && json[at - 1] == '\\') continue;  // inside a string
+    const size_t from = at + kKey.size();
     size_t i = from;
     const auto skip_ws = [&] {
       while (i < json.size() &&

@@ -19,6 +19,11 @@ TEST(UsageTest, FindsTheTopLevelObject) {
       R"({"choices":[{"message":{"content":"say \"usage\":{\"prompt_tokens\":9}"}}],)"
       R"("usage":{"prompt_tokens":1,"completion_tokens":2}})";
   EXPECT_EQ(FindUsageObject(in_content), R"({"prompt_tokens":1,"completion_tokens":2})");
+  // Searched from the end: an escaped "usage" after the real one, and usage not last.
+  EXPECT_EQ(FindUsageObject(R"({"usage":{"prompt_tokens":1},"c":"x \"usage\":{\"y\":2}"})"),
+            R"({"prompt_tokens":1})");
+  EXPECT_EQ(FindUsageObject(R"({"usage":{"prompt_tokens":5},"id":"x","n":[{"k":1}]})"),
+            R"({"prompt_tokens":5})");
   EXPECT_EQ(FindUsageObject(R"({"usage":null})"), "");
   EXPECT_EQ(FindUsageObject(R"({"id":"a"})"), "");
   EXPECT_EQ(FindUsageObject(R"({"usage":{"prompt_tokens":1)"), "");  // cut off
