@@ -40,6 +40,7 @@
 #include "gateway/sha256.h"
 #include "gateway/state.h"
 #include "gateway/usage.h"
+#include "gateway/write_all.h"
 #include "parse/request_parser.h"
 #include "tokenpool/real_clock.h"
 
@@ -376,6 +377,7 @@ class Server {
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);
+      socket.non_blocking(true, ec);  // for WriteAll
       net::co_spawn(wk.io, Session(wk, std::move(socket), admin), net::detached);
     }
   }
@@ -990,6 +992,7 @@ class Server {
       co_return nullptr;
     }
     u->socket().set_option(tcp::no_delay(true), aec);
+    u->socket().non_blocking(true, aec);  // for WriteAll
     co_return u;
   }
 
@@ -1132,8 +1135,7 @@ class Server {
       }
       u->expires_after(SecondsToSteady(config_.limits.upstream_timeout_s));
       const std::array<net::const_buffer, 2> up_bufs{net::buffer(up_head), net::buffer(up_body)};
-      auto [wec, wn] = co_await net::async_write(*u, up_bufs, kTuple);
-      ec = wec;
+      ec = co_await WriteAll(*u, u->socket(), up_bufs);
       if (!ec) {
         parser.emplace();
         parser->body_limit(boost::none);
@@ -1210,7 +1212,7 @@ class Server {
       AppendContentLength(&head, body.size());
       EndHead(&head, req.version(), keep);
       const std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(body)};
-      auto [wec, wn] = co_await net::async_write(s, bufs, kTuple);
+      const boost::system::error_code wec = co_await WriteAll(s, s, bufs);
       co_return !wec && keep;
     }
 
@@ -1295,8 +1297,8 @@ class Server {
         SettleStream(held, f, category, plan, have_usage, usage, content_events, rec);
       }
       if (!wire.empty()) {
-        auto [wec, wn] = co_await net::async_write(s, net::buffer(wire), kTuple);
-        if (wec) client_ok = false;
+        const std::array<net::const_buffer, 1> wire_buf{net::buffer(wire)};
+        if (co_await WriteAll(s, s, wire_buf)) client_ok = false;
         if (rec.ttft_ms < 0 && content_events > 0) rec.ttft_ms = MsSince(rec.start);
       }
       if (rd_ec || !client_ok) break;

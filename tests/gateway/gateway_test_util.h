@@ -43,8 +43,11 @@ inline int UnusedPort() {
 
 class Client {
  public:
-  explicit Client(int port) {
+  // rcvbuf > 0: a small receive buffer (set before connecting, so the window stays small), for
+  // a client that the server cannot write to at once.
+  explicit Client(int port, int rcvbuf = 0) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(static_cast<uint16_t>(port));

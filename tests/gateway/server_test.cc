@@ -459,6 +459,32 @@ TEST_F(GatewayServerTest, ClientGoneWhileBackendWorksReleases) {
   EXPECT_TRUE(released);  // within 1 s, not after the generation
 }
 
+// A client with a small receive window that starts reading late gets whole answers, plain and
+// streamed, and nothing stays held. (Loopback's send buffer grows to take even the ~1 MB
+// stream here; WriteAll's partial-send path is tested in write_all_test.cc.)
+TEST_F(GatewayServerTest, SlowReaderGetsWholeAnswers) {
+  for (const bool stream : {false, true}) {
+    Client c(gateway_->port(), 2048);
+    ASSERT_TRUE(c.Send("POST", "/v1/chat/completions", Chat("half-model", 4000, stream),
+                       Auth(kAcme)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the gateway writes meanwhile
+    Response r = c.ReadHead();
+    ASSERT_EQ(r.status, 200) << "stream=" << stream;
+    c.ReadBody(&r);
+    ASSERT_TRUE(r.complete) << "stream=" << stream;
+    if (!stream) {
+      EXPECT_EQ(r.body.size(), std::stoul(r.headers["content-length"]));
+      const auto v = boost::json::parse(r.body);
+      EXPECT_EQ(v.at("usage").at("completion_tokens").as_int64(), 4000);
+    } else {
+      EXPECT_GT(r.body.size(), 200000u);  // ~4,000 events
+      EXPECT_NE(r.body.find("data: [DONE]"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(InUse("half", "concurrency"), 0);
+  EXPECT_EQ(InUse("half", "kv_tokens"), 0);
+}
+
 TEST_F(GatewayServerTest, DownInstanceIsSkipped) {
   Client c(gateway_->port());
   for (int i = 0; i < 4; ++i) {
