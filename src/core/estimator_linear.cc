@@ -85,6 +85,10 @@ struct Rls {
   Vec theta{};
   std::array<double, kNumFeatures * kNumFeatures> p{};
   int64_t samples = 0;
+  // One past the highest feature ever nonzero in an update. Rows and columns at or above it
+  // are still the prior's (δ on the diagonal, 0 elsewhere), so P x and every update leave them
+  // exactly as they are, and Update's loops stop here: 24 of 43 for text in Latin script only.
+  int hi = 0;
   bool initialized = false;
   double spread = 0;
   int64_t spread_samples = 0;
@@ -94,6 +98,7 @@ struct Rls {
     theta = start;
     p.fill(0);
     for (int i = 0; i < kNumFeatures; ++i) p[i * kNumFeatures + i] = prior_variance;
+    hi = 0;
     initialized = true;
   }
   double Predict(const Vec& x) const {
@@ -113,23 +118,30 @@ struct Rls {
   __attribute__((target_clones("avx2", "default")))
 #endif
   void Update(const Vec& x, double y) {
+    for (int j = kNumFeatures - 1; j >= hi; --j) {
+      if (x[j] != 0) {
+        hi = j + 1;
+        break;
+      }
+    }
+    // Beyond `hi`, x is 0, P x is exactly 0 and nothing below changes: the loops stop there.
     Vec px{};
-    for (int j = 0; j < kNumFeatures; ++j) {
+    for (int j = 0; j < hi; ++j) {
       const double xj = x[j];
       if (xj == 0) continue;
-      for (int i = 0; i < kNumFeatures; ++i) px[i] += p[i * kNumFeatures + j] * xj;
+      for (int i = 0; i < hi; ++i) px[i] += p[i * kNumFeatures + j] * xj;
     }
     double den = 1;
-    for (int i = 0; i < kNumFeatures; ++i) den += x[i] * px[i];
+    for (int i = 0; i < hi; ++i) den += x[i] * px[i];
     const double err = y - Predict(x);
-    for (int i = 0; i < kNumFeatures; ++i) theta[i] += px[i] / den * err;
+    for (int i = 0; i < hi; ++i) theta[i] += px[i] / den * err;
     // A row whose px[i] is 0 would only subtract zeros: skipped. P's rows and columns of
     // features never seen nonzero (most scripts, tool features in plain chat) stay those of the
     // prior, so their px is exactly 0 and a typical update touches half the matrix or less.
-    for (int i = 0; i < kNumFeatures; ++i) {
+    for (int i = 0; i < hi; ++i) {
       if (px[i] == 0) continue;
       const double ki = px[i] / den;
-      for (int j = 0; j < kNumFeatures; ++j) p[i * kNumFeatures + j] -= ki * px[j];
+      for (int j = 0; j < hi; ++j) p[i * kNumFeatures + j] -= ki * px[j];
     }
     ++samples;
   }
