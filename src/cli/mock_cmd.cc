@@ -35,6 +35,8 @@ void RegisterMock(CLI::App& app) {
   cmd->add_option("--seed", config->seed, "Seed of generated text and fault draws")
       ->capture_default_str();
   cmd->add_flag("--instant", config->instant, "No simulated compute (throughput mode)");
+  cmd->add_option("--api-key", config->api_key,
+                  "Require 'Authorization: Bearer KEY' on /v1 requests (vLLM's --api-key)");
   cmd->add_option("--default-max-tokens", config->default_max_tokens,
                   "Output tokens when a request sets no max_tokens")
       ->capture_default_str();

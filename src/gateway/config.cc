@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <initializer_list>
 #include <set>
@@ -98,7 +99,8 @@ class Reader {
 
   Status ReadPool(const YAML::Node& n, const std::string& path, PoolSpec* p) const {
     if (Status s = CheckKeys(n, path,
-                             {"name", "model", "profile", "max_model_len", "replicas", "backends"});
+                             {"name", "model", "profile", "max_model_len", "replicas", "backends",
+                              "api_key_env"});
         !s.ok()) {
       return s;
     }
@@ -108,6 +110,19 @@ class Reader {
     if (Status s = GetS(n, "name", path, &p->name); !s.ok()) return s;
     if (Status s = GetS(n, "model", path, &p->model); !s.ok()) return s;
     if (Status s = GetS(n, "profile", path, &p->profile); !s.ok()) return s;
+    if (Status s = GetS(n, "api_key_env", path, &p->api_key_env); !s.ok()) return s;
+    if (const YAML::Node k = n["api_key_env"]; k.IsDefined()) {
+      const char* v = p->api_key_env.empty() ? nullptr : std::getenv(p->api_key_env.c_str());
+      if (v == nullptr || *v == '\0') {
+        return Error(k, Join(path, "api_key_env"),
+                     "environment variable \"" + p->api_key_env + "\" is not set or empty");
+      }
+      p->api_key = v;
+      if (p->api_key.find_first_of("\r\n") != std::string::npos) {
+        return Error(k, Join(path, "api_key_env"),
+                     "the key in \"" + p->api_key_env + "\" contains a line break");
+      }
+    }
     if (Status s = GetI(n, "max_model_len", path, &p->max_model_len); !s.ok()) return s;
     if (p->max_model_len < 0) {
       return Error(n["max_model_len"], Join(path, "max_model_len"), "must be >= 0");

@@ -41,6 +41,11 @@ struct PoolSpec {
   int32_t min_replicas = 1;
   int32_t max_replicas = 1;
   std::vector<BackendUrl> backends;  // one per running replica
+  // The key the pool's servers want (vLLM's --api-key), sent upstream as "Authorization:
+  // Bearer <key>". Read at load from the environment variable that `api_key_env` names, so
+  // that no secret sits in the file; never logged or shown by the admin API. Empty: none.
+  std::string api_key_env;
+  std::string api_key;
 };
 
 struct TenantSpec {

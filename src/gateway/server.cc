@@ -1089,6 +1089,11 @@ class Server {
       up_head.append(url.host);
       fmt::format_to(std::back_inserter(up_head), FMT_COMPILE(":{}\r\n"), url.port);
       up_head.append("Content-Type: application/json\r\n");
+      if (const std::string& key = state_->pool(pool).spec.api_key; !key.empty()) {
+        up_head.append("Authorization: Bearer ");
+        up_head.append(key);
+        up_head.append("\r\n");
+      }
       AppendField(&up_head, "x-request-id", rec.id);
       AppendContentLength(&up_head, up_body.size());
       EndHead(&up_head, 11, true);
@@ -1187,6 +1192,15 @@ class Server {
       std::string content_type(rp.get()[http::field::content_type]);
       if (upstream_keep) ReleaseUpstream(wk, pool, backend, std::move(u));
       if (status != 200) held.Done();  // released before the client sees the answer
+      if (status == 401 || status == 403) {
+        // The backend refused the gateway's own credentials (pools[].api_key_env): the
+        // client's key was fine, so not its 401.
+        co_return co_await ReplyError(
+            s, req, 502,
+            "Backend of pool " + rec.pool + " refused the gateway's credentials (HTTP " +
+                std::to_string(status) + "); check the pool's api_key_env.",
+            "server_error", "backend_auth_failed", &rec);
+      }
       if (status >= 500) {
         co_return co_await ReplyError(
             s, req, 502,

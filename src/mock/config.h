@@ -49,6 +49,9 @@ struct MockConfig {
   // as a model emitting EOS): 256, a typical chat answer length (Azure conversation trace mean
   // output is 211 tokens).
   int64_t default_max_tokens = 256;
+  // vLLM's --api-key: when set, /v1 requests need "Authorization: Bearer <key>" (else 401
+  // {"error": "Unauthorized"}, as vLLM answers); /health and /metrics stay open, as in vLLM.
+  std::string api_key;
   FaultConfig faults;
 
   Status Validate() const;

@@ -260,6 +260,11 @@ class Server {
     if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
     const bool get = req.method() == http::verb::get;
     const bool post = req.method() == http::verb::post;
+    if (!config_.api_key.empty() && target.starts_with("/v1") &&
+        req[http::field::authorization] != "Bearer " + config_.api_key) {
+      co_return co_await Reply(s, req, http::status::unauthorized, "application/json",
+                               "{\"error\":\"Unauthorized\"}");
+    }
     if (target == "/v1/chat/completions" && post) {
       co_return co_await Completion(s, req, Endpoint::kChatCompletions);
     }

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 #include <thread>
 
@@ -115,6 +116,28 @@ TEST(GatewayConfigTest, Errors) {
   // A YAML syntax error carries its line.
   EXPECT_EQ(ErrorOf(Replace(Good(), "models: [m]", "models: [m")).substr(0, 15), "gateway.yaml:3:");
   EXPECT_EQ(ErrorOf(""), "gateway.yaml:1: (top level): the file is empty");
+}
+
+TEST(GatewayConfigTest, PoolApiKeyComesFromTheEnvironment) {
+  unsetenv("TOKENPOOL_CONFIG_TEST_KEY");
+  const std::string yaml = Replace(Good(), "    max_model_len: 8192\n",
+                                   "    max_model_len: 8192\n"
+                                   "    api_key_env: TOKENPOOL_CONFIG_TEST_KEY\n");
+  EXPECT_EQ(ErrorOf(yaml),
+            "gateway.yaml:8: pools[0].api_key_env: environment variable "
+            "\"TOKENPOOL_CONFIG_TEST_KEY\" is not set or empty");
+  setenv("TOKENPOOL_CONFIG_TEST_KEY", "sk-vllm", 1);
+  Result<GatewayConfig> c = ParseGatewayConfig(yaml, "gateway.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->pools[0].api_key, "sk-vllm");
+  EXPECT_EQ(c->pools[0].api_key_env, "TOKENPOOL_CONFIG_TEST_KEY");
+  setenv("TOKENPOOL_CONFIG_TEST_KEY", "sk-a\r\nX-Evil: 1", 1);  // would split the upstream head
+  EXPECT_NE(ErrorOf(yaml).find("contains a line break"), std::string::npos) << ErrorOf(yaml);
+  unsetenv("TOKENPOOL_CONFIG_TEST_KEY");
+  // Without api_key_env: no key.
+  Result<GatewayConfig> none = ParseGatewayConfig(Good(), "gateway.yaml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->pools[0].api_key, "");
 }
 
 TEST(GatewayConfigTest, WorkersAndLogging) {

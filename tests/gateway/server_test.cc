@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -71,11 +72,23 @@ class GatewayServerTest : public ::testing::Test {
     half_mock_ = new ChildProcess(TOKENPOOL_BINARY,
                                   {"mock", "--port", "0", "--model", "half-model", "--instant"});
     ASSERT_NE(half_mock_->port(), 0) << half_mock_->banner();
+    // Two instances that want an API key (vLLM's --api-key): one pool sends it, one has none.
+    keyed_mock_ = new ChildProcess(TOKENPOOL_BINARY, {"mock", "--port", "0", "--model",
+                                                      "keyed-model", "--instant", "--api-key",
+                                                      "sk-upstream-secret"});
+    ASSERT_NE(keyed_mock_->port(), 0) << keyed_mock_->banner();
+    keyless_mock_ = new ChildProcess(TOKENPOOL_BINARY, {"mock", "--port", "0", "--model",
+                                                        "keyless-model", "--instant", "--api-key",
+                                                        "sk-upstream-secret"});
+    ASSERT_NE(keyless_mock_->port(), 0) << keyless_mock_->banner();
+    // The gateway (a child) inherits the environment it reads the key from.
+    setenv("TOKENPOOL_TEST_UPSTREAM_KEY", "sk-upstream-secret", 1);
     const auto url = [](int port) { return "\"http://127.0.0.1:" + std::to_string(port) + "\""; };
     std::string y;
     y += "listen: {host: 127.0.0.1, port: 0}\n";
     y += "admin: {host: 127.0.0.1, port: 0, token_sha256: " + Sha256Hex(kAdmin) + "}\n";
-    y += "models: [m, dead-model, flaky-model, drop-model, half-model]\n";
+    y += "models: [m, dead-model, flaky-model, drop-model, half-model, keyed-model, "
+         "keyless-model]\n";
     y += "pools:\n";
     y += "  - {name: short, model: m, profile: llama-3-8b-h100, max_model_len: 8192, backends: [" +
          url(short_mock_->port()) + "]}\n";
@@ -94,13 +107,19 @@ class GatewayServerTest : public ::testing::Test {
     y += "  - {name: half, model: half-model, profile: llama-3-8b-h100, max_model_len: 8192, "
          "backends: [" +
          url(testing::UnusedPort()) + ", " + url(half_mock_->port()) + "]}\n";
+    y += "  - {name: keyed, model: keyed-model, profile: llama-3-8b-h100, max_model_len: 8192, "
+         "api_key_env: TOKENPOOL_TEST_UPSTREAM_KEY, backends: [" +
+         url(keyed_mock_->port()) + "]}\n";
+    y += "  - {name: keyless, model: keyless-model, profile: llama-3-8b-h100, max_model_len: "
+         "8192, backends: [" +
+         url(keyless_mock_->port()) + "]}\n";
     y += "tenants:\n";
     y += "  - {name: acme, keys: [" + Sha256Hex(kAcme) + "]}\n";
     y += "  - {name: small, keys: [" + Sha256Hex(kSmall) + "]}\n";
     y += "  - {name: patient, keys: [" + Sha256Hex(kPatient) + "]}\n";
     y += "  - {name: hurried, keys: [" + Sha256Hex(kHurried) + "]}\n";
     y += "entitlements:\n";
-    for (const char* pool : {"short", "long", "dead", "flaky", "drop", "half"}) {
+    for (const char* pool : {"short", "long", "dead", "flaky", "drop", "half", "keyed", "keyless"}) {
       y += std::string("  - {tenant: acme, pool: ") + pool +
            ", class: guaranteed, guarantee: {token_rate: 500, kv_tokens: 65536, concurrency: 8},"
            " burst: {token_rate: 5000, kv_tokens: 262144, concurrency: 64}}\n";
@@ -133,6 +152,8 @@ class GatewayServerTest : public ::testing::Test {
     delete flaky_mock_;
     delete drop_mock_;
     delete half_mock_;
+    delete keyed_mock_;
+    delete keyless_mock_;
     if (config_path_ != nullptr) std::remove(config_path_->c_str());
     delete config_path_;
     delete config_text_;
@@ -158,6 +179,8 @@ class GatewayServerTest : public ::testing::Test {
   static inline ChildProcess* flaky_mock_ = nullptr;
   static inline ChildProcess* drop_mock_ = nullptr;
   static inline ChildProcess* half_mock_ = nullptr;
+  static inline ChildProcess* keyed_mock_ = nullptr;
+  static inline ChildProcess* keyless_mock_ = nullptr;
   static inline ChildProcess* gateway_ = nullptr;
   static inline std::string* config_path_ = nullptr;
   static inline std::string* config_text_ = nullptr;
@@ -485,6 +508,29 @@ TEST_F(GatewayServerTest, SlowReaderGetsWholeAnswers) {
   EXPECT_EQ(InUse("half", "kv_tokens"), 0);
 }
 
+// The pool's own key goes upstream in place of the client's (which never leaves the gateway);
+// a backend that refuses the gateway's credentials is the gateway's fault, not the client's: 502.
+TEST_F(GatewayServerTest, PoolApiKeyGoesUpstream) {
+  for (const bool stream : {false, true}) {
+    Client c(gateway_->port());
+    Response r = c.Request("POST", "/v1/chat/completions", Chat("keyed-model", 4, stream),
+                           Auth(kAcme));
+    EXPECT_EQ(r.status, 200) << "stream=" << stream << " " << r.body;
+    Response bad = c.Request("POST", "/v1/chat/completions", Chat("keyless-model", 4, stream),
+                             Auth(kAcme));
+    EXPECT_EQ(bad.status, 502) << "stream=" << stream << " " << bad.body;
+    EXPECT_NE(bad.body.find("refused the gateway's credentials"), std::string::npos) << bad.body;
+    EXPECT_EQ(bad.body.find("sk-upstream-secret"), std::string::npos);
+  }
+  EXPECT_EQ(InUse("keyed", "concurrency"), 0);
+  EXPECT_EQ(InUse("keyless", "concurrency"), 0);
+  // Never shown by the admin API.
+  Client a(admin_port_);
+  Response pools = a.Request("GET", "/admin/pools", "", Auth(kAdmin));
+  ASSERT_EQ(pools.status, 200);
+  EXPECT_EQ(pools.body.find("sk-upstream-secret"), std::string::npos);
+}
+
 TEST_F(GatewayServerTest, DownInstanceIsSkipped) {
   Client c(gateway_->port());
   for (int i = 0; i < 4; ++i) {
@@ -689,7 +735,7 @@ TEST_F(GatewayServerTest, AdminApiShowsStateAndChangesEntitlements) {
   for (const auto& t : v.at("tenants").as_array()) {
     if (t.at("name").as_string() != "acme") continue;
     found = true;
-    EXPECT_EQ(t.at("entitlements").as_array().size(), 6u);
+    EXPECT_EQ(t.at("entitlements").as_array().size(), 8u);  // one per pool
     for (const auto& e : t.at("entitlements").as_array()) {
       EXPECT_TRUE(e.as_object().contains("burst_ceiling"));
       EXPECT_TRUE(e.as_object().contains("debt_tokens"));
