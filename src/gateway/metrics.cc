@@ -87,7 +87,10 @@ struct GatewayMetrics::Families {
                                    "Time queued requests waited for admission.")),
         estimate_error(
             HistogramFamily(r, "tokenpool_estimator_relative_error",
-                            "(estimated - actual) / actual prompt tokens, per settled request.")) {}
+                            "(estimated - actual) / actual prompt tokens, per settled request.")),
+        rejected(CounterFamily(r, "tokenpool_requests_rejected_total",
+                               "Requests refused before reaching a backend, other than by admission (429s are in "
+                               "tokenpool_pool_requests_total), by OpenAI error code.")) {}
   Family<Counter>& requests;
   Family<Counter>& settled;
   Family<Counter>& released;
@@ -109,6 +112,7 @@ struct GatewayMetrics::Families {
   Family<Histogram>& e2e;
   Family<Histogram>& queue_wait;
   Family<Histogram>& estimate_error;
+  Family<Counter>& rejected;
 };
 
 namespace {
@@ -138,6 +142,16 @@ RequestMetrics* GatewayMetrics::ForRequest(int pool, const std::string& pool_nam
     slot->estimate_error = &f_->estimate_error.Add({{"pool", pool_name}}, ErrorBuckets());
   }
   return slot.get();
+}
+
+void GatewayMetrics::Rejected(std::string_view code) {
+  std::lock_guard lock(request_mu_);
+  auto it = rejected_.find(code);
+  if (it == rejected_.end()) {
+    it = rejected_.emplace(std::string(code), &f_->rejected.Add({{"code", std::string(code)}}))
+             .first;
+  }
+  it->second->Increment();
 }
 
 GatewayMetrics::GatewayMetrics()

@@ -16,6 +16,10 @@
 //   tokenpool_request_duration_seconds{pool,tenant}    end to end, successful requests
 //   tokenpool_queue_wait_seconds{pool,tenant}          time queued (queued requests only)
 //   tokenpool_estimator_relative_error{pool}           (estimate - usage) / usage, prompt
+//   tokenpool_requests_rejected_total{code}            refused before reaching a backend, not
+//                                                      by admission (bad key, body, model, URL,
+//                                                      size; no entitlement; no healthy
+//                                                      instance), by OpenAI error code
 // The autoscaler is sampled at each scrape (its smoothing therefore follows the scrape
 // interval).
 //
@@ -27,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -35,6 +40,7 @@
 namespace prometheus {
 class Registry;
 class Histogram;
+class Counter;
 }  // namespace prometheus
 
 namespace tokenpool::gateway {
@@ -60,6 +66,8 @@ class GatewayMetrics {
   std::string Serialize();
   // The histograms of (pool, tenant); stable pointers, created on first use.
   RequestMetrics* ForRequest(int pool, const std::string& pool_name, const std::string& tenant);
+  // Counts a request refused before admission, by its error code (thread-safe).
+  void Rejected(std::string_view code);
 
  private:
   struct Families;  // registered once, in the constructor
@@ -67,6 +75,7 @@ class GatewayMetrics {
   std::unique_ptr<Families> f_;
   std::mutex request_mu_;  // guards request_
   std::map<std::pair<int, std::string>, std::unique_ptr<RequestMetrics>> request_;
+  std::map<std::string, prometheus::Counter*, std::less<>> rejected_;  // guarded by request_mu_
 };
 
 }  // namespace tokenpool::gateway

@@ -599,6 +599,7 @@ class Server {
       if (ec == http::error::body_limit) {
         Request head{parser.get().method(), parser.get().target(), parser.get().version()};
         head.keep_alive(false);
+        metrics_.Rejected("request_too_large");
         co_await ReplyError(
             socket, head, 413,
             "Request body exceeds " + std::to_string(config_.limits.max_body_bytes) + " bytes",
@@ -608,6 +609,7 @@ class Server {
       if (ec == http::error::header_limit) {
         Request head{http::verb::get, "/", 11};
         head.keep_alive(false);
+        metrics_.Rejected("headers_too_large");
         co_await ReplyError(socket, head, 431, "Request headers too large", "invalid_request_error",
                             "headers_too_large");
         break;
@@ -681,6 +683,7 @@ class Server {
       }
       co_return co_await ReplyJson(s, req, 200, std::move(body));
     }
+    metrics_.Rejected("unknown_url");
     co_return co_await ReplyError(
         s, req, 404,
         "Unknown request URL: " + std::string(req.method_string()) + " " + std::string(target),
@@ -850,11 +853,13 @@ class Server {
       if (tenant >= 0) rec.tenant = state_->tenant(tenant).name;
     }
     if (tenant < 0) {
+      metrics_.Rejected("invalid_api_key");
       co_return co_await ReplyError(s, req, 401, "Incorrect API key provided.",
                                     "invalid_request_error", "invalid_api_key", &rec);
     }
     auto features = std::make_unique<RequestFeatures>();
     if (Status st = wk.parser.Parse(req.body(), features.get()); !st.ok()) {
+      metrics_.Rejected("invalid_request");
       co_return co_await ReplyError(s, req, 400, st.message(), "invalid_request_error",
                                     "invalid_request", &rec);
     }
@@ -897,6 +902,7 @@ class Server {
       }
     }
     if (!plan.ok()) {
+      metrics_.Rejected(plan.error_code);
       co_return co_await ReplyError(s, req, plan.status, plan.message, plan.error_type,
                                     plan.error_code, &rec);
     }
@@ -904,6 +910,7 @@ class Server {
     rec.pool = state_->pool(pool).spec.name;
     rec.estimated_prompt = plan.estimate.prompt_tokens;
     if (!ref.valid()) {
+      metrics_.Rejected("no_entitlement");
       co_return co_await ReplyError(s, req, 403,
                                     "Tenant has no entitlement on pool " + rec.pool + ".",
                                     "permission_error", "no_entitlement", &rec);
@@ -942,6 +949,7 @@ class Server {
       co_return co_await Refuse(s, req, OutcomeError(outcome), outcome, retry, pool, ref, cls, rec);
     }
     if (no_backend) {
+      metrics_.Rejected("no_healthy_backend");
       StringResponse res{http::status::service_unavailable, req.version()};
       Common(res, req);
       rec.status = 503;

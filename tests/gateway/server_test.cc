@@ -400,6 +400,13 @@ TEST_F(GatewayServerTest, ClientGoneWhileQueuedLeavesTheQueue) {
 
 TEST_F(GatewayServerTest, MetricsExposePoolsAndTenants) {
   Client c(gateway_->port());
+  // Refusals before admission are counted by code.
+  ASSERT_EQ(c.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth("sk-wrong")).status,
+            401);
+  ASSERT_EQ(c.Request("POST", "/v1/chat/completions", "{\"model\":", Auth(kAcme)).status, 400);
+  ASSERT_EQ(c.Request("POST", "/v1/chat/completions", Chat("no-such-model", 4, false), Auth(kAcme))
+                .status,
+            404);
   ASSERT_EQ(c.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kAcme)).status,
             200);
   Response r = c.Request("GET", "/metrics", "", {});
@@ -413,7 +420,10 @@ TEST_F(GatewayServerTest, MetricsExposePoolsAndTenants) {
         "tokenpool_tenant_tokens_total{kind=\"prompt\",pool=\"short\",tenant=\"acme\"}",
         "tokenpool_request_duration_seconds_count{pool=\"short\",tenant=\"acme\"}",
         "tokenpool_request_ttft_seconds_bucket{pool=\"short\",tenant=\"acme\",le=\"0.001\"}",
-        "tokenpool_estimator_relative_error_count{pool=\"short\"}"}) {
+        "tokenpool_estimator_relative_error_count{pool=\"short\"}",
+        "tokenpool_requests_rejected_total{code=\"invalid_api_key\"}",
+        "tokenpool_requests_rejected_total{code=\"invalid_request\"}",
+        "tokenpool_requests_rejected_total{code=\"model_not_found\"}"}) {
     EXPECT_NE(r.body.find(name), std::string::npos) << name;
   }
   EXPECT_EQ(r.body.find("tokenpool_pool_requests_total{outcome=\"admitted_guaranteed\","
