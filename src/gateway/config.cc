@@ -98,9 +98,9 @@ class Reader {
   }
 
   Status ReadPool(const YAML::Node& n, const std::string& path, PoolSpec* p) const {
-    if (Status s = CheckKeys(n, path,
-                             {"name", "model", "profile", "max_model_len", "replicas", "backends",
-                              "api_key_env"});
+    if (Status s = CheckKeys(
+            n, path,
+            {"name", "model", "profile", "max_model_len", "replicas", "backends", "api_key_env"});
         !s.ok()) {
       return s;
     }

@@ -88,9 +88,10 @@ struct GatewayMetrics::Families {
         estimate_error(
             HistogramFamily(r, "tokenpool_estimator_relative_error",
                             "(estimated - actual) / actual prompt tokens, per settled request.")),
-        rejected(CounterFamily(r, "tokenpool_requests_rejected_total",
-                               "Requests refused before reaching a backend, other than by admission (429s are in "
-                               "tokenpool_pool_requests_total), by OpenAI error code.")) {}
+        rejected(CounterFamily(
+            r, "tokenpool_requests_rejected_total",
+            "Requests refused before reaching a backend, other than by admission (429s are in "
+            "tokenpool_pool_requests_total), by OpenAI error code.")) {}
   Family<Counter>& requests;
   Family<Counter>& settled;
   Family<Counter>& released;

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <array>
-#include <iterator>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -22,6 +21,7 @@
 #include <ctime>
 #include <filesystem>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -574,6 +574,15 @@ class Server {
     co_return co_await ReplyJson(s, req, status, ErrorJson(message, type, code), rec);
   }
 
+  // ReplyError for a request refused before reaching a backend, other than by admission:
+  // counted in tokenpool_requests_rejected_total by its code.
+  net::awaitable<bool> Reject(tcp::socket& s, const Request& req, int status,
+                              std::string_view message, std::string_view type,
+                              std::string_view code, RequestRecord* rec = nullptr) {
+    metrics_.Rejected(code);
+    co_return co_await ReplyError(s, req, status, message, type, code, rec);
+  }
+
   net::awaitable<void> Session(Worker& wk, tcp::socket raw, bool admin) {
     // The stream's timer bounds only the wait for each request; replies are written on the
     // socket itself, without it.
@@ -599,8 +608,7 @@ class Server {
       if (ec == http::error::body_limit) {
         Request head{parser.get().method(), parser.get().target(), parser.get().version()};
         head.keep_alive(false);
-        metrics_.Rejected("request_too_large");
-        co_await ReplyError(
+        co_await Reject(
             socket, head, 413,
             "Request body exceeds " + std::to_string(config_.limits.max_body_bytes) + " bytes",
             "invalid_request_error", "request_too_large");
@@ -609,9 +617,8 @@ class Server {
       if (ec == http::error::header_limit) {
         Request head{http::verb::get, "/", 11};
         head.keep_alive(false);
-        metrics_.Rejected("headers_too_large");
-        co_await ReplyError(socket, head, 431, "Request headers too large", "invalid_request_error",
-                            "headers_too_large");
+        co_await Reject(socket, head, 431, "Request headers too large", "invalid_request_error",
+                        "headers_too_large");
         break;
       }
       if (ec) break;
@@ -661,10 +668,9 @@ class Server {
     if (post && (target == "/v1/chat/completions" || target == "/v1/completions")) {
       RequestRecord rec;
       std::string_view client_id = req["x-request-id"];
-      rec.id = UsableRequestId(client_id)
-                   ? std::string(client_id)
-                   : fmt::format(FMT_COMPILE("{:08x}{:08x}"), id_prefix_,
-                                 next_request_id_.fetch_add(1));
+      rec.id = UsableRequestId(client_id) ? std::string(client_id)
+                                          : fmt::format(FMT_COMPILE("{:08x}{:08x}"), id_prefix_,
+                                                        next_request_id_.fetch_add(1));
       const bool keep = co_await Completion(wk, s, req, rec, auth);
       Finish(rec);
       co_return keep;
@@ -683,8 +689,7 @@ class Server {
       }
       co_return co_await ReplyJson(s, req, 200, std::move(body));
     }
-    metrics_.Rejected("unknown_url");
-    co_return co_await ReplyError(
+    co_return co_await Reject(
         s, req, 404,
         "Unknown request URL: " + std::string(req.method_string()) + " " + std::string(target),
         "invalid_request_error", "unknown_url");
@@ -853,15 +858,13 @@ class Server {
       if (tenant >= 0) rec.tenant = state_->tenant(tenant).name;
     }
     if (tenant < 0) {
-      metrics_.Rejected("invalid_api_key");
-      co_return co_await ReplyError(s, req, 401, "Incorrect API key provided.",
-                                    "invalid_request_error", "invalid_api_key", &rec);
+      co_return co_await Reject(s, req, 401, "Incorrect API key provided.", "invalid_request_error",
+                                "invalid_api_key", &rec);
     }
     auto features = std::make_unique<RequestFeatures>();
     if (Status st = wk.parser.Parse(req.body(), features.get()); !st.ok()) {
-      metrics_.Rejected("invalid_request");
-      co_return co_await ReplyError(s, req, 400, st.message(), "invalid_request_error",
-                                    "invalid_request", &rec);
+      co_return co_await Reject(s, req, 400, st.message(), "invalid_request_error",
+                                "invalid_request", &rec);
     }
     rec.model = features->model;
     rec.stream = features->stream;
@@ -902,18 +905,15 @@ class Server {
       }
     }
     if (!plan.ok()) {
-      metrics_.Rejected(plan.error_code);
-      co_return co_await ReplyError(s, req, plan.status, plan.message, plan.error_type,
-                                    plan.error_code, &rec);
+      co_return co_await Reject(s, req, plan.status, plan.message, plan.error_type, plan.error_code,
+                                &rec);
     }
     const int pool = plan.pool;
     rec.pool = state_->pool(pool).spec.name;
     rec.estimated_prompt = plan.estimate.prompt_tokens;
     if (!ref.valid()) {
-      metrics_.Rejected("no_entitlement");
-      co_return co_await ReplyError(s, req, 403,
-                                    "Tenant has no entitlement on pool " + rec.pool + ".",
-                                    "permission_error", "no_entitlement", &rec);
+      co_return co_await Reject(s, req, 403, "Tenant has no entitlement on pool " + rec.pool + ".",
+                                "permission_error", "no_entitlement", &rec);
     }
     rec.cls = EntitlementClassName(cls);
     rec.metrics = metrics_.ForRequest(pool, rec.pool, rec.tenant);

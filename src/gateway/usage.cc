@@ -14,8 +14,7 @@ std::string_view FindUsageObject(std::string_view json) {
   for (size_t at = json.size() - kKey.size() + 1; at-- > 0;) {
     if (json[at] != '"' || json.compare(at, kKey.size(), kKey) != 0) continue;
     if (at > 0 && json[at - 1] == '\\') continue;  // inside a string
-    const size_t from = at + kKey.size();
-    size_t i = from;
+    size_t i = at + kKey.size();
     const auto skip_ws = [&] {
       while (i < json.size() &&
              (json[i] == ' ' || json[i] == '\n' || json[i] == '\r' || json[i] == '\t')) {

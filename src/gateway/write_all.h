@@ -1,5 +1,8 @@
 // Writing a message on the request path without an asynchronous operation when the socket
-// takes it at once.
+// takes it at once. At a call site:
+//   size_t sent = 0;
+//   if (!TrySendAll(socket, bufs, &sent, &ec)) ec = co_await WriteRest(stream, bufs, sent);
+// (inline rather than in a coroutine of its own: the usual whole send then costs no frame).
 #pragma once
 
 #include <boost/asio.hpp>
@@ -29,23 +32,12 @@ bool TrySendAll(boost::asio::ip::tcp::socket& socket, const Buffers& bufs, size_
 // Writes what TrySendAll left, from `sent` on.
 template <typename AsyncStream, typename Buffers>
 boost::asio::awaitable<boost::system::error_code> WriteRest(AsyncStream& stream,
-                                                           const Buffers& bufs, size_t sent) {
+                                                            const Buffers& bufs, size_t sent) {
   namespace net = boost::asio;
   boost::beast::buffers_suffix<Buffers> rest(bufs);
   rest.consume(sent);
   auto [ec, n] = co_await net::async_write(stream, rest, net::as_tuple(net::use_awaitable));
   co_return ec;
-}
-
-// Writes `bufs` whole on `stream`, whose socket is `socket`: TrySendAll, then WriteRest.
-template <typename AsyncStream, typename Buffers>
-boost::asio::awaitable<boost::system::error_code> WriteAll(AsyncStream& stream,
-                                                          boost::asio::ip::tcp::socket& socket,
-                                                          const Buffers& bufs) {
-  boost::system::error_code ec;
-  size_t sent = 0;
-  if (TrySendAll(socket, bufs, &sent, &ec)) co_return ec;
-  co_return co_await WriteRest(stream, bufs, sent);
 }
 
 }  // namespace tokenpool::gateway

@@ -73,13 +73,13 @@ class GatewayServerTest : public ::testing::Test {
                                   {"mock", "--port", "0", "--model", "half-model", "--instant"});
     ASSERT_NE(half_mock_->port(), 0) << half_mock_->banner();
     // Two instances that want an API key (vLLM's --api-key): one pool sends it, one has none.
-    keyed_mock_ = new ChildProcess(TOKENPOOL_BINARY, {"mock", "--port", "0", "--model",
-                                                      "keyed-model", "--instant", "--api-key",
-                                                      "sk-upstream-secret"});
+    keyed_mock_ =
+        new ChildProcess(TOKENPOOL_BINARY, {"mock", "--port", "0", "--model", "keyed-model",
+                                            "--instant", "--api-key", "sk-upstream-secret"});
     ASSERT_NE(keyed_mock_->port(), 0) << keyed_mock_->banner();
-    keyless_mock_ = new ChildProcess(TOKENPOOL_BINARY, {"mock", "--port", "0", "--model",
-                                                        "keyless-model", "--instant", "--api-key",
-                                                        "sk-upstream-secret"});
+    keyless_mock_ =
+        new ChildProcess(TOKENPOOL_BINARY, {"mock", "--port", "0", "--model", "keyless-model",
+                                            "--instant", "--api-key", "sk-upstream-secret"});
     ASSERT_NE(keyless_mock_->port(), 0) << keyless_mock_->banner();
     // The gateway (a child) inherits the environment it reads the key from.
     setenv("TOKENPOOL_TEST_UPSTREAM_KEY", "sk-upstream-secret", 1);
@@ -119,7 +119,8 @@ class GatewayServerTest : public ::testing::Test {
     y += "  - {name: patient, keys: [" + Sha256Hex(kPatient) + "]}\n";
     y += "  - {name: hurried, keys: [" + Sha256Hex(kHurried) + "]}\n";
     y += "entitlements:\n";
-    for (const char* pool : {"short", "long", "dead", "flaky", "drop", "half", "keyed", "keyless"}) {
+    for (const char* pool :
+         {"short", "long", "dead", "flaky", "drop", "half", "keyed", "keyless"}) {
       y += std::string("  - {tenant: acme, pool: ") + pool +
            ", class: guaranteed, guarantee: {token_rate: 500, kv_tokens: 65536, concurrency: 8},"
            " burst: {token_rate: 5000, kv_tokens: 262144, concurrency: 64}}\n";
@@ -494,12 +495,12 @@ TEST_F(GatewayServerTest, ClientGoneWhileBackendWorksReleases) {
 
 // A client with a small receive window that starts reading late gets whole answers, plain and
 // streamed, and nothing stays held. (Loopback's send buffer grows to take even the ~1 MB
-// stream here; WriteAll's partial-send path is tested in write_all_test.cc.)
+// stream here; the partial-send path, TrySendAll + WriteRest, is tested in write_all_test.cc.)
 TEST_F(GatewayServerTest, SlowReaderGetsWholeAnswers) {
   for (const bool stream : {false, true}) {
     Client c(gateway_->port(), 2048);
-    ASSERT_TRUE(c.Send("POST", "/v1/chat/completions", Chat("half-model", 4000, stream),
-                       Auth(kAcme)));
+    ASSERT_TRUE(
+        c.Send("POST", "/v1/chat/completions", Chat("half-model", 4000, stream), Auth(kAcme)));
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the gateway writes meanwhile
     Response r = c.ReadHead();
     ASSERT_EQ(r.status, 200) << "stream=" << stream;
@@ -523,11 +524,11 @@ TEST_F(GatewayServerTest, SlowReaderGetsWholeAnswers) {
 TEST_F(GatewayServerTest, PoolApiKeyGoesUpstream) {
   for (const bool stream : {false, true}) {
     Client c(gateway_->port());
-    Response r = c.Request("POST", "/v1/chat/completions", Chat("keyed-model", 4, stream),
-                           Auth(kAcme));
+    Response r =
+        c.Request("POST", "/v1/chat/completions", Chat("keyed-model", 4, stream), Auth(kAcme));
     EXPECT_EQ(r.status, 200) << "stream=" << stream << " " << r.body;
-    Response bad = c.Request("POST", "/v1/chat/completions", Chat("keyless-model", 4, stream),
-                             Auth(kAcme));
+    Response bad =
+        c.Request("POST", "/v1/chat/completions", Chat("keyless-model", 4, stream), Auth(kAcme));
     EXPECT_EQ(bad.status, 502) << "stream=" << stream << " " << bad.body;
     EXPECT_NE(bad.body.find("refused the gateway's credentials"), std::string::npos) << bad.body;
     EXPECT_EQ(bad.body.find("sk-upstream-secret"), std::string::npos);
