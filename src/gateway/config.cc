@@ -479,6 +479,7 @@ Result<BackendUrl> ParseBackendUrl(std::string_view url) {
     return InvalidArgument("bad port in \"" + std::string(url) + "\"");
   }
   b.port = static_cast<uint16_t>(v);
+  b.authority = b.host + ":" + std::to_string(b.port);
   return b;
 }
 

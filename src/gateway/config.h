@@ -31,6 +31,7 @@ struct Listener {
 struct BackendUrl {
   std::string host;
   uint16_t port = 0;
+  std::string authority;  // "host:port", as the Host header and URLs carry it
 };
 
 struct PoolSpec {

@@ -427,7 +427,7 @@ class Server {
     BackendLoad load;
     if (!ec) {
       http::request<http::empty_body> req{http::verb::get, "/metrics", 11};
-      req.set(http::field::host, url.host + ":" + std::to_string(url.port));
+      req.set(http::field::host, url.authority);
       req.keep_alive(false);
       auto [wec, wn] = co_await http::async_write(s, req, kTuple);
       ec = wec;
@@ -1093,9 +1093,7 @@ class Server {
           AppendField(&up_head, field.name_string(), field.value());
         }
       }
-      up_head.append("Host: ");
-      up_head.append(url.host);
-      fmt::format_to(std::back_inserter(up_head), FMT_COMPILE(":{}\r\n"), url.port);
+      AppendField(&up_head, "Host", url.authority);  // "host:port", formatted once at load
       up_head.append("Content-Type: application/json\r\n");
       if (const std::string& key = state_->pool(pool).spec.api_key; !key.empty()) {
         up_head.append("Authorization: Bearer ");

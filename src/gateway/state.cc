@@ -397,7 +397,7 @@ std::string GatewayState::PoolsJson() {
     boost::json::array backends;
     for (const Backend& b : ps.backends) {
       backends.push_back(boost::json::object{
-          {"url", "http://" + b.url.host + ":" + std::to_string(b.url.port)},
+          {"url", "http://" + b.url.authority},
           {"outstanding_tokens", b.outstanding_tokens},
           {"healthy", b.unhealthy_until <= clock_.Now()},
           {"kv_usage", b.load.kv_usage},

@@ -65,6 +65,7 @@ TEST(GatewayConfigTest, ReadsAGoodFile) {
   EXPECT_EQ(c->pools[0].max_model_len, 8192);
   EXPECT_EQ(c->pools[0].max_replicas, 2);
   EXPECT_EQ(c->pools[0].backends[0].port, 9001);
+  EXPECT_EQ(c->pools[0].backends[0].authority, "127.0.0.1:9001");
   EXPECT_EQ(c->tenants[0].key_sha256[0], kKey);
   ASSERT_EQ(c->entitlements.size(), 1u);
   const EntitlementSpec& e = c->entitlements[0].spec;
