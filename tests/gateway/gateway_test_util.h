@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "../common/test_util.h"
+
 namespace tokenpool::gateway::testing {
 
 struct Response {
@@ -28,18 +30,7 @@ struct Response {
   bool complete = false;
 };
 
-// A port that was free a moment ago (bound, then closed): for a backend that is down.
-inline int UnusedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+using ::tokenpool::test::UnusedPort;
 
 class Client {
  public:

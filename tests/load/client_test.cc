@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+#include "../common/test_util.h"
 #include "../mock/mock_test_util.h"
 #include "load/plan.h"
 #include "load/report.h"
@@ -23,22 +24,7 @@ namespace {
 
 using mock::testing::MockProcess;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/tokenpool_load_test_XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string Path(const std::string& name) const { return path_ + "/" + name; }
-  std::string Write(const std::string& name, const std::string& text) const {
-    std::ofstream(Path(name)) << text;
-    return Path(name);
-  }
-
- private:
-  std::string path_;
-};
+using ::tokenpool::test::TempDir;
 
 std::string Trace() {
   std::string t = "arrival_s,input_tokens,output_tokens\n";
@@ -61,18 +47,6 @@ int RunCommand(const std::string& args, std::string* output) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// A port nothing listens on: bound once, then closed.
-int ClosedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 TEST(LoadClientTest, ShortRunCompletesEveryRequestWithSharesAndTimings) {
   MockProcess mock({"--speedup", "20", "--seed", "5"});
@@ -185,7 +159,7 @@ TEST(LoadCommandTest, RefusedConnectionIsAClearErrorNotAHang) {
   TempDir dir;
   const std::string trace = dir.Write("t.csv", Trace());
   std::string out;
-  const int port = ClosedPort();
+  const int port = ::tokenpool::test::UnusedPort();
   const int rc =
       RunCommand("--target 127.0.0.1:" + std::to_string(port) + " --trace " + trace, &out);
   EXPECT_EQ(rc, 2) << out;

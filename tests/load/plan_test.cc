@@ -11,27 +11,14 @@
 #include <fstream>
 #include <string>
 
+#include "../common/test_util.h"
+
 #include "load/config.h"
 
 namespace tokenpool::load {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/tokenpool_load_test_XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string Write(const std::string& name, const std::string& text) const {
-    const std::string p = path_ + "/" + name;
-    std::ofstream(p) << text;
-    return p;
-  }
-
- private:
-  std::string path_;
-};
+using ::tokenpool::test::TempDir;
 
 std::string PlainTrace(int rows, double gap_s) {
   std::string t = "arrival_s,input_tokens,output_tokens\n";
