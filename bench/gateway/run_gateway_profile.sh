@@ -129,17 +129,18 @@ measure() {
   fi
 }
 
-# PROFILE_KEEP=DIR keeps the callgrind files (for callgrind_annotate) in DIR.
+# PROFILE_KEEP=DIR keeps the callgrind files (for callgrind_annotate) in DIR. PROFILE_TARGETS
+# and PROFILE_KINDS narrow the runs (default "tokenpool nginx" and "stream plain").
+targets=${PROFILE_TARGETS:-tokenpool nginx}
+kinds=${PROFILE_KINDS:-stream plain}
 keep() {
   if [ -n "${PROFILE_KEEP:-}" ]; then mkdir -p "$PROFILE_KEEP"; cp "$tmp/$1.cg" "$PROFILE_KEEP/$1-$2.cg"; fi
 }
 echo "== user-space instructions (callgrind) =="
-for kind in stream plain; do
-  measure tokenpool callgrind $kind; keep tokenpool $kind
-  measure nginx callgrind $kind; keep nginx $kind
+for kind in $kinds; do
+  for t in $targets; do measure "$t" callgrind "$kind"; keep "$t" "$kind"; done
 done
 echo "== system calls (strace -c -f) =="
-for kind in stream plain; do
-  measure tokenpool strace $kind
-  measure nginx strace $kind
+for kind in $kinds; do
+  for t in $targets; do measure "$t" strace "$kind"; done
 done

@@ -53,7 +53,6 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 using Request = http::request<http::string_body>;
 using StringResponse = http::response<http::string_body>;
-using Upstream = std::unique_ptr<beast::tcp_stream>;
 using SteadyDuration = std::chrono::steady_clock::duration;
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 
@@ -63,6 +62,17 @@ constexpr size_t kMaxIdlePerBackend = 64;
 
 // Initial capacity of the read buffers of client and upstream connections (see Session).
 constexpr size_t kReadBufferBytes = 16384;
+
+// An upstream connection with its read buffers, allocated once with the connection and reused by
+// every request it carries: a 16 KiB buffer and a 16 KiB array on the coroutine frame per
+// request were the gateway's largest malloc cost (perf: _int_malloc, unlink_chunk, brk).
+struct UpstreamConn {
+  explicit UpstreamConn(net::io_context& io) : stream(io) { buf.reserve(kReadBufferBytes); }
+  beast::tcp_stream stream;
+  beast::flat_buffer buf;                     // raw bytes for Beast's parser
+  std::array<char, kReadBufferBytes> body{};  // the parser's output (buffer_body)
+};
+using Upstream = std::unique_ptr<UpstreamConn>;
 
 int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
 
@@ -102,46 +112,128 @@ struct Waiter {
   QueueEvent event;
 };
 
+class LateWatches;
+
 // Watches a client socket while the gateway waits for something else (the queue, a backend):
-// when the client closes the connection, on_gone runs. The watch ends with Stop() or the
-// destructor, before what on_gone touches goes away. A readable socket that is not a close (a
-// pipelined request) ends the watch without a call. Single-threaded: the socket's own worker.
+// when the client closes the connection, on_gone runs. The watch begins with Start() (at once,
+// or later through LateWatches) and ends with Stop() or the destructor, before what on_gone
+// touches goes away. A readable socket that is not a close (a pipelined request) ends the watch
+// without a call. Single-threaded: the socket's own worker.
 class ClientWatch {
  public:
   ClientWatch(tcp::socket& client, std::function<void()> on_gone)
-      : client_(client), state_(std::make_shared<State>()) {
-    state_->on_gone = std::move(on_gone);
-    client.async_wait(tcp::socket::wait_read,
-                      [st = state_, fd = client.native_handle()](boost::system::error_code ec) {
-                        if (ec || !st->watching) return;
-                        char c;
-                        if (::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
-                          st->gone = true;
-                          st->on_gone();
-                        }
-                      });
-  }
+      : client_(client), on_gone_(std::move(on_gone)) {}
   ~ClientWatch() { Stop(); }
   ClientWatch(const ClientWatch&) = delete;
   ClientWatch& operator=(const ClientWatch&) = delete;
 
-  void Stop() {
-    if (!state_->watching) return;
-    state_->watching = false;
-    boost::system::error_code ignored;
-    client_.cancel(ignored);
+  // Begins the wait on the socket, once; nothing after Stop().
+  void Start() {
+    if (state_ != nullptr || stopped_) return;
+    state_ = std::make_shared<State>();
+    state_->on_gone = std::move(on_gone_);
+    client_.async_wait(tcp::socket::wait_read,
+                       [st = state_, fd = client_.native_handle()](boost::system::error_code ec) {
+                         if (ec || !st->watching) return;
+                         char c;
+                         if (::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+                           st->gone = true;
+                           st->on_gone();
+                         }
+                       });
   }
-  bool gone() const { return state_->gone; }
+  inline void Stop();
+  bool gone() const { return state_ != nullptr && state_->gone; }
 
  private:
+  friend class LateWatches;
   struct State {
     bool watching = true;
     bool gone = false;
     std::function<void()> on_gone;
   };
   tcp::socket& client_;
-  std::shared_ptr<State> state_;
+  std::function<void()> on_gone_;  // until Start
+  std::shared_ptr<State> state_;   // from Start; shared with the wait's handler
+  bool stopped_ = false;
+  LateWatches* late_ = nullptr;  // while registered there
+  size_t late_index_ = 0;
+  std::chrono::steady_clock::time_point since_;
 };
+
+// Client watches that start only once their wait has lasted kAfter. A watch costs a system
+// call per request (an async_wait makes Asio re-arm the socket in epoll, epoll_ctl), the one
+// system call a plain proxy like nginx does not make (its sockets stay registered edge-triggered
+// for good), and most waits for a backend that answers at once end before kAfter. A request of
+// an LLM backend lasts far longer, so its client is watched after kAfter: a client that leaves
+// is noticed at most ~2 kAfter late (its reservation and the backend's work are freed then).
+// One timer per worker, armed only while some watch waits to start. Single-threaded.
+class LateWatches {
+ public:
+  static constexpr auto kAfter = std::chrono::milliseconds(10);
+
+  explicit LateWatches(net::io_context& io) : timer_(io) {}
+  ~LateWatches() {  // frames that outlive this (destroyed with the io_context) must not call back
+    for (ClientWatch* w : watches_) w->late_ = nullptr;
+  }
+  LateWatches(const LateWatches&) = delete;
+  LateWatches& operator=(const LateWatches&) = delete;
+
+  void Add(ClientWatch* w) {
+    w->since_ = std::chrono::steady_clock::now();
+    w->late_ = this;
+    w->late_index_ = watches_.size();
+    watches_.push_back(w);
+    if (!armed_) Arm(w->since_ + kAfter);
+  }
+  void Remove(ClientWatch* w) {
+    ClientWatch* last = watches_.back();
+    watches_[w->late_index_] = last;
+    last->late_index_ = w->late_index_;
+    watches_.pop_back();
+    w->late_ = nullptr;
+  }
+  size_t waiting() const { return watches_.size(); }
+
+ private:
+  void Arm(std::chrono::steady_clock::time_point at) {
+    armed_ = true;
+    timer_.expires_at(at);
+    timer_.async_wait([this](boost::system::error_code ec) {
+      armed_ = false;
+      if (ec) return;
+      Tick();
+    });
+  }
+  void Tick() {
+    const auto now = std::chrono::steady_clock::now();
+    auto next = std::chrono::steady_clock::time_point::max();
+    for (size_t i = 0; i < watches_.size();) {
+      ClientWatch* w = watches_[i];
+      if (now - w->since_ >= kAfter) {
+        Remove(w);  // moves the last one to i
+        w->Start();
+      } else {
+        next = std::min(next, w->since_ + kAfter);
+        ++i;
+      }
+    }
+    if (!watches_.empty()) Arm(next);
+  }
+
+  std::vector<ClientWatch*> watches_;  // unordered; each knows its index
+  net::steady_timer timer_;
+  bool armed_ = false;
+};
+
+void ClientWatch::Stop() {
+  stopped_ = true;
+  if (late_ != nullptr) late_->Remove(this);
+  if (state_ == nullptr || !state_->watching) return;
+  state_->watching = false;
+  boost::system::error_code ignored;
+  client_.cancel(ignored);
+}
 
 // Whether `needle` occurs in `hay`: glibc's memmem (two-way search). std::string_view::find
 // calls memchr for the needle's first byte, and for a needle that starts with '"' in JSON that
@@ -244,6 +336,7 @@ struct Worker {
   parse::RequestParser parser;
   std::vector<std::vector<std::vector<Upstream>>> idle;  // [pool][backend]
   std::unordered_set<beast::tcp_stream*> reading;        // sessions waiting for a request
+  LateWatches late_watches{io};
   std::thread thread;                                    // workers 1..n-1
 };
 
@@ -818,6 +911,7 @@ class Server {
     {
       Leave leave{this, pool, cookie, d.ticket, w};
       ClientWatch watch(client, [w] { w->timer.cancel(); });
+      watch.Start();
       for (;;) {
         {
           std::lock_guard lock(mu_);
@@ -979,7 +1073,8 @@ class Server {
   net::awaitable<Upstream> Connect(Worker& wk, int pool, int backend,
                                    boost::system::error_code* ec) {
     const BackendUrl& url = state_->pool(pool).backends[static_cast<size_t>(backend)].url;
-    auto u = std::make_unique<beast::tcp_stream>(wk.io);
+    auto conn = std::make_unique<UpstreamConn>(wk.io);
+    beast::tcp_stream* u = &conn->stream;
     u->expires_after(std::chrono::seconds(10));
     boost::system::error_code aec;
     const net::ip::address addr = net::ip::make_address(url.host, aec);
@@ -1002,13 +1097,13 @@ class Server {
     }
     u->socket().set_option(tcp::no_delay(true), aec);
     u->socket().non_blocking(true, aec);  // for TrySendAll
-    co_return u;
+    co_return conn;
   }
 
   void ReleaseUpstream(Worker& wk, int pool, int backend, Upstream u) {
     auto& idle = wk.idle[static_cast<size_t>(pool)][static_cast<size_t>(backend)];
     if (idle.size() < kMaxIdlePerBackend) {
-      u->expires_never();
+      u->stream.expires_never();
       idle.push_back(std::move(u));
     }
   }
@@ -1109,8 +1204,6 @@ class Server {
     // A reused idle connection may have been closed by the backend meanwhile: one retry on a
     // fresh connection when nothing came back on the reused one.
     Upstream u;
-    beast::flat_buffer buf;
-    buf.reserve(kReadBufferBytes);  // a whole SSE burst per read (see Session)
     std::optional<http::response_parser<http::buffer_body>> parser;
     boost::system::error_code ec;
     // Non-streaming: a client that leaves while the backend works closes the upstream
@@ -1121,8 +1214,9 @@ class Server {
       watch.emplace(s, [&u] {
         if (!u) return;
         boost::system::error_code ignored;
-        u->socket().close(ignored);
+        u->stream.socket().close(ignored);
       });
+      wk.late_watches.Add(&*watch);  // started if the backend takes longer than kAfter
     }
     // A failed connect marks the instance unhealthy and tries the next healthy one: nothing was
     // sent, so the request cannot run twice.
@@ -1147,15 +1241,17 @@ class Server {
         build_head();
         continue;
       }
-      u->expires_after(SecondsToSteady(config_.limits.upstream_timeout_s));
+      u->stream.expires_after(SecondsToSteady(config_.limits.upstream_timeout_s));
       const std::array<net::const_buffer, 2> up_bufs{net::buffer(up_head), net::buffer(up_body)};
       size_t sent = 0;
-      if (!TrySendAll(u->socket(), up_bufs, &sent, &ec)) ec = co_await WriteRest(*u, up_bufs, sent);
+      if (!TrySendAll(u->stream.socket(), up_bufs, &sent, &ec)) {
+        ec = co_await WriteRest(u->stream, up_bufs, sent);
+      }
       if (!ec) {
         parser.emplace();
         parser->body_limit(boost::none);
-        buf.clear();
-        auto [rec_ec, rn] = co_await http::async_read_header(*u, buf, *parser, kTuple);
+        u->buf.clear();
+        auto [rec_ec, rn] = co_await http::async_read_header(u->stream, u->buf, *parser, kTuple);
         ec = rec_ec;
       }
       if (!ec || !reused || ec == beast::error::timeout || (watch && watch->gone())) break;
@@ -1173,19 +1269,22 @@ class Server {
     }
     if (ec || !u) co_return co_await BackendError(s, req, ec, rec);
     http::response_parser<http::buffer_body>& rp = *parser;
+    beast::tcp_stream& up = u->stream;
+    beast::flat_buffer& buf = u->buf;
+    char* const tmp = u->body.data();
+    constexpr size_t kTmp = kReadBufferBytes;
 
     const unsigned status = rp.get().result_int();
     if (status != 200 || !f.stream) {
       // Read the whole body.
       std::string body;
       body.reserve(2048);
-      char tmp[16384];
       while (!rp.is_done()) {
         rp.get().body().data = tmp;
-        rp.get().body().size = sizeof tmp;
-        auto [rd_ec, rn] = co_await http::async_read(*u, buf, rp, kTuple);
+        rp.get().body().size = kTmp;
+        auto [rd_ec, rn] = co_await http::async_read(up, buf, rp, kTuple);
         if (rd_ec == http::error::need_buffer) rd_ec = {};
-        body.append(tmp, sizeof tmp - rp.get().body().size);
+        body.append(tmp, kTmp - rp.get().body().size);
         if (watch && watch->gone()) {
           rec.end = "client_gone";
           rec.status = 499;
@@ -1261,13 +1360,12 @@ class Server {
     bool last_sent = false;
     int64_t content_events = 0;
     bool client_ok = true;
-    char tmp[16384];
     boost::system::error_code rd_ec;
     while (!rp.is_done()) {
       rp.get().body().data = tmp;
-      rp.get().body().size = sizeof tmp;
-      u->expires_after(SecondsToSteady(config_.limits.upstream_timeout_s));
-      auto [e2, rn] = co_await http::async_read_some(*u, buf, rp, kTuple);
+      rp.get().body().size = kTmp;
+      up.expires_after(SecondsToSteady(config_.limits.upstream_timeout_s));
+      auto [e2, rn] = co_await http::async_read_some(up, buf, rp, kTuple);
       rd_ec = e2 == http::error::need_buffer ? boost::system::error_code() : e2;
       // Events that arrived together go out together: parse what is already buffered (no
       // system call) before writing, so a burst of upstream chunks costs one client write.
@@ -1279,7 +1377,7 @@ class Server {
         if (pec) rd_ec = pec;
         if (used == 0) break;
       }
-      pending.append(tmp, sizeof tmp - rp.get().body().size);
+      pending.append(tmp, kTmp - rp.get().body().size);
       out.clear();
       // Whole events ("...\n\n") from `pending`, scanned in place; the tail stays for the
       // next read.

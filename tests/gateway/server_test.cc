@@ -493,6 +493,26 @@ TEST_F(GatewayServerTest, ClientGoneWhileBackendWorksReleases) {
   EXPECT_TRUE(released);  // within 1 s, not after the generation
 }
 
+// The client is watched only once the backend has taken LateWatches::kAfter (10 ms): a client
+// that leaves before that, here at once, is still noticed when the watch starts.
+TEST_F(GatewayServerTest, ClientGoneBeforeItsWatchStartsReleases) {
+  const auto open = [&] { return Pool("short").at("open_reservations").to_number<int64_t>(); };
+  {
+    Client c(gateway_->port());
+    ASSERT_TRUE(c.Send("POST", "/v1/chat/completions", Chat("m", 2000, false), Auth(kAcme)));
+    for (int i = 0; i < 2000 && open() != 1; ++i) {
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    ASSERT_EQ(open(), 1);  // admitted and at the backend; the client leaves now
+  }
+  bool released = false;
+  for (int i = 0; i < 100 && !released; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    released = open() == 0;
+  }
+  EXPECT_TRUE(released);  // within 1 s, not after the generation (seconds)
+}
+
 // A client with a small receive window that starts reading late gets whole answers, plain and
 // streamed, and nothing stays held. (Loopback's send buffer grows to take even the ~1 MB
 // stream here; the partial-send path, TrySendAll + WriteRest, is tested in write_all_test.cc.)
