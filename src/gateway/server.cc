@@ -98,6 +98,32 @@ void AppendFixed(Out out, double v, int decimals) {
   }
 }
 
+// The logger of the request lines (SetUpLogging).
+constexpr const char* kRequestLogger = "tokenpool-requests";
+
+// "2026-11-23T04:05:31.049275Z info ", the prefix of the gateway's log pattern, for the request
+// lines, which the request logger writes as they are: the date and time to the second are
+// formatted once a second per thread (spdlog's pattern formatter took ~1.5 K instructions a line).
+void AppendLogPrefix(fmt::memory_buffer* line) {
+  const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  const int64_t sec = us >= 0 ? us / 1000000 : (us - 999999) / 1000000;
+  thread_local int64_t cached_sec = INT64_MIN;
+  thread_local std::array<char, 19> cached{};
+  if (sec != cached_sec) {
+    const std::time_t t = static_cast<std::time_t>(sec);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    fmt::format_to_n(cached.data(), cached.size(),
+                     FMT_COMPILE("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}"), tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached_sec = sec;
+  }
+  line->append(cached.data(), cached.data() + cached.size());
+  fmt::format_to(fmt::appender(*line), FMT_COMPILE(".{:06}Z info "), us - sec * 1000000);
+}
+
 double MsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -299,9 +325,36 @@ struct ConnectionAuth {
   uint64_t generation = 0;
 };
 
+// A client connection's state across its requests: the key memo and the buffers one request at a
+// a time needs, which keep their capacity (per-request strings of 0.5-2 KiB went to malloc's
+// slow path, above its per-thread cache's 1 KiB).
+struct ConnectionState {
+  ConnectionAuth auth;
+  std::string up_head;  // the request head sent upstream
+  std::string body;     // a non-streamed answer
+  std::string head;     // the head of the answer to the client
+  std::string pending;  // SSE bytes not yet a whole event
+  std::string out;      // SSE events to forward
+  std::string wire;     // what goes to the client in one write
+
+  // Gives back what a large answer left behind, so that an idle keep-alive connection holds
+  // at most a few times kKeep.
+  void Trim() {
+    constexpr size_t kKeep = 64 * 1024;
+    for (std::string* b : {&up_head, &body, &head, &pending, &out, &wire}) {
+      if (b->capacity() > kKeep) std::string().swap(*b);
+    }
+  }
+};
+
 // What one request did, for its log line and its histograms.
 struct RequestRecord {
-  std::string id;
+  RequestRecord() = default;
+  RequestRecord(const RequestRecord&) = delete;  // `id` points into its own id_buf
+  RequestRecord& operator=(const RequestRecord&) = delete;
+
+  std::string_view id;           // in id_buf
+  std::array<char, 128> id_buf;  // the client's id (1-128 characters) or ours (16): no malloc
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   std::string tenant = "-";
   std::string model = "-";
@@ -683,7 +736,7 @@ class Server {
     tcp::socket& socket = stream.socket();
     const auto idle = SecondsToSteady(config_.limits.client_idle_timeout_s);
     beast::flat_buffer buffer;
-    ConnectionAuth auth;
+    ConnectionState conn;
     // Beast reads at most what the buffer can hold without growing, and an empty flat_buffer
     // starts at 512 bytes: a 4 KB request would take 8 reads. 16 KiB, like nginx's
     // client_body_buffer_size on 64-bit, reads a typical chat body at once.
@@ -724,8 +777,9 @@ class Server {
         std::atomic<int>* count;
       } active(&active_requests_);
       const bool keep =
-          admin ? co_await HandleAdmin(socket, req) : co_await Handle(wk, socket, req, auth);
+          admin ? co_await HandleAdmin(socket, req) : co_await Handle(wk, socket, req, conn);
       if (!keep || draining_) break;
+      conn.Trim();
     }
     boost::system::error_code ec;
     socket.shutdown(tcp::socket::shutdown_both, ec);
@@ -753,7 +807,7 @@ class Server {
     co_return co_await ReplyJson(s, req, r.status, std::move(r.body));
   }
 
-  net::awaitable<bool> Handle(Worker& wk, tcp::socket& s, Request& req, ConnectionAuth& auth) {
+  net::awaitable<bool> Handle(Worker& wk, tcp::socket& s, Request& req, ConnectionState& conn) {
     std::string_view target = req.target();
     if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
     const bool get = req.method() == http::verb::get;
@@ -761,10 +815,16 @@ class Server {
     if (post && (target == "/v1/chat/completions" || target == "/v1/completions")) {
       RequestRecord rec;
       std::string_view client_id = req["x-request-id"];
-      rec.id = UsableRequestId(client_id) ? std::string(client_id)
-                                          : fmt::format(FMT_COMPILE("{:08x}{:08x}"), id_prefix_,
-                                                        next_request_id_.fetch_add(1));
-      const bool keep = co_await Completion(wk, s, req, rec, auth);
+      if (UsableRequestId(client_id)) {
+        std::copy(client_id.begin(), client_id.end(), rec.id_buf.begin());
+        rec.id = std::string_view(rec.id_buf.data(), client_id.size());
+      } else {
+        const auto r = fmt::format_to_n(rec.id_buf.data(), rec.id_buf.size(),
+                                        FMT_COMPILE("{:08x}{:08x}"), id_prefix_,
+                                        next_request_id_.fetch_add(1));
+        rec.id = std::string_view(rec.id_buf.data(), r.size);
+      }
+      const bool keep = co_await Completion(wk, s, req, rec, conn);
       Finish(rec);
       co_return keep;
     }
@@ -801,6 +861,7 @@ class Server {
     // took ~9 K instructions per line (callgrind), more than the rest of the line's path.
     thread_local fmt::memory_buffer line;
     line.clear();
+    AppendLogPrefix(&line);
     auto out = fmt::appender(line);
     fmt::format_to(out,
                    FMT_COMPILE("request id={} tenant={} model={} pool={} class={} status={} "
@@ -813,8 +874,7 @@ class Server {
     AppendFixed(out, r.ttft_ms, 2);
     fmt::format_to(out, FMT_COMPILE(" e2e_ms="));
     AppendFixed(out, e2e_ms, 2);
-    spdlog::default_logger_raw()->log(spdlog::level::info,
-                                      spdlog::string_view_t(line.data(), line.size()));
+    request_log_->log(spdlog::level::info, spdlog::string_view_t(line.data(), line.size()));
   }
 
   net::awaitable<bool> Metrics(tcp::socket& s, const Request& req) {
@@ -935,7 +995,8 @@ class Server {
   }
 
   net::awaitable<bool> Completion(Worker& wk, tcp::socket& s, Request& req, RequestRecord& rec,
-                                  ConnectionAuth& auth) {
+                                  ConnectionState& conn) {
+    ConnectionAuth& auth = conn.auth;
     int tenant = -1;
     {
       const std::string_view header = req[http::field::authorization];
@@ -1055,7 +1116,7 @@ class Server {
                              "server_error", "no_healthy_backend");
       co_return co_await Reply(s, res);
     }
-    co_return co_await Proxy(wk, s, req, *features, plan, *held, rec);
+    co_return co_await Proxy(wk, s, req, *features, category, plan, *held, rec, conn);
   }
 
   // --- upstream side ------------------------------------------------------------------------
@@ -1165,23 +1226,22 @@ class Server {
   }
 
   net::awaitable<bool> Proxy(Worker& wk, tcp::socket& s, const Request& req,
-                             const RequestFeatures& f, const RoutePlan& plan, Held& held,
-                             RequestRecord& rec) {
+                             const RequestFeatures& f, std::string_view category,
+                             const RoutePlan& plan, Held& held, RequestRecord& rec,
+                             ConnectionState& conn) {
     const int pool = held.pool;
     int backend = held.backend;
     const bool add_usage = f.stream && !f.include_usage;
-    const std::string_view category = req["x-tokenpool-category"];
     // The request upstream: the client's head less what ForwardHeader drops, then Host, our
     // content type and request id, written by hand (http_head.h); the body is the client's own
     // bytes unless include_usage had to be added.
-    std::string up_head;
+    std::string& up_head = conn.up_head;
     std::string up_body_added;
     if (add_usage) up_body_added = WithIncludeUsage(req.body());
     const std::string_view up_body = add_usage ? std::string_view(up_body_added) : req.body();
     const auto build_head = [&] {
       const BackendUrl& url = state_->pool(pool).backends[static_cast<size_t>(backend)].url;
       up_head.clear();
-      up_head.reserve(1024);
       AppendRequestLine(&up_head, "POST", req.target());
       for (const auto& field : req.base()) {
         if (ForwardHeader(field.name(), field.name_string())) {
@@ -1277,8 +1337,8 @@ class Server {
     const unsigned status = rp.get().result_int();
     if (status != 200 || !f.stream) {
       // Read the whole body.
-      std::string body;
-      body.reserve(2048);
+      std::string& body = conn.body;
+      body.clear();
       while (!rp.is_done()) {
         rp.get().body().data = tmp;
         rp.get().body().size = kTmp;
@@ -1294,7 +1354,8 @@ class Server {
       }
       if (watch) watch->Stop();
       const bool upstream_keep = rp.get().keep_alive();
-      std::string content_type(rp.get()[http::field::content_type]);
+      // Valid while the parser lives (to the end of this frame), the connection's release aside.
+      const std::string_view content_type = rp.get()[http::field::content_type];
       if (upstream_keep) ReleaseUpstream(wk, pool, backend, std::move(u));
       if (status != 200) held.Done();  // released before the client sees the answer
       if (status == 401 || status == 403) {
@@ -1327,8 +1388,8 @@ class Server {
       // released by `held`.
       rec.status = static_cast<int>(status);
       const bool keep = req.keep_alive() && !draining_;
-      std::string head;
-      head.reserve(512);
+      std::string& head = conn.head;
+      head.clear();
       AppendStatusLine(&head, req.version(), status);
       AppendField(&head, "Content-Type", content_type.empty() ? "application/json" : content_type);
       AppendDebugHeaders(&head, rec);
@@ -1344,7 +1405,8 @@ class Server {
     // Streaming: each SSE event as it arrives. Our status line and headers go out with the
     // first events (one write, not two), and the last chunk with the last events.
     bool head_sent = false;
-    std::string wire;
+    std::string& wire = conn.wire;
+    wire.clear();
     const auto append_head = [&] {
       AppendStatusLine(&wire, req.version(), 200);
       AppendDebugHeaders(&wire, rec);
@@ -1354,7 +1416,10 @@ class Server {
       head_sent = true;
     };
 
-    std::string pending, out;
+    std::string& pending = conn.pending;
+    std::string& out = conn.out;
+    pending.clear();
+    out.clear();
     Usage usage;
     bool have_usage = false;
     bool last_sent = false;
@@ -1469,6 +1534,7 @@ class Server {
   uint32_t id_prefix_ = 0;
   std::atomic<uint64_t> next_request_id_{0};
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::shared_ptr<spdlog::logger> request_log_ = spdlog::get(kRequestLogger);
 };
 
 using FileStamp = std::pair<std::filesystem::file_time_type, uintmax_t>;
@@ -1512,6 +1578,11 @@ void SetUpLogging() {
   logger->flush_on(spdlog::level::info);
   spdlog::register_logger(logger);
   spdlog::set_default_logger(logger);
+  // Request lines: the same sink, the same line, the prefix written by Finish (AppendLogPrefix).
+  auto requests = std::make_shared<spdlog::logger>(kRequestLogger, logger->sinks().front());
+  requests->set_pattern("%v");
+  requests->flush_on(spdlog::level::info);
+  spdlog::register_logger(requests);
 }
 
 }  // namespace
