@@ -219,7 +219,6 @@ class LateWatches {
     watches_.pop_back();
     w->late_ = nullptr;
   }
-  size_t waiting() const { return watches_.size(); }
 
  private:
   void Arm(std::chrono::steady_clock::time_point at) {
@@ -325,9 +324,9 @@ struct ConnectionAuth {
   uint64_t generation = 0;
 };
 
-// A client connection's state across its requests: the key memo and the buffers one request at a
-// a time needs, which keep their capacity (per-request strings of 0.5-2 KiB went to malloc's
-// slow path, above its per-thread cache's 1 KiB).
+// A client connection's state across its requests: the key memo and the buffers its requests
+// (one at a time) need, which keep their capacity (per-request strings of 0.5-2 KiB went to
+// malloc's slow path, above its per-thread cache's 1 KiB).
 struct ConnectionState {
   ConnectionAuth auth;
   std::string up_head;  // the request head sent upstream
@@ -337,10 +336,10 @@ struct ConnectionState {
   std::string out;      // SSE events to forward
   std::string wire;     // what goes to the client in one write
 
-  // Gives back what a large answer left behind, so that an idle keep-alive connection holds
-  // at most a few times kKeep.
+  // Gives back what a large answer left behind: an idle keep-alive connection holds at most
+  // 6 x kKeep here (typically a few KiB), however large its answers were.
   void Trim() {
-    constexpr size_t kKeep = 64 * 1024;
+    constexpr size_t kKeep = 16 * 1024;
     for (std::string* b : {&up_head, &body, &head, &pending, &out, &wire}) {
       if (b->capacity() > kKeep) std::string().swap(*b);
     }
