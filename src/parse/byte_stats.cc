@@ -342,6 +342,25 @@ void CountInto(std::string_view text, ByteStats* st) {
 // blocks, instead of a mask, a popcount and a counter update per class and block.
 
 // Unsigned lo <= v <= hi per byte in two instructions: v - lo + 0x80 compared as signed.
+// simdjson's escape scanner over one 64-byte block: odd runs of backslashes (`bs`) escape the
+// byte after them. `*carry` is whether the previous block ended in an escaping backslash; sets
+// *escaped (bytes right after an escaping backslash) and *holes (the escaping backslashes).
+// Shared by the AVX2 and AVX-512 kernels.
+inline void ScanEscapes(uint64_t bs, uint64_t* carry, uint64_t* escaped, uint64_t* holes) {
+  if (bs == 0) {
+    *escaped = *carry;
+    *holes = 0;
+    *carry = 0;
+    return;
+  }
+  constexpr uint64_t kOdd = 0xAAAAAAAAAAAAAAAAull;
+  const uint64_t potential = bs & ~*carry;
+  const uint64_t code = (((potential << 1) | kOdd) - potential) ^ kOdd;
+  *escaped = code ^ (bs | *carry);
+  *holes = code & bs;
+  *carry = *holes >> 63;
+}
+
 inline __m256i Range2(__m256i v, int lo, int hi) {
   const __m256i s = _mm256_add_epi8(v, _mm256_set1_epi8(static_cast<char>(0x80 - lo)));
   return _mm256_cmpgt_epi8(_mm256_set1_epi8(static_cast<char>(hi - lo - 127)), s);
@@ -528,19 +547,9 @@ inline uint64_t P1h(uint64_t x, uint64_t before, uint64_t escaped) {
   const uint64_t non_ascii = MM(a, b);
   const uint64_t bs = MM(x.backslash, y.backslash);
   uint64_t kept = valid;
-  uint64_t escaped = c->escaped;  // E: bytes right after an escaping backslash
-  uint64_t holes_mask = 0;        // H: the escaping backslashes
-  if (bs != 0) {
-    // simdjson's escape scanner: odd runs of backslashes escape the byte after them.
-    constexpr uint64_t kOdd = 0xAAAAAAAAAAAAAAAAull;
-    const uint64_t potential = bs & ~c->escaped;
-    const uint64_t code = (((potential << 1) | kOdd) - potential) ^ kOdd;
-    escaped = code ^ (bs | c->escaped);
-    holes_mask = code & bs;
-    c->escaped = holes_mask >> 63;
-  } else {
-    c->escaped = 0;
-  }
+  uint64_t escaped;     // E: bytes right after an escaping backslash
+  uint64_t holes_mask;  // H: the escaping backslashes
+  ScanEscapes(bs, &c->escaped, &escaped, &holes_mask);
   if ((escaped | holes_mask) != 0) {
     // A valid escaped byte is one of " \ / f n t (distinct low nibbles: one table), b or r.
     const auto valid_escape = [k](__m256i v) {
@@ -881,18 +890,9 @@ void Flush512(Json512* s, ByteStats* st) {
       _mm512_mask_add_epi8(s->markup_n, InSet512(v, s->markup_set), s->markup_n, s->one);
   if (++s->pending == 255) Flush512(s, st);
   uint64_t kept = valid;
-  uint64_t escaped = s->escaped_carry;
-  uint64_t holes_mask = 0;
-  if (bs != 0) {
-    constexpr uint64_t kOdd = 0xAAAAAAAAAAAAAAAAull;
-    const uint64_t potential = bs & ~s->escaped_carry;
-    const uint64_t code = (((potential << 1) | kOdd) - potential) ^ kOdd;
-    escaped = code ^ (bs | s->escaped_carry);
-    holes_mask = code & bs;
-    s->escaped_carry = holes_mask >> 63;
-  } else {
-    s->escaped_carry = 0;
-  }
+  uint64_t escaped;
+  uint64_t holes_mask;
+  ScanEscapes(bs, &s->escaped_carry, &escaped, &holes_mask);
   if ((escaped | holes_mask) != 0) {
     const uint64_t ok = InSet512(v, s->esc_set) | _mm512_cmpeq_epi8_mask(v, s->esc_b) |
                         _mm512_cmpeq_epi8_mask(v, s->esc_r);
