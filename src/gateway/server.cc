@@ -29,13 +29,14 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "gateway/admin.h"
+#include "gateway/deadlines.h"
 #include "gateway/errors.h"
 #include "gateway/http_head.h"
+#include "gateway/http_message.h"
 #include "gateway/metrics.h"
 #include "gateway/sha256.h"
 #include "gateway/state.h"
@@ -51,7 +52,6 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
-using Request = http::request<http::string_body>;
 using StringResponse = http::response<http::string_body>;
 using SteadyDuration = std::chrono::steady_clock::duration;
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
@@ -63,14 +63,14 @@ constexpr size_t kMaxIdlePerBackend = 64;
 // Initial capacity of the read buffers of client and upstream connections (see Session).
 constexpr size_t kReadBufferBytes = 16384;
 
-// An upstream connection with its read buffers, allocated once with the connection and reused by
+// An upstream connection with its read buffer, allocated once with the connection and reused by
 // every request it carries: a 16 KiB buffer and a 16 KiB array on the coroutine frame per
 // request were the gateway's largest malloc cost (perf: _int_malloc, unlink_chunk, brk).
 struct UpstreamConn {
-  explicit UpstreamConn(net::io_context& io) : stream(io) { buf.reserve(kReadBufferBytes); }
-  beast::tcp_stream stream;
-  beast::flat_buffer buf;                     // raw bytes for Beast's parser
-  std::array<char, kReadBufferBytes> body{};  // the parser's output (buffer_body)
+  explicit UpstreamConn(net::io_context& io) : socket(io) { buf.reserve(kReadBufferBytes); }
+  tcp::socket socket;
+  beast::flat_buffer buf;  // raw bytes for the parser
+  Deadline deadline;       // the upstream time limit, while a request waits on it
 };
 using Upstream = std::unique_ptr<UpstreamConn>;
 
@@ -289,31 +289,6 @@ bool UsableRequestId(std::string_view id) {
   });
 }
 
-// Client request headers that are not forwarded upstream: hop-by-hop ones (RFC 9110 §7.6.1),
-// the ones the gateway sets itself, and the client's credentials (the backend trusts the
-// gateway, and a tenant's key must never leave it).
-bool ForwardHeader(http::field f, std::string_view name) {
-  switch (f) {
-    case http::field::authorization:
-    case http::field::proxy_authorization:
-    case http::field::connection:
-    case http::field::keep_alive:
-    case http::field::proxy_connection:
-    case http::field::te:
-    case http::field::trailer:
-    case http::field::transfer_encoding:
-    case http::field::upgrade:
-    case http::field::host:
-    case http::field::content_length:
-    case http::field::content_type:
-    case http::field::expect:
-      return false;
-    default:
-      break;
-  }
-  return !beast::iequals(name, "x-request-id");
-}
-
 // The last key a client connection authenticated with, so that the requests after the first on
 // a keep-alive connection skip the SHA-256 (~3 K instructions, a twentieth of a request's work)
 // when they present the same Authorization bytes. Only this connection's own earlier header is
@@ -329,18 +304,22 @@ struct ConnectionAuth {
 // malloc's slow path, above its per-thread cache's 1 KiB).
 struct ConnectionState {
   ConnectionAuth auth;
+  ClientRequest req;    // the request being served
   std::string up_head;  // the request head sent upstream
-  std::string body;     // a non-streamed answer
+  std::string up_type;  // the backend answer's Content-Type
+  std::string body;     // a non-streamed answer, or an error answer
   std::string head;     // the head of the answer to the client
   std::string pending;  // SSE bytes not yet a whole event
   std::string out;      // SSE events to forward
   std::string wire;     // what goes to the client in one write
+  Deadline deadline;    // the client's idle time, while waiting for a request
 
-  // Gives back what a large answer left behind: an idle keep-alive connection holds at most
-  // 6 x kKeep here (typically a few KiB), however large its answers were.
+  // Gives back what a large request or answer left behind: an idle keep-alive connection holds
+  // at most 14 x kKeep here (typically a few KiB), however large its messages were.
   void Trim() {
     constexpr size_t kKeep = 16 * 1024;
-    for (std::string* b : {&up_head, &body, &head, &pending, &out, &wire}) {
+    req.Trim(kKeep);
+    for (std::string* b : {&up_head, &up_type, &body, &head, &pending, &out, &wire}) {
       if (b->capacity() > kKeep) std::string().swap(*b);
     }
   }
@@ -387,9 +366,9 @@ struct Worker {
   tcp::acceptor admin_acceptor{io};  // worker 0 only
   parse::RequestParser parser;
   std::vector<std::vector<std::vector<Upstream>>> idle;  // [pool][backend]
-  std::unordered_set<beast::tcp_stream*> reading;        // sessions waiting for a request
+  Deadlines deadlines{io};                               // client idle time and upstream limits
   LateWatches late_watches{io};
-  std::thread thread;                                    // workers 1..n-1
+  std::thread thread;  // workers 1..n-1
 };
 
 class Server {
@@ -487,7 +466,7 @@ class Server {
         boost::system::error_code ec;
         wk->acceptor.close(ec);
         wk->admin_acceptor.close(ec);
-        for (beast::tcp_stream* s : wk->reading) s->socket().cancel(ec);
+        wk->deadlines.CancelIdleClients();
       });
     }
     net::co_spawn(worker(0).io, DrainWait(), net::detached);
@@ -677,9 +656,9 @@ class Server {
 
   // --- client side --------------------------------------------------------------------------
   template <typename Body>
-  void Common(http::response<Body>& res, const Request& req) {
-    res.version(req.version());
-    res.keep_alive(req.keep_alive() && !draining_);
+  void Common(http::response<Body>& res, const ClientRequest& req) {
+    res.version(req.version);
+    res.keep_alive(req.keep_alive && !draining_);
   }
 
   net::awaitable<void> DrainWait() {
@@ -700,9 +679,9 @@ class Server {
     co_return !ec && res.keep_alive();
   }
 
-  net::awaitable<bool> ReplyJson(tcp::socket& s, const Request& req, int status, std::string body,
-                                 RequestRecord* rec = nullptr) {
-    StringResponse res{static_cast<http::status>(status), req.version()};
+  net::awaitable<bool> ReplyJson(tcp::socket& s, const ClientRequest& req, int status,
+                                 std::string body, RequestRecord* rec = nullptr) {
+    StringResponse res{static_cast<http::status>(status), req.version};
     Common(res, req);
     res.set(http::field::content_type, "application/json");
     if (rec != nullptr) {
@@ -713,7 +692,7 @@ class Server {
     co_return co_await Reply(s, res);
   }
 
-  net::awaitable<bool> ReplyError(tcp::socket& s, const Request& req, int status,
+  net::awaitable<bool> ReplyError(tcp::socket& s, const ClientRequest& req, int status,
                                   std::string_view message, std::string_view type,
                                   std::string_view code, RequestRecord* rec = nullptr) {
     co_return co_await ReplyJson(s, req, status, ErrorJson(message, type, code), rec);
@@ -721,53 +700,49 @@ class Server {
 
   // ReplyError for a request refused before reaching a backend, other than by admission:
   // counted in tokenpool_requests_rejected_total by its code.
-  net::awaitable<bool> Reject(tcp::socket& s, const Request& req, int status,
+  net::awaitable<bool> Reject(tcp::socket& s, const ClientRequest& req, int status,
                               std::string_view message, std::string_view type,
                               std::string_view code, RequestRecord* rec = nullptr) {
     metrics_.Rejected(code);
     co_return co_await ReplyError(s, req, status, message, type, code, rec);
   }
 
-  net::awaitable<void> Session(Worker& wk, tcp::socket raw, bool admin) {
-    // The stream's timer bounds only the wait for each request; replies are written on the
-    // socket itself, without it.
-    beast::tcp_stream stream(std::move(raw));
-    tcp::socket& socket = stream.socket();
+  net::awaitable<void> Session(Worker& wk, tcp::socket socket, bool admin) {
     const auto idle = SecondsToSteady(config_.limits.client_idle_timeout_s);
     beast::flat_buffer buffer;
     ConnectionState conn;
-    // Beast reads at most what the buffer can hold without growing, and an empty flat_buffer
-    // starts at 512 bytes: a 4 KB request would take 8 reads. 16 KiB, like nginx's
-    // client_body_buffer_size on 64-bit, reads a typical chat body at once.
+    ClientRequest& req = conn.req;
+    // Beast's parser takes what the buffer holds, and a read takes at most what the buffer can
+    // hold without growing; an empty flat_buffer starts at 512 bytes: a 4 KB request would take
+    // 8 reads. 16 KiB, like nginx's client_body_buffer_size on 64-bit, reads a typical chat
+    // body at once.
     buffer.reserve(kReadBufferBytes);
     for (;;) {
       if (draining_) break;
-      http::request_parser<http::string_body> parser;
-      parser.header_limit(config_.limits.max_header_bytes);
-      parser.body_limit(config_.limits.max_body_bytes);
-      stream.expires_after(idle);
-      wk.reading.insert(&stream);
-      auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
-      wk.reading.erase(&stream);
-      stream.expires_never();
+      ClientRequestParser parser(&req, config_.limits.max_header_bytes,
+                                 config_.limits.max_body_bytes);
+      // The idle limit bounds only the wait for each request (and how slowly it comes);
+      // replies are written without one.
+      wk.deadlines.Set(&conn.deadline, socket, idle, true);
+      const boost::system::error_code ec =
+          co_await ReadMessage(socket, buffer, parser, ReadUntil::kDone);
+      wk.deadlines.Clear(&conn.deadline);
       if (ec == http::error::body_limit) {
-        Request head{parser.get().method(), parser.get().target(), parser.get().version()};
-        head.keep_alive(false);
+        req.keep_alive = false;
         co_await Reject(
-            socket, head, 413,
+            socket, req, 413,
             "Request body exceeds " + std::to_string(config_.limits.max_body_bytes) + " bytes",
             "invalid_request_error", "request_too_large");
         break;
       }
       if (ec == http::error::header_limit) {
-        Request head{http::verb::get, "/", 11};
-        head.keep_alive(false);
-        co_await Reject(socket, head, 431, "Request headers too large", "invalid_request_error",
+        req.keep_alive = false;
+        co_await Reject(socket, req, 431, "Request headers too large", "invalid_request_error",
                         "headers_too_large");
         break;
       }
-      if (ec) break;
-      Request req = parser.release();
+      if (ec) break;  // the client closed, sent no valid HTTP/1.1, was idle too long, or a drain
+      req.keep_alive = parser.keep_alive();
       struct Active {  // counts requests in flight for the drain, however this frame ends
         explicit Active(std::atomic<int>* n) : count(n) { ++*count; }
         ~Active() { --*count; }
@@ -785,20 +760,20 @@ class Server {
     socket.close(ec);
   }
 
-  net::awaitable<bool> HandleAdmin(tcp::socket& s, Request& req) {
-    std::string_view auth = req[http::field::authorization];
+  net::awaitable<bool> HandleAdmin(tcp::socket& s, ClientRequest& req) {
+    std::string_view auth = req.authorization;
     constexpr std::string_view kBearer = "Bearer ";
     if (!auth.starts_with(kBearer) ||
         Sha256Hex(auth.substr(kBearer.size())) != config_.admin_token_sha256) {
       co_return co_await ReplyError(s, req, 401, "admin: missing or wrong bearer token",
                                     "invalid_request_error", "invalid_api_key");
     }
-    std::string_view target = req.target();
-    if (target == "/metrics" && req.method() == http::verb::get) co_return co_await Metrics(s, req);
+    std::string_view target = req.target;
+    if (target == "/metrics" && req.method == http::verb::get) co_return co_await Metrics(s, req);
     AdminReply r;
     {
       std::lock_guard lock(mu_);
-      r = HandleAdminRequest(*state_, req.method_string(), target, req.body());
+      r = HandleAdminRequest(*state_, req.method_string, target, req.body);
       if (r.reloaded) {
         for (int p = 0; p < state_->pool_count(); ++p) KickLocked(p);
       }
@@ -806,21 +781,22 @@ class Server {
     co_return co_await ReplyJson(s, req, r.status, std::move(r.body));
   }
 
-  net::awaitable<bool> Handle(Worker& wk, tcp::socket& s, Request& req, ConnectionState& conn) {
-    std::string_view target = req.target();
+  net::awaitable<bool> Handle(Worker& wk, tcp::socket& s, ClientRequest& req,
+                              ConnectionState& conn) {
+    std::string_view target = req.target;
     if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
-    const bool get = req.method() == http::verb::get;
-    const bool post = req.method() == http::verb::post;
+    const bool get = req.method == http::verb::get;
+    const bool post = req.method == http::verb::post;
     if (post && (target == "/v1/chat/completions" || target == "/v1/completions")) {
       RequestRecord rec;
-      std::string_view client_id = req["x-request-id"];
+      std::string_view client_id = req.request_id;
       if (UsableRequestId(client_id)) {
         std::copy(client_id.begin(), client_id.end(), rec.id_buf.begin());
         rec.id = std::string_view(rec.id_buf.data(), client_id.size());
       } else {
-        const auto r = fmt::format_to_n(rec.id_buf.data(), rec.id_buf.size(),
-                                        FMT_COMPILE("{:08x}{:08x}"), id_prefix_,
-                                        next_request_id_.fetch_add(1));
+        const auto r =
+            fmt::format_to_n(rec.id_buf.data(), rec.id_buf.size(), FMT_COMPILE("{:08x}{:08x}"),
+                             id_prefix_, next_request_id_.fetch_add(1));
         rec.id = std::string_view(rec.id_buf.data(), r.size);
       }
       const bool keep = co_await Completion(wk, s, req, rec, conn);
@@ -828,7 +804,7 @@ class Server {
       co_return keep;
     }
     if (get && target == "/health") {
-      StringResponse res{http::status::ok, req.version()};
+      StringResponse res{http::status::ok, req.version};
       Common(res, req);
       co_return co_await Reply(s, res);
     }
@@ -842,8 +818,7 @@ class Server {
       co_return co_await ReplyJson(s, req, 200, std::move(body));
     }
     co_return co_await Reject(
-        s, req, 404,
-        "Unknown request URL: " + std::string(req.method_string()) + " " + std::string(target),
+        s, req, 404, "Unknown request URL: " + req.method_string + " " + std::string(target),
         "invalid_request_error", "unknown_url");
   }
 
@@ -876,8 +851,8 @@ class Server {
     request_log_->log(spdlog::level::info, spdlog::string_view_t(line.data(), line.size()));
   }
 
-  net::awaitable<bool> Metrics(tcp::socket& s, const Request& req) {
-    StringResponse res{http::status::ok, req.version()};
+  net::awaitable<bool> Metrics(tcp::socket& s, const ClientRequest& req) {
+    StringResponse res{http::status::ok, req.version};
     Common(res, req);
     res.set(http::field::content_type, "text/plain; version=0.0.4");
     {
@@ -890,10 +865,10 @@ class Server {
 
   // 429 with OpenAI's rate-limit headers, computed from the entitlement: tokens per minute at
   // its dynamic burst ceiling, requests as concurrent sequences.
-  net::awaitable<bool> Refuse(tcp::socket& s, const Request& req, const HttpError& e,
+  net::awaitable<bool> Refuse(tcp::socket& s, const ClientRequest& req, const HttpError& e,
                               AdmissionOutcome o, Duration retry, int pool, EntitlementRef ref,
                               EntitlementClass cls, RequestRecord& rec) {
-    StringResponse res{static_cast<http::status>(e.status), req.version()};
+    StringResponse res{static_cast<http::status>(e.status), req.version};
     Common(res, req);
     rec.status = e.status;
     res.set(http::field::content_type, "application/json");
@@ -993,12 +968,12 @@ class Server {
     co_return result;
   }
 
-  net::awaitable<bool> Completion(Worker& wk, tcp::socket& s, Request& req, RequestRecord& rec,
-                                  ConnectionState& conn) {
+  net::awaitable<bool> Completion(Worker& wk, tcp::socket& s, ClientRequest& req,
+                                  RequestRecord& rec, ConnectionState& conn) {
     ConnectionAuth& auth = conn.auth;
     int tenant = -1;
     {
-      const std::string_view header = req[http::field::authorization];
+      const std::string_view header = req.authorization;
       std::lock_guard lock(mu_);
       if (auth.tenant >= 0 && auth.generation == state_->keys_generation() &&
           header == auth.header) {
@@ -1016,13 +991,13 @@ class Server {
                                 "invalid_api_key", &rec);
     }
     auto features = std::make_unique<RequestFeatures>();
-    if (Status st = wk.parser.Parse(req.body(), features.get()); !st.ok()) {
+    if (Status st = wk.parser.Parse(req.body, features.get()); !st.ok()) {
       co_return co_await Reject(s, req, 400, st.message(), "invalid_request_error",
                                 "invalid_request", &rec);
     }
     rec.model = features->model;
     rec.stream = features->stream;
-    const std::string_view category = req["x-tokenpool-category"];
+    const std::string_view category = req.category;
     RoutePlan plan;
     EntitlementRef ref;
     EntitlementClass cls = EntitlementClass::kElastic;
@@ -1104,7 +1079,7 @@ class Server {
     }
     if (no_backend) {
       metrics_.Rejected("no_healthy_backend");
-      StringResponse res{http::status::service_unavailable, req.version()};
+      StringResponse res{http::status::service_unavailable, req.version};
       Common(res, req);
       rec.status = 503;
       res.set(http::field::content_type, "application/json");
@@ -1134,8 +1109,8 @@ class Server {
                                    boost::system::error_code* ec) {
     const BackendUrl& url = state_->pool(pool).backends[static_cast<size_t>(backend)].url;
     auto conn = std::make_unique<UpstreamConn>(wk.io);
-    beast::tcp_stream* u = &conn->stream;
-    u->expires_after(std::chrono::seconds(10));
+    tcp::socket* u = &conn->socket;
+    wk.deadlines.Set(&conn->deadline, *u, std::chrono::seconds(10));
     boost::system::error_code aec;
     const net::ip::address addr = net::ip::make_address(url.host, aec);
     if (!aec) {  // an IP literal: no resolver round trip
@@ -1147,23 +1122,24 @@ class Server {
           co_await resolver.async_resolve(url.host, std::to_string(url.port), kTuple);
       aec = rec;
       if (!rec) {
-        auto [cec, ep] = co_await u->async_connect(results, kTuple);
+        auto [cec, ep] = co_await net::async_connect(*u, results, kTuple);
         aec = cec;
       }
     }
+    wk.deadlines.Clear(&conn->deadline);
     if (aec) {
-      *ec = aec;
+      *ec = conn->deadline.expired() ? beast::error::timeout : aec;
       co_return nullptr;
     }
-    u->socket().set_option(tcp::no_delay(true), aec);
-    u->socket().non_blocking(true, aec);  // for TrySendAll
+    u->set_option(tcp::no_delay(true), aec);
+    u->non_blocking(true, aec);  // for TrySendAll
     co_return conn;
   }
 
   void ReleaseUpstream(Worker& wk, int pool, int backend, Upstream u) {
     auto& idle = wk.idle[static_cast<size_t>(pool)][static_cast<size_t>(backend)];
     if (idle.size() < kMaxIdlePerBackend) {
-      u->stream.expires_never();
+      wk.deadlines.Clear(&u->deadline);
       idle.push_back(std::move(u));
     }
   }
@@ -1178,7 +1154,7 @@ class Server {
     w->append("\r\n");
   }
 
-  net::awaitable<bool> BackendError(tcp::socket& s, const Request& req,
+  net::awaitable<bool> BackendError(tcp::socket& s, const ClientRequest& req,
                                     const boost::system::error_code& ec, RequestRecord& rec) {
     if (ec == beast::error::timeout) {
       co_return co_await ReplyError(s, req, 504, "Backend of pool " + rec.pool + " timed out.",
@@ -1224,29 +1200,26 @@ class Server {
     }
   }
 
-  net::awaitable<bool> Proxy(Worker& wk, tcp::socket& s, const Request& req,
+  net::awaitable<bool> Proxy(Worker& wk, tcp::socket& s, const ClientRequest& req,
                              const RequestFeatures& f, std::string_view category,
                              const RoutePlan& plan, Held& held, RequestRecord& rec,
                              ConnectionState& conn) {
     const int pool = held.pool;
     int backend = held.backend;
     const bool add_usage = f.stream && !f.include_usage;
-    // The request upstream: the client's head less what ForwardHeader drops, then Host, our
+    // The request upstream: the client's head less what ForwardsHeader drops, then Host, our
     // content type and request id, written by hand (http_head.h); the body is the client's own
     // bytes unless include_usage had to be added.
     std::string& up_head = conn.up_head;
     std::string up_body_added;
-    if (add_usage) up_body_added = WithIncludeUsage(req.body());
-    const std::string_view up_body = add_usage ? std::string_view(up_body_added) : req.body();
+    if (add_usage) up_body_added = WithIncludeUsage(req.body);
+    const std::string_view up_body =
+        add_usage ? std::string_view(up_body_added) : std::string_view(req.body);
     const auto build_head = [&] {
       const BackendUrl& url = state_->pool(pool).backends[static_cast<size_t>(backend)].url;
       up_head.clear();
-      AppendRequestLine(&up_head, "POST", req.target());
-      for (const auto& field : req.base()) {
-        if (ForwardHeader(field.name(), field.name_string())) {
-          AppendField(&up_head, field.name_string(), field.value());
-        }
-      }
+      AppendRequestLine(&up_head, "POST", req.target);
+      up_head.append(req.forward);  // the client's fields that go upstream (ForwardsHeader)
       AppendField(&up_head, "Host", url.authority);  // "host:port", formatted once at load
       up_head.append("Content-Type: application/json\r\n");
       if (const std::string& key = state_->pool(pool).spec.api_key; !key.empty()) {
@@ -1263,7 +1236,11 @@ class Server {
     // A reused idle connection may have been closed by the backend meanwhile: one retry on a
     // fresh connection when nothing came back on the reused one.
     Upstream u;
-    std::optional<http::response_parser<http::buffer_body>> parser;
+    BackendResponse resp;
+    resp.content_type = &conn.up_type;
+    // The answer's body: a 200 stream's events into `pending`, any other body into `body`.
+    std::string* const ok_body = f.stream ? &conn.pending : &conn.body;
+    std::optional<BackendResponseParser> parser;
     boost::system::error_code ec;
     // Non-streaming: a client that leaves while the backend works closes the upstream
     // connection, which aborts the request there (vLLM and the mock free its KV) and ends the
@@ -1273,13 +1250,14 @@ class Server {
       watch.emplace(s, [&u] {
         if (!u) return;
         boost::system::error_code ignored;
-        u->stream.socket().close(ignored);
+        u->socket.close(ignored);
       });
       wk.late_watches.Add(&*watch);  // started if the backend takes longer than kAfter
     }
     // A failed connect marks the instance unhealthy and tries the next healthy one: nothing was
     // sent, so the request cannot run twice.
     const int max_attempts = 2 + static_cast<int>(state_->pool(pool).backends.size());
+    const SteadyDuration upstream_timeout = SecondsToSteady(config_.limits.upstream_timeout_s);
     for (int attempt = 0; attempt < max_attempts; ++attempt) {
       ec = {};
       // The idle connection without a coroutine call: the usual case costs no frame.
@@ -1300,19 +1278,22 @@ class Server {
         build_head();
         continue;
       }
-      u->stream.expires_after(SecondsToSteady(config_.limits.upstream_timeout_s));
+      // Non-streaming: the limit is for the whole exchange; streaming: for each wait (below).
+      wk.deadlines.Set(&u->deadline, u->socket, upstream_timeout);
       const std::array<net::const_buffer, 2> up_bufs{net::buffer(up_head), net::buffer(up_body)};
       size_t sent = 0;
-      if (!TrySendAll(u->stream.socket(), up_bufs, &sent, &ec)) {
-        ec = co_await WriteRest(u->stream, up_bufs, sent);
+      if (!TrySendAll(u->socket, up_bufs, &sent, &ec)) {
+        ec = co_await WriteRest(u->socket, up_bufs, sent);
       }
       if (!ec) {
-        parser.emplace();
-        parser->body_limit(boost::none);
+        conn.up_type.clear();
+        conn.body.clear();
+        conn.pending.clear();
+        parser.emplace(&resp, ok_body, &conn.body);
         u->buf.clear();
-        auto [rec_ec, rn] = co_await http::async_read_header(u->stream, u->buf, *parser, kTuple);
-        ec = rec_ec;
+        ec = co_await ReadMessage(u->socket, u->buf, *parser, ReadUntil::kHeader);
       }
+      if (ec && u->deadline.expired()) ec = beast::error::timeout;
       if (!ec || !reused || ec == beast::error::timeout || (watch && watch->gone())) break;
       // A reused connection the backend had closed (restarted, killed, idle timeout): its other
       // idle connections are as stale, so they go too, and the retry opens a fresh one — which
@@ -1327,35 +1308,24 @@ class Server {
       co_return false;
     }
     if (ec || !u) co_return co_await BackendError(s, req, ec, rec);
-    http::response_parser<http::buffer_body>& rp = *parser;
-    beast::tcp_stream& up = u->stream;
-    beast::flat_buffer& buf = u->buf;
-    char* const tmp = u->body.data();
-    constexpr size_t kTmp = kReadBufferBytes;
-
-    const unsigned status = rp.get().result_int();
+    BackendResponseParser& rp = *parser;
+    const unsigned status = resp.status;
     if (status != 200 || !f.stream) {
-      // Read the whole body.
-      std::string& body = conn.body;
-      body.clear();
-      while (!rp.is_done()) {
-        rp.get().body().data = tmp;
-        rp.get().body().size = kTmp;
-        auto [rd_ec, rn] = co_await http::async_read(up, buf, rp, kTuple);
-        if (rd_ec == http::error::need_buffer) rd_ec = {};
-        body.append(tmp, kTmp - rp.get().body().size);
-        if (watch && watch->gone()) {
-          rec.end = "client_gone";
-          rec.status = 499;
-          co_return false;
-        }
-        if (rd_ec) co_return co_await BackendError(s, req, rd_ec, rec);
+      // The whole body (into conn.body), under the exchange's limit set above.
+      if (!rp.is_done()) {
+        ec = co_await ReadMessage(u->socket, u->buf, rp, ReadUntil::kDone);
+        if (ec && u->deadline.expired()) ec = beast::error::timeout;
       }
+      if (watch && watch->gone()) {
+        rec.end = "client_gone";
+        rec.status = 499;
+        co_return false;
+      }
+      if (ec) co_return co_await BackendError(s, req, ec, rec);
+      std::string& body = conn.body;
       if (watch) watch->Stop();
-      const bool upstream_keep = rp.get().keep_alive();
-      // Valid while the parser lives (to the end of this frame), the connection's release aside.
-      const std::string_view content_type = rp.get()[http::field::content_type];
-      if (upstream_keep) ReleaseUpstream(wk, pool, backend, std::move(u));
+      const std::string_view content_type = conn.up_type;
+      if (rp.keep_alive()) ReleaseUpstream(wk, pool, backend, std::move(u));
       if (status != 200) held.Done();  // released before the client sees the answer
       if (status == 401 || status == 403) {
         // The backend refused the gateway's own credentials (pools[].api_key_env): the
@@ -1386,14 +1356,14 @@ class Server {
       // 4xx from the backend (e.g. context too long): forwarded as is; the reservation is
       // released by `held`.
       rec.status = static_cast<int>(status);
-      const bool keep = req.keep_alive() && !draining_;
+      const bool keep = req.keep_alive && !draining_;
       std::string& head = conn.head;
       head.clear();
-      AppendStatusLine(&head, req.version(), status);
+      AppendStatusLine(&head, req.version, status);
       AppendField(&head, "Content-Type", content_type.empty() ? "application/json" : content_type);
       AppendDebugHeaders(&head, rec);
       AppendContentLength(&head, body.size());
-      EndHead(&head, req.version(), keep);
+      EndHead(&head, req.version, keep);
       const std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(body)};
       boost::system::error_code wec;
       size_t sent = 0;
@@ -1407,17 +1377,16 @@ class Server {
     std::string& wire = conn.wire;
     wire.clear();
     const auto append_head = [&] {
-      AppendStatusLine(&wire, req.version(), 200);
+      AppendStatusLine(&wire, req.version, 200);
       AppendDebugHeaders(&wire, rec);
       wire.append("Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n");
       wire.append("Transfer-Encoding: chunked\r\n");
-      EndHead(&wire, req.version(), req.keep_alive() && !draining_);
+      EndHead(&wire, req.version, req.keep_alive && !draining_);
       head_sent = true;
     };
 
-    std::string& pending = conn.pending;
+    std::string& pending = conn.pending;  // holds what came with the head
     std::string& out = conn.out;
-    pending.clear();
     out.clear();
     Usage usage;
     bool have_usage = false;
@@ -1425,23 +1394,14 @@ class Server {
     int64_t content_events = 0;
     bool client_ok = true;
     boost::system::error_code rd_ec;
-    while (!rp.is_done()) {
-      rp.get().body().data = tmp;
-      rp.get().body().size = kTmp;
-      up.expires_after(SecondsToSteady(config_.limits.upstream_timeout_s));
-      auto [e2, rn] = co_await http::async_read_some(up, buf, rp, kTuple);
-      rd_ec = e2 == http::error::need_buffer ? boost::system::error_code() : e2;
-      // Events that arrived together go out together: parse what is already buffered (no
-      // system call) before writing, so a burst of upstream chunks costs one client write.
-      while (!rd_ec && !rp.is_done() && buf.size() > 0 && rp.get().body().size > 0) {
-        boost::system::error_code pec;
-        const size_t used = rp.put(buf.data(), pec);
-        buf.consume(used);
-        if (pec == http::error::need_buffer || pec == http::error::need_more) pec = {};
-        if (pec) rd_ec = pec;
-        if (used == 0) break;
+    // The first round forwards what came with the head; each later one reads once more (all
+    // that the socket has: events that arrived together go out together, in one client write).
+    for (bool first = true;; first = false) {
+      if (!first) {
+        wk.deadlines.Set(&u->deadline, u->socket, upstream_timeout);  // each wait for bytes
+        rd_ec = co_await ReadMessage(u->socket, u->buf, rp, ReadUntil::kAnyBody);
+        if (rd_ec && u->deadline.expired()) rd_ec = beast::error::timeout;
       }
-      pending.append(tmp, kTmp - rp.get().body().size);
       out.clear();
       // Whole events ("...\n\n") from `pending`, scanned in place; the tail stays for the
       // next read.
@@ -1492,10 +1452,10 @@ class Server {
         if (wec) client_ok = false;
         if (rec.ttft_ms < 0 && content_events > 0) rec.ttft_ms = MsSince(rec.start);
       }
-      if (rd_ec || !client_ok) break;
+      if (rd_ec || !client_ok || done_now) break;
     }
     const bool complete = rp.is_done() && !rd_ec;
-    if (complete && rp.get().keep_alive() && client_ok) {
+    if (complete && rp.keep_alive() && client_ok) {
       ReleaseUpstream(wk, pool, backend, std::move(u));
     }
     if (!last_sent) SettleStream(held, f, category, plan, have_usage, usage, content_events, rec);
@@ -1513,7 +1473,7 @@ class Server {
       co_return false;  // the client sees the stream cut
     }
     rec.status = 200;
-    co_return last_sent&& req.keep_alive() && !draining_;
+    co_return last_sent&& req.keep_alive && !draining_;
   }
 
   // Members. Destruction order: workers_ (their io_contexts destroy pending coroutine frames,

@@ -598,6 +598,39 @@ TEST_F(GatewayServerTest, SigtermDrainsRequestsInFlight) {
   EXPECT_TRUE(gw.WaitExit(5000));  // and then the gateway exits
 }
 
+TEST_F(GatewayServerTest, SlowBackendIs504AndReleasesButAStreamOnlyNeedsSteadyBytes) {
+  // A second gateway whose upstream limit is 300 ms: for the whole exchange of a non-streamed
+  // request, for each wait for bytes of a streamed one.
+  const std::string path = *config_path_ + ".timeout.yaml";
+  std::string text = *config_text_;
+  text.replace(text.find("limits: {"), 9, "limits: {upstream_timeout_s: 0.3, ");
+  std::ofstream(path) << text;
+  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
+  ASSERT_NE(gw.port(), 0) << gw.banner();
+  const int admin = AdminPort(gw.banner());
+  {
+    Client c(gw.port());  // ~200 tokens take the mock over a second
+    Response r = c.Request("POST", "/v1/chat/completions", Chat("m", 200, false), Auth(kAcme));
+    EXPECT_EQ(r.status, 504) << r.body;
+    EXPECT_NE(r.body.find("backend_timeout"), std::string::npos) << r.body;
+  }
+  {
+    Client c(gw.port());  // as long in all, but a token every few ms
+    Response r = c.Request("POST", "/v1/chat/completions", Chat("m", 200, true), Auth(kAcme));
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_TRUE(r.complete);
+    EXPECT_EQ(SseEvents(r.body).back(), "[DONE]");
+  }
+  Client a(admin);
+  Response pools = a.Request("GET", "/admin/pools", "", Auth(kAdmin));
+  ASSERT_EQ(pools.status, 200) << pools.body;
+  const boost::json::value v = boost::json::parse(pools.body);
+  for (const auto& p : v.at("pools").as_array()) {
+    EXPECT_EQ(p.at("open_reservations").to_number<int64_t>(), 0) << p.at("name").as_string();
+  }
+  std::remove(path.c_str());
+}
+
 TEST_F(GatewayServerTest, SighupReloadsTenantsAndKeepsServingOnABadFile) {
   // A second gateway on its own copy of the config.
   const std::string path = *config_path_ + ".reload.yaml";

@@ -1,0 +1,69 @@
+#include "gateway/deadlines.h"
+
+namespace tokenpool::gateway {
+
+Deadline::~Deadline() {
+  if (owner_ != nullptr) owner_->Clear(this);
+}
+
+Deadlines::~Deadlines() {
+  for (Deadline* d : armed_) d->owner_ = nullptr;
+}
+
+void Deadlines::Set(Deadline* d, boost::asio::ip::tcp::socket& s,
+                    std::chrono::steady_clock::duration limit, bool idle_client) {
+  d->socket_ = &s;
+  d->at_ = std::chrono::steady_clock::now() + limit;
+  d->expired_ = false;
+  d->idle_client_ = idle_client;
+  if (d->owner_ == nullptr) {
+    d->owner_ = this;
+    d->index_ = armed_.size();
+    armed_.push_back(d);
+  }
+  if (!timer_armed_) Arm();
+}
+
+void Deadlines::Clear(Deadline* d) {
+  if (d->owner_ == nullptr) return;
+  Deadline* last = armed_.back();
+  armed_[d->index_] = last;
+  last->index_ = d->index_;
+  armed_.pop_back();
+  d->owner_ = nullptr;
+}
+
+void Deadlines::CancelIdleClients() {
+  boost::system::error_code ignored;
+  for (Deadline* d : armed_) {
+    if (d->idle_client_) d->socket_->cancel(ignored);
+  }
+}
+
+void Deadlines::Arm() {
+  timer_armed_ = true;
+  timer_.expires_after(kTick);
+  timer_.async_wait([this](boost::system::error_code ec) {
+    timer_armed_ = false;
+    if (ec) return;
+    Tick();
+  });
+}
+
+void Deadlines::Tick() {
+  const auto now = std::chrono::steady_clock::now();
+  boost::system::error_code ignored;
+  for (size_t i = 0; i < armed_.size();) {
+    Deadline* d = armed_[i];
+    if (d->at_ <= now) {
+      d->expired_ = true;
+      Clear(d);  // moves the last one to i
+      d->socket_->cancel(ignored);
+    } else {
+      ++i;
+    }
+  }
+  if (!armed_.empty()) Arm();
+}
+
+}  // namespace tokenpool::gateway

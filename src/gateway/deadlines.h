@@ -1,0 +1,74 @@
+// Time limits on socket operations, kept by one timer per worker thread.
+//
+// beast::tcp_stream puts a timer around every read and write it does: a timer operation to
+// allocate, schedule and cancel each time (callgrind: ~2 K instructions per proxied request, and
+// a timerfd_settime now and then). The gateway's limits are seconds to minutes long (a client's
+// idle time, a backend's answer), so a sweep every kTick is precise enough: a limit takes effect
+// between its time and one kTick later, by cancelling the socket's operations (they complete
+// with operation_aborted) and marking the Deadline expired. Setting one costs a clock read and
+// a vector push. Single-threaded: the worker's own io_context.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstddef>
+#include <vector>
+
+namespace tokenpool::gateway {
+
+class Deadlines;
+
+// One socket's limit, owned by whoever waits on the socket; unregisters itself when destroyed.
+class Deadline {
+ public:
+  Deadline() = default;
+  ~Deadline();
+  Deadline(const Deadline&) = delete;
+  Deadline& operator=(const Deadline&) = delete;
+
+  // Whether the limit passed since it was last set (the operation then failed as aborted).
+  bool expired() const { return expired_; }
+  bool armed() const { return owner_ != nullptr; }
+
+ private:
+  friend class Deadlines;
+  boost::asio::ip::tcp::socket* socket_ = nullptr;
+  std::chrono::steady_clock::time_point at_;
+  Deadlines* owner_ = nullptr;  // while armed
+  size_t index_ = 0;
+  bool expired_ = false;
+  bool idle_client_ = false;
+};
+
+class Deadlines {
+ public:
+  static constexpr auto kTick = std::chrono::milliseconds(50);
+
+  explicit Deadlines(boost::asio::io_context& io) : timer_(io) {}
+  // Deadlines still armed (their coroutine frames are destroyed after this, with the
+  // io_context) forget this one.
+  ~Deadlines();
+  Deadlines(const Deadlines&) = delete;
+  Deadlines& operator=(const Deadlines&) = delete;
+
+  // Arms (or re-arms) `d`: the operations on `s` are cancelled once `limit` has passed.
+  // `idle_client`: a client connection waiting for its next request (CancelIdleClients).
+  void Set(Deadline* d, boost::asio::ip::tcp::socket& s, std::chrono::steady_clock::duration limit,
+           bool idle_client = false);
+  // Disarms `d` (no-op when not armed); its expired() stays as it is.
+  void Clear(Deadline* d);
+  // Cancels the read of every idle client connection (graceful shutdown).
+  void CancelIdleClients();
+  size_t armed() const { return armed_.size(); }
+
+ private:
+  void Arm();
+  void Tick();
+
+  std::vector<Deadline*> armed_;  // unordered; each knows its index
+  boost::asio::steady_timer timer_;
+  bool timer_armed_ = false;
+};
+
+}  // namespace tokenpool::gateway

@@ -1,0 +1,205 @@
+#include "gateway/http_message.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/read_size.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+
+namespace tokenpool::gateway {
+
+namespace http = boost::beast::http;
+
+void ClientRequest::Clear() {
+  method = http::verb::unknown;
+  method_string.clear();
+  target.clear();
+  version = 11;
+  keep_alive = true;
+  authorization.clear();
+  request_id.clear();
+  category.clear();
+  forward.clear();
+  body.clear();
+}
+
+void ClientRequest::Trim(size_t keep) {
+  for (std::string* s :
+       {&method_string, &target, &authorization, &request_id, &category, &forward, &body}) {
+    if (s->capacity() > keep) std::string().swap(*s);
+  }
+}
+
+bool ForwardsHeader(http::field f, std::string_view name) {
+  switch (f) {
+    case http::field::authorization:
+    case http::field::proxy_authorization:
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+    case http::field::host:
+    case http::field::content_length:
+    case http::field::content_type:
+    case http::field::expect:
+      return false;
+    case http::field::unknown:
+      return !boost::beast::iequals(name, "x-request-id");
+    default:
+      return true;
+  }
+}
+
+namespace {
+
+void AppendLine(std::string* w, std::string_view name, std::string_view value) {
+  w->append(name);
+  w->append(": ");
+  w->append(value);
+  w->append("\r\n");
+}
+
+}  // namespace
+
+ClientRequestParser::ClientRequestParser(ClientRequest* r, uint32_t header_limit,
+                                         uint64_t body_limit)
+    : r_(r) {
+  r_->Clear();
+  this->header_limit(header_limit);
+  this->body_limit(body_limit);
+  eager(true);
+}
+
+void ClientRequestParser::on_request_impl(http::verb method, string_view method_str,
+                                          string_view target, int version, error_code&) {
+  r_->method = method;
+  r_->method_string.assign(method_str.data(), method_str.size());
+  r_->target.assign(target.data(), target.size());
+  r_->version = static_cast<unsigned>(version);
+}
+
+void ClientRequestParser::on_field_impl(http::field f, string_view name, string_view value,
+                                        error_code&) {
+  const std::string_view n(name.data(), name.size());
+  const std::string_view v(value.data(), value.size());
+  if (f == http::field::authorization) {
+    if (!have_auth_) r_->authorization.assign(v);
+    have_auth_ = true;
+    return;
+  }
+  if (f == http::field::unknown) {
+    if (boost::beast::iequals(name, "x-request-id")) {
+      if (!have_id_) r_->request_id.assign(v);
+      have_id_ = true;
+      return;
+    }
+    if (boost::beast::iequals(name, "x-tokenpool-category") && !have_category_) {
+      r_->category.assign(v);
+      have_category_ = true;  // and forwarded, as before
+    }
+  }
+  if (ForwardsHeader(f, n)) AppendLine(&r_->forward, n, v);
+}
+
+void ClientRequestParser::on_header_impl(error_code&) {}
+
+void ClientRequestParser::on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                                            error_code&) {
+  if (length) r_->body.reserve(static_cast<size_t>(*length));  // within body_limit
+}
+
+size_t ClientRequestParser::on_body_impl(string_view body, error_code&) {
+  r_->body.append(body.data(), body.size());
+  return body.size();
+}
+
+size_t ClientRequestParser::on_chunk_body_impl(std::uint64_t, string_view body, error_code&) {
+  r_->body.append(body.data(), body.size());
+  return body.size();
+}
+
+BackendResponseParser::BackendResponseParser(BackendResponse* head, std::string* ok_body,
+                                             std::string* other_body)
+    : head_(head), ok_body_(ok_body), other_body_(other_body) {
+  body_limit(boost::none);  // a backend's answer is as long as it is (the client asked for it)
+  eager(true);
+}
+
+void BackendResponseParser::on_response_impl(int code, string_view, int version, error_code&) {
+  head_->status = static_cast<unsigned>(code);
+  head_->version = static_cast<unsigned>(version);
+  body_ = code == 200 ? ok_body_ : other_body_;
+}
+
+void BackendResponseParser::on_field_impl(http::field f, string_view, string_view value,
+                                          error_code&) {
+  if (f == http::field::content_type && !have_content_type_ && head_->content_type != nullptr) {
+    head_->content_type->assign(value.data(), value.size());
+    have_content_type_ = true;
+  }
+}
+
+void BackendResponseParser::on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                                              error_code&) {
+  // A declared length reserves at most 1 MiB ahead: the length is the backend's word.
+  if (length) body_->reserve(body_->size() + std::min<size_t>(*length, 1 << 20));
+}
+
+size_t BackendResponseParser::on_body_impl(string_view body, error_code&) {
+  body_->append(body.data(), body.size());
+  return body.size();
+}
+
+size_t BackendResponseParser::on_chunk_body_impl(std::uint64_t, string_view body, error_code&) {
+  body_->append(body.data(), body.size());
+  return body.size();
+}
+
+template <bool isRequest>
+boost::asio::awaitable<boost::system::error_code> ReadMessage(boost::asio::ip::tcp::socket& s,
+                                                              boost::beast::flat_buffer& buf,
+                                                              http::basic_parser<isRequest>& p,
+                                                              ReadUntil until) {
+  const auto finished = [&] {
+    return until == ReadUntil::kHeader ? p.is_header_done() : p.is_done();
+  };
+  boost::system::error_code ec;
+  bool progressed = false;
+  for (;;) {
+    // What is buffered first: a pipelined request, or the rest of an answer read with its head.
+    while (buf.size() > 0 && !p.is_done()) {
+      const size_t used = p.put(buf.data(), ec);
+      buf.consume(used);
+      progressed |= used > 0;
+      if (ec == http::error::need_more) {
+        ec = {};
+        break;  // an incomplete head or chunk header (after what it took): wait for more
+      }
+      if (ec) co_return ec;
+      if (used == 0) break;
+    }
+    if (finished() || p.is_done() || (until == ReadUntil::kAnyBody && progressed)) co_return ec;
+    const size_t size = boost::beast::read_size(buf, 65536);
+    auto [rec, n] = co_await s.async_read_some(buf.prepare(size),
+                                               boost::asio::as_tuple(boost::asio::use_awaitable));
+    buf.commit(n);
+    if (rec == boost::asio::error::eof) {
+      if (!p.got_some()) co_return http::error::end_of_stream;
+      p.put_eof(ec);  // complete when the message ends at the close, else partial_message
+      co_return ec;
+    }
+    if (rec) co_return rec;
+  }
+}
+
+template boost::asio::awaitable<boost::system::error_code> ReadMessage<true>(
+    boost::asio::ip::tcp::socket&, boost::beast::flat_buffer&, http::basic_parser<true>&,
+    ReadUntil);
+template boost::asio::awaitable<boost::system::error_code> ReadMessage<false>(
+    boost::asio::ip::tcp::socket&, boost::beast::flat_buffer&, http::basic_parser<false>&,
+    ReadUntil);
+
+}  // namespace tokenpool::gateway
