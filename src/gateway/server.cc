@@ -316,37 +316,28 @@ struct ConnectionAuth {
   uint64_t generation = 0;
 };
 
-// A client connection's state across its requests: the key memo and the buffers its requests
-// (one at a time) need, which keep their capacity (per-request strings of 0.5-2 KiB went to
-// malloc's slow path, above its per-thread cache's 1 KiB).
-struct ConnectionState {
-  ConnectionAuth auth;
-  ClientRequest req;    // the request being served
-  std::string up_head;  // the request head sent upstream
-  std::string up_type;  // the backend answer's Content-Type
-  std::string body;     // a non-streamed answer, or an error answer
-  std::string head;     // the head of the answer to the client
-  std::string pending;  // SSE bytes not yet a whole event
-  std::string out;      // SSE events to forward
-  std::string wire;     // what goes to the client in one write
-  Deadline deadline;    // the client's idle time, while waiting for a request
-
-  // Gives back what a large request or answer left behind: an idle keep-alive connection holds
-  // at most 14 x kKeep here (typically a few KiB), however large its messages were.
-  void Trim() {
-    constexpr size_t kKeep = 16 * 1024;
-    req.Trim(kKeep);
-    for (std::string* b : {&up_head, &up_type, &body, &head, &pending, &out, &wire}) {
-      if (b->capacity() > kKeep) std::string().swap(*b);
-    }
-  }
-};
-
 // What one request did, for its log line and its histograms.
 struct RequestRecord {
   RequestRecord() = default;
   RequestRecord(const RequestRecord&) = delete;  // `id` points into its own id_buf
   RequestRecord& operator=(const RequestRecord&) = delete;
+
+  // Back to a new request's values, keeping the strings' capacity.
+  void Reset() {
+    id = {};
+    start = std::chrono::steady_clock::now();
+    tenant.assign("-");
+    model.assign("-");
+    pool.assign("-");
+    cls = outcome = end = "-";
+    status = 0;
+    stream = false;
+    estimated_prompt = 0;
+    prompt = completion = -1;
+    queue_ms = 0;
+    ttft_ms = -1;
+    metrics = nullptr;
+  }
 
   std::string_view id;           // in id_buf
   std::array<char, 128> id_buf;  // the client's id (1-128 characters) or ours (16): no malloc
@@ -365,6 +356,34 @@ struct RequestRecord {
   double queue_ms = 0;
   double ttft_ms = -1;
   RequestMetrics* metrics = nullptr;  // per pool and tenant, once routed
+};
+
+// A client connection's state across its requests: the key memo and the buffers its requests
+// (one at a time) need, which keep their capacity (per-request strings of 0.5-2 KiB went to
+// malloc's slow path, above its per-thread cache's 1 KiB).
+struct ConnectionState {
+  ConnectionAuth auth;
+  ClientRequest req;         // the request being served
+  RequestRecord rec;         // what it did
+  RequestFeatures features;  // what its body says
+  std::string up_head;       // the request head sent upstream
+  std::string up_type;       // the backend answer's Content-Type
+  std::string body;          // a non-streamed answer, or an error answer
+  std::string head;          // the head of the answer to the client
+  std::string pending;       // SSE bytes not yet a whole event
+  std::string out;           // SSE events to forward
+  std::string wire;          // what goes to the client in one write
+  Deadline deadline;         // the client's idle time, while waiting for a request
+
+  // Gives back what a large request or answer left behind: an idle keep-alive connection holds
+  // at most 14 x kKeep here (typically a few KiB), however large its messages were.
+  void Trim() {
+    constexpr size_t kKeep = 16 * 1024;
+    req.Trim(kKeep);
+    for (std::string* b : {&up_head, &up_type, &body, &head, &pending, &out, &wire}) {
+      if (b->capacity() > kKeep) std::string().swap(*b);
+    }
+  }
 };
 
 // One I/O thread: its io_context, its listener (SO_REUSEPORT: the kernel spreads connections
@@ -804,8 +823,11 @@ class Server {
     if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
     const bool get = req.method == http::verb::get;
     const bool post = req.method == http::verb::post;
+    // (The request path's coroutine frames stay under 1 KiB where they can: Asio recycles none
+    // larger, and each costs a malloc and a free per request then.)
     if (post && (target == "/v1/chat/completions" || target == "/v1/completions")) {
-      RequestRecord rec;
+      RequestRecord& rec = conn.rec;  // on the connection, not in the frame
+      rec.Reset();
       std::string_view client_id = req.request_id;
       if (UsableRequestId(client_id)) {
         std::copy(client_id.begin(), client_id.end(), rec.id_buf.begin());
@@ -829,6 +851,12 @@ class Server {
       Finish(rec);
       co_return keep;
     }
+    co_return co_await HandleOther(s, req, target, get);
+  }
+
+  // The other endpoints: apart, so that Handle's coroutine frame stays small (see above).
+  net::awaitable<bool> HandleOther(tcp::socket& s, ClientRequest& req, std::string_view target,
+                                   bool get) {
     if (get && target == "/health") {
       StringResponse res{http::status::ok, req.version};
       Common(res, req);
@@ -1033,8 +1061,8 @@ class Server {
       co_return co_await Reject(s, req, 401, "Incorrect API key provided.", "invalid_request_error",
                                 "invalid_api_key", &rec);
     }
-    auto features = std::make_unique<RequestFeatures>();
-    if (Status st = wk.parser.Parse(req.body, features.get()); !st.ok()) {
+    RequestFeatures* const features = &conn.features;  // Parse clears it
+    if (Status st = wk.parser.Parse(req.body, features); !st.ok()) {
       co_return co_await Reject(s, req, 400, st.message(), "invalid_request_error",
                                 "invalid_request", &rec);
     }
@@ -1121,19 +1149,44 @@ class Server {
       co_return co_await Refuse(s, req, OutcomeError(outcome), outcome, retry, pool, ref, cls, rec);
     }
     if (no_backend) {
-      metrics_.Rejected("no_healthy_backend");
-      StringResponse res{http::status::service_unavailable, req.version};
-      Common(res, req);
-      rec.status = 503;
-      res.set(http::field::content_type, "application/json");
-      res.set("x-request-id", rec.id);
-      res.set(http::field::retry_after,
-              std::to_string(static_cast<int64_t>(ToSeconds(GatewayState::kUnhealthyFor))));
-      res.body() = ErrorJson("No healthy backend instance in pool " + rec.pool + ".",
-                             "server_error", "no_healthy_backend");
-      co_return co_await Reply(s, res);
+      co_return co_await NoHealthyBackend(s, req, rec);
     }
     co_return co_await Proxy(wk, s, req, *features, category, plan, *held, rec, conn);
+  }
+
+  // The 503 when no instance of the pool is healthy. (The error replies of the request path
+  // are coroutines of their own: their temporaries would otherwise enlarge the path's frames,
+  // which Asio then no longer recycles.)
+  net::awaitable<bool> NoHealthyBackend(tcp::socket& s, const ClientRequest& req,
+                                        RequestRecord& rec) {
+    metrics_.Rejected("no_healthy_backend");
+    StringResponse res{http::status::service_unavailable, req.version};
+    Common(res, req);
+    rec.status = 503;
+    res.set(http::field::content_type, "application/json");
+    res.set("x-request-id", rec.id);
+    res.set(http::field::retry_after,
+            std::to_string(static_cast<int64_t>(ToSeconds(GatewayState::kUnhealthyFor))));
+    res.body() = ErrorJson("No healthy backend instance in pool " + rec.pool + ".", "server_error",
+                           "no_healthy_backend");
+    co_return co_await Reply(s, res);
+  }
+
+  // The 502 for a backend's 401/403 or 5xx answer.
+  net::awaitable<bool> BackendRefused(tcp::socket& s, const ClientRequest& req, unsigned status,
+                                      RequestRecord& rec) {
+    if (status == 401 || status == 403) {
+      // The backend refused the gateway's own credentials (pools[].api_key_env): the client's
+      // key was fine, so not its 401.
+      co_return co_await ReplyError(s, req, 502,
+                                    "Backend of pool " + rec.pool +
+                                        " refused the gateway's credentials (HTTP " +
+                                        std::to_string(status) + "); check the pool's api_key_env.",
+                                    "server_error", "backend_auth_failed", &rec);
+    }
+    co_return co_await ReplyError(
+        s, req, 502, "Backend of pool " + rec.pool + " answered " + std::to_string(status) + ".",
+        "server_error", "backend_error", &rec);
   }
 
   // --- upstream side ------------------------------------------------------------------------
@@ -1369,20 +1422,8 @@ class Server {
       const std::string_view content_type = conn.up_type;
       if (rp.keep_alive()) ReleaseUpstream(wk, pool, backend, std::move(u));
       if (status != 200) held.Done();  // released before the client sees the answer
-      if (status == 401 || status == 403) {
-        // The backend refused the gateway's own credentials (pools[].api_key_env): the
-        // client's key was fine, so not its 401.
-        co_return co_await ReplyError(
-            s, req, 502,
-            "Backend of pool " + rec.pool + " refused the gateway's credentials (HTTP " +
-                std::to_string(status) + "); check the pool's api_key_env.",
-            "server_error", "backend_auth_failed", &rec);
-      }
-      if (status >= 500) {
-        co_return co_await ReplyError(
-            s, req, 502,
-            "Backend of pool " + rec.pool + " answered " + std::to_string(status) + ".",
-            "server_error", "backend_error", &rec);
+      if (status == 401 || status == 403 || status >= 500) {
+        co_return co_await BackendRefused(s, req, status, rec);
       }
       if (status == 200) {
         Usage usage;
