@@ -1,9 +1,16 @@
 #include "gateway/deadlines.h"
 
+#include <boost/beast/core/error.hpp>
+
 namespace tokenpool::gateway {
 
 Deadline::~Deadline() {
   if (owner_ != nullptr) owner_->Clear(this);
+}
+
+boost::system::error_code Deadline::Cause(const boost::system::error_code& ec) const {
+  if (ec && expired_) return boost::beast::error::timeout;
+  return ec;
 }
 
 Deadlines::~Deadlines() {

@@ -29,6 +29,9 @@ class Deadline {
 
   // Whether the limit passed since it was last set (the operation then failed as aborted).
   bool expired() const { return expired_; }
+  // An operation's error as its caller reports it: beast::error::timeout when this limit
+  // cancelled it, else `ec` as it is.
+  boost::system::error_code Cause(const boost::system::error_code& ec) const;
   bool armed() const { return owner_ != nullptr; }
 
  private:

@@ -6,6 +6,8 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include "gateway/http_head.h"
+
 namespace tokenpool::gateway {
 
 namespace http = boost::beast::http;
@@ -53,17 +55,6 @@ bool ForwardsHeader(http::field f, std::string_view name) {
   }
 }
 
-namespace {
-
-void AppendLine(std::string* w, std::string_view name, std::string_view value) {
-  w->append(name);
-  w->append(": ");
-  w->append(value);
-  w->append("\r\n");
-}
-
-}  // namespace
-
 ClientRequestParser::ClientRequestParser(ClientRequest* r, uint32_t header_limit,
                                          uint64_t body_limit)
     : r_(r) {
@@ -90,21 +81,21 @@ void ClientRequestParser::on_field_impl(http::field f, string_view name, string_
     have_auth_ = true;
     return;
   }
-  if (f == http::field::unknown) {
+  if (f == http::field::unknown) {  // ForwardsHeader's rule for these, name compared once
     if (boost::beast::iequals(name, "x-request-id")) {
       if (!have_id_) r_->request_id.assign(v);
       have_id_ = true;
       return;
     }
-    if (boost::beast::iequals(name, "x-tokenpool-category") && !have_category_) {
+    if (!have_category_ && boost::beast::iequals(name, "x-tokenpool-category")) {
       r_->category.assign(v);
       have_category_ = true;  // and forwarded, as before
     }
+  } else if (!ForwardsHeader(f, n)) {
+    return;
   }
-  if (ForwardsHeader(f, n)) AppendLine(&r_->forward, n, v);
+  AppendField(&r_->forward, n, v);
 }
-
-void ClientRequestParser::on_header_impl(error_code&) {}
 
 void ClientRequestParser::on_body_init_impl(const boost::optional<std::uint64_t>& length,
                                             error_code&) {
@@ -121,9 +112,13 @@ size_t ClientRequestParser::on_chunk_body_impl(std::uint64_t, string_view body, 
   return body.size();
 }
 
-BackendResponseParser::BackendResponseParser(BackendResponse* head, std::string* ok_body,
-                                             std::string* other_body)
-    : head_(head), ok_body_(ok_body), other_body_(other_body) {
+BackendResponseParser::BackendResponseParser(BackendResponse* head, std::string* content_type,
+                                             std::string* ok_body, std::string* other_body)
+    : head_(head), content_type_(content_type), ok_body_(ok_body), other_body_(other_body) {
+  *head_ = BackendResponse();
+  content_type_->clear();
+  ok_body_->clear();
+  other_body_->clear();
   body_limit(boost::none);  // a backend's answer is as long as it is (the client asked for it)
   eager(true);
 }
@@ -136,8 +131,8 @@ void BackendResponseParser::on_response_impl(int code, string_view, int version,
 
 void BackendResponseParser::on_field_impl(http::field f, string_view, string_view value,
                                           error_code&) {
-  if (f == http::field::content_type && !have_content_type_ && head_->content_type != nullptr) {
-    head_->content_type->assign(value.data(), value.size());
+  if (f == http::field::content_type && !have_content_type_) {
+    content_type_->assign(value.data(), value.size());
     have_content_type_ = true;
   }
 }
@@ -181,7 +176,7 @@ boost::asio::awaitable<boost::system::error_code> ReadMessage(boost::asio::ip::t
       if (ec) co_return ec;
       if (used == 0) break;
     }
-    if (finished() || p.is_done() || (until == ReadUntil::kAnyBody && progressed)) co_return ec;
+    if (finished() || (until == ReadUntil::kAnyBody && progressed)) co_return ec;
     const size_t size = boost::beast::read_size(buf, 65536);
     auto [rec, n] = co_await s.async_read_some(buf.prepare(size),
                                                boost::asio::as_tuple(boost::asio::use_awaitable));

@@ -64,7 +64,7 @@ class ClientRequestParser final : public boost::beast::http::basic_parser<true> 
   void on_response_impl(int, string_view, int, error_code&) override {}
   void on_field_impl(boost::beast::http::field f, string_view name, string_view value,
                      error_code& ec) override;
-  void on_header_impl(error_code& ec) override;
+  void on_header_impl(error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code& ec) override;
   size_t on_body_impl(string_view body, error_code& ec) override;
   void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
@@ -81,14 +81,15 @@ class ClientRequestParser final : public boost::beast::http::basic_parser<true> 
 struct BackendResponse {
   unsigned status = 0;
   unsigned version = 11;
-  std::string* content_type = nullptr;  // the first Content-Type, set by the parser's owner
 };
 
-// A backend's response: the head into `head`, the body (de-chunked) appended to `*ok_body`
-// when the status is 200, else to `*other_body`.
+// A backend's response: the status line into `head`, the first Content-Type into
+// `content_type`, the body (de-chunked) into `ok_body` when the status is 200, else into
+// `other_body`. All four are cleared here; the strings keep their capacity.
 class BackendResponseParser final : public boost::beast::http::basic_parser<false> {
  public:
-  BackendResponseParser(BackendResponse* head, std::string* ok_body, std::string* other_body);
+  BackendResponseParser(BackendResponse* head, std::string* content_type, std::string* ok_body,
+                        std::string* other_body);
 
  private:
   using string_view = boost::beast::string_view;
@@ -106,6 +107,7 @@ class BackendResponseParser final : public boost::beast::http::basic_parser<fals
   void on_finish_impl(error_code&) override {}
 
   BackendResponse* head_;
+  std::string* content_type_;
   std::string* ok_body_;
   std::string* other_body_;
   std::string* body_ = nullptr;  // one of the two, once the status is known

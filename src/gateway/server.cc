@@ -88,13 +88,20 @@ void AppendInt(std::string* w, int64_t v) {
   w->append(b, static_cast<size_t>(r.ptr - b));
 }
 
-// `v` as `width` digits or more, zero-padded on the left.
-void AppendPadded(std::string* w, uint64_t v, int width, int base = 10) {
+// `v` in `base` as `width` digits or more, zero-padded on the left, written at `p`, which has
+// room for max(width, 20) characters; returns the end of what was written.
+char* ToCharsPadded(char* p, uint64_t v, int width, int base) {
   char b[24];
   const auto r = std::to_chars(b, b + sizeof b, v, base);
-  const auto n = static_cast<int>(r.ptr - b);
-  if (n < width) w->append(static_cast<size_t>(width - n), '0');
-  w->append(b, static_cast<size_t>(n));
+  const auto n = r.ptr - b;
+  if (n < width) p = std::fill_n(p, width - n, '0');
+  return std::copy(b, r.ptr, p);
+}
+
+// `v` as `width` (at most 20) decimal digits or more, zero-padded on the left.
+void AppendPadded(std::string* w, uint64_t v, int width) {
+  char b[24];
+  w->append(b, static_cast<size_t>(ToCharsPadded(b, v, width, 10) - b));
 }
 
 // `v` with `decimals` (0-3) digits after the point, like "{:.Nf}" for the times in logs and
@@ -318,11 +325,12 @@ struct ConnectionAuth {
 
 // What one request did, for its log line and its histograms.
 struct RequestRecord {
-  RequestRecord() = default;
+  RequestRecord() { Reset(); }
   RequestRecord(const RequestRecord&) = delete;  // `id` points into its own id_buf
   RequestRecord& operator=(const RequestRecord&) = delete;
 
-  // Back to a new request's values, keeping the strings' capacity.
+  // A new request's values (the strings keep their capacity): "-" and -1 for what is not
+  // known yet.
   void Reset() {
     id = {};
     start = std::chrono::steady_clock::now();
@@ -341,21 +349,21 @@ struct RequestRecord {
 
   std::string_view id;           // in id_buf
   std::array<char, 128> id_buf;  // the client's id (1-128 characters) or ours (16): no malloc
-  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-  std::string tenant = "-";
-  std::string model = "-";
-  std::string pool = "-";
-  std::string_view cls = "-";
-  std::string_view outcome = "-";  // the admission outcome (the core's name)
-  std::string_view end = "-";      // how it ended when not by a full reply: client_gone, ...
-  int status = 0;
-  bool stream = false;
-  int64_t estimated_prompt = 0;
-  int64_t prompt = -1;
-  int64_t completion = -1;
-  double queue_ms = 0;
-  double ttft_ms = -1;
-  RequestMetrics* metrics = nullptr;  // per pool and tenant, once routed
+  std::chrono::steady_clock::time_point start;
+  std::string tenant;
+  std::string model;
+  std::string pool;
+  std::string_view cls;
+  std::string_view outcome;  // the admission outcome (the core's name)
+  std::string_view end;      // how it ended when not by a full reply: client_gone, ...
+  int status;
+  bool stream;
+  int64_t estimated_prompt;
+  int64_t prompt;
+  int64_t completion;
+  double queue_ms;
+  double ttft_ms;
+  RequestMetrics* metrics;  // per pool and tenant, once routed
 };
 
 // A client connection's state across its requests: the key memo and the buffers its requests
@@ -821,7 +829,6 @@ class Server {
                               ConnectionState& conn) {
     std::string_view target = req.target;
     if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
-    const bool get = req.method == http::verb::get;
     const bool post = req.method == http::verb::post;
     // (The request path's coroutine frames stay under 1 KiB where they can: Asio recycles none
     // larger, and each costs a malloc and a free per request then.)
@@ -834,29 +841,20 @@ class Server {
         rec.id = std::string_view(rec.id_buf.data(), client_id.size());
       } else {
         // "{:08x}{:08x}" of the prefix and the count.
-        char* const end = rec.id_buf.data() + rec.id_buf.size();
-        char* p = rec.id_buf.data();
-        for (const uint64_t v : {uint64_t{id_prefix_}, next_request_id_.fetch_add(1)}) {
-          char* const from = p;
-          p = std::to_chars(p, end, v, 16).ptr;
-          if (const auto n = p - from; n < 8) {  // zero-padded to 8
-            std::memmove(from + (8 - n), from, static_cast<size_t>(n));
-            std::fill(from, from + (8 - n), '0');
-            p = from + 8;
-          }
-        }
+        char* p = ToCharsPadded(rec.id_buf.data(), id_prefix_, 8, 16);  // 8 + at most 16 chars
+        p = ToCharsPadded(p, next_request_id_.fetch_add(1), 8, 16);
         rec.id = std::string_view(rec.id_buf.data(), static_cast<size_t>(p - rec.id_buf.data()));
       }
       const bool keep = co_await Completion(wk, s, req, rec, conn);
       Finish(rec);
       co_return keep;
     }
-    co_return co_await HandleOther(s, req, target, get);
+    co_return co_await HandleOther(s, req, target);
   }
 
   // The other endpoints: apart, so that Handle's coroutine frame stays small (see above).
-  net::awaitable<bool> HandleOther(tcp::socket& s, ClientRequest& req, std::string_view target,
-                                   bool get) {
+  net::awaitable<bool> HandleOther(tcp::socket& s, ClientRequest& req, std::string_view target) {
+    const bool get = req.method == http::verb::get;
     if (get && target == "/health") {
       StringResponse res{http::status::ok, req.version};
       Common(res, req);
@@ -886,8 +884,9 @@ class Server {
     if (!config_.log_requests) return;
     // Written here piece by piece into a reused string (numbers by std::to_chars, the times as
     // fixed-point integers), then handed to spdlog as a finished message: fmt's runtime format
-    // parsing and float formatting took ~9 K instructions per line (callgrind), its compiled
-    // format ~2.6 K (a generic append per piece), this ~1 K.
+    // parsing and float formatting took ~9 K instructions per line (callgrind); with fmt's
+    // compiled format instead of these appends, a plain request took 1.7 K more
+    // (41.5 K vs 39.8 K, bench/gateway/run_gateway_profile.sh, docs/benchmarks.md).
     thread_local std::string line;
     line.clear();
     AppendLogPrefix(&line);
@@ -914,12 +913,8 @@ class Server {
     AppendFixed(&line, r.ttft_ms, 2);
     line.append(" e2e_ms="sv);
     AppendFixed(&line, e2e_ms, 2);
-    if (line.capacity() > 64 * 1024) {  // a client's huge model name: not kept for good
-      request_log_->log(spdlog::level::info, spdlog::string_view_t(line.data(), line.size()));
-      std::string().swap(line);
-      return;
-    }
     request_log_->log(spdlog::level::info, spdlog::string_view_t(line.data(), line.size()));
+    if (line.capacity() > 64 * 1024) std::string().swap(line);  // a client's huge model name
   }
 
   net::awaitable<bool> Metrics(tcp::socket& s, const ClientRequest& req) {
@@ -1224,7 +1219,7 @@ class Server {
     }
     wk.deadlines.Clear(&conn->deadline);
     if (aec) {
-      *ec = conn->deadline.expired() ? beast::error::timeout : aec;
+      *ec = conn->deadline.Cause(aec);
       co_return nullptr;
     }
     u->set_option(tcp::no_delay(true), aec);
@@ -1332,7 +1327,6 @@ class Server {
     // fresh connection when nothing came back on the reused one.
     Upstream u;
     BackendResponse resp;
-    resp.content_type = &conn.up_type;
     // The answer's body: a 200 stream's events into `pending`, any other body into `body`.
     std::string* const ok_body = f.stream ? &conn.pending : &conn.body;
     std::optional<BackendResponseParser> parser;
@@ -1381,14 +1375,11 @@ class Server {
         ec = co_await WriteRest(u->socket, up_bufs, sent);
       }
       if (!ec) {
-        conn.up_type.clear();
-        conn.body.clear();
-        conn.pending.clear();
-        parser.emplace(&resp, ok_body, &conn.body);
+        parser.emplace(&resp, &conn.up_type, ok_body, &conn.body);  // clears all four
         u->buf.clear();
         ec = co_await ReadMessage(u->socket, u->buf, *parser, ReadUntil::kHeader);
       }
-      if (ec && u->deadline.expired()) ec = beast::error::timeout;
+      ec = u->deadline.Cause(ec);
       if (!ec || !reused || ec == beast::error::timeout || (watch && watch->gone())) break;
       // A reused connection the backend had closed (restarted, killed, idle timeout): its other
       // idle connections are as stale, so they go too, and the retry opens a fresh one — which
@@ -1408,8 +1399,7 @@ class Server {
     if (status != 200 || !f.stream) {
       // The whole body (into conn.body), under the exchange's limit set above.
       if (!rp.is_done()) {
-        ec = co_await ReadMessage(u->socket, u->buf, rp, ReadUntil::kDone);
-        if (ec && u->deadline.expired()) ec = beast::error::timeout;
+        ec = u->deadline.Cause(co_await ReadMessage(u->socket, u->buf, rp, ReadUntil::kDone));
       }
       if (watch && watch->gone()) {
         rec.end = "client_gone";
@@ -1482,8 +1472,7 @@ class Server {
     for (bool first = true;; first = false) {
       if (!first) {
         wk.deadlines.Set(&u->deadline, u->socket, upstream_timeout);  // each wait for bytes
-        rd_ec = co_await ReadMessage(u->socket, u->buf, rp, ReadUntil::kAnyBody);
-        if (rd_ec && u->deadline.expired()) rd_ec = beast::error::timeout;
+        rd_ec = u->deadline.Cause(co_await ReadMessage(u->socket, u->buf, rp, ReadUntil::kAnyBody));
       }
       out.clear();
       // Whole events ("...\n\n") from `pending`, scanned in place; the tail stays for the

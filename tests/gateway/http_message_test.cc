@@ -115,10 +115,10 @@ TEST(HttpMessageTest, ResponseBodyGoesWhereItsStatusSays) {
       "6\r\ndata: \r\n3\r\n1\n\n\r\n0\r\n\r\n";
   for (size_t step : {ok.size(), size_t{1}, size_t{5}}) {
     std::string type;
-    BackendResponse head{.content_type = &type};
+    BackendResponse head;
     std::string events;
     std::string other;
-    BackendResponseParser p(&head, &events, &other);
+    BackendResponseParser p(&head, &type, &events, &other);
     const auto oec = Feed(p, ok, step);
     ASSERT_FALSE(oec) << step << ": " << oec.message();
     ASSERT_TRUE(p.is_done());
@@ -131,10 +131,10 @@ TEST(HttpMessageTest, ResponseBodyGoesWhereItsStatusSays) {
   const std::string error =
       "HTTP/1.0 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
   std::string type;
-  BackendResponse head{.content_type = &type};
+  BackendResponse head;
   std::string events;
   std::string other;
-  BackendResponseParser p(&head, &events, &other);
+  BackendResponseParser p(&head, &type, &events, &other);
   const auto fec = Feed(p, error, 3);
   ASSERT_FALSE(fec) << fec.message();
   EXPECT_EQ(head.status, 400u);
@@ -192,9 +192,10 @@ TEST(HttpMessageTest, StreamingReadReturnsEachPieceAsItComes) {
       [&]() -> net::awaitable<void> {
         boost::beast::flat_buffer buf;
         BackendResponse h;
+        std::string type;
         std::string events;
         std::string other;
-        BackendResponseParser p(&h, &events, &other);
+        BackendResponseParser p(&h, &type, &events, &other);
         boost::system::error_code ec = co_await ReadMessage(pair.b, buf, p, ReadUntil::kHeader);
         EXPECT_FALSE(ec);
         for (int i = 0; i < 3 && !p.is_done(); ++i) {
