@@ -281,6 +281,11 @@ class TokenPool {
   // --- capacity ---
   // Capacity = replicas x replica_capacity; requires min_replicas <= n <= max_replicas.
   Status SetReplicas(int32_t n);
+  // A new scaling range (a reloaded config) and the replicas now: the promise moves to the new
+  // max_replicas, so a range whose maximum cannot hold the guarantees in force is refused
+  // (FailedPrecondition, by how much on which dimension), as is one that breaks
+  // PoolConfig::Validate's rules or does not contain `replicas`; nothing changes then.
+  Status SetReplicaRange(int32_t min_replicas, int32_t max_replicas, int32_t replicas);
   // Any current capacity: a node lost, or a leased share in scale-out. Guarantees are not
   // re-checked (they are promised at max_replicas); fair share absorbs a shortfall.
   void SetCapacity(const ResourceVector& capacity);

@@ -524,6 +524,34 @@ Status TokenPool::SetReplicas(int32_t n) {
   return Status::Ok();
 }
 
+Status TokenPool::SetReplicaRange(int32_t min_replicas, int32_t max_replicas, int32_t replicas) {
+  PoolConfig next = config_;
+  next.min_replicas = min_replicas;
+  next.max_replicas = max_replicas;
+  next.initial_replicas = replicas;
+  if (Status s = next.Validate(); !s.ok()) return s;
+  const ResourceVector max_capacity = next.replica_capacity * max_replicas;
+  ResourceVector sum;
+  for (const EntState& e : ents_) {
+    if (e.live && !e.draining) sum += e.spec.guarantee;
+  }
+  for (Dim d : kAllDims) {
+    if (sum[d] > max_capacity[d] + kEps) {
+      return FailedPrecondition("pools[" + config_.name + "].max_replicas: " +
+                                std::to_string(max_replicas) + " cannot hold the guarantees in force on " +
+                                std::string(DimName(d)) + ": short by " +
+                                Num(sum[d] - max_capacity[d]) + " (sum " + Num(sum[d]) +
+                                " > capacity " + Num(max_capacity[d]) + ")");
+    }
+  }
+  config_.min_replicas = min_replicas;
+  config_.max_replicas = max_replicas;
+  max_capacity_ = max_capacity;
+  replicas_ = replicas;
+  capacity_ = config_.replica_capacity * replicas;
+  return Status::Ok();
+}
+
 void TokenPool::SetCapacity(const ResourceVector& capacity) {
   capacity_ = ResourceVector::Max(capacity, ResourceVector{});
 }

@@ -409,7 +409,13 @@ struct Worker {
   tcp::acceptor acceptor{io};
   tcp::acceptor admin_acceptor{io};  // worker 0 only
   parse::RequestParser parser;
-  std::vector<std::vector<std::vector<Upstream>>> idle;  // [pool][backend]
+  // Idle upstream connections per backend slot, of the slot's generation (Backend::generation).
+  struct IdleSlot {
+    uint64_t generation = 0;
+    std::vector<Upstream> conns;
+  };
+  std::vector<std::vector<IdleSlot>> idle;  // [pool][backend]
+  uint64_t backends_epoch = 0;              // Server::backends_epoch_ when `idle` was synced
   Deadlines deadlines{io};                               // client idle time and upstream limits
   LateWatches late_watches{io};
   std::thread thread;  // workers 1..n-1
@@ -479,19 +485,29 @@ class Server {
     for (auto& w : workers_) w->io.stop();
   }
 
-  // Re-reads the config file and applies its tenants and entitlements, or keeps the running
-  // ones when it does not load or is refused. Called on worker 0 (SIGHUP, file watch).
+  // Re-reads the config file and applies its tenants, entitlements and backends, or keeps the
+  // running ones when it does not load or is refused. Called on worker 0 (SIGHUP, file watch):
+  // the only thread that changes the backend lists, which ScrapeLoop reads without the lock.
   void Reload(const std::string& path, const char* why) {
     Result<GatewayConfig> next = LoadGatewayConfigFile(path);
     Status s = next.status();
+    bool backends_changed = false;
     if (next.ok()) {
       std::lock_guard lock(mu_);
-      s = state_->Reload(*next);
+      s = state_->Reload(*next, &backends_changed);
+      if (backends_changed) backends_epoch_.fetch_add(1, std::memory_order_relaxed);
       for (int p = 0; p < state_->pool_count(); ++p) KickLocked(p);
     }
+    if (backends_changed) {
+      // Idle connections to retired backends close now, not at the worker's next request.
+      for (auto& w : workers_) net::post(w->io, [this, wk = w.get()] { SyncIdle(*wk); });
+    }
     if (s.ok()) {
-      spdlog::info("reloaded {} ({}): {} tenants, {} entitlements", path, why, next->tenants.size(),
-                   next->entitlements.size());
+      int backends = 0;
+      for (const PoolSpec& p : next->pools) backends += static_cast<int>(p.backends.size());
+      spdlog::info("reloaded {} ({}): {} tenants, {} entitlements, {} backends{}", path, why,
+                   next->tenants.size(), next->entitlements.size(), backends,
+                   backends_changed ? " (changed)" : "");
     } else {
       spdlog::error("reload of {} ({}) refused, running config kept: {}", path, why, s.message());
     }
@@ -550,19 +566,21 @@ class Server {
     }
   }
 
+  // Runs on worker 0, which alone changes the backend lists (Reload): it reads them without
+  // the lock.
   net::awaitable<void> ScrapeLoop(Worker& wk) {
-    auto busy = std::make_shared<std::vector<std::vector<bool>>>();
-    for (int p = 0; p < state_->pool_count(); ++p) {
-      busy->emplace_back(state_->pool(p).backends.size(), false);
-    }
+    auto busy = std::make_shared<std::vector<std::vector<bool>>>(state_->pool_count());
     net::steady_timer t(wk.io);
     const auto interval = SecondsToSteady(config_.backend_metrics.interval_s);
     const auto limit = std::min(interval, SteadyDuration(std::chrono::seconds(2)));
     while (!draining_) {
       for (int p = 0; p < state_->pool_count(); ++p) {
-        for (size_t b = 0; b < state_->pool(p).backends.size(); ++b) {
-          if ((*busy)[static_cast<size_t>(p)][b]) continue;
-          (*busy)[static_cast<size_t>(p)][b] = true;
+        const PoolState& ps = state_->pool(p);
+        std::vector<bool>& pool_busy = (*busy)[static_cast<size_t>(p)];
+        pool_busy.resize(std::max(pool_busy.size(), ps.backends.size()), false);
+        for (size_t b = 0; b < ps.backends.size(); ++b) {
+          if (pool_busy[b] || ps.backends[b].retired) continue;
+          pool_busy[b] = true;
           net::co_spawn(wk.io, ScrapeOne(wk, p, static_cast<int>(b), limit, busy), net::detached);
         }
       }
@@ -574,7 +592,9 @@ class Server {
 
   net::awaitable<void> ScrapeOne(Worker& wk, int pool, int backend, SteadyDuration limit,
                                  std::shared_ptr<std::vector<std::vector<bool>>> busy) {
-    const BackendUrl url = state_->pool(pool).backends[static_cast<size_t>(backend)].url;
+    const Backend& slot = state_->pool(pool).backends[static_cast<size_t>(backend)];
+    const BackendUrl url = slot.url;
+    const uint64_t generation = slot.generation;
     beast::tcp_stream s(wk.io);
     s.expires_after(limit);
     boost::system::error_code ec;
@@ -612,8 +632,11 @@ class Server {
       std::lock_guard lock(mu_);
       // A backend that answers but exports none of vLLM's gauges is healthy, with unknown load.
       const bool ok = !ec;
-      state_->RecordBackendMetrics(pool, backend, ok ? &load : nullptr, clock_.Now());
-      KickLocked(pool);  // the pool's capacity may have grown back
+      // Not when a reload has retired the slot or given it another URL meanwhile.
+      if (state_->pool(pool).backends[static_cast<size_t>(backend)].generation == generation) {
+        state_->RecordBackendMetrics(pool, backend, ok ? &load : nullptr, clock_.Now());
+        KickLocked(pool);  // the pool's capacity may have grown back
+      }
     }
     (*busy)[static_cast<size_t>(pool)][static_cast<size_t>(backend)] = false;
     boost::system::error_code ignored;
@@ -631,9 +654,9 @@ class Server {
           backend(backend_index),
           reservation(std::move(r)),
           tokens(estimate) {
-      Backend& b = server->state_->pool(pool).backends[static_cast<size_t>(backend)];
-      b.outstanding_tokens += tokens;
-      ++b.in_flight;
+      const PoolState& ps = server->state_->pool(pool);
+      instances = static_cast<int>(ps.backends.size());
+      Take();
     }
     // The request goes to another instance of the pool instead (mu_ held).
     void MoveTo(int backend_index) {
@@ -641,9 +664,7 @@ class Server {
       from.outstanding_tokens -= tokens;
       --from.in_flight;
       backend = backend_index;
-      Backend& to = server->state_->pool(pool).backends[static_cast<size_t>(backend)];
-      to.outstanding_tokens += tokens;
-      ++to.in_flight;
+      Take();
     }
     // Ends the hold once: releases what is still reserved (nothing once settled), takes the
     // request off its instance and dispatches the queue. Called before the last bytes go to the
@@ -670,7 +691,22 @@ class Server {
     int backend;
     Reservation reservation;
     int64_t tokens;
+    // The instance's URL and slot generation, read under mu_ when it was picked: the URL stays
+    // where it is and unchanged while the request is in flight on it (Backend::retired), so the
+    // request path reads it without the lock.
+    const BackendUrl* url = nullptr;
+    uint64_t generation = 0;
+    int instances = 0;  // slots of the pool when admitted: bounds the connect attempts
     bool done = false;
+
+   private:
+    void Take() {
+      Backend& b = server->state_->pool(pool).backends[static_cast<size_t>(backend)];
+      b.outstanding_tokens += tokens;
+      ++b.in_flight;
+      url = &b.url;
+      generation = b.generation;
+    }
   };
 
   // Dispatches a pool's queue and hands each admitted or expired request to its waiter, waking
@@ -1186,19 +1222,51 @@ class Server {
 
   // --- upstream side ------------------------------------------------------------------------
 
+  // The worker's idle connections to a backend slot, for a request that picked the slot at
+  // `generation`; nullptr when the slot has moved on since (retired, or another URL by a
+  // reload), so that none of them is reused for, or mixed with, another generation's.
+  std::vector<Upstream>* IdleOf(Worker& wk, int pool, int backend, uint64_t generation) {
+    if (backends_epoch_.load(std::memory_order_relaxed) != wk.backends_epoch) SyncIdle(wk);
+    auto& slots = wk.idle[static_cast<size_t>(pool)];
+    if (static_cast<size_t>(backend) >= slots.size()) slots.resize(static_cast<size_t>(backend) + 1);
+    Worker::IdleSlot& slot = slots[static_cast<size_t>(backend)];
+    if (slot.generation != generation) {
+      if (generation < slot.generation) return nullptr;
+      slot.conns.clear();
+      slot.generation = generation;
+    }
+    return &slot.conns;
+  }
+
+  // After a reload changed backends: closes the worker's idle connections whose slot has moved
+  // on. Called on the worker's thread (IdleOf, and posted by Reload for idle workers).
+  void SyncIdle(Worker& wk) {
+    std::lock_guard lock(mu_);
+    for (int p = 0; p < state_->pool_count(); ++p) {
+      const PoolState& ps = state_->pool(p);
+      auto& slots = wk.idle[static_cast<size_t>(p)];
+      slots.resize(std::max(slots.size(), ps.backends.size()));
+      for (size_t b = 0; b < ps.backends.size(); ++b) {
+        if (slots[b].generation == ps.backends[b].generation) continue;
+        slots[b].conns.clear();
+        slots[b].generation = ps.backends[b].generation;
+      }
+    }
+    wk.backends_epoch = backends_epoch_.load(std::memory_order_relaxed);
+  }
+
   // An idle connection of this worker to the backend, or nullptr (then Connect).
-  static Upstream TakeIdle(Worker& wk, int pool, int backend) {
-    auto& idle = wk.idle[static_cast<size_t>(pool)][static_cast<size_t>(backend)];
-    if (idle.empty()) return nullptr;
-    Upstream u = std::move(idle.back());
-    idle.pop_back();
+  Upstream TakeIdle(Worker& wk, int pool, int backend, uint64_t generation) {
+    std::vector<Upstream>* idle = IdleOf(wk, pool, backend, generation);
+    if (idle == nullptr || idle->empty()) return nullptr;
+    Upstream u = std::move(idle->back());
+    idle->pop_back();
     return u;
   }
 
   // A new connection to the backend; nullptr and *ec when it fails.
-  net::awaitable<Upstream> Connect(Worker& wk, int pool, int backend,
+  net::awaitable<Upstream> Connect(Worker& wk, const BackendUrl& url,
                                    boost::system::error_code* ec) {
-    const BackendUrl& url = state_->pool(pool).backends[static_cast<size_t>(backend)].url;
     auto conn = std::make_unique<UpstreamConn>(wk.io);
     tcp::socket* u = &conn->socket;
     wk.deadlines.Set(&conn->deadline, *u, std::chrono::seconds(10));
@@ -1227,11 +1295,13 @@ class Server {
     co_return conn;
   }
 
-  void ReleaseUpstream(Worker& wk, int pool, int backend, Upstream u) {
-    auto& idle = wk.idle[static_cast<size_t>(pool)][static_cast<size_t>(backend)];
-    if (idle.size() < kMaxIdlePerBackend) {
+  // Keeps the connection for the next request to the backend, or closes it (too many kept, or
+  // the backend retired meanwhile).
+  void ReleaseUpstream(Worker& wk, int pool, int backend, uint64_t generation, Upstream u) {
+    std::vector<Upstream>* idle = IdleOf(wk, pool, backend, generation);
+    if (idle != nullptr && idle->size() < kMaxIdlePerBackend) {
       wk.deadlines.Clear(&u->deadline);
-      idle.push_back(std::move(u));
+      idle->push_back(std::move(u));
     }
   }
 
@@ -1306,7 +1376,7 @@ class Server {
     const std::string_view up_body =
         add_usage ? std::string_view(up_body_added) : std::string_view(req.body);
     const auto build_head = [&] {
-      const BackendUrl& url = state_->pool(pool).backends[static_cast<size_t>(backend)].url;
+      const BackendUrl& url = *held.url;
       up_head.clear();
       AppendRequestLine(&up_head, "POST", req.target);
       up_head.append(req.forward);  // the client's fields that go upstream (ForwardsHeader)
@@ -1345,14 +1415,14 @@ class Server {
     }
     // A failed connect marks the instance unhealthy and tries the next healthy one: nothing was
     // sent, so the request cannot run twice.
-    const int max_attempts = 2 + static_cast<int>(state_->pool(pool).backends.size());
+    const int max_attempts = 2 + held.instances;
     const SteadyDuration upstream_timeout = SecondsToSteady(config_.limits.upstream_timeout_s);
     for (int attempt = 0; attempt < max_attempts; ++attempt) {
       ec = {};
       // The idle connection without a coroutine call: the usual case costs no frame.
-      u = TakeIdle(wk, pool, backend);
+      u = TakeIdle(wk, pool, backend, held.generation);
       const bool reused = u != nullptr;
-      if (!u) u = co_await Connect(wk, pool, backend, &ec);
+      if (!u) u = co_await Connect(wk, *held.url, &ec);
       if (!u) {
         if (watch && watch->gone()) break;
         int next = -1;
@@ -1386,7 +1456,7 @@ class Server {
       // fails to connect, moving the request to the next healthy instance, if the backend is
       // gone. (Before, each retry took the next stale idle connection until the attempts ran
       // out: a 502 for a request that a healthy instance could have served.)
-      wk.idle[static_cast<size_t>(pool)][static_cast<size_t>(backend)].clear();
+      if (auto* idle = IdleOf(wk, pool, backend, held.generation)) idle->clear();
     }
     if (watch && watch->gone()) {
       rec.end = "client_gone";
@@ -1410,7 +1480,7 @@ class Server {
       std::string& body = conn.body;
       if (watch) watch->Stop();
       const std::string_view content_type = conn.up_type;
-      if (rp.keep_alive()) ReleaseUpstream(wk, pool, backend, std::move(u));
+      if (rp.keep_alive()) ReleaseUpstream(wk, pool, backend, held.generation, std::move(u));
       if (status != 200) held.Done();  // released before the client sees the answer
       if (status == 401 || status == 403 || status >= 500) {
         co_return co_await BackendRefused(s, req, status, rec);
@@ -1528,7 +1598,7 @@ class Server {
     }
     const bool complete = rp.is_done() && !rd_ec;
     if (complete && rp.keep_alive() && client_ok) {
-      ReleaseUpstream(wk, pool, backend, std::move(u));
+      ReleaseUpstream(wk, pool, backend, held.generation, std::move(u));
     }
     if (!last_sent) SettleStream(held, f, category, plan, have_usage, usage, content_events, rec);
     if (!client_ok) {
@@ -1559,6 +1629,9 @@ class Server {
   // section under it is short and never awaits; the request path takes it 3-4 times.
   std::mutex mu_;
   std::unique_ptr<GatewayState> state_;
+  // Bumped under mu_ by each reload that changes backends: a worker that sees a new value
+  // syncs its idle connections (SyncIdle). Read without the lock on the request path.
+  std::atomic<uint64_t> backends_epoch_{0};
   GatewayMetrics metrics_;
   std::unordered_map<uint64_t, std::shared_ptr<Waiter>> waiters_;
   uint64_t next_cookie_ = 0;

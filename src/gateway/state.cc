@@ -161,8 +161,14 @@ void GatewayState::MarkUnhealthy(int pool, int backend, Time now) {
 int GatewayState::HealthyBackends(int pool, Time now) const {
   int n = 0;
   for (const Backend& b : pools_[static_cast<size_t>(pool)].backends) {
-    if (b.unhealthy_until <= now) ++n;
+    if (!b.retired && b.unhealthy_until <= now) ++n;
   }
+  return n;
+}
+
+int GatewayState::ActiveBackends(int pool) const {
+  int n = 0;
+  for (const Backend& b : pools_[static_cast<size_t>(pool)].backends) n += b.retired ? 0 : 1;
   return n;
 }
 
@@ -183,7 +189,7 @@ int GatewayState::PickBackend(int pool, Time now) const {
   bool best_room = false;
   for (size_t i = 0; i < ps.backends.size(); ++i) {
     const Backend& b = ps.backends[i];
-    if (b.unhealthy_until > now) continue;
+    if (b.retired || b.unhealthy_until > now) continue;
     const bool room = b.load.kv_usage < max_kv;  // -1 (unknown) counts as room
     if (best < 0 || (room && !best_room) ||
         (room == best_room &&
@@ -197,6 +203,7 @@ int GatewayState::PickBackend(int pool, Time now) const {
 
 void GatewayState::RecordBackendMetrics(int pool, int backend, const BackendLoad* load, Time now) {
   Backend& b = pools_[static_cast<size_t>(pool)].backends[static_cast<size_t>(backend)];
+  if (b.retired) return;  // retired while it was being read
   if (load == nullptr) {
     b.unhealthy_until = now + kUnhealthyFor;
   } else {
@@ -261,15 +268,16 @@ void GatewayState::Observe(const RequestFeatures& f, std::string_view category,
 
 namespace {
 
-bool SameBackends(const std::vector<BackendUrl>& a, const std::vector<BackendUrl>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i].host != b[i].host || a[i].port != b[i].port) return false;
-  }
-  return true;
+bool SameUrl(const BackendUrl& a, const BackendUrl& b) {
+  return a.host == b.host && a.port == b.port;
 }
 
-// What a reload may not change: everything but tenants and entitlements.
+bool SameBackends(const std::vector<BackendUrl>& a, const std::vector<BackendUrl>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), SameUrl);
+}
+
+// What a reload may not change: everything but tenants, entitlements and pools' backends and
+// replica ranges.
 std::string RestartOnlyDifference(const GatewayConfig& a, const GatewayConfig& b) {
   if (a.listen.host != b.listen.host || a.listen.port != b.listen.port) return "listen";
   if (a.workers != b.workers) return "workers";
@@ -284,8 +292,8 @@ std::string RestartOnlyDifference(const GatewayConfig& a, const GatewayConfig& b
     const PoolSpec& p = a.pools[i];
     const PoolSpec& q = b.pools[i];
     if (p.name != q.name || p.model != q.model || p.profile != q.profile ||
-        p.max_model_len != q.max_model_len || p.min_replicas != q.min_replicas ||
-        p.max_replicas != q.max_replicas || !SameBackends(p.backends, q.backends)) {
+        p.max_model_len != q.max_model_len || p.api_key_env != q.api_key_env ||
+        p.api_key != q.api_key) {
       return "pools[" + std::to_string(i) + "]";
     }
   }
@@ -312,15 +320,75 @@ std::string RestartOnlyDifference(const GatewayConfig& a, const GatewayConfig& b
 
 }  // namespace
 
-Status GatewayState::Reload(const GatewayConfig& next) {
+Status GatewayState::ApplyBackends(int pool, const PoolSpec& next) {
+  const std::vector<BackendUrl>& urls = next.backends;
+  PoolState& ps = pools_[static_cast<size_t>(pool)];
+  const auto wanted = [&](const Backend& b) {
+    return std::any_of(urls.begin(), urls.end(),
+                       [&](const BackendUrl& u) { return SameUrl(u, b.url); });
+  };
+  for (Backend& b : ps.backends) {
+    if (!b.retired && !wanted(b)) {
+      b.retired = true;
+      ++b.generation;
+    }
+  }
+  for (const BackendUrl& u : urls) {
+    const auto same = [&](const Backend& b) { return SameUrl(b.url, u); };
+    auto it = std::find_if(ps.backends.begin(), ps.backends.end(), same);
+    if (it != ps.backends.end() && !it->retired) continue;  // kept
+    if (it == ps.backends.end()) {
+      // A new URL: a retired slot nothing runs on any more, else a new slot.
+      it = std::find_if(ps.backends.begin(), ps.backends.end(),
+                        [](const Backend& b) { return b.retired && b.in_flight == 0; });
+      if (it == ps.backends.end()) {
+        ps.backends.emplace_back();
+        it = std::prev(ps.backends.end());
+      }
+      const uint64_t generation = it->generation + 1;
+      *it = Backend{};
+      it->url = u;
+      it->generation = generation;
+    } else {  // the same URL back: its requests in flight stay counted
+      it->retired = false;
+      it->unhealthy_until = Time::Zero();
+      it->load = BackendLoad{};
+      it->load_at = Time::Zero();
+      ++it->generation;
+    }
+  }
+  // The config's validation keeps the backends within the range, and the trial (Reload) has
+  // checked the guarantees at its maximum.
+  const Status s = ps.pool->SetReplicaRange(next.min_replicas, next.max_replicas, ActiveBackends(pool));
+  ps.serving = -1;  // capacity from the healthy ones again
+  UpdateServingCapacity(pool, clock_.Now());
+  ps.spec.backends = urls;
+  ps.spec.min_replicas = next.min_replicas;
+  ps.spec.max_replicas = next.max_replicas;
+  return s;
+}
+
+Status GatewayState::Reload(const GatewayConfig& next, bool* backends_changed) {
+  if (backends_changed != nullptr) *backends_changed = false;
   if (std::string field = RestartOnlyDifference(config_, next); !field.empty()) {
     return FailedPrecondition(next.source + ": " + field +
-                              ": changed; only tenants and entitlements reload, the rest needs "
-                              "a restart");
+                              ": changed; only tenants, entitlements and pools' backends and replicas "
+                              "reload, the rest needs a restart");
   }
   // Promised = provisioned over the whole new set, on fresh pools.
   if (Result<std::unique_ptr<GatewayState>> trial = Create(next, clock_); !trial.ok()) {
     return trial.status();
+  }
+  // A pool whose range grows holds more guarantees from now on: widened before the
+  // entitlements change (and set exactly after them, with the backends).
+  for (size_t p = 0; p < pools_.size(); ++p) {
+    const PoolConfig& pc = pools_[p].pool->config();
+    const PoolSpec& q = next.pools[p];
+    if (q.max_replicas > pc.max_replicas) {
+      Status s = pools_[p].pool->SetReplicaRange(std::min(pc.min_replicas, q.min_replicas),
+                                                 q.max_replicas, pools_[p].pool->Snapshot().replicas);
+      if (!s.ok()) return s;
+    }
   }
   for (size_t p = 0; p < pools_.size(); ++p) {
     PoolState& ps = pools_[p];
@@ -362,6 +430,20 @@ Status GatewayState::Reload(const GatewayConfig& next) {
       ps.class_by_tenant[tenant] = e->spec.cls;
     }
   }
+  for (size_t p = 0; p < pools_.size(); ++p) {
+    const PoolSpec& q = next.pools[p];
+    PoolSpec& running = config_.pools[p];
+    const bool same_backends = SameBackends(running.backends, q.backends);
+    if (same_backends && running.min_replicas == q.min_replicas &&
+        running.max_replicas == q.max_replicas) {
+      continue;
+    }
+    if (Status s = ApplyBackends(static_cast<int>(p), q); !s.ok()) return s;
+    running.backends = q.backends;
+    running.min_replicas = q.min_replicas;
+    running.max_replicas = q.max_replicas;
+    if (backends_changed != nullptr && !same_backends) *backends_changed = true;
+  }
   config_.tenants = next.tenants;
   config_.entitlements = next.entitlements;
   tenant_by_key_.clear();
@@ -396,8 +478,10 @@ std::string GatewayState::PoolsJson() {
     const PoolSnapshot snap = ps.pool->Snapshot();
     boost::json::array backends;
     for (const Backend& b : ps.backends) {
+      if (b.retired && b.in_flight == 0) continue;
       backends.push_back(boost::json::object{
           {"url", "http://" + b.url.authority},
+          {"retired", b.retired},
           {"outstanding_tokens", b.outstanding_tokens},
           {"healthy", b.unhealthy_until <= clock_.Now()},
           {"kv_usage", b.load.kv_usage},

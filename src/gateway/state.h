@@ -13,6 +13,7 @@
 // thread); TokenPool and the estimator are single-threaded by contract.
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,13 +50,22 @@ struct Backend {
   Time unhealthy_until = Time::Zero();
   BackendLoad load;             // the last /metrics read that succeeded
   Time load_at = Time::Zero();  // when (Zero: never)
+  // Taken out of its pool by a reload: no new requests, no /metrics reads, no capacity; the
+  // requests in flight on it finish. The slot is reused by a later reload (the same URL again
+  // at once, another one once nothing is in flight on it).
+  bool retired = false;
+  // Changes whenever the slot is retired or takes another URL: a worker's idle connections of
+  // another generation are closed instead of reused (Server::SyncIdle).
+  uint64_t generation = 0;
 };
 
 struct PoolState {
   PoolSpec spec;
   int64_t max_model_len = 0;  // effective: the spec's or the profile's
   std::unique_ptr<TokenPool> pool;
-  std::vector<Backend> backends;
+  // Slots, retired ones included (Backend::retired). A deque: a reload appends without moving
+  // the others, so a request may keep a pointer to its instance's URL outside the lock.
+  std::deque<Backend> backends;
   int serving = 0;  // healthy instances the pool's capacity counts (UpdateServingCapacity)
   std::unordered_map<std::string, EntitlementRef> by_tenant;
   std::unordered_map<std::string, EntitlementClass> class_by_tenant;
@@ -109,8 +119,10 @@ class GatewayState {
   // mark that lapses with time is seen at the next call. Returns true when the capacity grew
   // (the caller dispatches the pool's queue).
   bool UpdateServingCapacity(int pool, Time now);
-  // Healthy instances of the pool now.
+  // Healthy instances of the pool now (retired ones excluded).
   int HealthyBackends(int pool, Time now) const;
+  // Instances of the pool, retired ones excluded.
+  int ActiveBackends(int pool) const;
   // A connect to the instance failed: skip it for kUnhealthyFor.
   void MarkUnhealthy(int pool, int backend, Time now);
   // 5 s: a restarted backend gets traffic back within seconds, and while it is down each
@@ -123,15 +135,18 @@ class GatewayState {
   PoolState& pool(int i) { return pools_[static_cast<size_t>(i)]; }
   int pool_count() const { return static_cast<int>(pools_.size()); }
 
-  // Hot reload of tenants, keys and entitlements. `next` must be valid (ParseGatewayConfig) and
-  // differ from the running config only in tenants and entitlements; anything else is refused
-  // (FailedPrecondition: needs a restart). The new entitlements are first checked together on
-  // a fresh set of pools (promised = provisioned), then applied to the running pools through
-  // their entitlement admission, keeping usage, queues and debt; removed entitlements stop
-  // admitting at once and their open reservations settle normally. On error nothing is
-  // applied, except in the unexpected case that a step the trial accepted fails (reported).
-  // The caller dispatches every pool afterwards (queued requests of removed entitlements).
-  Status Reload(const GatewayConfig& next);
+  // Hot reload of tenants, keys, entitlements and the pools' backends and replica ranges. `next` must be valid
+  // (ParseGatewayConfig) and differ from the running config only in those; anything else is
+  // refused (FailedPrecondition: needs a restart). The new entitlements are first checked
+  // together on a fresh set of pools (promised = provisioned), then applied to the running
+  // pools through their entitlement admission, keeping usage, queues and debt; removed
+  // entitlements stop admitting at once and their open reservations settle normally. A pool's
+  // new backends take requests at once; a removed one is retired (Backend::retired): its
+  // requests in flight finish there. The pool's replicas and capacity follow. On error nothing
+  // is applied, except in the unexpected case that a step the trial accepted fails (reported).
+  // The caller dispatches every pool afterwards (queued requests of removed entitlements,
+  // capacity added). *backends_changed (may be null) says whether any pool's backends changed.
+  Status Reload(const GatewayConfig& next, bool* backends_changed = nullptr);
 
   // The autoscale signal for a pool from its snapshot (the core's Autoscaler, sampled now:
   // its scale-down stabilization follows how often this is read: each /metrics scrape and
@@ -141,11 +156,15 @@ class GatewayState {
   std::string ModelsJson(int64_t created_unix) const;
   // {"pools":[{"name","model","max_model_len","replicas","capacity":{...},"in_use":{...},
   //   "queued","open_reservations","desired_replicas",
-  //   "backends":[{"url","outstanding_tokens","in_flight","healthy"}]}]}
+  //   "backends":[{"url","retired","outstanding_tokens","in_flight","healthy",...}]}]}
+  // (a retired backend is listed while requests are in flight on it)
   std::string PoolsJson();
 
  private:
   GatewayState(const GatewayConfig& config, const Clock& clock) : config_(config), clock_(clock) {}
+  // Reload's step for one pool's backends (Backend::retired, Backend::generation) and replica
+  // range.
+  Status ApplyBackends(int pool, const PoolSpec& next);
 
   GatewayConfig config_;
   const Clock& clock_;

@@ -382,5 +382,34 @@ TEST_F(TokenPoolTest, SetReplicasIsBoundedByConfig) {
   EXPECT_THAT(s.message(), HasSubstr("pools[test].replicas: must be within [1, 2], got 3"));
 }
 
+TEST_F(TokenPoolTest, SetReplicaRangeMovesThePromise) {
+  // 1,500 tokens/s guaranteed: needs max_replicas >= 2 (1,000 each).
+  auto a = pool_->AddEntitlement(
+      Spec("a", EntitlementClass::kGuaranteed, {1500, 1000, 2}, {1500, 1000, 2}));
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  // Shrinking the range below what is promised is refused, and nothing changes.
+  Status s = pool_->SetReplicaRange(1, 1, 1);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("pools[test].max_replicas: 1 cannot hold the guarantees in "
+                                     "force on token_rate: short by 500"));
+  EXPECT_EQ(pool_->config().max_replicas, 2);
+  EXPECT_EQ(pool_->Snapshot().max_capacity.token_rate, 2000);
+  // A range that breaks the config's rules, or leaves out the replicas now.
+  EXPECT_THAT(pool_->SetReplicaRange(3, 2, 2).message(), HasSubstr("max_replicas: must be >= min"));
+  EXPECT_THAT(pool_->SetReplicaRange(1, 3, 4).message(), HasSubstr("initial_replicas"));
+  // Growing it: a larger promise fits, and the capacity follows the replicas.
+  ASSERT_TRUE(pool_->SetReplicaRange(2, 4, 3).ok());
+  EXPECT_EQ(pool_->Capacity().token_rate, 3000);
+  EXPECT_EQ(pool_->Snapshot().max_capacity.token_rate, 4000);
+  EXPECT_EQ(pool_->Snapshot().replicas, 3);
+  EXPECT_TRUE(pool_->AddEntitlement(
+                       Spec("b", EntitlementClass::kGuaranteed, {2500, 1000, 2}, {2500, 1000, 2}))
+                  .ok());
+  EXPECT_EQ(pool_->SetReplicas(1).code(), StatusCode::kOutOfRange);  // below the new min
+  // A removed (draining) entitlement's guarantee no longer counts.
+  ASSERT_TRUE(pool_->RemoveEntitlement(*a).ok());
+  EXPECT_EQ(pool_->SetReplicaRange(1, 3, 3).code(), StatusCode::kOk);
+}
+
 }  // namespace
 }  // namespace tokenpool

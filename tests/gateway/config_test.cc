@@ -295,6 +295,76 @@ TEST(GatewayStateTest, ReloadAppliesTenantsAndRefusesTheRest) {
   EXPECT_EQ(state.FindTenant("Bearer sk-two"), -1);
 }
 
+TEST(GatewayStateTest, ReloadRetiresAndReusesBackendSlots) {
+  ManualClock clock;
+  const auto with = [](const std::string& replicas, const std::string& backends) {
+    return ParseGatewayConfig(Replace(Replace(Good(), "replicas: {min: 1, max: 2}", replicas),
+                                      "[\"http://127.0.0.1:9001\"]", backends),
+                              "g.yaml");
+  };
+  Result<GatewayConfig> c = with("replicas: {min: 1, max: 2}", "[\"http://127.0.0.1:9001\"]");
+  ASSERT_TRUE(c.ok());
+  Result<std::unique_ptr<GatewayState>> s = GatewayState::Create(*c, clock);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  GatewayState& state = **s;
+  PoolState& pool = state.pool(0);
+  const double one = pool.pool->Capacity().concurrency;
+  // 9001 -> 9001 + 9002: a new slot, twice the capacity.
+  Result<GatewayConfig> two =
+      with("replicas: {min: 1, max: 2}", "[\"http://127.0.0.1:9001\", \"http://127.0.0.1:9002\"]");
+  ASSERT_TRUE(two.ok());
+  bool changed = false;
+  ASSERT_TRUE(state.Reload(*two, &changed).ok());
+  EXPECT_TRUE(changed);
+  ASSERT_EQ(pool.backends.size(), 2u);
+  EXPECT_EQ(pool.backends[1].url.port, 9002);
+  EXPECT_EQ(pool.pool->Capacity().concurrency, 2 * one);
+  EXPECT_EQ(pool.pool->Snapshot().replicas, 2);
+  // 9001 removed while a request runs on it: retired, kept, not picked, not counted.
+  pool.backends[0].in_flight = 1;
+  Result<GatewayConfig> only2 = with("replicas: {min: 1, max: 2}", "[\"http://127.0.0.1:9002\"]");
+  ASSERT_TRUE(only2.ok());
+  ASSERT_TRUE(state.Reload(*only2).ok());
+  EXPECT_TRUE(pool.backends[0].retired);
+  EXPECT_EQ(pool.backends[0].generation, 1u);
+  EXPECT_EQ(state.PickBackend(0, clock.Now()), 1);
+  EXPECT_EQ(state.ActiveBackends(0), 1);
+  EXPECT_EQ(pool.pool->Capacity().concurrency, one);
+  // A new URL while 9001's request still runs: a third slot ...
+  Result<GatewayConfig> with3 =
+      with("replicas: {min: 1, max: 2}", "[\"http://127.0.0.1:9002\", \"http://127.0.0.1:9003\"]");
+  ASSERT_TRUE(with3.ok());
+  ASSERT_TRUE(state.Reload(*with3).ok());
+  ASSERT_EQ(pool.backends.size(), 3u);
+  EXPECT_EQ(pool.backends[2].url.port, 9003);
+  // ... and once it has finished, the next new URL takes 9001's slot, a new generation.
+  pool.backends[0].in_flight = 0;
+  Result<GatewayConfig> with4 =
+      with("replicas: {min: 1, max: 2}", "[\"http://127.0.0.1:9002\", \"http://127.0.0.1:9004\"]");
+  ASSERT_TRUE(with4.ok());
+  ASSERT_TRUE(state.Reload(*with4).ok());
+  ASSERT_EQ(pool.backends.size(), 3u);
+  EXPECT_EQ(pool.backends[0].url.port, 9004);
+  EXPECT_FALSE(pool.backends[0].retired);
+  EXPECT_EQ(pool.backends[0].generation, 2u);
+  EXPECT_TRUE(pool.backends[2].retired);  // 9003
+  // The replica range reloads too, and the promise follows its maximum: a range whose maximum
+  // cannot hold acme's guarantee is refused, and nothing changes.
+  Result<GatewayConfig> wide = with("replicas: {min: 1, max: 3}", "[\"http://127.0.0.1:9002\"]");
+  ASSERT_TRUE(wide.ok());
+  ASSERT_TRUE(state.Reload(*wide).ok());
+  EXPECT_EQ(pool.pool->config().max_replicas, 3);
+  EXPECT_EQ(state.ActiveBackends(0), 1);
+  Result<GatewayConfig> greedy = ParseGatewayConfig(
+      Replace(Replace(Replace(Good(), "replicas: {min: 1, max: 2}", "replicas: {min: 1, max: 1}"),
+                      "concurrency: 2}", "concurrency: 60}"),
+              "concurrency: 4}", "concurrency: 60}"),
+      "g.yaml");
+  ASSERT_TRUE(greedy.ok());
+  EXPECT_FALSE(state.Reload(*greedy).ok());
+  EXPECT_EQ(pool.pool->config().max_replicas, 3);
+}
+
 TEST(GatewayConfigTest, Sha256) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   // The per-thread context is reset between digests: the same answers again, and the empty

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -680,6 +681,131 @@ TEST_F(GatewayServerTest, SighupReloadsTenantsAndKeepsServingOnABadFile) {
   EXPECT_EQ(
       kept.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth("sk-new")).status,
       401);
+  std::remove(path.c_str());
+}
+
+// Completed requests a mock has served (its vLLM e2e histogram's count).
+int64_t MockCompleted(int port) {
+  Client c(port);
+  const std::string body = c.Request("GET", "/metrics", "", {}).body;
+  const size_t at = body.find("\nvllm:e2e_request_latency_seconds_count");
+  if (at == std::string::npos) return -1;
+  const size_t eol = body.find('\n', at + 1);
+  const size_t sp = body.rfind(' ', eol);
+  return std::atoll(body.c_str() + sp + 1);
+}
+
+// Backends reload: a new instance takes requests at once and the pool's capacity follows; a
+// removed one is retired: the stream in flight on it finishes there, and nothing new goes to
+// it; a file whose backends break the replica range is refused.
+TEST_F(GatewayServerTest, ReloadAddsAndRetiresBackends) {
+  ChildProcess a(TOKENPOOL_BINARY,
+                 {"mock", "--port", "0", "--model", "m", "--max-model-len", "8192"});
+  ChildProcess b(TOKENPOOL_BINARY,
+                 {"mock", "--port", "0", "--model", "m", "--max-model-len", "8192"});
+  ASSERT_NE(a.port(), 0) << a.banner();
+  ASSERT_NE(b.port(), 0) << b.banner();
+  const auto url = [](int port) { return "\"http://127.0.0.1:" + std::to_string(port) + "\""; };
+  // The config with the short pool's line replaced.
+  const auto with_short = [&](const std::string& backends) {
+    std::string t = *config_text_;
+    const size_t at = t.find("  - {name: short,");
+    t.replace(at, t.find('\n', at) - at,
+              "  - {name: short, model: m, profile: llama-3-8b-h100, max_model_len: 8192, "
+              "replicas: {min: 1, max: 2}, backends: [" +
+                  backends + "]}");
+    return t;
+  };
+  const std::string path = *config_path_ + ".backends.yaml";
+  std::ofstream(path) << with_short(url(a.port()));
+  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
+  ASSERT_NE(gw.port(), 0) << gw.banner();
+  const int admin = AdminPort(gw.banner());
+  const auto short_pool = [&] {
+    Client c(admin);
+    const Response r = c.Request("GET", "/admin/pools", "", Auth(kAdmin));
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status != 200) return boost::json::object{};
+    const boost::json::value v = boost::json::parse(r.body);
+    for (const auto& p : v.at("pools").as_array()) {
+      if (p.at("name").as_string() == "short") return p.as_object();
+    }
+    ADD_FAILURE() << r.status << " " << r.body;
+    return boost::json::object{};
+  };
+  const auto wait_for = [&](const std::function<bool(const boost::json::object&)>& ok) {
+    for (int i = 0; i < 200; ++i) {
+      if (ok(short_pool())) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  };
+  const auto replicas = [](const boost::json::object& p) {
+    return p.at("replicas").to_number<int64_t>();
+  };
+  const double one_replica = short_pool().at("capacity").at("concurrency").to_number<double>();
+
+  // Added: two replicas, twice the capacity.
+  std::ofstream(path) << with_short(url(a.port()) + ", " + url(b.port()));
+  kill(gw.pid(), SIGHUP);
+  ASSERT_TRUE(wait_for([](const boost::json::object& p) {
+    return p.at("backends").as_array().size() == 2;
+  }));
+  EXPECT_EQ(replicas(short_pool()), 2);
+  EXPECT_EQ(short_pool().at("capacity").at("concurrency").to_number<double>(), 2 * one_replica);
+
+  // A stream on A (both idle: the first instance) ...
+  Client stream(gw.port());
+  ASSERT_TRUE(stream.Send("POST", "/v1/chat/completions", Chat("m", 300, true), Auth(kAcme)));
+  Response head = stream.ReadHead();
+  ASSERT_EQ(head.status, 200);
+  const std::string a_url = "http://127.0.0.1:" + std::to_string(a.port());
+  const auto a_entry = [&](const boost::json::object& p) -> const boost::json::object* {
+    for (const auto& e : p.at("backends").as_array()) {
+      if (e.at("url").as_string() == a_url) return &e.as_object();
+    }
+    return nullptr;
+  };
+  {
+    const boost::json::object p = short_pool();
+    ASSERT_NE(a_entry(p), nullptr);
+    ASSERT_EQ(a_entry(p)->at("in_flight").to_number<int64_t>(), 1);
+  }
+  // ... while A is removed: it is listed as retired with its stream, the pool has one replica.
+  std::ofstream(path) << with_short(url(b.port()));
+  kill(gw.pid(), SIGHUP);
+  ASSERT_TRUE(wait_for([&](const boost::json::object& p) {
+    const boost::json::object* e = a_entry(p);
+    return e != nullptr && e->at("retired").as_bool();
+  }));
+  EXPECT_EQ(replicas(short_pool()), 1);
+  const int64_t a_before = MockCompleted(a.port());
+  for (int i = 0; i < 5; ++i) {
+    Client c(gw.port());
+    EXPECT_EQ(c.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kAcme)).status,
+              200);
+  }
+  EXPECT_EQ(MockCompleted(a.port()), a_before);  // nothing new went to A
+  // The stream finishes on A.
+  stream.ReadBody(&head);
+  const std::vector<std::string> events = SseEvents(head.body);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back(), "[DONE]");
+  EXPECT_EQ(MockCompleted(a.port()), a_before + 1);
+  // Then A leaves the list, and nothing is held.
+  EXPECT_TRUE(wait_for([&](const boost::json::object& p) {
+    return a_entry(p) == nullptr && p.at("open_reservations").to_number<int64_t>() == 0;
+  }));
+
+  // Three backends do not fit replicas.max 2: refused, B keeps serving.
+  std::ofstream(path) << with_short(url(a.port()) + ", " + url(b.port()) + ", " +
+                                    url(testing::UnusedPort()));
+  kill(gw.pid(), SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(short_pool().at("backends").as_array().size(), 1u);
+  Client c(gw.port());
+  EXPECT_EQ(c.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kAcme)).status,
+            200);
   std::remove(path.c_str());
 }
 
