@@ -106,14 +106,17 @@ struct Rls {
     for (int i = 0; i < kNumFeatures; ++i) y += theta[i] * x[i];
     return y;
   }
-  // px = P x, accumulated column by column: each px[i] still sums its terms in order of j
-  // (the same value as a row-by-row dot product), but the 43 sums advance side by side instead
-  // of one dependent chain each, and the many zero features are skipped. 2.2 -> 0.6 us per
-  // Observe in bench/core/estimator_bench (docs/benchmarks.md).
+  // P is stored column by column (p[j * kNumFeatures + i] is P's row i, column j), so that both
+  // loops below run over contiguous memory. px = P x is accumulated column by column: each
+  // px[i] sums its terms in order of j (the same value as a row-by-row dot product), the sums
+  // advance side by side, and the many zero features are skipped. Each element's update
+  // P(i,j) -= (px[i] / den) * px[j] is the same expression in either loop order, so the model
+  // is bit for bit what the row-major layout gave (`tokenpool estimate-eval --json` prints the
+  // same bytes); the strided column reads of that layout cost ~1.5 K instructions per update.
   // Compiled twice, for AVX2 and for the x86-64 baseline, picked at load time: the element-wise
   // loops run 4 doubles wide instead of 2. Without FMA (a separate target feature): every
   // product and sum is rounded as in the baseline build, so the model is bit for bit the same
-  // on every machine (`tokenpool estimate-eval --json` prints the same bytes).
+  // on every machine.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
   __attribute__((target_clones("avx2", "default")))
 #endif
@@ -129,19 +132,26 @@ struct Rls {
     for (int j = 0; j < hi; ++j) {
       const double xj = x[j];
       if (xj == 0) continue;
-      for (int i = 0; i < hi; ++i) px[i] += p[i * kNumFeatures + j] * xj;
+      const double* col = &p[static_cast<size_t>(j) * kNumFeatures];
+      for (int i = 0; i < hi; ++i) px[i] += col[i] * xj;
     }
     double den = 1;
     for (int i = 0; i < hi; ++i) den += x[i] * px[i];
     const double err = y - Predict(x);
-    for (int i = 0; i < hi; ++i) theta[i] += px[i] / den * err;
-    // A row whose px[i] is 0 would only subtract zeros: skipped. P's rows and columns of
-    // features never seen nonzero (most scripts, tool features in plain chat) stay those of the
-    // prior, so their px is exactly 0 and a typical update touches half the matrix or less.
+    Vec k{};
     for (int i = 0; i < hi; ++i) {
-      if (px[i] == 0) continue;
-      const double ki = px[i] / den;
-      for (int j = 0; j < hi; ++j) p[i * kNumFeatures + j] -= ki * px[j];
+      k[i] = px[i] / den;
+      theta[i] += k[i] * err;
+    }
+    // A column whose px[j] is 0 would only subtract zeros: skipped (as is, in effect, a row
+    // whose px[i] is 0: k[i] = 0). P's rows and columns of features never seen nonzero (most
+    // scripts, tool features in plain chat) stay those of the prior, so their px is exactly 0
+    // and a typical update touches half the matrix or less.
+    for (int j = 0; j < hi; ++j) {
+      const double pj = px[j];
+      if (pj == 0) continue;
+      double* col = &p[static_cast<size_t>(j) * kNumFeatures];
+      for (int i = 0; i < hi; ++i) col[i] -= k[i] * pj;
     }
     ++samples;
   }

@@ -187,15 +187,16 @@ int GatewayState::PickBackend(int pool, Time now) const {
   const double max_kv = config_.backend_metrics.max_kv_usage;
   int best = -1;
   bool best_room = false;
-  for (size_t i = 0; i < ps.backends.size(); ++i) {
-    const Backend& b = ps.backends[i];
+  int64_t best_tokens = 0;
+  int i = 0;
+  for (const Backend& b : ps.backends) {  // iterators: a deque's operator[] costs more
+    const int index = i++;
     if (b.retired || b.unhealthy_until > now) continue;
     const bool room = b.load.kv_usage < max_kv;  // -1 (unknown) counts as room
-    if (best < 0 || (room && !best_room) ||
-        (room == best_room &&
-         b.outstanding_tokens < ps.backends[static_cast<size_t>(best)].outstanding_tokens)) {
-      best = static_cast<int>(i);
+    if (best < 0 || (room && !best_room) || (room == best_room && b.outstanding_tokens < best_tokens)) {
+      best = index;
       best_room = room;
+      best_tokens = b.outstanding_tokens;
     }
   }
   return best;
