@@ -23,6 +23,9 @@ namespace {
 constexpr int kBaseFeatures = 24;
 constexpr int kNumFeatures = kBaseFeatures + kNumScripts;
 using Vec = std::array<double, kNumFeatures>;
+// A column of the RLS matrix: kNumFeatures rounded up to a whole number of 4-double vectors.
+constexpr int kStride = (kNumFeatures + 3) / 4 * 4;
+using Column = std::array<double, kStride>;
 
 constexpr int64_t kMinSpreadSamples = 10;
 
@@ -83,7 +86,8 @@ Vec PriorTheta(const EstimatorConfig& c) {
 
 struct Rls {
   Vec theta{};
-  std::array<double, kNumFeatures * kNumFeatures> p{};
+  // P column by column, each column padded to kStride doubles (Update).
+  std::array<double, kStride * kStride> p{};
   int64_t samples = 0;
   // One past the highest feature ever nonzero in an update. Rows and columns at or above it
   // are still the prior's (δ on the diagonal, 0 elsewhere), so P x and every update leave them
@@ -97,7 +101,7 @@ struct Rls {
   void Init(const Vec& start, double prior_variance) {
     theta = start;
     p.fill(0);
-    for (int i = 0; i < kNumFeatures; ++i) p[i * kNumFeatures + i] = prior_variance;
+    for (int i = 0; i < kNumFeatures; ++i) p[static_cast<size_t>(i) * kStride + i] = prior_variance;
     hi = 0;
     initialized = true;
   }
@@ -106,13 +110,19 @@ struct Rls {
     for (int i = 0; i < kNumFeatures; ++i) y += theta[i] * x[i];
     return y;
   }
-  // P is stored column by column (p[j * kNumFeatures + i] is P's row i, column j), so that both
+  // P is stored column by column (p[j * kStride + i] is P's row i, column j), so that both
   // loops below run over contiguous memory. px = P x is accumulated column by column: each
   // px[i] sums its terms in order of j (the same value as a row-by-row dot product), the sums
   // advance side by side, and the many zero features are skipped. Each element's update
   // P(i,j) -= (px[i] / den) * px[j] is the same expression in either loop order, so the model
-  // is bit for bit what the row-major layout gave (`tokenpool estimate-eval --json` prints the
-  // same bytes); the strided column reads of that layout cost ~1.5 K instructions per update.
+  // is bit for bit what a row-major layout gives.
+  //
+  // The rows are processed in a fixed number N of 4-double vectors (hi rounded up), so that
+  // px and k stay in registers. Rows from hi to N are exact zeros in every column below hi
+  // (a feature never seen nonzero keeps the prior's zero covariances), so their px and k are
+  // +0 and the update leaves them as they are: the same bits as stopping at hi.
+  // (`tokenpool estimate-eval --json` prints the same bytes as before either change.)
+  //
   // Compiled twice, for AVX2 and for the x86-64 baseline, picked at load time: the element-wise
   // loops run 4 doubles wide instead of 2. Without FMA (a separate target feature): every
   // product and sum is rounded as in the baseline build, so the model is bit for bit the same
@@ -127,22 +137,39 @@ struct Rls {
         break;
       }
     }
+    switch ((hi + 3) / 4) {
+      case 0:
+      case 1: UpdateRows<4>(x, y); break;
+      case 2: UpdateRows<8>(x, y); break;
+      case 3: UpdateRows<12>(x, y); break;
+      case 4: UpdateRows<16>(x, y); break;
+      case 5: UpdateRows<20>(x, y); break;
+      case 6: UpdateRows<24>(x, y); break;
+      case 7: UpdateRows<28>(x, y); break;
+      case 8: UpdateRows<32>(x, y); break;
+      case 9: UpdateRows<36>(x, y); break;
+      case 10: UpdateRows<40>(x, y); break;
+      default: UpdateRows<kStride>(x, y); break;
+    }
+    ++samples;
+  }
+  template <int N>
+  [[gnu::always_inline]] inline void UpdateRows(const Vec& x, double y) {
+    static_assert(N % 4 == 0 && N <= kStride);
     // Beyond `hi`, x is 0, P x is exactly 0 and nothing below changes: the loops stop there.
-    Vec px{};
+    Column px{};
     for (int j = 0; j < hi; ++j) {
       const double xj = x[j];
       if (xj == 0) continue;
-      const double* col = &p[static_cast<size_t>(j) * kNumFeatures];
-      for (int i = 0; i < hi; ++i) px[i] += col[i] * xj;
+      const double* col = &p[static_cast<size_t>(j) * kStride];
+      for (int i = 0; i < N; ++i) px[i] += col[i] * xj;
     }
     double den = 1;
     for (int i = 0; i < hi; ++i) den += x[i] * px[i];
     const double err = y - Predict(x);
-    Vec k{};
-    for (int i = 0; i < hi; ++i) {
-      k[i] = px[i] / den;
-      theta[i] += k[i] * err;
-    }
+    Column k{};
+    for (int i = 0; i < N; ++i) k[i] = px[i] / den;
+    for (int i = 0; i < hi; ++i) theta[i] += k[i] * err;
     // A column whose px[j] is 0 would only subtract zeros: skipped (as is, in effect, a row
     // whose px[i] is 0: k[i] = 0). P's rows and columns of features never seen nonzero (most
     // scripts, tool features in plain chat) stay those of the prior, so their px is exactly 0
@@ -150,10 +177,9 @@ struct Rls {
     for (int j = 0; j < hi; ++j) {
       const double pj = px[j];
       if (pj == 0) continue;
-      double* col = &p[static_cast<size_t>(j) * kNumFeatures];
-      for (int i = 0; i < hi; ++i) col[i] -= k[i] * pj;
+      double* col = &p[static_cast<size_t>(j) * kStride];
+      for (int i = 0; i < N; ++i) col[i] -= k[i] * pj;
     }
-    ++samples;
   }
   void AddSpread(double rel, double weight) {
     spread = spread_samples == 0 ? rel : (1 - weight) * spread + weight * rel;
