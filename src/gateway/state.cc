@@ -153,8 +153,9 @@ EntitlementClass GatewayState::Class(int pool, int tenant) const {
 }
 
 void GatewayState::MarkUnhealthy(int pool, int backend, Time now) {
-  pools_[static_cast<size_t>(pool)].backends[static_cast<size_t>(backend)].unhealthy_until =
-      now + kUnhealthyFor;
+  PoolState& ps = pools_[static_cast<size_t>(pool)];
+  ps.backends[static_cast<size_t>(backend)].unhealthy_until = now + kUnhealthyFor;
+  ps.recount_at = Time::Zero();
   UpdateServingCapacity(pool, now);
 }
 
@@ -174,7 +175,20 @@ int GatewayState::ActiveBackends(int pool) const {
 
 bool GatewayState::UpdateServingCapacity(int pool, Time now) {
   PoolState& ps = pools_[static_cast<size_t>(pool)];
-  const int healthy = HealthyBackends(pool, now);
+  // Called on every request: the instances are counted again only when a mark lapses or
+  // something changed (recount_at reset), not by a loop over them each time.
+  if (now < ps.recount_at) return false;
+  int healthy = 0;
+  Time next = Time::Max();
+  for (const Backend& b : ps.backends) {
+    if (b.retired) continue;
+    if (b.unhealthy_until <= now) {
+      ++healthy;
+    } else {
+      next = std::min(next, b.unhealthy_until);
+    }
+  }
+  ps.recount_at = next;
   if (healthy == ps.serving) return false;
   const bool grew = healthy > ps.serving;
   ps.serving = healthy;
@@ -212,6 +226,7 @@ void GatewayState::RecordBackendMetrics(int pool, int backend, const BackendLoad
     b.load_at = now;
     b.unhealthy_until = Time::Zero();
   }
+  pools_[static_cast<size_t>(pool)].recount_at = Time::Zero();
   UpdateServingCapacity(pool, now);
 }
 
@@ -362,6 +377,7 @@ Status GatewayState::ApplyBackends(int pool, const PoolSpec& next) {
   // checked the guarantees at its maximum.
   const Status s = ps.pool->SetReplicaRange(next.min_replicas, next.max_replicas, ActiveBackends(pool));
   ps.serving = -1;  // capacity from the healthy ones again
+  ps.recount_at = Time::Zero();
   UpdateServingCapacity(pool, clock_.Now());
   ps.spec.backends = urls;
   ps.spec.min_replicas = next.min_replicas;

@@ -67,6 +67,9 @@ struct PoolState {
   // the others, so a request may keep a pointer to its instance's URL outside the lock.
   std::deque<Backend> backends;
   int serving = 0;  // healthy instances the pool's capacity counts (UpdateServingCapacity)
+  // When `serving` must be counted again: the earliest lapse of an unhealthy mark, or Zero
+  // after any change of health or backends.
+  Time recount_at = Time::Zero();
   std::unordered_map<std::string, EntitlementRef> by_tenant;
   std::unordered_map<std::string, EntitlementClass> class_by_tenant;
 };
