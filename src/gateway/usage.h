@@ -9,11 +9,16 @@
 //
 // Thread-safety: pure functions.
 
+#include <cstddef>
 #include <string_view>
 
 #include "tokenpool/token_pool.h"
 
 namespace tokenpool::gateway {
+
+// Where the value of the top-level "usage" member starts (after the colon and any whitespace);
+// npos when there is none. A "usage" inside a string is escaped (\"usage\") and never matches.
+size_t FindUsageValue(std::string_view json);
 
 // The raw text of the top-level "usage" object ("{...}", nested objects such as
 // prompt_tokens_details included); empty when absent, null or malformed. A "usage" inside a

@@ -26,6 +26,11 @@ TEST(UsageTest, FindsTheTopLevelObject) {
             R"({"prompt_tokens":5})");
   EXPECT_EQ(FindUsageObject(R"({"usage":null})"), "");
   EXPECT_EQ(FindUsageObject(R"({"id":"a"})"), "");
+  // Many a 'g' after the real key (the search jumps between them), and one at the very start.
+  EXPECT_EQ(FindUsageObject(R"({"usage":{"prompt_tokens":5},"g":"gggg","tag":{"g":["g"]}})"),
+            R"({"prompt_tokens":5})");
+  EXPECT_EQ(FindUsageObject("g"), "");
+  EXPECT_EQ(FindUsageObject(R"(usage":{}})"), "");
   EXPECT_EQ(FindUsageObject(R"({"usage":{"prompt_tokens":1)"), "");  // cut off
 }
 
@@ -39,6 +44,16 @@ TEST(UsageTest, ReadsPromptAndCompletionTokens) {
   EXPECT_FALSE(ReadUsage(R"({"usage":{"prompt_tokens":30}})", &u));
   EXPECT_FALSE(ReadUsage(R"({"usage":{"prompt_tokens":"30","completion_tokens":4}})", &u));
   EXPECT_FALSE(ReadUsage("not json", &u));
+  // Any order, whitespace, other members of every type skipped; a malformed object refused.
+  ASSERT_TRUE(ReadUsage("{\"usage\": {\n \"completion_tokens\" : 7, \"x\": [1, {\"y\": null}],"
+                        " \"s\": \"}\", \"prompt_tokens\": 12345678901}}",
+                        &u));
+  EXPECT_EQ(u.prompt.v, 12345678901);
+  EXPECT_EQ(u.completion.v, 7);
+  EXPECT_FALSE(ReadUsage(R"({"usage":{"prompt_tokens":1,"completion_tokens":2.5}})", &u));
+  EXPECT_FALSE(ReadUsage(R"({"usage":{"prompt_tokens":1,"completion_tokens":2,}})", &u));
+  EXPECT_FALSE(ReadUsage(R"({"usage":{"prompt_tokens":1 "completion_tokens":2}})", &u));
+  EXPECT_FALSE(ReadUsage(R"({"usage":{"prompt_tokens":-},"completion_tokens":2}})", &u));
 }
 
 }  // namespace
