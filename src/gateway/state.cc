@@ -159,14 +159,6 @@ void GatewayState::MarkUnhealthy(int pool, int backend, Time now) {
   UpdateServingCapacity(pool, now);
 }
 
-int GatewayState::HealthyBackends(int pool, Time now) const {
-  int n = 0;
-  for (const Backend& b : pools_[static_cast<size_t>(pool)].backends) {
-    if (!b.retired && b.unhealthy_until <= now) ++n;
-  }
-  return n;
-}
-
 int GatewayState::ActiveBackends(int pool) const {
   int n = 0;
   for (const Backend& b : pools_[static_cast<size_t>(pool)].backends) n += b.retired ? 0 : 1;
@@ -339,39 +331,56 @@ std::string RestartOnlyDifference(const GatewayConfig& a, const GatewayConfig& b
 Status GatewayState::ApplyBackends(int pool, const PoolSpec& next) {
   const std::vector<BackendUrl>& urls = next.backends;
   PoolState& ps = pools_[static_cast<size_t>(pool)];
-  const auto wanted = [&](const Backend& b) {
-    return std::any_of(urls.begin(), urls.end(),
-                       [&](const BackendUrl& u) { return SameUrl(u, b.url); });
+  // Each listed URL claims a slot of its own (a URL may be listed more than once: as many
+  // slots): first an active one with that URL (kept), else a retired one (back, its requests
+  // in flight still counted), so that a returning URL always finds its own slot.
+  std::vector<bool> claimed(ps.backends.size(), false);
+  const auto slot_of = [&](const BackendUrl& u, bool retired) -> int {
+    int i = 0;
+    for (const Backend& b : ps.backends) {
+      if (!claimed[static_cast<size_t>(i)] && b.retired == retired && SameUrl(b.url, u)) return i;
+      ++i;
+    }
+    return -1;
   };
-  for (Backend& b : ps.backends) {
-    if (!b.retired && !wanted(b)) {
+  std::vector<const BackendUrl*> fresh;
+  for (const BackendUrl& u : urls) {
+    int i = slot_of(u, false);
+    if (i < 0) i = slot_of(u, true);
+    if (i < 0) {
+      fresh.push_back(&u);
+      continue;
+    }
+    claimed[static_cast<size_t>(i)] = true;
+    Backend& b = ps.backends[static_cast<size_t>(i)];
+    if (b.retired) {
+      b.retired = false;
+      b.unhealthy_until = Time::Zero();
+      b.load = BackendLoad{};
+      b.load_at = Time::Zero();
+      ++b.generation;
+    }
+  }
+  // The slots no URL claimed are retired; their requests in flight finish there.
+  for (size_t i = 0; i < ps.backends.size(); ++i) {
+    Backend& b = ps.backends[i];
+    if (!claimed[i] && !b.retired) {
       b.retired = true;
       ++b.generation;
     }
   }
-  for (const BackendUrl& u : urls) {
-    const auto same = [&](const Backend& b) { return SameUrl(b.url, u); };
-    auto it = std::find_if(ps.backends.begin(), ps.backends.end(), same);
-    if (it != ps.backends.end() && !it->retired) continue;  // kept
+  // The new URLs: a retired slot nothing runs on any more, else a new slot.
+  for (const BackendUrl* u : fresh) {
+    auto it = std::find_if(ps.backends.begin(), ps.backends.end(),
+                           [](const Backend& b) { return b.retired && b.in_flight == 0; });
     if (it == ps.backends.end()) {
-      // A new URL: a retired slot nothing runs on any more, else a new slot.
-      it = std::find_if(ps.backends.begin(), ps.backends.end(),
-                        [](const Backend& b) { return b.retired && b.in_flight == 0; });
-      if (it == ps.backends.end()) {
-        ps.backends.emplace_back();
-        it = std::prev(ps.backends.end());
-      }
-      const uint64_t generation = it->generation + 1;
-      *it = Backend{};
-      it->url = u;
-      it->generation = generation;
-    } else {  // the same URL back: its requests in flight stay counted
-      it->retired = false;
-      it->unhealthy_until = Time::Zero();
-      it->load = BackendLoad{};
-      it->load_at = Time::Zero();
-      ++it->generation;
+      ps.backends.emplace_back();
+      it = std::prev(ps.backends.end());
     }
+    const uint64_t generation = it->generation + 1;
+    *it = Backend{};
+    it->url = *u;
+    it->generation = generation;
   }
   // The config's validation keeps the backends within the range, and the trial (Reload) has
   // checked the guarantees at its maximum.
@@ -404,6 +413,10 @@ Status GatewayState::Reload(const GatewayConfig& next, bool* backends_changed) {
     if (q.max_replicas > pc.max_replicas) {
       Status s = pools_[p].pool->SetReplicaRange(std::min(pc.min_replicas, q.min_replicas),
                                                  q.max_replicas, pools_[p].pool->Snapshot().replicas);
+      // SetReplicaRange sets capacity from all replicas: from the healthy ones again at the
+      // next request, even if a later step fails.
+      pools_[p].serving = -1;
+      pools_[p].recount_at = Time::Zero();
       if (!s.ok()) return s;
     }
   }

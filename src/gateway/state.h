@@ -9,8 +9,13 @@
 //   RoutePlan plan = state->Plan(features);                            // !plan.ok(): 4xx
 //   Decision d = state->pool(plan.pool).pool->Admit(ref, plan.cost, cookie);
 //
-// Thread-safety: not synchronized. One thread owns it (this slice serves on one io_context
-// thread); TokenPool and the estimator are single-threaded by contract.
+// Thread-safety: not synchronized; TokenPool and the estimator are single-threaded by contract.
+// The server (server.cc) calls it under its lock, with these exceptions, which its design rests
+// on: the shape of each pool's `backends` (the deque only grows at the back) and each slot's
+// `url`, `retired` and `generation` are written only by Reload, on the server's worker 0, which
+// may read them without the lock (the /metrics scrape); a slot's `url` does not change while
+// requests are in flight on it (in_flight > 0), so a request reads its own instance's URL
+// without the lock; pool names, models and API keys never change.
 
 #include <cstdint>
 #include <deque>
@@ -54,8 +59,8 @@ struct Backend {
   // requests in flight on it finish. The slot is reused by a later reload (the same URL again
   // at once, another one once nothing is in flight on it).
   bool retired = false;
-  // Changes whenever the slot is retired or takes another URL: a worker's idle connections of
-  // another generation are closed instead of reused (Server::SyncIdle).
+  // Changes whenever the slot is retired, listed again or takes another URL: a worker's idle
+  // connections of another generation are closed instead of reused (Server::IdleOf).
   uint64_t generation = 0;
 };
 
@@ -122,8 +127,6 @@ class GatewayState {
   // mark that lapses with time is seen at the next call. Returns true when the capacity grew
   // (the caller dispatches the pool's queue).
   bool UpdateServingCapacity(int pool, Time now);
-  // Healthy instances of the pool now (retired ones excluded).
-  int HealthyBackends(int pool, Time now) const;
   // Instances of the pool, retired ones excluded.
   int ActiveBackends(int pool) const;
   // A connect to the instance failed: skip it for kUnhealthyFor.

@@ -406,9 +406,14 @@ TEST_F(TokenPoolTest, SetReplicaRangeMovesThePromise) {
                        Spec("b", EntitlementClass::kGuaranteed, {2500, 1000, 2}, {2500, 1000, 2}))
                   .ok());
   EXPECT_EQ(pool_->SetReplicas(1).code(), StatusCode::kOutOfRange);  // below the new min
-  // A removed (draining) entitlement's guarantee no longer counts.
+  // A removed entitlement still draining (a request of it in flight) no longer counts: its
+  // 1,500 and b's 2,500 would not fit 3 replicas, b's alone do.
+  Decision d = pool_->Admit(*a, Cost(10, 10), 1);
+  ASSERT_TRUE(IsAdmitted(d.outcome));
   ASSERT_TRUE(pool_->RemoveEntitlement(*a).ok());
   EXPECT_EQ(pool_->SetReplicaRange(1, 3, 3).code(), StatusCode::kOk);
+  EXPECT_EQ(pool_->Snapshot().open_reservations, 1u);
+  d.reservation.Release();
 }
 
 }  // namespace

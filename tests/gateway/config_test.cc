@@ -348,6 +348,29 @@ TEST(GatewayStateTest, ReloadRetiresAndReusesBackendSlots) {
   EXPECT_FALSE(pool.backends[0].retired);
   EXPECT_EQ(pool.backends[0].generation, 2u);
   EXPECT_TRUE(pool.backends[2].retired);  // 9003
+  // 9002 and 9004 retired (nothing in flight), then a new URL listed before the returning one:
+  // the returning URL still gets its own slot back, the new one takes another retired slot.
+  ASSERT_TRUE(state.Reload(*c).ok());  // 9001 only
+  EXPECT_EQ(state.ActiveBackends(0), 1);
+  Result<GatewayConfig> back =
+      with("replicas: {min: 1, max: 2}", "[\"http://127.0.0.1:9009\", \"http://127.0.0.1:9002\"]");
+  ASSERT_TRUE(back.ok());
+  ASSERT_TRUE(state.Reload(*back).ok());
+  ASSERT_EQ(pool.backends.size(), 3u);
+  EXPECT_EQ(pool.backends[1].url.port, 9002);  // its own slot
+  EXPECT_FALSE(pool.backends[1].retired);
+  EXPECT_EQ(state.ActiveBackends(0), 2);
+  // A URL listed twice is two replicas (two slots); once again, one of them is retired.
+  Result<GatewayConfig> twice =
+      with("replicas: {min: 1, max: 2}", "[\"http://127.0.0.1:9002\", \"http://127.0.0.1:9002\"]");
+  ASSERT_TRUE(twice.ok());
+  ASSERT_TRUE(state.Reload(*twice).ok());
+  EXPECT_EQ(state.ActiveBackends(0), 2);
+  EXPECT_EQ(pool.pool->Snapshot().replicas, 2);
+  for (const Backend& b : pool.backends) EXPECT_TRUE(b.retired || b.url.port == 9002);
+  ASSERT_TRUE(state.Reload(*only2).ok());
+  EXPECT_EQ(state.ActiveBackends(0), 1);
+  EXPECT_EQ(pool.pool->Snapshot().replicas, 1);
   // The replica range reloads too, and the promise follows its maximum: a range whose maximum
   // cannot hold acme's guarantee is refused, and nothing changes.
   Result<GatewayConfig> wide = with("replicas: {min: 1, max: 3}", "[\"http://127.0.0.1:9002\"]");
@@ -361,8 +384,15 @@ TEST(GatewayStateTest, ReloadRetiresAndReusesBackendSlots) {
               "concurrency: 4}", "concurrency: 60}"),
       "g.yaml");
   ASSERT_TRUE(greedy.ok());
-  EXPECT_FALSE(state.Reload(*greedy).ok());
+  const Status refused = state.Reload(*greedy);
+  EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.message().find("sum of guarantees would exceed pool \"short\" at "
+                                   "max_replicas=1 on concurrency"),
+            std::string::npos)
+      << refused.message();
   EXPECT_EQ(pool.pool->config().max_replicas, 3);
+  EXPECT_EQ(state.ActiveBackends(0), 1);
+  EXPECT_EQ(pool.backends[1].url.port, 9002);
 }
 
 TEST(GatewayConfigTest, Sha256) {

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -697,23 +698,34 @@ int64_t MockCompleted(int port) {
 
 // Backends reload: a new instance takes requests at once and the pool's capacity follows; a
 // removed one is retired: the stream in flight on it finishes there, and nothing new goes to
-// it; a file whose backends break the replica range is refused.
+// it even when it is the least loaded; a file with more backends than replicas.max, or with a
+// restart-only change, is refused.
 TEST_F(GatewayServerTest, ReloadAddsAndRetiresBackends) {
-  ChildProcess a(TOKENPOOL_BINARY,
-                 {"mock", "--port", "0", "--model", "m", "--max-model-len", "8192"});
+  // A at half speed: its stream outlasts the reload and the requests below by seconds.
+  ChildProcess a(TOKENPOOL_BINARY, {"mock", "--port", "0", "--model", "m", "--max-model-len",
+                                    "8192", "--speedup", "0.5"});
   ChildProcess b(TOKENPOOL_BINARY,
                  {"mock", "--port", "0", "--model", "m", "--max-model-len", "8192"});
   ASSERT_NE(a.port(), 0) << a.banner();
   ASSERT_NE(b.port(), 0) << b.banner();
   const auto url = [](int port) { return "\"http://127.0.0.1:" + std::to_string(port) + "\""; };
-  // The config with the short pool's line replaced.
-  const auto with_short = [&](const std::string& backends) {
+  // The config with the short pool's line replaced (and a tenant added to the file, or not).
+  const auto with_short = [&](const std::string& backends,
+                              const std::string& profile = "llama-3-8b-h100",
+                              bool extra_tenant = false) {
     std::string t = *config_text_;
     const size_t at = t.find("  - {name: short,");
     t.replace(at, t.find('\n', at) - at,
-              "  - {name: short, model: m, profile: llama-3-8b-h100, max_model_len: 8192, "
-              "replicas: {min: 1, max: 2}, backends: [" +
-                  backends + "]}");
+              "  - {name: short, model: m, profile: " + profile +
+                  ", max_model_len: 8192, replicas: {min: 1, max: 2}, backends: [" + backends +
+                  "]}");
+    if (extra_tenant) {
+      t.replace(t.find("tenants:\n"), 9,
+                "tenants:\n  - {name: late, keys: [" + Sha256Hex("sk-late") + "]}\n");
+      t.replace(t.find("entitlements:\n"), 14,
+                "entitlements:\n  - {tenant: late, pool: short, class: elastic, guarantee: "
+                "{token_rate: 10, kv_tokens: 4096, concurrency: 1}}\n");
+    }
     return t;
   };
   const std::string path = *config_path_ + ".backends.yaml";
@@ -730,7 +742,7 @@ TEST_F(GatewayServerTest, ReloadAddsAndRetiresBackends) {
     for (const auto& p : v.at("pools").as_array()) {
       if (p.at("name").as_string() == "short") return p.as_object();
     }
-    ADD_FAILURE() << r.status << " " << r.body;
+    ADD_FAILURE() << r.body;
     return boost::json::object{};
   };
   const auto wait_for = [&](const std::function<bool(const boost::json::object&)>& ok) {
@@ -743,6 +755,10 @@ TEST_F(GatewayServerTest, ReloadAddsAndRetiresBackends) {
   const auto replicas = [](const boost::json::object& p) {
     return p.at("replicas").to_number<int64_t>();
   };
+  const auto status_of = [&](const std::string& key) {
+    Client c(gw.port());
+    return c.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(key)).status;
+  };
   const double one_replica = short_pool().at("capacity").at("concurrency").to_number<double>();
 
   // Added: two replicas, twice the capacity.
@@ -754,58 +770,82 @@ TEST_F(GatewayServerTest, ReloadAddsAndRetiresBackends) {
   EXPECT_EQ(replicas(short_pool()), 2);
   EXPECT_EQ(short_pool().at("capacity").at("concurrency").to_number<double>(), 2 * one_replica);
 
-  // A stream on A (both idle: the first instance) ...
-  Client stream(gw.port());
-  ASSERT_TRUE(stream.Send("POST", "/v1/chat/completions", Chat("m", 300, true), Auth(kAcme)));
-  Response head = stream.ReadHead();
-  ASSERT_EQ(head.status, 200);
   const std::string a_url = "http://127.0.0.1:" + std::to_string(a.port());
-  const auto a_entry = [&](const boost::json::object& p) -> const boost::json::object* {
+  const std::string b_url = "http://127.0.0.1:" + std::to_string(b.port());
+  const auto entry = [](const boost::json::object& p,
+                        const std::string& u) -> const boost::json::object* {
     for (const auto& e : p.at("backends").as_array()) {
-      if (e.at("url").as_string() == a_url) return &e.as_object();
+      if (e.at("url").as_string() == u) return &e.as_object();
     }
     return nullptr;
   };
-  {
+  const auto in_flight = [&](const std::string& u) -> int64_t {
     const boost::json::object p = short_pool();
-    ASSERT_NE(a_entry(p), nullptr);
-    ASSERT_EQ(a_entry(p)->at("in_flight").to_number<int64_t>(), 1);
-  }
-  // ... while A is removed: it is listed as retired with its stream, the pool has one replica.
+    const boost::json::object* e = entry(p, u);
+    return e == nullptr ? -1 : e->at("in_flight").to_number<int64_t>();
+  };
+  // A stream on A (both idle: the first instance), then a longer one on B (A has the fewer
+  // outstanding tokens): A stays the least loaded instance from here on.
+  Client stream_a(gw.port());
+  ASSERT_TRUE(stream_a.Send("POST", "/v1/chat/completions", Chat("m", 300, true), Auth(kAcme)));
+  Response head = stream_a.ReadHead();
+  ASSERT_EQ(head.status, 200);
+  ASSERT_EQ(in_flight(a_url), 1);
+  std::optional<Client> stream_b(std::in_place, gw.port());
+  ASSERT_TRUE(stream_b->Send("POST", "/v1/chat/completions", Chat("m", 2000, true), Auth(kAcme)));
+  ASSERT_EQ(stream_b->ReadHead().status, 200);
+  ASSERT_EQ(in_flight(b_url), 1);
+  // A removed: listed as retired with its stream; the pool has one replica.
   std::ofstream(path) << with_short(url(b.port()));
   kill(gw.pid(), SIGHUP);
   ASSERT_TRUE(wait_for([&](const boost::json::object& p) {
-    const boost::json::object* e = a_entry(p);
+    const boost::json::object* e = entry(p, a_url);
     return e != nullptr && e->at("retired").as_bool();
   }));
   EXPECT_EQ(replicas(short_pool()), 1);
+  ASSERT_EQ(in_flight(a_url), 1);  // the stream still runs on A
   const int64_t a_before = MockCompleted(a.port());
-  for (int i = 0; i < 5; ++i) {
-    Client c(gw.port());
-    EXPECT_EQ(c.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kAcme)).status,
-              200);
-  }
-  EXPECT_EQ(MockCompleted(a.port()), a_before);  // nothing new went to A
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(status_of(kAcme), 200);
+  ASSERT_EQ(in_flight(a_url), 1);
+  EXPECT_EQ(MockCompleted(a.port()), a_before);  // nothing new went to A, the least loaded
   // The stream finishes on A.
-  stream.ReadBody(&head);
+  stream_a.ReadBody(&head);
   const std::vector<std::string> events = SseEvents(head.body);
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back(), "[DONE]");
   EXPECT_EQ(MockCompleted(a.port()), a_before + 1);
-  // Then A leaves the list, and nothing is held.
-  EXPECT_TRUE(wait_for([&](const boost::json::object& p) {
-    return a_entry(p) == nullptr && p.at("open_reservations").to_number<int64_t>() == 0;
-  }));
+  // Then A leaves the list.
+  EXPECT_TRUE(wait_for([&](const boost::json::object& p) { return entry(p, a_url) == nullptr; }));
 
-  // Three backends do not fit replicas.max 2: refused, B keeps serving.
-  std::ofstream(path) << with_short(url(a.port()) + ", " + url(b.port()) + ", " +
-                                    url(testing::UnusedPort()));
+  // Refused, with a tenant that would be visible if the file were applied: three backends for
+  // replicas.max 2 (the file does not load), another profile (restart-only). Each refusal
+  // leaves the tenant out for longer than the file watch's period, and B serving.
+  for (const std::string& bad :
+       {with_short(url(a.port()) + ", " + url(b.port()) + ", " + url(testing::UnusedPort()),
+                   "llama-3-8b-h100", true),
+        with_short(url(b.port()), "llama-3-70b-h100", true)}) {
+    std::ofstream(path) << bad;
+    kill(gw.pid(), SIGHUP);
+    for (int i = 0; i < 15; ++i) {
+      EXPECT_EQ(status_of("sk-late"), 401);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(short_pool().at("backends").as_array().size(), 1u);  // B
+  }
+  EXPECT_EQ(status_of(kAcme), 200);
+  // The same tenant in a good file is applied: the refusals above were reloads that ran.
+  std::ofstream(path) << with_short(url(b.port()), "llama-3-8b-h100", true);
   kill(gw.pid(), SIGHUP);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_EQ(short_pool().at("backends").as_array().size(), 1u);
-  Client c(gw.port());
-  EXPECT_EQ(c.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kAcme)).status,
-            200);
+  int late = 0;
+  for (int i = 0; i < 100 && late != 200; ++i) {
+    late = status_of("sk-late");
+    if (late != 200) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(late, 200);
+  stream_b.reset();  // leaves mid-stream: released
+  EXPECT_TRUE(wait_for([](const boost::json::object& p) {
+    return p.at("open_reservations").to_number<int64_t>() == 0;
+  }));
   std::remove(path.c_str());
 }
 
