@@ -1559,7 +1559,7 @@ class Server {
           ++content_events;
           if (add_usage) {
             // The client did not ask for usage: hide the nulls that include_usage adds.
-            // From the end, where vLLM writes it (see FindUsageObject).
+            // From the end, where vLLM writes it (see FindUsageValue).
             constexpr std::string_view kNull = ",\"usage\":null";
             if (const size_t n = ev.rfind(kNull); n != std::string_view::npos) {
               out.append(ev.substr(0, n));

@@ -195,7 +195,7 @@ int GatewayState::PickBackend(int pool, Time now) const {
   bool best_room = false;
   int64_t best_tokens = 0;
   int i = 0;
-  for (const Backend& b : ps.backends) {  // iterators: a deque's operator[] costs more
+  for (const Backend& b : ps.backends) {
     const int index = i++;
     if (b.retired || b.unhealthy_until > now) continue;
     const bool room = b.load.kv_usage < max_kv;  // -1 (unknown) counts as room

@@ -71,9 +71,7 @@ bool ReadUsage(std::string_view json, Usage* u) {
   const size_t i = FindUsageValue(json);
   if (i == std::string_view::npos || json[i] != '{') return false;
   int64_t prompt = 0, completion = 0;
-  if (!parse::ReadUsageCounts(json.substr(i), &prompt, &completion, /*rest_follows=*/true)) {
-    return false;
-  }
+  if (!parse::ReadUsageCounts(json.substr(i), &prompt, &completion)) return false;
   u->prompt = Tokens(prompt);
   u->completion = Tokens(completion);
   return true;

@@ -22,11 +22,13 @@ size_t FindUsageValue(std::string_view json);
 
 // The raw text of the top-level "usage" object ("{...}", nested objects such as
 // prompt_tokens_details included); empty when absent, null or malformed. A "usage" inside a
-// string is escaped (\"usage\") and never matches.
+// string is escaped (\"usage\") and never matches. (The request path reads the counts with
+// ReadUsage; this is for callers that want the text.)
 std::string_view FindUsageObject(std::string_view json);
 
-// prompt_tokens and completion_tokens of that object; false when either is missing or not an
-// integer.
+// prompt_tokens and completion_tokens of the top-level "usage" object (found by FindUsageValue
+// and read from its '{' on, so without FindUsageObject's brace matching); false when either is
+// missing or not an integer.
 bool ReadUsage(std::string_view json, Usage* u);
 
 }  // namespace tokenpool::gateway

@@ -2,13 +2,11 @@
 
 #include <simdjson.h>
 
-#include <cstring>
 #include <string>
 
 namespace tokenpool::parse {
 
-bool ReadUsageCounts(std::string_view object, int64_t* prompt_tokens, int64_t* completion_tokens,
-                     bool rest_follows) {
+bool ReadUsageCounts(std::string_view object, int64_t* prompt_tokens, int64_t* completion_tokens) {
   namespace od = simdjson::ondemand;
   // simdjson reads SIMDJSON_PADDING bytes past the end: a usage object is copied into a padded
   // buffer of the thread's (a few hundred bytes; it keeps its capacity).
@@ -37,9 +35,7 @@ bool ReadUsageCounts(std::string_view object, int64_t* prompt_tokens, int64_t* c
     }
   }
   if (!have_prompt || !have_completion) return false;
-  // The whole object must be well formed (the loop above stops at the first error it meets),
-  // and, unless the caller says otherwise, nothing may follow it.
-  if (!rest_follows && doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return false;
+  // The whole object is well formed: the loop above stops at the first error it meets.
   *prompt_tokens = prompt;
   *completion_tokens = completion;
   return true;
