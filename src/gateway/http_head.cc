@@ -1,9 +1,8 @@
 #include "gateway/http_head.h"
 
-#include <fmt/format.h>
-
 #include <boost/beast/http/status.hpp>
-#include <iterator>
+#include <charconv>
+#include <ostream>  // boost/core/detail/string_view.hpp needs it and does not include it
 
 namespace tokenpool::gateway {
 
@@ -14,9 +13,19 @@ void AppendRequestLine(std::string* w, std::string_view method, std::string_view
   w->append(" HTTP/1.1\r\n");
 }
 
+void AppendUint(std::string* w, uint64_t n, int base) {
+  char b[24];
+  const auto r = std::to_chars(b, b + sizeof b, n, base);
+  w->append(b, static_cast<size_t>(r.ptr - b));
+}
+
 void AppendStatusLine(std::string* w, unsigned version, unsigned status) {
+  if (status == 200) {  // nearly every answer
+    w->append(version == 10 ? "HTTP/1.0 200 OK\r\n" : "HTTP/1.1 200 OK\r\n");
+    return;
+  }
   w->append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  fmt::format_to(std::back_inserter(*w), "{}", status);
+  AppendUint(w, status, 10);
   w->push_back(' ');
   namespace http = boost::beast::http;
   const http::status s = http::int_to_status(status);
@@ -38,7 +47,7 @@ void AppendField(std::string* w, std::string_view name, std::string_view value) 
 
 void AppendContentLength(std::string* w, size_t n) {
   w->append("Content-Length: ");
-  fmt::format_to(std::back_inserter(*w), "{}", n);
+  AppendUint(w, n, 10);
   w->append("\r\n");
 }
 

@@ -9,11 +9,15 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace tokenpool::gateway {
 
+// `n` in `base` (10, or 16 for a chunk size), without a formatter library: fmt's
+// format_to through a back_insert_iterator took ~300 instructions a number.
+void AppendUint(std::string* w, uint64_t n, int base);
 // "POST /target HTTP/1.1\r\n"
 void AppendRequestLine(std::string* w, std::string_view method, std::string_view target);
 // "HTTP/1.1 200 OK\r\n" (version 10 or 11; the reason phrase is the standard one).

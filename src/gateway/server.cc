@@ -6,6 +6,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -82,51 +83,59 @@ SteadyDuration SecondsToSteady(double s) {
 }
 
 // The decimal digits of `v`.
-void AppendInt(std::string* w, int64_t v) {
-  char b[24];
-  const auto r = std::to_chars(b, b + sizeof b, v);
-  w->append(b, static_cast<size_t>(r.ptr - b));
-}
+// Writes at a pointer into a buffer that the caller sized beforehand, for the request log
+// line: a piece is one inlined memcpy, where std::string::append is an out-of-line call with
+// its own length checks (~30 pieces a line).
+class LineWriter {
+ public:
+  explicit LineWriter(char* p) : p_(p) {}
+  void Put(std::string_view s) {
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  void Put(char c) { *p_++ = c; }
+  void Int(int64_t v) { p_ = std::to_chars(p_, p_ + 20, v).ptr; }
+  // `v` in `base` as `width` (at most 20) digits or more, zero-padded on the left.
+  void Padded(uint64_t v, int width, int base = 10) {
+    char b[24];
+    const auto r = std::to_chars(b, b + sizeof b, v, base);
+    const auto n = r.ptr - b;
+    if (n < width) p_ = std::fill_n(p_, width - n, '0');
+    p_ = std::copy(b, r.ptr, p_);
+  }
+  // `v` with `decimals` (0-3) digits after the point, like "{:.Nf}" for the times in logs and
+  // headers (|v| < 1e12): the value scaled and rounded half away from zero, then printed as
+  // integers, without a floating-point formatter. At most 18 characters.
+  void Fixed(double v, int decimals) {
+    static constexpr int64_t kScale[] = {1, 10, 100, 1000};
+    decimals = std::clamp(decimals, 0, 3);
+    const int64_t scale = kScale[decimals];
+    const int64_t n = std::llround(v * static_cast<double>(scale));
+    const uint64_t a = n < 0 ? static_cast<uint64_t>(-n) : static_cast<uint64_t>(n);
+    if (n < 0) Put('-');
+    Padded(a / static_cast<uint64_t>(scale), 1);
+    if (decimals == 0) return;
+    Put('.');
+    Padded(a % static_cast<uint64_t>(scale), decimals);
+  }
+  char* end() const { return p_; }
 
-// `v` in `base` as `width` digits or more, zero-padded on the left, written at `p`, which has
-// room for max(width, 20) characters; returns the end of what was written.
-char* ToCharsPadded(char* p, uint64_t v, int width, int base) {
-  char b[24];
-  const auto r = std::to_chars(b, b + sizeof b, v, base);
-  const auto n = r.ptr - b;
-  if (n < width) p = std::fill_n(p, width - n, '0');
-  return std::copy(b, r.ptr, p);
-}
+ private:
+  char* p_;
+};
 
-// `v` as `width` (at most 20) decimal digits or more, zero-padded on the left.
-void AppendPadded(std::string* w, uint64_t v, int width) {
-  char b[24];
-  w->append(b, static_cast<size_t>(ToCharsPadded(b, v, width, 10) - b));
-}
-
-// `v` with `decimals` (0-3) digits after the point, like "{:.Nf}" for the times in logs and
-// headers (|v| < 1e12): the value scaled and rounded half away from zero, then printed as
-// integers (std::to_chars), without a floating-point formatter.
 void AppendFixed(std::string* w, double v, int decimals) {
-  static constexpr int64_t kScale[] = {1, 10, 100, 1000};
-  decimals = std::clamp(decimals, 0, 3);
-  const int64_t scale = kScale[decimals];
-  const int64_t n = std::llround(v * static_cast<double>(scale));
-  const uint64_t a = n < 0 ? static_cast<uint64_t>(-n) : static_cast<uint64_t>(n);
-  if (n < 0) w->push_back('-');
-  AppendPadded(w, a / static_cast<uint64_t>(scale), 1);
-  if (decimals == 0) return;
-  w->push_back('.');
-  AppendPadded(w, a % static_cast<uint64_t>(scale), decimals);
+  char b[24];
+  LineWriter lw(b);
+  lw.Fixed(v, decimals);
+  w->append(b, static_cast<size_t>(lw.end() - b));
 }
 
-// The logger of the request lines (SetUpLogging).
-constexpr const char* kRequestLogger = "tokenpool-requests";
-
-// "2026-11-23T04:05:31.049275Z info ", the prefix of the gateway's log pattern, for the request
-// lines, which the request logger writes as they are: the date and time to the second are
-// formatted once a second per thread (spdlog's pattern formatter took ~1.5 K instructions a line).
-void AppendLogPrefix(std::string* line) {
+// "2026-11-23T04:05:31.049275Z info " (33 characters), the prefix of the gateway's log
+// pattern, for the request lines, which Finish writes itself: the date and time to the second
+// are formatted once a second per thread (spdlog's pattern formatter took ~1.5 K instructions
+// a line).
+void PutLogPrefix(LineWriter* w) {
   const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
@@ -142,10 +151,22 @@ void AppendLogPrefix(std::string* line) {
                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     cached_sec = sec;
   }
-  line->append(cached.data(), cached.size());
-  line->push_back('.');
-  AppendPadded(line, static_cast<uint64_t>(us - sec * 1000000), 6);
-  line->append("Z info ");
+  w->Put(std::string_view(cached.data(), cached.size()));
+  w->Put('.');
+  w->Padded(static_cast<uint64_t>(us - sec * 1000000), 6);
+  w->Put(std::string_view("Z info "));
+}
+
+// All of `data` to `fd` (a short write or EINTR continues; any other error drops the rest, as
+// a log line must never stop a request).
+void WriteLine(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, data, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
 }
 
 double MsSince(std::chrono::steady_clock::time_point t0) {
@@ -877,9 +898,10 @@ class Server {
         rec.id = std::string_view(rec.id_buf.data(), client_id.size());
       } else {
         // "{:08x}{:08x}" of the prefix and the count.
-        char* p = ToCharsPadded(rec.id_buf.data(), id_prefix_, 8, 16);  // 8 + at most 16 chars
-        p = ToCharsPadded(p, next_request_id_.fetch_add(1), 8, 16);
-        rec.id = std::string_view(rec.id_buf.data(), static_cast<size_t>(p - rec.id_buf.data()));
+        LineWriter w(rec.id_buf.data());  // 8 + at most 16 characters
+        w.Padded(id_prefix_, 8, 16);
+        w.Padded(next_request_id_.fetch_add(1), 8, 16);
+        rec.id = std::string_view(rec.id_buf.data(), static_cast<size_t>(w.end() - rec.id_buf.data()));
       }
       const bool keep = co_await Completion(wk, s, req, rec, conn);
       Finish(rec);
@@ -918,39 +940,52 @@ class Server {
       if (r.ttft_ms >= 0) r.metrics->ttft->Observe(r.ttft_ms / 1000);
     }
     if (!config_.log_requests) return;
-    // Written here piece by piece into a reused string (numbers by std::to_chars, the times as
-    // fixed-point integers), then handed to spdlog as a finished message: fmt's runtime format
-    // parsing and float formatting took ~9 K instructions per line (callgrind); with fmt's
-    // compiled format instead of these appends, a plain request took 1.7 K more
-    // (41.5 K vs 39.8 K, bench/gateway/run_gateway_profile.sh, docs/benchmarks.md).
-    thread_local std::string line;
-    line.clear();
-    AppendLogPrefix(&line);
+    // Written piece by piece into a reused buffer (numbers by std::to_chars, the times as
+    // fixed-point integers) and sent with one write(2) to standard error, where the gateway's
+    // spdlog sink writes its own lines, also one write each (stderr is unbuffered), so lines
+    // never mix (a line longer than PIPE_BUF, 4 KiB, into a pipe excepted: only a huge model
+    // or tenant name makes one). Through spdlog the same bytes took ~1 K instructions more a
+    // line (its logger, a mutex, a formatter pass, fwrite and fflush); fmt's runtime format
+    // took ~9 K (callgrind, bench/gateway/run_gateway_profile.sh, docs/benchmarks.md).
     using namespace std::string_view_literals;
-    line.append("request id="sv).append(r.id);
-    line.append(" tenant="sv).append(r.tenant);
-    line.append(" model="sv).append(r.model);
-    line.append(" pool="sv).append(r.pool);
-    line.append(" class="sv).append(r.cls);
-    line.append(" status="sv);
-    AppendInt(&line, r.status);
-    line.append(" outcome="sv).append(r.outcome);
-    line.append(" end="sv).append(r.end);
-    line.append(r.stream ? " stream=true"sv : " stream=false"sv);
-    line.append(" est_prompt="sv);
-    AppendInt(&line, r.estimated_prompt);
-    line.append(" prompt="sv);
-    AppendInt(&line, r.prompt);
-    line.append(" completion="sv);
-    AppendInt(&line, r.completion);
-    line.append(" queue_ms="sv);
-    AppendFixed(&line, r.queue_ms, 2);
-    line.append(" ttft_ms="sv);
-    AppendFixed(&line, r.ttft_ms, 2);
-    line.append(" e2e_ms="sv);
-    AppendFixed(&line, e2e_ms, 2);
-    request_log_->log(spdlog::level::info, spdlog::string_view_t(line.data(), line.size()));
-    if (line.capacity() > 64 * 1024) std::string().swap(line);  // a client's huge model name
+    thread_local std::string buf;
+    const size_t bound = 512 + r.id.size() + r.tenant.size() + r.model.size() + r.pool.size() +
+                         r.cls.size() + r.outcome.size() + r.end.size();
+    if (buf.size() < bound) buf.resize(bound);
+    LineWriter w(buf.data());
+    PutLogPrefix(&w);
+    w.Put("request id="sv);
+    w.Put(r.id);
+    w.Put(" tenant="sv);
+    w.Put(r.tenant);
+    w.Put(" model="sv);
+    w.Put(r.model);
+    w.Put(" pool="sv);
+    w.Put(r.pool);
+    w.Put(" class="sv);
+    w.Put(r.cls);
+    w.Put(" status="sv);
+    w.Int(r.status);
+    w.Put(" outcome="sv);
+    w.Put(r.outcome);
+    w.Put(" end="sv);
+    w.Put(r.end);
+    w.Put(r.stream ? " stream=true"sv : " stream=false"sv);
+    w.Put(" est_prompt="sv);
+    w.Int(r.estimated_prompt);
+    w.Put(" prompt="sv);
+    w.Int(r.prompt);
+    w.Put(" completion="sv);
+    w.Int(r.completion);
+    w.Put(" queue_ms="sv);
+    w.Fixed(r.queue_ms, 2);
+    w.Put(" ttft_ms="sv);
+    w.Fixed(r.ttft_ms, 2);
+    w.Put(" e2e_ms="sv);
+    w.Fixed(e2e_ms, 2);
+    w.Put('\n');
+    WriteLine(STDERR_FILENO, buf.data(), static_cast<size_t>(w.end() - buf.data()));
+    if (buf.size() > 64 * 1024) std::string().swap(buf);  // a client's huge model name
   }
 
   net::awaitable<bool> Metrics(tcp::socket& s, const ClientRequest& req) {
@@ -1574,7 +1609,8 @@ class Server {
       wire.clear();
       if (!out.empty()) {
         if (!head_sent) append_head();
-        fmt::format_to(std::back_inserter(wire), FMT_COMPILE("{:x}\r\n"), out.size());
+        AppendUint(&wire, out.size(), 16);
+        wire += "\r\n";
         wire += out;
         wire += "\r\n";
       }
@@ -1638,7 +1674,6 @@ class Server {
   uint32_t id_prefix_ = 0;
   std::atomic<uint64_t> next_request_id_{0};
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::shared_ptr<spdlog::logger> request_log_ = spdlog::get(kRequestLogger);
 };
 
 using FileStamp = std::pair<std::filesystem::file_time_type, uintmax_t>;
@@ -1682,11 +1717,7 @@ void SetUpLogging() {
   logger->flush_on(spdlog::level::info);
   spdlog::register_logger(logger);
   spdlog::set_default_logger(logger);
-  // Request lines: the same sink, the same line, the prefix written by Finish (AppendLogPrefix).
-  auto requests = std::make_shared<spdlog::logger>(kRequestLogger, logger->sinks().front());
-  requests->set_pattern("%v");
-  requests->flush_on(spdlog::level::info);
-  spdlog::register_logger(requests);
+  // Request lines go to the same stream without spdlog (Server::Finish).
 }
 
 }  // namespace
