@@ -395,6 +395,10 @@ struct ConnectionState {
   ClientRequest req;         // the request being served
   RequestRecord rec;         // what it did
   RequestFeatures features;  // what its body says
+  RoutePlan plan;            // where it goes and what it costs (Completion assigns it)
+  BackendResponse up_resp;   // the backend's status line (Proxy)
+  std::optional<BackendResponseParser> up_parser;  // the backend's answer (Proxy), into up_resp
+  std::optional<ClientWatch> up_watch;  // the client while a non-streamed answer is awaited
   std::string up_head;       // the request head sent upstream
   std::string up_type;       // the backend answer's Content-Type
   std::string body;          // a non-streamed answer, or an error answer
@@ -1002,9 +1006,12 @@ class Server {
 
   // 429 with OpenAI's rate-limit headers, computed from the entitlement: tokens per minute at
   // its dynamic burst ceiling, requests as concurrent sequences.
-  net::awaitable<bool> Refuse(tcp::socket& s, const ClientRequest& req, const HttpError& e,
-                              AdmissionOutcome o, Duration retry, int pool, EntitlementRef ref,
-                              EntitlementClass cls, RequestRecord& rec) {
+  // (The error is worked out here, not by the caller: a temporary argument would sit in the
+  // caller's frame.)
+  net::awaitable<bool> Refuse(tcp::socket& s, const ClientRequest& req, AdmissionOutcome o,
+                              Duration retry, int pool, EntitlementRef ref, EntitlementClass cls,
+                              RequestRecord& rec) {
+    const HttpError e = OutcomeError(o);
     StringResponse res{static_cast<http::status>(e.status), req.version};
     Common(res, req);
     rec.status = e.status;
@@ -1135,7 +1142,7 @@ class Server {
     rec.model = features->model;
     rec.stream = features->stream;
     const std::string_view category = req.category;
-    RoutePlan plan;
+    RoutePlan& plan = conn.plan;  // on the connection: ~200 bytes out of this frame
     EntitlementRef ref;
     EntitlementClass cls = EntitlementClass::kElastic;
     Decision d;
@@ -1178,8 +1185,7 @@ class Server {
     rec.pool = state_->pool(pool).spec.name;
     rec.estimated_prompt = plan.estimate.prompt_tokens;
     if (!ref.valid()) {
-      co_return co_await Reject(s, req, 403, "Tenant has no entitlement on pool " + rec.pool + ".",
-                                "permission_error", "no_entitlement", &rec);
+      co_return co_await NoEntitlement(s, req, rec);
     }
     rec.cls = EntitlementClassName(cls);
     rec.metrics = metrics_.ForRequest(pool, rec.pool, rec.tenant);
@@ -1212,12 +1218,19 @@ class Server {
     }
     if (!no_healthy) rec.outcome = AdmissionOutcomeName(outcome);
     if (!no_healthy && !IsAdmitted(outcome)) {
-      co_return co_await Refuse(s, req, OutcomeError(outcome), outcome, retry, pool, ref, cls, rec);
+      co_return co_await Refuse(s, req, outcome, retry, pool, ref, cls, rec);
     }
     if (no_backend) {
       co_return co_await NoHealthyBackend(s, req, rec);
     }
     co_return co_await Proxy(wk, s, req, *features, category, plan, *held, rec, conn);
+  }
+
+  // The 403 for a tenant without an entitlement on the pool its request was routed to.
+  net::awaitable<bool> NoEntitlement(tcp::socket& s, const ClientRequest& req,
+                                     RequestRecord& rec) {
+    co_return co_await Reject(s, req, 403, "Tenant has no entitlement on pool " + rec.pool + ".",
+                              "permission_error", "no_entitlement", &rec);
   }
 
   // The 503 when no instance of the pool is healthy. (The error replies of the request path
@@ -1431,15 +1444,21 @@ class Server {
     // A reused idle connection may have been closed by the backend meanwhile: one retry on a
     // fresh connection when nothing came back on the reused one.
     Upstream u;
-    BackendResponse resp;
+    BackendResponse& resp = conn.up_resp;
     // The answer's body: a 200 stream's events into `pending`, any other body into `body`.
     std::string* const ok_body = f.stream ? &conn.pending : &conn.body;
-    std::optional<BackendResponseParser> parser;
+    std::optional<BackendResponseParser>& parser = conn.up_parser;  // out of this frame
     boost::system::error_code ec;
     // Non-streaming: a client that leaves while the backend works closes the upstream
     // connection, which aborts the request there (vLLM and the mock free its KV) and ends the
     // wait here. (Streaming notices at its next write.)
-    std::optional<ClientWatch> watch;
+    // The watch lives on the connection (~100 bytes out of this frame) and ends with this
+    // call: its callback reaches `u`, declared above the guard, so destroyed after it.
+    std::optional<ClientWatch>& watch = conn.up_watch;
+    struct EndWatch {
+      std::optional<ClientWatch>* w;
+      ~EndWatch() { w->reset(); }
+    } end_watch{&watch};
     if (!f.stream) {
       watch.emplace(s, [&u] {
         if (!u) return;
@@ -1549,6 +1568,20 @@ class Server {
       co_return !wec && keep;
     }
 
+    co_return co_await StreamBack(wk, s, req, f, category, plan, held, rec, conn, u, add_usage);
+  }
+
+  // Proxy's part for a 200 stream: each SSE event as it arrives, usage read on the way. A
+  // coroutine of its own, so that the frame of a non-streamed request does not carry this
+  // loop's locals (Asio recycles no frame above 1 KiB: frame_sizes.sh).
+  net::awaitable<bool> StreamBack(Worker& wk, tcp::socket& s, const ClientRequest& req,
+                                  const RequestFeatures& f, std::string_view category,
+                                  const RoutePlan& plan, Held& held, RequestRecord& rec,
+                                  ConnectionState& conn, Upstream& u, bool add_usage) {
+    BackendResponseParser& rp = *conn.up_parser;
+    const int pool = held.pool;
+    const int backend = held.backend;
+    const SteadyDuration upstream_timeout = SecondsToSteady(config_.limits.upstream_timeout_s);
     // Streaming: each SSE event as it arrives. Our status line and headers go out with the
     // first events (one write, not two), and the last chunk with the last events.
     bool head_sent = false;
