@@ -2,6 +2,7 @@
 
 #include <boost/beast/http/status.hpp>
 #include <charconv>
+#include <cstring>
 #include <ostream>  // boost/core/detail/string_view.hpp needs it and does not include it
 
 namespace tokenpool::gateway {
@@ -39,10 +40,18 @@ void AppendStatusLine(std::string* w, unsigned version, unsigned status) {
 }
 
 void AppendField(std::string* w, std::string_view name, std::string_view value) {
-  w->append(name);
-  w->append(": ");
-  w->append(value);
-  w->append("\r\n");
+  // One resize and four copies in place: four appends were four out-of-line calls, each with
+  // its own capacity check (~200 instructions a field, callgrind).
+  const size_t at = w->size();
+  w->resize(at + name.size() + value.size() + 4);
+  char* p = w->data() + at;
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  std::memcpy(p, ": ", 2);
+  p += 2;
+  std::memcpy(p, value.data(), value.size());
+  p += value.size();
+  std::memcpy(p, "\r\n", 2);
 }
 
 void AppendContentLength(std::string* w, size_t n) {
