@@ -124,7 +124,7 @@ class LineWriter {
   }
   // `v` with `decimals` (0-3) digits after the point, like "{:.Nf}" for the times in logs and
   // headers (|v| < 1e12): the value scaled and rounded half away from zero, then printed as
-  // integers, without a floating-point formatter. At most 18 characters.
+  // integers, without a floating-point formatter. At most 24 characters.
   void Fixed(double v, int decimals) {
     static constexpr int64_t kScale[] = {1, 10, 100, 1000};
     decimals = std::clamp(decimals, 0, 3);
@@ -144,7 +144,7 @@ class LineWriter {
 };
 
 void AppendFixed(std::string* w, double v, int decimals) {
-  char b[24];
+  char b[32];
   LineWriter lw(b);
   lw.Fixed(v, decimals);
   w->append(b, static_cast<size_t>(lw.end() - b));
