@@ -1,5 +1,6 @@
 #include "gateway/child_process.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -17,13 +18,19 @@ std::string SelfExecutable() {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
-ChildProcess::ChildProcess(const std::string& binary, const std::vector<std::string>& args) {
+ChildProcess::ChildProcess(const std::string& binary, const std::vector<std::string>& args,
+                           const std::string& stderr_path) {
   int fds[2];
   if (pipe(fds) != 0) return;
   pid_ = fork();
   if (pid_ == 0) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the gateway
     dup2(fds[1], STDOUT_FILENO);
+    if (!stderr_path.empty()) {
+      const int err = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (err < 0) _exit(126);
+      dup2(err, STDERR_FILENO);  // the duplicate does not inherit O_CLOEXEC
+    }
     close(fds[0]);
     close(fds[1]);
     std::vector<std::string> argv_s = {binary};

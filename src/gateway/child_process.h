@@ -20,8 +20,10 @@ std::string SelfExecutable();
 
 class ChildProcess {
  public:
-  // argv[0] is `binary`; `args` follow. Waits up to 10 s for the first line.
-  ChildProcess(const std::string& binary, const std::vector<std::string>& args);
+  // argv[0] is `binary`; `args` follow. Waits up to 10 s for the first line. With
+  // `stderr_path`, the child's standard error goes to that file (created or truncated).
+  ChildProcess(const std::string& binary, const std::vector<std::string>& args,
+               const std::string& stderr_path = {});
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;

@@ -22,7 +22,7 @@ void AppendUint(std::string* w, uint64_t n, int base);
 void AppendRequestLine(std::string* w, std::string_view method, std::string_view target);
 // "HTTP/1.1 200 OK\r\n" (version 10 or 11; the reason phrase is the standard one).
 void AppendStatusLine(std::string* w, unsigned version, unsigned status);
-// "name: value\r\n"
+// "name: value\r\n" (neither may point into *w: it is resized before they are copied)
 void AppendField(std::string* w, std::string_view name, std::string_view value);
 // "Content-Length: n\r\n"
 void AppendContentLength(std::string* w, size_t n);

@@ -129,8 +129,10 @@ class LineWriter {
     static constexpr int64_t kScale[] = {1, 10, 100, 1000};
     decimals = std::clamp(decimals, 0, 3);
     const int64_t scale = kScale[decimals];
-    const int64_t n = std::llround(v * static_cast<double>(scale));
-    const uint64_t a = n < 0 ? static_cast<uint64_t>(-n) : static_cast<uint64_t>(n);
+    // NaN, infinities and values beyond int64 (never a time here) print as 0.
+    const double scaled = v * static_cast<double>(scale);
+    const int64_t n = std::fabs(scaled) < 9e18 ? std::llround(scaled) : 0;
+    const uint64_t a = n < 0 ? 0 - static_cast<uint64_t>(n) : static_cast<uint64_t>(n);
     if (n < 0) Put('-');
     Padded(a / static_cast<uint64_t>(scale), 1);
     if (decimals == 0) return;

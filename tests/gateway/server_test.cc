@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -580,6 +581,61 @@ TEST_F(GatewayServerTest, DownInstanceIsSkipped) {
   EXPECT_EQ(p.at("open_reservations").to_number<int64_t>(), 0);
   EXPECT_EQ(backends[0].at("outstanding_tokens").to_number<int64_t>(), 0);
   EXPECT_EQ(backends[1].at("outstanding_tokens").to_number<int64_t>(), 0);
+}
+
+// One line per completion request on stderr, in the gateway's log format: the id the client
+// sent (or the one the gateway made, as in the answer's x-request-id), tenant, model, pool,
+// status and tokens; the key never.
+TEST_F(GatewayServerTest, EachRequestIsOneLogLine) {
+  const std::string log = *config_path_ + ".stderr";
+  std::string their_id;
+  {
+    ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", *config_path_}, log);
+    ASSERT_NE(gw.port(), 0) << gw.banner();
+    Client c(gw.port());
+    auto headers = Auth(kAcme);
+    headers["x-request-id"] = "log-test.1";
+    Response ok = c.Request("POST", "/v1/chat/completions", Chat("m", 5, false), headers);
+    ASSERT_EQ(ok.status, 200) << ok.body;
+    Response streamed = c.Request("POST", "/v1/chat/completions", Chat("m", 3, true), Auth(kAcme));
+    ASSERT_EQ(streamed.status, 200) << streamed.body;
+    their_id = streamed.headers["x-request-id"];
+    Response bad = c.Request("POST", "/v1/chat/completions", Chat("m", 5, false), Auth("sk-no"));
+    ASSERT_EQ(bad.status, 401);
+    kill(gw.pid(), SIGTERM);
+    ASSERT_TRUE(gw.WaitExit(5000));
+  }
+  std::ifstream in(log);
+  std::vector<std::string> lines;
+  std::string all;
+  for (std::string line; std::getline(in, line);) {
+    all += line + "\n";
+    if (line.find(" info request id=") != std::string::npos) lines.push_back(line);
+  }
+  ASSERT_EQ(lines.size(), 3u) << all;
+  const std::string ts = R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z info request )";
+  const std::string tail = R"( est_prompt=\d+ prompt=\d+ completion=)";
+  EXPECT_TRUE(std::regex_match(
+      lines[0], std::regex(ts + "id=log-test\\.1 tenant=acme model=m pool=short class=guaranteed"
+                                " status=200 outcome=admitted_guaranteed end=- stream=false" +
+                           tail + R"(5 queue_ms=\d+\.\d\d ttft_ms=-1\.00 e2e_ms=\d+\.\d\d)")))
+      << lines[0];
+  ASSERT_EQ(their_id.size(), 16u);
+  EXPECT_TRUE(std::regex_match(
+      lines[1], std::regex(ts + "id=" + their_id +
+                           " tenant=acme model=m pool=short class=guaranteed status=200"
+                           " outcome=admitted_guaranteed end=- stream=true" +
+                           tail + R"(3 queue_ms=\d+\.\d\d ttft_ms=\d+\.\d\d e2e_ms=\d+\.\d\d)")))
+      << lines[1];
+  EXPECT_TRUE(std::regex_match(
+      lines[2], std::regex(ts + "id=[0-9a-f]{16} tenant=- model=- pool=- class=- status=401"
+                                " outcome=- end=- stream=false est_prompt=0 prompt=-1"
+                                " completion=-1 queue_ms=0\\.00 ttft_ms=-1\\.00"
+                                R"( e2e_ms=\d+\.\d\d)")))
+      << lines[2];
+  EXPECT_EQ(all.find(kAcme), std::string::npos);
+  EXPECT_EQ(all.find("sk-no"), std::string::npos);
+  std::remove(log.c_str());
 }
 
 TEST_F(GatewayServerTest, SigtermDrainsRequestsInFlight) {
