@@ -173,13 +173,14 @@ http {{
     nginx = start([NGINX, "-p", tmp, "-c", nginx_conf], "nginx.out", PROXY_CPU)
 
     # tokenpool serve: one pool; the mock stands for 64 replicas (the capacity model counts
-    # replicas, the mock is instant) of 1,024 tokens of context (the bench's requests are ~49
-    # tokens), 2.05M tokens/s in all, and the tenant's guarantee is 2.0M of it: ~40,800 req/s,
+    # replicas, the mock is instant) of 1,024 tokens of context, 2.05M tokens/s in all (the
+    # pool's capacity in GET /admin/pools), and the tenant's guarantee is 2.0M of it. The wrk
+    # request is 49 tokens (the mock's usage: 33 prompt + 16 completion), so ~40,800 req/s fit,
     # above what the mock serves directly. With 200K tokens/s (an earlier version) wrk was held
     # to ~4,400 req/s; with 1.2M (8,192 tokens of context, 1.3M in all) the token-rate meter
-    # filled during some 5 s rounds and not others, once the gateway passed ~24,500 req/s
-    # (20,400 req/s in three rounds of five, 31,800 in the other two): the figure then measured
-    # admission, not the gateway.
+    # filled during some 5 s rounds and not others once the gateway passed 1.2M / 49 = ~24,500
+    # req/s (this script with 5 rounds at 69bae68: tokenpool 20,412 / 31,618 / 31,822 /
+    # 20,363 / 21,848 req/s): the figure then measured admission, not the gateway.
     import hashlib
     digest = hashlib.sha256(KEY.encode()).hexdigest()
     url = f'"http://127.0.0.1:{mock_port}"'

@@ -59,6 +59,7 @@ ClientRequestParser::ClientRequestParser(ClientRequest* r, uint32_t header_limit
                                          uint64_t body_limit)
     : r_(r) {
   r_->Clear();
+  body_ = &r_->body;
   this->header_limit(header_limit);
   this->body_limit(body_limit);
   eager(true);
@@ -102,16 +103,6 @@ void ClientRequestParser::on_body_init_impl(const boost::optional<std::uint64_t>
   if (length) r_->body.reserve(static_cast<size_t>(*length));  // within body_limit
 }
 
-size_t ClientRequestParser::on_body_impl(string_view body, error_code&) {
-  r_->body.append(body.data(), body.size());
-  return body.size();
-}
-
-size_t ClientRequestParser::on_chunk_body_impl(std::uint64_t, string_view body, error_code&) {
-  r_->body.append(body.data(), body.size());
-  return body.size();
-}
-
 BackendResponseParser::BackendResponseParser(BackendResponse* head, std::string* content_type,
                                              std::string* ok_body, std::string* other_body)
     : head_(head), content_type_(content_type), ok_body_(ok_body), other_body_(other_body) {
@@ -141,16 +132,6 @@ void BackendResponseParser::on_body_init_impl(const boost::optional<std::uint64_
                                               error_code&) {
   // A declared length reserves at most 1 MiB ahead: the length is the backend's word.
   if (length) body_->reserve(body_->size() + std::min<size_t>(*length, 1 << 20));
-}
-
-size_t BackendResponseParser::on_body_impl(string_view body, error_code&) {
-  body_->append(body.data(), body.size());
-  return body.size();
-}
-
-size_t BackendResponseParser::on_chunk_body_impl(std::uint64_t, string_view body, error_code&) {
-  body_->append(body.data(), body.size());
-  return body.size();
 }
 
 template <bool isRequest>

@@ -51,25 +51,42 @@ struct ClientRequest {
 // the gateway, and a tenant's key must never leave it).
 bool ForwardsHeader(boost::beast::http::field f, std::string_view name);
 
-class ClientRequestParser final : public boost::beast::http::basic_parser<true> {
+// Beast's basic_parser with the body (de-chunked) appended to *body_, and no-ops for the
+// callbacks the gateway's two parsers do not use. body_ is set by the subclass: at once for a
+// request, from the status line for a response.
+template <bool isRequest>
+class BodyToStringParser : public boost::beast::http::basic_parser<isRequest> {
+ protected:
+  using string_view = boost::beast::string_view;
+  using error_code = boost::beast::error_code;
+  void on_request_impl(boost::beast::http::verb, string_view, string_view, int,
+                       error_code&) override {}
+  void on_response_impl(int, string_view, int, error_code&) override {}
+  void on_header_impl(error_code&) override {}
+  size_t on_body_impl(string_view body, error_code&) override {
+    body_->append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
+  size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code& ec) override {
+    return on_body_impl(body, ec);
+  }
+  void on_finish_impl(error_code&) override {}
+
+  std::string* body_ = nullptr;
+};
+
+class ClientRequestParser final : public BodyToStringParser<true> {
  public:
   // Fills `r` (cleared here). Limits: `header_limit` bytes of head, `body_limit` of body.
   ClientRequestParser(ClientRequest* r, uint32_t header_limit, uint64_t body_limit);
 
  private:
-  using string_view = boost::beast::string_view;
-  using error_code = boost::beast::error_code;
   void on_request_impl(boost::beast::http::verb method, string_view method_str, string_view target,
                        int version, error_code& ec) override;
-  void on_response_impl(int, string_view, int, error_code&) override {}
   void on_field_impl(boost::beast::http::field f, string_view name, string_view value,
                      error_code& ec) override;
-  void on_header_impl(error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code& ec) override;
-  size_t on_body_impl(string_view body, error_code& ec) override;
-  void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
-  size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code& ec) override;
-  void on_finish_impl(error_code&) override {}
 
   ClientRequest* r_;
   bool have_auth_ = false;
@@ -86,31 +103,21 @@ struct BackendResponse {
 // A backend's response: the status line into `head`, the first Content-Type into
 // `content_type`, the body (de-chunked) into `ok_body` when the status is 200, else into
 // `other_body`. All four are cleared here; the strings keep their capacity.
-class BackendResponseParser final : public boost::beast::http::basic_parser<false> {
+class BackendResponseParser final : public BodyToStringParser<false> {
  public:
   BackendResponseParser(BackendResponse* head, std::string* content_type, std::string* ok_body,
                         std::string* other_body);
 
  private:
-  using string_view = boost::beast::string_view;
-  using error_code = boost::beast::error_code;
-  void on_request_impl(boost::beast::http::verb, string_view, string_view, int,
-                       error_code&) override {}
   void on_response_impl(int code, string_view reason, int version, error_code& ec) override;
   void on_field_impl(boost::beast::http::field f, string_view name, string_view value,
                      error_code& ec) override;
-  void on_header_impl(error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code& ec) override;
-  size_t on_body_impl(string_view body, error_code& ec) override;
-  void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
-  size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code& ec) override;
-  void on_finish_impl(error_code&) override {}
 
   BackendResponse* head_;
   std::string* content_type_;
   std::string* ok_body_;
   std::string* other_body_;
-  std::string* body_ = nullptr;  // one of the two, once the status is known
   bool have_content_type_ = false;
 };
 

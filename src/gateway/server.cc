@@ -96,8 +96,9 @@ class LineWriter {
   void Put(char c) { *p_++ = c; }
   void Int(int64_t v) { p_ = std::to_chars(p_, p_ + 20, v).ptr; }
   // `v` in base 10 or 16 as `width` (at most 20) digits or more, zero-padded on the left.
-  // Digits written from the right into place (std::to_chars into a scratch buffer and a copy
-  // took ~70 instructions a number; a line and an id have 11).
+  // Digits written from the right into place, not std::to_chars into a scratch buffer and a
+  // copy: 11 numbers a request (the id, the log line); see AppendField (http_head.cc) for the
+  // measured difference of the two.
   void Padded(uint64_t v, int width, int base = 10) {
     int n = 1;
     if (base == 16) {
@@ -451,9 +452,9 @@ struct Worker {
   }
   // Declared first: destroyed last, after the sockets below and the coroutine frames it owns.
   // One thread runs it, and only that thread touches its sockets (other threads post to it:
-  // Reload, Drain, a waiter's wake-up), so the reactor's per-socket locks are off: Asio's
-  // UNSAFE_IO hint (two mutex round trips fewer per socket operation). Posting, timers and
-  // io.stop() stay thread-safe under it.
+  // Reload, Drain, a waiter's wake-up), so the reactor's per-socket lock is off: Asio's
+  // UNSAFE_IO hint (30,084 -> 29,234 instructions per plain request, run_gateway_profile.sh).
+  // Posting, timers and io.stop() stay thread-safe under it.
   net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   int index;
   tcp::acceptor acceptor{io};
@@ -973,9 +974,10 @@ class Server {
     // fixed-point integers) and sent with one write(2) to standard error, where the gateway's
     // spdlog sink writes its own lines, also one write each (stderr is unbuffered), so lines
     // never mix (a line longer than PIPE_BUF, 4 KiB, into a pipe excepted: only a huge model
-    // or tenant name makes one). Through spdlog the same bytes took ~1 K instructions more a
-    // line (its logger, a mutex, a formatter pass, fwrite and fflush); fmt's runtime format
-    // took ~9 K (callgrind, bench/gateway/run_gateway_profile.sh, docs/benchmarks.md).
+    // or tenant name makes one). Handing the finished line to a spdlog logger cost 1.07 K
+    // instructions a request (spdlog::logger::log_it_, inclusive: its mutex, a formatter pass,
+    // fwrite and fflush); fmt's runtime format took ~9 K (callgrind_annotate --inclusive=yes on
+    // PROFILE_KEEP of bench/gateway/run_gateway_profile.sh; docs/benchmarks.md).
     using namespace std::string_view_literals;
     thread_local std::string buf;
     const size_t bound = 512 + r.id.size() + r.tenant.size() + r.model.size() + r.pool.size() +
