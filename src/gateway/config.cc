@@ -246,7 +246,7 @@ class Reader {
     GatewayConfig c;
     c.source = source_;
     if (Status s = CheckKeys(root, "",
-                             {"listen", "workers", "log", "admin", "models", "pools", "tenants",
+                             {"listen", "workers", "busy_poll_us", "log", "admin", "models", "pools", "tenants",
                               "entitlements", "estimator", "router", "limits", "backend_metrics"});
         !s.ok()) {
       return s;
@@ -262,6 +262,14 @@ class Reader {
       if (Status s = GetI(root, "workers", "", &w); !s.ok()) return s;
       if (w < 0 || w > 256) return Error(root["workers"], "workers", "must be in [0, 256]");
       c.workers = static_cast<int32_t>(w);
+    }
+    if (root["busy_poll_us"].IsDefined()) {
+      int64_t v = 0;
+      if (Status s = GetI(root, "busy_poll_us", "", &v); !s.ok()) return s;
+      if (v < 0 || v > 1000000) {
+        return Error(root["busy_poll_us"], "busy_poll_us", "must be in [0, 1000000]");
+      }
+      c.busy_poll_us = v;
     }
     if (const YAML::Node lg = root["log"]; lg.IsDefined()) {
       if (Status s = CheckKeys(lg, "log", {"requests"}); !s.ok()) return s;

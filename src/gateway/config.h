@@ -93,6 +93,11 @@ struct GatewayConfig {
   // I/O threads, each with its own io_context and SO_REUSEPORT listener; 0: one per hardware
   // thread (std::thread::hardware_concurrency).
   int32_t workers = 0;
+  // Busy polling: after its last event a worker keeps polling its sockets (epoll_wait with a
+  // zero timeout) for this many microseconds before it blocks. 0 (the default) blocks at once.
+  // For virtual machines, where waking an idle vCPU costs tens of microseconds per hop (HAProxy's
+  // `busy-polling` answers the same problem); it spends CPU for latency. docs/gateway.md.
+  int64_t busy_poll_us = 0;
   // One structured line per finished request (spdlog, stderr): request id, tenant, pool, class,
   // status, outcome, tokens and times. Keys are never logged.
   bool log_requests = true;

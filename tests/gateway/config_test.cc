@@ -108,6 +108,8 @@ TEST(GatewayConfigTest, Errors) {
   EXPECT_EQ(ErrorOf(Replace(Good(), "client_idle_timeout_s: 5", "client_idle_timeout_s: 0")),
             "gateway.yaml:23: limits.client_idle_timeout_s: must be > 0");
   EXPECT_EQ(ErrorOf("workers: -1\n" + Good()), "gateway.yaml:1: workers: must be in [0, 256]");
+  EXPECT_EQ(ErrorOf("busy_poll_us: 2000000\n" + Good()),
+            "gateway.yaml:1: busy_poll_us: must be in [0, 1000000]");
   EXPECT_EQ(ErrorOf("backend_metrics: {max_kv_usage: 1.5}\n" + Good()),
             "gateway.yaml:1: backend_metrics.max_kv_usage: must be in (0, 1]");
   EXPECT_EQ(ErrorOf("log: {requests: maybe}\n" + Good()),
@@ -146,9 +148,12 @@ TEST(GatewayConfigTest, WorkersAndLogging) {
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->workers, 0);  // one per hardware thread
   EXPECT_TRUE(c->log_requests);
-  c = ParseGatewayConfig("workers: 3\nlog: {requests: false}\n" + Good(), "gateway.yaml");
+  EXPECT_EQ(c->busy_poll_us, 0);  // blocks at once
+  c = ParseGatewayConfig("workers: 3\nbusy_poll_us: 500\nlog: {requests: false}\n" + Good(),
+                         "gateway.yaml");
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->workers, 3);
+  EXPECT_EQ(c->busy_poll_us, 500);
   EXPECT_FALSE(c->log_requests);
 }
 

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -983,6 +984,80 @@ TEST_F(GatewayServerTest, ConcurrentRequestsOnFourWorkersLeaveNothingHeld) {
   }
   EXPECT_EQ(settled, 800);
   std::remove(path.c_str());
+}
+
+namespace {
+// CPU time (user + system, all threads) of a process so far, in ms (/proc/PID/stat, 10 ms ticks).
+double CpuMsOf(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(f, stat);  // one line
+  // Fields after the command name (which may hold spaces) start past its closing parenthesis.
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::vector<std::string> fields;
+  for (std::string x; rest >> x;) fields.push_back(x);
+  if (fields.size() < 13) return -1;
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return (std::stod(fields[11]) + std::stod(fields[12])) * 1000.0 / ticks;  // utime, stime
+}
+}  // namespace
+
+// busy_poll_us: the workers serve as before (plain, streamed, a queued request woken by another
+// worker's release, SIGTERM drain) and poll while idle for the window, then block. CPU time
+// tells which: a 1 s window keeps an idle gateway on a CPU (its config watcher wakes it every
+// second), a 20 ms one lets it sleep between those wake-ups.
+TEST_F(GatewayServerTest, BusyPollingServesAndBlocksAfterItsWindow) {
+  const auto start = [&](int64_t busy_poll_us, const std::string& name) {
+    const std::string path = *config_path_ + name;
+    std::ofstream(path) << "workers: 2\nbusy_poll_us: " + std::to_string(busy_poll_us) + "\n" +
+                               *config_text_;
+    return std::make_unique<ChildProcess>(TOKENPOOL_BINARY,
+                                          std::vector<std::string>{"serve", "--config", path});
+  };
+  std::unique_ptr<ChildProcess> spin = start(1000000, ".spin.yaml");
+  ASSERT_NE(spin->port(), 0) << spin->banner();
+  EXPECT_EQ(Burst(spin->port(), 4, 40, kAcme, false), 40);
+  EXPECT_EQ(Burst(spin->port(), 4, 40, kAcme, true), 40);
+  {
+    // The patient tenant holds one sequence: a second request queues until the first ends.
+    Client a(spin->port());
+    Client b(spin->port());
+    ASSERT_TRUE(a.Send("POST", "/v1/chat/completions", Chat("m", 40, true), Auth(kPatient)));
+    Response ha = a.ReadHead();
+    ASSERT_EQ(ha.status, 200);
+    Response rb = b.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kPatient));
+    EXPECT_EQ(rb.status, 200) << rb.body;
+    a.ReadBody(&ha);
+    EXPECT_TRUE(ha.complete);
+  }
+  double before = CpuMsOf(spin->pid());
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  const double spinning_ms = CpuMsOf(spin->pid()) - before;
+  EXPECT_GE(spinning_ms, 120) << "an idle gateway with a 1 s window should poll, not sleep";
+
+  std::unique_ptr<ChildProcess> brief = start(20000, ".brief.yaml");
+  ASSERT_NE(brief->port(), 0) << brief->banner();
+  EXPECT_EQ(Burst(brief->port(), 4, 40, kAcme, true), 40);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // past the window
+  before = CpuMsOf(brief->pid());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  const double blocked_ms = CpuMsOf(brief->pid()) - before;
+  EXPECT_LT(blocked_ms, 300) << "a 20 ms window must end in a blocking wait";
+
+  // SIGTERM with a stream in flight: it completes, then the polling loops end.
+  Client c(spin->port());
+  ASSERT_TRUE(c.Send("POST", "/v1/chat/completions", Chat("m", 60, true), Auth(kAcme)));
+  Response head = c.ReadHead();
+  ASSERT_EQ(head.status, 200);
+  kill(spin->pid(), SIGTERM);
+  c.ReadBody(&head);
+  EXPECT_TRUE(head.complete);
+  EXPECT_EQ(SseEvents(head.body).back(), "[DONE]");
+  EXPECT_TRUE(spin->WaitExit(5000));
+  kill(brief->pid(), SIGTERM);
+  EXPECT_TRUE(brief->WaitExit(5000));
+  std::remove((*config_path_ + ".spin.yaml").c_str());
+  std::remove((*config_path_ + ".brief.yaml").c_str());
 }
 
 TEST_F(GatewayServerTest, RequestIdAndQueueHeaders) {

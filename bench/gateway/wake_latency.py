@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""What one message between two CPUs costs on this machine, apart from any proxy: the floor
+under the gateway bench's added latency.
+
+A parent on CPU 0 sends one byte over a Unix socket pair to a child on CPU 1, which echoes it;
+the round trip is timed. Cases:
+  gap 0        the next message follows at once: neither CPU has time to go idle;
+  gap G us     the parent sleeps G us between messages (5,000 req/s is a mean gap of 200 us):
+               both CPUs go idle between messages, as they do under the bench's open-loop load;
+  ... polling  the child polls its socket (non-blocking reads in a loop) instead of blocking,
+               so its CPU never idles: what `busy_poll_us` does for the gateway.
+
+On a virtual machine an idle vCPU halts and is woken through the hypervisor; the difference
+between the 'gap G' and 'gap 0' rows is what that costs per round trip (two wake-ups). Python's
+own overhead (a few us per call) is in every row alike.
+
+Usage: bench/gateway/wake_latency.py [messages] [gap-us]
+"""
+import os
+import socket
+import statistics
+import sys
+import time
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
+GAP_US = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+
+if (os.cpu_count() or 1) < 2:
+    sys.exit("wake_latency: needs two CPUs")
+
+
+def run(gap_us, polling):
+    a, b = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        a.close()
+        os.sched_setaffinity(0, {1})
+        if polling:
+            b.setblocking(False)
+        while True:
+            try:
+                d = b.recv(1)
+            except BlockingIOError:
+                continue
+            if not d:
+                os._exit(0)
+            b.send(d)
+    b.close()
+    os.sched_setaffinity(0, {0})
+    rtt = []
+    for i in range(N + 100):
+        if gap_us:
+            time.sleep(gap_us / 1e6)
+        t0 = time.perf_counter_ns()
+        a.send(b"x")
+        a.recv(1)
+        if i >= 100:  # warm-up
+            rtt.append((time.perf_counter_ns() - t0) / 1e3)
+    a.close()
+    os.waitpid(pid, 0)
+    rtt.sort()
+    return statistics.median(rtt), rtt[int(len(rtt) * 0.99)]
+
+
+print(f"round trip of one byte, CPU 0 <-> CPU 1 (Unix socket pair), {N} messages")
+print("| case | P50 us | P99 us |")
+print("|---|---:|---:|")
+rows = {}
+for gap, polling in ((0, False), (GAP_US, False), (GAP_US, True)):
+    name = f"gap {gap} us" + (", receiver polling" if polling else "")
+    rows[(gap, polling)] = run(gap, polling)
+    print(f"| {name} | {rows[(gap, polling)][0]:.1f} | {rows[(gap, polling)][1]:.1f} |", flush=True)
+idle = rows[(GAP_US, False)][0] - rows[(0, False)][0]
+saved = rows[(GAP_US, False)][0] - rows[(GAP_US, True)][0]
+print(f"idle CPUs add {idle:.0f} us per round trip at P50 (two wake-ups); a polling receiver "
+      f"saves {saved:.0f} us of it")
