@@ -14,6 +14,11 @@ On a virtual machine an idle vCPU halts and is woken through the hypervisor; the
 between the 'gap G' and 'gap 0' rows is what that costs per round trip (two wake-ups). Python's
 own overhead (a few us per call) is in every row alike.
 
+Then the stalls: a process on each CPU reads the clock in a loop for 5 s and counts the gaps
+(time it was not running: the host ran something else, or the guest kernel did). Every request
+crosses both CPUs, so a gap of G ms delays the requests in flight then by up to G ms, whatever
+the proxy: a floor under P99.
+
 Usage: bench/gateway/wake_latency.py [messages] [gap-us]
 """
 import os
@@ -74,3 +79,38 @@ idle = rows[(GAP_US, False)][0] - rows[(0, False)][0]
 saved = rows[(GAP_US, False)][0] - rows[(GAP_US, True)][0]
 print(f"idle CPUs add {idle:.0f} us per round trip at P50 (two wake-ups); a polling receiver "
       f"saves {saved:.0f} us of it")
+
+
+def stalls(cpu, secs, pipe_w):
+    os.sched_setaffinity(0, {cpu})
+    gaps = []
+    start = last = time.perf_counter_ns()
+    end = start + int(secs * 1e9)
+    while last < end:
+        t = time.perf_counter_ns()
+        if t - last > 200_000:
+            gaps.append(t - last)
+        last = t
+    os.write(pipe_w, (",".join(str(g) for g in gaps) + "\n").encode())
+    os._exit(0)
+
+
+print()
+print("stalls: a process spinning on each CPU for 5 s, gaps between two clock reads")
+print("| CPU | gaps > 0.2 ms | gaps > 1 ms | time lost | longest |")
+print("|---|---:|---:|---:|---:|")
+pipes = []
+for cpu in (0, 1):
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.close(r)
+        stalls(cpu, 5, w)
+    os.close(w)
+    pipes.append((cpu, r))
+for cpu, r in pipes:
+    with os.fdopen(r) as f:
+        line = f.read().strip()
+    g = [int(x) / 1e3 for x in line.split(",") if x]
+    print(f"| {cpu} | {len(g)} | {sum(1 for x in g if x > 1000)} | {sum(g) / 1e3:.1f} ms "
+          f"({sum(g) / 5e4:.2f}%) | {max(g, default=0) / 1e3:.2f} ms |")
+    os.wait()
