@@ -5,14 +5,16 @@ under the gateway bench's added latency.
 A parent on CPU 0 sends one byte over a Unix socket pair to a child on CPU 1, which echoes it;
 the round trip is timed. Cases:
   gap 0        the next message follows at once: neither CPU has time to go idle;
-  gap G us     the parent sleeps G us between messages (5,000 req/s is a mean gap of 200 us):
+  gap G us     the parent sleeps at least G us between messages (time.sleep oversleeps a
+               little; 5,000 req/s is a mean gap of 200 us):
                both CPUs go idle between messages, as they do under the bench's open-loop load;
   ... polling  the child polls its socket (non-blocking reads in a loop) instead of blocking,
                so its CPU never idles: what `busy_poll_us` does for the gateway.
 
 On a virtual machine an idle vCPU halts and is woken through the hypervisor; the difference
-between the 'gap G' and 'gap 0' rows is what that costs per round trip (two wake-ups). Python's
-own overhead (a few us per call) is in every row alike.
+between the 'gap G' and 'gap 0' rows is what that costs per round trip, and the polling row
+shows how much of it is the receiver's wake-up. Python's own overhead (a few us per call) is in
+every row alike.
 
 Then the stalls: a process on each CPU reads the clock in a loop for 5 s and counts the gaps
 (time it was not running: the host ran something else, or the guest kernel did). Every request
@@ -77,7 +79,7 @@ for gap, polling in ((0, False), (GAP_US, False), (GAP_US, True)):
     print(f"| {name} | {rows[(gap, polling)][0]:.1f} | {rows[(gap, polling)][1]:.1f} |", flush=True)
 idle = rows[(GAP_US, False)][0] - rows[(0, False)][0]
 saved = rows[(GAP_US, False)][0] - rows[(GAP_US, True)][0]
-print(f"idle CPUs add {idle:.0f} us per round trip at P50 (two wake-ups); a polling receiver "
+print(f"idle CPUs add {idle:.0f} us per round trip at P50; a polling receiver "
       f"saves {saved:.0f} us of it")
 
 

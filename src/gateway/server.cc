@@ -1748,12 +1748,11 @@ FileStamp StampOf(const std::string& path) {
   return {t, ec ? 0 : n};
 }
 
-// Polls the config file once a second and reloads when its modification time or size changes
-// from `last` (an editor's rename-into-place included). Runs on worker 0.
 // Runs a worker's io_context until it stops or runs out of work, as io_context::run() does. With
 // busy_poll_us > 0 it polls (epoll_wait with a zero timeout) while the worker has been idle for
 // less than that, and blocks only after: on a VM, a blocked thread's vCPU halts and waking it
-// costs tens of microseconds per message (docs/gateway.md, "Busy polling").
+// costs tens of microseconds per message (docs/gateway.md, "Busy polling"). The window starts
+// again after every handler, the gateway's own timers' included.
 void RunWorkerLoop(net::io_context& io, int64_t busy_poll_us) {
   if (busy_poll_us <= 0) {
     io.run();
@@ -1772,6 +1771,8 @@ void RunWorkerLoop(net::io_context& io, int64_t busy_poll_us) {
   }
 }
 
+// Polls the config file once a second and reloads when its modification time or size changes
+// from `last` (an editor's rename-into-place included). Runs on worker 0.
 net::awaitable<void> WatchConfigFile(Server& server, net::io_context& io, std::string path,
                                      FileStamp last) {
   namespace fs = std::filesystem;

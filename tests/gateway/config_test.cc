@@ -275,6 +275,12 @@ TEST(GatewayStateTest, ReloadAppliesTenantsAndRefusesTheRest) {
   Status r = state.Reload(*moved);
   EXPECT_EQ(r.code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(r.message().find("listen: changed"), std::string::npos) << r.message();
+  // So does busy polling (the worker loops read it once, at start).
+  Result<GatewayConfig> busy = ParseGatewayConfig("busy_poll_us: 100\n" + Good(), "g.yaml");
+  ASSERT_TRUE(busy.ok());
+  r = state.Reload(*busy);
+  EXPECT_EQ(r.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.message().find("busy_poll_us: changed"), std::string::npos) << r.message();
   // Guarantees beyond the pool are refused; the running entitlements stay.
   Result<GatewayConfig> big =
       ParseGatewayConfig(Replace(Replace(Good(), "concurrency: 2}", "concurrency: 100000}"),
