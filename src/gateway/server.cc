@@ -140,6 +140,19 @@ class LineWriter {
     Put('.');
     Padded(a % static_cast<uint64_t>(scale), decimals);
   }
+  // ` key=value` pairs of the log line (`key` carries its leading space and '=').
+  void Field(std::string_view key, std::string_view v) {
+    Put(key);
+    Put(v);
+  }
+  void Field(std::string_view key, int64_t v) {
+    Put(key);
+    Int(v);
+  }
+  void FixedField(std::string_view key, double v, int decimals) {
+    Put(key);
+    Fixed(v, decimals);
+  }
   char* end() const { return p_; }
 
  private:
@@ -985,35 +998,21 @@ class Server {
     if (buf.size() < bound) buf.resize(bound);
     LineWriter w(buf.data());
     PutLogPrefix(&w);
-    w.Put("request id="sv);
-    w.Put(r.id);
-    w.Put(" tenant="sv);
-    w.Put(r.tenant);
-    w.Put(" model="sv);
-    w.Put(r.model);
-    w.Put(" pool="sv);
-    w.Put(r.pool);
-    w.Put(" class="sv);
-    w.Put(r.cls);
-    w.Put(" status="sv);
-    w.Int(r.status);
-    w.Put(" outcome="sv);
-    w.Put(r.outcome);
-    w.Put(" end="sv);
-    w.Put(r.end);
+    w.Field("request id="sv, r.id);
+    w.Field(" tenant="sv, r.tenant);
+    w.Field(" model="sv, r.model);
+    w.Field(" pool="sv, r.pool);
+    w.Field(" class="sv, r.cls);
+    w.Field(" status="sv, r.status);
+    w.Field(" outcome="sv, r.outcome);
+    w.Field(" end="sv, r.end);
     w.Put(r.stream ? " stream=true"sv : " stream=false"sv);
-    w.Put(" est_prompt="sv);
-    w.Int(r.estimated_prompt);
-    w.Put(" prompt="sv);
-    w.Int(r.prompt);
-    w.Put(" completion="sv);
-    w.Int(r.completion);
-    w.Put(" queue_ms="sv);
-    w.Fixed(r.queue_ms, 2);
-    w.Put(" ttft_ms="sv);
-    w.Fixed(r.ttft_ms, 2);
-    w.Put(" e2e_ms="sv);
-    w.Fixed(e2e_ms, 2);
+    w.Field(" est_prompt="sv, r.estimated_prompt);
+    w.Field(" prompt="sv, r.prompt);
+    w.Field(" completion="sv, r.completion);
+    w.FixedField(" queue_ms="sv, r.queue_ms, 2);
+    w.FixedField(" ttft_ms="sv, r.ttft_ms, 2);
+    w.FixedField(" e2e_ms="sv, e2e_ms, 2);
     w.Put('\n');
     WriteLine(STDERR_FILENO, buf.data(), static_cast<size_t>(w.end() - buf.data()));
     if (buf.size() > 64 * 1024) std::string().swap(buf);  // a client's huge model name
