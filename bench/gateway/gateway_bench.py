@@ -39,6 +39,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_configs  # noqa: E402  (beside this script)
+
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
 PORTKEY = "--portkey" in sys.argv[1:]
 # --busy-poll-us=N adds a target: tokenpool with `busy_poll_us: N` (its workers poll for N us
@@ -155,74 +158,22 @@ try:
     m = wait_for(os.path.join(tmp, "mock.out"), r"listening on [0-9.]+:(\d+).*model=(\S+)", "mock")
     mock_port, model = int(m.group(1)), m.group(2)
 
-    # nginx: a plain keep-alive reverse proxy, one process.
-    nginx_conf = os.path.join(tmp, "nginx.conf")
-    with open(nginx_conf, "w") as f:
-        f.write(f"""
-daemon off;
-master_process off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx.err warn;
-events {{ worker_connections 8192; }}
-http {{
-  access_log {tmp}/nginx.access;
-  client_body_temp_path {tmp}/body;
-  proxy_temp_path {tmp}/proxy;
-  fastcgi_temp_path {tmp}/fastcgi;
-  uwsgi_temp_path {tmp}/uwsgi;
-  scgi_temp_path {tmp}/scgi;
-  keepalive_requests 1000000;
-  upstream mock {{ server 127.0.0.1:{mock_port}; keepalive 256; keepalive_requests 1000000; }}
-  server {{
-    listen 127.0.0.1:0;
-    location / {{
-      proxy_pass http://mock;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-    }}
-  }}
-}}
-""")
-    # nginx cannot print the port it bound for port 0: pick a free one.
+    # nginx: a plain keep-alive reverse proxy, one process. It cannot print the port it bound
+    # for port 0: pick a free one.
     import socket
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     nginx_port = s.getsockname()[1]
     s.close()
-    with open(nginx_conf) as f:
-        conf = f.read().replace("listen 127.0.0.1:0;", f"listen 127.0.0.1:{nginx_port};")
+    nginx_conf = os.path.join(tmp, "nginx.conf")
     with open(nginx_conf, "w") as f:
-        f.write(conf)
+        f.write(bench_configs.nginx_conf(tmp, mock_port, nginx_port))
     nginx = start([NGINX, "-p", tmp, "-c", nginx_conf], "nginx.out", PROXY_CPU)
 
-    # tokenpool serve: one pool; the mock stands for 64 replicas (the capacity model counts
-    # replicas, the mock is instant) of 1,024 tokens of context, 2.05M tokens/s in all (the
-    # pool's capacity in GET /admin/pools), and the tenant's guarantee is 2.0M of it. The wrk
-    # request is 49 tokens (the mock's usage: 33 prompt + 16 completion), so ~40,800 req/s fit,
-    # above what the mock serves directly. With 200K tokens/s (an earlier version) wrk was held
-    # to ~4,400 req/s; with 1.2M (8,192 tokens of context, 1.3M in all) the token-rate meter
-    # filled during some 5 s rounds and not others once the gateway passed 1.2M / 49 = ~24,500
-    # req/s (this script with 5 rounds at 69bae68: tokenpool 20,412 / 31,618 / 31,822 /
-    # 20,363 / 21,848 req/s): the figure then measured admission, not the gateway.
-    import hashlib
-    digest = hashlib.sha256(KEY.encode()).hexdigest()
-    url = f'"http://127.0.0.1:{mock_port}"'
+    # tokenpool serve: bench_configs.gateway_yaml says why its pool and guarantee are as they are.
     gw_conf = os.path.join(tmp, "gateway.yaml")
     with open(gw_conf, "w") as f:
-        f.write(f"""listen: {{host: 127.0.0.1, port: 0}}
-workers: 1
-models: [{model}]
-pools:
-  - {{name: main, model: {model}, profile: llama-3-8b-h100, max_model_len: 1024,
-      backends: [{", ".join([url] * 64)}]}}
-tenants:
-  - {{name: bench, keys: [{digest}]}}
-entitlements:
-  - {{tenant: bench, pool: main, class: guaranteed,
-      guarantee: {{token_rate: 2000000, kv_tokens: 1000000, concurrency: 2048}}}}
-""")
+        f.write(bench_configs.gateway_yaml(mock_port, model, KEY))
     portkey_headers = {}
     if PORTKEY:
         pk_dir = os.path.join("bench", "peers", "portkey")
@@ -266,14 +217,7 @@ entitlements:
     def lua_for(name):
         path = os.path.join(tmp, f"post-{name}.lua")
         with open(path, "w") as f:
-            f.write(f"""wrk.method = "POST"
-wrk.path = "/v1/chat/completions"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer {KEY}"
-wrk.body = '{{"model":"{model}","messages":[{{"role":"system","content":"You are a helpful assistant."}},{{"role":"user","content":"Write a haiku about token pools and GPUs, please."}}],"max_tokens":16}}'
-""")
-            for k, v in extra[name].items():
-                f.write(f'wrk.headers["{k}"] = "{v}"\n')
+            f.write(bench_configs.wrk_lua(model, KEY, extra[name]))
         return path
     trace = os.path.join(tmp, "short.csv")
     with open(trace, "w") as f:

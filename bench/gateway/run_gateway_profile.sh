@@ -34,7 +34,8 @@ model=$(grep -o 'model=[^ ]*' "$tmp/mock.out" | sed 's/model=//')
 printf "num_prefill_tokens,num_decode_tokens\n" >"$tmp/t.csv"
 for i in $(seq 0 199); do echo "$((40 + (i * 37) % 120)),$((8 + (i * 11) % 24))" >>"$tmp/t.csv"; done
 digest=$(printf %s sk-bench | sha256sum | cut -d' ' -f1)
-# The mock stands for 32 replicas and the tenant's guarantee for most of them, so that the
+# Its own gateway config, not bench_configs.py's (the figures in docs/benchmarks.md were counted
+# with this one): the mock stands for 32 replicas and the tenant's guarantee for most of them, so that the
 # token pool admits wrk's unpaced requests at once (with one replica's 20K tokens/s they queued).
 url=$(for _ in $(seq 1 32); do printf '"http://127.0.0.1:%s",' "$mock_port"; done)
 url=${url%,}
@@ -51,33 +52,8 @@ entitlements:
   - {tenant: bench, pool: main, class: guaranteed, guarantee: {token_rate: 600000, kv_tokens: 600000, concurrency: 1000}}
 EOF
 nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$tmp/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx.err warn;
-events { worker_connections 8192; }
-http {
-  access_log $tmp/nginx.access;
-  client_body_temp_path $tmp/body;
-  proxy_temp_path $tmp/proxy;
-  keepalive_requests 1000000;
-  upstream mock { server 127.0.0.1:$mock_port; keepalive 256; keepalive_requests 1000000; }
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / { proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
-  }
-}
-EOF
-
-cat >"$tmp/post.lua" <<EOF
-wrk.method = "POST"
-wrk.path = "/v1/chat/completions"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench"
-wrk.body = '{"model":"$model","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Write a haiku about token pools and GPUs, please."}],"max_tokens":16}'
-EOF
+python3 bench/gateway/bench_configs.py nginx "$tmp" "$mock_port" "$nginx_port" >"$tmp/nginx.conf"
+python3 bench/gateway/bench_configs.py lua "$model" sk-bench >"$tmp/post.lua"
 
 # measure NAME MODE LOAD: starts NAME (tokenpool|nginx) under MODE (callgrind|strace), applies
 # LOAD (stream|plain), stops it and prints the counts per request.

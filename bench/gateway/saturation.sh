@@ -29,30 +29,11 @@ pids+=("$MOCK")
 wait_line "$T/mock.out"
 mp=$(port_of "$T/mock.out")
 model=$(grep -o 'model=[^ ]*' "$T/mock.out" | head -1 | sed 's/model=//')
-digest=$(printf %s sk-bench | sha256sum | cut -d' ' -f1)
-backends=$(for _ in $(seq 64); do printf '"http://127.0.0.1:%s",' "$mp"; done | sed 's/,$//')
-# The gateway bench's config (gateway_bench.py): 64 replicas of 1,024 tokens of context, a
+# The configs of gateway_bench.py (bench_configs.py): 64 replicas of 1,024 tokens of context, a
 # guarantee above what the mock can serve, the request log on (to a file).
-cat >"$T/gw.yaml" <<Y
-listen: {host: 127.0.0.1, port: 0}
-workers: 1
-models: [$model]
-pools:
-  - {name: main, model: $model, profile: llama-3-8b-h100, max_model_len: 1024, backends: [$backends]}
-tenants:
-  - {name: bench, keys: [$digest]}
-entitlements:
-  - {tenant: bench, pool: main, class: guaranteed, guarantee: {token_rate: 2000000, kv_tokens: 1000000, concurrency: 2048}}
-Y
+python3 bench/gateway/bench_configs.py gateway "$mp" "$model" sk-bench >"$T/gw.yaml"
 np=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$T/ng"
-cat >"$T/nginx.conf" <<N
-daemon off; master_process off; worker_processes 1; pid $T/nginx.pid; error_log $T/nginx.err warn;
-events { worker_connections 8192; }
-http { access_log $T/nginx.access; client_body_temp_path $T/ng/body; proxy_temp_path $T/ng/proxy; keepalive_requests 1000000;
-  upstream mock { server 127.0.0.1:$mp; keepalive 256; keepalive_requests 1000000; }
-  server { listen 127.0.0.1:$np; location / { proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; } } }
-N
+python3 bench/gateway/bench_configs.py nginx "$T" "$mp" "$np" >"$T/nginx.conf"
 taskset -c 1 nginx -p "$T" -c "$T/nginx.conf" >"$T/nginx.out" 2>&1 &
 pids+=($!)
 declare -A PORT PID
@@ -69,13 +50,7 @@ for v in A B; do
   PORT[$v]=$(port_of "$T/gw$v.out")
   names="$names $v"
 done
-cat >"$T/p.lua" <<L
-wrk.method = "POST"
-wrk.path = "/v1/chat/completions"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench"
-wrk.body = '{"model":"$model","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Write a haiku about token pools and GPUs, please."}],"max_tokens":16}'
-L
+python3 bench/gateway/bench_configs.py lua "$model" sk-bench >"$T/p.lua"
 tck=$(getconf CLK_TCK)
 cpu_of() { awk '{print $14, $15}' "/proc/$1/stat"; }
 for n in $names; do taskset -c 0 wrk -t1 -c64 -d1s -s "$T/p.lua" "http://127.0.0.1:${PORT[$n]}" >/dev/null; done
