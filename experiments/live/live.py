@@ -6,14 +6,15 @@ the analysis that puts the live run beside the simulator's prediction.
 Time: a scenario is written in model seconds (what the simulator runs). A live run with the
 mock at --speedup K runs it K times faster, so the load generator gets a copy in wall seconds
 (rates x K, times / K) and every live latency is multiplied by K before it is compared.
-The gateway runs on wall time and cannot be told about K (see docs/live-experiments.md), so the
-token-pool runs use K = 1.
+The gateway is told K too (`time_scale: K`, gateway-config --time-scale), so its token pools
+keep model time: capacity, rate windows and the entitlements' SLOs (posted in model ms).
 
 Subcommands (all paths relative to the current directory, the repository root):
   scenario SRC OUT_MODEL OUT_WALL --speedup K [--set key=value ...] [--tenant-rate NAME=RPS ...]
   gateway-config OUT --ports P1,P2 [--dup N] --tenants a,b,c --admin-token T --model M
-        --max-model-len L
-  entitle ADMIN_PORT TOKEN SCENARIO [--dup N] [--only a,b] [--skip c]
+        --max-model-len L [--time-scale K]
+  entitle ADMIN_PORT TOKEN SCENARIO [--dup N] [--only a,b] [--skip c] [--speedup K]
+        (--speedup only for a gateway without time_scale: SLOs divided by K)
   sample ADMIN_PORT TOKEN OUT_JSONL  (one GET /admin/tenants per second until killed)
   point ROWS_CSV SIM_SUMMARY SCENARIO_MODEL --speedup K --label L   -> one JSON line
   e2-report DIR  (reads DIR/points.jsonl)
@@ -158,6 +159,10 @@ def cmd_gateway_config(a):
     y = []
     y.append("listen: {host: 127.0.0.1, port: 0}")
     y.append("workers: %d" % a.workers)
+    if a.time_scale != 1:
+        # The pools' clock at the mocks' speed: capacity, rate windows and SLOs in model time
+        # (docs/gateway.md, "Time scale").
+        y.append("time_scale: %g" % a.time_scale)
     y.append("log: {requests: false}")
     y.append("admin: {host: 127.0.0.1, port: 0, token_sha256: %s}" % sha(a.admin_token))
     y.append("models: [%s]" % a.model)
@@ -618,6 +623,7 @@ def main():
     s.add_argument("--estimator", default="ema")
     s.add_argument("--workers", type=int, default=2)
     s.add_argument("--metrics", type=int, default=1)
+    s.add_argument("--time-scale", type=float, default=1)
     s.set_defaults(f=cmd_gateway_config)
     s = sub.add_parser("entitle")
     s.add_argument("port", type=int)

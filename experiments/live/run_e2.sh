@@ -8,10 +8,10 @@
 # Environment (defaults in brackets):
 #   LOADS ["0.5 1 2 3"]   load factors (x the pool's ~30 req/s for elastic and spot)
 #   MODES ["token_pools none"]
-#   SPEEDUP_TP [1]        mock --speedup for the token-pool runs (the gateway runs on wall time:
-#                         K > 1 shrinks its token_rate capacity K-fold; see the docs)
+#   SPEEDUP_TP [1]        mock --speedup K for the token-pool runs; the gateway gets
+#                         time_scale: K, so its pools keep model time (docs/gateway.md)
 #   SPEEDUP_NONE [1]      mock --speedup for the admission-disabled runs (the gateway's clock
-#                         plays no part there)
+#                         plays no part there; it gets time_scale: K as well)
 #   DURATION [90] WARMUP [30] DRAIN [30]   model seconds (arrivals, unmeasured start, drain)
 #   OUT [experiments/live/results/e2]
 # Writes OUT/report.md, e2_live_vs_sim.csv, points.jsonl, p99_vs_load.svg and a folder per
@@ -56,10 +56,11 @@ for mode in $MODES; do
     done
     $PY $LIVE/live.py gateway-config "$d/gateway.yaml" --ports "${ports[0]},${ports[1]}" \
       --dup "$dup" --tenants guaranteed,elastic,spot --admin-token "$ADMIN_TOKEN" \
-      --max-model-len 8192 --metrics "$metrics"
+      --max-model-len 8192 --metrics "$metrics" --time-scale "$k"
     live_start_gateway "$d/gateway.log" "$d/gateway.yaml" > /dev/null
+    # SLOs in model ms: the gateway's pools run on model time (time_scale).
     $PY $LIVE/live.py entitle "$ADMIN_PORT" "$ADMIN_TOKEN" "$d/scenario.yaml" --dup "$dup" \
-      --speedup "$k" > "$d/entitlements.txt"
+      > "$d/entitlements.txt"
     drain=$(awk "BEGIN { print $DRAIN / $k }")
     echo "== $mode load $load speedup $k: $(date -u +%H:%M:%S)" >&2
     cmd=("$TP" load --target "127.0.0.1:$GW_PORT" --scenario "$d/scenario_wall.yaml"

@@ -8,8 +8,9 @@
 # (docs/live-experiments.md).
 #
 # Usage: experiments/live/run_e3.sh [path/to/tokenpool]
-# Environment: DURATION [330] FAIL_S [60] BACK_S [150] JOIN_S [180] DRAIN [30] (model seconds
-#   = wall seconds: speedup 1, see the docs), OUT [experiments/live/results/e3].
+# Environment: DURATION [330] FAIL_S [60] BACK_S [150] JOIN_S [180] DRAIN [30] (model seconds),
+#   SPEEDUP [1] (mock --speedup K and the gateway's time_scale: K; wall seconds = model / K),
+#   OUT [experiments/live/results/e3].
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [[ $# -gt 0 ]] && export TOKENPOOL=$1
@@ -20,7 +21,7 @@ FAIL_S=${FAIL_S:-60}
 BACK_S=${BACK_S:-150}
 JOIN_S=${JOIN_S:-180}
 DRAIN=${DRAIN:-30}
-k=1
+k=${SPEEDUP:-1}
 out=${OUT:-$LIVE/results/e3}
 [[ -x $TP ]] || { echo "no tokenpool binary at $TP (pass its path)" >&2; exit 2; }
 rm -rf "$out"
@@ -42,7 +43,7 @@ port1=$MOCK_PORT
 pid1=$MOCK_PID
 tenants=elastic-copilot,elastic-synth,analytics-reports
 $PY $LIVE/live.py gateway-config "$out/gateway.yaml" --ports "$port0,$port1" \
-  --tenants "$tenants" --admin-token "$ADMIN_TOKEN" --max-model-len 16384
+  --tenants "$tenants" --admin-token "$ADMIN_TOKEN" --max-model-len 16384 --time-scale $k
 cp "$out/gateway.yaml" "$out/gateway_at_start.yaml"
 live_start_gateway "$out/gateway.log" "$out/gateway.yaml" > /dev/null
 $PY $LIVE/live.py entitle "$ADMIN_PORT" "$ADMIN_TOKEN" "$out/scenario.yaml" \
@@ -52,7 +53,7 @@ $PY $LIVE/live.py sample "$ADMIN_PORT" "$ADMIN_TOKEN" "$out/admin_samples.jsonl"
 LIVE_PIDS+=($!)
 sampler_start=$(date +%s.%N)
 cmd=("$TP" load --target "127.0.0.1:$GW_PORT" --scenario "$out/scenario_wall.yaml" --model "$MODEL"
-  --seed 1 --drain "$DRAIN" --csv "$out/rows.csv" --json "$out/summary.json" --no-progress)
+  --seed 1 --drain "$(awk "BEGIN { print $DRAIN / $k }")" --csv "$out/rows.csv" --json "$out/summary.json" --no-progress)
 echo "${cmd[*]}" | sed "s#127.0.0.1:$GW_PORT#127.0.0.1:GATEWAY#" >> "$out/commands.txt"
 "${cmd[@]}" > "$out/load.txt" 2>&1 &
 load_pid=$!
@@ -60,7 +61,8 @@ LIVE_PIDS+=("$load_pid")
 t0=$(date +%s.%N)
 offset=$(awk "BEGIN { print $t0 - $sampler_start }")
 echo "admin sampler started $offset s before the load process" >> "$out/events.txt"
-at() { sleep "$(awk "BEGIN { d = $t0 + $1 - $(date +%s.%N); print (d > 0 ? d : 0) }")"; }
+# Sleeps until model second $1 of the load (wall: t0 + $1 / K).
+at() { sleep "$(awk "BEGIN { d = $t0 + $1 / $k - $(date +%s.%N); print (d > 0 ? d : 0) }")"; }
 
 at "$FAIL_S"
 echo "== $(date -u +%H:%M:%S) t=$FAIL_S: SIGKILL replica 1 (port $port1)" | tee -a "$out/events.txt" >&2

@@ -4,20 +4,25 @@
 # exactly one CSV row with an outcome, that the gateway's counters account for every request
 # it answered, and that the pool holds nothing afterwards. ~15 s; not part of ctest.
 # Usage: experiments/live/smoke.sh [path/to/tokenpool]
+# Environment: SPEEDUP [1]: the mocks' --speedup K and the gateway's time_scale: K (the 5 model
+# seconds then take 5 / K wall seconds).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [[ $# -gt 0 ]] && export TOKENPOOL=$1
 source experiments/live/lib.sh
+k=${SPEEDUP:-1}
 d=$(mktemp -d)
 trap 'live_stop_all; rm -rf "$d"' EXIT
 $PY $LIVE/live.py scenario sim/scenarios/e2_bounded_latency.yaml "$d/s.yaml" "$d/w.yaml" \
-  --set duration_s=5 --set warmup_s=0 --set drain_s=10 > /dev/null
+  --speedup "$k" --set duration_s=5 --set warmup_s=0 --set drain_s=10 > /dev/null
 for i in 0 1; do
-  live_start_mock "$d/m$i.log" 0 --profile llama-3-8b-h100 --max-model-len 8192 > /dev/null
+  live_start_mock "$d/m$i.log" 0 --profile llama-3-8b-h100 --max-model-len 8192 \
+    --speedup "$k" > /dev/null
   ports[$i]=$MOCK_PORT
 done
 $PY $LIVE/live.py gateway-config "$d/g.yaml" --ports "${ports[0]},${ports[1]}" \
-  --tenants guaranteed,elastic,spot --admin-token "$ADMIN_TOKEN" --max-model-len 8192
+  --tenants guaranteed,elastic,spot --admin-token "$ADMIN_TOKEN" --max-model-len 8192 \
+  --time-scale "$k"
 live_start_gateway "$d/g.log" "$d/g.yaml" > /dev/null
 $PY $LIVE/live.py entitle "$ADMIN_PORT" "$ADMIN_TOKEN" "$d/s.yaml" > /dev/null
 "$TP" load --target "127.0.0.1:$GW_PORT" --scenario "$d/w.yaml" --model "$MODEL" --drain 10 \

@@ -9,7 +9,22 @@ namespace tokenpool {
 
 class RealClock final : public Clock {
  public:
+  // `scale` K > 0 runs the clock K times faster than wall time from the first moment any
+  // RealClock of this process was read (its origin, shared by every instance, so two clocks of
+  // the same scale always agree): model time = origin + K × (wall − origin). For a system in
+  // front of engines that run K times faster than real ones (`tokenpool mock --speedup K`).
+  // 1 (the default) is steady_clock itself.
+  explicit RealClock(double scale = 1.0);
   Time Now() const override;
+  double scale() const { return scale_; }
+
+  // Wall time that `d` of this clock's time takes (d / K).
+  Duration ToWall(Duration d) const;
+  // This clock's time that wall time `d` is (d × K).
+  Duration FromWall(Duration d) const;
+
+ private:
+  double scale_;
 };
 
 }  // namespace tokenpool

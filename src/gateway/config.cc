@@ -246,8 +246,9 @@ class Reader {
     GatewayConfig c;
     c.source = source_;
     if (Status s = CheckKeys(root, "",
-                             {"listen", "workers", "busy_poll_us", "log", "admin", "models", "pools", "tenants",
-                              "entitlements", "estimator", "router", "limits", "backend_metrics"});
+                             {"listen", "workers", "busy_poll_us", "time_scale", "log", "admin", "models",
+                              "pools", "tenants", "entitlements", "estimator", "router", "limits",
+                              "backend_metrics"});
         !s.ok()) {
       return s;
     }
@@ -270,6 +271,14 @@ class Reader {
         return Error(root["busy_poll_us"], "busy_poll_us", "must be in [0, 1000000]");
       }
       c.busy_poll_us = v;
+    }
+    if (root["time_scale"].IsDefined()) {
+      double v = 1;
+      if (Status s = GetD(root, "time_scale", "", &v); !s.ok()) return s;
+      if (!(v >= 0.001 && v <= 1000)) {
+        return Error(root["time_scale"], "time_scale", "must be in [0.001, 1000]");
+      }
+      c.time_scale = v;
     }
     if (const YAML::Node lg = root["log"]; lg.IsDefined()) {
       if (Status s = CheckKeys(lg, "log", {"requests"}); !s.ok()) return s;

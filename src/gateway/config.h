@@ -98,6 +98,14 @@ struct GatewayConfig {
   // For virtual machines, where waking an idle vCPU costs tens of microseconds per hop (HAProxy's
   // `busy-polling` answers the same problem); it spends CPU for latency. docs/gateway.md.
   int64_t busy_poll_us = 0;
+  // The token pools' clock runs this many times faster than wall time (RealClock's scale): for
+  // a gateway in front of engines that run K times faster than real ones (`tokenpool mock
+  // --speedup K`, the live experiments). Every time the core keeps is model time: capacity in
+  // tokens per model second, rate windows, entitlement SLOs and queue waits, health back-off.
+  // What a client sees is converted back to wall time (a queued request's wait, retry-after,
+  // the x-ratelimit-* headers); the gateway's own limits (timeouts, drain) and its metrics
+  // stay wall time. 1 (the default) is real time. docs/gateway.md, "Time scale".
+  double time_scale = 1.0;
   // One structured line per finished request (spdlog, stderr): request id, tenant, pool, class,
   // status, outcome, tokens and times. Keys are never logged.
   bool log_requests = true;

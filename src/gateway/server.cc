@@ -1048,15 +1048,17 @@ class Server {
     res.set("x-tokenpool-outcome", AdmissionOutcomeName(o));
     res.set("x-tokenpool-queue-ms", fmt::format("{:.3f}", rec.queue_ms));
     if (e.status == 429) {
-      const double retry_s = std::max(1.0, std::ceil(ToSeconds(retry)));
+      // The pool's times and rates are model time (time_scale); the client's are wall time.
+      const double retry_s = std::max(1.0, std::ceil(ToSeconds(clock_.ToWall(retry))));
+      const double per_wall_min = 60 * clock_.scale();
       res.set(http::field::retry_after, std::to_string(static_cast<int64_t>(retry_s)));
       Result<EntitlementSnapshot> snap = [&] {
         std::lock_guard lock(mu_);
         return state_->pool(pool).pool->SnapshotEntitlement(ref);
       }();
       if (snap.ok()) {
-        const auto per_min = [](double tokens_per_s) {
-          return std::to_string(static_cast<int64_t>(std::max(0.0, tokens_per_s) * 60));
+        const auto per_min = [per_wall_min](double tokens_per_s) {
+          return std::to_string(static_cast<int64_t>(std::max(0.0, tokens_per_s) * per_wall_min));
         };
         const auto count = [](double v) {
           return std::to_string(static_cast<int64_t>(std::max(0.0, v)));
@@ -1122,9 +1124,10 @@ class Server {
           if (w->done) break;
         }
         if (watch.gone()) break;
+        // The deadline is the pool's (model) time; the timer waits wall time.
         const Duration left = d.deadline == Time::Max()
                                   ? std::chrono::hours(1)
-                                  : std::max(Duration(0), d.deadline - clock_.Now());
+                                  : clock_.ToWall(std::max(Duration(0), d.deadline - clock_.Now()));
         w->timer.expires_after(left + std::chrono::milliseconds(1));
         auto [ec] = co_await w->timer.async_wait(kTuple);
         if (!ec) {  // its deadline: Dispatch expires it
@@ -1719,7 +1722,7 @@ class Server {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> draining_{false};
   std::atomic<int> active_requests_{0};
-  RealClock clock_;
+  RealClock clock_{config_.time_scale};  // the same origin and scale as the state's clock
   // mu_ guards state_ (pools, estimator, router, backends), waiters_ and next_cookie_. Every
   // section under it is short and never awaits; the request path takes it 3-4 times.
   std::mutex mu_;
@@ -1809,7 +1812,7 @@ Status RunGateway(const GatewayConfig& config, std::FILE* out,
                   const std::string& reload_path) {
   // Taken before anything else: a change made while the gateway starts is still seen.
   const FileStamp initial = reload_path.empty() ? FileStamp{} : StampOf(reload_path);
-  RealClock clock;
+  RealClock clock(config.time_scale);
   Result<std::unique_ptr<GatewayState>> state = GatewayState::Create(config, clock);
   if (!state.ok()) return state.status();
   const int workers = config.workers > 0

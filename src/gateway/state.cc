@@ -290,6 +290,7 @@ std::string RestartOnlyDifference(const GatewayConfig& a, const GatewayConfig& b
   if (a.listen.host != b.listen.host || a.listen.port != b.listen.port) return "listen";
   if (a.workers != b.workers) return "workers";
   if (a.busy_poll_us != b.busy_poll_us) return "busy_poll_us";
+  if (a.time_scale != b.time_scale) return "time_scale";
   if (a.log_requests != b.log_requests) return "log";
   if (a.admin_enabled != b.admin_enabled || a.admin.host != b.admin.host ||
       a.admin.port != b.admin.port || a.admin_token_sha256 != b.admin_token_sha256) {

@@ -110,6 +110,9 @@ TEST(GatewayConfigTest, Errors) {
   EXPECT_EQ(ErrorOf("workers: -1\n" + Good()), "gateway.yaml:1: workers: must be in [0, 256]");
   EXPECT_EQ(ErrorOf("busy_poll_us: 2000000\n" + Good()),
             "gateway.yaml:1: busy_poll_us: must be in [0, 1000000]");
+  EXPECT_EQ(ErrorOf("time_scale: 0\n" + Good()),
+            "gateway.yaml:1: time_scale: must be in [0.001, 1000]");
+  EXPECT_EQ(ErrorOf("time_scale: fast\n" + Good()), "gateway.yaml:1: time_scale: expected a number");
   EXPECT_EQ(ErrorOf("backend_metrics: {max_kv_usage: 1.5}\n" + Good()),
             "gateway.yaml:1: backend_metrics.max_kv_usage: must be in (0, 1]");
   EXPECT_EQ(ErrorOf("log: {requests: maybe}\n" + Good()),
@@ -149,11 +152,14 @@ TEST(GatewayConfigTest, WorkersAndLogging) {
   EXPECT_EQ(c->workers, 0);  // one per hardware thread
   EXPECT_TRUE(c->log_requests);
   EXPECT_EQ(c->busy_poll_us, 0);  // blocks at once
-  c = ParseGatewayConfig("workers: 3\nbusy_poll_us: 500\nlog: {requests: false}\n" + Good(),
-                         "gateway.yaml");
+  EXPECT_EQ(c->time_scale, 1.0);  // real time
+  c = ParseGatewayConfig(
+      "workers: 3\nbusy_poll_us: 500\ntime_scale: 2.5\nlog: {requests: false}\n" + Good(),
+      "gateway.yaml");
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->workers, 3);
   EXPECT_EQ(c->busy_poll_us, 500);
+  EXPECT_EQ(c->time_scale, 2.5);
   EXPECT_FALSE(c->log_requests);
 }
 
@@ -281,6 +287,12 @@ TEST(GatewayStateTest, ReloadAppliesTenantsAndRefusesTheRest) {
   r = state.Reload(*busy);
   EXPECT_EQ(r.code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(r.message().find("busy_poll_us: changed"), std::string::npos) << r.message();
+  // And the pools' clock (its rate windows and deadlines would jump).
+  Result<GatewayConfig> scaled = ParseGatewayConfig("time_scale: 4\n" + Good(), "g.yaml");
+  ASSERT_TRUE(scaled.ok());
+  r = state.Reload(*scaled);
+  EXPECT_EQ(r.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.message().find("time_scale: changed"), std::string::npos) << r.message();
   // Guarantees beyond the pool are refused; the running entitlements stay.
   Result<GatewayConfig> big =
       ParseGatewayConfig(Replace(Replace(Good(), "concurrency: 2}", "concurrency: 100000}"),

@@ -1066,6 +1066,52 @@ TEST_F(GatewayServerTest, BusyPollingServesAndBlocksAfterItsWindow) {
   std::remove((*config_path_ + ".brief.yaml").c_str());
 }
 
+// time_scale: K: the token pools run on a clock K times faster than wall time (for mocks at
+// --speedup K), and what a client sees is converted back. At K = 100 the patient tenant's
+// 20 s (model) queue limit ends after 0.2 s: its queued request is refused as expired while
+// the request that holds its one sequence still streams (at K = 1 it would wait 20 s, see the
+// first one end and be admitted). The 429's x-ratelimit-limit-tokens is per wall minute: 100
+// times the same gateway's at K = 1.
+TEST_F(GatewayServerTest, TimeScaleRunsThePoolsClockFaster) {
+  const std::string path = *config_path_ + ".scaled.yaml";
+  std::ofstream(path) << "time_scale: 100\n" + *config_text_;
+  ChildProcess scaled(TOKENPOOL_BINARY, {"serve", "--config", path});
+  ASSERT_NE(scaled.port(), 0) << scaled.banner();
+  {
+    Client first(scaled.port());
+    ASSERT_TRUE(first.Send("POST", "/v1/chat/completions", Chat("m", 300, true), Auth(kPatient)));
+    Response head = first.ReadHead();
+    ASSERT_EQ(head.status, 200);
+    Client second(scaled.port());
+    Response r =
+        second.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kPatient));
+    EXPECT_EQ(r.status, 429) << r.body;
+    EXPECT_EQ(r.headers["x-tokenpool-outcome"], "expired");
+    first.ReadBody(&head);
+    EXPECT_TRUE(head.complete);  // it was still streaming when the second one expired
+    EXPECT_EQ(SseEvents(head.body).back(), "[DONE]");
+  }
+  // The same refusal (small: one sequence, no queueing) from both gateways.
+  const auto limit_tokens = [](int port) -> double {
+    Client first(port);
+    EXPECT_TRUE(first.Send("POST", "/v1/chat/completions", Chat("m", 200, true), Auth(kSmall)));
+    Response head = first.ReadHead();
+    EXPECT_EQ(head.status, 200);
+    Client second(port);
+    Response r = second.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kSmall));
+    EXPECT_EQ(r.status, 429) << r.body;
+    first.ReadBody(&head);
+    return std::atof(r.headers["x-ratelimit-limit-tokens"].c_str());
+  };
+  const double wall = limit_tokens(gateway_->port());
+  const double fast = limit_tokens(scaled.port());
+  EXPECT_GT(wall, 0);
+  EXPECT_NEAR(fast, 100 * wall, 100);  // each truncated to whole tokens
+  kill(scaled.pid(), SIGTERM);
+  EXPECT_TRUE(scaled.WaitExit(5000));
+  std::remove(path.c_str());
+}
+
 TEST_F(GatewayServerTest, RequestIdAndQueueHeaders) {
   Client c(gateway_->port());
   auto h = Auth(kAcme);

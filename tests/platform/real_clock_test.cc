@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 namespace tokenpool {
 namespace {
 
@@ -13,6 +16,32 @@ TEST(RealClockTest, IsMonotonic) {
     EXPECT_GE(t, prev);
     prev = t;
   }
+}
+
+// A scaled clock moves K times as far as the wall clock between two reads (bounded on both
+// sides by unscaled reads around them), and two scaled clocks share their origin.
+TEST(RealClockTest, ScaledClockRunsKTimesFaster) {
+  RealClock wall;
+  RealClock fast(50);
+  RealClock also_fast(50);
+  EXPECT_EQ(fast.scale(), 50);
+  const Time w0 = wall.Now();
+  const Time f0 = fast.Now();
+  const Time w1 = wall.Now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const Time w2 = wall.Now();
+  const Time f1 = fast.Now();
+  const Time w3 = wall.Now();
+  const Time g1 = also_fast.Now();
+  EXPECT_GE((f1 - f0).count(), 50 * (w2 - w1).count() - 1);
+  EXPECT_LE((f1 - f0).count(), 50 * (w3 - w0).count() + 1);
+  EXPECT_GE(g1, f1);  // the same origin: later reads of either are never behind
+  EXPECT_LE((g1 - f1).count(), 50 * (wall.Now() - w2).count() + 1);
+  EXPECT_EQ(fast.ToWall(Seconds(5)), Milliseconds(100));
+  EXPECT_EQ(fast.FromWall(Milliseconds(100)), Seconds(5));
+  EXPECT_EQ(wall.ToWall(Seconds(5)), Seconds(5));
+  RealClock bad(0);  // not a scale: real time
+  EXPECT_EQ(bad.scale(), 1);
 }
 
 TEST(ManualClockTest, MovesOnlyWhenTold) {
