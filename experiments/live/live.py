@@ -162,7 +162,7 @@ def cmd_gateway_config(a):
     if a.time_scale != 1:
         # The pools' clock at the mocks' speed: capacity, rate windows and SLOs in model time
         # (docs/gateway.md, "Time scale").
-        y.append("time_scale: %g" % a.time_scale)
+        y.append("time_scale: %r" % a.time_scale)  # every digit the mocks got
     y.append("log: {requests: false}")
     y.append("admin: {host: 127.0.0.1, port: 0, token_sha256: %s}" % sha(a.admin_token))
     y.append("models: [%s]" % a.model)

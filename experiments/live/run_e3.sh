@@ -72,8 +72,10 @@ live_kill "$pid1" KILL
 at "$BACK_S"
 echo "== $(date -u +%H:%M:%S) t=$BACK_S: replica 1 started again on port $port1" | tee -a "$out/events.txt" >&2
 live_start_mock "$out/mock1_restarted.log" "$port1" "${mock_flags[@]}" --seed 1 > /dev/null
-at "$((JOIN_S - 2))"  # its arrivals start at JOIN_S
-echo "== $(date -u +%H:%M:%S) t=$((JOIN_S - 2)): POST /admin/entitlements analytics-reports" | tee -a "$out/events.txt" >&2
+# Its arrivals start at JOIN_S: posted 2 wall seconds before (2 K model seconds).
+join_at=$(awk "BEGIN { print $JOIN_S - 2 * $k }")
+at "$join_at"
+echo "== $(date -u +%H:%M:%S) t=$join_at: POST /admin/entitlements analytics-reports" | tee -a "$out/events.txt" >&2
 $PY $LIVE/live.py entitle "$ADMIN_PORT" "$ADMIN_TOKEN" "$out/scenario.yaml" \
   --only analytics-reports >> "$out/entitlements.txt"
 wait "$load_pid" || echo "load exited $? (see $out/load.txt)" >&2

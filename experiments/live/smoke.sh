@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A 5-second live E2 point (load 1, token pools, speedup 1) as a smoke test: one mock replica
+# A 5-second live E2 point (load 1, token pools, speedup SPEEDUP or 1) as a smoke test: one mock replica
 # pair, the gateway and the load generator on loopback; checks that every planned request has
 # exactly one CSV row with an outcome, that the gateway's counters account for every request
 # it answered, and that the pool holds nothing afterwards. ~15 s; not part of ctest.

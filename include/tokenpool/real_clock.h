@@ -9,11 +9,12 @@ namespace tokenpool {
 
 class RealClock final : public Clock {
  public:
-  // `scale` K > 0 runs the clock K times faster than wall time from the first moment any
-  // RealClock of this process was read (its origin, shared by every instance, so two clocks of
-  // the same scale always agree): model time = origin + K × (wall − origin). For a system in
-  // front of engines that run K times faster than real ones (`tokenpool mock --speedup K`).
-  // 1 (the default) is steady_clock itself.
+  // `scale` K > 0 runs the clock K times faster than wall time from an origin shared by every
+  // scaled RealClock of this process (the moment the first one was constructed), so two clocks
+  // of the same scale always agree: model time = origin + K × (wall − origin), saturating 2^62
+  // ns after the origin (53 days of wall time at K = 1000). For a system in front of engines
+  // that run K times faster than real ones (`tokenpool mock --speedup K`). 1 (the default) is
+  // steady_clock itself; K <= 0 is taken as 1.
   explicit RealClock(double scale = 1.0);
   Time Now() const override;
   double scale() const { return scale_; }

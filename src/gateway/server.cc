@@ -1274,7 +1274,7 @@ class Server {
     res.set(http::field::content_type, "application/json");
     res.set("x-request-id", rec.id);
     res.set(http::field::retry_after,
-            std::to_string(static_cast<int64_t>(ToSeconds(GatewayState::kUnhealthyFor))));
+            std::to_string(static_cast<int64_t>(ToSeconds(GatewayState::kUnhealthyFor))));  // wall s
     res.body() = ErrorJson("No healthy backend instance in pool " + rec.pool + ".", "server_error",
                            "no_healthy_backend");
     co_return co_await Reply(s, res);

@@ -154,7 +154,7 @@ EntitlementClass GatewayState::Class(int pool, int tenant) const {
 
 void GatewayState::MarkUnhealthy(int pool, int backend, Time now) {
   PoolState& ps = pools_[static_cast<size_t>(pool)];
-  ps.backends[static_cast<size_t>(backend)].unhealthy_until = now + kUnhealthyFor;
+  ps.backends[static_cast<size_t>(backend)].unhealthy_until = now + UnhealthyFor();
   ps.recount_at = Time::Zero();
   UpdateServingCapacity(pool, now);
 }
@@ -212,7 +212,7 @@ void GatewayState::RecordBackendMetrics(int pool, int backend, const BackendLoad
   Backend& b = pools_[static_cast<size_t>(pool)].backends[static_cast<size_t>(backend)];
   if (b.retired) return;  // retired while it was being read
   if (load == nullptr) {
-    b.unhealthy_until = now + kUnhealthyFor;
+    b.unhealthy_until = now + UnhealthyFor();
   } else {
     b.load = *load;
     b.load_at = now;

@@ -133,7 +133,13 @@ class GatewayState {
   void MarkUnhealthy(int pool, int backend, Time now);
   // 5 s: a restarted backend gets traffic back within seconds, and while it is down each
   // gateway pays one failed connect per 5 s for it instead of one per request.
+  // Wall time: with time_scale K it is K × 5 s on the pools' clock (UnhealthyFor), so that the
+  // mark outlasts the next /metrics read (wall time too) at any K.
   static constexpr Duration kUnhealthyFor = Seconds(5);
+  Duration UnhealthyFor() const {
+    return Duration(static_cast<int64_t>(static_cast<double>(kUnhealthyFor.count()) *
+                                         config_.time_scale));
+  }
   // Learns from the backend's usage.prompt_tokens.
   void Observe(const RequestFeatures& f, std::string_view category, int64_t prompt_tokens);
 

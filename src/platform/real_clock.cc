@@ -18,8 +18,14 @@ int64_t Origin() {
   return origin;
 }
 
+// ns × k, saturated at ±2^62 ns (146 years): beyond it a scaled clock stands still rather than
+// overflow (at K = 1000 that is 53 days after the origin).
 int64_t Scaled(int64_t ns, double k) {
-  return static_cast<int64_t>(std::llround(static_cast<long double>(ns) * k));
+  constexpr double kLimit = 4.611686018427388e18;  // 2^62
+  const double v = static_cast<double>(ns) * k;
+  if (v >= kLimit) return static_cast<int64_t>(kLimit);
+  if (v <= -kLimit) return -static_cast<int64_t>(kLimit);
+  return static_cast<int64_t>(std::llround(v));
 }
 
 }  // namespace

@@ -1069,8 +1069,8 @@ TEST_F(GatewayServerTest, BusyPollingServesAndBlocksAfterItsWindow) {
 // time_scale: K: the token pools run on a clock K times faster than wall time (for mocks at
 // --speedup K), and what a client sees is converted back. At K = 100 the patient tenant's
 // 20 s (model) queue limit ends after 0.2 s: its queued request is refused as expired while
-// the request that holds its one sequence still streams (at K = 1 it would wait 20 s, see the
-// first one end and be admitted). The 429's x-ratelimit-limit-tokens is per wall minute: 100
+// the request that holds its one sequence still streams (checked through the admin API; at
+// K = 1 it would wait out the first one). The 429's x-ratelimit-limit-tokens is per wall minute: 100
 // times the same gateway's at K = 1.
 TEST_F(GatewayServerTest, TimeScaleRunsThePoolsClockFaster) {
   const std::string path = *config_path_ + ".scaled.yaml";
@@ -1087,8 +1087,18 @@ TEST_F(GatewayServerTest, TimeScaleRunsThePoolsClockFaster) {
         second.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kPatient));
     EXPECT_EQ(r.status, 429) << r.body;
     EXPECT_EQ(r.headers["x-tokenpool-outcome"], "expired");
+    // Expired by its own deadline, not by the first one's release (which expires what is past
+    // its deadline before it admits anything): the first still holds its sequence.
+    Client admin(AdminPort(scaled.banner()));
+    Response pools = admin.Request("GET", "/admin/pools", "", Auth(kAdmin));
+    ASSERT_EQ(pools.status, 200) << pools.body;
+    const boost::json::value state = boost::json::parse(pools.body);
+    for (const auto& p : state.at("pools").as_array()) {
+      if (p.at("name").as_string() != "short") continue;
+      EXPECT_EQ(p.at("in_use").at("concurrency").to_number<double>(), 1) << pools.body;
+    }
     first.ReadBody(&head);
-    EXPECT_TRUE(head.complete);  // it was still streaming when the second one expired
+    EXPECT_TRUE(head.complete);
     EXPECT_EQ(SseEvents(head.body).back(), "[DONE]");
   }
   // The same refusal (small: one sequence, no queueing) from both gateways.
