@@ -7,6 +7,10 @@
 
 namespace tokenpool {
 
+// `d` × `k`, rounded to the nanosecond and saturated at ±2^62 ns (146 years): a duration on
+// a clock of scale k from wall time (or back, with 1 / k).
+Duration ScaleDuration(Duration d, double k);
+
 class RealClock final : public Clock {
  public:
   // `scale` K > 0 runs the clock K times faster than wall time from an origin shared by every

@@ -246,9 +246,9 @@ class Reader {
     GatewayConfig c;
     c.source = source_;
     if (Status s = CheckKeys(root, "",
-                             {"listen", "workers", "busy_poll_us", "time_scale", "log", "admin", "models",
-                              "pools", "tenants", "entitlements", "estimator", "router", "limits",
-                              "backend_metrics"});
+                             {"listen", "workers", "busy_poll_us", "time_scale", "log", "admin",
+                              "models", "pools", "tenants", "entitlements", "estimator", "router",
+                              "limits", "backend_metrics"});
         !s.ok()) {
       return s;
     }

@@ -487,8 +487,9 @@ struct Worker {
 
 class Server {
  public:
-  Server(const GatewayConfig& config, std::unique_ptr<GatewayState> state, int workers)
-      : config_(config), state_(std::move(state)) {
+  Server(const GatewayConfig& config, const RealClock& clock, std::unique_ptr<GatewayState> state,
+         int workers)
+      : config_(config), clock_(clock), state_(std::move(state)) {
     std::vector<size_t> backends;
     for (int p = 0; p < state_->pool_count(); ++p) {
       backends.push_back(state_->pool(p).backends.size());
@@ -1273,8 +1274,9 @@ class Server {
     rec.status = 503;
     res.set(http::field::content_type, "application/json");
     res.set("x-request-id", rec.id);
+    // The back-off is wall time at any time_scale.
     res.set(http::field::retry_after,
-            std::to_string(static_cast<int64_t>(ToSeconds(GatewayState::kUnhealthyFor))));  // wall s
+            std::to_string(static_cast<int64_t>(ToSeconds(GatewayState::kUnhealthyFor))));
     res.body() = ErrorJson("No healthy backend instance in pool " + rec.pool + ".", "server_error",
                            "no_healthy_backend");
     co_return co_await Reply(s, res);
@@ -1722,7 +1724,7 @@ class Server {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> draining_{false};
   std::atomic<int> active_requests_{0};
-  RealClock clock_{config_.time_scale};  // the same origin and scale as the state's clock
+  const RealClock& clock_;  // the state's: time_scale, model time in and out of the core
   // mu_ guards state_ (pools, estimator, router, backends), waiters_ and next_cookie_. Every
   // section under it is short and never awaits; the request path takes it 3-4 times.
   std::mutex mu_;
@@ -1819,7 +1821,7 @@ Status RunGateway(const GatewayConfig& config, std::FILE* out,
                           ? config.workers
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   SetUpLogging();
-  Server server(config, std::move(*state), workers);
+  Server server(config, clock, std::move(*state), workers);
   uint16_t port = 0;
   uint16_t admin_port = 0;
   if (Status s = server.ListenAll(&port); !s.ok()) return s;

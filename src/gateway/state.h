@@ -28,6 +28,7 @@
 #include "gateway/config.h"
 #include "tokenpool/autoscale.h"
 #include "tokenpool/clock.h"
+#include "tokenpool/real_clock.h"
 #include "tokenpool/estimator.h"
 #include "tokenpool/request_features.h"
 #include "tokenpool/router.h"
@@ -136,10 +137,7 @@ class GatewayState {
   // Wall time: with time_scale K it is K × 5 s on the pools' clock (UnhealthyFor), so that the
   // mark outlasts the next /metrics read (wall time too) at any K.
   static constexpr Duration kUnhealthyFor = Seconds(5);
-  Duration UnhealthyFor() const {
-    return Duration(static_cast<int64_t>(static_cast<double>(kUnhealthyFor.count()) *
-                                         config_.time_scale));
-  }
+  Duration UnhealthyFor() const { return ScaleDuration(kUnhealthyFor, config_.time_scale); }
   // Learns from the backend's usage.prompt_tokens.
   void Observe(const RequestFeatures& f, std::string_view category, int64_t prompt_tokens);
 

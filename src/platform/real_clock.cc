@@ -12,23 +12,22 @@ int64_t SteadyNanos() {
       .count();
 }
 
-// The origin of every scaled clock: the first read (thread-safe static initialisation).
+// The origin of every scaled clock: taken when the first one is constructed (thread-safe
+// static initialisation).
 int64_t Origin() {
   static const int64_t origin = SteadyNanos();
   return origin;
 }
 
-// ns × k, saturated at ±2^62 ns (146 years): beyond it a scaled clock stands still rather than
-// overflow (at K = 1000 that is 53 days after the origin).
-int64_t Scaled(int64_t ns, double k) {
-  constexpr double kLimit = 4.611686018427388e18;  // 2^62
-  const double v = static_cast<double>(ns) * k;
-  if (v >= kLimit) return static_cast<int64_t>(kLimit);
-  if (v <= -kLimit) return -static_cast<int64_t>(kLimit);
-  return static_cast<int64_t>(std::llround(v));
-}
-
 }  // namespace
+
+Duration ScaleDuration(Duration d, double k) {
+  constexpr double kLimit = 4.611686018427388e18;  // 2^62
+  const double v = static_cast<double>(d.count()) * k;
+  if (v >= kLimit) return Duration(static_cast<int64_t>(kLimit));
+  if (v <= -kLimit) return Duration(-static_cast<int64_t>(kLimit));
+  return Duration(std::llround(v));
+}
 
 RealClock::RealClock(double scale) : scale_(scale > 0 ? scale : 1.0) {
   if (scale_ != 1.0) Origin();
@@ -38,17 +37,17 @@ Time RealClock::Now() const {
   const int64_t ns = SteadyNanos();
   if (scale_ == 1.0) return Time::FromNanos(ns);
   const int64_t origin = Origin();
-  return Time::FromNanos(origin + Scaled(ns - origin, scale_));
+  return Time::FromNanos(origin + ScaleDuration(Duration(ns - origin), scale_).count());
 }
 
 Duration RealClock::ToWall(Duration d) const {
   if (scale_ == 1.0) return d;
-  return Duration(Scaled(d.count(), 1.0 / scale_));
+  return ScaleDuration(d, 1.0 / scale_);
 }
 
 Duration RealClock::FromWall(Duration d) const {
   if (scale_ == 1.0) return d;
-  return Duration(Scaled(d.count(), scale_));
+  return ScaleDuration(d, scale_);
 }
 
 }  // namespace tokenpool

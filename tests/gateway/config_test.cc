@@ -114,7 +114,8 @@ TEST(GatewayConfigTest, Errors) {
             "gateway.yaml:1: time_scale: must be in [0.001, 1000]");
   EXPECT_EQ(ErrorOf("time_scale: 1001\n" + Good()),
             "gateway.yaml:1: time_scale: must be in [0.001, 1000]");
-  EXPECT_EQ(ErrorOf("time_scale: fast\n" + Good()), "gateway.yaml:1: time_scale: expected a number");
+  EXPECT_EQ(ErrorOf("time_scale: fast\n" + Good()),
+            "gateway.yaml:1: time_scale: expected a number");
   EXPECT_EQ(ErrorOf("backend_metrics: {max_kv_usage: 1.5}\n" + Good()),
             "gateway.yaml:1: backend_metrics.max_kv_usage: must be in (0, 1]");
   EXPECT_EQ(ErrorOf("log: {requests: maybe}\n" + Good()),

@@ -1070,8 +1070,8 @@ TEST_F(GatewayServerTest, BusyPollingServesAndBlocksAfterItsWindow) {
 // --speedup K), and what a client sees is converted back. At K = 100 the patient tenant's
 // 20 s (model) queue limit ends after 0.2 s: its queued request is refused as expired while
 // the request that holds its one sequence still streams (checked through the admin API; at
-// K = 1 it would wait out the first one). The 429's x-ratelimit-limit-tokens is per wall minute: 100
-// times the same gateway's at K = 1.
+// K = 1 it would wait out the first one). The 429's x-ratelimit-limit-tokens is per wall
+// minute: 100 times the same gateway's at K = 1.
 TEST_F(GatewayServerTest, TimeScaleRunsThePoolsClockFaster) {
   const std::string path = *config_path_ + ".scaled.yaml";
   std::ofstream(path) << "time_scale: 100\n" + *config_text_;

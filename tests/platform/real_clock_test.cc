@@ -40,6 +40,8 @@ TEST(RealClockTest, ScaledClockRunsKTimesFaster) {
   EXPECT_EQ(fast.ToWall(Seconds(5)), Milliseconds(100));
   EXPECT_EQ(fast.FromWall(Milliseconds(100)), Seconds(5));
   EXPECT_EQ(wall.ToWall(Seconds(5)), Seconds(5));
+  EXPECT_EQ(ScaleDuration(Seconds(5), 0.02), Milliseconds(100));
+  EXPECT_EQ(ScaleDuration(Seconds(1e9), 1e9).count(), int64_t{1} << 62);  // saturated
   RealClock bad(0);  // not a scale: real time
   EXPECT_EQ(bad.scale(), 1);
 }
