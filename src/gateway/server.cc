@@ -725,9 +725,9 @@ class Server {
     }
     // The request goes to another instance of the pool instead (mu_ held).
     void MoveTo(int backend_index) {
-      Backend& from = server->state_->pool(pool).backends[static_cast<size_t>(backend)];
-      from.outstanding_tokens -= tokens;
-      --from.in_flight;
+      PoolState& ps = server->state_->pool(pool);
+      ps.AddOutstanding(static_cast<size_t>(backend), -tokens);
+      --ps.backends[static_cast<size_t>(backend)].in_flight;
       backend = backend_index;
       Take();
     }
@@ -743,9 +743,9 @@ class Server {
       if (done) return;
       done = true;
       reservation.Release();  // no-op once settled
-      Backend& b = server->state_->pool(pool).backends[static_cast<size_t>(backend)];
-      b.outstanding_tokens -= tokens;
-      --b.in_flight;
+      PoolState& ps = server->state_->pool(pool);
+      ps.AddOutstanding(static_cast<size_t>(backend), -tokens);
+      --ps.backends[static_cast<size_t>(backend)].in_flight;
       if (!server->stopping_) server->KickLocked(pool);
     }
     ~Held() { Done(); }
@@ -766,8 +766,9 @@ class Server {
 
    private:
     void Take() {
-      Backend& b = server->state_->pool(pool).backends[static_cast<size_t>(backend)];
-      b.outstanding_tokens += tokens;
+      PoolState& ps = server->state_->pool(pool);
+      ps.AddOutstanding(static_cast<size_t>(backend), tokens);
+      Backend& b = ps.backends[static_cast<size_t>(backend)];
       ++b.in_flight;
       url = &b.url;
       generation = b.generation;

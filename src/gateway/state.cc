@@ -172,10 +172,17 @@ bool GatewayState::UpdateServingCapacity(int pool, Time now) {
   if (now < ps.recount_at) return false;
   int healthy = 0;
   Time next = Time::Max();
+  const double max_kv = config_.backend_metrics.max_kv_usage;
+  ps.pick_key.resize(ps.backends.size());
+  size_t i = 0;
   for (const Backend& b : ps.backends) {
+    int64_t& key = ps.pick_key[i++];
+    key = b.outstanding_tokens + PoolState::kUnavailable;
     if (b.retired) continue;
     if (b.unhealthy_until <= now) {
       ++healthy;
+      // -1 (unknown) counts as room
+      key = b.outstanding_tokens + (b.load.kv_usage < max_kv ? 0 : PoolState::kNoRoom);
     } else {
       next = std::min(next, b.unhealthy_until);
     }
@@ -190,6 +197,21 @@ bool GatewayState::UpdateServingCapacity(int pool, Time now) {
 
 int GatewayState::PickBackend(int pool, Time now) const {
   const PoolState& ps = pools_[static_cast<size_t>(pool)];
+  if (now < ps.recount_at && ps.pick_key.size() == ps.backends.size()) {
+    // The keys order the slots as the loop below does (ties: the lowest index); one load and
+    // compare per slot instead of a walk over the deque's Backend records.
+    const int64_t* key = ps.pick_key.data();
+    const size_t n = ps.pick_key.size();
+    int64_t best_key = PoolState::kUnavailable;
+    int best = -1;
+    for (size_t i = 0; i < n; ++i) {
+      if (key[i] < best_key) {
+        best_key = key[i];
+        best = static_cast<int>(i);
+      }
+    }
+    return best;
+  }
   const double max_kv = config_.backend_metrics.max_kv_usage;
   int best = -1;
   bool best_room = false;

@@ -76,6 +76,19 @@ struct PoolState {
   // When `serving` must be counted again: the earliest lapse of an unhealthy mark, or Zero
   // after any change of health or backends.
   Time recount_at = Time::Zero();
+  // PickBackend's fast path, one entry per slot: outstanding_tokens plus a penalty that orders
+  // the slots as PickBackend's rule does (0: healthy with KV room; kNoRoom: healthy without;
+  // kUnavailable: unhealthy or retired). Rebuilt by UpdateServingCapacity's recount and kept
+  // current by AddOutstanding; valid while the clock is before recount_at, since no unhealthy
+  // mark lapses before then and every change of health, KV room or slots resets recount_at.
+  std::vector<int64_t> pick_key;
+  static constexpr int64_t kNoRoom = int64_t{1} << 52;
+  static constexpr int64_t kUnavailable = int64_t{1} << 61;
+  // The only way a slot's outstanding tokens change (a request taken or let go).
+  void AddOutstanding(size_t slot, int64_t tokens) {
+    backends[slot].outstanding_tokens += tokens;
+    if (slot < pick_key.size()) pick_key[slot] += tokens;
+  }
   std::unordered_map<std::string, EntitlementRef> by_tenant;
   std::unordered_map<std::string, EntitlementClass> class_by_tenant;
 };

@@ -250,10 +250,10 @@ TEST(GatewayStateTest, PickBackendPrefersKvRoom) {
   Result<std::unique_ptr<GatewayState>> r = GatewayState::Create(*c, clock);
   ASSERT_TRUE(r.ok()) << r.status().message();
   GatewayState& s = **r;
-  auto& b = s.pool(0).backends;
-  b[0].outstanding_tokens = 10;
-  b[1].outstanding_tokens = 500;
-  b[2].outstanding_tokens = 900;
+  PoolState& ps = s.pool(0);
+  ps.AddOutstanding(0, 10);
+  ps.AddOutstanding(1, 500);
+  ps.AddOutstanding(2, 900);
   EXPECT_EQ(s.PickBackend(0, clock.Now()), 0);  // no load known: least outstanding
   BackendLoad full{.found = true, .kv_usage = 0.99, .running = 8, .waiting = 3};
   BackendLoad roomy{.found = true, .kv_usage = 0.40, .running = 2, .waiting = 0};
@@ -269,6 +269,21 @@ TEST(GatewayStateTest, PickBackendPrefersKvRoom) {
   EXPECT_EQ(s.PickBackend(0, clock.Now()), 1);  // back after kUnhealthyFor, with room
   s.RecordBackendMetrics(0, 1, &roomy, clock.Now());
   EXPECT_EQ(s.PickBackend(0, clock.Now()), 1);
+  s.RecordBackendMetrics(0, 0, &roomy, clock.Now());
+  EXPECT_EQ(s.PickBackend(0, clock.Now()), 0);  // 10 < 500
+  // Requests taken and let go between recounts move the choice at once.
+  ps.AddOutstanding(0, 1000);
+  EXPECT_EQ(s.PickBackend(0, clock.Now()), 1);  // 1,010 > 500
+  ps.AddOutstanding(1, 600);
+  EXPECT_EQ(s.PickBackend(0, clock.Now()), 0);  // 1,010 < 1,100
+  ps.AddOutstanding(0, -1010);
+  ps.AddOutstanding(1, -1100);
+  EXPECT_EQ(s.PickBackend(0, clock.Now()), 0);  // a tie: the lowest index
+  s.MarkUnhealthy(0, 0, clock.Now());
+  EXPECT_EQ(s.PickBackend(0, clock.Now()), 1);
+  s.MarkUnhealthy(0, 1, clock.Now());
+  s.MarkUnhealthy(0, 2, clock.Now());
+  EXPECT_EQ(s.PickBackend(0, clock.Now()), -1);  // none healthy
 }
 
 TEST(GatewayStateTest, ReloadAppliesTenantsAndRefusesTheRest) {
