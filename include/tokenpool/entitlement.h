@@ -44,6 +44,7 @@ struct Slo {
   // Longest a request may wait in the queue before it is refused; 0 = never queue (refuse at
   // once when it does not fit). Requests within a guaranteed entitlement's guarantee ignore it.
   Duration max_queue_wait = Seconds(2);
+  bool operator==(const Slo&) const = default;
 };
 
 // Token quotas per fixed window (prompt + completion tokens). 0 = no quota for that window.
@@ -56,6 +57,7 @@ Duration QuotaWindowLength(QuotaWindow w);
 
 struct TokenQuotas {
   std::array<int64_t, kNumQuotaWindows> limit{};  // tokens per window; 0 = unlimited
+  bool operator==(const TokenQuotas&) const = default;
 };
 
 struct EntitlementSpec {
@@ -74,6 +76,7 @@ struct EntitlementSpec {
   // Names the field and the rule: "entitlements[acme-chat].burst.kv_tokens: must be >=
   // guarantee.kv_tokens (65536), got 1024".
   Status Validate() const;
+  bool operator==(const EntitlementSpec&) const = default;
 };
 
 }  // namespace tokenpool

@@ -105,14 +105,21 @@ AdminReply Estimator(GatewayState& state) {
 
 AdminReply Entitlements(GatewayState& state) {
   json::array out;
-  for (const EntitlementEntry& e : state.config().entitlements) out.push_back(EntryJson(e));
+  for (const EntitlementEntry& e : state.config().entitlements) {
+    json::object o = EntryJson(e);
+    o["source"] = std::string_view(state.IsAdminOverride(e.tenant, e.pool) ? "admin" : "file");
+    out.push_back(std::move(o));
+  }
   return Ok(200, json::object{{"entitlements", out}});
 }
 
-// Applies `next` (the running config with one entitlement changed) through the core.
+// Applies `next` (the running config with the entitlement of (tenant, pool) changed to
+// `changed`, or deleted: nullptr) through the core, and remembers it over file reloads.
 AdminReply Apply(GatewayState& state, const GatewayConfig& next, int status,
+                 const std::string& tenant, const std::string& pool,
                  const EntitlementEntry* changed) {
   if (Status s = state.Reload(next); !s.ok()) return Error(409, s.message(), "refused");
+  state.RecordAdminChange(tenant, pool, changed);
   AdminReply r = changed != nullptr ? Ok(status, EntryJson(*changed))
                                     : Ok(status, json::object{{"deleted", true}});
   r.reloaded = true;
@@ -166,7 +173,7 @@ AdminReply Create(GatewayState& state, std::string_view body) {
   }
   GatewayConfig next = c;
   next.entitlements.push_back(*e);
-  return Apply(state, next, 201, &*e);
+  return Apply(state, next, 201, e->tenant, e->pool, &*e);
 }
 
 AdminReply Change(GatewayState& state, std::string_view method, const std::string& tenant,
@@ -183,7 +190,7 @@ AdminReply Change(GatewayState& state, std::string_view method, const std::strin
   GatewayConfig next = c;
   if (method == "DELETE") {
     next.entitlements.erase(next.entitlements.begin() + static_cast<std::ptrdiff_t>(at));
-    return Apply(state, next, 200, nullptr);
+    return Apply(state, next, 200, tenant, pool, nullptr);
   }
   Result<EntitlementEntry> e = ReadEntry(body, tenant, pool);
   if (!e.ok()) return Error(400, e.status().message(), "invalid_entitlement");
@@ -193,7 +200,7 @@ AdminReply Change(GatewayState& state, std::string_view method, const std::strin
                  "invalid_entitlement");
   }
   next.entitlements[at] = *e;
-  return Apply(state, next, 200, &*e);
+  return Apply(state, next, 200, tenant, pool, &*e);
 }
 
 }  // namespace

@@ -58,6 +58,7 @@ struct EntitlementEntry {
   std::string tenant;
   std::string pool;
   EntitlementSpec spec;  // spec.name = spec.tenant = tenant
+  bool operator==(const EntitlementEntry&) const = default;
 };
 
 struct Limits {

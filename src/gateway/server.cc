@@ -557,9 +557,14 @@ class Server {
     Result<GatewayConfig> next = LoadGatewayConfigFile(path);
     Status s = next.status();
     bool backends_changed = false;
+    std::vector<std::string> notes;
+    size_t entitlements = 0;
+    int overrides = 0;
     if (next.ok()) {
       std::lock_guard lock(mu_);
-      s = state_->Reload(*next, &backends_changed);
+      s = state_->ReloadFile(*next, &backends_changed, &notes);
+      entitlements = state_->config().entitlements.size();
+      overrides = state_->admin_override_count();
       if (backends_changed) backends_epoch_.fetch_add(1, std::memory_order_relaxed);
       for (int p = 0; p < state_->pool_count(); ++p) KickLocked(p);
     }
@@ -568,10 +573,12 @@ class Server {
       for (auto& w : workers_) net::post(w->io, [this, wk = w.get()] { SyncIdle(*wk); });
     }
     if (s.ok()) {
+      for (const std::string& n : notes) spdlog::warn("reload of {} ({}): {}", path, why, n);
       int backends = 0;
       for (const PoolSpec& p : next->pools) backends += static_cast<int>(p.backends.size());
-      spdlog::info("reloaded {} ({}): {} tenants, {} entitlements, {} backends{}", path, why,
-                   next->tenants.size(), next->entitlements.size(), backends,
+      spdlog::info("reloaded {} ({}): {} tenants, {} entitlements ({} as the admin API left "
+                   "them), {} backends{}",
+                   path, why, next->tenants.size(), entitlements, overrides, backends,
                    backends_changed ? " (changed)" : "");
     } else {
       spdlog::error("reload of {} ({}) refused, running config kept: {}", path, why, s.message());

@@ -21,6 +21,7 @@ boost::json::object VectorJson(const ResourceVector& v) {
 Result<std::unique_ptr<GatewayState>> GatewayState::Create(const GatewayConfig& config,
                                                            const Clock& clock) {
   std::unique_ptr<GatewayState> s(new GatewayState(config, clock));
+  s->file_entitlements_ = config.entitlements;
   Result<std::unique_ptr<TokenEstimator>> est =
       MakeEstimator(config.estimator_mode, config.estimator);
   if (!est.ok()) return est.status();
@@ -508,6 +509,93 @@ Status GatewayState::Reload(const GatewayConfig& next, bool* backends_changed) {
     }
   }
   return Status::Ok();
+}
+
+namespace {
+
+std::optional<EntitlementEntry> FindEntry(const std::vector<EntitlementEntry>& list,
+                                          const std::string& tenant, const std::string& pool) {
+  for (const EntitlementEntry& e : list) {
+    if (e.tenant == tenant && e.pool == pool) return e;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void GatewayState::RecordAdminChange(const std::string& tenant, const std::string& pool,
+                                     const EntitlementEntry* entry) {
+  const EntitlementKey key{tenant, pool};
+  auto it = admin_overrides_.find(key);
+  std::optional<EntitlementEntry> base = it != admin_overrides_.end()
+                                             ? it->second.base
+                                             : FindEntry(file_entitlements_, tenant, pool);
+  std::optional<EntitlementEntry> now;
+  if (entry != nullptr) now = *entry;
+  if (now == base) {  // back to what the file says
+    if (it != admin_overrides_.end()) admin_overrides_.erase(it);
+    return;
+  }
+  admin_overrides_[key] = AdminOverride{.entry = std::move(now), .base = std::move(base)};
+}
+
+Status GatewayState::ReloadFile(const GatewayConfig& file, bool* backends_changed,
+                                std::vector<std::string>* notes) {
+  GatewayConfig merged = file;
+  std::map<EntitlementKey, AdminOverride> kept;
+  const auto known = [&file](const std::string& tenant, const std::string& pool) {
+    bool t = false, p = false;
+    for (const TenantSpec& x : file.tenants) t |= x.name == tenant;
+    for (const PoolSpec& x : file.pools) p |= x.name == pool;
+    return t && p;
+  };
+  for (const auto& [key, o] : admin_overrides_) {
+    const auto& [tenant, pool] = key;
+    const std::string what = "entitlement of tenant \"" + tenant + "\" on pool \"" + pool + "\"";
+    if (!known(tenant, pool)) {
+      if (notes != nullptr) {
+        notes->push_back(what + ": the admin API's change dropped: the file no longer has the " +
+                         "tenant or the pool");
+      }
+      continue;
+    }
+    if (FindEntry(file.entitlements, tenant, pool) != o.base) {
+      if (notes != nullptr) {
+        notes->push_back(what + ": the file changed it since the admin API did: the file's " +
+                         "replaces the admin API's");
+      }
+      continue;
+    }
+    std::vector<EntitlementEntry>& list = merged.entitlements;
+    auto at = std::find_if(list.begin(), list.end(), [&](const EntitlementEntry& e) {
+      return e.tenant == tenant && e.pool == pool;
+    });
+    if (o.entry.has_value()) {
+      if (at != list.end()) {
+        *at = *o.entry;
+      } else {
+        list.push_back(*o.entry);
+      }
+    } else if (at != list.end()) {
+      list.erase(at);
+    }
+    kept.emplace(key, o);
+  }
+  if (Status s = Reload(merged, backends_changed); !s.ok()) {
+    if (!kept.empty()) {
+      return Status(s.code(), s.message() + " (with " + std::to_string(kept.size()) +
+                                  " entitlement(s) changed through the admin API laid over the "
+                                  "file's)");
+    }
+    return s;
+  }
+  file_entitlements_ = file.entitlements;
+  admin_overrides_ = std::move(kept);
+  return Status::Ok();
+}
+
+bool GatewayState::IsAdminOverride(const std::string& tenant, const std::string& pool) const {
+  return admin_overrides_.count(EntitlementKey{tenant, pool}) != 0;
 }
 
 std::string GatewayState::ModelsJson(int64_t created_unix) const {

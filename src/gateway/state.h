@@ -19,10 +19,13 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "gateway/config.h"
@@ -171,6 +174,25 @@ class GatewayState {
   // capacity added). *backends_changed (may be null) says whether any pool's backends changed.
   Status Reload(const GatewayConfig& next, bool* backends_changed = nullptr);
 
+  // Entitlements changed through the admin API outlive reloads of the config file: the last
+  // word on a (tenant, pool) stands until the file itself changes that entitlement.
+  //
+  // The admin API has applied (Reload) a change of (tenant, pool): to `entry`, or deleted
+  // (nullptr). Remembered as an override of the file's entitlement, or forgotten when it
+  // brings back exactly what the file says.
+  void RecordAdminChange(const std::string& tenant, const std::string& pool,
+                         const EntitlementEntry* entry);
+  // A reload of the config file: `file` as loaded, with the admin API's overrides laid over its
+  // entitlements, then Reload. An override is dropped, and the file's entitlement (or its
+  // absence) taken, when the file changed that entitlement since the API did, or no longer has
+  // its tenant or pool; *notes (may be null) gets one line for each. Refused as Reload is;
+  // nothing changes then, the overrides included.
+  Status ReloadFile(const GatewayConfig& file, bool* backends_changed = nullptr,
+                    std::vector<std::string>* notes = nullptr);
+  // Whether the entitlement of (tenant, pool) in force is the admin API's, not the file's.
+  bool IsAdminOverride(const std::string& tenant, const std::string& pool) const;
+  int admin_override_count() const { return static_cast<int>(admin_overrides_.size()); }
+
   // The autoscale signal for a pool from its snapshot (the core's Autoscaler, sampled now:
   // its scale-down stabilization follows how often this is read: each /metrics scrape and
   // each GET /admin/pools).
@@ -189,8 +211,19 @@ class GatewayState {
   // range.
   Status ApplyBackends(int pool, const PoolSpec& next);
 
+  // An entitlement the admin API changed: what it says now (nullopt: deleted) and what the
+  // config file said when the API first changed it (nullopt: nothing), to tell at a reload
+  // whether the file has changed it since.
+  struct AdminOverride {
+    std::optional<EntitlementEntry> entry;
+    std::optional<EntitlementEntry> base;
+  };
+  using EntitlementKey = std::pair<std::string, std::string>;  // tenant, pool
+
   GatewayConfig config_;
   const Clock& clock_;
+  std::vector<EntitlementEntry> file_entitlements_;  // as the config file last gave them
+  std::map<EntitlementKey, AdminOverride> admin_overrides_;
   std::vector<PoolState> pools_;
   std::unordered_map<std::string, std::vector<int>> model_pools_;  // by max_model_len ascending
   std::unordered_map<std::string, int> tenant_by_key_;             // sha256 hex -> tenant

@@ -700,6 +700,24 @@ TEST_F(GatewayServerTest, SighupReloadsTenantsAndKeepsServingOnABadFile) {
   Client c(gw.port());
   EXPECT_EQ(c.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth("sk-new")).status,
             401);
+  // An entitlement created through the admin API outlives the reloads below, which do not
+  // touch it (before, each reload replaced the API's entitlements with the file's).
+  const int gw_admin = AdminPort(gw.banner());
+  ASSERT_NE(gw_admin, 0) << gw.banner();
+  const auto admin_entitlements = [&] {
+    Client a(gw_admin);
+    return a.Request("GET", "/admin/entitlements", "", Auth(kAdmin)).body;
+  };
+  const std::string small_long = "\"tenant\":\"small\",\"pool\":\"long\"";
+  {
+    Client a(gw_admin);
+    const Response r = a.Request(
+        "POST", "/admin/entitlements",
+        "{\"tenant\":\"small\",\"pool\":\"long\",\"class\":\"elastic\",\"guarantee\":"
+        "{\"token_rate\":20,\"kv_tokens\":4096,\"concurrency\":1}}",
+        Auth(kAdmin));
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
   const auto poll_status = [&](const std::string& key, int want) {
     int got = 0;
     for (int i = 0; i < 200 && got != want; ++i) {
@@ -719,6 +737,10 @@ TEST_F(GatewayServerTest, SighupReloadsTenantsAndKeepsServingOnABadFile) {
   std::ofstream(path) << added;
   kill(gw.pid(), SIGHUP);
   EXPECT_EQ(poll_status("sk-new", 200), 200);
+  std::string listed = admin_entitlements();
+  const size_t at = listed.find(small_long);
+  ASSERT_NE(at, std::string::npos) << listed;
+  EXPECT_NE(listed.find("\"source\":\"admin\"", at), std::string::npos) << listed;
   // A keep-alive connection that authenticated with the key (the gateway remembers a
   // connection's last key) ...
   Client kept(gw.port());
@@ -739,6 +761,7 @@ TEST_F(GatewayServerTest, SighupReloadsTenantsAndKeepsServingOnABadFile) {
   EXPECT_EQ(
       kept.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth("sk-new")).status,
       401);
+  EXPECT_NE(admin_entitlements().find(small_long), std::string::npos);
   std::remove(path.c_str());
 }
 

@@ -1,0 +1,180 @@
+// The admin API's entitlement changes against reloads of the config file: the API's last word
+// on an entitlement stands until the file changes that same entitlement.
+#include "gateway/admin.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <string>
+#include <vector>
+
+#include "gateway/config.h"
+#include "gateway/sha256.h"
+#include "gateway/state.h"
+#include "tokenpool/clock.h"
+
+namespace tokenpool::gateway {
+namespace {
+
+// Two tenants on one pool; `acme` has an entitlement in the file, `beta` has none.
+std::string File(const std::string& acme_guarantee, bool with_beta = true) {
+  std::string y =
+      "listen: {host: 127.0.0.1, port: 0}\n"
+      "models: [m]\n"
+      "pools:\n"
+      "  - {name: short, model: m, profile: llama-3-8b-h100, max_model_len: 8192,\n"
+      "     replicas: {min: 1, max: 2}, backends: [\"http://127.0.0.1:9001\"]}\n"
+      "tenants:\n"
+      "  - {name: acme, keys: [" +
+      Sha256Hex("sk-acme") + "]}\n";
+  if (with_beta) y += "  - {name: beta, keys: [" + Sha256Hex("sk-beta") + "]}\n";
+  y += "entitlements:\n"
+       "  - {tenant: acme, pool: short, class: guaranteed, guarantee: " +
+       acme_guarantee + "}\n";
+  return y;
+}
+
+constexpr const char* kAcme1 = "{token_rate: 100, kv_tokens: 8192, concurrency: 2}";
+constexpr const char* kAcme2 = "{token_rate: 300, kv_tokens: 8192, concurrency: 2}";
+
+GatewayConfig Parse(const std::string& yaml) {
+  Result<GatewayConfig> c = ParseGatewayConfig(yaml, "gateway.yaml");
+  EXPECT_TRUE(c.ok()) << c.status().message();
+  return *c;
+}
+
+struct Listed {
+  double token_rate = -1;  // the guarantee's; -1: not listed
+  std::string source;
+};
+
+// GET /admin/entitlements: the entry of (tenant, short).
+Listed Find(GatewayState& s, const std::string& tenant) {
+  AdminReply r = HandleAdminRequest(s, "GET", "/admin/entitlements", "");
+  EXPECT_EQ(r.status, 200) << r.body;
+  const boost::json::value body = boost::json::parse(r.body);
+  for (const boost::json::value& v : body.at("entitlements").as_array()) {
+    const boost::json::object& o = v.as_object();
+    if (o.at("tenant").as_string() == tenant && o.at("pool").as_string() == "short") {
+      return {o.at("guarantee").at("token_rate").to_number<double>(),
+              std::string(o.at("source").as_string())};
+    }
+  }
+  return {};
+}
+
+class AdminOverrideTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Result<std::unique_ptr<GatewayState>> s = GatewayState::Create(Parse(File(kAcme1)), clock_);
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    state_ = std::move(*s);
+  }
+  int Admin(const std::string& method, const std::string& target, const std::string& body = "") {
+    AdminReply r = HandleAdminRequest(*state_, method, target, body);
+    EXPECT_LT(r.status, 300) << method << " " << target << ": " << r.body;
+    return r.status;
+  }
+  Status Reload(const std::string& yaml, std::vector<std::string>* notes = nullptr) {
+    return state_->ReloadFile(Parse(yaml), nullptr, notes);
+  }
+  ManualClock clock_;
+  std::unique_ptr<GatewayState> state_;
+};
+
+TEST_F(AdminOverrideTest, ChangesOutliveAReloadOfAnUnchangedFile) {
+  EXPECT_EQ(Find(*state_, "acme").source, "file");
+  Admin("POST", "/admin/entitlements",
+        R"({"tenant":"beta","pool":"short","class":"elastic",)"
+        R"("guarantee":{"token_rate":50,"kv_tokens":4096,"concurrency":1}})");
+  Admin("PUT", "/admin/entitlements/acme/short",
+        R"({"class":"guaranteed","guarantee":{"token_rate":200,"kv_tokens":8192,"concurrency":2}})");
+  EXPECT_EQ(state_->admin_override_count(), 2);
+  std::vector<std::string> notes;
+  ASSERT_TRUE(Reload(File(kAcme1), &notes).ok());  // SIGHUP, or the file touched
+  EXPECT_TRUE(notes.empty());
+  Listed acme = Find(*state_, "acme");
+  EXPECT_EQ(acme.token_rate, 200);
+  EXPECT_EQ(acme.source, "admin");
+  Listed beta = Find(*state_, "beta");
+  EXPECT_EQ(beta.token_rate, 50);
+  EXPECT_EQ(beta.source, "admin");
+  // Admitted on the pool, not just listed: beta has an entitlement in force.
+  EXPECT_TRUE(state_->Entitlement(0, 1).valid());
+}
+
+TEST_F(AdminOverrideTest, TheFilesOwnChangeOfTheSameEntitlementWins) {
+  Admin("PUT", "/admin/entitlements/acme/short",
+        R"({"class":"guaranteed","guarantee":{"token_rate":200,"kv_tokens":8192,"concurrency":2}})");
+  std::vector<std::string> notes;
+  ASSERT_TRUE(Reload(File(kAcme2), &notes).ok());
+  Listed acme = Find(*state_, "acme");
+  EXPECT_EQ(acme.token_rate, 300);
+  EXPECT_EQ(acme.source, "file");
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("tenant \"acme\" on pool \"short\""), std::string::npos) << notes[0];
+  EXPECT_NE(notes[0].find("the file changed it"), std::string::npos) << notes[0];
+  EXPECT_EQ(state_->admin_override_count(), 0);
+  // The file's new value is the base from now on: an unchanged reload keeps it.
+  ASSERT_TRUE(Reload(File(kAcme2)).ok());
+  EXPECT_EQ(Find(*state_, "acme").token_rate, 300);
+}
+
+TEST_F(AdminOverrideTest, ADeletionStandsUntilTheFileChangesTheEntitlement) {
+  Admin("DELETE", "/admin/entitlements/acme/short");
+  ASSERT_TRUE(Reload(File(kAcme1)).ok());
+  EXPECT_EQ(Find(*state_, "acme").token_rate, -1);  // still deleted
+  EXPECT_FALSE(state_->Entitlement(0, 0).valid());
+  ASSERT_TRUE(Reload(File(kAcme2)).ok());  // the file's new one
+  EXPECT_EQ(Find(*state_, "acme").token_rate, 300);
+  EXPECT_TRUE(state_->Entitlement(0, 0).valid());
+}
+
+TEST_F(AdminOverrideTest, ChangingBackToTheFilesValueForgetsTheOverride) {
+  Admin("PUT", "/admin/entitlements/acme/short",
+        R"({"class":"guaranteed","guarantee":{"token_rate":200,"kv_tokens":8192,"concurrency":2}})");
+  EXPECT_TRUE(state_->IsAdminOverride("acme", "short"));
+  Admin("PUT", "/admin/entitlements/acme/short",
+        R"({"class":"guaranteed","guarantee":{"token_rate":100,"kv_tokens":8192,"concurrency":2}})");
+  EXPECT_FALSE(state_->IsAdminOverride("acme", "short"));
+  EXPECT_EQ(Find(*state_, "acme").source, "file");
+  // Created and deleted through the API: nothing left to remember either.
+  Admin("POST", "/admin/entitlements",
+        R"({"tenant":"beta","pool":"short","class":"spot",)"
+        R"("burst":{"token_rate":10,"kv_tokens":512,"concurrency":1}})");
+  Admin("DELETE", "/admin/entitlements/beta/short");
+  EXPECT_EQ(state_->admin_override_count(), 0);
+}
+
+TEST_F(AdminOverrideTest, AnOverrideOfATenantTheFileDropsGoesWithIt) {
+  Admin("POST", "/admin/entitlements",
+        R"({"tenant":"beta","pool":"short","class":"spot",)"
+        R"("burst":{"token_rate":10,"kv_tokens":512,"concurrency":1}})");
+  std::vector<std::string> notes;
+  const Status s = Reload(File(kAcme1, /*with_beta=*/false), &notes);
+  ASSERT_TRUE(s.ok()) << s.message();  // not refused for an unknown tenant
+  EXPECT_EQ(Find(*state_, "beta").token_rate, -1);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("no longer has the tenant or the pool"), std::string::npos) << notes[0];
+  EXPECT_EQ(state_->admin_override_count(), 0);
+}
+
+TEST_F(AdminOverrideTest, ARefusedReloadKeepsEverything) {
+  Admin("POST", "/admin/entitlements",
+        R"({"tenant":"beta","pool":"short","class":"elastic",)"
+        R"("guarantee":{"token_rate":50,"kv_tokens":4096,"concurrency":1}})");
+  // The file's acme and the API's beta fit together; acme's new guarantee with beta's does not.
+  const std::string huge = "{token_rate: 1000000000, kv_tokens: 8192, concurrency: 2}";
+  const Status s = Reload(File(huge));
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("admin API"), std::string::npos) << s.message();
+  EXPECT_EQ(Find(*state_, "acme").token_rate, 100);
+  EXPECT_EQ(Find(*state_, "beta").source, "admin");
+  EXPECT_EQ(state_->admin_override_count(), 1);
+  // A good file afterwards: the override is still measured against the file it was made on.
+  ASSERT_TRUE(Reload(File(kAcme1)).ok());
+  EXPECT_EQ(Find(*state_, "beta").token_rate, 50);
+}
+
+}  // namespace
+}  // namespace tokenpool::gateway
