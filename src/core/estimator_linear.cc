@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <utility>
 
 #include "estimator_internal.h"
 
@@ -23,9 +24,16 @@ namespace {
 constexpr int kBaseFeatures = 24;
 constexpr int kNumFeatures = kBaseFeatures + kNumScripts;
 using Vec = std::array<double, kNumFeatures>;
-// A column of the RLS matrix: kNumFeatures rounded up to a whole number of 4-double vectors.
-constexpr int kStride = (kNumFeatures + 3) / 4 * 4;
-using Column = std::array<double, kStride>;
+// P of the RLS model in 4 x 4 blocks (Rls::Update): kBlocks blocks of rows and of columns,
+// kNumFeatures rounded up to a whole number of 4-double vectors.
+using V4 = double __attribute__((vector_size(4 * sizeof(double))));
+using V4i = int64_t __attribute__((vector_size(4 * sizeof(int64_t))));  // shuffle masks
+constexpr int kBlocks = (kNumFeatures + 3) / 4;
+// P's upper triangle with whole diagonal blocks, column by column: column j holds rows 0 to the
+// end of its diagonal block, j / 4 + 1 vectors; block column b (columns 4b to 4b + 3) starts
+// at vector 4 (1 + 2 + ... + b) = 2 b (b + 1).
+constexpr int kPackedVectors = 2 * kBlocks * (kBlocks + 1);
+constexpr int BlockColumnStart(int b) { return 2 * b * (b + 1); }
 
 constexpr int64_t kMinSpreadSamples = 10;
 
@@ -86,8 +94,8 @@ Vec PriorTheta(const EstimatorConfig& c) {
 
 struct Rls {
   Vec theta{};
-  // P column by column, each column padded to kStride doubles (Update).
-  std::array<double, kStride * kStride> p{};
+  // P (symmetric) as its upper triangle with whole diagonal blocks: see BlockColumnStart, Update.
+  std::array<V4, kPackedVectors> p{};
   int64_t samples = 0;
   // One past the highest feature ever nonzero in an update. Rows and columns at or above it
   // are still the prior's (δ on the diagonal, 0 elsewhere), so P x and every update leave them
@@ -100,8 +108,12 @@ struct Rls {
 
   void Init(const Vec& start, double prior_variance) {
     theta = start;
-    p.fill(0);
-    for (int i = 0; i < kNumFeatures; ++i) p[static_cast<size_t>(i) * kStride + i] = prior_variance;
+    p.fill(V4{});
+    for (int i = 0; i < kNumFeatures; ++i) {
+      // Column i's last vector (i / 4 + 1 per column of block column i / 4), lane i % 4.
+      p[static_cast<size_t>(BlockColumnStart(i / 4) + (i % 4 + 1) * (i / 4 + 1) - 1)][i % 4] =
+          prior_variance;
+    }
     hi = 0;
     initialized = true;
   }
@@ -110,23 +122,39 @@ struct Rls {
     for (int i = 0; i < kNumFeatures; ++i) y += theta[i] * x[i];
     return y;
   }
-  // P is stored column by column (p[j * kStride + i] is P's row i, column j), so that both
-  // loops below run over contiguous memory. px = P x is accumulated column by column: each
-  // px[i] sums its terms in order of j (the same value as a row-by-row dot product), the sums
-  // advance side by side, and the many zero features are skipped. Each element's update
-  // P(i,j) -= (px[i] / den) * px[j] is the same expression in either loop order, so the model
-  // is bit for bit what a row-major layout gives.
+  // P is symmetric, so only its upper triangle is stored, in 4 x 4 blocks: column j holds
+  // P(i, j) for the rows i of the blocks above its diagonal block and of that block, whole (both
+  // triangles of each diagonal block are kept, so that every loop runs over whole 4-double
+  // vectors). An element (i, j) below the diagonal blocks is read as P(j, i), in column i.
   //
-  // The rows are processed in a fixed number N of 4-double vectors (hi rounded up), so that
-  // px and k stay in registers. Rows from hi to N are exact zeros in every column below hi
-  // (a feature never seen nonzero keeps the prior's zero covariances), so their px and k are
-  // +0 and the update leaves them as they are: the same bits as stopping at hi.
-  // (`tokenpool estimate-eval --json` prints the same bytes as before either change.)
+  // px = P x is accumulated block column by block column (AddPx): each column j adds its
+  // stored rows times x_j (skipped when x_j is 0: most scripts, tool features in plain chat),
+  // and the rows below them, P(j, i) for i in the blocks above j's diagonal block, come in as
+  // the dot product of column j with x, into px[j]: 4 lanes per column, summed at the end in a
+  // fixed order. The update P(i, j) -= (px[i] / den) * px[j] then runs over the stored
+  // elements only (Subtract; a column whose px[j] is 0 would only subtract zeros: skipped):
+  // about half of what updating all of P did. Every loop has a length fixed at compile time
+  // (the block column), so that it is unrolled without per-element bookkeeping.
   //
-  // Compiled twice, for AVX2 and for the x86-64 baseline, picked at load time: the element-wise
-  // loops run 4 doubles wide instead of 2. Without FMA (a separate target feature): every
-  // product and sum is rounded as in the baseline build, so the model is bit for bit the same
-  // on every machine.
+  // The result is the full update's in exact arithmetic. In floating point the dot products
+  // and den are summed in another order than before, and P stays exactly symmetric outside the
+  // diagonal blocks where the full update let P(i, j) and P(j, i) drift apart by rounding, so
+  // the model's bits are not those of the full update; `tokenpool estimate-eval` (and --json)
+  // printed the same figures before and after this scheme.
+  //
+  // Beyond `hi`, x is 0, P x is exactly 0 and nothing changes there: the loops stop at the
+  // block column that holds hi - 1. The rows of that block from hi up are exact zeros in the
+  // columns below hi (a feature never seen nonzero keeps the prior's zero covariances), and
+  // its columns from hi up are the prior's, so their px and k are 0 and the update leaves them
+  // (and theta) as they are.
+  //
+  // Compiled twice, for AVX2 and for the x86-64 baseline, picked at load time: the vectors are
+  // GCC vector types, one ymm register or two xmm registers, element by element the same
+  // operations either way (the helpers below are always_inline member templates, not lambdas,
+  // which would be compiled apart without the clone's target). Without FMA (a separate target
+  // feature), and the build does not contract a * b + c (ISO C++ mode: -ffp-contract=off):
+  // every product and sum is rounded as in the baseline build, so the model is bit for bit the
+  // same on every machine.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
   __attribute__((target_clones("avx2", "default")))
 #endif
@@ -137,48 +165,96 @@ struct Rls {
         break;
       }
     }
-    switch ((hi + 3) / 4) {
-      case 0:
-      case 1: UpdateRows<4>(x, y); break;
-      case 2: UpdateRows<8>(x, y); break;
-      case 3: UpdateRows<12>(x, y); break;
-      case 4: UpdateRows<16>(x, y); break;
-      case 5: UpdateRows<20>(x, y); break;
-      case 6: UpdateRows<24>(x, y); break;
-      case 7: UpdateRows<28>(x, y); break;
-      case 8: UpdateRows<32>(x, y); break;
-      case 9: UpdateRows<36>(x, y); break;
-      case 10: UpdateRows<40>(x, y); break;
-      default: UpdateRows<kStride>(x, y); break;
+    const int nb = (hi + 3) / 4;  // block columns (and rows) that can change
+    std::array<V4, kBlocks> xv;  // x in vectors, padded with 0
+    Load(x, &xv);
+    std::array<V4, kBlocks> px;  // P x: AddPx<B> sets px[B], below nb
+    AddPxBlocks(std::make_integer_sequence<int, kBlocks>{}, nb, xv, &px);
+    V4 dv{};
+    for (int r = 0; r < nb; ++r) dv += xv[static_cast<size_t>(r)] * px[static_cast<size_t>(r)];
+    const double den = 1 + ((dv[0] + dv[1]) + (dv[2] + dv[3]));
+    const double err = y - Predict(x);
+    // k = px / den and theta += k err, 4 elements at a time. Past hi, px and k are 0 (see
+    // above) and theta keeps its value.
+    std::array<V4, kBlocks> k;
+    std::array<V4, kBlocks> t;
+    Load(theta, &t);
+    const V4 eb = {err, err, err, err};
+    for (int r = 0; r < nb; ++r) {
+      const size_t u = static_cast<size_t>(r);
+      k[u] = px[u] / den;
+      t[u] += k[u] * eb;
     }
+    for (int r = 0; r < kBlocks; ++r) {
+      for (int l = 0; l < 4 && 4 * r + l < kNumFeatures; ++l) theta[4 * r + l] = t[r][l];
+    }
+    SubtractBlocks(std::make_integer_sequence<int, kBlocks>{}, nb, px, k);
     ++samples;
   }
-  template <int N>
-  [[gnu::always_inline]] inline void UpdateRows(const Vec& x, double y) {
-    static_assert(N % 4 == 0 && N <= kStride);
-    // Beyond `hi`, x is 0, P x is exactly 0 and nothing below changes: the loops stop there.
-    Column px{};
-    for (int j = 0; j < hi; ++j) {
-      const double xj = x[j];
-      if (xj == 0) continue;
-      const double* col = &p[static_cast<size_t>(j) * kStride];
-      for (int i = 0; i < N; ++i) px[i] += col[i] * xj;
+  // v in vectors, padded with 0.
+  [[gnu::always_inline]] static inline void Load(const Vec& v, std::array<V4, kBlocks>* out) {
+    for (int r = 0; r < kBlocks; ++r) {
+      for (int l = 0; l < 4; ++l) (*out)[r][l] = 4 * r + l < kNumFeatures ? v[4 * r + l] : 0;
     }
-    double den = 1;
-    for (int i = 0; i < hi; ++i) den += x[i] * px[i];
-    const double err = y - Predict(x);
-    Column k{};
-    for (int i = 0; i < N; ++i) k[i] = px[i] / den;
-    for (int i = 0; i < hi; ++i) theta[i] += k[i] * err;
-    // A column whose px[j] is 0 would only subtract zeros: skipped (as is, in effect, a row
-    // whose px[i] is 0: k[i] = 0). P's rows and columns of features never seen nonzero (most
-    // scripts, tool features in plain chat) stay those of the prior, so their px is exactly 0
-    // and a typical update touches half the matrix or less.
-    for (int j = 0; j < hi; ++j) {
-      const double pj = px[j];
+  }
+  // AddPx<B> for the block columns B < nb (not a lambda: it would be compiled apart, without
+  // the clone's target).
+  template <int... B>
+  [[gnu::always_inline]] inline void AddPxBlocks(std::integer_sequence<int, B...>, int nb,
+                                                 const std::array<V4, kBlocks>& xv,
+                                                 std::array<V4, kBlocks>* px) const {
+    (void)((B < nb && (AddPx<B>(xv, px), true)) && ...);
+  }
+  template <int... B>
+  [[gnu::always_inline]] inline void SubtractBlocks(std::integer_sequence<int, B...>, int nb,
+                                                    const std::array<V4, kBlocks>& px,
+                                                    const std::array<V4, kBlocks>& k) {
+    (void)((B < nb && (Subtract<B>(px, k), true)) && ...);
+  }
+  // Adds block column B's terms of P x to px: its stored rows times x_j for each of its columns
+  // j, and, into px[B], the rows below them, P(j, i) = P(i, j) for i < 4B, as dot products.
+  template <int B>
+  [[gnu::always_inline]] inline void AddPx(const std::array<V4, kBlocks>& xv,
+                                           std::array<V4, kBlocks>* px) const {
+    const V4* col = &p[BlockColumnStart(B)];
+    (*px)[B] = V4{};
+    for (int c = 0; c < 4; ++c) {
+      const double xj = xv[B][c];
+      if (xj == 0) continue;
+      const V4 xb = {xj, xj, xj, xj};
+#pragma GCC unroll 16
+      for (int r = 0; r <= B; ++r) (*px)[r] += col[c * (B + 1) + r] * xb;
+    }
+    std::array<V4, 4> acc;
+    if constexpr (B > 0) {
+      for (int c = 0; c < 4; ++c) acc[c] = col[c * (B + 1)] * xv[0];
+#pragma GCC unroll 16
+      for (int r = 1; r < B; ++r) {
+        for (int c = 0; c < 4; ++c) acc[c] += col[c * (B + 1) + r] * xv[r];
+      }
+    }
+    if constexpr (B > 0) {
+      // (*px)[B][c] += (acc[c][0] + acc[c][1]) + (acc[c][2] + acc[c][3]), four columns at once.
+      const V4 s01 = __builtin_shuffle(acc[0], acc[1], V4i{0, 4, 2, 6}) +
+                     __builtin_shuffle(acc[0], acc[1], V4i{1, 5, 3, 7});
+      const V4 s23 = __builtin_shuffle(acc[2], acc[3], V4i{0, 4, 2, 6}) +
+                     __builtin_shuffle(acc[2], acc[3], V4i{1, 5, 3, 7});
+      (*px)[B] += __builtin_shuffle(s01, s23, V4i{0, 1, 4, 5}) +
+                  __builtin_shuffle(s01, s23, V4i{2, 3, 6, 7});
+    }
+  }
+  // P(i, j) -= k_i px_j over block column B's stored elements. A column whose px_j is 0 would
+  // only subtract zeros: skipped.
+  template <int B>
+  [[gnu::always_inline]] inline void Subtract(const std::array<V4, kBlocks>& px,
+                                              const std::array<V4, kBlocks>& k) {
+    V4* col = &p[BlockColumnStart(B)];
+    for (int c = 0; c < 4; ++c, col += B + 1) {
+      const double pj = px[B][c];
       if (pj == 0) continue;
-      double* col = &p[static_cast<size_t>(j) * kStride];
-      for (int i = 0; i < N; ++i) col[i] -= k[i] * pj;
+      const V4 pb = {pj, pj, pj, pj};
+#pragma GCC unroll 16
+      for (int r = 0; r <= B; ++r) col[r] -= k[r] * pb;
     }
   }
   void AddSpread(double rel, double weight) {
