@@ -1651,40 +1651,60 @@ class Server {
         wk.deadlines.Set(&u->deadline, u->socket, upstream_timeout);  // each wait for bytes
         rd_ec = u->deadline.Cause(co_await ReadMessage(u->socket, u->buf, rp, ReadUntil::kAnyBody));
       }
-      out.clear();
-      // Whole events ("...\n\n") from `pending`, scanned in place; the tail stays for the
-      // next read.
-      size_t at = 0;
-      for (size_t end; (end = pending.find("\n\n", at)) != std::string::npos; at = end + 2) {
-        const std::string_view ev(pending.data() + at, end + 2 - at);
-        if (ev.starts_with("data: ") && !ev.starts_with("data: [DONE]")) {
-          const std::string_view json = ev.substr(6, ev.size() - 8);
-          if (ReadUsage(json, &usage)) {
-            have_usage = true;
-            if (add_usage && Contains(json, "\"choices\":[]")) continue;
-          }
-          ++content_events;
-          if (add_usage) {
-            // The client did not ask for usage: hide the nulls that include_usage adds.
-            // From the end, where vLLM writes it (see FindUsageValue).
+      wire.clear();
+      // Whole events ("...\n\n") from `pending`; the tail stays for the next read.
+      if (!add_usage) {
+        // Passed through as they came, in one chunk: only counted, and the last data event
+        // read for usage (the usage chunk is the last before [DONE], and with vLLM's
+        // continuous usage stats every chunk carries the running total), instead of each event
+        // searched for usage and copied twice (run_gateway_profile.sh: 51.6 K -> 46.6 K
+        // instructions per streamed request).
+        const size_t last = pending.rfind("\n\n");
+        if (last != std::string::npos) {
+          const std::string_view block(pending.data(), last + 2);
+          const SseBlock b = ScanSseBlock(block);
+          content_events += b.data_events;
+          if (!b.last_data.empty() && ReadUsage(b.last_data, &usage)) have_usage = true;
+          if (!head_sent) append_head();
+          AppendUint(&wire, block.size(), 16);
+          wire += "\r\n";
+          wire += block;
+          wire += "\r\n";
+          pending.erase(0, block.size());
+        }
+      } else {
+        out.clear();
+        size_t at = 0;
+        for (size_t end; (end = pending.find("\n\n", at)) != std::string::npos; at = end + 2) {
+          const std::string_view ev(pending.data() + at, end + 2 - at);
+          if (ev.starts_with("data: ") && !ev.starts_with("data: [DONE]")) {
+            const std::string_view json = ev.substr(6, ev.size() - 8);
+            if (ReadUsage(json, &usage)) {
+              have_usage = true;
+              if (Contains(json, "\"choices\":[]")) continue;
+            }
+            ++content_events;
+            // The client did not ask for usage: hide the nulls that include_usage adds. vLLM
+            // writes usage last (see FindUsageValue): checked there first.
             constexpr std::string_view kNull = ",\"usage\":null";
-            if (const size_t n = ev.rfind(kNull); n != std::string_view::npos) {
+            constexpr std::string_view kNullEnd = ",\"usage\":null}\n\n";
+            const size_t n = ev.ends_with(kNullEnd) ? ev.size() - kNullEnd.size() : ev.rfind(kNull);
+            if (n != std::string_view::npos) {
               out.append(ev.substr(0, n));
               out.append(ev.substr(n + kNull.size()));
               continue;
             }
           }
+          out.append(ev);
         }
-        out.append(ev);
-      }
-      pending.erase(0, at);
-      wire.clear();
-      if (!out.empty()) {
-        if (!head_sent) append_head();
-        AppendUint(&wire, out.size(), 16);
-        wire += "\r\n";
-        wire += out;
-        wire += "\r\n";
+        pending.erase(0, at);
+        if (!out.empty()) {
+          if (!head_sent) append_head();
+          AppendUint(&wire, out.size(), 16);
+          wire += "\r\n";
+          wire += out;
+          wire += "\r\n";
+        }
       }
       const bool done_now = !rd_ec && rp.is_done();
       if (done_now) {

@@ -77,4 +77,30 @@ bool ReadUsage(std::string_view json, Usage* u) {
   return true;
 }
 
+SseBlock ScanSseBlock(std::string_view block) {
+  constexpr std::string_view kData = "data: ";
+  constexpr std::string_view kDone = "data: [DONE]";
+  SseBlock b;
+  const char* const base = block.data();
+  const size_t n = block.size();
+  size_t at = 0;  // the current event's start
+  size_t from = 0;
+  while (from + 1 < n) {
+    const void* nl = std::memchr(base + from, '\n', n - from - 1);
+    if (nl == nullptr) break;
+    const size_t i = static_cast<size_t>(static_cast<const char*>(nl) - base);
+    if (base[i + 1] != '\n') {  // a line inside the event
+      from = i + 1;
+      continue;
+    }
+    const std::string_view ev(base + at, i - at);  // without the blank line
+    if (ev.starts_with(kData) && !ev.starts_with(kDone)) {
+      ++b.data_events;
+      b.last_data = ev.substr(kData.size());
+    }
+    at = from = i + 2;
+  }
+  return b;
+}
+
 }  // namespace tokenpool::gateway

@@ -10,6 +10,7 @@
 // Thread-safety: pure functions.
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 #include "tokenpool/token_pool.h"
@@ -30,5 +31,13 @@ std::string_view FindUsageObject(std::string_view json);
 // and read from its '{' on, so without FindUsageObject's brace matching); false when either is
 // missing or not an integer.
 bool ReadUsage(std::string_view json, Usage* u);
+
+// What the request path needs of whole server-sent events passed through unchanged.
+struct SseBlock {
+  int64_t data_events = 0;     // `data: ` events other than `data: [DONE]`
+  std::string_view last_data;  // the last one's JSON (without `data: ` and the blank line)
+};
+// `block`: whole events, "...\n\n" each (text after the last blank line is not looked at).
+SseBlock ScanSseBlock(std::string_view block);
 
 }  // namespace tokenpool::gateway

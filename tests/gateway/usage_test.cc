@@ -56,5 +56,34 @@ TEST(UsageTest, ReadsPromptAndCompletionTokens) {
   EXPECT_FALSE(ReadUsage(R"({"usage":{"prompt_tokens":-},"completion_tokens":2}})", &u));
 }
 
+TEST(UsageTest, ScansWholeServerSentEvents) {
+  const std::string block =
+      "data: {\"choices\":[{\"delta\":{\"content\":\"a\\nb\"}}],\"usage\":null}\n\n"
+      ": a comment\n\n"
+      "event: x\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n"
+      "data: [DONE]\n\n";
+  SseBlock b = ScanSseBlock(block);
+  EXPECT_EQ(b.data_events, 1);  // a multi-line event starts with `event:`, not `data: `
+  EXPECT_EQ(b.last_data, "{\"choices\":[{\"delta\":{\"content\":\"a\\nb\"}}],\"usage\":null}");
+
+  const std::string two =
+      "data: {\"n\":1}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,"
+      "\"completion_tokens\":4}}\n\ndata: [DONE]\n\n";
+  b = ScanSseBlock(two);
+  EXPECT_EQ(b.data_events, 2);
+  Usage u;
+  ASSERT_TRUE(ReadUsage(b.last_data, &u));
+  EXPECT_EQ(u.prompt, Tokens(3));
+  EXPECT_EQ(u.completion, Tokens(4));
+
+  // Nothing whole, or only [DONE]: nothing counted.
+  EXPECT_EQ(ScanSseBlock("data: {\"n\":1}\n").data_events, 0);
+  EXPECT_TRUE(ScanSseBlock("data: [DONE]\n\n").last_data.empty());
+  // A partial event after the last blank line is not looked at.
+  b = ScanSseBlock("data: {\"n\":1}\n\ndata: {\"n\":2}");
+  EXPECT_EQ(b.data_events, 1);
+  EXPECT_EQ(b.last_data, "{\"n\":1}");
+}
+
 }  // namespace
 }  // namespace tokenpool::gateway
