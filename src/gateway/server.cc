@@ -1678,18 +1678,24 @@ class Server {
         for (size_t end; (end = pending.find("\n\n", at)) != std::string::npos; at = end + 2) {
           const std::string_view ev(pending.data() + at, end + 2 - at);
           if (ev.starts_with("data: ") && !ev.starts_with("data: [DONE]")) {
+            // The client did not ask for usage: hide the nulls that include_usage adds. vLLM
+            // writes usage last (see FindUsageValue), so a content chunk ends with the null:
+            // one comparison, and no usage to look for.
+            constexpr std::string_view kNull = ",\"usage\":null";
+            constexpr std::string_view kNullEnd = ",\"usage\":null}\n\n";
+            if (ev.ends_with(kNullEnd)) {
+              ++content_events;
+              out.append(ev.substr(0, ev.size() - kNullEnd.size()));
+              out.append("}\n\n");
+              continue;
+            }
             const std::string_view json = ev.substr(6, ev.size() - 8);
             if (ReadUsage(json, &usage)) {
               have_usage = true;
               if (Contains(json, "\"choices\":[]")) continue;
             }
             ++content_events;
-            // The client did not ask for usage: hide the nulls that include_usage adds. vLLM
-            // writes usage last (see FindUsageValue): checked there first.
-            constexpr std::string_view kNull = ",\"usage\":null";
-            constexpr std::string_view kNullEnd = ",\"usage\":null}\n\n";
-            const size_t n = ev.ends_with(kNullEnd) ? ev.size() - kNullEnd.size() : ev.rfind(kNull);
-            if (n != std::string_view::npos) {
+            if (const size_t n = ev.rfind(kNull); n != std::string_view::npos) {
               out.append(ev.substr(0, n));
               out.append(ev.substr(n + kNull.size()));
               continue;
