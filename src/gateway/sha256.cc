@@ -23,6 +23,8 @@ struct CtxFree {
 
 }  // namespace
 
+void InitSha256() { (void)Sha256(); }
+
 std::string Sha256Hex(std::string_view data) {
   thread_local std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
   unsigned char md[EVP_MAX_MD_SIZE];

@@ -20,6 +20,7 @@ boost::json::object VectorJson(const ResourceVector& v) {
 
 Result<std::unique_ptr<GatewayState>> GatewayState::Create(const GatewayConfig& config,
                                                            const Clock& clock) {
+  InitSha256();  // not on the first request
   std::unique_ptr<GatewayState> s(new GatewayState(config, clock));
   s->file_entitlements_ = config.entitlements;
   Result<std::unique_ptr<TokenEstimator>> est =
