@@ -267,6 +267,10 @@ class TokenPool {
   // Appends to *events; returns how many were appended. Call after capacity frees (Settle,
   // Release, SetCapacity) and by NextWakeup().
   size_t Dispatch(std::vector<QueueEvent>* events);
+  // Whether Dispatch() would have anything to do: a request queued or a cancellation to report.
+  // When not, a caller may skip it (the pool's decay and lending state are brought up to date
+  // lazily by whatever reads them next).
+  bool HasQueueWork() const { return queued_total_ > 0 || !cancelled_cookies_.empty(); }
   // The earliest time at which Dispatch() has timed work (a queued request's expiry), or
   // Time::Max() when none. (At-risk promotion needs no timer: it only matters when capacity
   // frees, and every free is followed by a Dispatch.)

@@ -786,9 +786,11 @@ class Server {
   // it on its own worker. A reservation nobody waits for any more is released at once, which
   // may admit more. Requires mu_.
   void KickLocked(int pool) {
-    for (;;) {
+    TokenPool& tp = *state_->pool(pool).pool;
+    // Most kicks (every request's end) find nothing queued: no Dispatch then.
+    while (tp.HasQueueWork()) {
       std::vector<QueueEvent> events;
-      state_->pool(pool).pool->Dispatch(&events);
+      tp.Dispatch(&events);
       bool freed = false;
       for (QueueEvent& ev : events) {
         auto it = waiters_.find(ev.cookie);

@@ -192,10 +192,12 @@ TEST_F(TokenPoolTest, QueuedRequestIsDispatchedWhenCapacityFreesAndExpiresOtherw
     ASSERT_EQ(d.outcome, AdmissionOutcome::kAdmittedBurst);
     held.push_back(std::move(d.reservation));
   }
+  EXPECT_FALSE(pool_->HasQueueWork());  // full, but nothing waits: Dispatch may be skipped
   Decision q1 = pool_->Admit(e, Cost(10, 10), 1);
   ASSERT_EQ(q1.outcome, AdmissionOutcome::kQueued);
   EXPECT_EQ(q1.deadline, clock_.Now() + Seconds(1));
   EXPECT_EQ(pool_->QueueLength(), 1u);
+  EXPECT_TRUE(pool_->HasQueueWork());
   std::vector<QueueEvent> ev;
   EXPECT_EQ(pool_->Dispatch(&ev), 0u);  // still full
   clock_.Advance(Milliseconds(300));
@@ -205,6 +207,7 @@ TEST_F(TokenPoolTest, QueuedRequestIsDispatchedWhenCapacityFreesAndExpiresOtherw
   EXPECT_EQ(ev[0].outcome, AdmissionOutcome::kAdmittedBurst);
   EXPECT_EQ(ev[0].waited, Milliseconds(300));
   EXPECT_TRUE(ev[0].reservation.active());
+  EXPECT_FALSE(pool_->HasQueueWork());
   held.push_back(std::move(ev[0].reservation));
   ev.clear();
   // The next one waits past its deadline and expires.
@@ -221,6 +224,17 @@ TEST_F(TokenPoolTest, QueuedRequestIsDispatchedWhenCapacityFreesAndExpiresOtherw
   EXPECT_FALSE(pool_->Cancel(q3.ticket));
   EXPECT_EQ(pool_->QueueLength(), 0u);
   EXPECT_EQ(pool_->Snapshot().counters.count(AdmissionOutcome::kCancelled), 1u);
+  EXPECT_FALSE(pool_->HasQueueWork());
+  // A removed entitlement's queued requests are reported by the next Dispatch: work to do.
+  Decision q4 = pool_->Admit(e, Cost(10, 10), 4);
+  ASSERT_EQ(q4.outcome, AdmissionOutcome::kQueued);
+  held.clear();
+  ASSERT_TRUE(pool_->RemoveEntitlement(e).ok());
+  EXPECT_TRUE(pool_->HasQueueWork());
+  ev.clear();
+  EXPECT_EQ(pool_->Dispatch(&ev), 1u);
+  EXPECT_EQ(ev[0].outcome, AdmissionOutcome::kCancelled);
+  EXPECT_FALSE(pool_->HasQueueWork());
 }
 
 TEST_F(TokenPoolTest, GuaranteedWorkIsNeverRefusedAndShrinksLending) {
