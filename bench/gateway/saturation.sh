@@ -6,7 +6,10 @@
 # target: req/s, and per request the proxy's user and system CPU, the mock's and wrk's (both on
 # CPU 0), and CPU 0's idle share (/proc/PID/stat, /proc/stat). When CPU 0 is never idle, the
 # client and the mock, not the proxy, set the maximum.
-# Usage: bench/gateway/saturation.sh [build-dir] [rounds] [seconds] [B-binary]
+# With PROXY_CPU_PERCENT=N each proxy runs in a cgroup of its own limited to N% of one CPU
+# (CFS quota, 10 ms period; cgroup v1 or v2, as root): the proxy, not the client and the mock,
+# then sets the maximum, and req/s compares what each proxy serves with the same CPU.
+# Usage: [PROXY_CPU_PERCENT=N] bench/gateway/saturation.sh [build-dir] [rounds] [seconds] [B-binary]
 #        (needs wrk, nginx, taskset, /usr/bin/time; as gateway_bench.py)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,7 +22,31 @@ for tool in wrk nginx taskset /usr/bin/time; do
 done
 T=$(mktemp -d)
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$T"' EXIT
+groups=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$T"
+      for g in "${groups[@]}"; do rmdir "$g" 2>/dev/null || true; done' EXIT
+PROXY_CPU_PERCENT=${PROXY_CPU_PERCENT:-}
+if [ -n "$PROXY_CPU_PERCENT" ] && ! [[ "$PROXY_CPU_PERCENT" =~ ^[1-9][0-9]?$ ]]; then
+  echo "saturation.sh: PROXY_CPU_PERCENT must be an integer in [1, 99], got '$PROXY_CPU_PERCENT'" >&2
+  exit 1
+fi
+# limit_cpu PID NAME: moves the process (all its threads) into a new cgroup with
+# PROXY_CPU_PERCENT% of one CPU; nothing without PROXY_CPU_PERCENT.
+limit_cpu() {
+  [ -z "$PROXY_CPU_PERCENT" ] && return 0
+  local quota=$((PROXY_CPU_PERCENT * 100)) g
+  if [ -f /sys/fs/cgroup/cgroup.controllers ]; then  # v2
+    grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control ||
+      echo +cpu >/sys/fs/cgroup/cgroup.subtree_control
+    g=/sys/fs/cgroup/tokenpool-bench-$2-$$
+    mkdir "$g" && echo "$quota 10000" >"$g/cpu.max"
+  else
+    g=/sys/fs/cgroup/cpu/tokenpool-bench-$2-$$
+    mkdir "$g" && echo 10000 >"$g/cpu.cfs_period_us" && echo "$quota" >"$g/cpu.cfs_quota_us"
+  fi || { echo "saturation.sh: cannot make the cgroup $g (root and a cpu controller needed)" >&2; exit 1; }
+  groups+=("$g")
+  echo "$1" >"$g/cgroup.procs"
+}
 wait_line() { for _ in $(seq 200); do grep -q "listening on" "$1" && return 0; sleep 0.05; done; echo "no start: $1" >&2; cat "$1" >&2; exit 1; }
 port_of() { grep -o 'listening on [0-9.]*:[0-9]*' "$1" | head -1 | sed 's/.*://'; }
 
@@ -39,6 +66,7 @@ pids+=($!)
 declare -A PORT PID
 PORT[nginx]=$np
 PID[nginx]=$!
+limit_cpu "${PID[nginx]}" nginx
 names="nginx"
 for v in A B; do
   bin=${!v}
@@ -47,6 +75,7 @@ for v in A B; do
   PID[$v]=$!
   pids+=($!)
   wait_line "$T/gw$v.out"
+  limit_cpu "${PID[$v]}" "$v"
   PORT[$v]=$(port_of "$T/gw$v.out")
   names="$names $v"
 done
@@ -54,6 +83,7 @@ python3 bench/gateway/bench_configs.py lua "$model" sk-bench >"$T/p.lua"
 tck=$(getconf CLK_TCK)
 cpu_of() { awk '{print $14, $15}' "/proc/$1/stat"; }
 for n in $names; do taskset -c 0 wrk -t1 -c64 -d1s -s "$T/p.lua" "http://127.0.0.1:${PORT[$n]}" >/dev/null; done
+[ -n "$PROXY_CPU_PERCENT" ] && echo "each proxy limited to ${PROXY_CPU_PERCENT}% of one CPU"
 echo "target: req/s | per request: proxy user+sys, mock user+sys, wrk user+sys (us) | CPU 0 idle"
 for r in $(seq "$ROUNDS"); do
   for n in $names; do
