@@ -27,12 +27,21 @@ using Vec = std::array<double, kNumFeatures>;
 // P of the RLS model in 4 x 4 blocks (Rls::Update): kBlocks blocks of rows and of columns,
 // kNumFeatures rounded up to a whole number of 4-double vectors.
 using V4 = double __attribute__((vector_size(4 * sizeof(double))));
-using V4i = int64_t __attribute__((vector_size(4 * sizeof(int64_t))));  // shuffle masks
+
 constexpr int kBlocks = (kNumFeatures + 3) / 4;
 // P's upper triangle with whole diagonal blocks, column by column: column j holds rows 0 to the
 // end of its diagonal block, j / 4 + 1 vectors; block column b (columns 4b to 4b + 3) starts
 // at vector 4 (1 + 2 + ... + b) = 2 b (b + 1).
 constexpr int kPackedVectors = 2 * kBlocks * (kBlocks + 1);
+
+// The lanes i0..i3 of a and b together (0-3: a's, 4-7: b's), with either compiler's builtin.
+// (A macro: a function returning a V4 breaks -Wpsabi in the baseline clone.)
+#if defined(__clang__)
+#define TOKENPOOL_SHUFFLE(a, b, i0, i1, i2, i3) __builtin_shufflevector(a, b, i0, i1, i2, i3)
+#else
+using V4i = int64_t __attribute__((vector_size(4 * sizeof(int64_t))));
+#define TOKENPOOL_SHUFFLE(a, b, i0, i1, i2, i3) __builtin_shuffle(a, b, V4i{i0, i1, i2, i3})
+#endif
 constexpr int BlockColumnStart(int b) { return 2 * b * (b + 1); }
 
 constexpr int64_t kMinSpreadSamples = 10;
@@ -133,8 +142,9 @@ struct Rls {
   // the dot product of column j with x, into px[j]: 4 lanes per column, summed at the end in a
   // fixed order. The update P(i, j) -= (px[i] / den) * px[j] then runs over the stored
   // elements only (Subtract; a column whose px[j] is 0 would only subtract zeros: skipped):
-  // about half of what updating all of P did. Every loop has a length fixed at compile time
-  // (the block column), so that it is unrolled without per-element bookkeeping.
+  // about half of what updating all of P did. The loops over a block column's rows have a
+  // length fixed at compile time (the block column), so that they are unrolled without
+  // per-element bookkeeping; those over the blocks below hi (den, k) do not.
   //
   // The result is the full update's in exact arithmetic. In floating point the dot products
   // and den are summed in another order than before, and P stays exactly symmetric outside the
@@ -235,12 +245,11 @@ struct Rls {
     }
     if constexpr (B > 0) {
       // (*px)[B][c] += (acc[c][0] + acc[c][1]) + (acc[c][2] + acc[c][3]), four columns at once.
-      const V4 s01 = __builtin_shuffle(acc[0], acc[1], V4i{0, 4, 2, 6}) +
-                     __builtin_shuffle(acc[0], acc[1], V4i{1, 5, 3, 7});
-      const V4 s23 = __builtin_shuffle(acc[2], acc[3], V4i{0, 4, 2, 6}) +
-                     __builtin_shuffle(acc[2], acc[3], V4i{1, 5, 3, 7});
-      (*px)[B] += __builtin_shuffle(s01, s23, V4i{0, 1, 4, 5}) +
-                  __builtin_shuffle(s01, s23, V4i{2, 3, 6, 7});
+      const V4 s01 = TOKENPOOL_SHUFFLE(acc[0], acc[1], 0, 4, 2, 6) +
+                     TOKENPOOL_SHUFFLE(acc[0], acc[1], 1, 5, 3, 7);
+      const V4 s23 = TOKENPOOL_SHUFFLE(acc[2], acc[3], 0, 4, 2, 6) +
+                     TOKENPOOL_SHUFFLE(acc[2], acc[3], 1, 5, 3, 7);
+      (*px)[B] += TOKENPOOL_SHUFFLE(s01, s23, 0, 1, 4, 5) + TOKENPOOL_SHUFFLE(s01, s23, 2, 3, 6, 7);
     }
   }
   // P(i, j) -= k_i px_j over block column B's stored elements. A column whose px_j is 0 would

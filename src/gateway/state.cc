@@ -560,8 +560,10 @@ Status GatewayState::ReloadFile(const GatewayConfig& file, bool* backends_change
       }
       continue;
     }
-    if (FindEntry(file.entitlements, tenant, pool) != o.base) {
-      if (notes != nullptr) {
+    const std::optional<EntitlementEntry> in_file = FindEntry(file.entitlements, tenant, pool);
+    if (in_file != o.base) {
+      // Silently when the file now says what the API did (the change was written into it).
+      if (notes != nullptr && in_file != o.entry) {
         notes->push_back(what + ": the file changed it since the admin API did: the file's " +
                          "replaces the admin API's");
       }

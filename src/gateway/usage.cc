@@ -80,6 +80,7 @@ bool ReadUsage(std::string_view json, Usage* u) {
 SseBlock ScanSseBlock(std::string_view block) {
   constexpr std::string_view kData = "data: ";
   constexpr std::string_view kDone = "data: [DONE]";
+  constexpr std::string_view kNullUsage = "\"usage\":null}";
   SseBlock b;
   const char* const base = block.data();
   const size_t n = block.size();
@@ -96,7 +97,9 @@ SseBlock ScanSseBlock(std::string_view block) {
     const std::string_view ev(base + at, i - at);  // without the blank line
     if (ev.starts_with(kData) && !ev.starts_with(kDone)) {
       ++b.data_events;
-      b.last_data = ev.substr(kData.size());
+      if (!ev.ends_with(kNullUsage) && ReadUsage(ev.substr(kData.size()), &b.usage)) {
+        b.have_usage = true;
+      }
     }
     at = from = i + 2;
   }

@@ -34,10 +34,13 @@ bool ReadUsage(std::string_view json, Usage* u);
 
 // What the request path needs of whole server-sent events passed through unchanged.
 struct SseBlock {
-  int64_t data_events = 0;     // `data: ` events other than `data: [DONE]`
-  std::string_view last_data;  // the last one's JSON (without `data: ` and the blank line)
+  int64_t data_events = 0;  // `data: ` events other than `data: [DONE]`
+  bool have_usage = false;  // some event had a usage object (ReadUsage) ...
+  Usage usage;              // ... and the last such event's
 };
 // `block`: whole events, "...\n\n" each (text after the last blank line is not looked at).
+// Every data event is read for usage except one that ends with `"usage":null}`, as vLLM ends
+// its content chunks once include_usage is asked for: those are counted by one comparison.
 SseBlock ScanSseBlock(std::string_view block);
 
 }  // namespace tokenpool::gateway

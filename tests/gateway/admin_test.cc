@@ -118,6 +118,14 @@ TEST_F(AdminOverrideTest, TheFilesOwnChangeOfTheSameEntitlementWins) {
   // The file's new value is the base from now on: an unchanged reload keeps it.
   ASSERT_TRUE(Reload(File(kAcme2)).ok());
   EXPECT_EQ(Find(*state_, "acme").token_rate, 300);
+  // The API's change written into the file: the override goes, without a warning.
+  Admin("PUT", "/admin/entitlements/acme/short",
+        R"({"class":"guaranteed","guarantee":{"token_rate":100,"kv_tokens":8192,"concurrency":2}})");
+  notes.clear();
+  ASSERT_TRUE(Reload(File(kAcme1), &notes).ok());
+  EXPECT_TRUE(notes.empty()) << notes[0];
+  EXPECT_EQ(state_->admin_override_count(), 0);
+  EXPECT_EQ(Find(*state_, "acme").token_rate, 100);
 }
 
 TEST_F(AdminOverrideTest, ADeletionStandsUntilTheFileChangesTheEntitlement) {

@@ -64,25 +64,35 @@ TEST(UsageTest, ScansWholeServerSentEvents) {
       "data: [DONE]\n\n";
   SseBlock b = ScanSseBlock(block);
   EXPECT_EQ(b.data_events, 1);  // a multi-line event starts with `event:`, not `data: `
-  EXPECT_EQ(b.last_data, "{\"choices\":[{\"delta\":{\"content\":\"a\\nb\"}}],\"usage\":null}");
+  EXPECT_FALSE(b.have_usage);
 
   const std::string two =
-      "data: {\"n\":1}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,"
+      "data: {\"n\":1,\"usage\":null}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,"
       "\"completion_tokens\":4}}\n\ndata: [DONE]\n\n";
   b = ScanSseBlock(two);
   EXPECT_EQ(b.data_events, 2);
-  Usage u;
-  ASSERT_TRUE(ReadUsage(b.last_data, &u));
-  EXPECT_EQ(u.prompt, Tokens(3));
-  EXPECT_EQ(u.completion, Tokens(4));
+  ASSERT_TRUE(b.have_usage);
+  EXPECT_EQ(b.usage.prompt, Tokens(3));
+  EXPECT_EQ(b.usage.completion, Tokens(4));
+
+  // Usage on an event that is not the last (a backend that puts it on the finish chunk), and
+  // running totals on every chunk: the last usage read wins.
+  b = ScanSseBlock(
+      "data: {\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n"
+      "data: {\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\n"
+      "data: {\"choices\":[{\"delta\":{}}]}\n\n");
+  EXPECT_EQ(b.data_events, 3);
+  ASSERT_TRUE(b.have_usage);
+  EXPECT_EQ(b.usage.completion, Tokens(2));
 
   // Nothing whole, or only [DONE]: nothing counted.
   EXPECT_EQ(ScanSseBlock("data: {\"n\":1}\n").data_events, 0);
-  EXPECT_TRUE(ScanSseBlock("data: [DONE]\n\n").last_data.empty());
+  EXPECT_EQ(ScanSseBlock("data: [DONE]\n\n").data_events, 0);
   // A partial event after the last blank line is not looked at.
-  b = ScanSseBlock("data: {\"n\":1}\n\ndata: {\"n\":2}");
+  b = ScanSseBlock(
+      "data: {\"n\":1}\n\ndata: {\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}");
   EXPECT_EQ(b.data_events, 1);
-  EXPECT_EQ(b.last_data, "{\"n\":1}");
+  EXPECT_FALSE(b.have_usage);
 }
 
 }  // namespace
