@@ -19,7 +19,27 @@ int64_t Origin() {
   return origin;
 }
 
+// The pinned time of this thread (RealClock::Pin), for `clock` only.
+// The time is read at the first Now() under the pin (a section that never asks reads nothing).
+struct Pinned {
+  const RealClock* clock = nullptr;
+  bool read = false;
+  Time time;
+};
+thread_local Pinned pinned;
+
 }  // namespace
+
+RealClock::Pin::Pin(const RealClock& clock) {
+  if (pinned.clock != nullptr) return;
+  pinned.clock = &clock;
+  pinned.read = false;
+  owner_ = true;
+}
+
+RealClock::Pin::~Pin() {
+  if (owner_) pinned.clock = nullptr;
+}
 
 Duration ScaleDuration(Duration d, double k) {
   constexpr double kLimit = 4.611686018427388e18;  // 2^62
@@ -34,6 +54,17 @@ RealClock::RealClock(double scale) : scale_(scale > 0 ? scale : 1.0) {
 }
 
 Time RealClock::Now() const {
+  if (pinned.clock == this) {
+    if (!pinned.read) {
+      pinned.read = true;
+      pinned.time = Read();
+    }
+    return pinned.time;
+  }
+  return Read();
+}
+
+Time RealClock::Read() const {
   const int64_t ns = SteadyNanos();
   if (scale_ == 1.0) return Time::FromNanos(ns);
   const int64_t origin = Origin();

@@ -18,6 +18,35 @@ TEST(RealClockTest, IsMonotonic) {
   }
 }
 
+// A pin holds Now() of its clock on its thread; nested pins, other clocks and other threads
+// are unaffected, and the clock moves again once the pin is gone.
+TEST(RealClockTest, PinHoldsNowOnItsThread) {
+  RealClock clock;
+  RealClock other(2.0);
+  const auto sleep = [] { std::this_thread::sleep_for(std::chrono::milliseconds(2)); };
+  Time pinned;
+  {
+    const RealClock::Pin pin(clock);
+    pinned = clock.Now();
+    sleep();
+    EXPECT_EQ(clock.Now(), pinned);
+    {
+      const RealClock::Pin inner(clock);  // does nothing: the outer one holds
+      sleep();
+      EXPECT_EQ(clock.Now(), pinned);
+    }
+    EXPECT_EQ(clock.Now(), pinned);  // still held after the inner one ended
+    const Time o = other.Now();
+    sleep();
+    EXPECT_GT(other.Now(), o);  // another clock is not pinned
+    Time seen;
+    std::thread([&] { seen = clock.Now(); }).join();
+    EXPECT_GT(seen, pinned);  // nor is another thread
+  }
+  sleep();
+  EXPECT_GT(clock.Now(), pinned);
+}
+
 // A scaled clock moves K times as far as the wall clock between two reads (bounded on both
 // sides by unscaled reads around them), and two scaled clocks share their origin.
 TEST(RealClockTest, ScaledClockRunsKTimesFaster) {
