@@ -1,6 +1,17 @@
 #include "gateway/admin.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <boost/json.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "gateway/errors.h"
@@ -203,7 +214,119 @@ AdminReply Change(GatewayState& state, std::string_view method, const std::strin
   return Apply(state, next, 200, tenant, pool, &*e);
 }
 
+json::value OptionalEntryJson(const std::optional<EntitlementEntry>& e) {
+  if (!e.has_value()) return nullptr;
+  return EntryJson(*e);
+}
+
 }  // namespace
+
+std::string AdminOverridesJson(const GatewayState& state) {
+  json::array out;
+  for (const auto& [key, o] : state.admin_overrides()) {
+    out.push_back(json::object{{"tenant", key.first},
+                               {"pool", key.second},
+                               {"entry", OptionalEntryJson(o.entry)},
+                               {"base", OptionalEntryJson(o.base)}});
+  }
+  return json::serialize(json::object{{"version", 1}, {"overrides", std::move(out)}});
+}
+
+Result<GatewayState::AdminOverrides> ParseAdminOverrides(std::string_view text,
+                                                         const std::string& source) {
+  json::error_code ec;
+  const json::value v = json::parse(text, ec);
+  if (ec) return InvalidArgument(source + ": not JSON (" + ec.message() + ")");
+  const json::object* root = v.if_object();
+  const json::value* list = root != nullptr ? root->if_contains("overrides") : nullptr;
+  if (list == nullptr || !list->is_array()) {
+    return InvalidArgument(source + ": overrides: expected an array");
+  }
+  GatewayState::AdminOverrides out;
+  size_t i = 0;
+  for (const json::value& item : list->as_array()) {
+    const std::string at = source + ": overrides[" + std::to_string(i++) + "]";
+    const json::object* o = item.if_object();
+    const json::value* tenant = o != nullptr ? o->if_contains("tenant") : nullptr;
+    const json::value* pool = o != nullptr ? o->if_contains("pool") : nullptr;
+    if (tenant == nullptr || !tenant->is_string() || pool == nullptr || !pool->is_string()) {
+      return InvalidArgument(at + ": expected an object with the strings tenant and pool");
+    }
+    const GatewayState::EntitlementKey key{std::string(tenant->as_string()),
+                                           std::string(pool->as_string())};
+    GatewayState::AdminOverride ov;
+    for (const char* field : {"entry", "base"}) {
+      const json::value* e = o->if_contains(field);
+      if (e == nullptr || (!e->is_null() && !e->is_object())) {
+        return InvalidArgument(at + "." + field + ": expected an entitlement (object) or null");
+      }
+      if (e->is_null()) continue;
+      Result<EntitlementEntry> entry = ParseEntitlementEntry(json::serialize(*e), at + "." + field);
+      if (!entry.ok()) return entry.status();
+      if (entry->tenant != key.first || entry->pool != key.second) {
+        return InvalidArgument(at + "." + field + ": tenant and pool must be the override's (" +
+                               key.first + "/" + key.second + ")");
+      }
+      (std::string_view(field) == "entry" ? ov.entry : ov.base) = std::move(*entry);
+    }
+    if (ov.entry == ov.base) {
+      return InvalidArgument(at + ": entry and base are the same: not an override");
+    }
+    if (!out.emplace(key, std::move(ov)).second) {
+      return InvalidArgument(at + ": " + key.first + "/" + key.second + " listed twice");
+    }
+  }
+  return out;
+}
+
+Status SaveAdminState(const GatewayState& state, const std::string& path) {
+  const std::string text = AdminOverridesJson(state) + "\n";
+  const std::string tmp = path + ".tmp";
+  const auto fail = [&](const std::string& what) {
+    const std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return Status(StatusCode::kUnavailable, path + ": " + what + ": " + why);
+  };
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return fail("cannot create " + tmp);
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      return fail("cannot write " + tmp);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    ::close(fd);
+    return fail("cannot sync " + tmp);
+  }
+  ::close(fd);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return fail("cannot replace it");
+  return Status::Ok();
+}
+
+Status LoadAdminState(GatewayState& state, const std::string& path,
+                      std::vector<std::string>* notes) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec) && !ec) return Status::Ok();  // nothing saved yet
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Status(StatusCode::kUnavailable, path + ": cannot read the admin state file");
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  Result<GatewayState::AdminOverrides> saved = ParseAdminOverrides(text.str(), path);
+  if (!saved.ok()) return saved.status();
+  if (Status s = state.RestoreAdminOverrides(std::move(*saved), notes); !s.ok()) {
+    return Status(s.code(), path + ": the entitlement changes saved there cannot be applied over "
+                                   "the config file's: " +
+                                s.message() + " (remove or edit the file to start without them)");
+  }
+  return Status::Ok();
+}
 
 AdminReply HandleAdminRequest(GatewayState& state, std::string_view method, std::string_view target,
                               std::string_view body) {

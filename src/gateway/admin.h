@@ -16,13 +16,17 @@
 //   DELETE /admin/entitlements/TENANT/POOL      remove one -> 200
 // Changes go through GatewayState::Reload, i.e. the core's entitlement admission over the whole
 // new set (promised = provisioned): a change the pools cannot honour is refused with 409 and
-// nothing changes. They live in memory: a later reload of the config file replaces them with
-// the file's entitlements.
+// nothing changes. They outlive reloads of the config file: an entitlement the API changed
+// (created, replaced, deleted) stays as the API left it until the file changes that same
+// entitlement (then the file's wins) or drops its tenant or pool (GatewayState::ReloadFile);
+// GET lists each with "source": "file" or "admin". With admin.state_file they outlive a
+// restart too (SaveAdminState, LoadAdminState); without it a restart starts from the file.
 //
 // Thread-safety: the caller holds the lock that guards `state`.
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gateway/state.h"
 
@@ -36,5 +40,23 @@ struct AdminReply {
 
 AdminReply HandleAdminRequest(GatewayState& state, std::string_view method, std::string_view target,
                               std::string_view body);
+
+// The admin API's overrides (GatewayState::admin_overrides) as the JSON of admin.state_file:
+//   {"version":1,"overrides":[{"tenant","pool","entry":{...}|null,"base":{...}|null}]}
+// with entries as GET /admin/entitlements shows them (the config file's fields).
+std::string AdminOverridesJson(const GatewayState& state);
+// That JSON back; an error names `source`, the field and the rule.
+Result<GatewayState::AdminOverrides> ParseAdminOverrides(std::string_view text,
+                                                         const std::string& source);
+
+// Writes AdminOverridesJson to `path`: a temporary file beside it, synced, then renamed over
+// it, so that a crash leaves the old file or the new one whole.
+Status SaveAdminState(const GatewayState& state, const std::string& path);
+// At start: the overrides saved in `path` restored (GatewayState::RestoreAdminOverrides); a
+// missing file is an empty one. An unreadable or malformed file, or saved changes the pools
+// cannot honour over the config file's, is an error that names the file: the caller refuses to
+// start rather than run without the changes made through the API.
+Status LoadAdminState(GatewayState& state, const std::string& path,
+                      std::vector<std::string>* notes);
 
 }  // namespace tokenpool::gateway

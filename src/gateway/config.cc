@@ -291,7 +291,10 @@ class Reader {
       }
     }
     if (const YAML::Node a = root["admin"]; a.IsDefined()) {
-      if (Status s = CheckKeys(a, "admin", {"host", "port", "token_sha256"}); !s.ok()) return s;
+      if (Status s = CheckKeys(a, "admin", {"host", "port", "token_sha256", "state_file"});
+          !s.ok()) {
+        return s;
+      }
       if (Status s = Require(a, "token_sha256", "admin"); !s.ok()) return s;
       if (Status s = GetS(a, "host", "admin", &c.admin.host); !s.ok()) return s;
       if (Status s = GetPort(a, "admin", &c.admin.port); !s.ok()) return s;
@@ -303,6 +306,12 @@ class Reader {
         return Error(a["token_sha256"], "admin.token_sha256", "must be 64 hex characters (sha256)");
       }
       for (char& ch : h) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (a["state_file"].IsDefined()) {
+        if (Status s = GetS(a, "state_file", "admin", &c.admin_state_file); !s.ok()) return s;
+        if (c.admin_state_file.empty()) {
+          return Error(a["state_file"], "admin.state_file", "must be a file path, not empty");
+        }
+      }
       c.admin_enabled = true;
     }
     const YAML::Node models = root["models"];
@@ -532,7 +541,14 @@ Result<GatewayConfig> LoadGatewayConfigFile(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   const size_t slash = path.find_last_of('/');
-  return ParseGatewayConfig(text.str(), slash == std::string::npos ? path : path.substr(slash + 1));
+  Result<GatewayConfig> c =
+      ParseGatewayConfig(text.str(), slash == std::string::npos ? path : path.substr(slash + 1));
+  // A relative admin.state_file is the config file's neighbour, wherever the gateway runs.
+  if (c.ok() && !c->admin_state_file.empty() && c->admin_state_file.front() != '/' &&
+      slash != std::string::npos) {
+    c->admin_state_file = path.substr(0, slash + 1) + c->admin_state_file;
+  }
+  return c;
 }
 
 }  // namespace tokenpool::gateway

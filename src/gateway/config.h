@@ -113,6 +113,10 @@ struct GatewayConfig {
   Listener admin{.host = "127.0.0.1", .port = 0};
   bool admin_enabled = false;
   std::string admin_token_sha256;
+  // admin.state_file: where the entitlement changes made through the admin API are kept, so
+  // that they outlive a restart as they outlive a reload (docs/gateway.md, "Admin API"). Empty:
+  // in memory only.
+  std::string admin_state_file;
   std::vector<std::string> models;
   std::vector<PoolSpec> pools;
   std::vector<TenantSpec> tenants;

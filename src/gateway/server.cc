@@ -560,11 +560,17 @@ class Server {
     std::vector<std::string> notes;
     size_t entitlements = 0;
     int overrides = 0;
+    Status saved;
     if (next.ok()) {
       const Locked lock(*this);
+      const int before = state_->admin_override_count();
       s = state_->ReloadFile(*next, &backends_changed, &notes);
       entitlements = state_->config().entitlements.size();
       overrides = state_->admin_override_count();
+      // Overrides the reload dropped are gone from the state file too.
+      if (s.ok() && overrides != before && !config_.admin_state_file.empty()) {
+        saved = SaveAdminState(*state_, config_.admin_state_file);
+      }
       if (backends_changed) backends_epoch_.fetch_add(1, std::memory_order_relaxed);
       for (int p = 0; p < state_->pool_count(); ++p) KickLocked(p);
     }
@@ -572,6 +578,7 @@ class Server {
       // Idle connections to retired backends close now, not at the worker's next request.
       for (auto& w : workers_) net::post(w->io, [this, wk = w.get()] { SyncIdle(*wk); });
     }
+    if (!saved.ok()) spdlog::error("reload of {} ({}): {}", path, why, saved.message());
     if (s.ok()) {
       for (const std::string& n : notes) spdlog::warn("reload of {} ({}): {}", path, why, n);
       int backends = 0;
@@ -926,12 +933,22 @@ class Server {
     std::string_view target = req.target;
     if (target == "/metrics" && req.method == http::verb::get) co_return co_await Metrics(s, req);
     AdminReply r;
+    Status saved;
     {
       const Locked lock(*this);
       r = HandleAdminRequest(*state_, req.method_string, target, req.body);
       if (r.reloaded) {
         for (int p = 0; p < state_->pool_count(); ++p) KickLocked(p);
+        if (!config_.admin_state_file.empty()) {
+          saved = SaveAdminState(*state_, config_.admin_state_file);
+        }
       }
+    }
+    if (!saved.ok()) {
+      spdlog::error("admin: {}", saved.message());
+      co_return co_await ReplyError(
+          s, req, 500, "the change is in force but was not saved: " + saved.message(),
+          "server_error", "state_not_saved");
     }
     co_return co_await ReplyJson(s, req, r.status, std::move(r.body));
   }
@@ -1864,10 +1881,25 @@ Status RunGateway(const GatewayConfig& config, std::FILE* out,
   RealClock clock(config.time_scale);
   Result<std::unique_ptr<GatewayState>> state = GatewayState::Create(config, clock);
   if (!state.ok()) return state.status();
+  // The entitlement changes an earlier run made through the admin API.
+  std::vector<std::string> restore_notes;
+  if (!config.admin_state_file.empty()) {
+    if (Status s = LoadAdminState(**state, config.admin_state_file, &restore_notes); !s.ok()) {
+      return s;
+    }
+  }
+  const int restored = (*state)->admin_override_count();
   const int workers = config.workers > 0
                           ? config.workers
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   SetUpLogging();
+  for (const std::string& n : restore_notes) {
+    spdlog::warn("admin state {}: {}", config.admin_state_file, n);
+  }
+  if (restored > 0) {
+    spdlog::info("admin state {}: {} entitlement change(s) made through the admin API restored",
+                 config.admin_state_file, restored);
+  }
   Server server(config, clock, std::move(*state), workers);
   uint16_t port = 0;
   uint16_t admin_port = 0;

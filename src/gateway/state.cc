@@ -317,7 +317,8 @@ std::string RestartOnlyDifference(const GatewayConfig& a, const GatewayConfig& b
   if (a.time_scale != b.time_scale) return "time_scale";
   if (a.log_requests != b.log_requests) return "log";
   if (a.admin_enabled != b.admin_enabled || a.admin.host != b.admin.host ||
-      a.admin.port != b.admin.port || a.admin_token_sha256 != b.admin_token_sha256) {
+      a.admin.port != b.admin.port || a.admin_token_sha256 != b.admin_token_sha256 ||
+      a.admin_state_file != b.admin_state_file) {
     return "admin";
   }
   if (a.models != b.models) return "models";
@@ -543,7 +544,7 @@ void GatewayState::RecordAdminChange(const std::string& tenant, const std::strin
 Status GatewayState::ReloadFile(const GatewayConfig& file, bool* backends_changed,
                                 std::vector<std::string>* notes) {
   GatewayConfig merged = file;
-  std::map<EntitlementKey, AdminOverride> kept;
+  AdminOverrides kept;
   const auto known = [&file](const std::string& tenant, const std::string& pool) {
     bool t = false, p = false;
     for (const TenantSpec& x : file.tenants) t |= x.name == tenant;
@@ -595,6 +596,15 @@ Status GatewayState::ReloadFile(const GatewayConfig& file, bool* backends_change
   file_entitlements_ = file.entitlements;
   admin_overrides_ = std::move(kept);
   return Status::Ok();
+}
+
+Status GatewayState::RestoreAdminOverrides(AdminOverrides saved, std::vector<std::string>* notes) {
+  admin_overrides_ = std::move(saved);
+  GatewayConfig file = config_;
+  file.entitlements = file_entitlements_;
+  Status s = ReloadFile(file, nullptr, notes);
+  if (!s.ok()) admin_overrides_.clear();
+  return s;
 }
 
 bool GatewayState::IsAdminOverride(const std::string& tenant, const std::string& pool) const {

@@ -193,6 +193,23 @@ class GatewayState {
   bool IsAdminOverride(const std::string& tenant, const std::string& pool) const;
   int admin_override_count() const { return static_cast<int>(admin_overrides_.size()); }
 
+  // An entitlement the admin API changed: what it says now (nullopt: deleted) and what the
+  // config file said when the API first changed it (nullopt: nothing), to tell at a reload
+  // whether the file has changed it since.
+  struct AdminOverride {
+    std::optional<EntitlementEntry> entry;
+    std::optional<EntitlementEntry> base;
+    bool operator==(const AdminOverride&) const = default;
+  };
+  using EntitlementKey = std::pair<std::string, std::string>;  // tenant, pool
+  using AdminOverrides = std::map<EntitlementKey, AdminOverride>;
+  const AdminOverrides& admin_overrides() const { return admin_overrides_; }
+  // At start: the overrides an earlier run saved (admin.state_file), laid over the running
+  // config's entitlements as ReloadFile lays them over a reloaded file's (the ones the file has
+  // changed since, or whose tenant or pool it no longer has, are dropped: *notes). Refused as
+  // Reload is; none is kept then.
+  Status RestoreAdminOverrides(AdminOverrides saved, std::vector<std::string>* notes = nullptr);
+
   // The autoscale signal for a pool from its snapshot (the core's Autoscaler, sampled now:
   // its scale-down stabilization follows how often this is read: each /metrics scrape and
   // each GET /admin/pools).
@@ -211,19 +228,10 @@ class GatewayState {
   // range.
   Status ApplyBackends(int pool, const PoolSpec& next);
 
-  // An entitlement the admin API changed: what it says now (nullopt: deleted) and what the
-  // config file said when the API first changed it (nullopt: nothing), to tell at a reload
-  // whether the file has changed it since.
-  struct AdminOverride {
-    std::optional<EntitlementEntry> entry;
-    std::optional<EntitlementEntry> base;
-  };
-  using EntitlementKey = std::pair<std::string, std::string>;  // tenant, pool
-
   GatewayConfig config_;
   const Clock& clock_;
   std::vector<EntitlementEntry> file_entitlements_;  // as the config file last gave them
-  std::map<EntitlementKey, AdminOverride> admin_overrides_;
+  AdminOverrides admin_overrides_;
   std::vector<PoolState> pools_;
   std::unordered_map<std::string, std::vector<int>> model_pools_;  // by max_model_len ascending
   std::unordered_map<std::string, int> tenant_by_key_;             // sha256 hex -> tenant

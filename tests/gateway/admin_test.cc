@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -182,6 +184,76 @@ TEST_F(AdminOverrideTest, ARefusedReloadKeepsEverything) {
   // A good file afterwards: the override is still measured against the file it was made on.
   ASSERT_TRUE(Reload(File(kAcme1)).ok());
   EXPECT_EQ(Find(*state_, "beta").token_rate, 50);
+}
+
+// admin.state_file: what the API changed is saved, and a new gateway on the same config file
+// starts with it (three-way merge as at a reload).
+TEST_F(AdminOverrideTest, SavedChangesAreRestoredAtStart) {
+  Admin("POST", "/admin/entitlements",
+        R"({"tenant":"beta","pool":"short","class":"elastic","priority":2,"weight":1.5,)"
+        R"("guarantee":{"token_rate":50.25,"kv_tokens":4096,"concurrency":1},)"
+        R"("slo":{"ttft_ms":750,"max_queue_wait_ms":125.5},"quotas":{"day":1000000}})");
+  Admin("DELETE", "/admin/entitlements/acme/short");
+  // The JSON form round-trips exactly.
+  Result<GatewayState::AdminOverrides> parsed =
+      ParseAdminOverrides(AdminOverridesJson(*state_), "state.json");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(*parsed, state_->admin_overrides());
+
+  const std::string path = ::testing::TempDir() + "admin_state_test.json";
+  std::remove(path.c_str());
+  ASSERT_TRUE(SaveAdminState(*state_, path).ok());
+  // A fresh gateway on the same file: the API's changes are back, as the API left them.
+  Result<std::unique_ptr<GatewayState>> next = GatewayState::Create(Parse(File(kAcme1)), clock_);
+  ASSERT_TRUE(next.ok());
+  std::vector<std::string> notes;
+  ASSERT_TRUE(LoadAdminState(**next, path, &notes).ok());
+  EXPECT_TRUE(notes.empty());
+  EXPECT_EQ((*next)->admin_overrides(), state_->admin_overrides());
+  EXPECT_EQ((*next)->config().entitlements, state_->config().entitlements);
+  EXPECT_EQ(Find(**next, "beta").source, "admin");
+  EXPECT_EQ(Find(**next, "acme").token_rate, -1);  // still deleted
+  // On a file that has changed acme's entitlement since, that one goes to the file.
+  Result<std::unique_ptr<GatewayState>> changed =
+      GatewayState::Create(Parse(File(kAcme2)), clock_);
+  ASSERT_TRUE(changed.ok());
+  notes.clear();
+  ASSERT_TRUE(LoadAdminState(**changed, path, &notes).ok());
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(Find(**changed, "acme").token_rate, 300);
+  EXPECT_EQ(Find(**changed, "beta").token_rate, 50.25);
+  std::remove(path.c_str());
+  // No file yet: nothing to restore.
+  ASSERT_TRUE(LoadAdminState(**changed, path, nullptr).ok());
+}
+
+TEST_F(AdminOverrideTest, ABadStateFileIsAnErrorNamingIt) {
+  const std::string path = ::testing::TempDir() + "admin_state_bad.json";
+  const auto load = [&](const std::string& text) {
+    std::ofstream(path) << text;
+    Result<std::unique_ptr<GatewayState>> s = GatewayState::Create(Parse(File(kAcme1)), clock_);
+    EXPECT_TRUE(s.ok());
+    Status st = LoadAdminState(**s, path, nullptr);
+    EXPECT_EQ((*s)->admin_override_count(), 0);
+    return st.message();
+  };
+  EXPECT_NE(load("{not json").find(path + ": not JSON"), std::string::npos);
+  EXPECT_NE(load(R"({"overrides":{}})").find("overrides: expected an array"), std::string::npos);
+  EXPECT_NE(load(R"({"overrides":[{"tenant":"beta"}]})").find("overrides[0]: expected an object"),
+            std::string::npos);
+  std::string m = load(
+      R"({"overrides":[{"tenant":"beta","pool":"short","base":null,"entry":)"
+      R"({"tenant":"beta","pool":"short","class":"elastic","guarantee":{"concurrency":4},)"
+      R"("burst":{"concurrency":2}}}]})");
+  EXPECT_NE(m.find("overrides[0].entry"), std::string::npos) << m;
+  EXPECT_NE(m.find("burst.concurrency"), std::string::npos) << m;
+  // Valid, but more than the pool can promise over the file's entitlements.
+  m = load(
+      R"({"overrides":[{"tenant":"beta","pool":"short","base":null,"entry":)"
+      R"({"tenant":"beta","pool":"short","class":"guaranteed",)"
+      R"("guarantee":{"token_rate":1e12,"kv_tokens":8192,"concurrency":1}}}]})");
+  EXPECT_NE(m.find("cannot be applied"), std::string::npos) << m;
+  std::remove(path.c_str());
 }
 
 }  // namespace

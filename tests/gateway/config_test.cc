@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -125,6 +127,24 @@ TEST(GatewayConfigTest, Errors) {
   // A YAML syntax error carries its line.
   EXPECT_EQ(ErrorOf(Replace(Good(), "models: [m]", "models: [m")).substr(0, 15), "gateway.yaml:3:");
   EXPECT_EQ(ErrorOf(""), "gateway.yaml:1: (top level): the file is empty");
+}
+
+TEST(GatewayConfigTest, AdminStateFile) {
+  const std::string admin = "admin: {port: 0, token_sha256: " + Sha256Hex("a") + ", state_file: ";
+  EXPECT_EQ(ErrorOf(admin + "\"\"}\n" + Good()),
+            "gateway.yaml:1: admin.state_file: must be a file path, not empty");
+  // Relative to the config file's directory when loaded from a file; absolute as it is.
+  const std::string dir = ::testing::TempDir();
+  const std::string path = dir + "state_file_test.yaml";
+  std::ofstream(path) << admin << "admin.json}\n" << Good();
+  Result<GatewayConfig> c = LoadGatewayConfigFile(path);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->admin_state_file, dir + "admin.json");
+  std::ofstream(path) << admin << "/var/lib/tokenpool/admin.json}\n" << Good();
+  c = LoadGatewayConfigFile(path);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->admin_state_file, "/var/lib/tokenpool/admin.json");
+  std::remove(path.c_str());
 }
 
 TEST(GatewayConfigTest, PoolApiKeyComesFromTheEnvironment) {

@@ -690,6 +690,15 @@ TEST_F(GatewayServerTest, SlowBackendIs504AndReleasesButAStreamOnlyNeedsSteadyBy
   std::remove(path.c_str());
 }
 
+// POST /admin/entitlements: tenant small, elastic, on the long pool.
+Response PostSmallOnLong(int admin_port) {
+  Client a(admin_port);
+  return a.Request("POST", "/admin/entitlements",
+                   "{\"tenant\":\"small\",\"pool\":\"long\",\"class\":\"elastic\",\"guarantee\":"
+                   "{\"token_rate\":20,\"kv_tokens\":4096,\"concurrency\":1}}",
+                   Auth(kAdmin));
+}
+
 TEST_F(GatewayServerTest, SighupReloadsTenantsAndKeepsServingOnABadFile) {
   // A second gateway on its own copy of the config.
   const std::string path = *config_path_ + ".reload.yaml";
@@ -710,12 +719,7 @@ TEST_F(GatewayServerTest, SighupReloadsTenantsAndKeepsServingOnABadFile) {
   };
   const std::string small_long = "\"tenant\":\"small\",\"pool\":\"long\"";
   {
-    Client a(gw_admin);
-    const Response r = a.Request(
-        "POST", "/admin/entitlements",
-        "{\"tenant\":\"small\",\"pool\":\"long\",\"class\":\"elastic\",\"guarantee\":"
-        "{\"token_rate\":20,\"kv_tokens\":4096,\"concurrency\":1}}",
-        Auth(kAdmin));
+    const Response r = PostSmallOnLong(gw_admin);
     ASSERT_EQ(r.status, 201) << r.body;
   }
   const auto poll_status = [&](const std::string& key, int want) {
@@ -762,6 +766,54 @@ TEST_F(GatewayServerTest, SighupReloadsTenantsAndKeepsServingOnABadFile) {
       kept.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth("sk-new")).status,
       401);
   EXPECT_NE(admin_entitlements().find(small_long), std::string::npos);
+  std::remove(path.c_str());
+}
+
+// admin.state_file: an entitlement created through the admin API is there again after a
+// restart (it was in memory only before).
+TEST_F(GatewayServerTest, AdminChangesOutliveARestartWithAStateFile) {
+  const std::string path = *config_path_ + ".state.yaml";
+  const std::string state = path + ".admin.json";
+  std::remove(state.c_str());
+  std::string text = *config_text_;
+  const std::string admin_line = "token_sha256: " + Sha256Hex(kAdmin);
+  text.replace(text.find(admin_line), admin_line.size(),
+               admin_line + ", state_file: " + state.substr(state.find_last_of('/') + 1));
+  std::ofstream(path) << text;  // a path relative to the config file
+  const std::string small_long = "\"tenant\":\"small\",\"pool\":\"long\"";
+  const auto entitlements = [&](int admin_port) {
+    Client a(admin_port);
+    return a.Request("GET", "/admin/entitlements", "", Auth(kAdmin)).body;
+  };
+  {
+    ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
+    ASSERT_NE(gw.port(), 0) << gw.banner();
+    const Response r = PostSmallOnLong(AdminPort(gw.banner()));
+    ASSERT_EQ(r.status, 201) << r.body;
+    kill(gw.pid(), SIGTERM);
+    EXPECT_TRUE(gw.WaitExit(10000));
+  }
+  std::ifstream saved(state);
+  ASSERT_TRUE(saved.good()) << state;
+  ChildProcess again(TOKENPOOL_BINARY, {"serve", "--config", path});
+  ASSERT_NE(again.port(), 0) << again.banner();
+  const std::string listed = entitlements(AdminPort(again.banner()));
+  const size_t at = listed.find(small_long);
+  ASSERT_NE(at, std::string::npos) << listed;
+  EXPECT_NE(listed.find("\"source\":\"admin\"", at), std::string::npos) << listed;
+  // A state file that does not parse: the gateway does not start, and says why.
+  kill(again.pid(), SIGTERM);
+  EXPECT_TRUE(again.WaitExit(10000));
+  std::ofstream(state) << "{broken";
+  const std::string err = path + ".stderr";
+  ChildProcess bad(TOKENPOOL_BINARY, {"serve", "--config", path}, err);
+  EXPECT_EQ(bad.port(), 0);
+  EXPECT_TRUE(bad.WaitExit(10000));
+  std::stringstream said;
+  said << std::ifstream(err).rdbuf();
+  EXPECT_NE(said.str().find(state + ": not JSON"), std::string::npos) << said.str();
+  std::remove(err.c_str());
+  std::remove(state.c_str());
   std::remove(path.c_str());
 }
 
