@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=${1:-build/src/cli/tokenpool}
 for tool in valgrind callgrind_annotate callgrind_control python3; do
-  command -v "$tool" >/dev/null || { echo "profile_stream_without_usage: $tool not found" >&2; exit 1; }
+  command -v "$tool" >/dev/null ||
+    { echo "profile_stream_without_usage: $tool not found" >&2; exit 1; }
 done
 T=$(mktemp -d)
 pids=()
@@ -47,5 +48,7 @@ for i in range(n + 1):
 PY
 kill -TERM "$gw"
 wait "$gw" 2>/dev/null || true
-total=$(callgrind_annotate "$T/cg" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
-echo "tokenpool (stream, no include_usage): $n requests, $total instructions, $((total / n)) per request"
+total=$(callgrind_annotate "$T/cg" 2>/dev/null |
+  awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+echo "tokenpool (stream, no include_usage): $n requests, $total instructions," \
+  "$((total / n)) per request"

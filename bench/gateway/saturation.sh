@@ -27,7 +27,8 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; 
       for g in "${groups[@]}"; do rmdir "$g" 2>/dev/null || true; done' EXIT
 PROXY_CPU_PERCENT=${PROXY_CPU_PERCENT:-}
 if [ -n "$PROXY_CPU_PERCENT" ] && ! [[ "$PROXY_CPU_PERCENT" =~ ^[1-9][0-9]?$ ]]; then
-  echo "saturation.sh: PROXY_CPU_PERCENT must be an integer in [1, 99], got '$PROXY_CPU_PERCENT'" >&2
+  echo "saturation.sh: PROXY_CPU_PERCENT must be an integer in [1, 99]," \
+    "got '$PROXY_CPU_PERCENT'" >&2
   exit 1
 fi
 # limit_cpu PID NAME: moves the process (all its threads) into a new cgroup with
@@ -43,7 +44,10 @@ limit_cpu() {
   else
     g=/sys/fs/cgroup/cpu/tokenpool-bench-$2-$$
     mkdir "$g" && echo 10000 >"$g/cpu.cfs_period_us" && echo "$quota" >"$g/cpu.cfs_quota_us"
-  fi || { echo "saturation.sh: cannot make the cgroup $g (root and a cpu controller needed)" >&2; exit 1; }
+  fi || {
+    echo "saturation.sh: cannot make the cgroup $g (root and a cpu controller needed)" >&2
+    exit 1
+  }
   groups+=("$g")
   echo "$1" >"$g/cgroup.procs"
 }

@@ -37,6 +37,11 @@ std::string File(const std::string& acme_guarantee, bool with_beta = true) {
 }
 
 constexpr const char* kAcme1 = "{token_rate: 100, kv_tokens: 8192, concurrency: 2}";
+// A PUT body for acme's entitlement with this guaranteed token rate.
+std::string AcmeBody(int token_rate) {
+  return R"({"class":"guaranteed","guarantee":{"token_rate":)" + std::to_string(token_rate) +
+         R"(,"kv_tokens":8192,"concurrency":2}})";
+}
 constexpr const char* kAcme2 = "{token_rate: 300, kv_tokens: 8192, concurrency: 2}";
 
 GatewayConfig Parse(const std::string& yaml) {
@@ -89,8 +94,7 @@ TEST_F(AdminOverrideTest, ChangesOutliveAReloadOfAnUnchangedFile) {
   Admin("POST", "/admin/entitlements",
         R"({"tenant":"beta","pool":"short","class":"elastic",)"
         R"("guarantee":{"token_rate":50,"kv_tokens":4096,"concurrency":1}})");
-  Admin("PUT", "/admin/entitlements/acme/short",
-        R"({"class":"guaranteed","guarantee":{"token_rate":200,"kv_tokens":8192,"concurrency":2}})");
+  Admin("PUT", "/admin/entitlements/acme/short", AcmeBody(200));
   EXPECT_EQ(state_->admin_override_count(), 2);
   std::vector<std::string> notes;
   ASSERT_TRUE(Reload(File(kAcme1), &notes).ok());  // SIGHUP, or the file touched
@@ -106,8 +110,7 @@ TEST_F(AdminOverrideTest, ChangesOutliveAReloadOfAnUnchangedFile) {
 }
 
 TEST_F(AdminOverrideTest, TheFilesOwnChangeOfTheSameEntitlementWins) {
-  Admin("PUT", "/admin/entitlements/acme/short",
-        R"({"class":"guaranteed","guarantee":{"token_rate":200,"kv_tokens":8192,"concurrency":2}})");
+  Admin("PUT", "/admin/entitlements/acme/short", AcmeBody(200));
   std::vector<std::string> notes;
   ASSERT_TRUE(Reload(File(kAcme2), &notes).ok());
   Listed acme = Find(*state_, "acme");
@@ -121,8 +124,7 @@ TEST_F(AdminOverrideTest, TheFilesOwnChangeOfTheSameEntitlementWins) {
   ASSERT_TRUE(Reload(File(kAcme2)).ok());
   EXPECT_EQ(Find(*state_, "acme").token_rate, 300);
   // The API's change written into the file: the override goes, without a warning.
-  Admin("PUT", "/admin/entitlements/acme/short",
-        R"({"class":"guaranteed","guarantee":{"token_rate":100,"kv_tokens":8192,"concurrency":2}})");
+  Admin("PUT", "/admin/entitlements/acme/short", AcmeBody(100));
   notes.clear();
   ASSERT_TRUE(Reload(File(kAcme1), &notes).ok());
   EXPECT_TRUE(notes.empty()) << notes[0];
@@ -141,11 +143,9 @@ TEST_F(AdminOverrideTest, ADeletionStandsUntilTheFileChangesTheEntitlement) {
 }
 
 TEST_F(AdminOverrideTest, ChangingBackToTheFilesValueForgetsTheOverride) {
-  Admin("PUT", "/admin/entitlements/acme/short",
-        R"({"class":"guaranteed","guarantee":{"token_rate":200,"kv_tokens":8192,"concurrency":2}})");
+  Admin("PUT", "/admin/entitlements/acme/short", AcmeBody(200));
   EXPECT_TRUE(state_->IsAdminOverride("acme", "short"));
-  Admin("PUT", "/admin/entitlements/acme/short",
-        R"({"class":"guaranteed","guarantee":{"token_rate":100,"kv_tokens":8192,"concurrency":2}})");
+  Admin("PUT", "/admin/entitlements/acme/short", AcmeBody(100));
   EXPECT_FALSE(state_->IsAdminOverride("acme", "short"));
   EXPECT_EQ(Find(*state_, "acme").source, "file");
   // Created and deleted through the API: nothing left to remember either.
