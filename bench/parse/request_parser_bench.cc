@@ -106,6 +106,45 @@ void BM_CountJsonStringStats(benchmark::State& state, bool cjk, JsonKernel kerne
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
                           static_cast<int64_t>(raw.size()));
 }
+// Short strings, as a chat's system prompt or a short user turn: where the kernels' set-up,
+// not their loop, is the cost.
+void BM_CountJsonStringStatsShort(benchmark::State& state, JsonKernel kernel, bool escapes) {
+  std::string raw = Text(static_cast<size_t>(state.range(0)), false);
+  if (!escapes) {  // the same bytes with each backslash a letter: text with nothing escaped
+    for (char& c : raw) c = c == '\\' ? 'q' : c;
+  }
+  for (auto _ : state) {
+    ByteStats st;
+    if (!CountJsonStringStatsWith(kernel, raw, &st)) state.SkipWithError("declined");
+    benchmark::DoNotOptimize(st);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(raw.size()));
+}
+void BM_CountByteStatsShort(benchmark::State& state, bool reference) {
+  const std::string raw = Text(static_cast<size_t>(state.range(0)), false);
+  for (auto _ : state) {
+    ByteStats st;
+    if (reference) {
+      CountByteStatsReference(raw, &st);
+    } else {
+      CountByteStats(raw, &st);
+    }
+    benchmark::DoNotOptimize(st);
+  }
+}
+BENCHMARK_CAPTURE(BM_CountByteStatsShort, simd, false)
+    ->Arg(32)->Arg(64)->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048);
+BENCHMARK_CAPTURE(BM_CountByteStatsShort, reference, true)->Arg(32)->Arg(64)->Arg(128)->Arg(256);
+BENCHMARK_CAPTURE(BM_CountJsonStringStatsShort, best, JsonKernel::kBest, true)
+    ->Arg(32)->Arg(64)->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048);
+BENCHMARK_CAPTURE(BM_CountJsonStringStatsShort, avx2, JsonKernel::kAvx2, true)
+    ->Arg(32)->Arg(64)->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048);
+BENCHMARK_CAPTURE(BM_CountJsonStringStatsShort, best_unescaped, JsonKernel::kBest, false)
+    ->Arg(32)->Arg(64)->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048);
+BENCHMARK_CAPTURE(BM_CountJsonStringStatsShort, avx2_unescaped, JsonKernel::kAvx2, false)
+    ->Arg(32)->Arg(64)->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048);
+
 BENCHMARK_CAPTURE(BM_CountJsonStringStats, text_32kb, false, JsonKernel::kBest);
 BENCHMARK_CAPTURE(BM_CountJsonStringStats, cjk_32kb, true, JsonKernel::kBest);
 BENCHMARK_CAPTURE(BM_CountJsonStringStats, text_32kb_avx2, false, JsonKernel::kAvx2);

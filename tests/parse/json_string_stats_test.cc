@@ -168,6 +168,22 @@ TEST(JsonStringStatsTest, AllByteValuesAndLoneBackslash) {
   CheckRaw("", "empty");
 }
 
+// Without a backslash (the short-text path of kBest), every other byte value, every length
+// around the short-text bound.
+TEST(JsonStringStatsTest, RandomBytesWithoutEscapes) {
+  uint64_t x = 5;
+  for (int iter = 0; iter < 2000; ++iter) {
+    const size_t n = iter < 1000 ? Next(&x) % 900 : 700 + Next(&x) % 140;
+    std::string raw;
+    for (size_t i = 0; i < n; ++i) {
+      char c = static_cast<char>(Next(&x) & 0xFF);
+      if (c == '\\') c = 'q';
+      raw.push_back(c);
+    }
+    CheckRaw(raw, "no backslash " + std::to_string(iter));
+  }
+}
+
 TEST(JsonStringStatsTest, EveryLeadByteBeforeEveryByte) {
   // The script of a character comes from its lead byte and the byte after it, whatever that is
   // (invalid UTF-8 included): each pair at several offsets within a block.
