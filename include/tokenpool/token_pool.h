@@ -273,7 +273,7 @@ class TokenPool {
   bool HasQueueWork() const { return queued_total_ > 0 || !cancelled_cookies_.empty(); }
   // The earliest time at which Dispatch() has timed work (a queued request's expiry), or
   // Time::Max() when none. (At-risk promotion needs no timer: it only matters when capacity
-  // frees, and every free is followed by a Dispatch.)
+  // frees, and every free is followed by a Dispatch whenever something is queued.)
   Time NextWakeup();
   // The preemptible class: while a guaranteed request within its guarantee waits because the
   // pool is full, the spot reservations whose release would make room for it, newest first

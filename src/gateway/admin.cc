@@ -282,29 +282,32 @@ Result<GatewayState::AdminOverrides> ParseAdminOverrides(std::string_view text,
 Status SaveAdminState(const GatewayState& state, const std::string& path) {
   const std::string text = AdminOverridesJson(state) + "\n";
   const std::string tmp = path + ".tmp";
-  const auto fail = [&](const std::string& what) {
-    const std::string why = std::strerror(errno);
+  // `err`: the errno of the failed call, taken before anything else can change it.
+  const auto fail = [&](const std::string& what, int err, int fd) {
+    if (fd >= 0) ::close(fd);
     ::unlink(tmp.c_str());
-    return Status(StatusCode::kUnavailable, path + ": " + what + ": " + why);
+    return Status(StatusCode::kUnavailable,
+                  path + ": " + what + ": " + (err != 0 ? std::strerror(err) : "no progress"));
   };
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return fail("cannot create " + tmp);
+  if (fd < 0) return fail("cannot create " + tmp, errno, -1);
   size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::close(fd);
-      return fail("cannot write " + tmp);
-    }
+    if (n <= 0) return fail("cannot write " + tmp, n < 0 ? errno : 0, fd);
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    return fail("cannot sync " + tmp);
-  }
+  if (::fsync(fd) != 0) return fail("cannot sync " + tmp, errno, fd);
   ::close(fd);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return fail("cannot replace it");
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return fail("cannot replace it", errno, -1);
+  // The rename itself made durable: the directory's entry synced too.
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  if (const int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); d >= 0) {
+    ::fsync(d);
+    ::close(d);
+  }
   return Status::Ok();
 }
 
@@ -320,11 +323,15 @@ Status LoadAdminState(GatewayState& state, const std::string& path,
   text << in.rdbuf();
   Result<GatewayState::AdminOverrides> saved = ParseAdminOverrides(text.str(), path);
   if (!saved.ok()) return saved.status();
+  const size_t read = saved->size();
   if (Status s = state.RestoreAdminOverrides(std::move(*saved), notes); !s.ok()) {
     return Status(s.code(), path + ": the entitlement changes saved there cannot be applied over "
                                    "the config file's: " +
                                 s.message() + " (remove or edit the file to start without them)");
   }
+  // Those the config file has overtaken go from the state file too, or a later config that
+  // says again what they were made against would bring them back.
+  if (static_cast<size_t>(state.admin_override_count()) != read) return SaveAdminState(state, path);
   return Status::Ok();
 }
 

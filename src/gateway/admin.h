@@ -49,11 +49,12 @@ std::string AdminOverridesJson(const GatewayState& state);
 Result<GatewayState::AdminOverrides> ParseAdminOverrides(std::string_view text,
                                                          const std::string& source);
 
-// Writes AdminOverridesJson to `path`: a temporary file beside it, synced, then renamed over
-// it, so that a crash leaves the old file or the new one whole.
+// Writes AdminOverridesJson to `path`: a temporary file beside it, synced, renamed over it and
+// the directory synced, so that a crash leaves the old file or the new one whole.
 Status SaveAdminState(const GatewayState& state, const std::string& path);
 // At start: the overrides saved in `path` restored (GatewayState::RestoreAdminOverrides); a
-// missing file is an empty one. An unreadable or malformed file, or saved changes the pools
+// missing file is an empty one. When the config file has overtaken some (dropped, in *notes),
+// the state file is written again without them. An unreadable or malformed file, or saved changes the pools
 // cannot honour over the config file's, is an error that names the file: the caller refuses to
 // start rather than run without the changes made through the API.
 Status LoadAdminState(GatewayState& state, const std::string& path,

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <initializer_list>
@@ -217,10 +218,17 @@ class Reader {
       double wait = ToMilliseconds(spec.slo.max_queue_wait);
       if (Status st = GetD(s, "ttft_ms", spath, &ttft); !st.ok()) return st;
       if (Status st = GetD(s, "max_queue_wait_ms", spath, &wait); !st.ok()) return st;
-      if (ttft < 0) return Error(s, Join(spath, "ttft_ms"), "must be >= 0");
-      if (wait < 0) return Error(s, Join(spath, "max_queue_wait_ms"), "must be >= 0");
-      spec.slo.ttft_target = Milliseconds(ttft);
-      spec.slo.max_queue_wait = Milliseconds(wait);
+      constexpr double kMaxMs = 1e12;  // 31 years: keeps the nanoseconds in an int64
+      if (!(ttft >= 0 && ttft <= kMaxMs)) {
+        return Error(s, Join(spath, "ttft_ms"), "must be in [0, 1e12]");
+      }
+      if (!(wait >= 0 && wait <= kMaxMs)) {
+        return Error(s, Join(spath, "max_queue_wait_ms"), "must be in [0, 1e12]");
+      }
+      // Rounded to the nanosecond, not truncated: the admin API writes these back as
+      // milliseconds (a double), and 99.9 ms must read back as the 99,900,000 ns it came from.
+      spec.slo.ttft_target = Duration(std::llround(ttft * 1e6));
+      spec.slo.max_queue_wait = Duration(std::llround(wait * 1e6));
     }
     if (const YAML::Node q = n["quotas"]; q.IsDefined()) {
       const std::string qpath = Join(path, "quotas");

@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -222,9 +223,40 @@ TEST_F(AdminOverrideTest, SavedChangesAreRestoredAtStart) {
   ASSERT_EQ(notes.size(), 1u);
   EXPECT_EQ(Find(**changed, "acme").token_rate, 300);
   EXPECT_EQ(Find(**changed, "beta").token_rate, 50.25);
+  // ... and the state file no longer has it: a later config that says again what the API's
+  // change was made against must not bring it back.
+  std::stringstream again;
+  again << std::ifstream(path).rdbuf();
+  Result<GatewayState::AdminOverrides> left = ParseAdminOverrides(again.str(), path);
+  ASSERT_TRUE(left.ok()) << left.status().message();
+  EXPECT_EQ(left->size(), 1u);
+  EXPECT_EQ(left->count({"acme", "short"}), 0u);
   std::remove(path.c_str());
   // No file yet: nothing to restore.
   ASSERT_TRUE(LoadAdminState(**changed, path, nullptr).ok());
+}
+
+// Fractional milliseconds survive GET then PUT (and the state file) to the nanosecond: the
+// same entry put back is the file's, not an override. (0.9 and 2.2 ms came back 1 ns short
+// when the milliseconds were truncated to nanoseconds.)
+TEST_F(AdminOverrideTest, FractionalMillisecondsRoundTrip) {
+  std::string y = File(kAcme1);
+  const std::string g = "guarantee: " + std::string(kAcme1);
+  y.replace(y.find(g), g.size(), g + ", slo: {ttft_ms: 2.2, max_queue_wait_ms: 0.9}");
+  Result<std::unique_ptr<GatewayState>> s = GatewayState::Create(Parse(y), clock_);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  GatewayState& st = **s;
+  EXPECT_EQ(st.config().entitlements[0].spec.slo.max_queue_wait, Duration(900'000));
+  EXPECT_EQ(st.config().entitlements[0].spec.slo.ttft_target, Duration(2'200'000));
+  const AdminReply listed = HandleAdminRequest(st, "GET", "/admin/entitlements", "");
+  const boost::json::value body = boost::json::parse(listed.body);
+  boost::json::object entry = body.at("entitlements").at(0).as_object();
+  entry.erase("source");
+  const AdminReply put = HandleAdminRequest(st, "PUT", "/admin/entitlements/acme/short",
+                                            boost::json::serialize(entry));
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_FALSE(st.IsAdminOverride("acme", "short"));
+  EXPECT_EQ(st.config().entitlements[0].spec.slo.max_queue_wait, Duration(900'000));
 }
 
 TEST_F(AdminOverrideTest, ABadStateFileIsAnErrorNamingIt) {

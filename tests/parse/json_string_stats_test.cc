@@ -173,7 +173,7 @@ TEST(JsonStringStatsTest, AllByteValuesAndLoneBackslash) {
 TEST(JsonStringStatsTest, RandomBytesWithoutEscapes) {
   uint64_t x = 5;
   for (int iter = 0; iter < 2000; ++iter) {
-    const size_t n = iter < 1000 ? Next(&x) % 900 : 700 + Next(&x) % 140;
+    const size_t n = iter < 1000 ? Next(&x) % 900 : 150 + Next(&x) % 100;
     std::string raw;
     for (size_t i = 0; i < n; ++i) {
       char c = static_cast<char>(Next(&x) & 0xFF);
