@@ -54,9 +54,9 @@ Result<GatewayState::AdminOverrides> ParseAdminOverrides(std::string_view text,
 Status SaveAdminState(const GatewayState& state, const std::string& path);
 // At start: the overrides saved in `path` restored (GatewayState::RestoreAdminOverrides); a
 // missing file is an empty one. When the config file has overtaken some (dropped, in *notes),
-// the state file is written again without them. An unreadable or malformed file, or saved changes the pools
-// cannot honour over the config file's, is an error that names the file: the caller refuses to
-// start rather than run without the changes made through the API.
+// the state file is written again without them. An unreadable or malformed file, or saved
+// changes the pools cannot honour over the config file's, is an error that names the file:
+// the caller refuses to start rather than run without the changes made through the API.
 Status LoadAdminState(GatewayState& state, const std::string& path,
                       std::vector<std::string>* notes);
 
