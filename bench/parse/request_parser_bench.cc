@@ -94,10 +94,8 @@ void BM_CountByteStats(benchmark::State& state, bool cjk) {
 BENCHMARK_CAPTURE(BM_CountByteStats, text_32kb, false);
 BENCHMARK_CAPTURE(BM_CountByteStats, cjk_32kb, true);
 
-// The statistics on the raw JSON string content (Text() is escaped JSON text: "\\n", "\\\""),
-// as the parser counts them since the statistics are counted without unescaping.
-void BM_CountJsonStringStats(benchmark::State& state, bool cjk, JsonKernel kernel) {
-  const std::string raw = Text(32 * 1024, cjk);
+// CountJsonStringStatsWith(kernel) on `raw`, bytes per second.
+void CountJsonLoop(benchmark::State& state, const std::string& raw, JsonKernel kernel) {
   for (auto _ : state) {
     ByteStats st;
     if (!CountJsonStringStatsWith(kernel, raw, &st)) state.SkipWithError("declined");
@@ -106,6 +104,12 @@ void BM_CountJsonStringStats(benchmark::State& state, bool cjk, JsonKernel kerne
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
                           static_cast<int64_t>(raw.size()));
 }
+
+// The statistics on the raw JSON string content (Text() is escaped JSON text: "\\n", "\\\""),
+// as the parser counts them since the statistics are counted without unescaping.
+void BM_CountJsonStringStats(benchmark::State& state, bool cjk, JsonKernel kernel) {
+  CountJsonLoop(state, Text(32 * 1024, cjk), kernel);
+}
 // Short strings, as a chat's system prompt or a short user turn: where the kernels' set-up,
 // not their loop, is the cost.
 void BM_CountJsonStringStatsShort(benchmark::State& state, JsonKernel kernel, bool escapes) {
@@ -113,13 +117,11 @@ void BM_CountJsonStringStatsShort(benchmark::State& state, JsonKernel kernel, bo
   if (!escapes) {  // the same bytes with each backslash a letter: text with nothing escaped
     for (char& c : raw) c = c == '\\' ? 'q' : c;
   }
-  for (auto _ : state) {
-    ByteStats st;
-    if (!CountJsonStringStatsWith(kernel, raw, &st)) state.SkipWithError("declined");
-    benchmark::DoNotOptimize(st);
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
-                          static_cast<int64_t>(raw.size()));
+  CountJsonLoop(state, raw, kernel);
+}
+// The sizes of the short-string benchmarks.
+void ShortSizes(benchmark::internal::Benchmark* b) {
+  for (int64_t n = 32; n <= 2048; n *= 2) b->Arg(n);
 }
 void BM_CountByteStatsShort(benchmark::State& state, bool reference) {
   const std::string raw = Text(static_cast<size_t>(state.range(0)), false);
@@ -133,17 +135,14 @@ void BM_CountByteStatsShort(benchmark::State& state, bool reference) {
     benchmark::DoNotOptimize(st);
   }
 }
-BENCHMARK_CAPTURE(BM_CountByteStatsShort, simd, false)
-    ->Arg(32)->Arg(64)->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048);
+BENCHMARK_CAPTURE(BM_CountByteStatsShort, simd, false)->Apply(ShortSizes);
 BENCHMARK_CAPTURE(BM_CountByteStatsShort, reference, true)->Arg(32)->Arg(64)->Arg(128)->Arg(256);
-BENCHMARK_CAPTURE(BM_CountJsonStringStatsShort, best, JsonKernel::kBest, true)
-    ->Arg(32)->Arg(64)->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048);
-BENCHMARK_CAPTURE(BM_CountJsonStringStatsShort, avx2, JsonKernel::kAvx2, true)
-    ->Arg(32)->Arg(64)->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048);
+BENCHMARK_CAPTURE(BM_CountJsonStringStatsShort, best, JsonKernel::kBest, true)->Apply(ShortSizes);
+BENCHMARK_CAPTURE(BM_CountJsonStringStatsShort, avx2, JsonKernel::kAvx2, true)->Apply(ShortSizes);
 BENCHMARK_CAPTURE(BM_CountJsonStringStatsShort, best_unescaped, JsonKernel::kBest, false)
-    ->Arg(32)->Arg(64)->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048);
+    ->Apply(ShortSizes);
 BENCHMARK_CAPTURE(BM_CountJsonStringStatsShort, avx2_unescaped, JsonKernel::kAvx2, false)
-    ->Arg(32)->Arg(64)->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048);
+    ->Apply(ShortSizes);
 
 BENCHMARK_CAPTURE(BM_CountJsonStringStats, text_32kb, false, JsonKernel::kBest);
 BENCHMARK_CAPTURE(BM_CountJsonStringStats, cjk_32kb, true, JsonKernel::kBest);

@@ -9,12 +9,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "gateway/errors.h"
+#include "gateway/write_all.h"
 
 namespace tokenpool::gateway {
 namespace {
@@ -137,19 +138,6 @@ AdminReply Apply(GatewayState& state, const GatewayConfig& next, int status,
   return r;
 }
 
-bool KnownTenant(const GatewayConfig& c, const std::string& name) {
-  for (const TenantSpec& t : c.tenants) {
-    if (t.name == name) return true;
-  }
-  return false;
-}
-bool KnownPool(const GatewayConfig& c, const std::string& name) {
-  for (const PoolSpec& p : c.pools) {
-    if (p.name == name) return true;
-  }
-  return false;
-}
-
 // The body as an entitlement entry; tenant and pool default to the path's (PUT).
 Result<EntitlementEntry> ReadEntry(std::string_view body, const std::string& tenant,
                                    const std::string& pool) {
@@ -168,19 +156,17 @@ AdminReply Create(GatewayState& state, std::string_view body) {
   Result<EntitlementEntry> e = ReadEntry(body, "", "");
   if (!e.ok()) return Error(400, e.status().message(), "invalid_entitlement");
   const GatewayConfig& c = state.config();
-  if (!KnownTenant(c, e->tenant)) {
+  if (!HasTenant(c, e->tenant)) {
     return Error(400, "tenant: unknown tenant \"" + e->tenant + "\"", "invalid_entitlement");
   }
-  if (!KnownPool(c, e->pool)) {
+  if (!HasPool(c, e->pool)) {
     return Error(400, "pool: unknown pool \"" + e->pool + "\"", "invalid_entitlement");
   }
-  for (const EntitlementEntry& x : c.entitlements) {
-    if (x.tenant == e->tenant && x.pool == e->pool) {
-      return Error(409,
-                   "tenant \"" + e->tenant + "\" already has an entitlement on pool \"" + e->pool +
-                       "\"; use PUT /admin/entitlements/" + e->tenant + "/" + e->pool,
-                   "already_exists");
-    }
+  if (EntitlementIndex(c.entitlements, e->tenant, e->pool) != c.entitlements.size()) {
+    return Error(409,
+                 "tenant \"" + e->tenant + "\" already has an entitlement on pool \"" + e->pool +
+                     "\"; use PUT /admin/entitlements/" + e->tenant + "/" + e->pool,
+                 "already_exists");
   }
   GatewayConfig next = c;
   next.entitlements.push_back(*e);
@@ -190,10 +176,7 @@ AdminReply Create(GatewayState& state, std::string_view body) {
 AdminReply Change(GatewayState& state, std::string_view method, const std::string& tenant,
                   const std::string& pool, std::string_view body) {
   const GatewayConfig& c = state.config();
-  size_t at = c.entitlements.size();
-  for (size_t i = 0; i < c.entitlements.size(); ++i) {
-    if (c.entitlements[i].tenant == tenant && c.entitlements[i].pool == pool) at = i;
-  }
+  const size_t at = EntitlementIndex(c.entitlements, tenant, pool);
   if (at == c.entitlements.size()) {
     return Error(404, "no entitlement of tenant \"" + tenant + "\" on pool \"" + pool + "\"",
                  "not_found");
@@ -286,18 +269,11 @@ Status SaveAdminState(const GatewayState& state, const std::string& path) {
   const auto fail = [&](const std::string& what, int err, int fd) {
     if (fd >= 0) ::close(fd);
     ::unlink(tmp.c_str());
-    return Status(StatusCode::kUnavailable,
-                  path + ": " + what + ": " + (err != 0 ? std::strerror(err) : "no progress"));
+    return Status(StatusCode::kUnavailable, path + ": " + what + ": " + std::strerror(err));
   };
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return fail("cannot create " + tmp, errno, -1);
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail("cannot write " + tmp, n < 0 ? errno : 0, fd);
-    done += static_cast<size_t>(n);
-  }
+  if (const int err = WriteAllFd(fd, text); err != 0) return fail("cannot write " + tmp, err, fd);
   if (::fsync(fd) != 0) return fail("cannot sync " + tmp, errno, fd);
   ::close(fd);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) return fail("cannot replace it", errno, -1);

@@ -543,6 +543,24 @@ Result<EntitlementEntry> ParseEntitlementEntry(std::string_view text, const std:
   }
 }
 
+size_t EntitlementIndex(const std::vector<EntitlementEntry>& list, std::string_view tenant,
+                        std::string_view pool) {
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (list[i].tenant == tenant && list[i].pool == pool) return i;
+  }
+  return list.size();
+}
+
+bool HasTenant(const GatewayConfig& c, std::string_view name) {
+  return std::any_of(c.tenants.begin(), c.tenants.end(),
+                     [&](const TenantSpec& t) { return t.name == name; });
+}
+
+bool HasPool(const GatewayConfig& c, std::string_view name) {
+  return std::any_of(c.pools.begin(), c.pools.end(),
+                     [&](const PoolSpec& p) { return p.name == name; });
+}
+
 Result<GatewayConfig> LoadGatewayConfigFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound(path + ": cannot read the config file");

@@ -134,6 +134,13 @@ Result<GatewayConfig> ParseGatewayConfig(std::string_view yaml_text, const std::
 // Reads the file, then ParseGatewayConfig with its base name as the source.
 Result<GatewayConfig> LoadGatewayConfigFile(const std::string& path);
 
+// Where the entitlement of (tenant, pool) is in `list`: its index, or list.size() when absent.
+size_t EntitlementIndex(const std::vector<EntitlementEntry>& list, std::string_view tenant,
+                        std::string_view pool);
+// Whether the config has a tenant, a pool, of that name.
+bool HasTenant(const GatewayConfig& c, std::string_view name);
+bool HasPool(const GatewayConfig& c, std::string_view name);
+
 // One entry of `entitlements` (YAML or JSON: the admin API's body), checked with the same rules
 // as in a file; references to tenants and pools are not checked here.
 Result<EntitlementEntry> ParseEntitlementEntry(std::string_view text, const std::string& source);

@@ -192,18 +192,6 @@ void PutLogPrefix(LineWriter* w) {
   w->Put(std::string_view("Z info "));
 }
 
-// All of `data` to `fd` (a short write or EINTR continues; any other error drops the rest, as
-// a log line must never stop a request).
-void WriteLine(int fd, const char* data, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, data, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return;
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
 double MsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -739,9 +727,7 @@ class Server {
     }
     // The request goes to another instance of the pool instead (mu_ held).
     void MoveTo(int backend_index) {
-      PoolState& ps = server->state_->pool(pool);
-      ps.AddOutstanding(static_cast<size_t>(backend), -tokens);
-      --ps.backends[static_cast<size_t>(backend)].in_flight;
+      server->state_->pool(pool).Leave(static_cast<size_t>(backend), tokens);
       backend = backend_index;
       Take();
     }
@@ -757,9 +743,7 @@ class Server {
       if (done) return;
       done = true;
       reservation.Release();  // no-op once settled
-      PoolState& ps = server->state_->pool(pool);
-      ps.AddOutstanding(static_cast<size_t>(backend), -tokens);
-      --ps.backends[static_cast<size_t>(backend)].in_flight;
+      server->state_->pool(pool).Leave(static_cast<size_t>(backend), tokens);
       if (!server->stopping_) server->KickLocked(pool);
     }
     ~Held() { Done(); }
@@ -781,9 +765,8 @@ class Server {
    private:
     void Take() {
       PoolState& ps = server->state_->pool(pool);
-      ps.AddOutstanding(static_cast<size_t>(backend), tokens);
-      Backend& b = ps.backends[static_cast<size_t>(backend)];
-      ++b.in_flight;
+      ps.Enter(static_cast<size_t>(backend), tokens);
+      const Backend& b = ps.backends[static_cast<size_t>(backend)];
       url = &b.url;
       generation = b.generation;
     }
@@ -1042,7 +1025,9 @@ class Server {
     w.FixedField(" ttft_ms="sv, r.ttft_ms, 2);
     w.FixedField(" e2e_ms="sv, e2e_ms, 2);
     w.Put('\n');
-    WriteLine(STDERR_FILENO, buf.data(), static_cast<size_t>(w.end() - buf.data()));
+    // An error drops the rest: a log line must never stop a request.
+    const std::string_view line(buf.data(), static_cast<size_t>(w.end() - buf.data()));
+    (void)WriteAllFd(STDERR_FILENO, line);
     if (buf.size() > 64 * 1024) std::string().swap(buf);  // a client's huge model name
   }
 
@@ -1671,67 +1656,63 @@ class Server {
         rd_ec = u->deadline.Cause(co_await ReadMessage(u->socket, u->buf, rp, ReadUntil::kAnyBody));
       }
       wire.clear();
-      // Whole events ("...\n\n") from `pending`; the tail stays for the next read.
+      // Whole events ("...\n\n") from `pending` go out as one chunk; the tail stays for the
+      // next read.
+      const auto append_chunk = [&](std::string_view data) {
+        if (!head_sent) append_head();
+        AppendUint(&wire, data.size(), 16);
+        wire += "\r\n";
+        wire += data;
+        wire += "\r\n";
+      };
       if (!add_usage) {
-        // Passed through as they came, in one chunk, counted and read for usage by
-        // ScanSseBlock (a content chunk that ends with "usage":null by one comparison),
-        // instead of each event searched for usage and copied twice (run_gateway_profile.sh:
-        // 51.6 K -> 46.6 K instructions per streamed request).
-        const size_t last = pending.rfind("\n\n");
-        if (last != std::string::npos) {
-          const std::string_view block(pending.data(), last + 2);
-          const SseBlock b = ScanSseBlock(block);
+        // Passed through as they came, counted and read for usage by ScanSseBlock (a content
+        // chunk that ends with "usage":null by one comparison), instead of each event searched
+        // for usage and copied twice (run_gateway_profile.sh: 51.6 K -> 46.6 K instructions
+        // per streamed request).
+        const SseBlock b = ScanSseBlock(pending);
+        if (b.size > 0) {
           content_events += b.data_events;
           if (b.have_usage) {
             have_usage = true;
             usage = b.usage;
           }
-          if (!head_sent) append_head();
-          AppendUint(&wire, block.size(), 16);
-          wire += "\r\n";
-          wire += block;
-          wire += "\r\n";
-          pending.erase(0, block.size());
+          append_chunk(std::string_view(pending.data(), b.size));
+          pending.erase(0, b.size);
         }
       } else {
+        // The client did not ask for usage: hide the nulls that include_usage adds, and the
+        // usage chunk. vLLM writes usage last (see FindUsageValue), so a content chunk ends
+        // with the null: one comparison, and no usage to look for.
+        constexpr std::string_view kNull = ",\"usage\":null";
+        constexpr std::string_view kNullEnd = ",\"usage\":null}";
         out.clear();
-        size_t at = 0;
-        for (size_t end; (end = pending.find("\n\n", at)) != std::string::npos; at = end + 2) {
-          const std::string_view ev(pending.data() + at, end + 2 - at);
-          if (ev.starts_with("data: ") && !ev.starts_with("data: [DONE]")) {
-            // The client did not ask for usage: hide the nulls that include_usage adds. vLLM
-            // writes usage last (see FindUsageValue), so a content chunk ends with the null:
-            // one comparison, and no usage to look for.
-            constexpr std::string_view kNull = ",\"usage\":null";
-            constexpr std::string_view kNullEnd = ",\"usage\":null}\n\n";
+        const size_t used = ForEachSseEvent(pending, [&](std::string_view ev) {
+          std::string_view json;
+          if (SseData(ev, &json)) {
             if (ev.ends_with(kNullEnd)) {
               ++content_events;
               out.append(ev.substr(0, ev.size() - kNullEnd.size()));
               out.append("}\n\n");
-              continue;
+              return;
             }
-            const std::string_view json = ev.substr(6, ev.size() - 8);
             if (ReadUsage(json, &usage)) {
               have_usage = true;
-              if (Contains(json, "\"choices\":[]")) continue;
+              if (Contains(json, "\"choices\":[]")) return;
             }
             ++content_events;
             if (const size_t n = ev.rfind(kNull); n != std::string_view::npos) {
               out.append(ev.substr(0, n));
               out.append(ev.substr(n + kNull.size()));
-              continue;
+              out.append("\n\n");
+              return;
             }
           }
           out.append(ev);
-        }
-        pending.erase(0, at);
-        if (!out.empty()) {
-          if (!head_sent) append_head();
-          AppendUint(&wire, out.size(), 16);
-          wire += "\r\n";
-          wire += out;
-          wire += "\r\n";
-        }
+          out.append("\n\n");
+        });
+        pending.erase(0, used);
+        if (!out.empty()) append_chunk(out);
       }
       const bool done_now = !rd_ec && rp.is_done();
       if (done_now) {

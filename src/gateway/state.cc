@@ -16,6 +16,14 @@ boost::json::object VectorJson(const ResourceVector& v) {
   return {{"token_rate", v.token_rate}, {"kv_tokens", v.kv_tokens}, {"concurrency", v.concurrency}};
 }
 
+// PickBackend's order of a slot at `now` (PoolState::pick_key): its outstanding tokens plus
+// 0 when healthy with KV room (usage below max_kv, or not known: -1), kNoRoom when healthy
+// without, kUnavailable when retired or marked unhealthy.
+int64_t PickKey(const Backend& b, Time now, double max_kv) {
+  if (b.retired || b.unhealthy_until > now) return b.outstanding_tokens + PoolState::kUnavailable;
+  return b.outstanding_tokens + (b.load.kv_usage < max_kv ? 0 : PoolState::kNoRoom);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<GatewayState>> GatewayState::Create(const GatewayConfig& config,
@@ -178,13 +186,10 @@ bool GatewayState::UpdateServingCapacity(int pool, Time now) {
   ps.pick_key.resize(ps.backends.size());
   size_t i = 0;
   for (const Backend& b : ps.backends) {
-    int64_t& key = ps.pick_key[i++];
-    key = b.outstanding_tokens + PoolState::kUnavailable;
+    ps.pick_key[i++] = PickKey(b, now, max_kv);
     if (b.retired) continue;
     if (b.unhealthy_until <= now) {
       ++healthy;
-      // -1 (unknown) counts as room
-      key = b.outstanding_tokens + (b.load.kv_usage < max_kv ? 0 : PoolState::kNoRoom);
     } else {
       next = std::min(next, b.unhealthy_until);
     }
@@ -199,35 +204,22 @@ bool GatewayState::UpdateServingCapacity(int pool, Time now) {
 
 int GatewayState::PickBackend(int pool, Time now) const {
   const PoolState& ps = pools_[static_cast<size_t>(pool)];
-  if (now < ps.recount_at && ps.pick_key.size() == ps.backends.size()) {
-    // The keys order the slots as the loop below does (ties: the lowest index); one load and
-    // compare per slot instead of a walk over the deque's Backend records.
-    const int64_t* key = ps.pick_key.data();
-    const size_t n = ps.pick_key.size();
-    int64_t best_key = PoolState::kUnavailable;
-    int best = -1;
-    for (size_t i = 0; i < n; ++i) {
-      if (key[i] < best_key) {
-        best_key = key[i];
-        best = static_cast<int>(i);
-      }
-    }
-    return best;
-  }
-  const double max_kv = config_.backend_metrics.max_kv_usage;
+  int64_t best_key = PoolState::kUnavailable;
   int best = -1;
-  bool best_room = false;
-  int64_t best_tokens = 0;
-  int i = 0;
-  for (const Backend& b : ps.backends) {
-    const int index = i++;
-    if (b.retired || b.unhealthy_until > now) continue;
-    const bool room = b.load.kv_usage < max_kv;  // -1 (unknown) counts as room
-    if (best < 0 || (room && !best_room) || (room == best_room && b.outstanding_tokens < best_tokens)) {
-      best = index;
-      best_room = room;
-      best_tokens = b.outstanding_tokens;
+  const auto consider = [&](int64_t key, size_t index) {
+    if (key < best_key) {  // ties: the lowest index
+      best_key = key;
+      best = static_cast<int>(index);
     }
+  };
+  if (now < ps.recount_at && ps.pick_key.size() == ps.backends.size()) {
+    // No unhealthy mark has lapsed since the recount that built the stored keys: one load and
+    // compare per slot instead of a walk over the deque's Backend records.
+    for (size_t i = 0; i < ps.pick_key.size(); ++i) consider(ps.pick_key[i], i);
+  } else {
+    const double max_kv = config_.backend_metrics.max_kv_usage;
+    size_t i = 0;
+    for (const Backend& b : ps.backends) consider(PickKey(b, now, max_kv), i++);
   }
   return best;
 }
@@ -517,10 +509,9 @@ namespace {
 
 std::optional<EntitlementEntry> FindEntry(const std::vector<EntitlementEntry>& list,
                                           const std::string& tenant, const std::string& pool) {
-  for (const EntitlementEntry& e : list) {
-    if (e.tenant == tenant && e.pool == pool) return e;
-  }
-  return std::nullopt;
+  const size_t i = EntitlementIndex(list, tenant, pool);
+  if (i == list.size()) return std::nullopt;
+  return list[i];
 }
 
 }  // namespace
@@ -545,16 +536,10 @@ Status GatewayState::ReloadFile(const GatewayConfig& file, bool* backends_change
                                 std::vector<std::string>* notes) {
   GatewayConfig merged = file;
   AdminOverrides kept;
-  const auto known = [&file](const std::string& tenant, const std::string& pool) {
-    bool t = false, p = false;
-    for (const TenantSpec& x : file.tenants) t |= x.name == tenant;
-    for (const PoolSpec& x : file.pools) p |= x.name == pool;
-    return t && p;
-  };
   for (const auto& [key, o] : admin_overrides_) {
     const auto& [tenant, pool] = key;
     const std::string what = "entitlement of tenant \"" + tenant + "\" on pool \"" + pool + "\"";
-    if (!known(tenant, pool)) {
+    if (!HasTenant(file, tenant) || !HasPool(file, pool)) {
       if (notes != nullptr) {
         notes->push_back(what + ": the admin API's change dropped: the file no longer has the " +
                          "tenant or the pool");
@@ -571,17 +556,15 @@ Status GatewayState::ReloadFile(const GatewayConfig& file, bool* backends_change
       continue;
     }
     std::vector<EntitlementEntry>& list = merged.entitlements;
-    auto at = std::find_if(list.begin(), list.end(), [&](const EntitlementEntry& e) {
-      return e.tenant == tenant && e.pool == pool;
-    });
+    const size_t at = EntitlementIndex(list, tenant, pool);
     if (o.entry.has_value()) {
-      if (at != list.end()) {
-        *at = *o.entry;
+      if (at != list.size()) {
+        list[at] = *o.entry;
       } else {
         list.push_back(*o.entry);
       }
-    } else if (at != list.end()) {
-      list.erase(at);
+    } else if (at != list.size()) {
+      list.erase(list.begin() + static_cast<std::ptrdiff_t>(at));
     }
     kept.emplace(key, o);
   }

@@ -92,6 +92,15 @@ struct PoolState {
     backends[slot].outstanding_tokens += tokens;
     if (slot < pick_key.size()) pick_key[slot] += tokens;
   }
+  // A request of `tokens` estimated tokens taken by, or gone from, the slot.
+  void Enter(size_t slot, int64_t tokens) {
+    AddOutstanding(slot, tokens);
+    ++backends[slot].in_flight;
+  }
+  void Leave(size_t slot, int64_t tokens) {
+    AddOutstanding(slot, -tokens);
+    --backends[slot].in_flight;
+  }
   std::unordered_map<std::string, EntitlementRef> by_tenant;
   std::unordered_map<std::string, EntitlementClass> class_by_tenant;
 };

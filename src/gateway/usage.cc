@@ -77,32 +77,22 @@ bool ReadUsage(std::string_view json, Usage* u) {
   return true;
 }
 
-SseBlock ScanSseBlock(std::string_view block) {
+bool SseData(std::string_view event, std::string_view* json) {
   constexpr std::string_view kData = "data: ";
-  constexpr std::string_view kDone = "data: [DONE]";
+  if (!event.starts_with(kData) || event.starts_with("data: [DONE]")) return false;
+  *json = event.substr(kData.size());
+  return true;
+}
+
+SseBlock ScanSseBlock(std::string_view text) {
   constexpr std::string_view kNullUsage = "\"usage\":null}";
   SseBlock b;
-  const char* const base = block.data();
-  const size_t n = block.size();
-  size_t at = 0;  // the current event's start
-  size_t from = 0;
-  while (from + 1 < n) {
-    const void* nl = std::memchr(base + from, '\n', n - from - 1);
-    if (nl == nullptr) break;
-    const size_t i = static_cast<size_t>(static_cast<const char*>(nl) - base);
-    if (base[i + 1] != '\n') {  // a line inside the event
-      from = i + 1;
-      continue;
-    }
-    const std::string_view ev(base + at, i - at);  // without the blank line
-    if (ev.starts_with(kData) && !ev.starts_with(kDone)) {
-      ++b.data_events;
-      if (!ev.ends_with(kNullUsage) && ReadUsage(ev.substr(kData.size()), &b.usage)) {
-        b.have_usage = true;
-      }
-    }
-    at = from = i + 2;
-  }
+  b.size = ForEachSseEvent(text, [&b](std::string_view ev) {
+    std::string_view json;
+    if (!SseData(ev, &json)) return;
+    ++b.data_events;
+    if (!ev.ends_with(kNullUsage) && ReadUsage(json, &b.usage)) b.have_usage = true;
+  });
   return b;
 }
 

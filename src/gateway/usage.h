@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 #include "tokenpool/token_pool.h"
@@ -32,15 +33,42 @@ std::string_view FindUsageObject(std::string_view json);
 // missing or not an integer.
 bool ReadUsage(std::string_view json, Usage* u);
 
+// Calls f(event) for each whole server-sent event at the start of `text` (an event ends with
+// a blank line, "\n\n"; f sees it without that line) and returns the bytes those events take;
+// the tail after the last blank line is left for the next read.
+template <typename F>
+size_t ForEachSseEvent(std::string_view text, F&& f) {
+  const char* const base = text.data();
+  const size_t n = text.size();
+  size_t at = 0;  // the current event's start
+  size_t from = 0;
+  while (from + 1 < n) {
+    const void* nl = std::memchr(base + from, '\n', n - from - 1);
+    if (nl == nullptr) break;
+    const size_t i = static_cast<size_t>(static_cast<const char*>(nl) - base);
+    if (base[i + 1] != '\n') {  // a line inside the event
+      from = i + 1;
+      continue;
+    }
+    f(std::string_view(base + at, i - at));
+    at = from = i + 2;
+  }
+  return at;
+}
+
+// Whether `event` is a `data: ` event other than `data: [DONE]`; *json is then its payload.
+bool SseData(std::string_view event, std::string_view* json);
+
 // What the request path needs of whole server-sent events passed through unchanged.
 struct SseBlock {
-  int64_t data_events = 0;  // `data: ` events other than `data: [DONE]`
+  size_t size = 0;          // bytes of the whole events at the start of the text
+  int64_t data_events = 0;  // data events among them (SseData)
   bool have_usage = false;  // some event had a usage object (ReadUsage) ...
   Usage usage;              // ... and the last such event's
 };
-// `block`: whole events, "...\n\n" each (text after the last blank line is not looked at).
-// Every data event is read for usage except one that ends with `"usage":null}`, as vLLM ends
-// its content chunks once include_usage is asked for: those are counted by one comparison.
-SseBlock ScanSseBlock(std::string_view block);
+// The whole events at the start of `text` (ForEachSseEvent). Every data event is read for
+// usage except one that ends with `"usage":null}`, as vLLM ends its content chunks once
+// include_usage is asked for: those are counted by one comparison.
+SseBlock ScanSseBlock(std::string_view text);
 
 }  // namespace tokenpool::gateway

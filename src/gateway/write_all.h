@@ -5,8 +5,12 @@
 // (inline rather than in a coroutine of its own: the usual whole send then costs no frame).
 #pragma once
 
+#include <unistd.h>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
+#include <cerrno>
+#include <string_view>
 
 namespace tokenpool::gateway {
 
@@ -38,6 +42,19 @@ boost::asio::awaitable<boost::system::error_code> WriteRest(AsyncStream& stream,
   rest.consume(sent);
   auto [ec, n] = co_await net::async_write(stream, rest, net::as_tuple(net::use_awaitable));
   co_return ec;
+}
+
+// All of `data` to the file descriptor `fd` with write(2), a short write or EINTR continuing.
+// 0, or the errno of the write that failed (EIO for one that wrote nothing).
+inline int WriteAllFd(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t w = ::write(fd, data.data(), data.size());
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return errno;
+    if (w == 0) return EIO;
+    data.remove_prefix(static_cast<size_t>(w));
+  }
+  return 0;
 }
 
 }  // namespace tokenpool::gateway
