@@ -1756,7 +1756,7 @@ class Server {
 
   // mu_ held, and the pools' clock pinned for the section (RealClock::Pin, taken after the
   // lock so that the instants the core sees are monotonic across workers): the core's
-  // Now() calls of a section read steady_clock once, not 4-6 times per request.
+  // Now() calls of a section read steady_clock once (RealClock::Pin says how often before).
   struct Locked {
     explicit Locked(Server& s) : lock(s.mu_), pin(s.clock_) {}
     std::lock_guard<std::mutex> lock;

@@ -10,9 +10,10 @@ namespace tokenpool::gateway {
 // 64 lower-case hex characters.
 std::string Sha256Hex(std::string_view data);
 
-// Loads OpenSSL's SHA-256 (its library configuration and provider: ~5.4 M instructions,
-// callgrind, once per process). The gateway calls it at start, so that its first
-// authenticated request does not pay for it (~2 ms).
+// Loads OpenSSL's SHA-256 (its library configuration and provider: ~5.4 M instructions once
+// per process, callgrind_annotate --inclusive=yes of run_gateway_profile.sh's PROFILE_KEEP
+// output before the call moved here). The gateway calls it at start, so that its first
+// authenticated request does not pay for it.
 void InitSha256();
 
 }  // namespace tokenpool::gateway

@@ -1144,10 +1144,10 @@ bool CountJsonStringStatsWith(JsonKernel kernel, std::string_view raw, ByteStats
 #if defined(__AVX2__)
   // A short string without a backslash is its own text: CountByteStats counts it for less
   // than the JSON kernels' set-up. request_parser_bench --benchmark_filter=unescaped, two runs
-  // on a noisy 2-vCPU Zen 4 VM: 32 bytes 76 ns against 129-159 ns (the AVX2 kernel), 64 bytes
-  // 115-139 against 154-169, 128 bytes 116-136 against 135-141, 256 bytes 197-249 against
-  // 226-244, 512 bytes 315-409 against 288-358: worth it below ~200 bytes (a system prompt, a
-  // short turn).
+  // on a noisy 2-vCPU AMD EPYC VM (AVX-512): 32 bytes 76 ns against 129-159 ns (the AVX2
+  // kernel), 64 bytes 115-139 against 154-169, 128 bytes 116-136 against 135-141, 256 bytes
+  // 197-249 against 226-244, 512 bytes 315-409 against 288-358: worth it below ~200 bytes (a
+  // system prompt, a short turn).
   constexpr size_t kShortText = 200;
   if (kernel == JsonKernel::kBest && raw.size() < kShortText &&
       std::memchr(raw.data(), '\\', raw.size()) == nullptr) {
@@ -1156,7 +1156,7 @@ bool CountJsonStringStatsWith(JsonKernel kernel, std::string_view raw, ByteStats
   }
 #if defined(TOKENPOOL_HAVE_AVX512_KERNEL)
   // The AVX-512 kernel's set-up (its constants, eight blocks a group) costs more than a short
-  // string: with escapes, under the same bound the AVX2 kernel is faster on Zen 4
+  // string: with escapes, under the same bound the AVX2 kernel is faster on this AMD EPYC
   // (request_parser_bench --benchmark_filter='CountJsonStringStatsShort/(best|avx2)/', two
   // runs: 32 bytes 127-134 ns against 202-227, 128 bytes 145-151 against 192-208; 256 bytes
   // 246-251 against 225-233, 1,024 bytes 495-644 against 416-456).
