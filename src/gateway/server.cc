@@ -442,6 +442,44 @@ struct ConnectionState {
   }
 };
 
+// A worker's request log lines, written to standard error together: at the end of the
+// event-loop turn that finished them (the first line posts a Flush, which Asio runs after the
+// handlers already ready in that turn), or at once when the next line could take the batch past
+// PIPE_BUF (4 KiB: a write that size into a pipe is atomic, so the lines of two workers, and
+// spdlog's own, never mix). One write(2) per turn instead of one per request: 256-byte lines
+// to a file cost 0.95-1.16 microseconds each written one at a time, 0.43-0.52 written four at
+// a time (build/bench/log_write_bench, two runs); write(2)s per plain request at saturation
+// 1.00 -> 0.21 (strace in bench/gateway/run_gateway_profile.sh).
+// A line is never held past the turn: the loop does not sleep while the Flush is pending.
+// Single-threaded (its worker's).
+class LogBatch {
+ public:
+  static constexpr size_t kMaxBytes = 4096;
+  // Where to write a line of at most `bound` bytes; then Commit its end.
+  char* Reserve(size_t bound) {
+    if (used_ > 0 && used_ + bound > kMaxBytes) Flush();
+    if (buf_.size() < used_ + bound) buf_.resize(std::max(used_ + bound, kMaxBytes));
+    return buf_.data() + used_;
+  }
+  // True for the turn's first line: the caller posts Flush.
+  bool Commit(const char* end) {
+    const bool first = used_ == 0;
+    used_ = static_cast<size_t>(end - buf_.data());
+    return first;
+  }
+  void Flush() {
+    if (used_ == 0) return;
+    (void)WriteAllFd(STDERR_FILENO, std::string_view(buf_.data(), used_));  // never stops a request
+    used_ = 0;
+    if (buf_.size() > 64 * 1024) std::string(kMaxBytes, '\0').swap(buf_);  // a huge name's line
+  }
+  bool empty() const { return used_ == 0; }
+
+ private:
+  std::string buf_;
+  size_t used_ = 0;
+};
+
 // One I/O thread: its io_context, its listener (SO_REUSEPORT: the kernel spreads connections
 // over the workers' listeners), its request parser and its idle upstream connections. Only its
 // own thread touches these; what the workers share is behind Server::mu_.
@@ -470,6 +508,7 @@ struct Worker {
   uint64_t backends_epoch = 0;              // Server::backends_epoch_ when `idle` was synced
   Deadlines deadlines{io};                               // client idle time and upstream limits
   LateWatches late_watches{io};
+  LogBatch log;  // flushed by the loop's posted handler, and after the loop ends
   std::thread thread;  // workers 1..n-1
 };
 
@@ -958,7 +997,7 @@ class Server {
         rec.id = std::string_view(rec.id_buf.data(), static_cast<size_t>(w.end() - rec.id_buf.data()));
       }
       const bool keep = co_await Completion(wk, s, req, rec, conn);
-      Finish(rec);
+      Finish(wk, rec);
       co_return keep;
     }
     co_return co_await HandleOther(s, req, target);
@@ -986,28 +1025,25 @@ class Server {
         "invalid_request_error", "unknown_url");
   }
 
-  // The request's log line and histograms.
-  void Finish(const RequestRecord& r) {
+  // The request's log line (into the worker's LogBatch) and histograms.
+  void Finish(Worker& wk, const RequestRecord& r) {
     const double e2e_ms = MsSince(r.start);
     if (r.metrics != nullptr && r.status == 200) {
       r.metrics->e2e->Observe(e2e_ms / 1000);
       if (r.ttft_ms >= 0) r.metrics->ttft->Observe(r.ttft_ms / 1000);
     }
     if (!config_.log_requests) return;
-    // Written piece by piece into a reused buffer (numbers by std::to_chars, the times as
-    // fixed-point integers) and sent with one write(2) to standard error, where the gateway's
-    // spdlog sink writes its own lines, also one write each (stderr is unbuffered), so lines
-    // never mix (a line longer than PIPE_BUF, 4 KiB, into a pipe excepted: only a huge model
-    // or tenant name makes one). Handing the finished line to a spdlog logger cost 1.07 K
-    // instructions a request (spdlog::logger::log_it_, inclusive: its mutex, a formatter pass,
-    // fwrite and fflush); fmt's runtime format took ~9 K (callgrind_annotate --inclusive=yes on
-    // PROFILE_KEEP of bench/gateway/run_gateway_profile.sh; docs/benchmarks.md).
+    // Written piece by piece (numbers by std::to_chars, the times as fixed-point integers)
+    // straight into the batch, which goes to standard error, where the gateway's spdlog sink
+    // writes its own lines, one write each (stderr is unbuffered). Handing the finished line to
+    // a spdlog logger cost 1.07 K instructions a request (spdlog::logger::log_it_, inclusive:
+    // its mutex, a formatter pass, fwrite and fflush); fmt's runtime format took ~9 K
+    // (callgrind_annotate --inclusive=yes on PROFILE_KEEP of
+    // bench/gateway/run_gateway_profile.sh; docs/benchmarks.md).
     using namespace std::string_view_literals;
-    thread_local std::string buf;
     const size_t bound = 512 + r.id.size() + r.tenant.size() + r.model.size() + r.pool.size() +
                          r.cls.size() + r.outcome.size() + r.end.size();
-    if (buf.size() < bound) buf.resize(bound);
-    LineWriter w(buf.data());
+    LineWriter w(wk.log.Reserve(bound));
     PutLogPrefix(&w);
     w.Field("request id="sv, r.id);
     w.Field(" tenant="sv, r.tenant);
@@ -1025,10 +1061,7 @@ class Server {
     w.FixedField(" ttft_ms="sv, r.ttft_ms, 2);
     w.FixedField(" e2e_ms="sv, e2e_ms, 2);
     w.Put('\n');
-    // An error drops the rest: a log line must never stop a request.
-    const std::string_view line(buf.data(), static_cast<size_t>(w.end() - buf.data()));
-    (void)WriteAllFd(STDERR_FILENO, line);
-    if (buf.size() > 64 * 1024) std::string().swap(buf);  // a client's huge model name
+    if (wk.log.Commit(w.end())) net::post(wk.io, [&wk] { wk.log.Flush(); });
   }
 
   net::awaitable<bool> Metrics(tcp::socket& s, const ClientRequest& req) {
@@ -1922,9 +1955,13 @@ Status RunGateway(const GatewayConfig& config, std::FILE* out,
   server.StartBackendScrape();
   for (int i = 1; i < workers; ++i) {
     Worker& w = server.worker(i);
-    w.thread = std::thread([&w, spin = config.busy_poll_us] { RunWorkerLoop(w.io, spin); });
+    w.thread = std::thread([&w, spin = config.busy_poll_us] {
+      RunWorkerLoop(w.io, spin);
+      w.log.Flush();  // lines whose posted Flush a stop left unrun
+    });
   }
   RunWorkerLoop(io0, config.busy_poll_us);
+  server.worker(0).log.Flush();
   server.Stop();
   for (int i = 1; i < workers; ++i) server.worker(i).thread.join();
   signals.cancel();

@@ -639,6 +639,60 @@ TEST_F(GatewayServerTest, EachRequestIsOneLogLine) {
   std::remove(log.c_str());
 }
 
+// The lines finished in one event-loop turn go out in one write, but none waits past its turn:
+// each is in the file while the gateway runs on, and the lines of requests finished together
+// (eight connections' at once) arrive once each and whole.
+TEST_F(GatewayServerTest, LogLinesAreWrittenWhileTheGatewayRuns) {
+  const std::string log = *config_path_ + ".batch.stderr";
+  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", *config_path_}, log);
+  ASSERT_NE(gw.port(), 0) << gw.banner();
+  const std::regex whole(R"(.* info request id=\S+ tenant=acme .* e2e_ms=\d+\.\d\d)");
+  std::string all;
+  const auto lines = [&] {
+    std::ifstream in(log);
+    all.clear();
+    size_t n = 0;
+    for (std::string line; std::getline(in, line);) {
+      all += line + "\n";
+      if (line.find(" info request id=") == std::string::npos) continue;
+      EXPECT_TRUE(std::regex_match(line, whole)) << line;
+      ++n;
+    }
+    return n;
+  };
+  const auto lines_reach = [&](size_t n) {
+    for (int i = 0; i < 500 && lines() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return lines() >= n;
+  };
+  Client c(gw.port());
+  for (size_t i = 0; i < 3; ++i) {
+    Response r = c.Request("POST", "/v1/chat/completions", Chat("m", 2, i == 1), Auth(kAcme));
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_TRUE(lines_reach(i + 1)) << all;
+  }
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.push_back(std::make_unique<Client>(gw.port()));
+    ASSERT_TRUE(clients.back()->Send("POST", "/v1/chat/completions", Chat("m", 2, false),
+                                     Auth(kAcme)));
+  }
+  for (auto& cl : clients) {
+    Response r = cl->ReadHead();
+    ASSERT_EQ(r.status, 200);
+    cl->ReadBody(&r);
+    ASSERT_TRUE(r.complete);
+  }
+  ASSERT_TRUE(lines_reach(11)) << all;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(lines(), 11u) << all;
+  kill(gw.pid(), SIGTERM);
+  ASSERT_TRUE(gw.WaitExit(5000));
+  EXPECT_EQ(lines(), 11u) << all;
+  std::remove(log.c_str());
+}
+
 TEST_F(GatewayServerTest, SigtermDrainsRequestsInFlight) {
   // A second gateway on the same config, so that the shared one keeps serving.
   ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", *config_path_});
