@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <utility>
 
 #include "estimator_internal.h"
@@ -47,10 +48,24 @@ constexpr int BlockColumnStart(int b) { return 2 * b * (b + 1); }
 constexpr int64_t kMinSpreadSamples = 10;
 
 // Returns B, the scale; fills x with the unscaled counts divided by B.
+//
+// Four at a time: a count in [0, 2^52) becomes a double exactly as the bits of 2^52 + count
+// minus 2^52 (AVX2 has no int64 -> double conversion), and a division is correctly rounded
+// whether one or four are done at once, so x is bit for bit the scalar loop's (any count
+// outside that range takes the scalar loop). Compiled for AVX2 and the x86-64 baseline, as
+// Rls::Update: 365 -> 166 instructions a call (callgrind of bench/gateway/run_gateway_profile.sh;
+// two calls a request).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 double FillFeatures(const RequestFeatures& f, Vec* x) {
   const ByteStats& s = f.text;
   const double b = static_cast<double>(f.text_bytes + f.structured_bytes + 20 * f.messages + 1);
-  const int64_t raw[kBaseFeatures] = {
+  constexpr int kVectors = (kNumFeatures + 3) / 4;
+  // Set element by element (an initializer list would zero all of it first): the base
+  // features, the scripts, 0 in the padding.
+  alignas(32) int64_t raw[4 * kVectors];
+  const int64_t base[kBaseFeatures] = {
       1,  // intercept: the template's begin/end tokens
       f.messages,
       f.tool_calls,
@@ -76,9 +91,34 @@ double FillFeatures(const RequestFeatures& f, Vec* x) {
       s.brackets,
       s.non_ascii_runs,
   };
-  for (int i = 0; i < kBaseFeatures; ++i) (*x)[i] = static_cast<double>(raw[i]) / b;
-  for (int i = 0; i < kNumScripts; ++i) {
-    (*x)[kBaseFeatures + i] = static_cast<double>(s.script[i]) / b;
+  std::memcpy(raw, base, sizeof base);
+  std::memcpy(raw + kBaseFeatures, s.script.data(), sizeof s.script);
+  for (int i = kNumFeatures; i < 4 * kVectors; ++i) raw[i] = 0;
+  using V4l = int64_t __attribute__((vector_size(4 * sizeof(int64_t))));
+  V4l any{};
+  for (int v = 0; v < kVectors; ++v) {
+    V4l r;
+    std::memcpy(&r, &raw[4 * v], sizeof r);
+    any |= r;
+  }
+  if (((any[0] | any[1] | any[2] | any[3]) >> 52) != 0) {  // negative, or 2^52 and up
+    for (int i = 0; i < kNumFeatures; ++i) (*x)[i] = static_cast<double>(raw[i]) / b;
+    return b;
+  }
+  constexpr int64_t kTwo52Bits = 0x4330000000000000;  // the double 2^52
+  const V4l magic = {kTwo52Bits, kTwo52Bits, kTwo52Bits, kTwo52Bits};
+  const V4 two52 = {0x1p52, 0x1p52, 0x1p52, 0x1p52};
+  const V4 bv = {b, b, b, b};
+  for (int v = 0; v < kVectors; ++v) {
+    V4l r;
+    std::memcpy(&r, &raw[4 * v], sizeof r);
+    const V4 exact = reinterpret_cast<V4>(r | magic) - two52;
+    const V4 q = exact / bv;
+    if (4 * v + 4 <= kNumFeatures) {
+      std::memcpy(x->data() + 4 * v, &q, sizeof q);  // straight into x
+    } else {
+      for (int l = 0; 4 * v + l < kNumFeatures; ++l) (*x)[4 * v + l] = q[l];
+    }
   }
   return b;
 }

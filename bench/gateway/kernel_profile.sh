@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Where the proxies' kernel time goes, per request: nginx and tokenpool (and optionally a second
+# tokenpool binary, B) in front of one `tokenpool mock --instant`, placed as saturation.sh
+# places them (wrk and the mock on CPU 0, the proxy alone on CPU 1), no CPU limit. For each
+# proxy in turn: wrk for SECS seconds under `perf record -e cpu-clock -C 1` (CPU 1's samples,
+# 4 kHz: 250 us each), then the proxy's own samples split user / kernel, in microseconds per
+# request, the kernel symbols whose share differs most between the proxies, and the TCP
+# segments received per request over the whole machine (/proc/net/snmp InSegs: a proxy that
+# split or added segments would show here).
+# Usage: bench/gateway/kernel_profile.sh [build-dir] [seconds] [B-binary]
+#        (needs perf, wrk, nginx, taskset; as root for the kernel's symbols)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build}
+SECS=${2:-5}
+B=${3:-}
+A="$build/src/cli/tokenpool"
+[ -x "$A" ] || { echo "kernel_profile: $A not found; build first" >&2; exit 1; }
+for tool in perf wrk nginx taskset; do
+  command -v "$tool" >/dev/null || { echo "kernel_profile: $tool not found" >&2; exit 1; }
+done
+T=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$T"; }
+trap cleanup EXIT
+wait_line() { for _ in $(seq 200); do grep -q "listening on" "$1" && return 0; sleep 0.05; done; echo "no start: $1" >&2; cat "$1" >&2; exit 1; }
+port_of() { grep -o 'listening on [0-9.]*:[0-9]*' "$1" | head -1 | sed 's/.*://'; }
+
+taskset -c 0 "$A" mock --port 0 --instant >"$T/mock.out" 2>&1 &
+pids+=($!)
+wait_line "$T/mock.out"
+mp=$(port_of "$T/mock.out")
+model=$(grep -o 'model=[^ ]*' "$T/mock.out" | head -1 | sed 's/model=//')
+python3 bench/gateway/bench_configs.py gateway "$mp" "$model" sk-bench >"$T/gw.yaml"
+np=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 bench/gateway/bench_configs.py nginx "$T" "$mp" "$np" >"$T/nginx.conf"
+taskset -c 1 nginx -p "$T" -c "$T/nginx.conf" >"$T/nginx.out" 2>&1 &
+pids+=($!)
+declare -A PORT COMM
+PORT[nginx]=$np
+COMM[nginx]=nginx
+names="nginx"
+for v in A B; do
+  bin=${!v}
+  [ -z "$bin" ] && continue
+  taskset -c 1 "$bin" serve --config "$T/gw.yaml" >"$T/gw$v.out" 2>"$T/gw$v.err" &
+  pids+=($!)
+  wait_line "$T/gw$v.out"
+  PORT[$v]=$(port_of "$T/gw$v.out")
+  COMM[$v]=$(basename "$bin" | cut -c1-15)
+  names="$names $v"
+done
+python3 bench/gateway/bench_configs.py lua "$model" sk-bench >"$T/p.lua"
+insegs() { awk '/^Tcp:/{if(!h){for(i=1;i<=NF;i++) if($i=="InSegs") c=i; h=1} else print $c}' /proc/net/snmp; }
+for n in $names; do
+  taskset -c 0 wrk -t1 -c64 -d1s -s "$T/p.lua" "http://127.0.0.1:${PORT[$n]}" >/dev/null
+  s0=$(insegs)
+  perf record -q -e cpu-clock -C 1 -o "$T/$n.data" -- \
+    taskset -c 0 wrk -t1 -c64 -d"${SECS}s" -s "$T/p.lua" "http://127.0.0.1:${PORT[$n]}" \
+    >"$T/$n.wrk" 2>&1
+  s1=$(insegs)
+  awk '/requests in/{print $1}' "$T/$n.wrk" >"$T/$n.req"
+  echo $((s1 - s0)) >"$T/$n.segs"
+  perf report -i "$T/$n.data" --comm "${COMM[$n]}" --sort dso,sym -n -q 2>/dev/null |
+    awk '{print $2, $3, $NF}' >"$T/$n.syms"
+done
+python3 - "$T" $names <<'PY'
+import sys
+T, names = sys.argv[1], sys.argv[2:]
+label = {"nginx": "nginx", "A": "tokenpool", "B": "tokenpool (B)"}
+data = {}
+for n in names:
+    req = int(open(f"{T}/{n}.req").read())
+    segs = int(open(f"{T}/{n}.segs").read())
+    user = kern = 0
+    syms = {}
+    for line in open(f"{T}/{n}.syms"):
+        p = line.split()
+        if len(p) < 3:
+            continue
+        count, dso, sym = int(p[0]), p[1], p[2]
+        if dso == "[kernel.kallsyms]":
+            kern += count
+            syms[sym] = syms.get(sym, 0) + count
+        else:
+            user += count
+    us = lambda c: c * 250 / req
+    data[n] = {k: us(v) for k, v in syms.items()}
+    print(f"{label[n]}: {req:,} requests; per request: user {us(user):.2f} us, kernel "
+          f"{us(kern):.2f} us; TCP segments received {segs / req:.2f}")
+base = data["nginx"]
+for n in names[1:]:
+    d = data[n]
+    rows = sorted(((d.get(k, 0) - base.get(k, 0), k) for k in set(d) | set(base)), reverse=True)
+    print(f"kernel symbols, {label[n]} minus nginx, us per request (largest both ways):")
+    for diff, k in rows[:12] + rows[-6:]:
+        print(f"  {diff:+.3f} {k} (nginx {base.get(k, 0):.3f}, {label[n]} {d.get(k, 0):.3f})")
+PY
