@@ -212,7 +212,8 @@ std::string AdminOverridesJson(const GatewayState& state) {
                                {"entry", OptionalEntryJson(o.entry)},
                                {"base", OptionalEntryJson(o.base)}});
   }
-  return json::serialize(json::object{{"version", 1}, {"overrides", std::move(out)}});
+  return json::serialize(
+      json::object{{"version", kAdminStateVersion}, {"overrides", std::move(out)}});
 }
 
 Result<GatewayState::AdminOverrides> ParseAdminOverrides(std::string_view text,
@@ -221,6 +222,13 @@ Result<GatewayState::AdminOverrides> ParseAdminOverrides(std::string_view text,
   const json::value v = json::parse(text, ec);
   if (ec) return InvalidArgument(source + ": not JSON (" + ec.message() + ")");
   const json::object* root = v.if_object();
+  // The format this build writes; a file from a build with another one is refused rather than
+  // read as something it is not.
+  const json::value* version = root != nullptr ? root->if_contains("version") : nullptr;
+  if (version == nullptr || !version->is_int64() || version->as_int64() != kAdminStateVersion) {
+    return InvalidArgument(source + ": version: expected " + std::to_string(kAdminStateVersion) +
+                           " (the admin state format this build reads and writes)");
+  }
   const json::value* list = root != nullptr ? root->if_contains("overrides") : nullptr;
   if (list == nullptr || !list->is_array()) {
     return InvalidArgument(source + ": overrides: expected an array");
@@ -263,7 +271,11 @@ Result<GatewayState::AdminOverrides> ParseAdminOverrides(std::string_view text,
 }
 
 Status SaveAdminState(const GatewayState& state, const std::string& path) {
-  const std::string text = AdminOverridesJson(state) + "\n";
+  return WriteAdminState(AdminOverridesJson(state), path);
+}
+
+Status WriteAdminState(std::string_view json_text, const std::string& path) {
+  const std::string text = std::string(json_text) + "\n";
   const std::string tmp = path + ".tmp";
   // `err`: the errno of the failed call, taken before anything else can change it.
   const auto fail = [&](const std::string& what, int err, int fd) {

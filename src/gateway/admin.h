@@ -44,14 +44,19 @@ AdminReply HandleAdminRequest(GatewayState& state, std::string_view method, std:
 // The admin API's overrides (GatewayState::admin_overrides) as the JSON of admin.state_file:
 //   {"version":1,"overrides":[{"tenant","pool","entry":{...}|null,"base":{...}|null}]}
 // with entries as GET /admin/entitlements shows them (the config file's fields).
+inline constexpr int64_t kAdminStateVersion = 1;
 std::string AdminOverridesJson(const GatewayState& state);
-// That JSON back; an error names `source`, the field and the rule.
+// That JSON back; an error names `source`, the field and the rule (a version other than
+// kAdminStateVersion, or none, is an error).
 Result<GatewayState::AdminOverrides> ParseAdminOverrides(std::string_view text,
                                                          const std::string& source);
 
 // Writes AdminOverridesJson to `path`: a temporary file beside it, synced, renamed over it and
 // the directory synced, so that a crash leaves the old file or the new one whole.
 Status SaveAdminState(const GatewayState& state, const std::string& path);
+// The same with the JSON taken already (AdminOverridesJson): the gateway takes it under its
+// lock and writes and syncs the file after, so that no worker waits on the disk.
+Status WriteAdminState(std::string_view json_text, const std::string& path);
 // At start: the overrides saved in `path` restored (GatewayState::RestoreAdminOverrides); a
 // missing file is an empty one. When the config file has overtaken some (dropped, in *notes),
 // the state file is written again without them. An unreadable or malformed file, or saved

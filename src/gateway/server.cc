@@ -587,7 +587,7 @@ class Server {
     std::vector<std::string> notes;
     size_t entitlements = 0;
     int overrides = 0;
-    Status saved;
+    std::optional<std::string> to_save;  // taken under the lock, written after it
     if (next.ok()) {
       const Locked lock(*this);
       const int before = state_->admin_override_count();
@@ -596,11 +596,15 @@ class Server {
       overrides = state_->admin_override_count();
       // Overrides the reload dropped are gone from the state file too.
       if (s.ok() && overrides != before && !config_.admin_state_file.empty()) {
-        saved = SaveAdminState(*state_, config_.admin_state_file);
+        to_save = AdminOverridesJson(*state_);
       }
       if (backends_changed) backends_epoch_.fetch_add(1, std::memory_order_relaxed);
       for (int p = 0; p < state_->pool_count(); ++p) KickLocked(p);
     }
+    // Reloads and admin changes all run on worker 0, one at a time: the files are written in
+    // the order their states were taken.
+    const Status saved =
+        to_save ? WriteAdminState(*to_save, config_.admin_state_file) : Status::Ok();
     if (backends_changed) {
       // Idle connections to retired backends close now, not at the worker's next request.
       for (auto& w : workers_) net::post(w->io, [this, wk = w.get()] { SyncIdle(*wk); });
@@ -955,17 +959,20 @@ class Server {
     std::string_view target = req.target;
     if (target == "/metrics" && req.method == http::verb::get) co_return co_await Metrics(s, req);
     AdminReply r;
-    Status saved;
+    std::optional<std::string> to_save;
     {
       const Locked lock(*this);
       r = HandleAdminRequest(*state_, req.method_string, target, req.body);
       if (r.reloaded) {
         for (int p = 0; p < state_->pool_count(); ++p) KickLocked(p);
-        if (!config_.admin_state_file.empty()) {
-          saved = SaveAdminState(*state_, config_.admin_state_file);
-        }
+        if (!config_.admin_state_file.empty()) to_save = AdminOverridesJson(*state_);
       }
     }
+    // Written and synced outside the lock: the other workers' requests do not wait on the disk
+    // (this one's reply does). Admin requests run on worker 0 only, and this is not suspended
+    // between taking the state and writing it, so two changes reach the file in their order.
+    const Status saved =
+        to_save ? WriteAdminState(*to_save, config_.admin_state_file) : Status::Ok();
     if (!saved.ok()) {
       spdlog::error("admin: {}", saved.message());
       co_return co_await ReplyError(

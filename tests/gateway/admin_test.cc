@@ -270,18 +270,27 @@ TEST_F(AdminOverrideTest, ABadStateFileIsAnErrorNamingIt) {
     return st.message();
   };
   EXPECT_NE(load("{not json").find(path + ": not JSON"), std::string::npos);
-  EXPECT_NE(load(R"({"overrides":{}})").find("overrides: expected an array"), std::string::npos);
-  EXPECT_NE(load(R"({"overrides":[{"tenant":"beta"}]})").find("overrides[0]: expected an object"),
+  // A file of another format version (or of none) is not read as this one.
+  EXPECT_NE(load(R"({"overrides":[]})").find(path + ": version: expected 1"), std::string::npos);
+  EXPECT_NE(load(R"({"version":2,"overrides":[]})").find("version: expected 1"),
+            std::string::npos);
+  EXPECT_NE(load(R"({"version":"1","overrides":[]})").find("version: expected 1"),
+            std::string::npos);
+  EXPECT_EQ(load(R"({"version":1,"overrides":[]})"), "");
+  EXPECT_NE(load(R"({"version":1,"overrides":{}})").find("overrides: expected an array"),
+            std::string::npos);
+  EXPECT_NE(load(R"({"version":1,"overrides":[{"tenant":"beta"}]})")
+                .find("overrides[0]: expected an object"),
             std::string::npos);
   std::string m = load(
-      R"({"overrides":[{"tenant":"beta","pool":"short","base":null,"entry":)"
+      R"({"version":1,"overrides":[{"tenant":"beta","pool":"short","base":null,"entry":)"
       R"({"tenant":"beta","pool":"short","class":"elastic","guarantee":{"concurrency":4},)"
       R"("burst":{"concurrency":2}}}]})");
   EXPECT_NE(m.find("overrides[0].entry"), std::string::npos) << m;
   EXPECT_NE(m.find("burst.concurrency"), std::string::npos) << m;
   // Valid, but more than the pool can promise over the file's entitlements.
   m = load(
-      R"({"overrides":[{"tenant":"beta","pool":"short","base":null,"entry":)"
+      R"({"version":1,"overrides":[{"tenant":"beta","pool":"short","base":null,"entry":)"
       R"({"tenant":"beta","pool":"short","class":"guaranteed",)"
       R"("guarantee":{"token_rate":1e12,"kv_tokens":8192,"concurrency":1}}}]})");
   EXPECT_NE(m.find("cannot be applied"), std::string::npos) << m;
