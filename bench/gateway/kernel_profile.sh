@@ -2,8 +2,9 @@
 # Where the proxies' kernel time goes, per request: nginx and tokenpool (and optionally a second
 # tokenpool binary, B) in front of one `tokenpool mock --instant`, placed as saturation.sh
 # places them (wrk and the mock on CPU 0, the proxy alone on CPU 1), no CPU limit. For each
-# proxy in turn: wrk for SECS seconds under `perf record -e cpu-clock -C 1` (CPU 1's samples,
-# 4 kHz: 250 us each), then the proxy's own samples split user / kernel, in microseconds per
+# proxy in turn: wrk for SECS seconds under `perf record -e cpu-clock -c 250000 -C 1` (CPU 1's
+# samples, one per 250 us of CPU time), then the proxy's own samples (by PID) split user /
+# kernel, in microseconds per
 # request, the kernel symbols whose share differs most between the proxies, and the TCP
 # segments received per request over the whole machine (/proc/net/snmp InSegs: a proxy that
 # split or added segments would show here).
@@ -36,18 +37,20 @@ np=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); prin
 python3 bench/gateway/bench_configs.py nginx "$T" "$mp" "$np" >"$T/nginx.conf"
 taskset -c 1 nginx -p "$T" -c "$T/nginx.conf" >"$T/nginx.out" 2>&1 &
 pids+=($!)
-declare -A PORT COMM
+declare -A PORT PIDS
 PORT[nginx]=$np
-COMM[nginx]=nginx
+sleep 0.3
+PIDS[nginx]=$(pgrep -d, -P "${pids[-1]}" || true)  # nginx's worker(s), children of the master
+PIDS[nginx]="${PIDS[nginx]:+${PIDS[nginx]},}${pids[-1]}"
 names="nginx"
 for v in A B; do
   bin=${!v}
   [ -z "$bin" ] && continue
   taskset -c 1 "$bin" serve --config "$T/gw.yaml" >"$T/gw$v.out" 2>"$T/gw$v.err" &
   pids+=($!)
+  PIDS[$v]=$!
   wait_line "$T/gw$v.out"
   PORT[$v]=$(port_of "$T/gw$v.out")
-  COMM[$v]=$(basename "$bin" | cut -c1-15)
   names="$names $v"
 done
 python3 bench/gateway/bench_configs.py lua "$model" sk-bench >"$T/p.lua"
@@ -55,13 +58,13 @@ insegs() { awk '/^Tcp:/{if(!h){for(i=1;i<=NF;i++) if($i=="InSegs") c=i; h=1} els
 for n in $names; do
   taskset -c 0 wrk -t1 -c64 -d1s -s "$T/p.lua" "http://127.0.0.1:${PORT[$n]}" >/dev/null
   s0=$(insegs)
-  perf record -q -e cpu-clock -C 1 -o "$T/$n.data" -- \
+  perf record -q -e cpu-clock -c 250000 -C 1 -o "$T/$n.data" -- \
     taskset -c 0 wrk -t1 -c64 -d"${SECS}s" -s "$T/p.lua" "http://127.0.0.1:${PORT[$n]}" \
     >"$T/$n.wrk" 2>&1
   s1=$(insegs)
   awk '/requests in/{print $1}' "$T/$n.wrk" >"$T/$n.req"
   echo $((s1 - s0)) >"$T/$n.segs"
-  perf report -i "$T/$n.data" --comm "${COMM[$n]}" --sort dso,sym -n -q 2>/dev/null |
+  perf report -i "$T/$n.data" --pid "${PIDS[$n]}" --sort dso,sym -n -q 2>/dev/null |
     awk '{print $2, $3, $NF}' >"$T/$n.syms"
 done
 python3 - "$T" $names <<'PY'

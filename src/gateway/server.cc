@@ -365,6 +365,13 @@ struct ConnectionAuth {
   std::string header;
   int tenant = -1;
   uint64_t generation = 0;
+  // The histograms of the last request's pool for this tenant, valid while `metrics_pool` and
+  // `metrics_generation` are the request's pool and `generation` (GatewayMetrics never drops
+  // them, so the pointer stays good): GatewayMetrics::ForRequest's map and mutex skipped when
+  // a keep-alive client sends to the same pool again.
+  RequestMetrics* metrics = nullptr;
+  int metrics_pool = -1;
+  uint64_t metrics_generation = 0;
 };
 
 // What one request did, for its log line and its histograms.
@@ -1208,6 +1215,7 @@ class Server {
         tenant = state_->FindTenant(header);
         auth.tenant = tenant;
         auth.generation = state_->keys_generation();
+        auth.metrics = nullptr;  // another key, maybe another tenant
         if (tenant >= 0) auth.header.assign(header);
       }
       if (tenant >= 0) rec.tenant = state_->tenant(tenant).name;
@@ -1270,7 +1278,13 @@ class Server {
       co_return co_await NoEntitlement(s, req, rec);
     }
     rec.cls = EntitlementClassName(cls);
-    rec.metrics = metrics_.ForRequest(pool, rec.pool, rec.tenant);
+    if (auth.metrics == nullptr || auth.metrics_pool != pool ||
+        auth.metrics_generation != auth.generation) {
+      auth.metrics = metrics_.ForRequest(pool, rec.pool, rec.tenant);
+      auth.metrics_pool = pool;
+      auth.metrics_generation = auth.generation;
+    }
+    rec.metrics = auth.metrics;
     AdmissionOutcome outcome = d.outcome;
     Duration retry = d.retry_after;
     bool no_backend = no_healthy || (IsAdmitted(outcome) && !held);
