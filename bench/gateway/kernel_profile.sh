@@ -7,7 +7,9 @@
 # kernel, in microseconds per
 # request, the kernel symbols whose share differs most between the proxies, and the TCP
 # segments received per request over the whole machine (/proc/net/snmp InSegs: a proxy that
-# split or added segments would show here).
+# split or added segments would show here); then a second wrk run of SECS seconds under `perf
+# stat` of the system-call tracepoints, for the proxy's system calls per request at full speed
+# (strace slows a proxy down enough to change how much each read finds).
 # Usage: bench/gateway/kernel_profile.sh [build-dir] [seconds] [B-binary]
 #        (needs perf, wrk, nginx, taskset; as root for the kernel's symbols)
 set -euo pipefail
@@ -66,6 +68,15 @@ for n in $names; do
   echo $((s1 - s0)) >"$T/$n.segs"
   perf report -i "$T/$n.data" --pid "${PIDS[$n]}" --sort dso,sym -n -q 2>/dev/null |
     awk '{print $2, $3, $NF}' >"$T/$n.syms"
+  events=""
+  for c in recvfrom recvmsg read sendmsg sendto writev write epoll_wait epoll_ctl getsockopt \
+    timerfd_settime; do
+    events="$events,syscalls:sys_enter_$c"
+  done
+  perf stat -x, -e "raw_syscalls:sys_enter$events" -p "${PIDS[$n]}" -o "$T/$n.stat" -- \
+    taskset -c 0 wrk -t1 -c64 -d"${SECS}s" -s "$T/p.lua" "http://127.0.0.1:${PORT[$n]}" \
+    >"$T/$n.wrk2" 2>&1
+  awk '/requests in/{print $1}' "$T/$n.wrk2" >"$T/$n.req2"
 done
 python3 - "$T" $names <<'PY'
 import sys
@@ -91,6 +102,18 @@ for n in names:
     data[n] = {k: us(v) for k, v in syms.items()}
     print(f"{label[n]}: {req:,} requests; per request: user {us(user):.2f} us, kernel "
           f"{us(kern):.2f} us; TCP segments received {segs / req:.2f}")
+    req2 = int(open(f"{T}/{n}.req2").read())
+    calls = []
+    for line in open(f"{T}/{n}.stat"):
+        p = line.strip().split(",")
+        if len(p) < 3 or not p[0].replace(".", "").isdigit():
+            continue
+        name = p[2].split(":")[-1].replace("sys_enter_", "")
+        if name == "sys_enter":
+            name = "all"
+        if float(p[0]) / req2 >= 0.005:
+            calls.append(f"{name} {float(p[0]) / req2:.2f}")
+    print(f"  system calls per request ({req2:,} requests): " + ", ".join(calls))
 base = data["nginx"]
 for n in names[1:]:
     d = data[n]
