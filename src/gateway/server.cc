@@ -531,18 +531,27 @@ class Server {
     for (int i = 0; i < workers; ++i) {
       workers_.push_back(std::make_unique<Worker>(i, config, backends));
     }
+    if (!config.admin_state_file.empty()) saver_.emplace(1);
     std::random_device rd;
     id_prefix_ = rd();
   }
   ~Server() {
     // Coroutine frames still pending are destroyed with the workers' io_contexts (below); their
-    // reservation guards must then only release, not dispatch.
+    // reservation guards must then only release, not dispatch. A write still queued on the saver
+    // finishes first: its completion (an admin reply's coroutine) goes to worker 0's io_context,
+    // and is destroyed with it.
     stopping_ = true;
+    FinishSaves();
     workers_.clear();
   }
 
   Worker& worker(int i) { return *workers_[static_cast<size_t>(i)]; }
   int worker_count() const { return static_cast<int>(workers_.size()); }
+
+  // Waits for the admin state file's writes still queued (after the workers have stopped).
+  void FinishSaves() {
+    if (saver_) saver_->join();
+  }
 
   // Binds every worker's listener to the same address with SO_REUSEPORT (port 0: the first one
   // picks a free port, the others take the same).
@@ -608,15 +617,15 @@ class Server {
       if (backends_changed) backends_epoch_.fetch_add(1, std::memory_order_relaxed);
       for (int p = 0; p < state_->pool_count(); ++p) KickLocked(p);
     }
-    // Reloads and admin changes all run on worker 0, one at a time: the files are written in
-    // the order their states were taken.
-    const Status saved =
-        to_save ? WriteAdminState(*to_save, config_.admin_state_file) : Status::Ok();
+    if (to_save) {
+      SaveAdminStateLater(std::move(*to_save), [path, why](const Status& saved) {
+        if (!saved.ok()) spdlog::error("reload of {} ({}): {}", path, why, saved.message());
+      });
+    }
     if (backends_changed) {
       // Idle connections to retired backends close now, not at the worker's next request.
       for (auto& w : workers_) net::post(w->io, [this, wk = w.get()] { SyncIdle(*wk); });
     }
-    if (!saved.ok()) spdlog::error("reload of {} ({}): {}", path, why, saved.message());
     if (s.ok()) {
       for (const std::string& n : notes) spdlog::warn("reload of {} ({}): {}", path, why, n);
       int backends = 0;
@@ -955,6 +964,36 @@ class Server {
     socket.close(ec);
   }
 
+  // The admin state file is written and synced on saver_, one thread, so that neither the
+  // workers nor their requests wait on the disk, in the order the states were taken: they are
+  // all taken on worker 0 (admin requests and reloads run there), each queued before worker 0
+  // runs anything else, and a one-thread pool runs its queue in order. `done` runs on the saver
+  // thread.
+  template <typename Done>
+  void SaveAdminStateLater(std::string json, Done done) {
+    net::post(*saver_, [json = std::move(json), path = config_.admin_state_file,
+                        done = std::move(done)]() mutable { done(WriteAdminState(json, path)); });
+  }
+  // The same, for a caller on worker 0 that waits for the outcome (its admin reply says it):
+  // the write on the saver, the outcome back on the caller's executor, which a work guard keeps
+  // running meanwhile. (Not a co_spawn of a coroutine lambda on the saver: GCC 12 relocated
+  // that lambda's captured strings inside the coroutine frame, and freed an inner pointer.)
+  net::awaitable<Status> SaveAdminStateAsync(std::string json) {
+    return net::async_initiate<const net::use_awaitable_t<>, void(Status)>(
+        [this](auto handler, std::string text) {
+          auto guard = net::make_work_guard(net::get_associated_executor(handler));
+          auto back = [handler = std::move(handler), guard = std::move(guard)](
+                          const Status& saved) mutable {
+            const auto ex = guard.get_executor();
+            net::post(ex, [h = std::move(handler), saved, g = std::move(guard)]() mutable {
+              std::move(h)(saved);
+            });
+          };
+          SaveAdminStateLater(std::move(text), std::move(back));
+        },
+        net::use_awaitable, std::move(json));
+  }
+
   net::awaitable<bool> HandleAdmin(tcp::socket& s, ClientRequest& req) {
     std::string_view auth = req.authorization;
     constexpr std::string_view kBearer = "Bearer ";
@@ -975,11 +1014,9 @@ class Server {
         if (!config_.admin_state_file.empty()) to_save = AdminOverridesJson(*state_);
       }
     }
-    // Written and synced outside the lock: the other workers' requests do not wait on the disk
-    // (this one's reply does). Admin requests run on worker 0 only, and this is not suspended
-    // between taking the state and writing it, so two changes reach the file in their order.
-    const Status saved =
-        to_save ? WriteAdminState(*to_save, config_.admin_state_file) : Status::Ok();
+    // Written and synced on the saver thread: no worker waits on the disk, only this reply.
+    Status saved;
+    if (to_save) saved = co_await SaveAdminStateAsync(std::move(*to_save));
     if (!saved.ok()) {
       spdlog::error("admin: {}", saved.message());
       co_return co_await ReplyError(
@@ -1837,6 +1874,9 @@ class Server {
   uint32_t id_prefix_ = 0;
   std::atomic<uint64_t> next_request_id_{0};
   std::vector<std::unique_ptr<Worker>> workers_;
+  // Writes the admin state file (SaveAdminStateLater); only with admin.state_file. Joined by
+  // FinishSaves (RunGateway, ~Server) before the workers go.
+  std::optional<net::thread_pool> saver_;
 };
 
 using FileStamp = std::pair<std::filesystem::file_time_type, uintmax_t>;
@@ -1985,6 +2025,7 @@ Status RunGateway(const GatewayConfig& config, std::FILE* out,
   server.worker(0).log.Flush();
   server.Stop();
   for (int i = 1; i < workers; ++i) server.worker(i).thread.join();
+  server.FinishSaves();  // an admin change's or a reload's file still being written
   signals.cancel();
   hup.cancel();
   return Status::Ok();

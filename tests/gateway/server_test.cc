@@ -896,6 +896,74 @@ TEST_F(GatewayServerTest, AdminChangesOutliveARestartWithAStateFile) {
   std::remove(path.c_str());
 }
 
+// A reload whose file no longer has the tenant drops the admin API's change for it, and the
+// state file is written again without it (by the saver thread, after the reload).
+TEST_F(GatewayServerTest, AReloadThatDropsAnOverrideRewritesTheStateFile) {
+  const std::string path = *config_path_ + ".dropping.yaml";
+  const std::string state = path + ".admin.json";
+  std::remove(state.c_str());
+  std::string text = *config_text_;
+  const std::string admin_line = "token_sha256: " + Sha256Hex(kAdmin);
+  text.replace(text.find(admin_line), admin_line.size(),
+               admin_line + ", state_file: " + state.substr(state.find_last_of('/') + 1));
+  std::ofstream(path) << text;
+  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path}, path + ".stderr");
+  ASSERT_NE(gw.port(), 0) << gw.banner();
+  ASSERT_EQ(PostSmallOnLong(AdminPort(gw.banner())).status, 201);
+  const auto saved = [&] {
+    std::stringstream in;
+    in << std::ifstream(state).rdbuf();
+    return in.str();
+  };
+  ASSERT_NE(saved().find("\"tenant\":\"small\""), std::string::npos) << saved();
+  // The same file without tenant small (its line and its entitlement's).
+  std::string without;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("name: small") == std::string::npos &&
+        line.find("tenant: small") == std::string::npos) {
+      without += line + "\n";
+    }
+  }
+  std::ofstream(path) << without;
+  kill(gw.pid(), SIGHUP);
+  std::string now = saved();
+  for (int i = 0; i < 300 && now.find("\"small\"") != std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    now = saved();
+  }
+  EXPECT_EQ(now.find("\"small\""), std::string::npos) << now;
+  EXPECT_NE(now.find("\"version\":1"), std::string::npos) << now;
+  kill(gw.pid(), SIGTERM);
+  EXPECT_TRUE(gw.WaitExit(10000));
+  std::remove(state.c_str());
+  std::remove(path.c_str());
+}
+
+// A state file that cannot be written (its directory is missing): the change is in force, and
+// the answer says it was not saved (500 state_not_saved, from the saver thread's write).
+TEST_F(GatewayServerTest, AnUnwritableStateFileIsA500StateNotSaved) {
+  const std::string path = *config_path_ + ".unsaved.yaml";
+  std::string text = *config_text_;
+  const std::string admin_line = "token_sha256: " + Sha256Hex(kAdmin);
+  text.replace(text.find(admin_line), admin_line.size(),
+               admin_line + ", state_file: no-such-directory/admin.json");
+  std::ofstream(path) << text;
+  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
+  ASSERT_NE(gw.port(), 0) << gw.banner();
+  const Response r = PostSmallOnLong(AdminPort(gw.banner()));
+  EXPECT_EQ(r.status, 500) << r.body;
+  EXPECT_NE(r.body.find("\"code\":\"state_not_saved\""), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("no-such-directory/admin.json"), std::string::npos) << r.body;
+  Client a(AdminPort(gw.banner()));
+  const std::string listed = a.Request("GET", "/admin/entitlements", "", Auth(kAdmin)).body;
+  EXPECT_NE(listed.find("\"tenant\":\"small\",\"pool\":\"long\""), std::string::npos)
+      << listed;
+  kill(gw.pid(), SIGTERM);
+  EXPECT_TRUE(gw.WaitExit(10000));
+  std::remove(path.c_str());
+}
+
 // Completed requests a mock has served (its vLLM e2e histogram's count).
 int64_t MockCompleted(int port) {
   Client c(port);
