@@ -179,6 +179,16 @@ class GatewayServerTest : public ::testing::Test {
     return Pool(pool).at("in_use").at(dim).to_number<double>();
   }
 
+  // The shared config with admin.state_file set to `state_file` (relative to the config's
+  // directory).
+  static std::string ConfigWithStateFile(const std::string& state_file) {
+    std::string text = *config_text_;
+    const std::string admin_line = "token_sha256: " + Sha256Hex(kAdmin);
+    text.replace(text.find(admin_line), admin_line.size(),
+                 admin_line + ", state_file: " + state_file);
+    return text;
+  }
+
   static inline ChildProcess* short_mock_ = nullptr;
   static inline ChildProcess* long_mock_ = nullptr;
   static inline ChildProcess* flaky_mock_ = nullptr;
@@ -854,10 +864,7 @@ TEST_F(GatewayServerTest, AdminChangesOutliveARestartWithAStateFile) {
   const std::string path = *config_path_ + ".state.yaml";
   const std::string state = path + ".admin.json";
   std::remove(state.c_str());
-  std::string text = *config_text_;
-  const std::string admin_line = "token_sha256: " + Sha256Hex(kAdmin);
-  text.replace(text.find(admin_line), admin_line.size(),
-               admin_line + ", state_file: " + state.substr(state.find_last_of('/') + 1));
+  const std::string text = ConfigWithStateFile(state.substr(state.find_last_of('/') + 1));
   std::ofstream(path) << text;  // a path relative to the config file
   const std::string small_long = "\"tenant\":\"small\",\"pool\":\"long\"";
   const auto entitlements = [&](int admin_port) {
@@ -902,10 +909,7 @@ TEST_F(GatewayServerTest, AReloadThatDropsAnOverrideRewritesTheStateFile) {
   const std::string path = *config_path_ + ".dropping.yaml";
   const std::string state = path + ".admin.json";
   std::remove(state.c_str());
-  std::string text = *config_text_;
-  const std::string admin_line = "token_sha256: " + Sha256Hex(kAdmin);
-  text.replace(text.find(admin_line), admin_line.size(),
-               admin_line + ", state_file: " + state.substr(state.find_last_of('/') + 1));
+  const std::string text = ConfigWithStateFile(state.substr(state.find_last_of('/') + 1));
   std::ofstream(path) << text;
   ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path}, path + ".stderr");
   ASSERT_NE(gw.port(), 0) << gw.banner();
@@ -944,11 +948,7 @@ TEST_F(GatewayServerTest, AReloadThatDropsAnOverrideRewritesTheStateFile) {
 // the answer says it was not saved (500 state_not_saved, from the saver thread's write).
 TEST_F(GatewayServerTest, AnUnwritableStateFileIsA500StateNotSaved) {
   const std::string path = *config_path_ + ".unsaved.yaml";
-  std::string text = *config_text_;
-  const std::string admin_line = "token_sha256: " + Sha256Hex(kAdmin);
-  text.replace(text.find(admin_line), admin_line.size(),
-               admin_line + ", state_file: no-such-directory/admin.json");
-  std::ofstream(path) << text;
+  std::ofstream(path) << ConfigWithStateFile("no-such-directory/admin.json");
   ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
   ASSERT_NE(gw.port(), 0) << gw.banner();
   const Response r = PostSmallOnLong(AdminPort(gw.banner()));
