@@ -911,7 +911,7 @@ TEST_F(GatewayServerTest, AReloadThatDropsAnOverrideRewritesTheStateFile) {
   std::remove(state.c_str());
   const std::string text = ConfigWithStateFile(state.substr(state.find_last_of('/') + 1));
   std::ofstream(path) << text;
-  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path}, path + ".stderr");
+  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
   ASSERT_NE(gw.port(), 0) << gw.banner();
   ASSERT_EQ(PostSmallOnLong(AdminPort(gw.banner())).status, 201);
   const auto saved = [&] {
