@@ -795,6 +795,9 @@ class Server {
     // client, so that a client that has seen the end also sees the capacity back; else by the
     // destructor, however the request ends. DoneLocked requires mu_.
     void Done() {
+      // Read without the lock: only the request's own coroutine touches its hold. A settled
+      // request's hold ends in SettleWith's section, so its destructor takes no lock.
+      if (done) return;
       const Locked lock(*server);
       DoneLocked();
     }
@@ -1277,10 +1280,25 @@ class Server {
     std::optional<Held> held;
     std::shared_ptr<Waiter> waiter;
     bool no_healthy = false;  // every instance of the pool is down: 503 without admission
+    bool key_gone = false;    // a reload during the parse took the key away: 401
     {
       const Locked lock(*this);
-      plan = state_->Plan(*features, category);
-      if (plan.ok()) {
+      // A reload between the key's lookup and this section (the body was parsed meanwhile,
+      // without the lock) renumbers the tenants: look the key up again, or `tenant` could name
+      // another tenant, or none.
+      if (auth.generation != state_->keys_generation()) {
+        tenant = state_->FindTenant(req.authorization);
+        auth.tenant = tenant;
+        auth.generation = state_->keys_generation();
+        auth.metrics = nullptr;
+        if (tenant >= 0) {
+          auth.header.assign(req.authorization);
+          rec.tenant = state_->tenant(tenant).name;
+        }
+        key_gone = tenant < 0;
+      }
+      if (!key_gone) plan = state_->Plan(*features, category);
+      if (!key_gone && plan.ok()) {
         const Time now = clock_.Now();
         if (state_->UpdateServingCapacity(plan.pool, now)) KickLocked(plan.pool);
         no_healthy = state_->pool(plan.pool).serving == 0;  // as just updated
@@ -1303,6 +1321,10 @@ class Server {
           }
         }
       }
+    }
+    if (key_gone) {
+      co_return co_await Reject(s, req, 401, "Incorrect API key provided.", "invalid_request_error",
+                                "invalid_api_key", &rec);
     }
     if (!plan.ok()) {
       co_return co_await Reject(s, req, plan.status, plan.message, plan.error_type, plan.error_code,
