@@ -480,8 +480,6 @@ class LogBatch {
     used_ = 0;
     if (buf_.size() > 64 * 1024) std::string(kMaxBytes, '\0').swap(buf_);  // a huge name's line
   }
-  bool empty() const { return used_ == 0; }
-
  private:
   std::string buf_;
   size_t used_ = 0;
@@ -1241,24 +1239,27 @@ class Server {
     co_return result;
   }
 
+  // The tenant of the key in `header` (-1: none), its name into rec.tenant. The connection
+  // keeps the last lookup while the keys' generation and the header stay the same. Requires mu_.
+  int TenantLocked(ConnectionAuth& auth, std::string_view header, RequestRecord& rec) {
+    if (auth.tenant < 0 || auth.generation != state_->keys_generation() ||
+        header != auth.header) {
+      auth.tenant = state_->FindTenant(header);
+      auth.generation = state_->keys_generation();
+      auth.metrics = nullptr;  // another key, maybe another tenant
+      if (auth.tenant >= 0) auth.header.assign(header);
+    }
+    if (auth.tenant >= 0) rec.tenant = state_->tenant(auth.tenant).name;
+    return auth.tenant;
+  }
+
   net::awaitable<bool> Completion(Worker& wk, tcp::socket& s, ClientRequest& req,
                                   RequestRecord& rec, ConnectionState& conn) {
     ConnectionAuth& auth = conn.auth;
     int tenant = -1;
     {
-      const std::string_view header = req.authorization;
       const Locked lock(*this);
-      if (auth.tenant >= 0 && auth.generation == state_->keys_generation() &&
-          header == auth.header) {
-        tenant = auth.tenant;
-      } else {
-        tenant = state_->FindTenant(header);
-        auth.tenant = tenant;
-        auth.generation = state_->keys_generation();
-        auth.metrics = nullptr;  // another key, maybe another tenant
-        if (tenant >= 0) auth.header.assign(header);
-      }
-      if (tenant >= 0) rec.tenant = state_->tenant(tenant).name;
+      tenant = TenantLocked(auth, req.authorization, rec);
     }
     if (tenant < 0) {
       co_return co_await Reject(s, req, 401, "Incorrect API key provided.", "invalid_request_error",
@@ -1287,14 +1288,7 @@ class Server {
       // without the lock) renumbers the tenants: look the key up again, or `tenant` could name
       // another tenant, or none.
       if (auth.generation != state_->keys_generation()) {
-        tenant = state_->FindTenant(req.authorization);
-        auth.tenant = tenant;
-        auth.generation = state_->keys_generation();
-        auth.metrics = nullptr;
-        if (tenant >= 0) {
-          auth.header.assign(req.authorization);
-          rec.tenant = state_->tenant(tenant).name;
-        }
+        tenant = TenantLocked(auth, req.authorization, rec);
         key_gone = tenant < 0;
       }
       if (!key_gone) plan = state_->Plan(*features, category);
@@ -1797,15 +1791,13 @@ class Server {
         // The client did not ask for usage: hide the nulls that include_usage adds, and the
         // usage chunk. vLLM writes usage last (see FindUsageValue), so a content chunk ends
         // with the null: one comparison, and no usage to look for.
-        constexpr std::string_view kNull = ",\"usage\":null";
-        constexpr std::string_view kNullEnd = ",\"usage\":null}";
         out.clear();
         const size_t used = ForEachSseEvent(pending, [&](std::string_view ev) {
           std::string_view json;
           if (SseData(ev, &json)) {
-            if (ev.ends_with(kNullEnd)) {
+            if (ev.ends_with(kUsageNullEnd)) {
               ++content_events;
-              out.append(ev.substr(0, ev.size() - kNullEnd.size()));
+              out.append(ev.substr(0, ev.size() - kUsageNullEnd.size()));
               out.append("}\n\n");
               return;
             }
@@ -1814,9 +1806,9 @@ class Server {
               if (Contains(json, "\"choices\":[]")) return;
             }
             ++content_events;
-            if (const size_t n = ev.rfind(kNull); n != std::string_view::npos) {
+            if (const size_t n = ev.rfind(kUsageNull); n != std::string_view::npos) {
               out.append(ev.substr(0, n));
-              out.append(ev.substr(n + kNull.size()));
+              out.append(ev.substr(n + kUsageNull.size()));
               out.append("\n\n");
               return;
             }
@@ -1936,6 +1928,12 @@ void RunWorkerLoop(net::io_context& io, int64_t busy_poll_us) {
   }
 }
 
+// A worker's thread: its loop, then the log lines whose posted Flush a stop left unrun.
+void RunWorker(Worker& w, int64_t busy_poll_us) {
+  RunWorkerLoop(w.io, busy_poll_us);
+  w.log.Flush();
+}
+
 // Polls the config file once a second and reloads when its modification time or size changes
 // from `last` (an editor's rename-into-place included). Runs on worker 0.
 net::awaitable<void> WatchConfigFile(Server& server, net::io_context& io, std::string path,
@@ -2038,13 +2036,9 @@ Status RunGateway(const GatewayConfig& config, std::FILE* out,
   server.StartBackendScrape();
   for (int i = 1; i < workers; ++i) {
     Worker& w = server.worker(i);
-    w.thread = std::thread([&w, spin = config.busy_poll_us] {
-      RunWorkerLoop(w.io, spin);
-      w.log.Flush();  // lines whose posted Flush a stop left unrun
-    });
+    w.thread = std::thread([&w, spin = config.busy_poll_us] { RunWorker(w, spin); });
   }
-  RunWorkerLoop(io0, config.busy_poll_us);
-  server.worker(0).log.Flush();
+  RunWorker(server.worker(0), config.busy_poll_us);
   server.Stop();
   for (int i = 1; i < workers; ++i) server.worker(i).thread.join();
   server.FinishSaves();  // an admin change's or a reload's file still being written

@@ -85,13 +85,12 @@ bool SseData(std::string_view event, std::string_view* json) {
 }
 
 SseBlock ScanSseBlock(std::string_view text) {
-  constexpr std::string_view kNullUsage = "\"usage\":null}";
   SseBlock b;
   b.size = ForEachSseEvent(text, [&b](std::string_view ev) {
     std::string_view json;
     if (!SseData(ev, &json)) return;
     ++b.data_events;
-    if (!ev.ends_with(kNullUsage) && ReadUsage(json, &b.usage)) b.have_usage = true;
+    if (!ev.ends_with(kUsageNullEnd) && ReadUsage(json, &b.usage)) b.have_usage = true;
   });
   return b;
 }

@@ -56,6 +56,11 @@ size_t ForEachSseEvent(std::string_view text, F&& f) {
   return at;
 }
 
+// What vLLM puts at the end of each content chunk's JSON once include_usage is asked for
+// (FindUsageValue: it writes usage last), without and with the object's closing brace.
+inline constexpr std::string_view kUsageNull = ",\"usage\":null";
+inline constexpr std::string_view kUsageNullEnd = ",\"usage\":null}";
+
 // Whether `event` is a `data: ` event other than `data: [DONE]`; *json is then its payload.
 bool SseData(std::string_view event, std::string_view* json);
 
@@ -67,7 +72,7 @@ struct SseBlock {
   Usage usage;              // ... and the last such event's
 };
 // The whole events at the start of `text` (ForEachSseEvent). Every data event is read for
-// usage except one that ends with `"usage":null}`, as vLLM ends its content chunks once
+// usage except one that ends with kUsageNullEnd, as vLLM's content chunks do once
 // include_usage is asked for: those are counted by one comparison.
 SseBlock ScanSseBlock(std::string_view text);
 
