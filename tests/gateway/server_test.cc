@@ -189,6 +189,21 @@ class GatewayServerTest : public ::testing::Test {
     return text;
   }
 
+  // The shared config with admin.state_file beside it, written as <config>.<name>.yaml, its
+  // state file <config>.<name>.yaml.admin.json (removed if there); the paths and the text.
+  struct StateFileConfig {
+    std::string path, state, text;
+  };
+  static StateFileConfig WriteConfigWithStateFile(const std::string& name) {
+    StateFileConfig c;
+    c.path = *config_path_ + "." + name + ".yaml";
+    c.state = c.path + ".admin.json";
+    std::remove(c.state.c_str());
+    c.text = ConfigWithStateFile(c.state.substr(c.state.find_last_of('/') + 1));
+    std::ofstream(c.path) << c.text;  // a path relative to the config file
+    return c;
+  }
+
   static inline ChildProcess* short_mock_ = nullptr;
   static inline ChildProcess* long_mock_ = nullptr;
   static inline ChildProcess* flaky_mock_ = nullptr;
@@ -861,11 +876,7 @@ TEST_F(GatewayServerTest, SighupReloadsTenantsAndKeepsServingOnABadFile) {
 // admin.state_file: an entitlement created through the admin API is there again after a
 // restart (it was in memory only before).
 TEST_F(GatewayServerTest, AdminChangesOutliveARestartWithAStateFile) {
-  const std::string path = *config_path_ + ".state.yaml";
-  const std::string state = path + ".admin.json";
-  std::remove(state.c_str());
-  const std::string text = ConfigWithStateFile(state.substr(state.find_last_of('/') + 1));
-  std::ofstream(path) << text;  // a path relative to the config file
+  const auto [path, state, text] = WriteConfigWithStateFile("state");
   const std::string small_long = "\"tenant\":\"small\",\"pool\":\"long\"";
   const auto entitlements = [&](int admin_port) {
     Client a(admin_port);
@@ -906,11 +917,7 @@ TEST_F(GatewayServerTest, AdminChangesOutliveARestartWithAStateFile) {
 // A reload whose file no longer has the tenant drops the admin API's change for it, and the
 // state file is written again without it (by the saver thread, after the reload).
 TEST_F(GatewayServerTest, AReloadThatDropsAnOverrideRewritesTheStateFile) {
-  const std::string path = *config_path_ + ".dropping.yaml";
-  const std::string state = path + ".admin.json";
-  std::remove(state.c_str());
-  const std::string text = ConfigWithStateFile(state.substr(state.find_last_of('/') + 1));
-  std::ofstream(path) << text;
+  const auto [path, state, text] = WriteConfigWithStateFile("dropping");
   ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
   ASSERT_NE(gw.port(), 0) << gw.banner();
   ASSERT_EQ(PostSmallOnLong(AdminPort(gw.banner())).status, 201);
