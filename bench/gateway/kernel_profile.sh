@@ -26,36 +26,8 @@ T=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$T"; }
 trap cleanup EXIT
-wait_line() { for _ in $(seq 200); do grep -q "listening on" "$1" && return 0; sleep 0.05; done; echo "no start: $1" >&2; cat "$1" >&2; exit 1; }
-port_of() { grep -o 'listening on [0-9.]*:[0-9]*' "$1" | head -1 | sed 's/.*://'; }
-
-taskset -c 0 "$A" mock --port 0 --instant >"$T/mock.out" 2>&1 &
-pids+=($!)
-wait_line "$T/mock.out"
-mp=$(port_of "$T/mock.out")
-model=$(grep -o 'model=[^ ]*' "$T/mock.out" | head -1 | sed 's/model=//')
-python3 bench/gateway/bench_configs.py gateway "$mp" "$model" sk-bench >"$T/gw.yaml"
-np=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 bench/gateway/bench_configs.py nginx "$T" "$mp" "$np" >"$T/nginx.conf"
-taskset -c 1 nginx -p "$T" -c "$T/nginx.conf" >"$T/nginx.out" 2>&1 &
-pids+=($!)
-declare -A PORT PIDS
-PORT[nginx]=$np
-sleep 0.3
-PIDS[nginx]=$(pgrep -d, -P "${pids[-1]}" || true)  # nginx's worker(s), children of the master
-PIDS[nginx]="${PIDS[nginx]:+${PIDS[nginx]},}${pids[-1]}"
-names="nginx"
-for v in A B; do
-  bin=${!v}
-  [ -z "$bin" ] && continue
-  taskset -c 1 "$bin" serve --config "$T/gw.yaml" >"$T/gw$v.out" 2>"$T/gw$v.err" &
-  pids+=($!)
-  PIDS[$v]=$!
-  wait_line "$T/gw$v.out"
-  PORT[$v]=$(port_of "$T/gw$v.out")
-  names="$names $v"
-done
-python3 bench/gateway/bench_configs.py lua "$model" sk-bench >"$T/p.lua"
+source bench/gateway/targets.sh
+start_targets
 insegs() { awk '/^Tcp:/{if(!h){for(i=1;i<=NF;i++) if($i=="InSegs") c=i; h=1} else print $c}' /proc/net/snmp; }
 for n in $names; do
   taskset -c 0 wrk -t1 -c64 -d1s -s "$T/p.lua" "http://127.0.0.1:${PORT[$n]}" >/dev/null
@@ -66,14 +38,14 @@ for n in $names; do
   s1=$(insegs)
   awk '/requests in/{print $1}' "$T/$n.wrk" >"$T/$n.req"
   echo $((s1 - s0)) >"$T/$n.segs"
-  perf report -i "$T/$n.data" --pid "${PIDS[$n]}" --sort dso,sym -n -q 2>/dev/null |
+  perf report -i "$T/$n.data" --pid "${PID[$n]}" --sort dso,sym -n -q 2>/dev/null |
     awk '{print $2, $3, $NF}' >"$T/$n.syms"
   events=""
   for c in recvfrom recvmsg read sendmsg sendto writev write epoll_wait epoll_ctl getsockopt \
     timerfd_settime; do
     events="$events,syscalls:sys_enter_$c"
   done
-  perf stat -x, -e "raw_syscalls:sys_enter$events" -p "${PIDS[$n]}" -o "$T/$n.stat" -- \
+  perf stat -x, -e "raw_syscalls:sys_enter$events" -p "${PID[$n]}" -o "$T/$n.stat" -- \
     taskset -c 0 wrk -t1 -c64 -d"${SECS}s" -s "$T/p.lua" "http://127.0.0.1:${PORT[$n]}" \
     >"$T/$n.wrk2" 2>&1
   awk '/requests in/{print $1}' "$T/$n.wrk2" >"$T/$n.req2"

@@ -51,39 +51,8 @@ limit_cpu() {
   groups+=("$g")
   echo "$1" >"$g/cgroup.procs"
 }
-wait_line() { for _ in $(seq 200); do grep -q "listening on" "$1" && return 0; sleep 0.05; done; echo "no start: $1" >&2; cat "$1" >&2; exit 1; }
-port_of() { grep -o 'listening on [0-9.]*:[0-9]*' "$1" | head -1 | sed 's/.*://'; }
-
-taskset -c 0 "$A" mock --port 0 --instant >"$T/mock.out" 2>&1 &
-MOCK=$!
-pids+=("$MOCK")
-wait_line "$T/mock.out"
-mp=$(port_of "$T/mock.out")
-model=$(grep -o 'model=[^ ]*' "$T/mock.out" | head -1 | sed 's/model=//')
-# The configs of gateway_bench.py (bench_configs.py): 64 replicas of 1,024 tokens of context, a
-# guarantee above what the mock can serve, the request log on (to a file).
-python3 bench/gateway/bench_configs.py gateway "$mp" "$model" sk-bench >"$T/gw.yaml"
-np=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 bench/gateway/bench_configs.py nginx "$T" "$mp" "$np" >"$T/nginx.conf"
-taskset -c 1 nginx -p "$T" -c "$T/nginx.conf" >"$T/nginx.out" 2>&1 &
-pids+=($!)
-declare -A PORT PID
-PORT[nginx]=$np
-PID[nginx]=$!
-limit_cpu "${PID[nginx]}" nginx
-names="nginx"
-for v in A B; do
-  bin=${!v}
-  [ -z "$bin" ] && continue
-  taskset -c 1 "$bin" serve --config "$T/gw.yaml" >"$T/gw$v.out" 2>"$T/gw$v.err" &
-  PID[$v]=$!
-  pids+=($!)
-  wait_line "$T/gw$v.out"
-  limit_cpu "${PID[$v]}" "$v"
-  PORT[$v]=$(port_of "$T/gw$v.out")
-  names="$names $v"
-done
-python3 bench/gateway/bench_configs.py lua "$model" sk-bench >"$T/p.lua"
+source bench/gateway/targets.sh
+start_targets limit_cpu
 tck=$(getconf CLK_TCK)
 cpu_of() { awk '{print $14, $15}' "/proc/$1/stat"; }
 for n in $names; do taskset -c 0 wrk -t1 -c64 -d1s -s "$T/p.lua" "http://127.0.0.1:${PORT[$n]}" >/dev/null; done
