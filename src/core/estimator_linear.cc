@@ -28,6 +28,7 @@ using Vec = std::array<double, kNumFeatures>;
 // P of the RLS model in 4 x 4 blocks (Rls::Update): kBlocks blocks of rows and of columns,
 // kNumFeatures rounded up to a whole number of 4-double vectors.
 using V4 = double __attribute__((vector_size(4 * sizeof(double))));
+using V4i = int64_t __attribute__((vector_size(4 * sizeof(int64_t))));
 
 constexpr int kBlocks = (kNumFeatures + 3) / 4;
 // P's upper triangle with whole diagonal blocks, column by column: column j holds rows 0 to the
@@ -40,7 +41,6 @@ constexpr int kPackedVectors = 2 * kBlocks * (kBlocks + 1);
 #if defined(__clang__)
 #define TOKENPOOL_SHUFFLE(a, b, i0, i1, i2, i3) __builtin_shufflevector(a, b, i0, i1, i2, i3)
 #else
-using V4i = int64_t __attribute__((vector_size(4 * sizeof(int64_t))));
 #define TOKENPOOL_SHUFFLE(a, b, i0, i1, i2, i3) __builtin_shuffle(a, b, V4i{i0, i1, i2, i3})
 #endif
 constexpr int BlockColumnStart(int b) { return 2 * b * (b + 1); }
@@ -94,10 +94,9 @@ double FillFeatures(const RequestFeatures& f, Vec* x) {
   std::memcpy(raw, base, sizeof base);
   std::memcpy(raw + kBaseFeatures, s.script.data(), sizeof s.script);
   for (int i = kNumFeatures; i < 4 * kVectors; ++i) raw[i] = 0;
-  using V4l = int64_t __attribute__((vector_size(4 * sizeof(int64_t))));
-  V4l any{};
+  V4i any{};
   for (int v = 0; v < kVectors; ++v) {
-    V4l r;
+    V4i r;
     std::memcpy(&r, &raw[4 * v], sizeof r);
     any |= r;
   }
@@ -106,11 +105,11 @@ double FillFeatures(const RequestFeatures& f, Vec* x) {
     return b;
   }
   constexpr int64_t kTwo52Bits = 0x4330000000000000;  // the double 2^52
-  const V4l magic = {kTwo52Bits, kTwo52Bits, kTwo52Bits, kTwo52Bits};
+  const V4i magic = {kTwo52Bits, kTwo52Bits, kTwo52Bits, kTwo52Bits};
   const V4 two52 = {0x1p52, 0x1p52, 0x1p52, 0x1p52};
   const V4 bv = {b, b, b, b};
   for (int v = 0; v < kVectors; ++v) {
-    V4l r;
+    V4i r;
     std::memcpy(&r, &raw[4 * v], sizeof r);
     const V4 exact = reinterpret_cast<V4>(r | magic) - two52;
     const V4 q = exact / bv;

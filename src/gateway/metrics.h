@@ -64,9 +64,8 @@ class GatewayMetrics {
   void Collect(GatewayState& state);
   // The Prometheus text exposition of everything.
   std::string Serialize();
-  // The histograms of (pool, tenant); stable pointers, created on first use.
-  // The histograms of a pool and tenant, made at their first request; the pointer stays valid
-  // for this object's life (none is ever dropped, tenants that a reload removed included).
+  // The histograms of (pool, tenant), created on first use; the pointer stays valid for this
+  // object's life (none is ever dropped, tenants that a reload removed included).
   RequestMetrics* ForRequest(int pool, const std::string& pool_name, const std::string& tenant);
   // Counts a request refused before admission, by its error code (thread-safe).
   void Rejected(std::string_view code);
