@@ -1,6 +1,7 @@
 // Token estimation after parsing: Categorize + Estimate (the per-request cost on the routing
 // path; goal with routing < 200 ns) and Observe (the feedback) for each mode, on a trained
-// estimator.
+// estimator. The linear mode's Observe twice: learning from every report (sample_every 1), and
+// in its default steady state, past sample_after reports, learning from one in sample_every.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -31,9 +32,10 @@ RequestFeatures Sample(uint64_t i) {
   return f;
 }
 
-std::unique_ptr<TokenEstimator> Trained(const char* mode) {
-  auto est = std::move(MakeEstimator(mode, EstimatorConfig{})).value();
-  for (uint64_t i = 0; i < 500; ++i) {
+std::unique_ptr<TokenEstimator> Trained(const char* mode, const EstimatorConfig& c = {},
+                                        uint64_t reports = 500) {
+  auto est = std::move(MakeEstimator(mode, c)).value();
+  for (uint64_t i = 0; i < reports; ++i) {
     const RequestFeatures f = Sample(i);
     est->Observe(f, Categorize(f), f.text.letter_runs * 13 / 10 + 5 * f.messages + 5);
   }
@@ -55,8 +57,11 @@ BENCHMARK_CAPTURE(BM_Estimate, static, "static");
 BENCHMARK_CAPTURE(BM_Estimate, ema, "ema");
 BENCHMARK_CAPTURE(BM_Estimate, linear, "linear");
 
-void BM_Observe(benchmark::State& state, const char* mode) {
-  auto est = Trained(mode);
+void BM_Observe(benchmark::State& state, const char* mode, int64_t sample_every) {
+  EstimatorConfig c;
+  c.linear.sample_every = sample_every;
+  // Past sample_after: the steady state (a no-op for the ema mode and for sample_every 1).
+  auto est = Trained(mode, c, static_cast<uint64_t>(c.linear.sample_after) + 500);
   RequestFeatures samples[16];
   for (uint64_t i = 0; i < 16; ++i) samples[i] = Sample(i * 17);
   uint64_t i = 0;
@@ -65,8 +70,9 @@ void BM_Observe(benchmark::State& state, const char* mode) {
     est->Observe(f, Categorize(f), f.text.letter_runs * 13 / 10 + 12);
   }
 }
-BENCHMARK_CAPTURE(BM_Observe, ema, "ema");
-BENCHMARK_CAPTURE(BM_Observe, linear, "linear");
+BENCHMARK_CAPTURE(BM_Observe, ema, "ema", 1);
+BENCHMARK_CAPTURE(BM_Observe, linear_every_report, "linear", 1);
+BENCHMARK_CAPTURE(BM_Observe, linear_sampled, "linear", LinearConfig{}.sample_every);
 
 }  // namespace
 }  // namespace tokenpool

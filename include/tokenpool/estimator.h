@@ -120,6 +120,15 @@ struct LinearConfig {
   // Until 10 such samples are seen: the static mode's typical relative error (15 % MAPE on the
   // open corpus), so an untrained estimator is not over-confident.
   double initial_spread = 0.15;
+  // Learning cost once a model has converged: a model (the global one, each category's) learns
+  // from every usage report until it has seen sample_after of them, then from one in
+  // sample_every (counted per model, deterministic). With no forgetting, the n-th report moves
+  // the coefficients by ~1/n of its error, so past a few thousand reports a sample of them fits
+  // the same model; the two RLS updates are most of the estimator's cost per request
+  // (docs/estimator.md, "Learning from a sample"). The spread still sees every report.
+  // sample_every 1: every report, always.
+  int64_t sample_after = 4096;
+  int64_t sample_every = 8;
   Status Validate() const;
 };
 
@@ -147,7 +156,8 @@ struct EstimatorConfig {
 struct EstimatorCategoryState {
   std::string name;                  // the override name, else "model/content-class"; "(overflow)"
                                      // for the state shared by categories beyond max_categories
-  int64_t samples = 0;               // usage reports learned from
+  int64_t samples = 0;               // usage reports seen
+  int64_t learned = 0;               // of those, the ones learned from (linear.sample_every)
   bool trusted = false;              // past the warm-up: its own state is used for estimates
   double bytes_per_token = 0;        // observed: Σ ratio bytes / Σ content tokens
   double model_bytes_per_token = 0;  // ema: the learned ratio ĉ; linear: 0 (no single ratio)

@@ -1,5 +1,6 @@
-// `tokenpool estimate-eval --corpus DIR [--mode NAME] [--json]`: replays a token-count corpus
-// through an estimator (src/parse/estimate_eval.h) and prints the per-category accuracy.
+// `tokenpool estimate-eval --corpus DIR [--mode NAME] [--json] [--passes N]`: replays a
+// token-count corpus through an estimator (src/parse/estimate_eval.h) and prints the
+// per-category accuracy.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -24,6 +25,9 @@ void RegisterEstimateEval(CLI::App& app) {
     double ema_decay = EstimatorConfig{}.ema.decay;
     double prior_variance = EstimatorConfig{}.linear.prior_variance;
     int64_t min_category_samples = EstimatorConfig{}.linear.min_category_samples;
+    int64_t sample_after = EstimatorConfig{}.linear.sample_after;
+    int64_t sample_every = EstimatorConfig{}.linear.sample_every;
+    int64_t passes = 1;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("estimate-eval",
@@ -53,6 +57,15 @@ void RegisterEstimateEval(CLI::App& app) {
   cmd->add_option("--linear-min-category-samples", args->min_category_samples,
                   "linear mode: samples before a category's own model is used")
       ->capture_default_str();
+  cmd->add_option("--linear-sample-after", args->sample_after,
+                  "linear mode: reports a model learns from in full before sampling")
+      ->capture_default_str();
+  cmd->add_option("--linear-sample-every", args->sample_every,
+                  "linear mode: then learn from one report in this many (1: all)")
+      ->capture_default_str();
+  cmd->add_option("--passes", args->passes,
+                  "replays of the corpus; all but the last only train, the last is scored")
+      ->capture_default_str();
   cmd->callback([args] {
     Result<std::vector<parse::EvalRecord>> corpus = parse::LoadCorpus(args->corpus);
     if (!corpus.ok()) {
@@ -70,6 +83,9 @@ void RegisterEstimateEval(CLI::App& app) {
     options.config.ema.decay = args->ema_decay;
     options.config.linear.prior_variance = args->prior_variance;
     options.config.linear.min_category_samples = args->min_category_samples;
+    options.config.linear.sample_after = args->sample_after;
+    options.config.linear.sample_every = args->sample_every;
+    options.passes = args->passes;
     Result<parse::EvalReport> report = parse::RunEval(*corpus, options);
     if (!report.ok()) {
       std::fprintf(stderr, "estimate-eval: %s\n", report.status().ToString().c_str());

@@ -121,6 +121,8 @@ Status LinearConfig::Validate() const {
   }
   if (spread_min_tokens < 0) return InvalidArgument("linear.spread_min_tokens: must be >= 0");
   if (!(initial_spread >= 0)) return InvalidArgument("linear.initial_spread: must be >= 0");
+  if (sample_after < 0) return InvalidArgument("linear.sample_after: must be >= 0");
+  if (sample_every < 1) return InvalidArgument("linear.sample_every: must be >= 1");
   return Status::Ok();
 }
 

@@ -78,6 +78,7 @@ class EmaEstimator final : public TokenEstimator {
     const auto add = [&](const std::string& name, const EmaState& s) {
       out.push_back({.name = name,
                      .samples = s.samples,
+                     .learned = s.samples,
                      .trusted = s.samples >= config_.ema.min_samples,
                      .bytes_per_token = s.observed.value(),
                      .model_bytes_per_token = s.ratio,

@@ -8,6 +8,7 @@
 //
 // A global model learns from every request; each category's model starts from the global
 // coefficients when the category is created and is used once it has min_category_samples.
+// Past linear.sample_after reports, a model learns from one in linear.sample_every (Count).
 // The conservative estimate is unbiased · (1 + γ · spread), spread an EMA of the relative
 // residual |actual - estimate| / estimate over requests of >= spread_min_tokens tokens, per
 // category (the global one until the category has 10 such samples).
@@ -144,7 +145,8 @@ struct Rls {
   Vec theta{};
   // P (symmetric) as its upper triangle with whole diagonal blocks: see BlockColumnStart, Update.
   std::array<V4, kPackedVectors> p{};
-  int64_t samples = 0;
+  int64_t samples = 0;  // usage reports seen
+  int64_t learned = 0;  // of those, the ones Update learned from
   // One past the highest feature ever nonzero in an update. Rows and columns at or above it
   // are still the prior's (δ on the diagonal, 0 elsewhere), so P x and every update leave them
   // exactly as they are, and Update's loops stop here: 24 of 43 for text in Latin script only.
@@ -238,7 +240,13 @@ struct Rls {
       for (int l = 0; l < 4 && 4 * r + l < kNumFeatures; ++l) theta[4 * r + l] = t[r][l];
     }
     SubtractBlocks(std::make_integer_sequence<int, kBlocks>{}, nb, px, k);
+    ++learned;
+  }
+  // Counts one usage report; true when the model learns from it: each of the first
+  // sample_after, then one in sample_every (LinearConfig).
+  bool Count(const LinearConfig& c) {
     ++samples;
+    return samples <= c.sample_after || (samples - c.sample_after) % c.sample_every == 0;
   }
   // v in vectors, padded with 0.
   [[gnu::always_inline]] static inline void Load(const Vec& v, std::array<V4, kBlocks>* out) {
@@ -356,8 +364,8 @@ class LinearEstimator final : public TokenEstimator {
         global_.AddSpread(rel, config_.linear.spread_weight);
       }
     }
-    global_.Update(x, target / b);
-    cat->Update(x, target / b);
+    if (global_.Count(config_.linear)) global_.Update(x, target / b);
+    if (cat->Count(config_.linear)) cat->Update(x, target / b);
     cat->observed.Add(static_cast<double>(RatioBytes(f)), target);
   }
 
@@ -368,6 +376,7 @@ class LinearEstimator final : public TokenEstimator {
     const auto add = [&](const std::string& name, const Rls& r) {
       out.push_back({.name = name,
                      .samples = r.samples,
+                     .learned = r.learned,
                      .trusted = r.samples >= config_.linear.min_category_samples,
                      .bytes_per_token = r.observed.value(),
                      .model_bytes_per_token = 0,

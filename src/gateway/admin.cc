@@ -107,6 +107,7 @@ AdminReply Estimator(GatewayState& state) {
   for (const EstimatorCategoryState& c : state.estimator().Categories()) {
     cats.push_back(json::object{{"name", c.name},
                                 {"samples", c.samples},
+                                {"learned", c.learned},
                                 {"trusted", c.trusted},
                                 {"bytes_per_token", c.bytes_per_token},
                                 {"model_bytes_per_token", c.model_bytes_per_token},

@@ -400,8 +400,19 @@ class Reader {
       c.entitlements.push_back(std::move(e));
     }
     if (const YAML::Node e = root["estimator"]; e.IsDefined()) {
-      if (Status s = CheckKeys(e, "estimator", {"mode", "default_output_reserve"}); !s.ok()) {
+      if (Status s = CheckKeys(e, "estimator", {"mode", "default_output_reserve", "linear"});
+          !s.ok()) {
         return s;
+      }
+      if (const YAML::Node l = e["linear"]; l.IsDefined()) {
+        const std::string lp = "estimator.linear";
+        if (Status s = CheckKeys(l, lp, {"sample_after", "sample_every"}); !s.ok()) return s;
+        if (Status s = GetI(l, "sample_after", lp, &c.estimator.linear.sample_after); !s.ok()) {
+          return s;
+        }
+        if (Status s = GetI(l, "sample_every", lp, &c.estimator.linear.sample_every); !s.ok()) {
+          return s;
+        }
       }
       if (Status s = GetS(e, "mode", "estimator", &c.estimator_mode); !s.ok()) return s;
       if (Status s =

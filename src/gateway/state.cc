@@ -325,7 +325,9 @@ std::string RestartOnlyDifference(const GatewayConfig& a, const GatewayConfig& b
     }
   }
   if (a.estimator_mode != b.estimator_mode ||
-      a.estimator.default_output_reserve != b.estimator.default_output_reserve) {
+      a.estimator.default_output_reserve != b.estimator.default_output_reserve ||
+      a.estimator.linear.sample_after != b.estimator.linear.sample_after ||
+      a.estimator.linear.sample_every != b.estimator.linear.sample_every) {
     return "estimator";
   }
   if (a.router_mode != b.router_mode || a.router.spill_utilization != b.router.spill_utilization) {

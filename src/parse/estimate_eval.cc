@@ -156,9 +156,18 @@ Result<EvalReport> RunEval(const std::vector<EvalRecord>& records, const EvalOpt
   if (options.warmup_per_category < 0) {
     return InvalidArgument("warmup_per_category: must be >= 0");
   }
+  if (options.passes < 1) return InvalidArgument("passes: must be >= 1");
   Result<std::unique_ptr<TokenEstimator>> made = MakeEstimator(options.mode, options.config);
   if (!made.ok()) return made.status();
   TokenEstimator& est = **made;
+  for (int64_t pass = 1; pass < options.passes; ++pass) {  // training only
+    for (size_t i : ReplayOrder(records.size(), options.seed + static_cast<uint64_t>(pass))) {
+      const EvalRecord& rec = records[i];
+      const Category c = Categorize(rec.features, rec.header_category);
+      (void)est.Estimate(rec.features, c);
+      est.Observe(rec.features, c, rec.prompt_tokens);
+    }
+  }
 
   struct Acc {
     int64_t n = 0, scored = 0;

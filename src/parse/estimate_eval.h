@@ -49,6 +49,11 @@ struct EvalOptions {
   int64_t warmup_per_category = 50;  // the warm-up
   int64_t boundary_tokens = 8192;    // short pool's context (the paper's boundary)
   uint64_t seed = 1;                 // replay order
+  // Replays of the corpus: the first passes - 1 (orders from seed + 1, seed + 2, ...) only
+  // train; the last (order from seed) is scored, with the warm-up counted from its start.
+  // More than one shows a model that has seen more reports than the corpus holds (its
+  // learning from a sample, linear.sample_after), on requests it has seen before.
+  int64_t passes = 1;
 };
 
 struct CategoryResult {

@@ -51,6 +51,12 @@ TEST(EstimatorConfigTest, ValidateNamesFieldAndRule) {
   c.linear.gamma = -1;
   EXPECT_EQ(c.Validate().message(), "linear.gamma: must be >= 0");
   c = {};
+  c.linear.sample_every = 0;
+  EXPECT_EQ(c.Validate().message(), "linear.sample_every: must be >= 1");
+  c = {};
+  c.linear.sample_after = -1;
+  EXPECT_EQ(c.Validate().message(), "linear.sample_after: must be >= 0");
+  c = {};
   c.model_output_reserve.push_back({"", 5});
   EXPECT_EQ(c.Validate().message(), "model_output_reserve[0].model: must not be empty");
   c = {};
@@ -120,6 +126,7 @@ TEST(EstimatorTest, CategoriesReportLearnedState) {
     ASSERT_EQ(cats.size(), 2u) << mode;
     EXPECT_EQ(cats[0].name, "llama/" + std::string(ContentClassName(Categorize(f).content)));
     EXPECT_EQ(cats[0].samples, 30);
+    EXPECT_EQ(cats[0].learned, 30) << mode;  // below linear.sample_after: all of them
     EXPECT_TRUE(cats[0].trusted) << mode;
     EXPECT_EQ(cats[1].name, "support-bot");
     EXPECT_EQ(cats[1].samples, 1);
@@ -171,6 +178,37 @@ TEST(LinearEstimatorTest, LearnsAnExactLinearRule) {
                 tolerance * static_cast<double>(truth(f)) + 1)
         << words;
     EXPECT_GE(e.routing_prompt_tokens, e.prompt_tokens);
+  }
+}
+
+// Past sample_after reports, a model learns from one in sample_every: the same coefficients
+// as a model given only those reports (the spread, which sees every report, aside).
+TEST(LinearEstimatorTest, LearnsFromOneReportInSampleEveryPastSampleAfter) {
+  EstimatorConfig sampled;
+  sampled.linear.sample_after = 50;
+  sampled.linear.sample_every = 4;
+  EstimatorConfig every;
+  every.linear.sample_every = 1;
+  const auto a = Make("linear", sampled);
+  const auto b = Make("linear", every);
+  uint64_t x = 5;
+  for (int i = 1; i <= 130; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    const RequestFeatures f = Prose(100 + static_cast<int64_t>((x >> 33) % 3000),
+                                    1 + static_cast<int64_t>((x >> 20) % 4));
+    const int64_t tokens = f.text.letter_runs * 6 / 5 + static_cast<int64_t>((x >> 8) % 40);
+    a->Observe(f, Categorize(f), tokens);
+    if (i <= 50 || (i - 50) % 4 == 0) b->Observe(f, Categorize(f), tokens);
+  }
+  ASSERT_EQ(a->Categories().size(), 1u);
+  EXPECT_EQ(a->Categories()[0].samples, 130);
+  EXPECT_EQ(a->Categories()[0].learned, 50 + 80 / 4);
+  EXPECT_EQ(b->Categories()[0].learned, 50 + 80 / 4);
+  for (int64_t words : {60, 900, 2800}) {
+    const RequestFeatures f = Prose(words, 2);
+    EXPECT_EQ(a->Estimate(f, Categorize(f)).prompt_tokens,
+              b->Estimate(f, Categorize(f)).prompt_tokens)
+        << words;
   }
 }
 

@@ -78,6 +78,14 @@ TEST(GatewayConfigTest, ReadsAGoodFile) {
   EXPECT_EQ(c->estimator_mode, "static");
   EXPECT_DOUBLE_EQ(c->router.spill_utilization, 0.8);
   EXPECT_DOUBLE_EQ(c->limits.client_idle_timeout_s, 5);
+  EXPECT_EQ(c->estimator.linear.sample_after, LinearConfig{}.sample_after);
+  EXPECT_EQ(c->estimator.linear.sample_every, LinearConfig{}.sample_every);
+  c = ParseGatewayConfig(
+      Replace(Good(), "mode: static", "mode: linear, linear: {sample_after: 100, sample_every: 1}"),
+      "gateway.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->estimator.linear.sample_after, 100);
+  EXPECT_EQ(c->estimator.linear.sample_every, 1);
 }
 
 TEST(GatewayConfigTest, BadKeyNamesFileLinePathAndRule) {
@@ -107,6 +115,10 @@ TEST(GatewayConfigTest, Errors) {
             "(8192), got 1024");
   EXPECT_EQ(ErrorOf(Replace(Good(), "mode: static", "mode: magic")).substr(0, 32),
             "gateway.yaml:21: estimator: esti");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "mode: static", "mode: linear, linear: {sample_every: 0}")),
+            "gateway.yaml:21: estimator: linear.sample_every: must be >= 1");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "mode: static", "linear: {sample_evry: 2}")).substr(0, 55),
+            "gateway.yaml:21: estimator.linear.sample_evry: unknown ");
   EXPECT_EQ(ErrorOf(Replace(Good(), "client_idle_timeout_s: 5", "client_idle_timeout_s: 0")),
             "gateway.yaml:23: limits.client_idle_timeout_s: must be > 0");
   EXPECT_EQ(ErrorOf("workers: -1\n" + Good()), "gateway.yaml:1: workers: must be in [0, 256]");
