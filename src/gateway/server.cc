@@ -39,6 +39,7 @@
 #include "gateway/errors.h"
 #include "gateway/http_head.h"
 #include "gateway/http_message.h"
+#include "gateway/line_writer.h"
 #include "gateway/metrics.h"
 #include "gateway/sha256.h"
 #include "gateway/state.h"
@@ -80,90 +81,6 @@ int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
 
 SteadyDuration SecondsToSteady(double s) {
   return std::chrono::duration_cast<SteadyDuration>(std::chrono::duration<double>(s));
-}
-
-// The decimal digits of `v`.
-// Writes at a pointer into a buffer that the caller sized beforehand, for the request log
-// line: a piece is one inlined memcpy, where std::string::append is an out-of-line call with
-// its own length checks (~30 pieces a line).
-class LineWriter {
- public:
-  explicit LineWriter(char* p) : p_(p) {}
-  void Put(std::string_view s) {
-    std::memcpy(p_, s.data(), s.size());
-    p_ += s.size();
-  }
-  void Put(char c) { *p_++ = c; }
-  void Int(int64_t v) { p_ = std::to_chars(p_, p_ + 20, v).ptr; }
-  // `v` in base 10 or 16 as `width` (at most 20) digits or more, zero-padded on the left.
-  // Digits written from the right into place, not std::to_chars into a scratch buffer and a
-  // copy: 11 numbers a request (the id, the log line); see AppendField (http_head.cc) for the
-  // measured difference of the two.
-  void Padded(uint64_t v, int width, int base = 10) {
-    int n = 1;
-    if (base == 16) {
-      for (uint64_t t = v >> 4; t != 0; t >>= 4) ++n;
-    } else {
-      for (uint64_t t = v / 10; t != 0; t /= 10) ++n;
-    }
-    if (n < width) {
-      p_ = std::fill_n(p_, width - n, '0');
-    }
-    char* q = p_ + n;
-    p_ = q;
-    if (base == 16) {
-      do {
-        *--q = "0123456789abcdef"[v & 15];
-        v >>= 4;
-      } while (v != 0);
-    } else {
-      do {
-        *--q = static_cast<char>('0' + v % 10);
-        v /= 10;
-      } while (v != 0);
-    }
-  }
-  // `v` with `decimals` (0-3) digits after the point, like "{:.Nf}" for the times in logs and
-  // headers (|v| < 1e12): the value scaled and rounded half away from zero, then printed as
-  // integers, without a floating-point formatter. At most 24 characters.
-  void Fixed(double v, int decimals) {
-    static constexpr int64_t kScale[] = {1, 10, 100, 1000};
-    decimals = std::clamp(decimals, 0, 3);
-    const int64_t scale = kScale[decimals];
-    // NaN, infinities and values beyond int64 (never a time here) print as 0.
-    const double scaled = v * static_cast<double>(scale);
-    const int64_t n = std::fabs(scaled) < 9e18 ? std::llround(scaled) : 0;
-    const uint64_t a = n < 0 ? 0 - static_cast<uint64_t>(n) : static_cast<uint64_t>(n);
-    if (n < 0) Put('-');
-    Padded(a / static_cast<uint64_t>(scale), 1);
-    if (decimals == 0) return;
-    Put('.');
-    Padded(a % static_cast<uint64_t>(scale), decimals);
-  }
-  // ` key=value` pairs of the log line (`key` carries its leading space and '=').
-  void Field(std::string_view key, std::string_view v) {
-    Put(key);
-    Put(v);
-  }
-  void Field(std::string_view key, int64_t v) {
-    Put(key);
-    Int(v);
-  }
-  void FixedField(std::string_view key, double v, int decimals) {
-    Put(key);
-    Fixed(v, decimals);
-  }
-  char* end() const { return p_; }
-
- private:
-  char* p_;
-};
-
-void AppendFixed(std::string* w, double v, int decimals) {
-  char b[32];
-  LineWriter lw(b);
-  lw.Fixed(v, decimals);
-  w->append(b, static_cast<size_t>(lw.end() - b));
 }
 
 // "2026-11-23T04:05:31.049275Z info " (33 characters), the prefix of the gateway's log
@@ -1503,13 +1420,13 @@ class Server {
     }
   }
 
-  static void AppendDebugHeaders(std::string* w, const RequestRecord& rec) {
-    AppendField(w, "x-request-id", rec.id);
-    AppendField(w, "x-tokenpool-pool", rec.pool);
-    AppendField(w, "x-tokenpool-class", rec.cls);
-    w->append("x-tokenpool-queue-ms: ");
-    AppendFixed(w, rec.queue_ms, 3);
-    w->append("\r\n");
+  static void DebugHeaders(HeadWriter& h, const RequestRecord& rec) {
+    h.Field("x-request-id", rec.id);
+    h.Field("x-tokenpool-pool", rec.pool);
+    h.Field("x-tokenpool-class", rec.cls);
+    h.Put("x-tokenpool-queue-ms: ");
+    h.Fixed(rec.queue_ms, 3);
+    h.Put("\r\n");
   }
 
   net::awaitable<bool> BackendError(tcp::socket& s, const ClientRequest& req,
@@ -1576,18 +1493,19 @@ class Server {
     const auto build_head = [&] {
       const BackendUrl& url = *held.url;
       up_head.clear();
-      AppendRequestLine(&up_head, "POST", req.target);
-      up_head.append(req.forward);  // the client's fields that go upstream (ForwardsHeader)
-      AppendField(&up_head, "Host", url.authority);  // "host:port", formatted once at load
-      up_head.append("Content-Type: application/json\r\n");
+      HeadWriter h(&up_head);
+      h.RequestLine("POST", req.target);
+      h.Put(req.forward);  // the client's fields that go upstream (ForwardsHeader)
+      h.Field("Host", url.authority);  // "host:port", formatted once at load
+      h.Put("Content-Type: application/json\r\n");
       if (const std::string& key = state_->pool(pool).spec.api_key; !key.empty()) {
-        up_head.append("Authorization: Bearer ");
-        up_head.append(key);
-        up_head.append("\r\n");
+        h.Put("Authorization: Bearer ");
+        h.Put(key);
+        h.Put("\r\n");
       }
-      AppendField(&up_head, "x-request-id", rec.id);
-      AppendContentLength(&up_head, up_body.size());
-      EndHead(&up_head, 11, true);
+      h.Field("x-request-id", rec.id);
+      h.ContentLength(up_body.size());
+      h.End(11, true);
     };
     build_head();
 
@@ -1706,11 +1624,14 @@ class Server {
       const bool keep = req.keep_alive && !draining_;
       std::string& head = conn.head;
       head.clear();
-      AppendStatusLine(&head, req.version, status);
-      AppendField(&head, "Content-Type", content_type.empty() ? "application/json" : content_type);
-      AppendDebugHeaders(&head, rec);
-      AppendContentLength(&head, body.size());
-      EndHead(&head, req.version, keep);
+      {
+        HeadWriter h(&head);
+        h.StatusLine(req.version, status);
+        h.Field("Content-Type", content_type.empty() ? "application/json" : content_type);
+        DebugHeaders(h, rec);
+        h.ContentLength(body.size());
+        h.End(req.version, keep);
+      }
       const std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(body)};
       boost::system::error_code wec;
       size_t sent = 0;
@@ -1738,11 +1659,12 @@ class Server {
     std::string& wire = conn.wire;
     wire.clear();
     const auto append_head = [&] {
-      AppendStatusLine(&wire, req.version, 200);
-      AppendDebugHeaders(&wire, rec);
-      wire.append("Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n");
-      wire.append("Transfer-Encoding: chunked\r\n");
-      EndHead(&wire, req.version, req.keep_alive && !draining_);
+      HeadWriter h(&wire);
+      h.StatusLine(req.version, 200);
+      DebugHeaders(h, rec);
+      h.Put("Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n");
+      h.Put("Transfer-Encoding: chunked\r\n");
+      h.End(req.version, req.keep_alive && !draining_);
       head_sent = true;
     };
 
@@ -1767,10 +1689,11 @@ class Server {
       // next read.
       const auto append_chunk = [&](std::string_view data) {
         if (!head_sent) append_head();
-        AppendUint(&wire, data.size(), 16);
-        wire += "\r\n";
-        wire += data;
-        wire += "\r\n";
+        HeadWriter h(&wire, data.size() + 32);
+        h.Uint(data.size(), 16);
+        h.Put("\r\n");
+        h.Put(data);
+        h.Put("\r\n");
       };
       if (!add_usage) {
         // Passed through as they came, counted and read for usage by ScanSseBlock (a content

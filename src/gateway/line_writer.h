@@ -1,0 +1,90 @@
+// LineWriter, for the request log line (server.cc) and the message heads (HeadWriter,
+// http_head.h).
+#pragma once
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace tokenpool::gateway {
+
+// Writes at a pointer into a buffer that the caller sized beforehand: a piece is one inlined
+// memcpy, where std::string::append is an out-of-line call with its own length checks (~30
+// pieces a log line).
+class LineWriter {
+ public:
+  explicit LineWriter(char* p) : p_(p) {}
+  void Put(std::string_view s) {
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  void Put(char c) { *p_++ = c; }
+  void Int(int64_t v) { p_ = std::to_chars(p_, p_ + 20, v).ptr; }
+  // `v` in base 10 or 16 as `width` (at most 20) digits or more, zero-padded on the left.
+  // Digits written from the right into place, not std::to_chars into a scratch buffer and a
+  // copy: 11 numbers a request (the id, the log line); see HeadWriter (http_head.h) for the
+  // measured difference of the two.
+  void Padded(uint64_t v, int width, int base = 10) {
+    int n = 1;
+    if (base == 16) {
+      for (uint64_t t = v >> 4; t != 0; t >>= 4) ++n;
+    } else {
+      for (uint64_t t = v / 10; t != 0; t /= 10) ++n;
+    }
+    if (n < width) {
+      p_ = std::fill_n(p_, width - n, '0');
+    }
+    char* q = p_ + n;
+    p_ = q;
+    if (base == 16) {
+      do {
+        *--q = "0123456789abcdef"[v & 15];
+        v >>= 4;
+      } while (v != 0);
+    } else {
+      do {
+        *--q = static_cast<char>('0' + v % 10);
+        v /= 10;
+      } while (v != 0);
+    }
+  }
+  // `v` with `decimals` (0-3) digits after the point, like "{:.Nf}" for the times in logs and
+  // headers (|v| < 1e12): the value scaled and rounded half away from zero, then printed as
+  // integers, without a floating-point formatter. At most 24 characters.
+  void Fixed(double v, int decimals) {
+    static constexpr int64_t kScale[] = {1, 10, 100, 1000};
+    decimals = std::clamp(decimals, 0, 3);
+    const int64_t scale = kScale[decimals];
+    // NaN, infinities and values beyond int64 (never a time here) print as 0.
+    const double scaled = v * static_cast<double>(scale);
+    const int64_t n = std::fabs(scaled) < 9e18 ? std::llround(scaled) : 0;
+    const uint64_t a = n < 0 ? 0 - static_cast<uint64_t>(n) : static_cast<uint64_t>(n);
+    if (n < 0) Put('-');
+    Padded(a / static_cast<uint64_t>(scale), 1);
+    if (decimals == 0) return;
+    Put('.');
+    Padded(a % static_cast<uint64_t>(scale), decimals);
+  }
+  // ` key=value` pairs of the log line (`key` carries its leading space and '=').
+  void Field(std::string_view key, std::string_view v) {
+    Put(key);
+    Put(v);
+  }
+  void Field(std::string_view key, int64_t v) {
+    Put(key);
+    Int(v);
+  }
+  void FixedField(std::string_view key, double v, int decimals) {
+    Put(key);
+    Fixed(v, decimals);
+  }
+  char* end() const { return p_; }
+
+ private:
+  char* p_;
+};
+
+}  // namespace tokenpool::gateway
