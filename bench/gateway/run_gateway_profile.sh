@@ -77,6 +77,12 @@ measure() {
     sleep 1
     port=$nginx_port
   fi
+  # PROFILE_WARMUP_S=N: N seconds of the plain load before counting starts (callgrind), so that
+  # what is counted is the steady state (the estimator past its full-learning reports).
+  if [ "$mode" = callgrind ] && [ "$kind" = plain ] && [ "${PROFILE_WARMUP_S:-0}" != 0 ]; then
+    wrk -t1 -c8 -d"${PROFILE_WARMUP_S}s" -s "$tmp/post.lua" "http://127.0.0.1:$port" >"$tmp/warm.out"
+    echo "$name ($kind): warm-up $(awk '/requests in/ {print $1}' "$tmp/warm.out") requests, not counted"
+  fi
   if [ "$mode" = callgrind ]; then callgrind_control -i on "$pid" >/dev/null; fi
   local n
   if [ "$kind" = stream ]; then
@@ -107,6 +113,7 @@ measure() {
 
 # PROFILE_KEEP=DIR keeps the callgrind files (for callgrind_annotate) in DIR. PROFILE_TARGETS
 # and PROFILE_KINDS narrow the runs (default "tokenpool nginx" and "stream plain").
+# PROFILE_WARMUP_S: see measure (default 0: counting starts with the first request).
 targets=${PROFILE_TARGETS:-tokenpool nginx}
 kinds=${PROFILE_KINDS:-stream plain}
 keep() {
