@@ -291,6 +291,25 @@ struct ConnectionAuth {
   uint64_t metrics_generation = 0;
 };
 
+// A name the request log shows, kept by the connection from request to request: assigned only
+// when it changes (a keep-alive client's tenant and pool rarely do), "-" until set.
+// std::string's assign was ~70 instructions a call, four a request (callgrind).
+class RecordName {
+ public:
+  void Reset() { set_ = false; }
+  void Set(std::string_view v) {
+    if (std::string_view(value_) != v) value_.assign(v);
+    set_ = true;
+  }
+  std::string_view view() const { return set_ ? std::string_view(value_) : "-"; }
+  const std::string& str() const { return set_ ? value_ : kUnset; }
+
+ private:
+  inline static const std::string kUnset = "-";
+  std::string value_;
+  bool set_ = false;
+};
+
 // What one request did, for its log line and its histograms.
 struct RequestRecord {
   RequestRecord() { Reset(); }
@@ -302,9 +321,9 @@ struct RequestRecord {
   void Reset() {
     id = {};
     start = std::chrono::steady_clock::now();
-    tenant.assign("-");
+    tenant.Reset();
     model = "-";
-    pool.assign("-");
+    pool.Reset();
     cls = outcome = end = "-";
     status = 0;
     stream = false;
@@ -318,9 +337,9 @@ struct RequestRecord {
   std::string_view id;           // in id_buf
   std::array<char, 128> id_buf;  // the client's id (1-128 characters) or ours (16): no malloc
   std::chrono::steady_clock::time_point start;
-  std::string tenant;
+  RecordName tenant;
   std::string_view model;  // in the connection's RequestFeatures, which outlive the record's use
-  std::string pool;
+  RecordName pool;
   std::string_view cls;
   std::string_view outcome;  // the admission outcome (the core's name)
   std::string_view end;      // how it ended when not by a full reply: client_gone, ...
@@ -346,14 +365,14 @@ struct ConnectionState {
   BackendResponse up_resp;   // the backend's status line (Proxy)
   std::optional<BackendResponseParser> up_parser;  // the backend's answer (Proxy), into up_resp
   std::optional<ClientWatch> up_watch;  // the client while a non-streamed answer is awaited
-  std::string up_head;       // the request head sent upstream
-  std::string up_type;       // the backend answer's Content-Type
-  std::string body;          // a non-streamed answer, or an error answer
-  std::string head;          // the head of the answer to the client
-  std::string pending;       // SSE bytes not yet a whole event
-  std::string out;           // SSE events to forward
-  std::string wire;          // what goes to the client in one write
-  Deadline deadline;         // the client's idle time, while waiting for a request
+  std::string up_head;                  // the request head sent upstream
+  std::string up_type;                  // the backend answer's Content-Type
+  std::string body;                     // a non-streamed answer, or an error answer
+  std::string head;                     // the head of the answer to the client
+  std::string pending;                  // SSE bytes not yet a whole event
+  std::string out;                      // SSE events to forward
+  std::string wire;                     // what goes to the client in one write
+  Deadline deadline;                    // the client's idle time, while waiting for a request
 
   // Gives back what a large request or answer left behind: an idle keep-alive connection holds
   // at most 14 x kKeep here (typically a few KiB), however large its messages were.
@@ -397,6 +416,7 @@ class LogBatch {
     used_ = 0;
     if (buf_.size() > 64 * 1024) std::string(kMaxBytes, '\0').swap(buf_);  // a huge name's line
   }
+
  private:
   std::string buf_;
   size_t used_ = 0;
@@ -428,9 +448,9 @@ struct Worker {
   };
   std::vector<std::vector<IdleSlot>> idle;  // [pool][backend]
   uint64_t backends_epoch = 0;              // Server::backends_epoch_ when `idle` was synced
-  Deadlines deadlines{io};                               // client idle time and upstream limits
+  Deadlines deadlines{io};                  // client idle time and upstream limits
   LateWatches late_watches{io};
-  LogBatch log;  // flushed by the loop's posted handler, and after the loop ends
+  LogBatch log;        // flushed by the loop's posted handler, and after the loop ends
   std::thread thread;  // workers 1..n-1
 };
 
@@ -545,10 +565,11 @@ class Server {
       for (const std::string& n : notes) spdlog::warn("reload of {} ({}): {}", path, why, n);
       int backends = 0;
       for (const PoolSpec& p : next->pools) backends += static_cast<int>(p.backends.size());
-      spdlog::info("reloaded {} ({}): {} tenants, {} entitlements, {} admin API overrides kept, "
-                   "{} backends{}",
-                   path, why, next->tenants.size(), entitlements, overrides, backends,
-                   backends_changed ? " (changed)" : "");
+      spdlog::info(
+          "reloaded {} ({}): {} tenants, {} entitlements, {} admin API overrides kept, "
+          "{} backends{}",
+          path, why, next->tenants.size(), entitlements, overrides, backends,
+          backends_changed ? " (changed)" : "");
     } else {
       spdlog::error("reload of {} ({}) refused, running config kept: {}", path, why, s.message());
     }
@@ -900,8 +921,8 @@ class Server {
     return net::async_initiate<const net::use_awaitable_t<>, void(Status)>(
         [this](auto handler, std::string text) {
           auto guard = net::make_work_guard(net::get_associated_executor(handler));
-          auto back = [handler = std::move(handler), guard = std::move(guard)](
-                          const Status& saved) mutable {
+          auto back = [handler = std::move(handler),
+                       guard = std::move(guard)](const Status& saved) mutable {
             const auto ex = guard.get_executor();
             net::post(ex, [h = std::move(handler), saved, g = std::move(guard)]() mutable {
               std::move(h)(saved);
@@ -937,9 +958,9 @@ class Server {
     if (to_save) saved = co_await SaveAdminStateAsync(std::move(*to_save));
     if (!saved.ok()) {
       spdlog::error("admin: {}", saved.message());
-      co_return co_await ReplyError(
-          s, req, 500, "the change is in force but was not saved: " + saved.message(),
-          "server_error", "state_not_saved");
+      co_return co_await ReplyError(s, req, 500,
+                                    "the change is in force but was not saved: " + saved.message(),
+                                    "server_error", "state_not_saved");
     }
     co_return co_await ReplyJson(s, req, r.status, std::move(r.body));
   }
@@ -963,7 +984,8 @@ class Server {
         LineWriter w(rec.id_buf.data());  // 8 + at most 16 characters
         w.Padded(id_prefix_, 8, 16);
         w.Padded(next_request_id_.fetch_add(1), 8, 16);
-        rec.id = std::string_view(rec.id_buf.data(), static_cast<size_t>(w.end() - rec.id_buf.data()));
+        rec.id =
+            std::string_view(rec.id_buf.data(), static_cast<size_t>(w.end() - rec.id_buf.data()));
       }
       const bool keep = co_await Completion(wk, s, req, rec, conn);
       Finish(wk, rec);
@@ -1010,14 +1032,14 @@ class Server {
     // (callgrind_annotate --inclusive=yes on PROFILE_KEEP of
     // bench/gateway/run_gateway_profile.sh; docs/benchmarks.md).
     using namespace std::string_view_literals;
-    const size_t bound = 512 + r.id.size() + r.tenant.size() + r.model.size() + r.pool.size() +
-                         r.cls.size() + r.outcome.size() + r.end.size();
+    const size_t bound = 512 + r.id.size() + r.tenant.view().size() + r.model.size() +
+                         r.pool.view().size() + r.cls.size() + r.outcome.size() + r.end.size();
     LineWriter w(wk.log.Reserve(bound));
     PutLogPrefix(&w);
     w.Field("request id="sv, r.id);
-    w.Field(" tenant="sv, r.tenant);
+    w.Field(" tenant="sv, r.tenant.view());
     w.Field(" model="sv, r.model);
-    w.Field(" pool="sv, r.pool);
+    w.Field(" pool="sv, r.pool.view());
     w.Field(" class="sv, r.cls);
     w.Field(" status="sv, r.status);
     w.Field(" outcome="sv, r.outcome);
@@ -1159,14 +1181,13 @@ class Server {
   // The tenant of the key in `header` (-1: none), its name into rec.tenant. The connection
   // keeps the last lookup while the keys' generation and the header stay the same. Requires mu_.
   int TenantLocked(ConnectionAuth& auth, std::string_view header, RequestRecord& rec) {
-    if (auth.tenant < 0 || auth.generation != state_->keys_generation() ||
-        header != auth.header) {
+    if (auth.tenant < 0 || auth.generation != state_->keys_generation() || header != auth.header) {
       auth.tenant = state_->FindTenant(header);
       auth.generation = state_->keys_generation();
       auth.metrics = nullptr;  // another key, maybe another tenant
       if (auth.tenant >= 0) auth.header.assign(header);
     }
-    if (auth.tenant >= 0) rec.tenant = state_->tenant(auth.tenant).name;
+    if (auth.tenant >= 0) rec.tenant.Set(state_->tenant(auth.tenant).name);
     return auth.tenant;
   }
 
@@ -1242,7 +1263,7 @@ class Server {
                                 &rec);
     }
     const int pool = plan.pool;
-    rec.pool = state_->pool(pool).spec.name;
+    rec.pool.Set(state_->pool(pool).spec.name);
     rec.estimated_prompt = plan.estimate.prompt_tokens;
     if (!ref.valid()) {
       co_return co_await NoEntitlement(s, req, rec);
@@ -1250,7 +1271,7 @@ class Server {
     rec.cls = EntitlementClassName(cls);
     if (auth.metrics == nullptr || auth.metrics_pool != pool ||
         auth.metrics_generation != auth.generation) {
-      auth.metrics = metrics_.ForRequest(pool, rec.pool, rec.tenant);
+      auth.metrics = metrics_.ForRequest(pool, rec.pool.str(), rec.tenant.str());
       auth.metrics_pool = pool;
       auth.metrics_generation = auth.generation;
     }
@@ -1293,9 +1314,9 @@ class Server {
   }
 
   // The 403 for a tenant without an entitlement on the pool its request was routed to.
-  net::awaitable<bool> NoEntitlement(tcp::socket& s, const ClientRequest& req,
-                                     RequestRecord& rec) {
-    co_return co_await Reject(s, req, 403, "Tenant has no entitlement on pool " + rec.pool + ".",
+  net::awaitable<bool> NoEntitlement(tcp::socket& s, const ClientRequest& req, RequestRecord& rec) {
+    co_return co_await Reject(s, req, 403,
+                              "Tenant has no entitlement on pool " + rec.pool.str() + ".",
                               "permission_error", "no_entitlement", &rec);
   }
 
@@ -1313,8 +1334,8 @@ class Server {
     // The back-off is wall time at any time_scale.
     res.set(http::field::retry_after,
             std::to_string(static_cast<int64_t>(ToSeconds(GatewayState::kUnhealthyFor))));
-    res.body() = ErrorJson("No healthy backend instance in pool " + rec.pool + ".", "server_error",
-                           "no_healthy_backend");
+    res.body() = ErrorJson("No healthy backend instance in pool " + rec.pool.str() + ".",
+                           "server_error", "no_healthy_backend");
     co_return co_await Reply(s, res);
   }
 
@@ -1325,13 +1346,14 @@ class Server {
       // The backend refused the gateway's own credentials (pools[].api_key_env): the client's
       // key was fine, so not its 401.
       co_return co_await ReplyError(s, req, 502,
-                                    "Backend of pool " + rec.pool +
+                                    "Backend of pool " + rec.pool.str() +
                                         " refused the gateway's credentials (HTTP " +
                                         std::to_string(status) + "); check the pool's api_key_env.",
                                     "server_error", "backend_auth_failed", &rec);
     }
     co_return co_await ReplyError(
-        s, req, 502, "Backend of pool " + rec.pool + " answered " + std::to_string(status) + ".",
+        s, req, 502,
+        "Backend of pool " + rec.pool.str() + " answered " + std::to_string(status) + ".",
         "server_error", "backend_error", &rec);
   }
 
@@ -1343,7 +1365,8 @@ class Server {
   std::vector<Upstream>* IdleOf(Worker& wk, int pool, int backend, uint64_t generation) {
     if (backends_epoch_.load(std::memory_order_relaxed) != wk.backends_epoch) SyncIdle(wk);
     auto& slots = wk.idle[static_cast<size_t>(pool)];
-    if (static_cast<size_t>(backend) >= slots.size()) slots.resize(static_cast<size_t>(backend) + 1);
+    if (static_cast<size_t>(backend) >= slots.size())
+      slots.resize(static_cast<size_t>(backend) + 1);
     Worker::IdleSlot& slot = slots[static_cast<size_t>(backend)];
     if (slot.generation != generation) {
       if (generation < slot.generation) return nullptr;
@@ -1422,7 +1445,7 @@ class Server {
 
   static void DebugHeaders(HeadWriter& h, const RequestRecord& rec) {
     h.Field("x-request-id", rec.id);
-    h.Field("x-tokenpool-pool", rec.pool);
+    h.Field("x-tokenpool-pool", rec.pool.view());
     h.Field("x-tokenpool-class", rec.cls);
     h.Put("x-tokenpool-queue-ms: ");
     h.Fixed(rec.queue_ms, 3);
@@ -1432,11 +1455,12 @@ class Server {
   net::awaitable<bool> BackendError(tcp::socket& s, const ClientRequest& req,
                                     const boost::system::error_code& ec, RequestRecord& rec) {
     if (ec == beast::error::timeout) {
-      co_return co_await ReplyError(s, req, 504, "Backend of pool " + rec.pool + " timed out.",
+      co_return co_await ReplyError(s, req, 504,
+                                    "Backend of pool " + rec.pool.str() + " timed out.",
                                     "server_error", "backend_timeout", &rec);
     }
     co_return co_await ReplyError(s, req, 502,
-                                  "Backend of pool " + rec.pool + " failed: " + ec.message(),
+                                  "Backend of pool " + rec.pool.str() + " failed: " + ec.message(),
                                   "server_error", "backend_error", &rec);
   }
 
@@ -1495,7 +1519,7 @@ class Server {
       up_head.clear();
       HeadWriter h(&up_head);
       h.RequestLine("POST", req.target);
-      h.Put(req.forward);  // the client's fields that go upstream (ForwardsHeader)
+      h.Put(req.forward);              // the client's fields that go upstream (ForwardsHeader)
       h.Field("Host", url.authority);  // "host:port", formatted once at load
       h.Put("Content-Type: application/json\r\n");
       if (const std::string& key = state_->pool(pool).spec.api_key; !key.empty()) {
