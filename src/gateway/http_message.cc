@@ -6,6 +6,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include "gateway/draining_read.h"
 #include "gateway/http_head.h"
 
 namespace tokenpool::gateway {
@@ -159,7 +160,8 @@ boost::asio::awaitable<boost::system::error_code> ReadMessage(boost::asio::ip::t
     }
     if (finished() || (until == ReadUntil::kAnyBody && progressed)) co_return ec;
     const size_t size = boost::beast::read_size(buf, 65536);
-    auto [rec, n] = co_await s.async_read_some(buf.prepare(size),
+    // DrainingBuffer: a read that empties the socket lets the next one wait for epoll at once.
+    auto [rec, n] = co_await s.async_read_some(DrainingBuffer{buf.prepare(size)},
                                                boost::asio::as_tuple(boost::asio::use_awaitable));
     buf.commit(n);
     if (rec == boost::asio::error::eof) {

@@ -36,6 +36,7 @@
 
 #include "gateway/admin.h"
 #include "gateway/deadlines.h"
+#include "gateway/draining_read.h"
 #include "gateway/errors.h"
 #include "gateway/http_head.h"
 #include "gateway/http_message.h"
@@ -624,6 +625,7 @@ class Server {
       }
       socket.set_option(tcp::no_delay(true), ec);
       socket.non_blocking(true, ec);  // for TrySendAll
+      EnableInqHint(socket);          // for ReadMessage's DrainingBuffer reads
       net::co_spawn(wk.io, Session(wk, std::move(socket), admin), net::detached);
     }
   }
@@ -1430,6 +1432,7 @@ class Server {
     }
     u->set_option(tcp::no_delay(true), aec);
     u->non_blocking(true, aec);  // for TrySendAll
+    EnableInqHint(*u);           // for ReadMessage's DrainingBuffer reads
     co_return conn;
   }
 

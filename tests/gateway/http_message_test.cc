@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gateway/deadlines.h"
+#include "gateway/draining_read.h"
 
 namespace tokenpool::gateway {
 namespace {
@@ -150,6 +151,7 @@ struct Pair {
     tcp::acceptor acc(io, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
     a.connect(acc.local_endpoint());
     b = acc.accept();
+    EnableInqHint(b);  // as the gateway's sockets: ReadMessage's reads drain (draining_read.h)
   }
   tcp::socket a;
   tcp::socket b;
