@@ -5,7 +5,8 @@
 # (1 thread, 64 keep-alive connections, the same non-streaming chat request). Per round and
 # target: req/s, and per request the proxy's user and system CPU, the mock's and wrk's (both on
 # CPU 0), and CPU 0's idle share (/proc/PID/stat, /proc/stat). When CPU 0 is never idle, the
-# client and the mock, not the proxy, set the maximum.
+# client and the mock, not the proxy, set the maximum. At the end, the medians over the rounds
+# (saturation_summary.py): per target req/s, CPU per request, and its per-round ratio to nginx.
 # With PROXY_CPU_PERCENT=N each proxy runs in a cgroup of its own limited to N% of one CPU
 # (CFS quota, 10 ms period; cgroup v1 or v2, as root): the proxy, not the client and the mock,
 # then sets the maximum, and req/s compares what each proxy serves with the same CPU.
@@ -76,7 +77,7 @@ for r in $(seq "$ROUNDS"); do
     [ "$n" = A ] && label=tokenpool
     [ "$n" = B ] && label="tokenpool (B)"
     python3 - "$label" "$r" "$rps" "$tot" "$tck" "$SECS" "$u0" "$s0" "$u1" "$s1" "$mu0" "$ms0" \
-      "$mu1" "$ms1" "$wu" "$ws" "$i0" "$i1" <<'PY'
+      "$mu1" "$ms1" "$wu" "$ws" "$i0" "$i1" <<'PY' | tee -a "$T/rounds.out"
 import sys
 a = sys.argv[1:]
 label, r = a[0], a[1]
@@ -90,3 +91,5 @@ print(f"round {r} {label}: {rps:,.0f} req/s | proxy {us(u1-u0):.1f}+{us(s1-s0):.
 PY
   done
 done
+echo
+python3 "$(dirname "$0")/saturation_summary.py" "$T/rounds.out"
