@@ -2,7 +2,7 @@
 """Medians of a saturation.sh run: per target, req/s, CPU per request (proxy user + sys) and
 the median over rounds of its req/s divided by nginx's in the same round (interleaved rounds
 cancel the host's drift better than a ratio of medians). Reads saturation.sh's output on
-stdin or from the files named.
+stdin or from the files named; the rounds of several runs are pooled.
 
 Usage: bench/gateway/saturation_summary.py [saturation-output ...]
 """
@@ -15,13 +15,13 @@ LINE = re.compile(r"^round (\d+) (.+?): ([\d,]+) req/s \| proxy ([\d.]+)\+([\d.]
 
 
 def main() -> int:
-    rounds: dict[int, dict[str, tuple[float, float, float]]] = {}
+    rounds: dict[tuple[str, int], dict[str, tuple[float, float, float]]] = {}
     order: list[str] = []
     for line in fileinput.input(sys.argv[1:]):
         m = LINE.match(line)
         if not m:
             continue
-        r, name = int(m.group(1)), m.group(2)
+        r, name = (fileinput.filename(), int(m.group(1))), m.group(2)
         rps = float(m.group(3).replace(",", ""))
         rounds.setdefault(r, {})[name] = (rps, float(m.group(4)), float(m.group(5)))
         if name not in order:
