@@ -1312,7 +1312,7 @@ class Server {
     if (no_backend) {
       co_return co_await NoHealthyBackend(s, req, rec);
     }
-    co_return co_await Proxy(wk, s, req, *features, category, plan, *held, rec, conn);
+    co_return co_await Proxy(wk, s, req, *features, plan, *held, rec, conn);
   }
 
   // The 403 for a tenant without an entitlement on the pool its request was routed to.
@@ -1469,12 +1469,12 @@ class Server {
 
   // Settles with the backend's usage, feeds the estimator (when `learn`) and ends the hold
   // (Held::Done); records what was used.
-  void SettleWith(Held& held, const RequestFeatures& f, std::string_view category,
-                  const RoutePlan& plan, const Usage& usage, bool learn, RequestRecord& rec) {
+  void SettleWith(Held& held, const RequestFeatures& f, const RoutePlan& plan, const Usage& usage,
+                  bool learn, RequestRecord& rec) {
     {
       const Locked lock(*this);
       held.reservation.Settle(usage);
-      if (learn) state_->Observe(f, category, usage.prompt.v);
+      if (learn) state_->Observe(f, plan.category, usage.prompt.v);
       held.DoneLocked();
     }
     rec.prompt = usage.prompt.v;
@@ -1489,23 +1489,21 @@ class Server {
   // A stream's settlement: its usage chunk, else (partly served without a usage report) the
   // estimate's prompt and one token per event (a backend sends at least one token per chunk);
   // nothing served: released by the hold.
-  void SettleStream(Held& held, const RequestFeatures& f, std::string_view category,
-                    const RoutePlan& plan, bool have_usage, const Usage& usage,
-                    int64_t content_events, RequestRecord& rec) {
+  void SettleStream(Held& held, const RequestFeatures& f, const RoutePlan& plan, bool have_usage,
+                    const Usage& usage, int64_t content_events, RequestRecord& rec) {
     if (have_usage) {
-      SettleWith(held, f, category, plan, usage, true, rec);
+      SettleWith(held, f, plan, usage, true, rec);
     } else if (content_events > 0) {
       SettleWith(
-          held, f, category, plan,
+          held, f, plan,
           {.prompt = Tokens(plan.estimate.prompt_tokens), .completion = Tokens(content_events)},
           false, rec);
     }
   }
 
   net::awaitable<bool> Proxy(Worker& wk, tcp::socket& s, const ClientRequest& req,
-                             const RequestFeatures& f, std::string_view category,
-                             const RoutePlan& plan, Held& held, RequestRecord& rec,
-                             ConnectionState& conn) {
+                             const RequestFeatures& f, const RoutePlan& plan, Held& held,
+                             RequestRecord& rec, ConnectionState& conn) {
     const int pool = held.pool;
     int backend = held.backend;
     const bool add_usage = f.stream && !f.include_usage;
@@ -1637,9 +1635,9 @@ class Server {
       if (status == 200) {
         Usage usage;
         if (ReadUsage(body, &usage)) {
-          SettleWith(held, f, category, plan, usage, true, rec);
+          SettleWith(held, f, plan, usage, true, rec);
         } else {
-          SettleWith(held, f, category, plan,
+          SettleWith(held, f, plan,
                      {.prompt = Tokens(plan.estimate.prompt_tokens),
                       .completion = Tokens(plan.estimate.output_reserve)},
                      false, rec);
@@ -1666,16 +1664,16 @@ class Server {
       co_return !wec && keep;
     }
 
-    co_return co_await StreamBack(wk, s, req, f, category, plan, held, rec, conn, u, add_usage);
+    co_return co_await StreamBack(wk, s, req, f, plan, held, rec, conn, u, add_usage);
   }
 
   // Proxy's part for a 200 stream: each SSE event as it arrives, usage read on the way. A
   // coroutine of its own, so that the frame of a non-streamed request does not carry this
   // loop's locals (Asio recycles no frame above 1 KiB: frame_sizes.sh).
   net::awaitable<bool> StreamBack(Worker& wk, tcp::socket& s, const ClientRequest& req,
-                                  const RequestFeatures& f, std::string_view category,
-                                  const RoutePlan& plan, Held& held, RequestRecord& rec,
-                                  ConnectionState& conn, Upstream& u, bool add_usage) {
+                                  const RequestFeatures& f, const RoutePlan& plan, Held& held,
+                                  RequestRecord& rec, ConnectionState& conn, Upstream& u,
+                                  bool add_usage) {
     BackendResponseParser& rp = *conn.up_parser;
     const int pool = held.pool;
     const int backend = held.backend;
@@ -1775,7 +1773,7 @@ class Server {
         wire += "0\r\n\r\n";
         last_sent = true;
         // Settled before the client sees the end (see Held::Done).
-        SettleStream(held, f, category, plan, have_usage, usage, content_events, rec);
+        SettleStream(held, f, plan, have_usage, usage, content_events, rec);
       }
       if (!wire.empty()) {
         const std::array<net::const_buffer, 1> wire_buf{net::buffer(wire)};
@@ -1791,7 +1789,7 @@ class Server {
     if (complete && rp.keep_alive() && client_ok) {
       ReleaseUpstream(wk, pool, backend, held.generation, std::move(u));
     }
-    if (!last_sent) SettleStream(held, f, category, plan, have_usage, usage, content_events, rec);
+    if (!last_sent) SettleStream(held, f, plan, have_usage, usage, content_events, rec);
     if (!client_ok) {
       rec.end = "client_gone";
       rec.status = 499;

@@ -124,7 +124,8 @@ RoutePlan GatewayState::Plan(const RequestFeatures& f, std::string_view category
     plan.error_code = "model_not_found";
     return plan;
   }
-  plan.estimate = estimator_->Estimate(f, Categorize(f, category));
+  plan.category = Categorize(f, category);
+  plan.estimate = estimator_->Estimate(f, plan.category);
   RoutePool route_pools[8];
   const size_t n = std::min<size_t>(it->second.size(), 8);
   for (size_t i = 0; i < n; ++i) {
@@ -285,9 +286,9 @@ BackendLoad ParseVllmMetrics(std::string_view text) {
   return l;
 }
 
-void GatewayState::Observe(const RequestFeatures& f, std::string_view category,
+void GatewayState::Observe(const RequestFeatures& f, const Category& category,
                            int64_t prompt_tokens) {
-  estimator_->Observe(f, Categorize(f, category), prompt_tokens);
+  estimator_->Observe(f, category, prompt_tokens);
 }
 
 namespace {
@@ -405,7 +406,8 @@ Status GatewayState::ApplyBackends(int pool, const PoolSpec& next) {
   }
   // The config's validation keeps the backends within the range, and the trial (Reload) has
   // checked the guarantees at its maximum.
-  const Status s = ps.pool->SetReplicaRange(next.min_replicas, next.max_replicas, ActiveBackends(pool));
+  const Status s =
+      ps.pool->SetReplicaRange(next.min_replicas, next.max_replicas, ActiveBackends(pool));
   ps.serving = -1;  // capacity from the healthy ones again
   ps.recount_at = Time::Zero();
   UpdateServingCapacity(pool, clock_.Now());
@@ -418,9 +420,10 @@ Status GatewayState::ApplyBackends(int pool, const PoolSpec& next) {
 Status GatewayState::Reload(const GatewayConfig& next, bool* backends_changed) {
   if (backends_changed != nullptr) *backends_changed = false;
   if (std::string field = RestartOnlyDifference(config_, next); !field.empty()) {
-    return FailedPrecondition(next.source + ": " + field +
-                              ": changed; only tenants, entitlements and pools' backends and replicas "
-                              "reload, the rest needs a restart");
+    return FailedPrecondition(
+        next.source + ": " + field +
+        ": changed; only tenants, entitlements and pools' backends and replicas "
+        "reload, the rest needs a restart");
   }
   // Promised = provisioned over the whole new set, on fresh pools.
   if (Result<std::unique_ptr<GatewayState>> trial = Create(next, clock_); !trial.ok()) {
@@ -432,8 +435,9 @@ Status GatewayState::Reload(const GatewayConfig& next, bool* backends_changed) {
     const PoolConfig& pc = pools_[p].pool->config();
     const PoolSpec& q = next.pools[p];
     if (q.max_replicas > pc.max_replicas) {
-      Status s = pools_[p].pool->SetReplicaRange(std::min(pc.min_replicas, q.min_replicas),
-                                                 q.max_replicas, pools_[p].pool->Snapshot().replicas);
+      Status s =
+          pools_[p].pool->SetReplicaRange(std::min(pc.min_replicas, q.min_replicas), q.max_replicas,
+                                          pools_[p].pool->Snapshot().replicas);
       // SetReplicaRange sets capacity from all replicas: from the healthy ones again at the
       // next request, even if a later step fails.
       pools_[p].serving = -1;
@@ -522,9 +526,8 @@ void GatewayState::RecordAdminChange(const std::string& tenant, const std::strin
                                      const EntitlementEntry* entry) {
   const EntitlementKey key{tenant, pool};
   auto it = admin_overrides_.find(key);
-  std::optional<EntitlementEntry> base = it != admin_overrides_.end()
-                                             ? it->second.base
-                                             : FindEntry(file_entitlements_, tenant, pool);
+  std::optional<EntitlementEntry> base =
+      it != admin_overrides_.end() ? it->second.base : FindEntry(file_entitlements_, tenant, pool);
   std::optional<EntitlementEntry> now;
   if (entry != nullptr) now = *entry;
   if (now == base) {  // back to what the file says

@@ -31,8 +31,8 @@
 #include "gateway/config.h"
 #include "tokenpool/autoscale.h"
 #include "tokenpool/clock.h"
-#include "tokenpool/real_clock.h"
 #include "tokenpool/estimator.h"
+#include "tokenpool/real_clock.h"
 #include "tokenpool/request_features.h"
 #include "tokenpool/router.h"
 #include "tokenpool/token_pool.h"
@@ -114,6 +114,9 @@ struct RoutePlan {
   int pool = -1;
   RouteReason reason = RouteReason::kNoPoolFits;
   TokenEstimate estimate;
+  // The request's estimator category (views into the request's features and category header),
+  // kept for the learning at settle time: categorized once per request, not twice.
+  Category category;
   RequestCost cost;
   bool ok() const { return status == 200; }
 };
@@ -163,16 +166,16 @@ class GatewayState {
   // mark outlasts the next /metrics read (wall time too) at any K.
   static constexpr Duration kUnhealthyFor = Seconds(5);
   Duration UnhealthyFor() const { return ScaleDuration(kUnhealthyFor, config_.time_scale); }
-  // Learns from the backend's usage.prompt_tokens.
-  void Observe(const RequestFeatures& f, std::string_view category, int64_t prompt_tokens);
+  // Learns from the backend's usage.prompt_tokens; `category` is the request's plan's.
+  void Observe(const RequestFeatures& f, const Category& category, int64_t prompt_tokens);
 
   const TokenEstimator& estimator() const { return *estimator_; }
   PoolState& pool(int i) { return pools_[static_cast<size_t>(i)]; }
   int pool_count() const { return static_cast<int>(pools_.size()); }
 
-  // Hot reload of tenants, keys, entitlements and the pools' backends and replica ranges. `next` must be valid
-  // (ParseGatewayConfig) and differ from the running config only in those; anything else is
-  // refused (FailedPrecondition: needs a restart). The new entitlements are first checked
+  // Hot reload of tenants, keys, entitlements and the pools' backends and replica ranges. `next`
+  // must be valid (ParseGatewayConfig) and differ from the running config only in those; anything
+  // else is refused (FailedPrecondition: needs a restart). The new entitlements are first checked
   // together on a fresh set of pools (promised = provisioned), then applied to the running
   // pools through their entitlement admission, keeping usage, queues and debt; removed
   // entitlements stop admitting at once and their open reservations settle normally. A pool's
