@@ -105,27 +105,23 @@ class reactive_socket_recv_op_base<tokenpool::gateway::DrainingBuffer> : public 
       msg.msg_control = control;
       msg.msg_controllen = sizeof control;
       const ssize_t n = ::recvmsg(o->socket_, &msg, o->flags_);
-      if (n > 0) {
-        o->ec_ = boost::system::error_code();
-        o->bytes_transferred_ = static_cast<size_t>(n);
-        return stream && LeftNothing(msg) ? done_and_exhausted : done;
-      }
-      if (n == 0 && stream) {
+      if (n < 0) {
+        const int err = errno;
+        if (err == EINTR) continue;
+        if (err == EAGAIN || err == EWOULDBLOCK) return not_done;
+        o->ec_ = boost::system::error_code(err, boost::asio::error::get_system_category());
+        o->bytes_transferred_ = 0;
+      } else if (n == 0 && stream) {
         o->ec_ = boost::asio::error::eof;
         o->bytes_transferred_ = 0;
-        return done_and_exhausted;  // Asio's rule for 0 bytes
-      }
-      if (n == 0) {
+      } else {
         o->ec_ = boost::system::error_code();
-        o->bytes_transferred_ = 0;
-        return done;
+        o->bytes_transferred_ = static_cast<size_t>(n);
       }
-      const int err = errno;
-      if (err == EINTR) continue;
-      if (err == EAGAIN || err == EWOULDBLOCK) return not_done;
-      o->ec_ = boost::system::error_code(err, boost::asio::error::get_system_category());
-      o->bytes_transferred_ = 0;
-      return stream ? done_and_exhausted : done;
+      // Asio's rule: 0 bytes on a stream (its end, or an error) exhausts the socket. Added: so
+      // does a read after which the kernel counts nothing left.
+      if (!stream) return done;
+      return o->bytes_transferred_ == 0 || LeftNothing(msg) ? done_and_exhausted : done;
     }
   }
 

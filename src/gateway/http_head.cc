@@ -12,6 +12,12 @@ void HeadWriter::Room(size_t n) {
   end_ = w_->data() + w_->size();
 }
 
+void HeadWriter::PutLong(std::string_view s) {
+  w_->resize(static_cast<size_t>(p_ - w_->data()));  // the unused room goes (no fill)
+  w_->append(s);
+  p_ = end_ = w_->data() + w_->size();
+}
+
 void HeadWriter::RequestLine(std::string_view method, std::string_view target) {
   Put(method);
   Put(" ");

@@ -92,6 +92,8 @@ TEST(HttpHeadTest, AppendsAndGrowsPastItsFirstRoom) {
       expect += value.substr(0, HeadWriter::kChunk - 3);
       h.Put("\r\n");
       expect += "\r\n";
+      h.Put(value);  // longer than any room: appended (PutLong)
+      expect += value;
     }
   }
   EXPECT_EQ(w, expect);

@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
@@ -57,6 +59,17 @@ std::string Chat(const std::string& model, int max_tokens, bool stream,
          "\",\"messages\":[{\"role\":\"user\",\"content\":\"Tell me a "
          "story about token pools.\"}],\"max_tokens\":" +
          std::to_string(max_tokens) + ",\"stream\":" + (stream ? "true" : "false") + extra + "}";
+}
+
+// Every pool of the gateway whose admin API listens on `admin_port` holds no reservation.
+void ExpectNoOpenReservations(int admin_port) {
+  Client a(admin_port);
+  Response pools = a.Request("GET", "/admin/pools", "", Auth(kAdmin));
+  ASSERT_EQ(pools.status, 200) << pools.body;
+  const boost::json::value v = boost::json::parse(pools.body);
+  for (const auto& p : v.at("pools").as_array()) {
+    EXPECT_EQ(p.at("open_reservations").to_number<int64_t>(), 0) << p.at("name").as_string();
+  }
 }
 
 class GatewayServerTest : public ::testing::Test {
@@ -547,28 +560,14 @@ class CloseDelimitedBackend {
       boost::system::error_code ec;
       acceptor_.accept(s, ec);
       if (ec || stop_) return;
-      std::string in;
-      char buf[4096];
-      size_t head_end = std::string::npos;
-      size_t want = 0;
-      while (!ec) {
-        in.append(buf, s.read_some(boost::asio::buffer(buf), ec));
-        if (head_end == std::string::npos &&
-            (head_end = in.find("\r\n\r\n")) != std::string::npos) {
-          head_end += 4;
-          std::smatch m;
-          const std::string head = in.substr(0, head_end);
-          if (std::regex_search(head, m, std::regex("[Cc]ontent-[Ll]ength: *([0-9]+)"))) {
-            want = std::stoul(m[1]);
-          }
-        }
-        if (head_end != std::string::npos && in.size() >= head_end + want) break;
-      }
+      boost::beast::flat_buffer buf;
+      boost::beast::http::request<boost::beast::http::string_body> req;
+      boost::beast::http::read(s, buf, req, ec);
       if (ec) continue;
       std::string answer;
-      if (in.rfind("POST ", 0) != 0) {
+      if (req.method() != boost::beast::http::verb::post) {
         answer = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-      } else if (in.find("\"stream\":true", head_end) != std::string::npos) {
+      } else if (req.body().find("\"stream\":true") != std::string::npos) {
         answer =
             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
             "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
@@ -624,13 +623,7 @@ TEST_F(GatewayServerTest, AnAnswerThatEndsAtTheCloseIsServedWhole) {
     EXPECT_TRUE(rs.complete);
     EXPECT_EQ(SseEvents(rs.body).back(), "[DONE]");
   }
-  Client a(AdminPort(gw.banner()));
-  Response pools = a.Request("GET", "/admin/pools", "", Auth(kAdmin));
-  ASSERT_EQ(pools.status, 200) << pools.body;
-  const boost::json::value v = boost::json::parse(pools.body);
-  for (const auto& p : v.at("pools").as_array()) {
-    EXPECT_EQ(p.at("open_reservations").to_number<int64_t>(), 0) << p.at("name").as_string();
-  }
+  ExpectNoOpenReservations(AdminPort(gw.banner()));
   std::remove(path.c_str());
 }
 
@@ -898,13 +891,7 @@ TEST_F(GatewayServerTest, SlowBackendIs504AndReleasesButAStreamOnlyNeedsSteadyBy
     EXPECT_TRUE(r.complete);
     EXPECT_EQ(SseEvents(r.body).back(), "[DONE]");
   }
-  Client a(admin);
-  Response pools = a.Request("GET", "/admin/pools", "", Auth(kAdmin));
-  ASSERT_EQ(pools.status, 200) << pools.body;
-  const boost::json::value v = boost::json::parse(pools.body);
-  for (const auto& p : v.at("pools").as_array()) {
-    EXPECT_EQ(p.at("open_reservations").to_number<int64_t>(), 0) << p.at("name").as_string();
-  }
+  ExpectNoOpenReservations(admin);
   std::remove(path.c_str());
 }
 
