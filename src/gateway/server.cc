@@ -294,7 +294,8 @@ struct ConnectionAuth {
 
 // A name the request log shows, kept by the connection from request to request: assigned only
 // when it changes (a keep-alive client's tenant and pool rarely do), "-" until set.
-// std::string's assign was ~70 instructions a call, four a request (callgrind).
+// std::string's assign was ~70 instructions a call, four a request (callgrind, PROFILE_KEEP of
+// bench/gateway/run_gateway_profile.sh; docs/benchmarks.md, tenth pass).
 class RecordName {
  public:
   void Reset() { set_ = false; }
