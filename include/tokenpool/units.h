@@ -34,9 +34,24 @@ struct Tokens {
 
 using Duration = std::chrono::nanoseconds;
 
-constexpr Duration Seconds(double s) { return Duration(static_cast<int64_t>(s * 1e9)); }
-constexpr Duration Milliseconds(double ms) { return Duration(static_cast<int64_t>(ms * 1e6)); }
-constexpr Duration Microseconds(double us) { return Duration(static_cast<int64_t>(us * 1e3)); }
+// The longest duration a config file, scenario or command line may give, in seconds (about
+// 31.7 years): a time point plus it stays far inside Time's range (±292 years of nanoseconds).
+// Every parser refuses a duration past it, or one that is not finite, naming the field.
+inline constexpr double kMaxDurationSeconds = 1e9;
+
+// A double as an int64, rounded toward zero and saturating: NaN gives 0 and a value past
+// int64's range gives its end, where a plain cast would be undefined behaviour. The parsers'
+// bounds keep such values out of durations and counts; this is the floor under them.
+constexpr int64_t SaturatingInt64(double x) {
+  if (!(x == x)) return 0;
+  if (x >= 9.2e18) return std::numeric_limits<int64_t>::max();
+  if (x <= -9.2e18) return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(x);
+}
+
+constexpr Duration Seconds(double s) { return Duration(SaturatingInt64(s * 1e9)); }
+constexpr Duration Milliseconds(double ms) { return Duration(SaturatingInt64(ms * 1e6)); }
+constexpr Duration Microseconds(double us) { return Duration(SaturatingInt64(us * 1e3)); }
 constexpr double ToSeconds(Duration d) { return static_cast<double>(d.count()) * 1e-9; }
 constexpr double ToMilliseconds(Duration d) { return static_cast<double>(d.count()) * 1e-6; }
 
@@ -49,7 +64,7 @@ struct TokensPerSec {
 // TokensPerSec × Duration → Tokens, rounded down: a rate never grants a token it has not
 // fully accrued. Defined once, here.
 constexpr Tokens operator*(TokensPerSec r, Duration d) {
-  return Tokens(static_cast<int64_t>(r.v * ToSeconds(d)));
+  return Tokens(SaturatingInt64(r.v * ToSeconds(d)));
 }
 
 // A point on a Clock's timeline: nanoseconds since that clock's epoch (arbitrary per clock).

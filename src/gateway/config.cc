@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "tokenpool/profile.h"
+#include "tokenpool/units.h"
 
 namespace tokenpool::gateway {
 namespace {
@@ -479,14 +480,17 @@ class Reader {
       if (Status s = GetD(l, "drain_timeout_s", "limits", &c.limits.drain_timeout_s); !s.ok()) {
         return s;
       }
-      if (!(c.limits.drain_timeout_s >= 0)) {
-        return Error(l, "limits.drain_timeout_s", "must be >= 0");
+      // At most kMaxDurationSeconds (1e9): a deadline past Time's range would overflow.
+      if (!(c.limits.drain_timeout_s >= 0 && c.limits.drain_timeout_s <= kMaxDurationSeconds)) {
+        return Error(l, "limits.drain_timeout_s", "must be in [0, 1e9] seconds");
       }
-      if (!(c.limits.client_idle_timeout_s > 0)) {
-        return Error(l, "limits.client_idle_timeout_s", "must be > 0");
+      if (!(c.limits.client_idle_timeout_s > 0 &&
+            c.limits.client_idle_timeout_s <= kMaxDurationSeconds)) {
+        return Error(l, "limits.client_idle_timeout_s", "must be in (0, 1e9] seconds");
       }
-      if (!(c.limits.upstream_timeout_s > 0)) {
-        return Error(l, "limits.upstream_timeout_s", "must be > 0");
+      if (!(c.limits.upstream_timeout_s > 0 &&
+            c.limits.upstream_timeout_s <= kMaxDurationSeconds)) {
+        return Error(l, "limits.upstream_timeout_s", "must be in (0, 1e9] seconds");
       }
       c.limits.max_header_bytes = static_cast<uint32_t>(header);
       c.limits.max_body_bytes = static_cast<uint64_t>(body);

@@ -2,8 +2,11 @@
 
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <string>
+
+#include "tokenpool/units.h"
 
 namespace tokenpool::load {
 namespace {
@@ -58,13 +61,26 @@ Status LoadConfig::Validate() const {
   if (!process.empty() && !scenario_path.empty()) {
     return InvalidArgument("--process: only with --trace (a scenario names its own processes)");
   }
-  if (!(rate_rps >= 0)) return InvalidArgument("--rate: must be >= 0");
-  if (!(duration_s >= 0)) return InvalidArgument("--duration: must be >= 0");
+  if (!(rate_rps >= 0 && std::isfinite(rate_rps))) {
+    return InvalidArgument("--rate: must be a finite number >= 0");
+  }
+  // Durations at most kMaxDurationSeconds (1e9), finite: a deadline past Time's range overflows.
+  if (!(duration_s >= 0 && duration_s <= kMaxDurationSeconds)) {
+    return InvalidArgument("--duration: must be in [0, 1e9] seconds");
+  }
   if (max_connections < 1) return InvalidArgument("--max-connections: must be >= 1");
-  if (!(late_ms >= 0)) return InvalidArgument("--late-ms: must be >= 0");
-  if (!(timeout_s > 0)) return InvalidArgument("--timeout: must be > 0");
-  if (!(drain_s >= 0)) return InvalidArgument("--drain: must be >= 0");
-  if (!(connect_timeout_s > 0)) return InvalidArgument("--connect-timeout: must be > 0");
+  if (!(late_ms >= 0 && late_ms <= kMaxDurationSeconds)) {
+    return InvalidArgument("--late-ms: must be in [0, 1e9]");
+  }
+  if (!(timeout_s > 0 && timeout_s <= kMaxDurationSeconds)) {
+    return InvalidArgument("--timeout: must be in (0, 1e9] seconds");
+  }
+  if (!(drain_s >= 0 && drain_s <= kMaxDurationSeconds)) {
+    return InvalidArgument("--drain: must be in [0, 1e9] seconds");
+  }
+  if (!(connect_timeout_s > 0 && connect_timeout_s <= kMaxDurationSeconds)) {
+    return InvalidArgument("--connect-timeout: must be in (0, 1e9] seconds");
+  }
   if (max_prompt_tokens < 0) return InvalidArgument("--max-prompt-tokens: must be >= 0");
   if (max_output_tokens < 0) return InvalidArgument("--max-output-tokens: must be >= 0");
   for (size_t i = 0; i < keys.size(); ++i) {

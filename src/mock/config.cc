@@ -3,18 +3,23 @@
 #include <boost/json.hpp>
 #include <cmath>
 
+#include "tokenpool/units.h"
+
 namespace tokenpool::mock {
 
 Status FaultConfig::Validate() const {
   auto share = [](double v) { return std::isfinite(v) && v >= 0 && v <= 1; };
-  auto nonneg = [](double v) { return std::isfinite(v) && v >= 0; };
+  // At most kMaxDurationSeconds (1e9 s): a delay past Time's range would overflow.
+  auto delay_ms = [](double v) { return v >= 0 && v <= kMaxDurationSeconds * 1e3; };
   if (!share(fail_rate)) return InvalidArgument("faults.fail_rate: must be in [0, 1]");
   if (fail_status != 500 && fail_status != 503) {
     return InvalidArgument("faults.fail_status: must be 500 or 503");
   }
-  if (!nonneg(added_latency_ms)) return InvalidArgument("faults.added_latency_ms: must be >= 0");
-  if (!nonneg(first_token_stall_ms)) {
-    return InvalidArgument("faults.first_token_stall_ms: must be >= 0");
+  if (!delay_ms(added_latency_ms)) {
+    return InvalidArgument("faults.added_latency_ms: must be in [0, 1e12]");
+  }
+  if (!delay_ms(first_token_stall_ms)) {
+    return InvalidArgument("faults.first_token_stall_ms: must be in [0, 1e12]");
   }
   if (!share(drop_rate)) return InvalidArgument("faults.drop_rate: must be in [0, 1]");
   return Status::Ok();

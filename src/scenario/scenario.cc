@@ -14,6 +14,7 @@
 
 #include "tokenpool/profile.h"
 #include "tokenpool/trace.h"
+#include "tokenpool/units.h"
 
 namespace tokenpool::scenario {
 namespace {
@@ -320,7 +321,13 @@ class Reader {
       if (Status st = GetD(s, "ttft_s", sp, &ttft); !st.ok()) return st;
       if (Status st = GetD(s, "max_queue_wait_s", sp, &wait); !st.ok()) return st;
       if (Status st = GetD(s, "tpot_s", sp, &t->tpot_target_s); !st.ok()) return st;
-      if (!(ttft > 0)) return Error(s["ttft_s"], sp + ".ttft_s", "must be > 0");
+      if (!(ttft > 0 && ttft <= kMaxDurationSeconds)) {
+        return Error(s["ttft_s"], sp + ".ttft_s", "must be in (0, 1e9] seconds");
+      }
+      if (s["max_queue_wait_s"].IsDefined() && !(wait >= 0 && wait <= kMaxDurationSeconds)) {
+        return Error(s["max_queue_wait_s"], sp + ".max_queue_wait_s",
+                     "must be in [0, 1e9] seconds");
+      }
       t->slo.ttft_target = Seconds(ttft);
       // Default queue wait: the TTFT target (a request that waits longer has missed it).
       t->slo.max_queue_wait = Seconds(wait >= 0 ? wait : ttft);
@@ -411,7 +418,9 @@ class Reader {
     }
     double window = ToSeconds(c.pool_defaults.rate_window);
     if (Status s = GetD(root, "rate_window_s", "", &window); !s.ok()) return s;
-    if (!(window > 0)) return Error(root["rate_window_s"], "rate_window_s", "must be > 0");
+    if (!(window > 0 && window <= kMaxDurationSeconds)) {
+      return Error(root["rate_window_s"], "rate_window_s", "must be in (0, 1e9] seconds");
+    }
     c.pool_defaults.rate_window = Seconds(window);
     if (root["slo"].IsDefined()) {
       if (Status s = CheckKeys(root["slo"], "slo", {"ttft_p99_s", "tpot_p99_s"}); !s.ok()) {
@@ -476,6 +485,10 @@ class Reader {
       }
       double stab = ToSeconds(c.autoscale.config.scale_down_stabilization);
       if (Status s = GetD(a, "scale_down_stabilization_s", "autoscale", &stab); !s.ok()) return s;
+      if (!(stab >= 0 && stab <= kMaxDurationSeconds)) {
+        return Error(a["scale_down_stabilization_s"], "autoscale.scale_down_stabilization_s",
+                     "must be in [0, 1e9] seconds");
+      }
       c.autoscale.config.scale_down_stabilization = Seconds(stab);
     }
     if (root["capacity_events"].IsDefined()) {

@@ -6,6 +6,8 @@
 #include <set>
 #include <string>
 
+#include "tokenpool/units.h"
+
 namespace tokenpool::sim {
 namespace {
 
@@ -24,7 +26,9 @@ Status CheckArrivals(const ArrivalSpec& a, const std::string& f) {
     return InvalidArgument(f + ".rate_schedule: only with process 'poisson'");
   }
   if (a.process == ArrivalProcess::kTrace) {
-    if (!(a.rate_rps >= 0)) return InvalidArgument(f + ".rate_rps: must be >= 0");
+    if (!(a.rate_rps >= 0 && std::isfinite(a.rate_rps))) {
+      return InvalidArgument(f + ".rate_rps: must be >= 0, got " + Num(a.rate_rps));
+    }
     for (const TraceRequest& r : *a.lengths) {
       if (!r.arrival_s) {
         return InvalidArgument(f + ".trace: process 'trace' needs arrival times; " + a.source +
@@ -36,8 +40,8 @@ Status CheckArrivals(const ArrivalSpec& a, const std::string& f) {
     for (size_t i = 0; i < a.rate_schedule.size(); ++i) {
       const std::string g = f + ".rate_schedule[" + std::to_string(i) + "]";
       const RatePoint& pt = a.rate_schedule[i];
-      if (!(pt.at_s >= 0 && std::isfinite(pt.at_s))) {
-        return InvalidArgument(g + ".at_s: must be >= 0, got " + Num(pt.at_s));
+      if (!(pt.at_s >= 0 && pt.at_s <= kMaxDurationSeconds)) {
+        return InvalidArgument(g + ".at_s: must be in [0, 1e9] seconds, got " + Num(pt.at_s));
       }
       if (i > 0 && !(pt.at_s > a.rate_schedule[i - 1].at_s)) {
         return InvalidArgument(g + ".at_s: must be > the previous point's (" +
@@ -52,13 +56,19 @@ Status CheckArrivals(const ArrivalSpec& a, const std::string& f) {
   } else if (!(a.rate_rps > 0 && std::isfinite(a.rate_rps))) {
     return InvalidArgument(f + ".rate_rps: must be > 0, got " + Num(a.rate_rps));
   }
-  if (!(a.start_s >= 0)) return InvalidArgument(f + ".start_s: must be >= 0");
-  if (!(a.end_s >= 0)) return InvalidArgument(f + ".end_s: must be >= 0");
+  if (!(a.start_s >= 0 && a.start_s <= kMaxDurationSeconds)) {
+    return InvalidArgument(f + ".start_s: must be in [0, 1e9] seconds");
+  }
+  if (!(a.end_s >= 0 && a.end_s <= kMaxDurationSeconds)) {
+    return InvalidArgument(f + ".end_s: must be in [0, 1e9] seconds");
+  }
   if (a.end_s > 0 && a.end_s <= a.start_s) {
     return InvalidArgument(f + ".end_s: must be > start_s (" + Num(a.start_s) + ")");
   }
-  if (a.process == ArrivalProcess::kOnOff && !(a.on_mean_s > 0 && a.off_mean_s >= 0)) {
-    return InvalidArgument(f + ".on_mean_s: must be > 0 (and off_mean_s >= 0)");
+  if (a.process == ArrivalProcess::kOnOff &&
+      !(a.on_mean_s > 0 && a.on_mean_s <= kMaxDurationSeconds && a.off_mean_s >= 0 &&
+        a.off_mean_s <= kMaxDurationSeconds)) {
+    return InvalidArgument(f + ".on_mean_s: must be in (0, 1e9] seconds (and off_mean_s in [0, 1e9])");
   }
   return Status::Ok();
 }
@@ -107,12 +117,19 @@ bool ParseAdmissionMode(std::string_view name, AdmissionMode* mode) {
 }
 
 Status SimConfig::Validate() const {
-  if (!(duration_s > 0)) return InvalidArgument("duration_s: must be > 0");
+  // Durations at most kMaxDurationSeconds (1e9), finite: a time past Time's range overflows.
+  if (!(duration_s > 0 && duration_s <= kMaxDurationSeconds)) {
+    return InvalidArgument("duration_s: must be in (0, 1e9] seconds");
+  }
   if (!(warmup_s >= 0 && warmup_s < duration_s)) {
     return InvalidArgument("warmup_s: must be in [0, duration_s)");
   }
-  if (!(drain_s >= 0)) return InvalidArgument("drain_s: must be >= 0");
-  if (!(sample_interval_s > 0)) return InvalidArgument("sample_interval_s: must be > 0");
+  if (!(drain_s >= 0 && drain_s <= kMaxDurationSeconds)) {
+    return InvalidArgument("drain_s: must be in [0, 1e9] seconds");
+  }
+  if (!(sample_interval_s > 0 && sample_interval_s <= kMaxDurationSeconds)) {
+    return InvalidArgument("sample_interval_s: must be in (0, 1e9] seconds");
+  }
   if (pools.empty()) return InvalidArgument("pools: at least one pool is required");
   std::set<std::string> names;
   for (size_t p = 0; p < pools.size(); ++p) {
@@ -172,8 +189,8 @@ Status SimConfig::Validate() const {
     }
   }
   if (admission == AdmissionMode::kRequestRate || admission == AdmissionMode::kTokenRate) {
-    if (!(rate_limit_window_s > 0 && std::isfinite(rate_limit_window_s))) {
-      return InvalidArgument("rate_limit_window_s: must be > 0");
+    if (!(rate_limit_window_s > 0 && rate_limit_window_s <= kMaxDurationSeconds)) {
+      return InvalidArgument("rate_limit_window_s: must be in (0, 1e9] seconds");
     }
   }
   if (admission == AdmissionMode::kDedicated) {
@@ -206,9 +223,11 @@ Status SimConfig::Validate() const {
   if (categories.empty()) return InvalidArgument("categories: at least one is required");
   if (Status st = CheckCategories(categories, "categories"); !st.ok()) return st;
   if (autoscale.enabled) {
-    if (!(autoscale.interval_s > 0)) return InvalidArgument("autoscale.interval_s: must be > 0");
-    if (!(autoscale.startup_delay_s >= 0)) {
-      return InvalidArgument("autoscale.startup_delay_s: must be >= 0");
+    if (!(autoscale.interval_s > 0 && autoscale.interval_s <= kMaxDurationSeconds)) {
+      return InvalidArgument("autoscale.interval_s: must be in (0, 1e9] seconds");
+    }
+    if (!(autoscale.startup_delay_s >= 0 && autoscale.startup_delay_s <= kMaxDurationSeconds)) {
+      return InvalidArgument("autoscale.startup_delay_s: must be in [0, 1e9] seconds");
     }
     if (Status st = autoscale.config.Validate(); !st.ok()) {
       return InvalidArgument("autoscale: " + st.message());
@@ -217,7 +236,9 @@ Status SimConfig::Validate() const {
   for (size_t i = 0; i < capacity_events.size(); ++i) {
     const std::string f = "capacity_events[" + std::to_string(i) + "]";
     const CapacityEvent& e = capacity_events[i];
-    if (!(e.at_s >= 0)) return InvalidArgument(f + ".at_s: must be >= 0");
+    if (!(e.at_s >= 0 && e.at_s <= kMaxDurationSeconds)) {
+      return InvalidArgument(f + ".at_s: must be in [0, 1e9] seconds");
+    }
     if (e.pool < 0 || static_cast<size_t>(e.pool) >= pools.size()) {
       return InvalidArgument(f + ".pool: no such pool");
     }

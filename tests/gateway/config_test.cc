@@ -120,7 +120,22 @@ TEST(GatewayConfigTest, Errors) {
   EXPECT_EQ(ErrorOf(Replace(Good(), "mode: static", "linear: {sample_evry: 2}")).substr(0, 55),
             "gateway.yaml:21: estimator.linear.sample_evry: unknown ");
   EXPECT_EQ(ErrorOf(Replace(Good(), "client_idle_timeout_s: 5", "client_idle_timeout_s: 0")),
-            "gateway.yaml:23: limits.client_idle_timeout_s: must be > 0");
+            "gateway.yaml:23: limits.client_idle_timeout_s: must be in (0, 1e9] seconds");
+  // Past 1e9 s, or not finite, a timeout would overflow its deadline (1e300 s cast to
+  // nanoseconds was a deadline in the past): refused.
+  for (const char* t : {"1e300", ".inf", ".nan", "1.1e9"}) {
+    EXPECT_EQ(ErrorOf(Replace(Good(), "client_idle_timeout_s: 5",
+                              std::string("client_idle_timeout_s: 5, upstream_timeout_s: ") + t)),
+              "gateway.yaml:23: limits.upstream_timeout_s: must be in (0, 1e9] seconds")
+        << t;
+  }
+  EXPECT_EQ(ErrorOf(Replace(Good(), "client_idle_timeout_s: 5", "client_idle_timeout_s: .inf")),
+            "gateway.yaml:23: limits.client_idle_timeout_s: must be in (0, 1e9] seconds");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "client_idle_timeout_s: 5",
+                            "client_idle_timeout_s: 5, drain_timeout_s: -1")),
+            "gateway.yaml:23: limits.drain_timeout_s: must be in [0, 1e9] seconds");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "client_idle_timeout_s: 5", "client_idle_timeout_s: 1e9")),
+            "<ok>");
   EXPECT_EQ(ErrorOf("workers: -1\n" + Good()), "gateway.yaml:1: workers: must be in [0, 256]");
   EXPECT_EQ(ErrorOf("busy_poll_us: 2000000\n" + Good()),
             "gateway.yaml:1: busy_poll_us: must be in [0, 1000000]");

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 
 #include "../common/test_util.h"
@@ -110,6 +111,36 @@ TEST(LoadPlanTest, MissingTraceAndPoissonWithoutRateAreErrors) {
   p = BuildPlan(c);
   ASSERT_TRUE(p.ok()) << p.status().message();
   EXPECT_GT(p->requests.size(), 50u);
+}
+
+// A duration past 1e9 s, or one that is not finite, would overflow a deadline: refused with
+// the flag and the rule.
+TEST(LoadPlanTest, DurationsPastTheRangeAreRefusedByName) {
+  TempDir dir;
+  LoadConfig good;
+  good.trace_path = dir.Write("lengths.csv", "num_prefill_tokens,num_decode_tokens\n10,5\n");
+  good.rate_rps = 10;
+  good.duration_s = 1;
+  ASSERT_TRUE(BuildPlan(good).ok());
+  const double inf = std::numeric_limits<double>::infinity();
+  struct Case {
+    double LoadConfig::*field;
+    double value;
+    const char* message;
+  };
+  for (const Case& k : {Case{&LoadConfig::duration_s, 1e300, "--duration: must be in [0, 1e9] seconds"},
+                        Case{&LoadConfig::timeout_s, inf, "--timeout: must be in (0, 1e9] seconds"},
+                        Case{&LoadConfig::drain_s, 2e9, "--drain: must be in [0, 1e9] seconds"},
+                        Case{&LoadConfig::connect_timeout_s, inf,
+                             "--connect-timeout: must be in (0, 1e9] seconds"},
+                        Case{&LoadConfig::late_ms, inf, "--late-ms: must be in [0, 1e9]"},
+                        Case{&LoadConfig::rate_rps, inf, "--rate: must be a finite number >= 0"}}) {
+    LoadConfig c = good;
+    c.*k.field = k.value;
+    auto p = BuildPlan(c);
+    ASSERT_FALSE(p.ok()) << k.message;
+    EXPECT_EQ(p.status().message(), k.message);
+  }
 }
 
 constexpr const char* kScenario = R"(name: two-tenants

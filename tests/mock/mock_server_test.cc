@@ -414,6 +414,12 @@ TEST(MockFaultTest, FailRateByFlagAndControlEndpoint) {
   Response bad = c.Request("POST", "/control/faults", "{\"fail_rate\":2}");
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.body.find("faults.fail_rate"), std::string::npos);
+  // A delay past 1e9 s would overflow the mock's timers (JSON has no infinity; 1e300 is a
+  // number).
+  bad = c.Request("POST", "/control/faults", "{\"added_latency_ms\":1e300}");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("faults.added_latency_ms: must be in [0, 1e12]"), std::string::npos)
+      << bad.body;
   Response metrics = c.Request("GET", "/metrics");
   Exposition e = ParsePrometheus(metrics.body);
   ASSERT_EQ(e.error, "");

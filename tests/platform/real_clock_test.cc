@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <limits>
 #include <thread>
 
 namespace tokenpool {
@@ -87,6 +88,25 @@ TEST(ManualClockTest, MovesOnlyWhenTold) {
 TEST(UnitsTest, RateTimesDurationRoundsDown) {
   EXPECT_EQ(TokensPerSec{240.0} * Seconds(2.5), Tokens(600));
   EXPECT_EQ(TokensPerSec{1.0} * Milliseconds(999), Tokens(0));
+}
+
+// A conversion out of int64's range saturates (a plain cast is undefined behaviour, and on
+// x86 gives INT64_MIN: a timeout of 1e300 s would have been a deadline in the past).
+TEST(UnitsTest, ConversionsSaturateInsteadOfOverflowing) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  EXPECT_EQ(Seconds(1e300).count(), kMax);
+  EXPECT_EQ(Seconds(std::numeric_limits<double>::infinity()).count(), kMax);
+  EXPECT_EQ(Seconds(-1e300).count(), kMin);
+  EXPECT_EQ(Seconds(std::numeric_limits<double>::quiet_NaN()).count(), 0);
+  EXPECT_EQ(Milliseconds(1e20).count(), kMax);
+  EXPECT_EQ(Microseconds(-1e20).count(), kMin);
+  EXPECT_EQ((TokensPerSec{1e300} * Seconds(1)), Tokens(kMax));
+  // Inside the range nothing changes, up to the longest duration a parser accepts.
+  EXPECT_EQ(Seconds(kMaxDurationSeconds).count(), 1'000'000'000'000'000'000);
+  EXPECT_EQ(Seconds(-2.5).count(), -2'500'000'000);
+  EXPECT_GT(Time::FromNanos(0) + Seconds(kMaxDurationSeconds) + Seconds(kMaxDurationSeconds),
+            Time::FromNanos(0));
 }
 
 }  // namespace

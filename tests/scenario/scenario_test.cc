@@ -67,6 +67,28 @@ TEST_F(ScenarioTest, ValidationErrorNamesFileLineAndField) {
   EXPECT_EQ(ErrorOf(text), "e1.yaml:9: pools[0].replicas: must be >= 1");
 }
 
+// A duration past 1e9 s or not finite would overflow virtual time: refused with the field.
+TEST_F(ScenarioTest, DurationsPastTheRangeAreRefused) {
+  auto with = [](const std::string& from, const std::string& to) {
+    std::string text = Good();
+    text.replace(text.find(from), from.size(), to);
+    return text;
+  };
+  EXPECT_EQ(ErrorOf(with("duration_s: 20", "duration_s: .inf")),
+            "e1.yaml:3: duration_s: must be in (0, 1e9] seconds");
+  EXPECT_EQ(ErrorOf(with("duration_s: 20", "duration_s: 20\nrate_window_s: 1e300")),
+            "e1.yaml:4: rate_window_s: must be in (0, 1e9] seconds");
+  EXPECT_EQ(ErrorOf(with("share: 1, guarantee_share: 0.5",
+                         "share: 1, guarantee_share: 0.5, slo: {ttft_s: .inf}")),
+            "e1.yaml:16: tenants[0].slo.ttft_s: must be in (0, 1e9] seconds");
+  EXPECT_EQ(ErrorOf(with("share: 1, guarantee_share: 0.5",
+                         "share: 1, guarantee_share: 0.5, slo: {ttft_s: 2, max_queue_wait_s: -1}")),
+            "e1.yaml:16: tenants[0].slo.max_queue_wait_s: must be in [0, 1e9] seconds");
+  EXPECT_EQ(ErrorOf(with("share: 1, guarantee_share: 0.5",
+                         "share: 1, guarantee_share: 0.5, slo: {ttft_s: 1e9}")),
+            "OK");
+}
+
 TEST_F(ScenarioTest, UnknownFieldBadTypeAndMissingField) {
   EXPECT_EQ(
       ErrorOf(Good("    replica: 3\n")).rfind("e1.yaml:10: pools[0].replica: unknown field", 0),

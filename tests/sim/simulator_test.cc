@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -206,6 +207,23 @@ TEST(SimulatorTest, ValidateNamesTheField) {
   c = TwoPools();
   c.workload->lengths = std::make_shared<std::vector<TraceRequest>>();
   EXPECT_NE(RunSimulation(c, {}).status().message().find("workload.lengths"), std::string::npos);
+  // Durations past 1e9 s or not finite would overflow virtual time (1e300 s cast to
+  // nanoseconds was undefined behaviour).
+  c = TwoPools();
+  c.duration_s = 1e300;
+  EXPECT_EQ(RunSimulation(c, {}).status().message(), "duration_s: must be in (0, 1e9] seconds");
+  c = TwoPools();
+  c.sample_interval_s = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(RunSimulation(c, {}).status().message(),
+            "sample_interval_s: must be in (0, 1e9] seconds");
+  c = TwoPools();
+  c.drain_s = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_EQ(RunSimulation(c, {}).status().message(), "drain_s: must be in [0, 1e9] seconds");
+  c = TwoPools();
+  c.autoscale.enabled = true;
+  c.autoscale.startup_delay_s = 1e12;
+  EXPECT_EQ(RunSimulation(c, {}).status().message(),
+            "autoscale.startup_delay_s: must be in [0, 1e9] seconds");
 }
 
 TEST(SimulatorTest, ArrivalProcessesKeepTheirMeanRate) {
