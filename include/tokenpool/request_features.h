@@ -118,13 +118,20 @@ struct ByteStats {
 
 enum class Endpoint : uint8_t { kChatCompletions, kCompletions };
 
+// Bounds of a request's counts, refused past them by the parser (400, naming the field):
+// max_tokens / max_completion_tokens at most 10^9 (past any model's context, and far enough
+// inside int64 that prompt + output never overflows), n / best_of at most 128 (OpenAI's limit).
+inline constexpr int64_t kMaxRequestTokens = 1'000'000'000;
+inline constexpr int64_t kMaxChoices = 128;
+
 struct RequestFeatures {
   Endpoint endpoint = Endpoint::kChatCompletions;
   std::string model;  // assigned in place: keeps its capacity across Parse() calls
   bool stream = false;
   bool include_usage = false;     // stream_options.include_usage
   bool has_max_tokens = false;    // max_completion_tokens or max_tokens present
-  int64_t max_output_tokens = 0;  // max_completion_tokens, else max_tokens
+  int64_t max_output_tokens = 0;  // max_completion_tokens, else max_tokens (<= kMaxRequestTokens)
+  int64_t sequences = 1;          // choices generated: max(n, best_of), in [1, kMaxChoices]
 
   int64_t text_bytes = 0;        // content strings and text parts (== text.bytes)
   int64_t structured_bytes = 0;  // JSON text of tools/functions, tool_calls, response_format

@@ -1640,7 +1640,7 @@ class Server {
         } else {
           SettleWith(held, f, plan,
                      {.prompt = Tokens(plan.estimate.prompt_tokens),
-                      .completion = Tokens(plan.estimate.output_reserve)},
+                      .completion = plan.cost.output},
                      false, rec);
         }
       }

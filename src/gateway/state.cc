@@ -146,9 +146,11 @@ RoutePlan GatewayState::Plan(const RequestFeatures& f, std::string_view category
     return plan;
   }
   plan.pool = it->second[static_cast<size_t>(d.pool)];
-  // The reservation holds the conservative prompt estimate: KV is what overload costs.
+  // The reservation holds the conservative prompt estimate: KV is what overload costs. With
+  // n (or best_of) choices the prompt is held once and each choice may reach the output
+  // reserve, as vLLM generates and counts them; the route is by one sequence's length.
   plan.cost = RequestCost{.prompt = Tokens(plan.estimate.routing_prompt_tokens),
-                          .output = Tokens(plan.estimate.output_reserve)};
+                          .output = Tokens(plan.estimate.output_reserve * f.sequences)};
   return plan;
 }
 

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -74,15 +75,19 @@ Status TypeOf(od::value& v, const Path& p, od::json_type* t) {
   return Status::Ok();
 }
 
-// A non-negative integer, or null (then *present stays false).
-Status ReadCount(od::value& v, const Path& p, int64_t* out, bool* present) {
+// An integer in [lo, hi], or null (then *present stays false).
+Status ReadCount(od::value& v, const Path& p, int64_t lo, int64_t hi, int64_t* out,
+                 bool* present) {
   od::json_type t{};
   if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
   if (t == od::json_type::null) return Status::Ok();
   if (t != od::json_type::number) return TypeError(p, "integer", t);
   int64_t n = 0;
   if (v.get_int64().get(n)) return InvalidArgument(p.ToString() + ": expected an integer");
-  if (n < 0) return InvalidArgument(p.ToString() + ": must be >= 0");
+  if (n < lo || n > hi) {
+    return InvalidArgument(p.ToString() + ": must be in [" + std::to_string(lo) + ", " +
+                           std::to_string(hi) + "], got " + std::to_string(n));
+  }
   *out = n;
   *present = true;
   return Status::Ok();
@@ -375,12 +380,25 @@ class RequestParser::Impl {
         has_model = true;
       } else if (key == "max_completion_tokens") {
         p.field = "max_completion_tokens";
-        if (Status s = ReadCount(value, p, &max_completion, &has_max_completion); !s.ok()) {
+        if (Status s = ReadCount(value, p, 0, kMaxRequestTokens, &max_completion,
+                                 &has_max_completion);
+            !s.ok()) {
           return s;
         }
       } else if (key == "max_tokens") {
         p.field = "max_tokens";
-        if (Status s = ReadCount(value, p, &max_tokens, &has_max_tokens); !s.ok()) return s;
+        if (Status s = ReadCount(value, p, 0, kMaxRequestTokens, &max_tokens, &has_max_tokens);
+            !s.ok()) {
+          return s;
+        }
+      } else if (key == "n" || key == "best_of") {
+        // Choices generated (best_of: completions, at least n): each is a sequence of up to
+        // max_tokens, all of them held in the KV cache and counted in usage.completion_tokens.
+        p.field = key == "n" ? "n" : "best_of";
+        int64_t k = 1;
+        bool present = false;
+        if (Status s = ReadCount(value, p, 1, kMaxChoices, &k, &present); !s.ok()) return s;
+        f->sequences = std::max(f->sequences, k);
       } else if (key == "stream") {
         p.field = "stream";
         if (Status s = ReadBool(value, p, &f->stream); !s.ok()) return s;

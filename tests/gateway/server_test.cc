@@ -297,6 +297,17 @@ TEST_F(GatewayServerTest, Errors) {
   r = c.Request("POST", "/v1/chat/completions", Chat("m", 40000, false), Auth(kAcme));
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("\"context_length_exceeded\""), std::string::npos) << r.body;
+  // Before the parser's bound, prompt + INT64_MAX overflowed to a budget that fit the short
+  // pool: admitted, and the mock's own check overflowed the same way and generated on.
+  r = c.Request("POST", "/v1/chat/completions",
+                "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                "\"max_tokens\":9223372036854775807}",
+                Auth(kAcme));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("max_tokens: must be in [0, 1000000000]"), std::string::npos) << r.body;
+  r = c.Request("POST", "/v1/chat/completions", Chat("m", 1000000000, false), Auth(kAcme));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("\"context_length_exceeded\""), std::string::npos) << r.body;
   r = c.Request("POST", "/v1/chat/completions", "{\"model\":", Auth(kAcme));
   EXPECT_EQ(r.status, 400);
   boost::json::value v = boost::json::parse(r.body);
@@ -649,6 +660,45 @@ TEST_F(GatewayServerTest, ClientGoneWhileBackendWorksReleases) {
     if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_TRUE(released);  // within 1 s, not after the generation
+}
+
+// A request for n choices holds its prompt once and n output reserves (vLLM generates and
+// counts each choice); its route is by one choice's length. Before, n was ignored: n = 4
+// held one reserve. The mock serves one choice whatever n, so only the hold is checked here.
+TEST_F(GatewayServerTest, ChoicesHoldOneOutputReserveEach) {
+  std::vector<double> held;
+  for (const char* extra : {"", ",\"n\":4"}) {
+    {
+      Client c(gateway_->port());
+      ASSERT_TRUE(
+          c.Send("POST", "/v1/chat/completions", Chat("m", 2000, false, extra), Auth(kAcme)));
+      double kv = 0;
+      for (int i = 0; i < 200 && kv == 0; ++i) {  // until the gateway has admitted it
+        kv = InUse("short", "kv_tokens");
+        if (kv == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      held.push_back(kv);
+    }  // the client leaves: released (ClientGoneWhileBackendWorksReleases)
+    bool released = false;
+    for (int i = 0; i < 100 && !released; ++i) {
+      released = Pool("short").at("open_reservations").to_number<int64_t>() == 0;
+      if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(released);
+  }
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_GT(held[0], 2000);  // prompt + 2,000
+  EXPECT_LT(held[0], 2100);
+  EXPECT_EQ(held[1] - held[0], 3 * 2000);  // the same prompt, three more reserves
+  // 4 x 2,000 would not fit a context of 8,192 but each choice does: routed to short.
+  Client c(gateway_->port());
+  Response r = c.Request("POST", "/v1/chat/completions", Chat("m", 2, false, ",\"n\":4"),
+                         Auth(kAcme));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["x-tokenpool-pool"], "short");
+  r = c.Request("POST", "/v1/chat/completions", Chat("m", 2, false, ",\"n\":129"), Auth(kAcme));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("n: must be in [1, 128], got 129"), std::string::npos) << r.body;
 }
 
 // The client is watched only once the backend has taken LateWatches::kAfter (10 ms): a client

@@ -50,6 +50,26 @@ TEST(RequestParserTest, MaxTokensAloneAndAbsent) {
                   .ok());
   EXPECT_FALSE(f.has_max_tokens);
   EXPECT_FALSE(f.stream);
+  // The largest count accepted: 10^9 (9223372036854775807 overflowed prompt + output, and
+  // the budget that came out negative fit the short pool).
+  ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"content":"x"}],"max_tokens":1000000000})",
+                        &f)
+                  .ok());
+  EXPECT_EQ(f.max_output_tokens, kMaxRequestTokens);
+}
+
+TEST(RequestParserTest, ChoicesAreSequences) {
+  RequestFeatures f;
+  ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"content":"x"}]})", &f).ok());
+  EXPECT_EQ(f.sequences, 1);
+  ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"content":"x"}],"n":4})", &f).ok());
+  EXPECT_EQ(f.sequences, 4);
+  ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"content":"x"}],"n":null})", &f).ok());
+  EXPECT_EQ(f.sequences, 1);  // starts clean: Clear() before each parse
+  ASSERT_TRUE(ParseBody(R"({"model":"m","prompt":"x","n":2,"best_of":5})", &f).ok());
+  EXPECT_EQ(f.sequences, 5);
+  ASSERT_TRUE(ParseBody(R"({"model":"m","prompt":"x","best_of":3,"n":6})", &f).ok());
+  EXPECT_EQ(f.sequences, 6);
 }
 
 TEST(RequestParserTest, ContentPartsToolsAndImages) {
@@ -152,7 +172,19 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"model":"m","messages":[{"content":"a","tool_calls":"x"}]})",
                 StatusCode::kInvalidArgument, "messages[0].tool_calls: expected array or null"},
         BadCase{R"({"model":"m","messages":[{"content":"a"}],"max_tokens":-1})",
-                StatusCode::kInvalidArgument, "max_tokens: must be >= 0"},
+                StatusCode::kInvalidArgument, "max_tokens: must be in [0, 1000000000], got -1"},
+        BadCase{R"({"model":"m","messages":[{"content":"a"}],"max_tokens":9223372036854775807})",
+                StatusCode::kInvalidArgument,
+                "max_tokens: must be in [0, 1000000000], got 9223372036854775807"},
+        BadCase{R"({"model":"m","messages":[{"content":"a"}],"max_completion_tokens":1000000001})",
+                StatusCode::kInvalidArgument,
+                "max_completion_tokens: must be in [0, 1000000000], got 1000000001"},
+        BadCase{R"({"model":"m","messages":[{"content":"a"}],"n":0})",
+                StatusCode::kInvalidArgument, "n: must be in [1, 128], got 0"},
+        BadCase{R"({"model":"m","prompt":"a","best_of":129})", StatusCode::kInvalidArgument,
+                "best_of: must be in [1, 128], got 129"},
+        BadCase{R"({"model":"m","messages":[{"content":"a"}],"n":1.5})",
+                StatusCode::kInvalidArgument, "n: expected an integer"},
         BadCase{R"({"model":"m","messages":[{"content":"a"}],"max_tokens":"9"})",
                 StatusCode::kInvalidArgument, "max_tokens: expected integer, got string"},
         BadCase{R"({"model":"m","messages":[{"content":"a"}],"stream":"yes"})",
