@@ -1211,6 +1211,17 @@ class Server {
       co_return co_await Reject(s, req, 400, st.message(), "invalid_request_error",
                                 "invalid_request", &rec);
     }
+    // The body's kind must be the path's (the parser tells them by messages / prompt): a
+    // completions body sent to the chat path would be the backend's 400, in its own format.
+    if (const bool chat_path = req.target.starts_with("/v1/chat/");
+        chat_path != (features->endpoint == Endpoint::kChatCompletions)) {
+      co_return co_await Reject(s, req, 400,
+                                chat_path ? "messages: required by /v1/chat/completions (prompt "
+                                            "is a field of /v1/completions)"
+                                          : "prompt: required by /v1/completions (messages is a "
+                                            "field of /v1/chat/completions)",
+                                "invalid_request_error", "invalid_request", &rec);
+    }
     rec.model = features->model;
     rec.stream = features->stream;
     const std::string_view category = req.category;

@@ -308,6 +308,17 @@ TEST_F(GatewayServerTest, Errors) {
   r = c.Request("POST", "/v1/chat/completions", Chat("m", 1000000000, false), Auth(kAcme));
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("\"context_length_exceeded\""), std::string::npos) << r.body;
+  // A body of the other endpoint's kind: the gateway's 400, not the backend's.
+  r = c.Request("POST", "/v1/chat/completions", "{\"model\":\"m\",\"prompt\":\"hi\"}",
+                Auth(kAcme));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("\"message\":\"messages: required by /v1/chat/completions"),
+            std::string::npos)
+      << r.body;
+  r = c.Request("POST", "/v1/completions?x=1", Chat("m", 8, false), Auth(kAcme));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("\"message\":\"prompt: required by /v1/completions"), std::string::npos)
+      << r.body;
   r = c.Request("POST", "/v1/chat/completions", "{\"model\":", Auth(kAcme));
   EXPECT_EQ(r.status, 400);
   boost::json::value v = boost::json::parse(r.body);
