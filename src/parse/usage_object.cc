@@ -35,6 +35,9 @@ bool ReadUsageCounts(std::string_view object, int64_t* prompt_tokens, int64_t* c
     }
   }
   if (!have_prompt || !have_completion) return false;
+  if (prompt < 0 || prompt > kMaxUsageTokens || completion < 0 || completion > kMaxUsageTokens) {
+    return false;
+  }
   // The whole object is well formed: the loop above stops at the first error it meets.
   *prompt_tokens = prompt;
   *completion_tokens = completion;

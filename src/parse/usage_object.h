@@ -16,8 +16,14 @@
 
 namespace tokenpool::parse {
 
+// The most tokens one count of a usage object may say: 10^12, far past any request's (its
+// output at most 10^9 per choice, 128 choices) and far enough inside int64 that the sums the
+// token pools keep never overflow.
+inline constexpr int64_t kMaxUsageTokens = 1'000'000'000'000;
+
 // True when `object` starts with a JSON object whose prompt_tokens and completion_tokens are
-// integers (other members, nested ones included, are skipped); false for anything else. What
+// integers in [0, kMaxUsageTokens] (other members, nested ones included, are skipped); false
+// for anything else: a backend's negative or absurd count is not a usage to settle with. What
 // follows the object's closing brace (the rest of the document it was found in) is not read.
 bool ReadUsageCounts(std::string_view object, int64_t* prompt_tokens, int64_t* completion_tokens);
 

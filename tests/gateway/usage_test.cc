@@ -54,6 +54,14 @@ TEST(UsageTest, ReadsPromptAndCompletionTokens) {
   EXPECT_FALSE(ReadUsage(R"({"usage":{"prompt_tokens":1,"completion_tokens":2,}})", &u));
   EXPECT_FALSE(ReadUsage(R"({"usage":{"prompt_tokens":1 "completion_tokens":2}})", &u));
   EXPECT_FALSE(ReadUsage(R"({"usage":{"prompt_tokens":-},"completion_tokens":2}})", &u));
+  // A negative or absurd count is not a usage (settled as the estimate instead): a count near
+  // INT64_MAX overflowed the pools' sums.
+  EXPECT_FALSE(ReadUsage(R"({"usage":{"prompt_tokens":-5,"completion_tokens":2}})", &u));
+  EXPECT_FALSE(
+      ReadUsage(R"({"usage":{"prompt_tokens":1,"completion_tokens":9223372036854775807}})", &u));
+  EXPECT_FALSE(ReadUsage(R"({"usage":{"prompt_tokens":1000000000001,"completion_tokens":0}})", &u));
+  ASSERT_TRUE(ReadUsage(R"({"usage":{"prompt_tokens":1000000000000,"completion_tokens":0}})", &u));
+  EXPECT_EQ(u.prompt.v, 1'000'000'000'000);
 }
 
 TEST(UsageTest, ScansWholeServerSentEvents) {
