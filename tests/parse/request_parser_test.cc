@@ -210,6 +210,88 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"{\"model\":\"m\",\"messages\":[{\"content\":\"\xFF\"}]}",
                 StatusCode::kInvalidArgument, "malformed JSON"}));
 
+// Mutated bodies (bytes flipped, cut, duplicated, JSON tokens inserted; seeded, so the same
+// cases every run) never crash the parser (the sanitizer build checks its memory), give
+// either features or InvalidArgument, and features within their bounds whatever came in.
+TEST(RequestParserTest, MutatedBodiesGiveFeaturesOrAnError) {
+  const std::vector<std::string> seeds = {
+      R"({"model":"m","stream":true,"stream_options":{"include_usage":true},"n":2,)"
+      R"("messages":[{"role":"system","content":"Be brief. \u00e9\ud83d\ude00"},)"
+      R"({"role":"user","content":[{"type":"text","text":"code: if (a<b) {x=\"y\";}"},)"
+      R"({"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]},)"
+      R"({"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function",)"
+      R"("function":{"name":"f","arguments":"{\"q\":1}"}}]}],)"
+      R"("tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],)"
+      R"("response_format":{"type":"json_object"},"max_tokens":64})",
+      R"({"model":"m","prompt":["one","two"],"best_of":3,"max_completion_tokens":5})",
+      R"({"model":"m","prompt":[1,2,3,4],"max_tokens":null,"stream":false})",
+  };
+  const char* tokens[] = {"{", "}", "[", "]", ",", ":", "\"", "\\", "null", "-1", "1e400",
+                          "\"n\":0", "\"max_tokens\":9223372036854775807", "\xff", "\\u0000",
+                          "\\ud800", "{\"a\":[[[[[[[[]]]]]]]]}"};
+  uint64_t state = 0x9E3779B97F4A7C15ull;
+  auto next = [&state](uint64_t bound) {  // splitmix64
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (z ^ (z >> 31)) % bound;
+  };
+  RequestParser parser;  // reused, as a worker's is
+  RequestFeatures f;
+  int parsed = 0, refused = 0;
+  for (const std::string& seed : seeds) {
+    ASSERT_TRUE(parser.Parse(seed, &f).ok()) << seed;
+    for (int i = 0; i < 3000; ++i) {
+      std::string body = seed;
+      for (uint64_t m = 1 + next(3); m > 0 && !body.empty(); --m) {
+        const size_t at = next(body.size());
+        switch (next(5)) {
+          case 0:
+            body[at] = static_cast<char>(next(256));
+            break;
+          case 1:
+            body.resize(at);
+            break;
+          case 2:
+            body.erase(at, 1 + next(8));
+            break;
+          case 3:
+            body.insert(at, tokens[next(std::size(tokens))]);
+            break;
+          default:
+            body.insert(at, body.substr(at, next(16)));
+            break;
+        }
+      }
+      const Status s = parser.Parse(body, &f);
+      if (!s.ok()) {
+        ++refused;
+        EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString() << "\n" << body;
+        EXPECT_FALSE(s.message().empty());
+        continue;
+      }
+      ++parsed;
+      EXPECT_LE(f.text_bytes, static_cast<int64_t>(body.size())) << body;
+      EXPECT_GE(f.text_bytes, 0);
+      EXPECT_GE(f.messages, 1) << body;
+      EXPECT_GE(f.tool_calls, 0);
+      EXPECT_GE(f.tool_definitions, 0);
+      EXPECT_GE(f.images, 0);
+      EXPECT_GE(f.prompt_token_ids, 0);
+      EXPECT_GE(f.sequences, 1);
+      EXPECT_LE(f.sequences, kMaxChoices);
+      EXPECT_GE(f.max_output_tokens, 0);
+      EXPECT_LE(f.max_output_tokens, kMaxRequestTokens);
+      EXPECT_FALSE(f.model.empty() && body.find("\"model\":\"\"") == std::string::npos) << body;
+    }
+  }
+  RecordProperty("parsed", parsed);
+  RecordProperty("refused", refused);
+  // Both outcomes are exercised (the mutations are neither all harmless nor all fatal).
+  EXPECT_GT(parsed, 500);
+  EXPECT_GT(refused, 3000);
+}
+
 TEST(RequestParserTest, OversizedBodyIsOutOfRange) {
   RequestParser parser(ParserConfig{.max_body_bytes = 100});
   RequestFeatures f;
