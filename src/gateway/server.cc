@@ -1097,12 +1097,12 @@ class Server {
         return state_->pool(pool).pool->SnapshotEntitlement(ref);
       }();
       if (snap.ok()) {
+        // Saturating: an entitlement's burst may be any finite number (1e308 is accepted), and
+        // a double past int64's range cast to it is undefined (it printed INT64_MIN).
         const auto per_min = [per_wall_min](double tokens_per_s) {
-          return std::to_string(static_cast<int64_t>(std::max(0.0, tokens_per_s) * per_wall_min));
+          return std::to_string(SaturatingInt64(std::max(0.0, tokens_per_s) * per_wall_min));
         };
-        const auto count = [](double v) {
-          return std::to_string(static_cast<int64_t>(std::max(0.0, v)));
-        };
+        const auto count = [](double v) { return std::to_string(SaturatingInt64(std::max(0.0, v))); };
         res.set("x-ratelimit-limit-tokens", per_min(snap->burst.token_rate));
         res.set("x-ratelimit-remaining-tokens",
                 per_min(snap->burst_ceiling.token_rate - snap->in_use.token_rate));

@@ -365,6 +365,24 @@ TEST_F(GatewayServerTest, OverEntitlementIs429WithHeaders) {
   EXPECT_EQ(InUse("short", "concurrency"), 0);
 }
 
+// An entitlement may have any finite burst: the 429's headers saturate instead of casting a
+// double past int64's range (they said -9223372036854775808).
+TEST_F(GatewayServerTest, RateLimitHeadersOfAHugeBurstSaturate) {
+  Client a(admin_port_);
+  Response r = a.Request("POST", "/admin/entitlements",
+                         "{\"tenant\":\"small\",\"pool\":\"keyless\",\"class\":\"spot\",\"burst\":{\"token_rate\":1e308,"
+                         "\"kv_tokens\":1e308,\"concurrency\":1e308},\"quotas\":{\"minute\":20}}",
+                         Auth(kAdmin));
+  ASSERT_EQ(r.status, 201) << r.body;
+  Client c(gateway_->port());
+  r = c.Request("POST", "/v1/chat/completions", Chat("keyless-model", 100, false), Auth(kSmall));
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_NE(r.body.find("\"insufficient_quota\""), std::string::npos) << r.body;
+  EXPECT_EQ(r.headers["x-ratelimit-limit-tokens"], "9223372036854775807");
+  EXPECT_EQ(r.headers["x-ratelimit-limit-requests"], "9223372036854775807");
+  EXPECT_EQ(a.Request("DELETE", "/admin/entitlements/small/keyless", "", Auth(kAdmin)).status, 200);
+}
+
 TEST_F(GatewayServerTest, BackendDownIs502Then503AndReleases) {
   Client c(gateway_->port());
   // The first request finds the only instance down (502) and marks it unhealthy; the next
