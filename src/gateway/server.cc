@@ -819,8 +819,14 @@ class Server {
     Stop();
   }
 
-  net::awaitable<bool> Reply(tcp::socket& s, StringResponse& res) {
+  // `head_only`: the answer to a HEAD request, its header alone (Content-Length as a GET's).
+  net::awaitable<bool> Reply(tcp::socket& s, StringResponse& res, bool head_only = false) {
     res.prepare_payload();
+    if (head_only) {
+      http::response_serializer<http::string_body> sr{res};
+      auto [ec, n] = co_await http::async_write_header(s, sr, kTuple);
+      co_return !ec && res.keep_alive();
+    }
     auto [ec, n] = co_await http::async_write(s, res, kTuple);
     co_return !ec && res.keep_alive();
   }
@@ -835,7 +841,7 @@ class Server {
       rec->status = status;
     }
     res.body() = std::move(body);
-    co_return co_await Reply(s, res);
+    co_return co_await Reply(s, res, req.method == http::verb::head);
   }
 
   net::awaitable<bool> ReplyError(tcp::socket& s, const ClientRequest& req, int status,
@@ -999,11 +1005,14 @@ class Server {
 
   // The other endpoints: apart, so that Handle's coroutine frame stays small (see above).
   net::awaitable<bool> HandleOther(tcp::socket& s, ClientRequest& req, std::string_view target) {
-    const bool get = req.method == http::verb::get;
+    // HEAD: as GET, without the body (and every answer to a HEAD, errors included, has none:
+    // a body there would be read as the start of the next answer on a keep-alive connection).
+    const bool head = req.method == http::verb::head;
+    const bool get = req.method == http::verb::get || head;
     if (get && target == "/health") {
       StringResponse res{http::status::ok, req.version};
       Common(res, req);
-      co_return co_await Reply(s, res);
+      co_return co_await Reply(s, res, head);
     }
     if (get && target == "/metrics") co_return co_await Metrics(s, req);
     if (get && target == "/v1/models") {
@@ -1067,7 +1076,7 @@ class Server {
       metrics_.Collect(*state_);
     }
     res.body() = metrics_.Serialize();
-    co_return co_await Reply(s, res);
+    co_return co_await Reply(s, res, req.method == http::verb::head);
   }
 
   // 429 with OpenAI's rate-limit headers, computed from the entitlement: tokens per minute at

@@ -335,6 +335,26 @@ TEST_F(GatewayServerTest, Errors) {
   EXPECT_EQ(r.status, 401);
 }
 
+// HEAD answers as GET without the body, errors included: pipelined on one connection, each
+// answer starts where the last one's header ended (a 404 with its JSON body broke this).
+TEST_F(GatewayServerTest, HeadAnswersHaveNoBody) {
+  Client c(gateway_->port());
+  ASSERT_TRUE(c.Send("HEAD", "/v1/models", "", Auth(kAcme)));
+  ASSERT_TRUE(c.Send("HEAD", "/nope", "", Auth(kAcme)));
+  ASSERT_TRUE(c.Send("HEAD", "/health", "", {}));
+  ASSERT_TRUE(c.Send("GET", "/v1/models", "", Auth(kAcme)));
+  Response models = c.ReadHead();
+  EXPECT_EQ(models.status, 200);
+  EXPECT_GT(std::atoi(models.headers["content-length"].c_str()), 10);  // a GET's length
+  EXPECT_EQ(c.ReadHead().status, 404);
+  EXPECT_EQ(c.ReadHead().status, 200);
+  Response get = c.ReadHead();
+  EXPECT_EQ(get.status, 200);
+  c.ReadBody(&get);
+  EXPECT_EQ(get.headers["content-length"], models.headers["content-length"]);
+  EXPECT_NE(get.body.find("\"dead-model\""), std::string::npos) << get.body;
+}
+
 TEST_F(GatewayServerTest, BodyTooLargeIs413) {
   Client c(gateway_->port());
   std::string big = Chat("m", 8, false, ",\"pad\":\"" + std::string(100000, 'x') + "\"");
