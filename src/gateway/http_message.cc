@@ -19,6 +19,7 @@ void ClientRequest::Clear() {
   target.clear();
   version = 11;
   keep_alive = true;
+  expect_continue = false;
   authorization.clear();
   request_id.clear();
   category.clear();
@@ -94,6 +95,9 @@ void ClientRequestParser::on_field_impl(http::field f, string_view name, string_
       have_category_ = true;  // and forwarded, as before
     }
   } else if (!ForwardsHeader(f, n)) {
+    if (f == http::field::expect && boost::beast::iequals(value, "100-continue")) {
+      r_->expect_continue = true;
+    }
     return;
   }
   AppendField(&r_->forward, n, v);

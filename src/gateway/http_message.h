@@ -31,6 +31,8 @@ struct ClientRequest {
   std::string target;
   unsigned version = 11;
   bool keep_alive = true;
+  // `Expect: 100-continue`: the client waits for a 100 (Continue) before it sends the body.
+  bool expect_continue = false;
   // The first of each of these fields; empty when absent.
   std::string authorization;
   std::string request_id;  // x-request-id

@@ -53,6 +53,17 @@ class Client {
 
   bool connected() const { return connected_; }
 
+  // Sends `bytes` as they are.
+  bool SendRaw(const std::string& bytes) {
+    size_t off = 0;
+    while (off < bytes.size()) {
+      ssize_t n = send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      off += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
   bool Send(const std::string& method, const std::string& path, const std::string& body,
             const std::map<std::string, std::string>& headers) {
     std::string req = method + " " + path + " HTTP/1.1\r\nHost: localhost\r\n";

@@ -355,6 +355,30 @@ TEST_F(GatewayServerTest, HeadAnswersHaveNoBody) {
   EXPECT_NE(get.body.find("\"dead-model\""), std::string::npos) << get.body;
 }
 
+// `Expect: 100-continue`: the client sends its head alone and its body only after the 100
+// (Continue); then the request is served as usual, and the next one on the connection too.
+TEST_F(GatewayServerTest, ExpectContinueGetsA100BeforeTheBody) {
+  Client c(gateway_->port());
+  const std::string body = Chat("m", 4, false);
+  ASSERT_TRUE(c.SendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                        std::string(kAcme) +
+                        "\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+                        "Content-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n"));
+  Response cont = c.ReadHead();  // before any body was sent: only a 100 can come
+  EXPECT_EQ(cont.status, 100);
+  ASSERT_TRUE(c.SendRaw(body));
+  Response r = c.ReadHead();
+  EXPECT_EQ(r.status, 200);
+  c.ReadBody(&r);
+  EXPECT_NE(r.body.find("\"usage\""), std::string::npos) << r.body;
+  // A head and body sent together with the header get no 100 (the body is there already).
+  std::map<std::string, std::string> headers = Auth(kAcme);
+  headers["Expect"] = "100-continue";
+  r = c.Request("POST", "/v1/chat/completions", body, headers);
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
 TEST_F(GatewayServerTest, BodyTooLargeIs413) {
   Client c(gateway_->port());
   std::string big = Chat("m", 8, false, ",\"pad\":\"" + std::string(100000, 'x') + "\"");
