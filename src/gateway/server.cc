@@ -1717,13 +1717,15 @@ class Server {
     bool head_sent = false;
     std::string& wire = conn.wire;
     wire.clear();
+    // HTTP/1.0 has no chunked coding: its stream goes out as it comes and ends at the close.
+    const bool chunked = req.version >= 11;
     const auto append_head = [&] {
       HeadWriter h(&wire);
       h.StatusLine(req.version, 200);
       DebugHeaders(h, rec);
       h.Put("Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n");
-      h.Put("Transfer-Encoding: chunked\r\n");
-      h.End(req.version, req.keep_alive && !draining_);
+      if (chunked) h.Put("Transfer-Encoding: chunked\r\n");
+      h.End(req.version, chunked && req.keep_alive && !draining_);
       head_sent = true;
     };
 
@@ -1749,6 +1751,10 @@ class Server {
       const auto append_chunk = [&](std::string_view data) {
         if (!head_sent) append_head();
         HeadWriter h(&wire, 32);  // the size line; long data is appended (HeadWriter::PutLong)
+        if (!chunked) {
+          h.Put(data);
+          return;
+        }
         h.Uint(data.size(), 16);
         h.Put("\r\n");
         h.Put(data);
@@ -1804,7 +1810,7 @@ class Server {
       const bool done_now = !rd_ec && rp.is_done();
       if (done_now) {
         if (!head_sent) append_head();
-        wire += "0\r\n\r\n";
+        if (chunked) wire += "0\r\n\r\n";
         last_sent = true;
         // Settled before the client sees the end (see Held::Done).
         SettleStream(held, f, plan, have_usage, usage, content_events, rec);
@@ -1838,7 +1844,7 @@ class Server {
       co_return false;  // the client sees the stream cut
     }
     rec.status = 200;
-    co_return last_sent&& req.keep_alive && !draining_;
+    co_return last_sent && chunked && req.keep_alive && !draining_;
   }
 
   // mu_ held, and the pools' clock pinned for the section (RealClock::Pin, taken after the

@@ -143,6 +143,15 @@ class Client {
     r->complete = true;
   }
 
+  // All that comes until the server closes the connection (after what ReadHead left).
+  std::string ReadToClose() {
+    while (Fill()) {
+    }
+    std::string all = std::move(buf_);
+    buf_.clear();
+    return all;
+  }
+
   // True when the server closes the connection (EOF or an error) within timeout_ms.
   bool ClosedByPeer(int timeout_ms) {
     pollfd p{fd_, POLLIN, 0};

@@ -262,6 +262,31 @@ TEST_F(GatewayServerTest, StreamingStripsTheUsageItAdded) {
   EXPECT_EQ(InUse("short", "concurrency"), 0);
 }
 
+// HTTP/1.0 has no chunked coding: a 1.0 client's stream comes as the events alone, ended by
+// the close (it came with chunk-size lines, which such a client reads as content).
+TEST_F(GatewayServerTest, Http10StreamIsUnframedAndEndsAtTheClose) {
+  Client c(gateway_->port());
+  const std::string body = Chat("m", 5, true);
+  ASSERT_TRUE(c.SendRaw("POST /v1/chat/completions HTTP/1.0\r\nAuthorization: Bearer " +
+                        std::string(kAcme) + "\r\nContent-Type: application/json\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n" + body));
+  Response r = c.ReadHead();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers.count("transfer-encoding"), 0u);
+  EXPECT_EQ(r.headers.count("content-length"), 0u);
+  const std::string events = c.ReadToClose();
+  EXPECT_TRUE(events.starts_with("data: {")) << events;
+  EXPECT_TRUE(events.ends_with("data: [DONE]\n\n")) << events;
+  EXPECT_EQ(events.find("\r\n"), std::string::npos) << events;  // no chunk lines
+  EXPECT_EQ(events.find("\"usage\""), std::string::npos) << events;  // the added one removed
+  bool released = false;
+  for (int i = 0; i < 100 && !released; ++i) {
+    released = Pool("short").at("open_reservations").to_number<int64_t>() == 0;
+    if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(released);
+}
+
 TEST_F(GatewayServerTest, StreamingKeepsUsageWhenAsked) {
   Client c(gateway_->port());
   Response r =
