@@ -68,6 +68,10 @@ Status LoadConfig::Validate() const {
   if (!(duration_s >= 0 && duration_s <= kMaxDurationSeconds)) {
     return InvalidArgument("--duration: must be in [0, 1e9] seconds");
   }
+  // The plan is built before the run (kMaxPlannedRequests in plan.cc): refused at once.
+  if (rate_rps * duration_s > 50'000'000) {
+    return InvalidArgument("--rate x --duration: plans more than 50,000,000 requests");
+  }
   if (max_connections < 1) return InvalidArgument("--max-connections: must be >= 1");
   if (!(late_ms >= 0 && late_ms <= kMaxDurationSeconds)) {
     return InvalidArgument("--late-ms: must be in [0, 1e9]");

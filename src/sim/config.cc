@@ -2,6 +2,7 @@
 
 #include "sim/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <string>
@@ -73,6 +74,22 @@ Status CheckArrivals(const ArrivalSpec& a, const std::string& f) {
   return Status::Ok();
 }
 
+// Requests a stream brings over the run at its highest rate: rate_rps (the mean of an
+// on-off process, a trace's replay rate; a trace replayed at its own rate brings its rows per
+// recorded period), or a schedule's peak.
+double PlannedRequests(const ArrivalSpec& a, double duration_s) {
+  double rate = a.rate_rps;
+  for (const RatePoint& pt : a.rate_schedule) rate = std::max(rate, pt.rps);
+  if (a.process == ArrivalProcess::kTrace && rate <= 0 && a.lengths && a.lengths->size() > 1 &&
+      a.lengths->front().arrival_s && a.lengths->back().arrival_s) {
+    const double span = *a.lengths->back().arrival_s - *a.lengths->front().arrival_s;
+    const double n = static_cast<double>(a.lengths->size());
+    rate = span > 0 ? (n - 1) / span : n;
+  }
+  const double end = a.end_s > 0 ? std::min(a.end_s, duration_s) : duration_s;
+  return rate * std::max(0.0, end - a.start_s);
+}
+
 Status CheckCategories(const std::vector<ContentCategory>& cats, const std::string& f) {
   for (size_t i = 0; i < cats.size(); ++i) {
     const std::string g = f + "[" + std::to_string(i) + "]";
@@ -130,6 +147,13 @@ Status SimConfig::Validate() const {
   if (!(sample_interval_s > 0 && sample_interval_s <= kMaxDurationSeconds)) {
     return InvalidArgument("sample_interval_s: must be in (0, 1e9] seconds");
   }
+  // The run keeps a sample per interval and a few figures per request: bounded, so that a
+  // typo in a rate or a duration is an error and not the machine's memory.
+  if (duration_s / sample_interval_s > kMaxSamples) {
+    return InvalidArgument("sample_interval_s: duration_s / sample_interval_s must be at most " +
+                           std::to_string(kMaxSamples) + " samples, got " +
+                           Num(duration_s / sample_interval_s));
+  }
   if (pools.empty()) return InvalidArgument("pools: at least one pool is required");
   std::set<std::string> names;
   for (size_t p = 0; p < pools.size(); ++p) {
@@ -137,7 +161,12 @@ Status SimConfig::Validate() const {
     const PoolSpec& s = pools[p];
     if (s.name.empty()) return InvalidArgument(f + ".name: must not be empty");
     if (!names.insert(s.name).second) return InvalidArgument(f + ".name: duplicate " + s.name);
-    if (s.replicas < 1) return InvalidArgument(f + ".replicas: must be >= 1");
+    if (s.replicas < 1 || s.replicas > kMaxReplicas) {
+      return InvalidArgument(f + ".replicas: must be in [1, " + std::to_string(kMaxReplicas) + "]");
+    }
+    if (s.max_replicas > kMaxReplicas) {
+      return InvalidArgument(f + ".max_replicas: must be at most " + std::to_string(kMaxReplicas));
+    }
     if (s.min_replicas < 0) return InvalidArgument(f + ".min_replicas: must be >= 0");
     if (s.max_replicas != 0 && s.max_replicas < s.replicas) {
       return InvalidArgument(f + ".max_replicas: must be >= replicas (" +
@@ -220,6 +249,18 @@ Status SimConfig::Validate() const {
   if (share <= 0 && !own_stream) {
     return InvalidArgument("tenants: no traffic (no tenant has a share or arrivals)");
   }
+  {
+    double planned = share > 0 && workload ? PlannedRequests(*workload, duration_s) : 0;
+    for (const TenantSpec& t : tenants) {
+      if (t.arrivals) planned += PlannedRequests(*t.arrivals, duration_s);
+    }
+    if (planned > kMaxPlannedRequests) {
+      return InvalidArgument("duration_s: the arrival rates over duration_s plan about " +
+                             Num(std::round(planned)) + " requests, at most " +
+                             std::to_string(kMaxPlannedRequests) +
+                             " (lower a rate_rps or shorten duration_s)");
+    }
+  }
   if (categories.empty()) return InvalidArgument("categories: at least one is required");
   if (Status st = CheckCategories(categories, "categories"); !st.ok()) return st;
   if (autoscale.enabled) {
@@ -242,7 +283,9 @@ Status SimConfig::Validate() const {
     if (e.pool < 0 || static_cast<size_t>(e.pool) >= pools.size()) {
       return InvalidArgument(f + ".pool: no such pool");
     }
-    if (e.replicas < 0) return InvalidArgument(f + ".replicas: must be >= 0");
+    if (e.replicas < 0 || e.replicas > kMaxReplicas) {
+      return InvalidArgument(f + ".replicas: must be in [0, " + std::to_string(kMaxReplicas) + "]");
+    }
   }
   if (!(slo.ttft_p99_s > 0)) return InvalidArgument("slo.ttft_p99_s: must be > 0");
   if (!(slo.tpot_p99_s > 0)) return InvalidArgument("slo.tpot_p99_s: must be > 0");

@@ -154,6 +154,14 @@ const char* AdmissionModeName(AdmissionMode mode);
 // "token_pools", "none", "request_rate", "token_rate", "dedicated"; false when unknown.
 bool ParseAdmissionMode(std::string_view name, AdmissionMode* mode);
 
+// Bounds of a run that Validate enforces, so that a typo in a rate, a duration or a replica
+// count is an error naming the field rather than the machine's memory: the run keeps a few
+// figures per request (~64 bytes: 20 M requests ~1.3 GB), a sample per sample_interval_s, and
+// an engine per replica.
+inline constexpr int64_t kMaxPlannedRequests = 20'000'000;
+inline constexpr int64_t kMaxSamples = 10'000'000;
+inline constexpr int32_t kMaxReplicas = 10'000;
+
 struct SimConfig {
   std::string name = "scenario";
   uint64_t seed = 1;

@@ -134,7 +134,9 @@ TEST(LoadPlanTest, DurationsPastTheRangeAreRefusedByName) {
                         Case{&LoadConfig::connect_timeout_s, inf,
                              "--connect-timeout: must be in (0, 1e9] seconds"},
                         Case{&LoadConfig::late_ms, inf, "--late-ms: must be in [0, 1e9]"},
-                        Case{&LoadConfig::rate_rps, inf, "--rate: must be a finite number >= 0"}}) {
+                        Case{&LoadConfig::rate_rps, inf, "--rate: must be a finite number >= 0"},
+                        Case{&LoadConfig::rate_rps, 1e12,
+                             "--rate x --duration: plans more than 50,000,000 requests"}}) {
     LoadConfig c = good;
     c.*k.field = k.value;
     auto p = BuildPlan(c);

@@ -64,7 +64,7 @@ TEST_F(ScenarioTest, LoadsAGoodFile) {
 TEST_F(ScenarioTest, ValidationErrorNamesFileLineAndField) {
   std::string text = Good();
   text.replace(text.find("replicas: 2"), 11, "replicas: 0");
-  EXPECT_EQ(ErrorOf(text), "e1.yaml:9: pools[0].replicas: must be >= 1");
+  EXPECT_EQ(ErrorOf(text), "e1.yaml:9: pools[0].replicas: must be in [1, 10000]");
 }
 
 // A duration past 1e9 s or not finite would overflow virtual time: refused with the field.

@@ -203,7 +203,7 @@ TEST(SimulatorTest, AutoscalerStartsReplicasAfterTheDelay) {
 TEST(SimulatorTest, ValidateNamesTheField) {
   SimConfig c = TwoPools();
   c.pools[0].replicas = 0;
-  EXPECT_EQ(RunSimulation(c, {}).status().message(), "pools[0].replicas: must be >= 1");
+  EXPECT_EQ(RunSimulation(c, {}).status().message(), "pools[0].replicas: must be in [1, 10000]");
   c = TwoPools();
   c.workload->lengths = std::make_shared<std::vector<TraceRequest>>();
   EXPECT_NE(RunSimulation(c, {}).status().message().find("workload.lengths"), std::string::npos);
@@ -224,6 +224,27 @@ TEST(SimulatorTest, ValidateNamesTheField) {
   c.autoscale.startup_delay_s = 1e12;
   EXPECT_EQ(RunSimulation(c, {}).status().message(),
             "autoscale.startup_delay_s: must be in [0, 1e9] seconds");
+  // Runs whose requests, samples or replicas would not fit in memory are refused up front
+  // (they ended in std::bad_alloc).
+  c = TwoPools();
+  c.workload->rate_rps = 1e300;
+  EXPECT_EQ(RunSimulation(c, {}).status().message().rfind(
+                "duration_s: the arrival rates over duration_s plan about ", 0),
+            0u)
+      << RunSimulation(c, {}).status().message();
+  c = TwoPools();
+  c.duration_s = 1e9;
+  c.sample_interval_s = 1e9;
+  EXPECT_NE(RunSimulation(c, {}).status().message().find("at most 20000000"), std::string::npos);
+  c = TwoPools();
+  c.duration_s = 1e9;
+  c.workload->rate_rps = 1e-3;
+  EXPECT_EQ(RunSimulation(c, {}).status().message(),
+            "sample_interval_s: duration_s / sample_interval_s must be at most 10000000 samples, "
+            "got 200000000");
+  c = TwoPools();
+  c.pools[0].replicas = 100'000'000;
+  EXPECT_EQ(RunSimulation(c, {}).status().message(), "pools[0].replicas: must be in [1, 10000]");
 }
 
 TEST(SimulatorTest, ArrivalProcessesKeepTheirMeanRate) {
