@@ -131,7 +131,8 @@ struct RequestFeatures {
   bool include_usage = false;     // stream_options.include_usage
   bool has_max_tokens = false;    // max_completion_tokens or max_tokens present
   int64_t max_output_tokens = 0;  // max_completion_tokens, else max_tokens (<= kMaxRequestTokens)
-  int64_t sequences = 1;          // choices generated: max(n, best_of), in [1, kMaxChoices]
+  int64_t sequences = 1;          // choices generated: max(n, best_of) in [1, kMaxChoices],
+                                  // times the prompts of a completions batch
 
   int64_t text_bytes = 0;        // content strings and text parts (== text.bytes)
   int64_t structured_bytes = 0;  // JSON text of tools/functions, tool_calls, response_format

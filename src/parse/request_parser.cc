@@ -269,6 +269,15 @@ struct Reader {
 
   // completions: "prompt" is a string, an array of strings, an array of token ids, or an array
   // of arrays of token ids.
+  // A token id: an integer >= 0 (vLLM refuses anything else, in its own error format).
+  static Status ReadTokenId(od::value& v, const Path& p) {
+    uint64_t id = 0;
+    if (v.get_uint64().get(id)) {
+      return InvalidArgument(p.ToString() + ": expected a token id (an integer >= 0)");
+    }
+    return Status::Ok();
+  }
+
   Status ReadPrompt(od::value& v, Path p) {
     od::json_type t{};
     if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
@@ -291,13 +300,21 @@ struct Reader {
         if (Status s = ReadText(item, p); !s.ok()) return s;
       } else if (it == od::json_type::number) {
         ids = true;
+        if (Status s = ReadTokenId(item, p); !s.ok()) return s;
         ++f->prompt_token_ids;
       } else if (it == od::json_type::array) {
         od::array inner;
         if (auto e = item.get_array().get(inner)) return JsonError(p, e);
-        size_t n = 0;
-        if (auto e = inner.count_elements().get(n)) return JsonError(p, e);
-        f->prompt_token_ids += static_cast<int64_t>(n);
+        Path q = p;
+        q.sub_index = 0;
+        for (auto id_result : inner) {
+          od::value id;
+          if (auto e = std::move(id_result).get(id)) return JsonError(q, e);
+          if (Status s = ReadTokenId(id, q); !s.ok()) return s;
+          ++f->prompt_token_ids;
+          ++q.sub_index;
+        }
+        if (q.sub_index == 0) return InvalidArgument(p.ToString() + ": must not be empty");
         ++f->messages;
       } else {
         return TypeError(p, "string, integer or array", it);
@@ -436,6 +453,8 @@ class RequestParser::Impl {
       return InvalidArgument("body: needs messages (chat) or prompt (completions)");
     }
     if (!has_model) return InvalidArgument("model: required");
+    // A completions request with several prompts generates its choices for each of them.
+    if (has_prompt) f->sequences *= std::max<int64_t>(1, f->messages);
     if (has_max_completion) {
       f->has_max_tokens = true;
       f->max_output_tokens = max_completion;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ostream>
 #include <string>
@@ -70,6 +71,14 @@ TEST(RequestParserTest, ChoicesAreSequences) {
   EXPECT_EQ(f.sequences, 5);
   ASSERT_TRUE(ParseBody(R"({"model":"m","prompt":"x","best_of":3,"n":6})", &f).ok());
   EXPECT_EQ(f.sequences, 6);
+  // A batch of prompts: its choices for each (vLLM answers one choice per prompt and n).
+  ASSERT_TRUE(ParseBody(R"({"model":"m","prompt":["a","b","c"],"n":2})", &f).ok());
+  EXPECT_EQ(f.sequences, 6);
+  ASSERT_TRUE(ParseBody(R"({"model":"m","prompt":[[1,2],[3]]})", &f).ok());
+  EXPECT_EQ(f.sequences, 2);
+  EXPECT_EQ(f.prompt_token_ids, 3);
+  ASSERT_TRUE(ParseBody(R"({"model":"m","prompt":[1,2,3]})", &f).ok());  // one prompt of ids
+  EXPECT_EQ(f.sequences, 1);
 }
 
 TEST(RequestParserTest, ContentPartsToolsAndImages) {
@@ -185,6 +194,14 @@ INSTANTIATE_TEST_SUITE_P(
                 "best_of: must be in [1, 128], got 129"},
         BadCase{R"({"model":"m","messages":[{"content":"a"}],"n":1.5})",
                 StatusCode::kInvalidArgument, "n: expected an integer"},
+        BadCase{R"({"model":"m","prompt":[1,-5]})", StatusCode::kInvalidArgument,
+                "prompt[1]: expected a token id (an integer >= 0)"},
+        BadCase{R"({"model":"m","prompt":[[1],[2,1.5]]})", StatusCode::kInvalidArgument,
+                "prompt[1][1]: expected a token id (an integer >= 0)"},
+        BadCase{R"({"model":"m","prompt":[[1],[]]})", StatusCode::kInvalidArgument,
+                "prompt[1]: must not be empty"},
+        BadCase{R"({"model":"m","prompt":[99999999999999999999]})", StatusCode::kInvalidArgument,
+                "prompt[0]: expected a token id (an integer >= 0)"},
         BadCase{R"({"model":"m","messages":[{"content":"a"}],"max_tokens":"9"})",
                 StatusCode::kInvalidArgument, "max_tokens: expected integer, got string"},
         BadCase{R"({"model":"m","messages":[{"content":"a"}],"stream":"yes"})",
@@ -279,7 +296,7 @@ TEST(RequestParserTest, MutatedBodiesGiveFeaturesOrAnError) {
       EXPECT_GE(f.images, 0);
       EXPECT_GE(f.prompt_token_ids, 0);
       EXPECT_GE(f.sequences, 1);
-      EXPECT_LE(f.sequences, kMaxChoices);
+      EXPECT_LE(f.sequences, kMaxChoices * std::max<int64_t>(1, f.messages));
       EXPECT_GE(f.max_output_tokens, 0);
       EXPECT_LE(f.max_output_tokens, kMaxRequestTokens);
       EXPECT_FALSE(f.model.empty() && body.find("\"model\":\"\"") == std::string::npos) << body;
