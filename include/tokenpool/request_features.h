@@ -129,6 +129,7 @@ struct RequestFeatures {
   std::string model;  // assigned in place: keeps its capacity across Parse() calls
   bool stream = false;
   bool include_usage = false;     // stream_options.include_usage
+  bool has_stream_options = false;  // stream_options is an object (of any members)
   bool has_max_tokens = false;    // max_completion_tokens or max_tokens present
   int64_t max_output_tokens = 0;  // max_completion_tokens, else max_tokens (<= kMaxRequestTokens)
   int64_t sequences = 1;          // choices generated: max(n, best_of) in [1, kMaxChoices],

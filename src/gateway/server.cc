@@ -253,18 +253,6 @@ bool Contains(std::string_view hay, std::string_view needle) {
   return ::memmem(hay.data(), hay.size(), needle.data(), needle.size()) != nullptr;
 }
 
-// The body with stream_options.include_usage = true (the client did not ask for it).
-std::string WithIncludeUsage(const std::string& body) {
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(body, ec);
-  if (ec || !v.is_object()) return body;
-  auto& o = v.as_object();
-  boost::json::value& so = o["stream_options"];
-  if (!so.is_object()) so = boost::json::object();
-  so.as_object()["include_usage"] = true;
-  return boost::json::serialize(v);
-}
-
 // A client's x-request-id is kept when it is 1-128 characters of [A-Za-z0-9._:-]; else the
 // gateway makes one.
 bool UsableRequestId(std::string_view id) {
@@ -1546,7 +1534,7 @@ class Server {
     // bytes unless include_usage had to be added.
     std::string& up_head = conn.up_head;
     std::string up_body_added;
-    if (add_usage) up_body_added = WithIncludeUsage(req.body);
+    if (add_usage) up_body_added = WithIncludeUsage(req.body, f.has_stream_options);
     const std::string_view up_body =
         add_usage ? std::string_view(up_body_added) : std::string_view(req.body);
     const auto build_head = [&] {

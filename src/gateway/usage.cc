@@ -1,5 +1,7 @@
 #include "gateway/usage.h"
 
+#include <boost/json.hpp>
+
 #include <cstring>
 
 #include "parse/usage_object.h"
@@ -75,6 +77,41 @@ bool ReadUsage(std::string_view json, Usage* u) {
   u->prompt = Tokens(prompt);
   u->completion = Tokens(completion);
   return true;
+}
+
+namespace {
+
+bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::string AppendIncludeUsage(std::string_view body) {
+  size_t end = body.size();
+  while (end > 0 && IsJsonSpace(body[end - 1])) --end;
+  if (end == 0 || body[end - 1] != '}') return std::string(body);  // not an object
+  size_t before = end - 1;
+  while (before > 0 && IsJsonSpace(body[before - 1])) --before;
+  const bool empty = before > 0 && body[before - 1] == '{';
+  constexpr std::string_view kMember = "\"stream_options\":{\"include_usage\":true}}";
+  std::string out;
+  out.reserve(end + 1 + kMember.size());
+  out.append(body.substr(0, end - 1));
+  if (!empty) out.push_back(',');
+  out.append(kMember);
+  return out;
+}
+
+}  // namespace
+
+std::string WithIncludeUsage(std::string_view body, bool has_stream_options) {
+  if (!has_stream_options) return AppendIncludeUsage(body);
+  boost::json::parse_options options;
+  options.max_depth = 1024;  // Boost's default is 32
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(body, ec, {}, options);
+  if (ec || !v.is_object()) return AppendIncludeUsage(body);
+  boost::json::value& so = v.as_object()["stream_options"];
+  if (!so.is_object()) so = boost::json::object();
+  so.as_object()["include_usage"] = true;
+  return boost::json::serialize(v);
 }
 
 bool SseData(std::string_view event, std::string_view* json) {

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 #include "tokenpool/token_pool.h"
@@ -32,6 +33,15 @@ std::string_view FindUsageObject(std::string_view json);
 // and read from its '{' on, so without FindUsageObject's brace matching); false when either is
 // missing or not an integer.
 bool ReadUsage(std::string_view json, Usage* u);
+
+// The request body `body` (a JSON object, as the request parser found it) with
+// stream_options.include_usage = true, for a stream whose client did not ask for usage.
+// Without a stream_options object of the client's (`has_stream_options` false, the usual case)
+// the member is written before the object's closing brace, without parsing the body (a
+// `"stream_options":null` before it loses to it: the last member wins in vLLM's parse). With
+// one, the body is parsed and the member set in it, the client's other options kept; a body
+// Boost.JSON cannot take (nested past 1,024 levels) gets the member written at its end.
+std::string WithIncludeUsage(std::string_view body, bool has_stream_options);
 
 // Calls f(event) for each whole server-sent event at the start of `text` (an event ends with
 // a blank line, "\n\n"; f sees it without that line) and returns the bytes those events take;

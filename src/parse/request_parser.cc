@@ -484,6 +484,7 @@ class RequestParser::Impl {
     if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
     if (t == od::json_type::null) return Status::Ok();
     if (t != od::json_type::object) return TypeError(p, "object or null", t);
+    f->has_stream_options = true;
     od::object o;
     if (auto e = v.get_object().get(o)) return JsonError(p, e);
     for (auto field_result : o) {

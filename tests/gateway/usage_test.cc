@@ -64,6 +64,35 @@ TEST(UsageTest, ReadsPromptAndCompletionTokens) {
   EXPECT_EQ(u.prompt.v, 1'000'000'000'000);
 }
 
+// include_usage added upstream: written before the closing brace when the client sent no
+// stream_options object (no parse), set inside the client's object otherwise, and written at
+// the end of a body nested too deep for Boost.JSON (whose default depth, 32, lost the usage of
+// such requests: they settled as their estimate).
+TEST(UsageTest, WithIncludeUsageAddsTheMember) {
+  EXPECT_EQ(WithIncludeUsage(R"({"model":"m","stream":true} )", false),
+            R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})");
+  EXPECT_EQ(WithIncludeUsage("{ \n}", false), "{ \n\"stream_options\":{\"include_usage\":true}}");
+  EXPECT_EQ(WithIncludeUsage(R"({"a":{}})", false),
+            R"({"a":{},"stream_options":{"include_usage":true}})");
+  EXPECT_EQ(WithIncludeUsage(R"({"stream_options":{"continuous_usage_stats":true,)"
+                             R"("include_usage":false},"stream":true})",
+                             true),
+            R"({"stream_options":{"continuous_usage_stats":true,"include_usage":true},)"
+            R"("stream":true})");
+  std::string deep = R"({"stream_options":{},"x":)";
+  for (int i = 0; i < 2000; ++i) deep += "[";
+  for (int i = 0; i < 2000; ++i) deep += "]";
+  deep += "}";
+  const std::string out = WithIncludeUsage(deep, true);
+  EXPECT_TRUE(out.ends_with(R"(]],"stream_options":{"include_usage":true}})")) << out.substr(0, 80);
+  // 40 levels: Boost.JSON's default depth refused it; parsed now, the member set in place.
+  std::string forty = R"({"stream_options":{},"x":)";
+  for (int i = 0; i < 40; ++i) forty += "[";
+  for (int i = 0; i < 40; ++i) forty += "]";
+  forty += "}";
+  EXPECT_TRUE(WithIncludeUsage(forty, true).starts_with(R"({"stream_options":{"include_usage":true},)"));
+}
+
 TEST(UsageTest, ScansWholeServerSentEvents) {
   const std::string block =
       "data: {\"choices\":[{\"delta\":{\"content\":\"a\\nb\"}}],\"usage\":null}\n\n"
