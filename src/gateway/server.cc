@@ -894,7 +894,16 @@ class Server {
                         "headers_too_large");
         break;
       }
-      if (ec) break;  // the client closed, sent no valid HTTP/1.1, was idle too long, or a drain
+      if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+          ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        // Not HTTP/1.1 (a bad request line, field, length or chunk): a 400 before the close,
+        // as nginx answers, rather than a close the client cannot tell from a crash.
+        req.keep_alive = false;
+        co_await Reject(socket, req, 400, std::string("Malformed HTTP request: ") + ec.message(),
+                        "invalid_request_error", "bad_http_request");
+        break;
+      }
+      if (ec) break;  // the client closed, was idle too long, or a drain
       req.keep_alive = parser.keep_alive();
       struct Active {  // counts requests in flight for the drain, however this frame ends
         explicit Active(std::atomic<int>* n) : count(n) { ++*count; }

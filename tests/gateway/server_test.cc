@@ -360,6 +360,25 @@ TEST_F(GatewayServerTest, Errors) {
   EXPECT_EQ(r.status, 401);
 }
 
+// Bytes that are not HTTP/1.1 get a 400 before the close (they got the close alone).
+TEST_F(GatewayServerTest, MalformedHttpIs400ThenClose) {
+  for (const std::string& raw :
+       {std::string("GARBAGE\r\n\r\n"),
+        std::string("POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 5\r\n"
+                    "Content-Length: 6\r\n\r\nhello!"),
+        std::string("POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "zz\r\n")}) {
+    Client c(gateway_->port());
+    ASSERT_TRUE(c.SendRaw(raw));
+    Response r = c.ReadHead();
+    EXPECT_EQ(r.status, 400) << raw;
+    EXPECT_EQ(r.headers["connection"], "close") << raw;
+    c.ReadBody(&r);
+    EXPECT_NE(r.body.find("\"bad_http_request\""), std::string::npos) << r.body;
+    EXPECT_TRUE(c.ClosedByPeer(5000)) << raw;
+  }
+}
+
 // HEAD answers as GET without the body, errors included: pipelined on one connection, each
 // answer starts where the last one's header ended (a 404 with its JSON body broke this).
 TEST_F(GatewayServerTest, HeadAnswersHaveNoBody) {
