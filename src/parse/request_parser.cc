@@ -166,6 +166,67 @@ struct Reader {
     return Status::Ok();
   }
 
+  // A member the gateway does not read, checked to be well-formed JSON all the way down
+  // (simdjson's On-Demand API skips what is not read without checking it, so `"foo":[1,}` or
+  // `"foo":tru` went upstream and came back as the backend's 400 in its own format). Nesting
+  // is bounded here (On-Demand does not count the depth of what it skips, and each level is
+  // a frame of this recursion): past kMaxCheckDepth levels the body is refused.
+  static constexpr int kMaxCheckDepth = 1024;
+  static Status CheckValue(od::value& v, const Path& p, int depth = 0) {
+    if (depth >= kMaxCheckDepth) {
+      return InvalidArgument(p.ToString() + ": malformed JSON (nested deeper than 1024 levels)");
+    }
+    od::json_type t{};
+    if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
+    switch (t) {
+      case od::json_type::array: {
+        od::array a;
+        if (auto e = v.get_array().get(a)) return JsonError(p, e);
+        for (auto element_result : a) {
+          od::value element;
+          if (auto e = std::move(element_result).get(element)) return JsonError(p, e);
+          if (Status s = CheckValue(element, p, depth + 1); !s.ok()) return s;
+        }
+        return Status::Ok();
+      }
+      case od::json_type::object: {
+        od::object o;
+        if (auto e = v.get_object().get(o)) return JsonError(p, e);
+        for (auto field_result : o) {
+          od::field field;
+          if (auto e = std::move(field_result).get(field)) return JsonError(p, e);
+          std::string_view key;
+          if (auto e = field.unescaped_key().get(key)) return JsonError(p, e);
+          od::value value = field.value();
+          if (Status s = CheckValue(value, p, depth + 1); !s.ok()) return s;
+        }
+        return Status::Ok();
+      }
+      case od::json_type::string: {
+        std::string_view str;
+        if (auto e = v.get_string().get(str)) return JsonError(p, e);
+        return Status::Ok();
+      }
+      case od::json_type::number: {
+        od::number n;
+        if (auto e = v.get_number().get(n)) return JsonError(p, e);
+        return Status::Ok();
+      }
+      case od::json_type::boolean: {
+        bool b = false;
+        if (auto e = v.get_bool().get(b)) return JsonError(p, e);
+        return Status::Ok();
+      }
+      case od::json_type::null: {
+        bool is_null = false;
+        if (auto e = v.is_null().get(is_null)) return JsonError(p, e);
+        if (!is_null) return InvalidArgument(p.ToString() + ": malformed JSON (not null)");
+        return Status::Ok();
+      }
+    }
+    return Status::Ok();
+  }
+
   // One element of a content array: {"type":"text","text":...} or an image part.
   Status ReadContentPart(od::value& v, Path p) {
     od::json_type t{};
@@ -194,8 +255,10 @@ struct Reader {
         if (value.get_string().get(type))
           return InvalidArgument(p.ToString() + ": expected string");
         if (type == "image_url" || type == "input_image" || type == "image") image = true;
-      } else if (key == "image_url" || key == "image") {
-        image = true;
+      } else {
+        if (key == "image_url" || key == "image") image = true;
+        p.leaf = "";
+        if (Status s = CheckValue(value, p); !s.ok()) return s;
       }
     }
     if (image) ++f->images;
@@ -244,6 +307,11 @@ struct Reader {
         od::json_type rt{};
         if (Status s = TypeOf(value, p, &rt); !s.ok()) return s;
         if (rt != od::json_type::string) return TypeError(p, "string", rt);
+        std::string_view role;
+        if (auto e = value.get_string().get(role)) return JsonError(p, e);
+      } else {
+        p.sub = "";
+        if (Status s = CheckValue(value, p); !s.ok()) return s;
       }
     }
     ++f->messages;
@@ -435,6 +503,8 @@ class RequestParser::Impl {
         has_prompt = true;
         f->endpoint = Endpoint::kCompletions;
         if (Status s = reader.ReadPrompt(value, p); !s.ok()) return s;
+      } else {
+        if (Status s = Reader::CheckValue(value, p); !s.ok()) return s;
       }
     }
     // After the root object the iterator must be at the end: anything else is a second value.

@@ -194,6 +194,18 @@ INSTANTIATE_TEST_SUITE_P(
                 "best_of: must be in [1, 128], got 129"},
         BadCase{R"({"model":"m","messages":[{"content":"a"}],"n":1.5})",
                 StatusCode::kInvalidArgument, "n: expected an integer"},
+        // Members the parser does not read are checked all the same (simdjson skipped them).
+        BadCase{R"({"model":"m","messages":[{"content":"a"}],"foo":[1,2,},"max_tokens":2})",
+                StatusCode::kInvalidArgument, "body: malformed JSON"},
+        BadCase{R"({"model":"m","messages":[{"content":"a"}],"temperature":tru})",
+                StatusCode::kInvalidArgument, "body: malformed JSON"},
+        BadCase{R"({"model":"m","messages":[{"content":"a","name":{"x":nul}}]})",
+                StatusCode::kInvalidArgument, "messages[0]: malformed JSON"},
+        BadCase{R"({"model":"m","messages":[{"content":[{"type":"image_url",)"
+                R"("image_url":{"url":[1,}}]}]})",
+                StatusCode::kInvalidArgument, "messages[0].content[0]: malformed JSON"},
+        BadCase{R"({"model":"m","messages":[{"content":"a"}],"user":"\x"})",
+                StatusCode::kInvalidArgument, "body: malformed JSON"},
         BadCase{R"({"model":"m","prompt":[1,-5]})", StatusCode::kInvalidArgument,
                 "prompt[1]: expected a token id (an integer >= 0)"},
         BadCase{R"({"model":"m","prompt":[[1],[2,1.5]]})", StatusCode::kInvalidArgument,
@@ -307,6 +319,30 @@ TEST(RequestParserTest, MutatedBodiesGiveFeaturesOrAnError) {
   // Both outcomes are exercised (the mutations are neither all harmless nor all fatal).
   EXPECT_GT(parsed, 500);
   EXPECT_GT(refused, 3000);
+}
+
+TEST(RequestParserTest, MembersNotReadAreWellFormedJson) {
+  RequestFeatures f;
+  EXPECT_TRUE(ParseBody(R"({"model":"m","messages":[{"role":"user","content":"x","name":"n"}],)"
+                        R"("temperature":0.7,"top_p":1,"stop":["a",null],"user":"u\u00e9",)"
+                        R"("logit_bias":{"5":-1.5},"seed":null,"echo":false})",
+                        &f)
+                  .ok());
+  std::string deep = R"({"model":"m","messages":[{"content":"x"}],"x":)";
+  for (int i = 0; i < 5000; ++i) deep += "[";
+  for (int i = 0; i < 5000; ++i) deep += "]";
+  deep += "}";
+  const Status s = ParseBody(deep, &f);  // past 1,024 levels: refused, not skipped
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("body: malformed JSON (nested deeper than 1024 levels)"),
+            std::string::npos)
+      << s.ToString();
+  // A body of nothing but brackets, as deep as the body limit lets it be: refused, without
+  // a frame per level (the check stops at its depth).
+  std::string brackets = R"({"model":"m","messages":[{"content":"x"}],"x":)";
+  brackets += std::string(1'000'000, '[') + std::string(1'000'000, ']') + "}";
+  const Status b = ParseBody(brackets, &f);
+  EXPECT_NE(b.message().find("nested deeper than 1024 levels"), std::string::npos) << b.ToString();
 }
 
 TEST(RequestParserTest, OversizedBodyIsOutOfRange) {
