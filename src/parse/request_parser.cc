@@ -172,7 +172,7 @@ struct Reader {
   // is bounded here (On-Demand does not count the depth of what it skips, and each level is
   // a frame of this recursion): past kMaxCheckDepth levels the body is refused.
   static constexpr int kMaxCheckDepth = 1024;
-  static Status CheckValue(od::value& v, const Path& p, int depth = 0) {
+  [[gnu::noinline]] static Status CheckValue(od::value& v, const Path& p, int depth = 0) {
     if (depth >= kMaxCheckDepth) {
       return InvalidArgument(p.ToString() + ": malformed JSON (nested deeper than 1024 levels)");
     }
