@@ -73,13 +73,7 @@ class Client {
              "\r\n";
     }
     req += "\r\n" + body;
-    size_t off = 0;
-    while (off < req.size()) {
-      ssize_t n = send(fd_, req.data() + off, req.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      off += static_cast<size_t>(n);
-    }
-    return true;
+    return SendRaw(req);
   }
 
   // Reads the status line and headers only (the body stays in the buffer for ReadBody()).
