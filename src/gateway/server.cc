@@ -253,11 +253,17 @@ bool Contains(std::string_view hay, std::string_view needle) {
   return ::memmem(hay.data(), hay.size(), needle.data(), needle.size()) != nullptr;
 }
 
-// The request body's features, and a refusal when its kind is not the path's (the parser
-// tells them by messages / prompt): a completions body sent to the chat path would be the
-// backend's 400, in its own format.
+// The request body's features, and a refusal when it asks for no output or its kind is not
+// the path's (the parser tells them by messages / prompt): a completions body sent to the
+// chat path would be the backend's 400, in its own format.
 Status ParseForPath(parse::RequestParser& parser, const ClientRequest& req, RequestFeatures* f) {
   if (Status st = parser.Parse(req.body, f); !st.ok()) return st;
+  // vLLM refuses a request for no output (the parser takes 0, as the mock must answer it
+  // with vLLM's own message): the gateway's 400 then, without a reservation taken.
+  if (f->has_max_tokens && f->max_output_tokens < 1) {
+    return InvalidArgument("max_tokens: must be at least 1, got " +
+                           std::to_string(f->max_output_tokens));
+  }
   const bool chat_path = req.target.starts_with("/v1/chat/");
   if (chat_path == (f->endpoint == Endpoint::kChatCompletions)) return Status::Ok();
   return InvalidArgument(chat_path ? "messages: required by /v1/chat/completions (prompt is a "

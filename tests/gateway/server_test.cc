@@ -330,6 +330,11 @@ TEST_F(GatewayServerTest, Errors) {
                 Auth(kAcme));
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("max_tokens: must be in [0, 1000000000]"), std::string::npos) << r.body;
+  r = c.Request("POST", "/v1/chat/completions", Chat("m", 0, false), Auth(kAcme));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("\"message\":\"max_tokens: must be at least 1, got 0\""),
+            std::string::npos)
+      << r.body;
   r = c.Request("POST", "/v1/chat/completions", Chat("m", 1000000000, false), Auth(kAcme));
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("\"context_length_exceeded\""), std::string::npos) << r.body;
