@@ -39,6 +39,12 @@ using Duration = std::chrono::nanoseconds;
 // Every parser refuses a duration past it, or one that is not finite, naming the field.
 inline constexpr double kMaxDurationSeconds = 1e9;
 
+// The parsers' rule for a duration in seconds: finite, at most kMaxDurationSeconds, and > 0
+// (or >= 0 when `zero_ok`). Their messages say it as "must be in (0, 1e9] seconds" ("[0, ...").
+constexpr bool IsDurationSeconds(double s, bool zero_ok) {
+  return (zero_ok ? s >= 0 : s > 0) && s <= kMaxDurationSeconds;
+}
+
 // A double as an int64, rounded toward zero and saturating: NaN gives 0 and a value past
 // int64's range gives its end, where a plain cast would be undefined behaviour. The parsers'
 // bounds keep such values out of durations and counts; this is the floor under them.

@@ -481,15 +481,13 @@ class Reader {
         return s;
       }
       // At most kMaxDurationSeconds (1e9): a deadline past Time's range would overflow.
-      if (!(c.limits.drain_timeout_s >= 0 && c.limits.drain_timeout_s <= kMaxDurationSeconds)) {
+      if (!IsDurationSeconds(c.limits.drain_timeout_s, true)) {
         return Error(l, "limits.drain_timeout_s", "must be in [0, 1e9] seconds");
       }
-      if (!(c.limits.client_idle_timeout_s > 0 &&
-            c.limits.client_idle_timeout_s <= kMaxDurationSeconds)) {
+      if (!IsDurationSeconds(c.limits.client_idle_timeout_s, false)) {
         return Error(l, "limits.client_idle_timeout_s", "must be in (0, 1e9] seconds");
       }
-      if (!(c.limits.upstream_timeout_s > 0 &&
-            c.limits.upstream_timeout_s <= kMaxDurationSeconds)) {
+      if (!IsDurationSeconds(c.limits.upstream_timeout_s, false)) {
         return Error(l, "limits.upstream_timeout_s", "must be in (0, 1e9] seconds");
       }
       c.limits.max_header_bytes = static_cast<uint32_t>(header);

@@ -890,7 +890,6 @@ class Server {
           co_await ReadMessage(socket, buffer, parser, ReadUntil::kHeader);
       if (!ec && !parser.is_done()) {
         if (req.expect_continue && req.version >= 11) {
-          req.expect_continue = false;
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
           auto [wec, n] = co_await net::async_write(
               socket, net::buffer(kContinue.data(), kContinue.size()), kTuple);

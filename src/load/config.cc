@@ -65,7 +65,7 @@ Status LoadConfig::Validate() const {
     return InvalidArgument("--rate: must be a finite number >= 0");
   }
   // Durations at most kMaxDurationSeconds (1e9), finite: a deadline past Time's range overflows.
-  if (!(duration_s >= 0 && duration_s <= kMaxDurationSeconds)) {
+  if (!IsDurationSeconds(duration_s, true)) {
     return InvalidArgument("--duration: must be in [0, 1e9] seconds");
   }
   // The plan is built before the run (kMaxPlannedRequests in plan.cc): refused at once.
@@ -73,16 +73,16 @@ Status LoadConfig::Validate() const {
     return InvalidArgument("--rate x --duration: plans more than 50,000,000 requests");
   }
   if (max_connections < 1) return InvalidArgument("--max-connections: must be >= 1");
-  if (!(late_ms >= 0 && late_ms <= kMaxDurationSeconds)) {
+  if (!(late_ms >= 0 && late_ms <= 1e9)) {  // milliseconds, bounded as the durations are
     return InvalidArgument("--late-ms: must be in [0, 1e9]");
   }
-  if (!(timeout_s > 0 && timeout_s <= kMaxDurationSeconds)) {
+  if (!IsDurationSeconds(timeout_s, false)) {
     return InvalidArgument("--timeout: must be in (0, 1e9] seconds");
   }
-  if (!(drain_s >= 0 && drain_s <= kMaxDurationSeconds)) {
+  if (!IsDurationSeconds(drain_s, true)) {
     return InvalidArgument("--drain: must be in [0, 1e9] seconds");
   }
-  if (!(connect_timeout_s > 0 && connect_timeout_s <= kMaxDurationSeconds)) {
+  if (!IsDurationSeconds(connect_timeout_s, false)) {
     return InvalidArgument("--connect-timeout: must be in (0, 1e9] seconds");
   }
   if (max_prompt_tokens < 0) return InvalidArgument("--max-prompt-tokens: must be >= 0");

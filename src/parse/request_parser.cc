@@ -335,8 +335,6 @@ struct Reader {
     return Status::Ok();
   }
 
-  // completions: "prompt" is a string, an array of strings, an array of token ids, or an array
-  // of arrays of token ids.
   // A token id: an integer >= 0 (vLLM refuses anything else, in its own error format).
   static Status ReadTokenId(od::value& v, const Path& p) {
     uint64_t id = 0;
@@ -346,6 +344,8 @@ struct Reader {
     return Status::Ok();
   }
 
+  // completions: "prompt" is a string, an array of strings, an array of token ids, or an array
+  // of arrays of token ids.
   Status ReadPrompt(od::value& v, Path p) {
     od::json_type t{};
     if (Status s = TypeOf(v, p, &t); !s.ok()) return s;

@@ -321,10 +321,10 @@ class Reader {
       if (Status st = GetD(s, "ttft_s", sp, &ttft); !st.ok()) return st;
       if (Status st = GetD(s, "max_queue_wait_s", sp, &wait); !st.ok()) return st;
       if (Status st = GetD(s, "tpot_s", sp, &t->tpot_target_s); !st.ok()) return st;
-      if (!(ttft > 0 && ttft <= kMaxDurationSeconds)) {
+      if (!IsDurationSeconds(ttft, false)) {
         return Error(s["ttft_s"], sp + ".ttft_s", "must be in (0, 1e9] seconds");
       }
-      if (s["max_queue_wait_s"].IsDefined() && !(wait >= 0 && wait <= kMaxDurationSeconds)) {
+      if (s["max_queue_wait_s"].IsDefined() && !IsDurationSeconds(wait, true)) {
         return Error(s["max_queue_wait_s"], sp + ".max_queue_wait_s",
                      "must be in [0, 1e9] seconds");
       }
@@ -418,7 +418,7 @@ class Reader {
     }
     double window = ToSeconds(c.pool_defaults.rate_window);
     if (Status s = GetD(root, "rate_window_s", "", &window); !s.ok()) return s;
-    if (!(window > 0 && window <= kMaxDurationSeconds)) {
+    if (!IsDurationSeconds(window, false)) {
       return Error(root["rate_window_s"], "rate_window_s", "must be in (0, 1e9] seconds");
     }
     c.pool_defaults.rate_window = Seconds(window);
@@ -485,7 +485,7 @@ class Reader {
       }
       double stab = ToSeconds(c.autoscale.config.scale_down_stabilization);
       if (Status s = GetD(a, "scale_down_stabilization_s", "autoscale", &stab); !s.ok()) return s;
-      if (!(stab >= 0 && stab <= kMaxDurationSeconds)) {
+      if (!IsDurationSeconds(stab, true)) {
         return Error(a["scale_down_stabilization_s"], "autoscale.scale_down_stabilization_s",
                      "must be in [0, 1e9] seconds");
       }

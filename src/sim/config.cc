@@ -41,7 +41,7 @@ Status CheckArrivals(const ArrivalSpec& a, const std::string& f) {
     for (size_t i = 0; i < a.rate_schedule.size(); ++i) {
       const std::string g = f + ".rate_schedule[" + std::to_string(i) + "]";
       const RatePoint& pt = a.rate_schedule[i];
-      if (!(pt.at_s >= 0 && pt.at_s <= kMaxDurationSeconds)) {
+      if (!IsDurationSeconds(pt.at_s, true)) {
         return InvalidArgument(g + ".at_s: must be in [0, 1e9] seconds, got " + Num(pt.at_s));
       }
       if (i > 0 && !(pt.at_s > a.rate_schedule[i - 1].at_s)) {
@@ -57,18 +57,17 @@ Status CheckArrivals(const ArrivalSpec& a, const std::string& f) {
   } else if (!(a.rate_rps > 0 && std::isfinite(a.rate_rps))) {
     return InvalidArgument(f + ".rate_rps: must be > 0, got " + Num(a.rate_rps));
   }
-  if (!(a.start_s >= 0 && a.start_s <= kMaxDurationSeconds)) {
+  if (!IsDurationSeconds(a.start_s, true)) {
     return InvalidArgument(f + ".start_s: must be in [0, 1e9] seconds");
   }
-  if (!(a.end_s >= 0 && a.end_s <= kMaxDurationSeconds)) {
+  if (!IsDurationSeconds(a.end_s, true)) {
     return InvalidArgument(f + ".end_s: must be in [0, 1e9] seconds");
   }
   if (a.end_s > 0 && a.end_s <= a.start_s) {
     return InvalidArgument(f + ".end_s: must be > start_s (" + Num(a.start_s) + ")");
   }
   if (a.process == ArrivalProcess::kOnOff &&
-      !(a.on_mean_s > 0 && a.on_mean_s <= kMaxDurationSeconds && a.off_mean_s >= 0 &&
-        a.off_mean_s <= kMaxDurationSeconds)) {
+      !(IsDurationSeconds(a.on_mean_s, false) && IsDurationSeconds(a.off_mean_s, true))) {
     return InvalidArgument(f + ".on_mean_s: must be in (0, 1e9] seconds (and off_mean_s in [0, 1e9])");
   }
   return Status::Ok();
@@ -135,16 +134,16 @@ bool ParseAdmissionMode(std::string_view name, AdmissionMode* mode) {
 
 Status SimConfig::Validate() const {
   // Durations at most kMaxDurationSeconds (1e9), finite: a time past Time's range overflows.
-  if (!(duration_s > 0 && duration_s <= kMaxDurationSeconds)) {
+  if (!IsDurationSeconds(duration_s, false)) {
     return InvalidArgument("duration_s: must be in (0, 1e9] seconds");
   }
   if (!(warmup_s >= 0 && warmup_s < duration_s)) {
     return InvalidArgument("warmup_s: must be in [0, duration_s)");
   }
-  if (!(drain_s >= 0 && drain_s <= kMaxDurationSeconds)) {
+  if (!IsDurationSeconds(drain_s, true)) {
     return InvalidArgument("drain_s: must be in [0, 1e9] seconds");
   }
-  if (!(sample_interval_s > 0 && sample_interval_s <= kMaxDurationSeconds)) {
+  if (!IsDurationSeconds(sample_interval_s, false)) {
     return InvalidArgument("sample_interval_s: must be in (0, 1e9] seconds");
   }
   // The run keeps a sample per interval and a few figures per request: bounded, so that a
@@ -218,7 +217,7 @@ Status SimConfig::Validate() const {
     }
   }
   if (admission == AdmissionMode::kRequestRate || admission == AdmissionMode::kTokenRate) {
-    if (!(rate_limit_window_s > 0 && rate_limit_window_s <= kMaxDurationSeconds)) {
+    if (!IsDurationSeconds(rate_limit_window_s, false)) {
       return InvalidArgument("rate_limit_window_s: must be in (0, 1e9] seconds");
     }
   }
@@ -264,10 +263,10 @@ Status SimConfig::Validate() const {
   if (categories.empty()) return InvalidArgument("categories: at least one is required");
   if (Status st = CheckCategories(categories, "categories"); !st.ok()) return st;
   if (autoscale.enabled) {
-    if (!(autoscale.interval_s > 0 && autoscale.interval_s <= kMaxDurationSeconds)) {
+    if (!IsDurationSeconds(autoscale.interval_s, false)) {
       return InvalidArgument("autoscale.interval_s: must be in (0, 1e9] seconds");
     }
-    if (!(autoscale.startup_delay_s >= 0 && autoscale.startup_delay_s <= kMaxDurationSeconds)) {
+    if (!IsDurationSeconds(autoscale.startup_delay_s, true)) {
       return InvalidArgument("autoscale.startup_delay_s: must be in [0, 1e9] seconds");
     }
     if (Status st = autoscale.config.Validate(); !st.ok()) {
@@ -277,7 +276,7 @@ Status SimConfig::Validate() const {
   for (size_t i = 0; i < capacity_events.size(); ++i) {
     const std::string f = "capacity_events[" + std::to_string(i) + "]";
     const CapacityEvent& e = capacity_events[i];
-    if (!(e.at_s >= 0 && e.at_s <= kMaxDurationSeconds)) {
+    if (!IsDurationSeconds(e.at_s, true)) {
       return InvalidArgument(f + ".at_s: must be in [0, 1e9] seconds");
     }
     if (e.pool < 0 || static_cast<size_t>(e.pool) >= pools.size()) {

@@ -322,33 +322,27 @@ TEST_F(GatewayServerTest, Errors) {
   r = c.Request("POST", "/v1/chat/completions", Chat("m", 40000, false), Auth(kAcme));
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("\"context_length_exceeded\""), std::string::npos) << r.body;
+  // A 400 whose body has `text`.
+  const auto expect_400 = [&](const std::string& path, const std::string& body,
+                              const std::string& text) {
+    Response a = c.Request("POST", path, body, Auth(kAcme));
+    EXPECT_EQ(a.status, 400) << body;
+    EXPECT_NE(a.body.find(text), std::string::npos) << a.body;
+  };
   // Before the parser's bound, prompt + INT64_MAX overflowed to a budget that fit the short
   // pool: admitted, and the mock's own check overflowed the same way and generated on.
-  r = c.Request("POST", "/v1/chat/completions",
-                "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
-                "\"max_tokens\":9223372036854775807}",
-                Auth(kAcme));
-  EXPECT_EQ(r.status, 400);
-  EXPECT_NE(r.body.find("max_tokens: must be in [0, 1000000000]"), std::string::npos) << r.body;
-  r = c.Request("POST", "/v1/chat/completions", Chat("m", 0, false), Auth(kAcme));
-  EXPECT_EQ(r.status, 400);
-  EXPECT_NE(r.body.find("\"message\":\"max_tokens: must be at least 1, got 0\""),
-            std::string::npos)
-      << r.body;
-  r = c.Request("POST", "/v1/chat/completions", Chat("m", 1000000000, false), Auth(kAcme));
-  EXPECT_EQ(r.status, 400);
-  EXPECT_NE(r.body.find("\"context_length_exceeded\""), std::string::npos) << r.body;
+  expect_400("/v1/chat/completions",
+             "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+             "\"max_tokens\":9223372036854775807}",
+             "max_tokens: must be in [0, 1000000000]");
+  expect_400("/v1/chat/completions", Chat("m", 0, false),
+             "\"message\":\"max_tokens: must be at least 1, got 0\"");
+  expect_400("/v1/chat/completions", Chat("m", 1000000000, false), "\"context_length_exceeded\"");
   // A body of the other endpoint's kind: the gateway's 400, not the backend's.
-  r = c.Request("POST", "/v1/chat/completions", "{\"model\":\"m\",\"prompt\":\"hi\"}",
-                Auth(kAcme));
-  EXPECT_EQ(r.status, 400);
-  EXPECT_NE(r.body.find("\"message\":\"messages: required by /v1/chat/completions"),
-            std::string::npos)
-      << r.body;
-  r = c.Request("POST", "/v1/completions?x=1", Chat("m", 8, false), Auth(kAcme));
-  EXPECT_EQ(r.status, 400);
-  EXPECT_NE(r.body.find("\"message\":\"prompt: required by /v1/completions"), std::string::npos)
-      << r.body;
+  expect_400("/v1/chat/completions", "{\"model\":\"m\",\"prompt\":\"hi\"}",
+             "\"message\":\"messages: required by /v1/chat/completions");
+  expect_400("/v1/completions?x=1", Chat("m", 8, false),
+             "\"message\":\"prompt: required by /v1/completions");
   r = c.Request("POST", "/v1/chat/completions", "{\"model\":", Auth(kAcme));
   EXPECT_EQ(r.status, 400);
   boost::json::value v = boost::json::parse(r.body);
