@@ -5,6 +5,7 @@
 #include <prometheus/histogram.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -126,15 +127,28 @@ struct Waiter {
 
 class LateWatches;
 
-// Watches a client socket while the gateway waits for something else (the queue, a backend):
-// when the client closes the connection, on_gone runs. The watch begins with Start() (at once,
-// or later through LateWatches) and ends with Stop() or the destructor, before what on_gone
-// touches goes away. A readable socket that is not a close (a pipelined request) ends the watch
-// without a call. Single-threaded: the socket's own worker.
+// What a client socket that epoll called readable says, by one poll(2) with POLLRDHUP: gone (a
+// FIN, even behind bytes not read yet, as nginx reads its EPOLLRDHUP; or a reset or error),
+// data only (a pipelined request), or nothing (a wake-up with nothing to read).
+enum class ClientProbe { kGone, kData, kNothing };
+inline ClientProbe ProbeClient(int fd) {
+  pollfd p{fd, POLLIN | POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) < 0) return ClientProbe::kData;  // cannot tell now: polled again later
+  if ((p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0) return ClientProbe::kGone;
+  return (p.revents & POLLIN) != 0 ? ClientProbe::kData : ClientProbe::kNothing;
+}
+
+// Watches a client socket while the gateway waits for something else (the queue, a backend, a
+// stream's next bytes): when the client closes or resets the connection, on_gone runs. The
+// watch begins with Start() (at once, or later through LateWatches) and ends with Stop() or the
+// destructor, before what on_gone touches goes away. It waits for epoll to call the socket
+// readable; bytes that are not a close (a pipelined request, left for the connection to read
+// later) keep it watching by a poll(2) every LateWatches::kAfter, since a wait for readiness
+// would fire again at once on the unread bytes. Single-threaded: the socket's own worker.
 class ClientWatch {
  public:
-  ClientWatch(tcp::socket& client, std::function<void()> on_gone)
-      : client_(client), on_gone_(std::move(on_gone)) {}
+  ClientWatch(tcp::socket& client, LateWatches& late, std::function<void()> on_gone)
+      : client_(client), late_watches_(late), on_gone_(std::move(on_gone)) {}
   ~ClientWatch() { Stop(); }
   ClientWatch(const ClientWatch&) = delete;
   ClientWatch& operator=(const ClientWatch&) = delete;
@@ -144,16 +158,11 @@ class ClientWatch {
     if (state_ != nullptr || stopped_) return;
     state_ = std::make_shared<State>();
     state_->on_gone = std::move(on_gone_);
-    client_.async_wait(tcp::socket::wait_read,
-                       [st = state_, fd = client_.native_handle()](boost::system::error_code ec) {
-                         if (ec || !st->watching) return;
-                         char c;
-                         if (::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
-                           st->gone = true;
-                           st->on_gone();
-                         }
-                       });
+    state_->self = this;
+    Wait();
   }
+  // Start() once the wait has lasted LateWatches::kAfter.
+  inline void StartLate();
   inline void Stop();
   bool gone() const { return state_ != nullptr && state_->gone; }
 
@@ -162,38 +171,65 @@ class ClientWatch {
   struct State {
     bool watching = true;
     bool gone = false;
+    ClientWatch* self = nullptr;  // valid while watching (Stop clears watching first)
     std::function<void()> on_gone;
   };
+  void Wait() {
+    client_.async_wait(tcp::socket::wait_read,
+                       [st = state_, fd = client_.native_handle()](boost::system::error_code ec) {
+                         if (ec || !st->watching) return;
+                         switch (ProbeClient(fd)) {
+                           case ClientProbe::kGone:
+                             Gone(*st);
+                             return;
+                           case ClientProbe::kNothing:
+                             st->self->Wait();
+                             return;
+                           case ClientProbe::kData:
+                             st->self->PollLater();
+                             return;
+                         }
+                       });
+  }
+  static void Gone(State& st) {
+    st.gone = true;
+    st.on_gone();
+  }
+  inline void PollLater();
+
   tcp::socket& client_;
+  LateWatches& late_watches_;
   std::function<void()> on_gone_;  // until Start
   std::shared_ptr<State> state_;   // from Start; shared with the wait's handler
   bool stopped_ = false;
-  LateWatches* late_ = nullptr;  // while registered there
+  bool polled_ = false;     // watched by poll(2) from LateWatches' timer, not by epoll
+  bool registered_ = false;  // in late_watches_
   size_t late_index_ = 0;
   std::chrono::steady_clock::time_point since_;
 };
 
-// Client watches that start only once their wait has lasted kAfter. A watch costs a system
-// call per request (an async_wait makes Asio re-arm the socket in epoll, epoll_ctl), the one
-// system call a plain proxy like nginx does not make (its sockets stay registered edge-triggered
-// for good), and most waits for a backend that answers at once end before kAfter. A request of
-// an LLM backend lasts far longer, so its client is watched after kAfter: a client that leaves
-// is noticed at most ~2 kAfter late (its reservation and the backend's work are freed then).
-// One timer per worker, armed only while some watch waits to start. Single-threaded.
+// Client watches that start only once their wait has lasted kAfter, and watches kept by a
+// poll(2) every kAfter (ClientWatch). A watch costs a system call per request (an async_wait
+// makes Asio re-arm the socket in epoll, epoll_ctl), the one system call a plain proxy like
+// nginx does not make (its sockets stay registered edge-triggered for good), and most waits
+// for a backend that answers at once end before kAfter. A request of an LLM backend lasts far
+// longer, so its client is watched after kAfter: a client that leaves is noticed at most
+// ~2 kAfter late (its reservation and the backend's work are freed then). One timer per worker,
+// armed only while some watch waits here. Single-threaded.
 class LateWatches {
  public:
   static constexpr auto kAfter = std::chrono::milliseconds(10);
 
   explicit LateWatches(net::io_context& io) : timer_(io) {}
   ~LateWatches() {  // frames that outlive this (destroyed with the io_context) must not call back
-    for (ClientWatch* w : watches_) w->late_ = nullptr;
+    for (ClientWatch* w : watches_) w->registered_ = false;
   }
   LateWatches(const LateWatches&) = delete;
   LateWatches& operator=(const LateWatches&) = delete;
 
   void Add(ClientWatch* w) {
     w->since_ = std::chrono::steady_clock::now();
-    w->late_ = this;
+    w->registered_ = true;
     w->late_index_ = watches_.size();
     watches_.push_back(w);
     if (!armed_) Arm(w->since_ + kAfter);
@@ -203,7 +239,7 @@ class LateWatches {
     watches_[w->late_index_] = last;
     last->late_index_ = w->late_index_;
     watches_.pop_back();
-    w->late_ = nullptr;
+    w->registered_ = false;
   }
 
  private:
@@ -221,11 +257,18 @@ class LateWatches {
     auto next = std::chrono::steady_clock::time_point::max();
     for (size_t i = 0; i < watches_.size();) {
       ClientWatch* w = watches_[i];
-      if (now - w->since_ >= kAfter) {
+      if (now - w->since_ < kAfter) {
+        next = std::min(next, w->since_ + kAfter);
+        ++i;
+      } else if (!w->polled_) {
         Remove(w);  // moves the last one to i
         w->Start();
+      } else if (ProbeClient(w->client_.native_handle()) == ClientProbe::kGone) {
+        Remove(w);
+        ClientWatch::Gone(*w->state_);  // may end `w`'s request, never this loop's other watches
       } else {
-        next = std::min(next, w->since_ + kAfter);
+        w->since_ = now;
+        next = std::min(next, now + kAfter);
         ++i;
       }
     }
@@ -237,13 +280,25 @@ class LateWatches {
   bool armed_ = false;
 };
 
+void ClientWatch::StartLate() {
+  if (state_ != nullptr || stopped_ || registered_) return;
+  late_watches_.Add(this);
+}
+
+void ClientWatch::PollLater() {
+  polled_ = true;
+  late_watches_.Add(this);
+}
+
 void ClientWatch::Stop() {
   stopped_ = true;
-  if (late_ != nullptr) late_->Remove(this);
+  if (registered_) late_watches_.Remove(this);
   if (state_ == nullptr || !state_->watching) return;
   state_->watching = false;
-  boost::system::error_code ignored;
-  client_.cancel(ignored);
+  if (!polled_) {
+    boost::system::error_code ignored;
+    client_.cancel(ignored);
+  }
 }
 
 // Whether `needle` occurs in `hay`: glibc's memmem (two-way search). std::string_view::find
@@ -1162,7 +1217,8 @@ class Server {
   // it meanwhile, its reservation released).
   // `w` was registered in waiters_ under the same lock as the Admit that queued the request, so
   // no Dispatch on another worker can miss it.
-  net::awaitable<std::optional<QueueEvent>> WaitQueued(tcp::socket& client, int pool,
+  net::awaitable<std::optional<QueueEvent>> WaitQueued(tcp::socket& client, LateWatches& late,
+                                                       int pool,
                                                        const Decision& d, uint64_t cookie,
                                                        std::shared_ptr<Waiter> w) {
     // However this frame ends (returned, client gone, destroyed at shutdown), the pool forgets
@@ -1193,7 +1249,7 @@ class Server {
     std::optional<QueueEvent> result;
     {
       Leave leave{this, pool, cookie, d.ticket, w};
-      ClientWatch watch(client, [w] { w->timer.cancel(); });
+      ClientWatch watch(client, late, [w] { w->timer.cancel(); });
       watch.Start();
       for (;;) {
         {
@@ -1323,7 +1379,7 @@ class Server {
     bool no_backend = no_healthy || (IsAdmitted(outcome) && !held);
     if (outcome == AdmissionOutcome::kQueued) {
       const auto queued_at = std::chrono::steady_clock::now();
-      std::optional<QueueEvent> ev = co_await WaitQueued(s, pool, d, cookie, std::move(waiter));
+      std::optional<QueueEvent> ev = co_await WaitQueued(s, wk.late_watches, pool, d, cookie, std::move(waiter));
       rec.queue_ms = MsSince(queued_at);
       rec.metrics->queue_wait->Observe(rec.queue_ms / 1000);
       if (!ev) {  // client gone; nothing held
@@ -1582,9 +1638,10 @@ class Server {
     std::string* const ok_body = f.stream ? &conn.pending : &conn.body;
     std::optional<BackendResponseParser>& parser = conn.up_parser;  // out of this frame
     boost::system::error_code ec;
-    // Non-streaming: a client that leaves while the backend works closes the upstream
-    // connection, which aborts the request there (vLLM and the mock free its KV) and ends the
-    // wait here. (Streaming notices at its next write.)
+    // A client that leaves (a close or a reset) while the backend works or streams closes the
+    // upstream connection, which aborts the request there (vLLM and the mock free its KV) and
+    // ends the wait here: a stream does not wait for its next write to notice, which may be
+    // seconds away (the first token of a long prompt, a backend's stall).
     // The watch lives on the connection (~100 bytes out of this frame) and ends with this
     // call: its callback reaches `u`, declared above the guard, so destroyed after it.
     std::optional<ClientWatch>& watch = conn.up_watch;
@@ -1592,14 +1649,12 @@ class Server {
       std::optional<ClientWatch>* w;
       ~EndWatch() { w->reset(); }
     } end_watch{&watch};
-    if (!f.stream) {
-      watch.emplace(s, [&u] {
-        if (!u) return;
-        boost::system::error_code ignored;
-        u->socket.close(ignored);
-      });
-      wk.late_watches.Add(&*watch);  // started if the backend takes longer than kAfter
-    }
+    watch.emplace(s, wk.late_watches, [&u] {
+      if (!u) return;
+      boost::system::error_code ignored;
+      u->socket.close(ignored);
+    });
+    watch->StartLate();  // started if the backend takes longer than kAfter
     // A failed connect marks the instance unhealthy and tries the next healthy one: nothing was
     // sent, so the request cannot run twice.
     const int max_attempts = 2 + held.instances;
@@ -1611,7 +1666,7 @@ class Server {
       const bool reused = u != nullptr;
       if (!u) u = co_await Connect(wk, *held.url, &ec);
       if (!u) {
-        if (watch && watch->gone()) break;
+        if (watch->gone()) break;
         int next = -1;
         {
           const Locked lock(*this);
@@ -1637,7 +1692,7 @@ class Server {
         ec = co_await ReadMessage(u->socket, u->buf, *parser, ReadUntil::kHeader);
       }
       ec = u->deadline.Cause(ec);
-      if (!ec || !reused || ec == beast::error::timeout || (watch && watch->gone())) break;
+      if (!ec || !reused || ec == beast::error::timeout || watch->gone()) break;
       // A reused connection the backend had closed (restarted, killed, idle timeout): its other
       // idle connections are as stale, so they go too, and the retry opens a fresh one — which
       // fails to connect, moving the request to the next healthy instance, if the backend is
@@ -1645,7 +1700,7 @@ class Server {
       // out: a 502 for a request that a healthy instance could have served.)
       if (auto* idle = IdleOf(wk, pool, backend, held.generation)) idle->clear();
     }
-    if (watch && watch->gone()) {
+    if (watch->gone()) {
       rec.end = "client_gone";
       rec.status = 499;
       co_return false;
@@ -1658,14 +1713,14 @@ class Server {
       if (!rp.is_done()) {
         ec = u->deadline.Cause(co_await ReadMessage(u->socket, u->buf, rp, ReadUntil::kDone));
       }
-      if (watch && watch->gone()) {
+      if (watch->gone()) {
         rec.end = "client_gone";
         rec.status = 499;
         co_return false;
       }
       if (ec) co_return co_await BackendError(s, req, ec, rec);
       std::string& body = conn.body;
-      if (watch) watch->Stop();
+      watch->Stop();
       const std::string_view content_type = conn.up_type;
       if (rp.keep_alive()) ReleaseUpstream(wk, pool, backend, held.generation, std::move(u));
       if (status != 200) held.Done();  // released before the client sees the answer
@@ -1832,11 +1887,13 @@ class Server {
       if (rd_ec || !client_ok || done_now) break;
     }
     const bool complete = rp.is_done() && !rd_ec;
-    if (complete && rp.keep_alive() && client_ok) {
+    // The client's watch closed the upstream connection when the client left.
+    const bool client_left = conn.up_watch->gone();
+    if (complete && rp.keep_alive() && client_ok && !client_left) {
       ReleaseUpstream(wk, pool, backend, held.generation, std::move(u));
     }
     if (!last_sent) SettleStream(held, f, plan, have_usage, usage, content_events, rec);
-    if (!client_ok) {
+    if (!client_ok || (client_left && !last_sent)) {
       rec.end = "client_gone";
       rec.status = 499;
       co_return false;

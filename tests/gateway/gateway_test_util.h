@@ -47,11 +47,22 @@ class Client {
     int one = 1;
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
-  ~Client() { close(fd_); }
+  ~Client() {
+    if (fd_ >= 0) close(fd_);
+  }
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
   bool connected() const { return connected_; }
+
+  // Closes with a reset (SO_LINGER of 0: RST, not FIN), as a killed client's kernel does when
+  // data it never read is left.
+  void Reset() {
+    linger l{1, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    close(fd_);
+    fd_ = -1;
+  }
 
   // Sends `bytes` as they are.
   bool SendRaw(const std::string& bytes) {

@@ -72,6 +72,16 @@ void ExpectNoOpenReservations(int admin_port) {
   }
 }
 
+// Until `cond()` is true, at most ~1 s (the watches notice in ~10-20 ms; the backends here
+// would take 5-20 s): whether it came true.
+bool Within1s(const std::function<bool()>& cond) {
+  for (int i = 0; i < 100; ++i) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return cond();
+}
+
 class GatewayServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -99,6 +109,11 @@ class GatewayServerTest : public ::testing::Test {
         new ChildProcess(TOKENPOOL_BINARY, {"mock", "--port", "0", "--model", "keyless-model",
                                             "--instant", "--api-key", "sk-upstream-secret"});
     ASSERT_NE(keyless_mock_->port(), 0) << keyless_mock_->banner();
+    // Answers a stream's head, then nothing for 20 s: a long time to the first token.
+    stall_mock_ = new ChildProcess(TOKENPOOL_BINARY, {"mock", "--port", "0", "--model",
+                                                      "stall-model", "--first-token-stall-ms",
+                                                      "20000"});
+    ASSERT_NE(stall_mock_->port(), 0) << stall_mock_->banner();
     // The gateway (a child) inherits the environment it reads the key from.
     setenv("TOKENPOOL_TEST_UPSTREAM_KEY", "sk-upstream-secret", 1);
     const auto url = [](int port) { return "\"http://127.0.0.1:" + std::to_string(port) + "\""; };
@@ -106,7 +121,7 @@ class GatewayServerTest : public ::testing::Test {
     y += "listen: {host: 127.0.0.1, port: 0}\n";
     y += "admin: {host: 127.0.0.1, port: 0, token_sha256: " + Sha256Hex(kAdmin) + "}\n";
     y += "models: [m, dead-model, flaky-model, drop-model, half-model, keyed-model, "
-         "keyless-model]\n";
+         "keyless-model, stall-model]\n";
     y += "pools:\n";
     y += "  - {name: short, model: m, profile: llama-3-8b-h100, max_model_len: 8192, backends: [" +
          url(short_mock_->port()) + "]}\n";
@@ -131,6 +146,9 @@ class GatewayServerTest : public ::testing::Test {
     y += "  - {name: keyless, model: keyless-model, profile: llama-3-8b-h100, max_model_len: "
          "8192, backends: [" +
          url(keyless_mock_->port()) + "]}\n";
+    y += "  - {name: stall, model: stall-model, profile: llama-3-8b-h100, max_model_len: 8192, "
+         "backends: [" +
+         url(stall_mock_->port()) + "]}\n";
     y += "tenants:\n";
     y += "  - {name: acme, keys: [" + Sha256Hex(kAcme) + "]}\n";
     y += "  - {name: small, keys: [" + Sha256Hex(kSmall) + "]}\n";
@@ -138,7 +156,7 @@ class GatewayServerTest : public ::testing::Test {
     y += "  - {name: hurried, keys: [" + Sha256Hex(kHurried) + "]}\n";
     y += "entitlements:\n";
     for (const char* pool :
-         {"short", "long", "dead", "flaky", "drop", "half", "keyed", "keyless"}) {
+         {"short", "long", "dead", "flaky", "drop", "half", "keyed", "keyless", "stall"}) {
       y += std::string("  - {tenant: acme, pool: ") + pool +
            ", class: guaranteed, guarantee: {token_rate: 500, kv_tokens: 65536, concurrency: 8},"
            " burst: {token_rate: 5000, kv_tokens: 262144, concurrency: 64}}\n";
@@ -173,6 +191,7 @@ class GatewayServerTest : public ::testing::Test {
     delete half_mock_;
     delete keyed_mock_;
     delete keyless_mock_;
+    delete stall_mock_;
     if (config_path_ != nullptr) std::remove(config_path_->c_str());
     delete config_path_;
     delete config_text_;
@@ -225,6 +244,7 @@ class GatewayServerTest : public ::testing::Test {
   static inline ChildProcess* half_mock_ = nullptr;
   static inline ChildProcess* keyed_mock_ = nullptr;
   static inline ChildProcess* keyless_mock_ = nullptr;
+  static inline ChildProcess* stall_mock_ = nullptr;
   static inline ChildProcess* gateway_ = nullptr;
   static inline std::string* config_path_ = nullptr;
   static inline std::string* config_text_ = nullptr;
@@ -543,30 +563,100 @@ TEST_F(GatewayServerTest, QueuedRequestIsRefusedAtItsDeadline) {
   EXPECT_EQ(Pool("short").at("queued").to_number<int64_t>(), 0);
 }
 
+// A client that leaves while queued, by a close or by a reset (RST: a killed process, SO_LINGER
+// 0), leaves the queue at once. Before, the watch read a reset as "not a close" (recv said
+// ECONNRESET, not 0) and the request stayed in the queue until its deadline (20 s here).
 TEST_F(GatewayServerTest, ClientGoneWhileQueuedLeavesTheQueue) {
-  Client first(gateway_->port());
-  ASSERT_TRUE(first.Send("POST", "/v1/chat/completions", Chat("m", 200, true), Auth(kPatient)));
-  Response head = first.ReadHead();
-  ASSERT_EQ(head.status, 200);
-  {
-    Client second(gateway_->port());
-    ASSERT_TRUE(second.Send("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kPatient)));
-    bool queued = false;
-    for (int i = 0; i < 100 && !queued; ++i) {
-      queued = Pool("short").at("queued").to_number<int64_t>() == 1;
-      if (!queued) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ASSERT_TRUE(queued);
-  }  // closed while queued
-  bool left = false;
-  for (int i = 0; i < 100 && !left; ++i) {
-    left = Pool("short").at("queued").to_number<int64_t>() == 0;
-    if (!left) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (const bool reset : {false, true}) {
+    SCOPED_TRACE(reset ? "reset" : "close");
+    Client first(gateway_->port());
+    ASSERT_TRUE(first.Send("POST", "/v1/chat/completions", Chat("m", 200, true), Auth(kPatient)));
+    Response head = first.ReadHead();
+    ASSERT_EQ(head.status, 200);
+    std::optional<Client> second(std::in_place, gateway_->port());
+    ASSERT_TRUE(
+        second->Send("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kPatient)));
+    ASSERT_TRUE(Within1s([&] { return Pool("short").at("queued").to_number<int64_t>() == 1; }));
+    if (reset) second->Reset();
+    second.reset();
+    EXPECT_TRUE(Within1s([&] { return Pool("short").at("queued").to_number<int64_t>() == 0; }));
+    first.ReadBody(&head);
+    EXPECT_TRUE(head.complete);
+    EXPECT_EQ(Pool("short").at("open_reservations").to_number<int64_t>(), 0);
   }
-  EXPECT_TRUE(left);
-  first.ReadBody(&head);
-  EXPECT_TRUE(head.complete);
-  EXPECT_EQ(Pool("short").at("open_reservations").to_number<int64_t>(), 0);
+}
+
+// A client that pipelines a second request behind a queued one is still there: both are served
+// in order. One that pipelines and then closes is gone (as nginx reads it: a FIN counts even
+// with unread data before it), and leaves the queue at once. Before, any unread byte ended the
+// watch, and such a close was noticed only when the request left the queue.
+TEST_F(GatewayServerTest, PipelinedRequestWhileQueuedIsServedAndItsCloseNoticed) {
+  const std::string req =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+      std::string(kPatient) + "\r\nContent-Length: " +
+      std::to_string(Chat("m", 4, false).size()) + "\r\n\r\n" + Chat("m", 4, false);
+  for (const bool leave : {false, true}) {
+    SCOPED_TRACE(leave ? "closes" : "stays");
+    Client first(gateway_->port());
+    // ~2.6 s of generation, longer than Within1s waits.
+    ASSERT_TRUE(first.Send("POST", "/v1/chat/completions", Chat("m", 400, true), Auth(kPatient)));
+    Response head = first.ReadHead();
+    ASSERT_EQ(head.status, 200);
+    std::optional<Client> second(std::in_place, gateway_->port());
+    ASSERT_TRUE(second->SendRaw(req));
+    ASSERT_TRUE(Within1s([&] { return Pool("short").at("queued").to_number<int64_t>() == 1; }));
+    // The next request once the gateway has read the first: it waits in the socket.
+    ASSERT_TRUE(second->SendRaw(req));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the watch has seen it
+    if (leave) {
+      second.reset();
+      EXPECT_TRUE(Within1s([&] { return Pool("short").at("queued").to_number<int64_t>() == 0; }));
+    }
+    first.ReadBody(&head);
+    EXPECT_TRUE(head.complete);
+    if (!leave) {
+      for (int i = 0; i < 2; ++i) {
+        Response r = second->ReadHead();
+        ASSERT_EQ(r.status, 200) << i;
+        second->ReadBody(&r);
+        EXPECT_NE(r.body.find("\"completion_tokens\":4"), std::string::npos) << r.body;
+      }
+    }
+    EXPECT_TRUE(Within1s(
+        [&] { return Pool("short").at("open_reservations").to_number<int64_t>() == 0; }));
+    EXPECT_EQ(Pool("short").at("queued").to_number<int64_t>(), 0);
+  }
+}
+
+// A reset while the backend works on a non-streamed request: released at once, as a close is
+// (ClientGoneWhileBackendWorksReleases). Before, the reset was not read as the client leaving.
+TEST_F(GatewayServerTest, ClientResetWhileBackendWorksReleases) {
+  const auto open = [&] { return Pool("short").at("open_reservations").to_number<int64_t>(); };
+  Client c(gateway_->port());
+  ASSERT_TRUE(c.Send("POST", "/v1/chat/completions", Chat("m", 2000, false), Auth(kAcme)));
+  ASSERT_TRUE(Within1s([&] { return open() == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // past the watch's start
+  c.Reset();
+  EXPECT_TRUE(Within1s([&] { return open() == 0; }));  // not after the generation (seconds)
+}
+
+// A streamed request whose backend takes long to its first token (20 s here): a client that
+// leaves before anything reached it frees its reservation at once, by a close or a reset.
+// Before, a stream noticed its client only at its next write, so such a client held its
+// reservation (and the backend its KV) until the first token.
+TEST_F(GatewayServerTest, StreamClientGoneBeforeTheFirstTokenReleases) {
+  const auto open = [&] { return Pool("stall").at("open_reservations").to_number<int64_t>(); };
+  for (const bool reset : {false, true}) {
+    SCOPED_TRACE(reset ? "reset" : "close");
+    std::optional<Client> c(std::in_place, gateway_->port());
+    ASSERT_TRUE(
+        c->Send("POST", "/v1/chat/completions", Chat("stall-model", 20, true), Auth(kAcme)));
+    ASSERT_TRUE(Within1s([&] { return open() == 1; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // past the watch's start
+    if (reset) c->Reset();
+    c.reset();
+    EXPECT_TRUE(Within1s([&] { return open() == 0; }));
+  }
 }
 
 TEST_F(GatewayServerTest, MetricsExposePoolsAndTenants) {
@@ -1644,7 +1734,7 @@ TEST_F(GatewayServerTest, AdminApiShowsStateAndChangesEntitlements) {
   };
   EXPECT_EQ(c.Request("GET", "/admin/tenants", "", Auth("wrong")).status, 401);
 
-  // Tenants: acme has six entitlements; its short one has served tokens.
+  // Tenants: acme has an entitlement on each of the nine pools; its short one has served tokens.
   Response r = admin("GET", "/admin/tenants");
   ASSERT_EQ(r.status, 200) << r.body;
   boost::json::value v = boost::json::parse(r.body);
@@ -1652,7 +1742,7 @@ TEST_F(GatewayServerTest, AdminApiShowsStateAndChangesEntitlements) {
   for (const auto& t : v.at("tenants").as_array()) {
     if (t.at("name").as_string() != "acme") continue;
     found = true;
-    EXPECT_EQ(t.at("entitlements").as_array().size(), 8u);  // one per pool
+    EXPECT_EQ(t.at("entitlements").as_array().size(), 9u);  // one per pool
     for (const auto& e : t.at("entitlements").as_array()) {
       EXPECT_TRUE(e.as_object().contains("burst_ceiling"));
       EXPECT_TRUE(e.as_object().contains("debt_tokens"));
