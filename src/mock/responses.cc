@@ -80,37 +80,41 @@ void AppendGeneratedText(uint64_t seed, uint64_t prompt_hash, int64_t from, int6
   }
 }
 
-void AppendFullResponse(const ResponseMeta& m, std::string_view text,
+void AppendFullResponse(const ResponseMeta& m, std::span<const std::string> texts,
                         std::string_view finish_reason, int64_t prompt_tokens,
                         int64_t completion_tokens, std::string* out) {
   AppendHead(m, false, out);
-  if (m.endpoint == Endpoint::kChatCompletions) {
-    out->append(",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
-    AppendJsonString(text, out);
-    out->append("},\"logprobs\":null,\"finish_reason\":\"");
-  } else {
-    out->append(",\"choices\":[{\"index\":0,\"text\":");
-    AppendJsonString(text, out);
-    out->append(",\"logprobs\":null,\"finish_reason\":\"");
+  const bool chat = m.endpoint == Endpoint::kChatCompletions;
+  out->append(",\"choices\":[");
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    out->append("{\"index\":");
+    AppendInt(static_cast<int64_t>(i), out);
+    out->append(chat ? ",\"message\":{\"role\":\"assistant\",\"content\":" : ",\"text\":");
+    AppendJsonString(texts[i], out);
+    out->append(chat ? "},\"logprobs\":null,\"finish_reason\":\"" : ",\"logprobs\":null,\"finish_reason\":\"");
+    out->append(finish_reason);
+    out->append("\"}");
   }
-  out->append(finish_reason);
-  out->append("\"}],");
+  out->append("],");
   AppendUsage(prompt_tokens, completion_tokens, out);
   out->append("}");
 }
 
-void AppendChunkEvent(const ResponseMeta& m, std::string_view text, const char* finish_reason,
-                      bool role_chunk, bool usage_null, std::string* out) {
+void AppendChunkEvent(const ResponseMeta& m, int64_t index, std::string_view text,
+                      const char* finish_reason, bool role_chunk, bool usage_null,
+                      std::string* out) {
   out->append("data: ");
   AppendHead(m, true, out);
+  out->append(",\"choices\":[{\"index\":");
+  AppendInt(index, out);
   if (m.endpoint == Endpoint::kChatCompletions) {
-    out->append(role_chunk ? ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
-                             "\"content\":"
-                           : ",\"choices\":[{\"index\":0,\"delta\":{\"content\":");
+    out->append(role_chunk ? ",\"delta\":{\"role\":\"assistant\",\"content\":"
+                           : ",\"delta\":{\"content\":");
     AppendJsonString(text, out);
     out->append("},\"logprobs\":null,\"finish_reason\":");
   } else {
-    out->append(",\"choices\":[{\"index\":0,\"text\":");
+    out->append(",\"text\":");
     AppendJsonString(text, out);
     out->append(",\"logprobs\":null,\"finish_reason\":");
   }

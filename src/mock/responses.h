@@ -4,12 +4,13 @@
 // building (the mock's hot path in --instant mode), no JSON library.
 //
 //   std::string body;
-//   AppendFullResponse(meta, text, "length", 12, 16, &body);
-//   AppendChunkEvent(meta, " word", nullptr, false, false, &body);  // "data: {...}\n\n"
+//   AppendFullResponse(meta, {text}, "length", 12, 16, &body);
+//   AppendChunkEvent(meta, 0, " word", nullptr, false, false, &body);  // "data: {...}\n\n"
 //
 // Thread-safety: pure functions.
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -29,16 +30,18 @@ struct ResponseMeta {
 void AppendGeneratedText(uint64_t seed, uint64_t prompt_hash, int64_t from, int64_t count,
                          std::string* out);
 
-// A whole non-streaming response with usage.
-void AppendFullResponse(const ResponseMeta& meta, std::string_view text,
+// A whole non-streaming response with usage: one choice per text, "index" 0, 1, ... in order.
+void AppendFullResponse(const ResponseMeta& meta, std::span<const std::string> texts,
                         std::string_view finish_reason, int64_t prompt_tokens,
                         int64_t completion_tokens, std::string* out);
 
-// One SSE event "data: {chunk}\n\n". `role_chunk` (chat only): the opening delta with the
-// assistant role and empty content. `finish_reason` null: not finished. `usage_null`: the
-// chunk carries "usage":null, as OpenAI does when stream_options.include_usage is set.
-void AppendChunkEvent(const ResponseMeta& meta, std::string_view text, const char* finish_reason,
-                      bool role_chunk, bool usage_null, std::string* out);
+// One SSE event "data: {chunk}\n\n" for choice `index`. `role_chunk` (chat only): the opening
+// delta with the assistant role and empty content. `finish_reason` null: not finished.
+// `usage_null`: the chunk carries "usage":null, as OpenAI does when
+// stream_options.include_usage is set.
+void AppendChunkEvent(const ResponseMeta& meta, int64_t index, std::string_view text,
+                      const char* finish_reason, bool role_chunk, bool usage_null,
+                      std::string* out);
 // The final usage event (empty choices), sent when stream_options.include_usage is true.
 void AppendUsageEvent(const ResponseMeta& meta, int64_t prompt_tokens, int64_t completion_tokens,
                       std::string* out);

@@ -42,16 +42,33 @@ constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 // 16 MiB: the request parser's own limit (parse/request_parser.h).
 constexpr uint64_t kBodyLimitBytes = uint64_t{16} << 20;
 
-// One request inside the engine, shared by its session coroutine and the engine driver.
+// One request inside the engine, shared by its session coroutine and the engine driver. Each
+// of its choices is an engine sequence of its own: n per prompt (vLLM's parallel sampling), for
+// each prompt of a completions batch.
 struct Pending {
+  struct Choice {
+    uint64_t engine_id = 0;  // 0 until submitted
+    int64_t prompt_tokens = 0;
+    int64_t max_tokens = 0;
+    uint64_t hash = 0;      // seeds its text: its prompt's hash, moved by its index there
+    int64_t produced = 0;   // output tokens the engine has produced
+    int64_t sent = 0;       // output tokens streamed
+    bool finished = false;
+  };
   explicit Pending(const net::any_io_executor& ex) : wake(ex, SteadyClock::time_point::max()) {}
   void Notify() { wake.cancel(); }
 
   net::steady_timer wake;  // a condition variable: cancel() wakes the waiting coroutine
-  int64_t produced = 0;    // output tokens the engine has produced
-  bool finished = false;
+  std::vector<Choice> choices;
+  size_t unfinished = 0;
   bool lost = false;  // dropped by a restart
   const char* finish_reason = "length";
+};
+
+// Where an engine sequence's tokens go: its request and its choice there.
+struct PendingChoice {
+  Pending* pending = nullptr;
+  size_t choice = 0;
 };
 
 int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
@@ -109,9 +126,9 @@ class Server {
     acceptor_.close(ec);
     ++generation_;
     step_timer_.cancel();
-    for (auto& [id, p] : pending_) {
-      p->lost = true;
-      p->Notify();
+    for (auto& [id, pc] : pending_) {
+      pc.pending->lost = true;
+      pc.pending->Notify();
     }
     for (tcp::socket* s : sessions_) s->close(ec);
   }
@@ -169,13 +186,18 @@ class Server {
     for (const engine::SeqOutput& o : step_.outputs) {
       auto it = pending_.find(o.id);
       if (it == pending_.end()) continue;
-      it->second->produced = o.output_tokens;
-      it->second->finished = o.finished;
-      it->second->Notify();
+      Pending& p = *it->second.pending;
+      Pending::Choice& c = p.choices[it->second.choice];
+      c.produced = o.output_tokens;
+      if (o.finished && !c.finished) {
+        c.finished = true;
+        --p.unfinished;
+      }
+      p.Notify();
     }
     for (const engine::RequestTiming& t : step_.finished) {
       auto it = pending_.find(t.id);
-      metrics_->Finished(t, it == pending_.end() ? "abort" : it->second->finish_reason);
+      metrics_->Finished(t, it == pending_.end() ? "abort" : it->second.pending->finish_reason);
     }
     step_in_flight_ = false;
     if (engine_->HasWork()) {
@@ -190,9 +212,9 @@ class Server {
     step_in_flight_ = false;
     last_step_end_ = Time::Zero();
     latest_submit_ = Time::Zero();
-    for (auto& [id, p] : pending_) {
-      p->lost = true;
-      p->Notify();
+    for (auto& [id, pc] : pending_) {
+      pc.pending->lost = true;
+      pc.pending->Notify();
     }
     engine_ = std::make_unique<engine::Engine>(engine_config_);
     metrics_ = std::make_unique<MockMetrics>(model_);
@@ -333,22 +355,35 @@ class Server {
     if (!prompt.ok()) {
       co_return co_await ReplyError(s, req, 400, "BadRequestError", prompt.status().message());
     }
-    const int64_t p = prompt->prompt_tokens;
-    const uint64_t prompt_hash = prompt->hash;
     const int64_t max_len = engine_config_.max_model_len;
     if (has_max && max_out < 1) {
       co_return co_await ReplyError(
           s, req, 400, "BadRequestError",
           "max_tokens must be at least 1, got " + std::to_string(max_out) + ".");
     }
-    // Without max_tokens vLLM allows up to max_model_len; the mock "emits EOS" earlier.
-    const int64_t n =
-        has_max ? max_out : std::max<int64_t>(1, std::min(config_.default_max_tokens, max_len - p));
-    const char* finish_reason = has_max ? "length" : "stop";
-    if (p + n > max_len) {
-      co_return co_await ReplyError(s, req, 400, "BadRequestError",
-                                    engine::ContextLengthError(max_len, p, n));
+    // A sequence per choice: n for each prompt, each checked against the context as vLLM
+    // checks each prompt. Without max_tokens vLLM allows up to max_model_len; the mock "emits
+    // EOS" earlier.
+    std::vector<Pending::Choice> choices;
+    choices.reserve(prompt->prompts.size() * static_cast<size_t>(prompt->choices_per_prompt));
+    int64_t completion_tokens = 0;
+    for (const PromptPart& part : prompt->prompts) {
+      const int64_t out = has_max ? max_out
+                                  : std::max<int64_t>(1, std::min(config_.default_max_tokens,
+                                                                  max_len - part.tokens));
+      if (part.tokens + out > max_len) {
+        co_return co_await ReplyError(s, req, 400, "BadRequestError",
+                                      engine::ContextLengthError(max_len, part.tokens, out));
+      }
+      for (int64_t j = 0; j < prompt->choices_per_prompt; ++j) {
+        choices.push_back({.prompt_tokens = part.tokens,
+                           .max_tokens = out,
+                           .hash = part.hash + static_cast<uint64_t>(j) * 0x9E3779B97F4A7C15ULL});
+        completion_tokens += out;
+      }
     }
+    const int64_t prompt_tokens = prompt->prompt_tokens;
+    const char* finish_reason = has_max ? "length" : "stop";
 
     // Faults, in the order a client would meet them.
     if (config_.faults.added_latency_ms > 0) {
@@ -368,33 +403,42 @@ class Server {
     const ResponseMeta meta{
         .endpoint = endpoint, .id = next_id_++, .created = UnixNow(), .model = model_};
     if (config_.instant) {
-      co_return co_await Instant(s, req, meta, p, n, prompt_hash, finish_reason, stream,
-                                 include_usage, drop);
+      co_return co_await Instant(s, req, meta, prompt_tokens, completion_tokens, choices,
+                                 finish_reason, stream, include_usage, drop);
     }
 
-    const uint64_t id = meta.id;
     Pending pending(io_.get_executor());
     pending.finish_reason = finish_reason;
-    latest_submit_ = EngineNow();
-    if (Status st =
-            engine_->Submit({.id = id, .prompt_tokens = p, .max_tokens = n}, latest_submit_);
-        !st.ok()) {
-      co_return co_await ReplyError(s, req, 400, "BadRequestError", st.message());
-    }
-    pending_[id] = &pending;
+    pending.choices = std::move(choices);
     // Leaves the engine however this coroutine ends (client gone, drop, restart).
     struct Guard {
       Server* server;
-      uint64_t id;
       Pending* p;
       uint64_t generation;
       ~Guard() {
-        server->pending_.erase(id);
-        if (!p->finished && !p->lost && generation == server->generation_) {
-          (void)server->engine_->Abort(id);
+        for (const Pending::Choice& c : p->choices) {
+          if (c.engine_id == 0) continue;
+          server->pending_.erase(c.engine_id);
+          if (!c.finished && !p->lost && generation == server->generation_) {
+            (void)server->engine_->Abort(c.engine_id);
+          }
         }
       }
-    } guard{this, id, &pending, generation_};
+    } guard{this, &pending, generation_};
+    latest_submit_ = EngineNow();
+    for (size_t i = 0; i < pending.choices.size(); ++i) {
+      Pending::Choice& c = pending.choices[i];
+      const uint64_t id = next_engine_id_++;
+      if (Status st = engine_->Submit(
+              {.id = id, .prompt_tokens = c.prompt_tokens, .max_tokens = c.max_tokens},
+              latest_submit_);
+          !st.ok()) {
+        co_return co_await ReplyError(s, req, 400, "BadRequestError", st.message());
+      }
+      c.engine_id = id;
+      pending_[id] = {&pending, i};
+      ++pending.unfinished;
+    }
     Kick();
 
     if (!stream) {
@@ -418,7 +462,7 @@ class Server {
                        pending.Notify();
                      }
                    });
-      while (!pending.finished && !pending.lost && !gone) {
+      while (pending.unfinished > 0 && !pending.lost && !gone) {
         co_await pending.wake.async_wait(kTuple);
       }
       *watching = false;
@@ -429,13 +473,18 @@ class Server {
         metrics_->Fault("drop");
         co_return false;
       }
-      std::string text, body;
-      AppendGeneratedText(config_.seed, prompt_hash, 0, n, &text);
-      AppendFullResponse(meta, text, finish_reason, p, n, &body);
+      std::vector<std::string> texts(pending.choices.size());
+      for (size_t i = 0; i < texts.size(); ++i) {
+        const Pending::Choice& c = pending.choices[i];
+        AppendGeneratedText(config_.seed, c.hash, 0, c.max_tokens, &texts[i]);
+      }
+      std::string body;
+      AppendFullResponse(meta, texts, finish_reason, prompt_tokens, completion_tokens, &body);
       co_return co_await Reply(s, req, http::status::ok, "application/json", std::move(body));
     }
 
-    // Streaming: headers now, one SSE event per engine iteration that produced tokens.
+    // Streaming: headers now, then per engine iteration that produced tokens one HTTP chunk
+    // with an SSE event for each choice that has new tokens (vLLM's order).
     http::response<http::empty_body> res{http::status::ok, req.version()};
     res.set(http::field::content_type, "text/event-stream");
     res.set(http::field::cache_control, "no-cache");
@@ -447,29 +496,39 @@ class Server {
       metrics_->Fault("first_token_stall");
       co_await Sleep(stall_ms);
     }
+    const auto fresh = [&pending] {
+      return std::any_of(pending.choices.begin(), pending.choices.end(),
+                         [](const Pending::Choice& c) { return c.produced > c.sent; });
+    };
     int64_t sent = 0;
-    std::string events;
-    while (sent < n) {
-      while (pending.produced <= sent && !pending.lost) {
-        co_await pending.wake.async_wait(kTuple);
-      }
+    std::string events, text;
+    while (sent < completion_tokens) {
+      while (!fresh() && !pending.lost) co_await pending.wake.async_wait(kTuple);
       if (pending.lost) co_return false;
-      if (drop && sent >= (n + 1) / 2) {
+      if (drop && sent >= (completion_tokens + 1) / 2) {
         metrics_->Fault("drop");
         co_return false;
       }
-      const int64_t upto = pending.produced;
       events.clear();
-      std::string text;
-      AppendGeneratedText(config_.seed, prompt_hash, sent, upto - sent, &text);
       if (sent == 0 && endpoint == Endpoint::kChatCompletions) {
-        AppendChunkEvent(meta, "", nullptr, true, include_usage, &events);
+        for (size_t i = 0; i < pending.choices.size(); ++i) {
+          AppendChunkEvent(meta, static_cast<int64_t>(i), "", nullptr, true, include_usage,
+                           &events);
+        }
       }
-      AppendChunkEvent(meta, text, upto >= n ? finish_reason : nullptr, false, include_usage,
-                       &events);
-      sent = upto;
-      if (sent >= n) {
-        if (include_usage) AppendUsageEvent(meta, p, n, &events);
+      for (size_t i = 0; i < pending.choices.size(); ++i) {
+        Pending::Choice& c = pending.choices[i];
+        if (c.produced <= c.sent) continue;
+        text.clear();
+        AppendGeneratedText(config_.seed, c.hash, c.sent, c.produced - c.sent, &text);
+        AppendChunkEvent(meta, static_cast<int64_t>(i), text,
+                         c.produced >= c.max_tokens ? finish_reason : nullptr, false,
+                         include_usage, &events);
+        sent += c.produced - c.sent;
+        c.sent = c.produced;
+      }
+      if (sent >= completion_tokens) {
+        if (include_usage) AppendUsageEvent(meta, prompt_tokens, completion_tokens, &events);
         events.append(kDoneEvent);
       }
       auto [ec, w] = co_await net::async_write(s, http::make_chunk(net::buffer(events)), kTuple);
@@ -479,12 +538,15 @@ class Server {
     co_return !ec && req.keep_alive();
   }
 
-  // --instant: no engine, no timers; the whole answer at once (throughput mode).
-  net::awaitable<bool> Instant(tcp::socket& s, Request& req, const ResponseMeta& meta, int64_t p,
-                               int64_t n, uint64_t prompt_hash, const char* finish_reason,
-                               bool stream, bool include_usage, bool drop) {
+  // --instant: no engine, no timers; the whole answer at once (throughput mode). A stream's
+  // choices take turns token by token, as they would come from the engine's iterations.
+  net::awaitable<bool> Instant(tcp::socket& s, Request& req, const ResponseMeta& meta,
+                               int64_t prompt_tokens, int64_t completion_tokens,
+                               const std::vector<Pending::Choice>& choices,
+                               const char* finish_reason, bool stream, bool include_usage,
+                               bool drop) {
     // No latency histograms: with no simulated compute they would only record zeros.
-    metrics_->AddTokens(p, n);
+    metrics_->AddTokens(prompt_tokens, completion_tokens);
     metrics_->Succeeded(finish_reason);
     if (drop) {
       metrics_->Fault("drop");
@@ -492,21 +554,32 @@ class Server {
     }
     std::string body;
     if (!stream) {
-      std::string text;
-      AppendGeneratedText(config_.seed, prompt_hash, 0, n, &text);
-      AppendFullResponse(meta, text, finish_reason, p, n, &body);
+      std::vector<std::string> texts(choices.size());
+      for (size_t i = 0; i < texts.size(); ++i) {
+        AppendGeneratedText(config_.seed, choices[i].hash, 0, choices[i].max_tokens, &texts[i]);
+      }
+      AppendFullResponse(meta, texts, finish_reason, prompt_tokens, completion_tokens, &body);
       co_return co_await Reply(s, req, http::status::ok, "application/json", std::move(body));
     }
     if (meta.endpoint == Endpoint::kChatCompletions) {
-      AppendChunkEvent(meta, "", nullptr, true, include_usage, &body);
+      for (size_t i = 0; i < choices.size(); ++i) {
+        AppendChunkEvent(meta, static_cast<int64_t>(i), "", nullptr, true, include_usage, &body);
+      }
     }
-    for (int64_t i = 0; i < n; ++i) {
-      std::string text;
-      AppendGeneratedText(config_.seed, prompt_hash, i, 1, &text);
-      AppendChunkEvent(meta, text, i + 1 == n ? finish_reason : nullptr, false, include_usage,
-                       &body);
+    int64_t longest = 0;
+    for (const Pending::Choice& c : choices) longest = std::max(longest, c.max_tokens);
+    std::string text;
+    for (int64_t t = 0; t < longest; ++t) {
+      for (size_t i = 0; i < choices.size(); ++i) {
+        if (t >= choices[i].max_tokens) continue;
+        text.clear();
+        AppendGeneratedText(config_.seed, choices[i].hash, t, 1, &text);
+        AppendChunkEvent(meta, static_cast<int64_t>(i), text,
+                         t + 1 == choices[i].max_tokens ? finish_reason : nullptr, false,
+                         include_usage, &body);
+      }
     }
-    if (include_usage) AppendUsageEvent(meta, p, n, &body);
+    if (include_usage) AppendUsageEvent(meta, prompt_tokens, completion_tokens, &body);
     body.append(kDoneEvent);
     co_return co_await Reply(s, req, http::status::ok, "text/event-stream", std::move(body));
   }
@@ -530,8 +603,9 @@ class Server {
   Time latest_submit_;  // model time of the last Submit (RunStep)
   bool step_in_flight_ = false;
   uint64_t generation_ = 0;  // bumped by a restart: stale timers and guards ignore themselves
-  uint64_t next_id_ = 1;
-  std::unordered_map<uint64_t, Pending*> pending_;
+  uint64_t next_id_ = 1;         // responses' ids
+  uint64_t next_engine_id_ = 1;  // engine sequences' ids
+  std::unordered_map<uint64_t, PendingChoice> pending_;  // by engine id
   std::unordered_set<tcp::socket*> sessions_;  // open connections, closed by Stop()
 };
 

@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -870,7 +871,8 @@ TEST_F(GatewayServerTest, ClientGoneWhileBackendWorksReleases) {
 
 // A request for n choices holds its prompt once and n output reserves (vLLM generates and
 // counts each choice); its route is by one choice's length. Before, n was ignored: n = 4
-// held one reserve. The mock serves one choice whatever n, so only the hold is checked here.
+// held one reserve. The answer's n choices pass through and settle by their usage, streamed
+// too (where the gateway adds include_usage and takes it out of every choice's events).
 TEST_F(GatewayServerTest, ChoicesHoldOneOutputReserveEach) {
   std::vector<double> held;
   for (const char* extra : {"", ",\"n\":4"}) {
@@ -897,11 +899,40 @@ TEST_F(GatewayServerTest, ChoicesHoldOneOutputReserveEach) {
   EXPECT_LT(held[0], 2100);
   EXPECT_EQ(held[1] - held[0], 3 * 2000);  // the same prompt, three more reserves
   // 4 x 2,000 would not fit a context of 8,192 but each choice does: routed to short.
+  const auto completion_tokens = [&] {
+    Client a(admin_port_);
+    const boost::json::value v =
+        boost::json::parse(a.Request("GET", "/admin/tenants", "", Auth(kAdmin)).body);
+    for (const auto& t : v.at("tenants").as_array()) {
+      if (t.at("name").as_string() != "acme") continue;
+      for (const auto& e : t.at("entitlements").as_array()) {
+        if (e.at("pool").as_string() == "short") {
+          return e.at("counters").at("completion_tokens").to_number<int64_t>();
+        }
+      }
+    }
+    return int64_t{-1};
+  };
+  const int64_t before = completion_tokens();
   Client c(gateway_->port());
   Response r = c.Request("POST", "/v1/chat/completions", Chat("m", 2, false, ",\"n\":4"),
                          Auth(kAcme));
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.headers["x-tokenpool-pool"], "short");
+  EXPECT_EQ(boost::json::parse(r.body).at("choices").as_array().size(), 4u) << r.body;
+  EXPECT_EQ(completion_tokens(), before + 4 * 2);
+  r = c.Request("POST", "/v1/chat/completions", Chat("m", 3, true, ",\"n\":2"), Auth(kAcme));
+  EXPECT_EQ(r.status, 200) << r.body;
+  std::set<int64_t> indexes;
+  for (const std::string& ev : SseEvents(r.body)) {
+    if (ev == "[DONE]") continue;
+    EXPECT_EQ(ev.find("usage"), std::string::npos) << ev;  // neither the nulls nor the chunk
+    const boost::json::value e = boost::json::parse(ev);
+    ASSERT_EQ(e.at("choices").as_array().size(), 1u) << ev;
+    indexes.insert(e.at("choices").as_array()[0].at("index").to_number<int64_t>());
+  }
+  EXPECT_EQ(indexes, (std::set<int64_t>{0, 1}));
+  EXPECT_EQ(completion_tokens(), before + 4 * 2 + 2 * 3);
   r = c.Request("POST", "/v1/chat/completions", Chat("m", 2, false, ",\"n\":129"), Auth(kAcme));
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("n: must be in [1, 128], got 129"), std::string::npos) << r.body;

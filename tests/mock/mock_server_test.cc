@@ -331,6 +331,123 @@ TEST(MockServerTest, StreamingTextCompletion) {
   EXPECT_EQ(events[3], "[DONE]");
 }
 
+// The text of each choice of a non-streamed answer, by its "index".
+std::map<int64_t, std::string> ChoiceTexts(json::object o) {
+  std::map<int64_t, std::string> texts;
+  for (const auto& c : o["choices"].as_array()) {
+    const json::object& choice = c.as_object();
+    const json::value* msg = choice.if_contains("message");
+    texts[choice.at("index").as_int64()] =
+        std::string(msg != nullptr ? msg->at("content").as_string() : choice.at("text").as_string());
+  }
+  return texts;
+}
+
+// n choices are n sequences in the engine (vLLM's parallel sampling): each its own text and
+// max_tokens, usage counting the prompt once and every choice's tokens; streamed, each event
+// names its choice's index, every choice opens with a role chunk, and a choice's streamed text
+// is its non-streamed text. Before, the mock answered one choice whatever n.
+TEST(MockServerTest, ChoicesAreSequencesOfTheirOwn) {
+  for (const char* mode : {"--speedup", "--instant"}) {
+    SCOPED_TRACE(mode);
+    MockProcess mock(std::string(mode) == "--instant" ? Args({"--instant"})
+                                                      : Args({"--speedup", "20"}));
+    ASSERT_GT(mock.port(), 0) << mock.banner();
+    Client c(mock.port());
+    const std::string content = "Name three colours.";
+    const int64_t prompt = 10 + CountChatContentTokens(content);
+    json::object body = ParseObject(ChatBody(content, 5));
+    body["n"] = 3;
+    Response r = c.Request("POST", "/v1/chat/completions", json::serialize(body));
+    ASSERT_EQ(r.status, 200) << r.body;
+    json::object o = ParseObject(r.body);
+    EXPECT_EQ(o["usage"].as_object()["prompt_tokens"].as_int64(), prompt);
+    EXPECT_EQ(o["usage"].as_object()["completion_tokens"].as_int64(), 15);
+    const std::map<int64_t, std::string> texts = ChoiceTexts(o);
+    ASSERT_EQ(texts.size(), 3u);
+    for (const auto& [index, text] : texts) {
+      EXPECT_EQ(std::count(text.begin(), text.end(), ' '), 4) << index;  // 5 one-token words
+    }
+    EXPECT_NE(texts.at(0), texts.at(1));
+    EXPECT_NE(texts.at(1), texts.at(2));
+    // Choice 0 is what n = 1 gives.
+    Response one = c.Request("POST", "/v1/chat/completions", ChatBody(content, 5));
+    EXPECT_EQ(ChoiceTexts(ParseObject(one.body)).at(0), texts.at(0));
+
+    body["stream"] = true;
+    body["stream_options"] = json::object{{"include_usage", true}};
+    Response st = c.Request("POST", "/v1/chat/completions", json::serialize(body));
+    ASSERT_EQ(st.status, 200);
+    ASSERT_TRUE(st.complete);
+    std::map<int64_t, std::string> streamed;
+    std::map<int64_t, int> roles, finishes;
+    int64_t usage_completion = -1;
+    for (const std::string& ev : SseEvents(st.body)) {
+      if (ev == "[DONE]") continue;
+      json::object e = ParseObject(ev);
+      if (e["choices"].as_array().empty()) {
+        usage_completion = e["usage"].as_object()["completion_tokens"].as_int64();
+        continue;
+      }
+      ASSERT_EQ(e["choices"].as_array().size(), 1u);
+      json::object ch = e["choices"].as_array()[0].as_object();
+      const int64_t index = ch["index"].as_int64();
+      json::object delta = ch["delta"].as_object();
+      if (delta.contains("role")) ++roles[index];
+      streamed[index] += std::string(delta["content"].as_string());
+      if (!ch["finish_reason"].is_null()) ++finishes[index];
+    }
+    EXPECT_EQ(streamed, texts);
+    EXPECT_EQ(roles, (std::map<int64_t, int>{{0, 1}, {1, 1}, {2, 1}}));
+    EXPECT_EQ(finishes, (std::map<int64_t, int>{{0, 1}, {1, 1}, {2, 1}}));
+    EXPECT_EQ(usage_completion, 15);
+  }
+}
+
+// A completions batch: each prompt is its own sequences, checked against the context on its
+// own, as vLLM does (before, the mock summed the prompts: two prompts that each fit were
+// refused together); choices are ordered prompt by prompt, n each; usage sums the prompts.
+TEST(MockServerTest, BatchPromptsAreEachTheirOwnSequences) {
+  MockProcess mock(Args({"--instant", "--max-model-len", "4096"}));
+  ASSERT_GT(mock.port(), 0) << mock.banner();
+  Client c(mock.port());
+  const std::string a = Words(1500), b = "A short one.";
+  json::object body{{"model", kModel}, {"prompt", json::array{json::string(a), json::string(b)}},
+                    {"max_tokens", 1000}, {"n", 2}};
+  Response r = c.Request("POST", "/v1/completions", json::serialize(body));
+  ASSERT_EQ(r.status, 200) << r.body;
+  json::object o = ParseObject(r.body);
+  EXPECT_EQ(o["usage"].as_object()["prompt_tokens"].as_int64(),
+            1 + CountTokens(a) + 1 + CountTokens(b));
+  EXPECT_EQ(o["usage"].as_object()["completion_tokens"].as_int64(), 4 * 1000);
+  std::map<int64_t, std::string> texts = ChoiceTexts(o);
+  ASSERT_EQ(texts.size(), 4u);
+  // Choices 0-1 are prompt a's, 2-3 prompt b's: the first of each is the prompt's n = 1 text.
+  for (const auto& [prompt, index] : {std::pair{a, 0}, std::pair{b, 2}}) {
+    json::object single{{"model", kModel}, {"prompt", prompt}, {"max_tokens", 1000}};
+    Response one = c.Request("POST", "/v1/completions", json::serialize(single));
+    EXPECT_EQ(ChoiceTexts(ParseObject(one.body)).at(0), texts.at(index)) << index;
+  }
+  // Token-id prompts, one list or a batch of lists.
+  Response ids = c.Request("POST", "/v1/completions",
+                           R"({"model":"test-model","prompt":[[1,2,3],[4,5]],"max_tokens":2})");
+  ASSERT_EQ(ids.status, 200) << ids.body;
+  o = ParseObject(ids.body);
+  EXPECT_EQ(o["usage"].as_object()["prompt_tokens"].as_int64(), 4 + 3);
+  EXPECT_EQ(o["choices"].as_array().size(), 2u);
+  // One prompt over the context is refused with its own numbers.
+  body["prompt"] = json::array{json::string(b), json::string(Words(3500))};
+  r = c.Request("POST", "/v1/completions", json::serialize(body));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("However, you requested " +
+                        std::to_string(1 + CountTokens(Words(3500)) + 1000) + " tokens"),
+            std::string::npos)
+      << r.body;
+  // A batch mixing strings and token ids is refused, naming the element.
+  r = c.Request("POST", "/v1/completions", R"({"model":"test-model","prompt":["a",[1]],"max_tokens":1})");
+  EXPECT_EQ(r.status, 400) << r.body;
+}
+
 TEST(MockServerTest, ErrorsAsVllm) {
   MockProcess mock(Args({"--max-model-len", "2048"}));
   Client c(mock.port());
