@@ -72,7 +72,9 @@ struct TokenEstimate {
   int64_t image_tokens = 0;           // images x EstimatorConfig::image_tokens
   int64_t framing_tokens = 0;         // per message / tool call (0 for a learned linear model,
                                       // whose framing is inside its coefficients)
-  int64_t routing_budget = 0;         // routing_prompt_tokens + output_reserve
+  int64_t routing_budget = 0;         // the longest sequence's routing prompt + output_reserve:
+                                      // routing_prompt_tokens + output_reserve, except for a
+                                      // completions batch (each prompt its own sequences)
   bool learned = false;               // from learned state, not the warm-up default
 };
 

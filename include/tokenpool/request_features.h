@@ -142,6 +142,10 @@ struct RequestFeatures {
   int64_t tool_definitions = 0;  // entries of tools / functions
   int64_t images = 0;            // image parts (image_url, input_image)
   int64_t prompt_token_ids = 0;  // completions prompt given as token ids: exact tokens
+  // A completions batch (messages > 1 prompts, each its own sequences): its longest prompt, in
+  // text bytes (a batch of strings) or token ids (a batch of id lists); 0 otherwise.
+  int64_t longest_prompt_bytes = 0;
+  int64_t longest_prompt_ids = 0;
   ByteStats text;                // over all text content
 
   // Back to defaults; keeps model's capacity (no allocation when a RequestFeatures is reused).

@@ -1,6 +1,7 @@
 #include "tokenpool/estimator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "estimator_internal.h"
@@ -179,10 +180,27 @@ TokenEstimate StaticEstimate(const EstimatorConfig& c, const RequestFeatures& f)
   return e;
 }
 
+int64_t LongestSequencePrompt(const EstimatorConfig& c, const RequestFeatures& f,
+                              int64_t whole) {
+  if (f.endpoint != Endpoint::kCompletions || f.messages < 2) return whole;
+  int64_t longest = whole;
+  if (f.longest_prompt_ids > 0) {
+    longest = f.longest_prompt_ids + c.framing_per_message;
+  } else if (f.longest_prompt_bytes > 0 && f.text.bytes > 0) {
+    // whole x bytes is exact in a double (a body is at most 16 MiB, so each is below 2^25 and
+    // the product below 2^53), so a share that divides evenly comes out whole.
+    longest = static_cast<int64_t>(std::ceil(static_cast<double>(whole) *
+                                             static_cast<double>(f.longest_prompt_bytes) /
+                                             static_cast<double>(f.text.bytes))) +
+              c.framing_per_message;
+  }
+  return std::clamp<int64_t>(longest, 1, whole);
+}
+
 void Finish(const EstimatorConfig& c, const RequestFeatures& f, TokenEstimate* e) {
   e->routing_prompt_tokens = std::max(e->routing_prompt_tokens, e->prompt_tokens);
   e->output_reserve = OutputReserve(c, f);
-  e->routing_budget = e->routing_prompt_tokens + e->output_reserve;
+  e->routing_budget = LongestSequencePrompt(c, f, e->routing_prompt_tokens) + e->output_reserve;
 }
 
 }  // namespace estimator_internal

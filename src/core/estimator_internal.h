@@ -40,7 +40,15 @@ inline int64_t CeilDiv(double bytes, double ratio) {
 // The static formula: ceil(bytes / ratio) + framing + images + given token ids.
 TokenEstimate StaticEstimate(const EstimatorConfig& c, const RequestFeatures& f);
 
-// Fills output_reserve and routing_budget from the prompt fields; keeps routing >= unbiased.
+// The prompt tokens of the request's longest sequence, out of `whole` (the conservative
+// estimate of all its prompts): `whole`, except for a completions batch, whose prompts are
+// sequences of their own (vLLM checks each against the context): its longest prompt's share
+// of `whole` by text bytes (for token-id lists, that list's length exactly), plus one prompt's
+// framing, at most `whole`.
+int64_t LongestSequencePrompt(const EstimatorConfig& c, const RequestFeatures& f, int64_t whole);
+
+// Fills output_reserve and routing_budget (the longest sequence's prompt + output_reserve) from
+// the prompt fields; keeps routing >= unbiased.
 void Finish(const EstimatorConfig& c, const RequestFeatures& f, TokenEstimate* e);
 
 // At most `capacity` categories, found by key with open addressing (no allocation on lookup),

@@ -344,8 +344,10 @@ struct Reader {
     return Status::Ok();
   }
 
-  // completions: "prompt" is a string, an array of strings, an array of token ids, or an array
-  // of arrays of token ids.
+  // completions: "prompt" is a string, an array of token ids (one prompt), an array of strings
+  // or an array of arrays of token ids (a batch: each its own sequences); an array holds one
+  // kind, as the API's types say. A batch's longest prompt (bytes of text or ids) is kept:
+  // the route is by it, each prompt being a sequence of its own (estimator.h).
   Status ReadPrompt(od::value& v, Path p) {
     od::json_type t{};
     if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
@@ -357,17 +359,27 @@ struct Reader {
     od::array items;
     if (auto e = v.get_array().get(items)) return JsonError(p, e);
     p.index = 0;
-    bool ids = false;
+    od::json_type kind{};  // of the first element: the others must match
     for (auto item_result : items) {
       od::value item;
       if (auto e = std::move(item_result).get(item)) return JsonError(p, e);
       od::json_type it{};
       if (Status s = TypeOf(item, p, &it); !s.ok()) return s;
+      if (p.index == 0) {
+        kind = it;
+      } else if (it != kind) {
+        return TypeError(p,
+                         kind == od::json_type::string   ? "string"
+                         : kind == od::json_type::number ? "integer"
+                                                         : "array",
+                         it);
+      }
       if (it == od::json_type::string) {
         ++f->messages;
+        const int64_t before = f->text.bytes;
         if (Status s = ReadText(item, p); !s.ok()) return s;
+        f->longest_prompt_bytes = std::max(f->longest_prompt_bytes, f->text.bytes - before);
       } else if (it == od::json_type::number) {
-        ids = true;
         if (Status s = ReadTokenId(item, p); !s.ok()) return s;
         ++f->prompt_token_ids;
       } else if (it == od::json_type::array) {
@@ -383,13 +395,17 @@ struct Reader {
           ++q.sub_index;
         }
         if (q.sub_index == 0) return InvalidArgument(p.ToString() + ": must not be empty");
+        f->longest_prompt_ids = std::max<int64_t>(f->longest_prompt_ids, q.sub_index);
         ++f->messages;
       } else {
         return TypeError(p, "string, integer or array", it);
       }
       ++p.index;
     }
-    if (ids) ++f->messages;
+    if (kind == od::json_type::number) {  // one prompt of ids
+      ++f->messages;
+      f->longest_prompt_ids = f->prompt_token_ids;
+    }
     if (p.index == 0) return InvalidArgument("prompt: must not be empty");
     return Status::Ok();
   }

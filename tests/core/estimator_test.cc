@@ -339,6 +339,41 @@ TEST(EstimatorTest, ImagesAndTokenIdsAreAddedExactly) {
   }
 }
 
+// A completions batch is held as all its prompts (routing_prompt_tokens) but routed by its
+// longest (routing_budget): each prompt is its own sequences, checked against the context on
+// its own. Chat and single prompts route by the whole, as before.
+TEST(EstimatorTest, BatchRoutesByItsLongestPrompt) {
+  for (const EstimatorMode& m : EstimatorModes()) {
+    const auto est = Make(m.name);
+    RequestFeatures f = Prose(3000, 3);  // three prompts, 18,000 bytes
+    f.endpoint = Endpoint::kCompletions;
+    f.has_max_tokens = true;
+    f.max_output_tokens = 100;
+    const TokenEstimate whole = est->Estimate(f, Categorize(f));
+    EXPECT_EQ(whole.routing_budget, whole.routing_prompt_tokens + 100) << m.name;  // no share
+    f.longest_prompt_bytes = 6000;  // a third of the bytes
+    const TokenEstimate batch = est->Estimate(f, Categorize(f));
+    EXPECT_EQ(batch.routing_prompt_tokens, whole.routing_prompt_tokens) << m.name;  // held whole
+    const int64_t third =
+        (whole.routing_prompt_tokens + 2) / 3 + EstimatorConfig{}.framing_per_message;
+    EXPECT_EQ(batch.routing_budget, third + 100) << m.name;
+    f.endpoint = Endpoint::kChatCompletions;  // three messages of one chat: one sequence
+    EXPECT_EQ(est->Estimate(f, Categorize(f)).routing_budget, whole.routing_budget) << m.name;
+    // Token-id lists: the longest list, exactly, plus one prompt's framing.
+    RequestFeatures ids;
+    ids.model = "m";
+    ids.endpoint = Endpoint::kCompletions;
+    ids.messages = 2;
+    ids.prompt_token_ids = 5000;
+    ids.longest_prompt_ids = 4000;
+    ids.has_max_tokens = true;
+    ids.max_output_tokens = 10;
+    const TokenEstimate e = est->Estimate(ids, Categorize(ids));
+    EXPECT_GE(e.routing_prompt_tokens, 5000) << m.name;
+    EXPECT_EQ(e.routing_budget, 4000 + EstimatorConfig{}.framing_per_message + 10) << m.name;
+  }
+}
+
 TEST(EstimatorTest, IgnoresNonPositiveFeedback) {
   const auto est = Make("ema");
   const RequestFeatures f = Prose(10);

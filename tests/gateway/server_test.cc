@@ -330,6 +330,22 @@ TEST_F(GatewayServerTest, LongRequestGoesToTheLongPool) {
   EXPECT_EQ(head.headers["x-tokenpool-pool"], "long");
 }
 
+// A completions batch runs each prompt as sequences of its own (vLLM, and the mock, check each
+// against the context): three prompts of ~2,500 tokens fit the 8K pool one by one, though
+// their sum (~7,500; ~9,400 estimated) does not. Before, the batch was routed by its sum, to
+// long. The short mock serves it, each prompt checked on its own.
+TEST_F(GatewayServerTest, BatchIsRoutedByItsLongestPrompt) {
+  std::string words;
+  for (int i = 0; i < 2500; ++i) words += i == 0 ? "word" : " word";
+  const std::string body = "{\"model\":\"m\",\"prompt\":[\"" + words + "\",\"" + words +
+                           "\",\"" + words + "\"],\"max_tokens\":4}";
+  Client c(gateway_->port());
+  Response r = c.Request("POST", "/v1/completions", body, Auth(kAcme));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["x-tokenpool-pool"], "short");
+  EXPECT_NE(r.body.find("\"completion_tokens\":12"), std::string::npos) << r.body;
+}
+
 TEST_F(GatewayServerTest, Errors) {
   Client c(gateway_->port());
   Response r = c.Request("POST", "/v1/chat/completions", Chat("m", 8, false), Auth("sk-wrong"));

@@ -138,6 +138,17 @@ TEST(RequestParserTest, CompletionsPrompt) {
   ASSERT_TRUE(ParseBody(R"({"model":"m","prompt":[1,2,3]})", &f).ok());
   EXPECT_EQ(f.prompt_token_ids, 3);
   EXPECT_EQ(f.text_bytes, 0);
+  // A batch's longest prompt, by text bytes (unescaped) or token ids: it sets the route.
+  ASSERT_TRUE(ParseBody(R"({"model":"m","prompt":["ab","c\nde","f"]})", &f).ok());
+  EXPECT_EQ(f.messages, 3);
+  EXPECT_EQ(f.text_bytes, 7);
+  EXPECT_EQ(f.longest_prompt_bytes, 4);
+  EXPECT_EQ(f.longest_prompt_ids, 0);
+  ASSERT_TRUE(ParseBody(R"({"model":"m","prompt":[[1,2],[3,4,5,6],[7]]})", &f).ok());
+  EXPECT_EQ(f.messages, 3);
+  EXPECT_EQ(f.prompt_token_ids, 7);
+  EXPECT_EQ(f.longest_prompt_ids, 4);
+  EXPECT_EQ(f.longest_prompt_bytes, 0);
 }
 
 struct BadCase {
@@ -212,6 +223,13 @@ INSTANTIATE_TEST_SUITE_P(
                 "prompt[1][1]: expected a token id (an integer >= 0)"},
         BadCase{R"({"model":"m","prompt":[[1],[]]})", StatusCode::kInvalidArgument,
                 "prompt[1]: must not be empty"},
+        // A prompt array holds one kind (strings, token ids or token-id lists).
+        BadCase{R"({"model":"m","prompt":["a",[1]]})", StatusCode::kInvalidArgument,
+                "prompt[1]: expected string, got array"},
+        BadCase{R"({"model":"m","prompt":[1,"a"]})", StatusCode::kInvalidArgument,
+                "prompt[1]: expected integer, got string"},
+        BadCase{R"({"model":"m","prompt":[[1],2]})", StatusCode::kInvalidArgument,
+                "prompt[1]: expected array, got number"},
         BadCase{R"({"model":"m","prompt":[99999999999999999999]})", StatusCode::kInvalidArgument,
                 "prompt[0]: expected a token id (an integer >= 0)"},
         BadCase{R"({"model":"m","messages":[{"content":"a"}],"max_tokens":"9"})",
