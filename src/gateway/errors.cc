@@ -40,4 +40,35 @@ std::string ErrorJson(std::string_view message, std::string_view type, std::stri
   return boost::json::serialize(root);
 }
 
+bool ToOpenAiError(std::string* body) {
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(*body, ec);
+  const boost::json::object* o = !ec && v.is_object() ? &v.as_object() : nullptr;
+  if (o != nullptr) {
+    if (const boost::json::value* e = o->if_contains("error"); e != nullptr && e->is_object()) {
+      return false;  // OpenAI's shape already
+    }
+  }
+  boost::json::object err;
+  const boost::json::value* msg = o != nullptr ? o->if_contains("message") : nullptr;
+  std::string_view message = msg != nullptr && msg->is_string()
+                                 ? std::string_view(msg->as_string())
+                                 : std::string_view(*body);
+  if (message.size() > kMaxBackendMessage) message = message.substr(0, kMaxBackendMessage);
+  err["message"] = message;
+  err["type"] = "invalid_request_error";
+  const boost::json::value* param = o != nullptr ? o->if_contains("param") : nullptr;
+  err["param"] = param != nullptr && param->is_string() ? *param : boost::json::value(nullptr);
+  const boost::json::value* code = o != nullptr ? o->if_contains("code") : nullptr;
+  if (message.find("maximum context length") != std::string_view::npos) {
+    err["code"] = "context_length_exceeded";
+  } else {
+    err["code"] = code != nullptr && code->is_string() ? *code : boost::json::value(nullptr);
+  }
+  boost::json::object root;
+  root["error"] = std::move(err);
+  *body = boost::json::serialize(root);
+  return true;
+}
+
 }  // namespace tokenpool::gateway

@@ -1738,8 +1738,9 @@ class Server {
                      false, rec);
         }
       }
-      // 4xx from the backend (e.g. context too long): forwarded as is; the reservation is
-      // released by `held`.
+      // 4xx from the backend (e.g. context too long): forwarded with its status, its body in
+      // OpenAI's error shape (ToOpenAiError); the reservation is released by `held`.
+      const bool rewritten = status >= 400 && ToOpenAiError(&body);
       rec.status = static_cast<int>(status);
       const bool keep = req.keep_alive && !draining_;
       std::string& head = conn.head;
@@ -1747,7 +1748,8 @@ class Server {
       {
         HeadWriter h(&head);
         h.StatusLine(req.version, status);
-        h.Field("Content-Type", content_type.empty() ? "application/json" : content_type);
+        h.Field("Content-Type", rewritten || content_type.empty() ? std::string_view("application/json")
+                                                                  : content_type);
         DebugHeaders(h, rec);
         h.ContentLength(body.size());
         h.End(req.version, keep);

@@ -122,7 +122,7 @@ class GatewayServerTest : public ::testing::Test {
     y += "listen: {host: 127.0.0.1, port: 0}\n";
     y += "admin: {host: 127.0.0.1, port: 0, token_sha256: " + Sha256Hex(kAdmin) + "}\n";
     y += "models: [m, dead-model, flaky-model, drop-model, half-model, keyed-model, "
-         "keyless-model, stall-model]\n";
+         "keyless-model, stall-model, renamed-model]\n";
     y += "pools:\n";
     y += "  - {name: short, model: m, profile: llama-3-8b-h100, max_model_len: 8192, backends: [" +
          url(short_mock_->port()) + "]}\n";
@@ -150,6 +150,10 @@ class GatewayServerTest : public ::testing::Test {
     y += "  - {name: stall, model: stall-model, profile: llama-3-8b-h100, max_model_len: 8192, "
          "backends: [" +
          url(stall_mock_->port()) + "]}\n";
+    // A pool whose model the backend does not serve (a misconfiguration): the mock's 404.
+    y += "  - {name: renamed, model: renamed-model, profile: llama-3-8b-h100, max_model_len: "
+         "8192, backends: [" +
+         url(short_mock_->port()) + "]}\n";
     y += "tenants:\n";
     y += "  - {name: acme, keys: [" + Sha256Hex(kAcme) + "]}\n";
     y += "  - {name: small, keys: [" + Sha256Hex(kSmall) + "]}\n";
@@ -157,7 +161,7 @@ class GatewayServerTest : public ::testing::Test {
     y += "  - {name: hurried, keys: [" + Sha256Hex(kHurried) + "]}\n";
     y += "entitlements:\n";
     for (const char* pool :
-         {"short", "long", "dead", "flaky", "drop", "half", "keyed", "keyless", "stall"}) {
+         {"short", "long", "dead", "flaky", "drop", "half", "keyed", "keyless", "stall", "renamed"}) {
       y += std::string("  - {tenant: acme, pool: ") + pool +
            ", class: guaranteed, guarantee: {token_rate: 500, kv_tokens: 65536, concurrency: 8},"
            " burst: {token_rate: 5000, kv_tokens: 262144, concurrency: 64}}\n";
@@ -397,6 +401,26 @@ TEST_F(GatewayServerTest, Errors) {
 }
 
 // Bytes that are not HTTP/1.1 get a 400 before the close (they got the close alone).
+// A backend's 4xx keeps its status and reaches the client in OpenAI's error shape (the mock
+// answers vLLM's flat {"object":"error",...}), and releases the reservation. Before, the body
+// went through as the backend wrote it.
+TEST_F(GatewayServerTest, BackendRefusalIsForwardedInOpenAiShape) {
+  Client c(gateway_->port());
+  Response r = c.Request("POST", "/v1/chat/completions", Chat("renamed-model", 4, false),
+                         Auth(kAcme));
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_EQ(r.headers["content-type"], "application/json");
+  const boost::json::value v = boost::json::parse(r.body);
+  ASSERT_TRUE(v.is_object() && v.as_object().contains("error")) << r.body;
+  EXPECT_EQ(v.at("error").at("message").as_string(),
+            "The model `renamed-model` does not exist.");
+  EXPECT_EQ(v.at("error").at("type").as_string(), "invalid_request_error");
+  EXPECT_EQ(Pool("renamed").at("open_reservations").to_number<int64_t>(), 0);
+  r = c.Request("POST", "/v1/chat/completions", Chat("renamed-model", 4, true), Auth(kAcme));
+  EXPECT_EQ(r.status, 404) << r.body;  // a stream's refusal comes before any event
+  EXPECT_NE(r.body.find("\"invalid_request_error\""), std::string::npos) << r.body;
+}
+
 TEST_F(GatewayServerTest, MalformedHttpIs400ThenClose) {
   for (const std::string& raw :
        {std::string("GARBAGE\r\n\r\n"),
@@ -1781,7 +1805,7 @@ TEST_F(GatewayServerTest, AdminApiShowsStateAndChangesEntitlements) {
   };
   EXPECT_EQ(c.Request("GET", "/admin/tenants", "", Auth("wrong")).status, 401);
 
-  // Tenants: acme has an entitlement on each of the nine pools; its short one has served tokens.
+  // Tenants: acme has an entitlement on each of the ten pools; its short one has served tokens.
   Response r = admin("GET", "/admin/tenants");
   ASSERT_EQ(r.status, 200) << r.body;
   boost::json::value v = boost::json::parse(r.body);
@@ -1789,7 +1813,7 @@ TEST_F(GatewayServerTest, AdminApiShowsStateAndChangesEntitlements) {
   for (const auto& t : v.at("tenants").as_array()) {
     if (t.at("name").as_string() != "acme") continue;
     found = true;
-    EXPECT_EQ(t.at("entitlements").as_array().size(), 9u);  // one per pool
+    EXPECT_EQ(t.at("entitlements").as_array().size(), 10u);  // one per pool
     for (const auto& e : t.at("entitlements").as_array()) {
       EXPECT_TRUE(e.as_object().contains("burst_ceiling"));
       EXPECT_TRUE(e.as_object().contains("debt_tokens"));

@@ -1,0 +1,45 @@
+#include "gateway/errors.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace tokenpool::gateway {
+namespace {
+
+std::string Rewritten(std::string body) {
+  ToOpenAiError(&body);
+  return body;
+}
+
+// A backend's 4xx reaches the client in OpenAI's error shape, whatever shape the backend used.
+TEST(ToOpenAiErrorTest, BackendBodiesBecomeOpenAiShaped) {
+  // vLLM's flat shape; its context-length message gets OpenAI's code.
+  EXPECT_EQ(Rewritten(R"({"object":"error","message":"This model's maximum context length is )"
+                      R"(8192 tokens. However, you requested 9000 tokens.","type":)"
+                      R"("BadRequestError","param":null,"code":400})"),
+            R"({"error":{"message":"This model's maximum context length is 8192 tokens. )"
+            R"(However, you requested 9000 tokens.","type":"invalid_request_error",)"
+            R"("param":null,"code":"context_length_exceeded"}})");
+  EXPECT_EQ(Rewritten(R"({"object":"error","message":"The model `x` does not exist.",)"
+                      R"("type":"NotFoundError","param":"model","code":404})"),
+            R"({"error":{"message":"The model `x` does not exist.","type":)"
+            R"("invalid_request_error","param":"model","code":null}})");
+  // FastAPI's validation error, and text: the body is the message.
+  EXPECT_EQ(Rewritten(R"({"detail":[{"loc":["body"],"msg":"x"}]})"),
+            R"({"error":{"message":"{\"detail\":[{\"loc\":[\"body\"],\"msg\":\"x\"}]}",)"
+            R"("type":"invalid_request_error","param":null,"code":null}})");
+  EXPECT_EQ(Rewritten("Bad Request"),
+            R"({"error":{"message":"Bad Request","type":"invalid_request_error",)"
+            R"("param":null,"code":null}})");
+  // At most kMaxBackendMessage bytes of it.
+  const std::string long_text(3 * kMaxBackendMessage, 'x');
+  EXPECT_EQ(Rewritten(long_text).size(), Rewritten(std::string(kMaxBackendMessage, 'x')).size());
+  // OpenAI's shape (newer vLLM) is kept byte for byte.
+  std::string openai = R"({"error":{"message":"m","type":"BadRequestError","param":null,"code":400}})";
+  EXPECT_FALSE(ToOpenAiError(&openai));
+  EXPECT_EQ(openai, R"({"error":{"message":"m","type":"BadRequestError","param":null,"code":400}})");
+}
+
+}  // namespace
+}  // namespace tokenpool::gateway
