@@ -41,6 +41,10 @@ constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 
 // 16 MiB: the request parser's own limit (parse/request_parser.h).
 constexpr uint64_t kBodyLimitBytes = uint64_t{16} << 20;
+// 1 MiB of request head, the gateway's largest limits.max_header_bytes: vLLM's server (uvicorn
+// with httptools) sets no small limit, and Beast's default (8 KiB) made the mock drop a request
+// whose head the gateway had accepted and forwarded (a 502 for a 10 KB header).
+constexpr uint32_t kHeaderLimitBytes = uint32_t{1} << 20;
 
 // One request inside the engine, shared by its session coroutine and the engine driver. Each
 // of its choices is an engine sequence of its own: n per prompt (vLLM's parallel sampling), for
@@ -265,6 +269,7 @@ class Server {
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(kBodyLimitBytes);
+      parser.header_limit(kHeaderLimitBytes);
       auto [ec, n] = co_await http::async_read(socket, buffer, parser, kTuple);
       if (ec) break;
       Request req = parser.release();

@@ -490,6 +490,19 @@ TEST_F(GatewayServerTest, BodyTooLargeIs413) {
   EXPECT_EQ(r.status, 413) << r.body;
 }
 
+// A head within limits.max_header_bytes (16 KiB by default) is served, its fields forwarded
+// (before, a 10 KB one was the mock's dropped connection: a 502); one past it is a 431.
+TEST_F(GatewayServerTest, LargeHeadsAreServedUpToTheLimit) {
+  Client c(gateway_->port());
+  std::map<std::string, std::string> headers = Auth(kAcme);
+  headers["X-Pad"] = std::string(12000, 'a');
+  Response r = c.Request("POST", "/v1/chat/completions", Chat("m", 2, false), headers);
+  EXPECT_EQ(r.status, 200) << r.body;
+  headers["X-Pad"] = std::string(17000, 'a');
+  r = c.Request("POST", "/v1/chat/completions", Chat("m", 2, false), headers);
+  EXPECT_EQ(r.status, 431) << r.body;
+}
+
 TEST_F(GatewayServerTest, OverEntitlementIs429WithHeaders) {
   Client first(gateway_->port());
   ASSERT_TRUE(first.Send("POST", "/v1/chat/completions", Chat("m", 300, true), Auth(kSmall)));
