@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -255,6 +256,14 @@ class TokenPool {
   // Stops admission for it at once, refuses its queued requests (as kCancelled events on the
   // next Dispatch), frees its guarantee; its open reservations settle normally.
   Status RemoveEntitlement(EntitlementRef ref);
+  // The pool's entitlements become `specs` (by name) as one change: the others removed (as
+  // RemoveEntitlement), the rest updated (running state kept, as UpdateEntitlement) or added.
+  // Checked as a set: every spec valid, no name twice, the final sum of guarantees fits the
+  // pool at max_replicas; the order of the steps does not matter (a sequence of Update calls
+  // can be refused on the way, as when two entitlements trade a dimension). On error nothing
+  // changes. CheckEntitlementSet is the check alone.
+  Status ReplaceEntitlements(std::span<const EntitlementSpec> specs);
+  Status CheckEntitlementSet(std::span<const EntitlementSpec> specs) const;
   Result<EntitlementRef> Find(std::string_view name) const;
   std::vector<EntitlementRef> Entitlements() const;
 
@@ -367,6 +376,8 @@ class TokenPool {
   double ReferenceVirtual() const;
   EntState* Get(EntitlementRef ref);
   Status CheckGuarantees(const EntitlementSpec& spec, const EntState* replacing) const;
+  EntitlementRef Insert(const EntitlementSpec& spec);        // AddEntitlement, checked already
+  void Change(uint32_t index, const EntitlementSpec& spec);  // UpdateEntitlement, checked
 
   PoolConfig config_;
   const Clock& clock_;

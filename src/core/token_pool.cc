@@ -5,6 +5,7 @@
 #include <cassert>
 #include <cmath>
 #include <cstdio>
+#include <unordered_set>
 
 namespace tokenpool {
 
@@ -406,6 +407,10 @@ Result<EntitlementRef> TokenPool::AddEntitlement(const EntitlementSpec& spec) {
                          config_.name + "\"");
   }
   if (Status s = CheckGuarantees(spec, nullptr); !s.ok()) return s;
+  return Insert(spec);
+}
+
+EntitlementRef TokenPool::Insert(const EntitlementSpec& spec) {
   uint32_t index;
   if (!free_ents_.empty()) {
     index = free_ents_.back();
@@ -441,11 +446,17 @@ Status TokenPool::UpdateEntitlement(EntitlementRef ref, const EntitlementSpec& s
                          config_.name + "\"");
   }
   if (Status s = CheckGuarantees(spec, e); !s.ok()) return s;
+  Change(ref.index, spec);
+  return Status::Ok();
+}
+
+void TokenPool::Change(uint32_t index, const EntitlementSpec& spec) {
+  EntState* e = &ents_[index];
   const Time now = clock_.Now();
   DecayEnt(*e, now);
   if (spec.name != e->spec.name) {
     by_name_.erase(e->spec.name);
-    by_name_.emplace(spec.name, ref.index);
+    by_name_.emplace(spec.name, index);
   }
   if (spec.cls != e->spec.cls && e->q_len > 0) {
     queued_by_class_[static_cast<int>(e->spec.cls)] -= e->q_len;
@@ -459,7 +470,48 @@ Status TokenPool::UpdateEntitlement(EntitlementRef ref, const EntitlementSpec& s
   e->b = spec.burst;
   sum_g_ += e->g;
   Retally(*e);
-  PushHeaps(ref.index, now);
+  PushHeaps(index, now);
+}
+
+Status TokenPool::CheckEntitlementSet(std::span<const EntitlementSpec> specs) const {
+  ResourceVector sum;
+  std::unordered_set<std::string_view> names;
+  for (const EntitlementSpec& spec : specs) {
+    if (Status s = spec.Validate(); !s.ok()) return s;
+    if (!names.insert(spec.name).second) {
+      return AlreadyExists("entitlements[" + spec.name + "]: twice in pool \"" + config_.name +
+                           "\"");
+    }
+    sum += spec.guarantee;
+  }
+  for (Dim d : kAllDims) {
+    if (sum[d] > max_capacity_[d] + kEps) {
+      return FailedPrecondition(
+          "entitlements: sum of guarantees would exceed pool \"" + config_.name +
+          "\" at max_replicas=" + std::to_string(config_.max_replicas) + " on " +
+          std::string(DimName(d)) + " by " + Num(sum[d] - max_capacity_[d]) + " (sum " +
+          Num(sum[d]) + " > capacity " + Num(max_capacity_[d]) + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+Status TokenPool::ReplaceEntitlements(std::span<const EntitlementSpec> specs) {
+  if (Status s = CheckEntitlementSet(specs); !s.ok()) return s;
+  std::unordered_set<std::string_view> wanted;
+  for (const EntitlementSpec& spec : specs) wanted.insert(spec.name);
+  for (const EntitlementRef ref : Entitlements()) {
+    if (wanted.count(ents_[ref.index].spec.name) == 0) (void)RemoveEntitlement(ref);
+  }
+  // Each step unchecked: the whole set fits, whatever the sums on the way.
+  for (const EntitlementSpec& spec : specs) {
+    auto it = by_name_.find(spec.name);
+    if (it != by_name_.end()) {
+      Change(it->second, spec);
+    } else {
+      (void)Insert(spec);
+    }
+  }
   return Status::Ok();
 }
 

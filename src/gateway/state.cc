@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "gateway/sha256.h"
@@ -431,60 +432,64 @@ Status GatewayState::Reload(const GatewayConfig& next, bool* backends_changed) {
   if (Result<std::unique_ptr<GatewayState>> trial = Create(next, clock_); !trial.ok()) {
     return trial.status();
   }
+  // Each pool's entitlements, as one set (TokenPool::ReplaceEntitlements: checked as a whole,
+  // so changes that trade a dimension between tenants apply in any order).
+  std::vector<std::vector<EntitlementSpec>> specs(pools_.size());
+  for (size_t p = 0; p < pools_.size(); ++p) {
+    for (const EntitlementEntry& e : next.entitlements) {
+      if (e.pool == pools_[p].spec.name) specs[p].push_back(e.spec);
+    }
+  }
   // A pool whose range grows holds more guarantees from now on: widened before the
-  // entitlements change (and set exactly after them, with the backends).
+  // entitlements change (and set exactly after them, with the backends). Every pool's new set
+  // is checked before any is applied, and a failed check puts the ranges back: a refused
+  // reload changes nothing.
+  struct Range {
+    int32_t min, max, replicas;
+  };
+  std::vector<std::optional<Range>> widened(pools_.size());
+  const auto restore = [&] {
+    for (size_t p = 0; p < pools_.size(); ++p) {
+      if (!widened[p]) continue;
+      (void)pools_[p].pool->SetReplicaRange(widened[p]->min, widened[p]->max,
+                                            widened[p]->replicas);
+      pools_[p].serving = -1;
+      pools_[p].recount_at = Time::Zero();
+    }
+  };
   for (size_t p = 0; p < pools_.size(); ++p) {
     const PoolConfig& pc = pools_[p].pool->config();
     const PoolSpec& q = next.pools[p];
     if (q.max_replicas > pc.max_replicas) {
+      const Range before{pc.min_replicas, pc.max_replicas, pools_[p].pool->Snapshot().replicas};
       Status s =
           pools_[p].pool->SetReplicaRange(std::min(pc.min_replicas, q.min_replicas), q.max_replicas,
-                                          pools_[p].pool->Snapshot().replicas);
+                                          before.replicas);
       // SetReplicaRange sets capacity from all replicas: from the healthy ones again at the
       // next request, even if a later step fails.
       pools_[p].serving = -1;
       pools_[p].recount_at = Time::Zero();
-      if (!s.ok()) return s;
+      if (!s.ok()) {
+        restore();
+        return s;
+      }
+      widened[p] = before;
+    }
+  }
+  for (size_t p = 0; p < pools_.size(); ++p) {
+    if (Status s = pools_[p].pool->CheckEntitlementSet(specs[p]); !s.ok()) {
+      restore();
+      return s;
     }
   }
   for (size_t p = 0; p < pools_.size(); ++p) {
     PoolState& ps = pools_[p];
-    std::unordered_map<std::string, const EntitlementEntry*> wanted;
-    for (const EntitlementEntry& e : next.entitlements) {
-      if (e.pool == ps.spec.name) wanted[e.tenant] = &e;
-    }
-    // Removals first, then changes (twice: one that grows may need another to shrink first),
-    // then additions.
-    for (auto it = ps.by_tenant.begin(); it != ps.by_tenant.end();) {
-      if (wanted.count(it->first) != 0) {
-        ++it;
-        continue;
-      }
-      if (Status s = ps.pool->RemoveEntitlement(it->second); !s.ok()) return s;
-      ps.class_by_tenant.erase(it->first);
-      it = ps.by_tenant.erase(it);
-    }
-    std::vector<const EntitlementEntry*> pending;
-    for (const auto& [tenant, e] : wanted) {
-      auto it = ps.by_tenant.find(tenant);
-      if (it != ps.by_tenant.end() && !ps.pool->UpdateEntitlement(it->second, e->spec).ok()) {
-        pending.push_back(e);
-      }
-    }
-    for (const EntitlementEntry* e : pending) {
-      if (Status s = ps.pool->UpdateEntitlement(ps.by_tenant.at(e->tenant), e->spec); !s.ok()) {
-        return s;
-      }
-    }
-    for (const auto& [tenant, e] : wanted) {
-      if (ps.by_tenant.count(tenant) != 0) {
-        ps.class_by_tenant[tenant] = e->spec.cls;
-        continue;
-      }
-      Result<EntitlementRef> ref = ps.pool->AddEntitlement(e->spec);
-      if (!ref.ok()) return ref.status();
-      ps.by_tenant[tenant] = *ref;
-      ps.class_by_tenant[tenant] = e->spec.cls;
+    if (Status s = ps.pool->ReplaceEntitlements(specs[p]); !s.ok()) return s;  // checked above
+    ps.by_tenant.clear();
+    ps.class_by_tenant.clear();
+    for (const EntitlementSpec& spec : specs[p]) {
+      ps.by_tenant[spec.tenant] = *ps.pool->Find(spec.name);
+      ps.class_by_tenant[spec.tenant] = spec.cls;
     }
   }
   for (size_t p = 0; p < pools_.size(); ++p) {

@@ -372,6 +372,44 @@ TEST_F(TokenPoolTest, RemovingAnEntitlementCancelsItsQueueAndDrainsItsReservatio
           .ok());
 }
 
+// Two entitlements that trade a dimension (a: more rate, less KV; b: the reverse) at full
+// capacity: each Update alone would exceed the pool, in either order; as one set the change
+// applies, running state kept (a's open reservation, b's ref). A set that does not fit, or
+// names an entitlement twice, changes nothing.
+TEST_F(TokenPoolTest, ReplaceEntitlementsChecksTheSetNotTheSteps) {
+  // Capacity at max_replicas: 2,000 tokens/s, 20,000 KV tokens, 20 sequences.
+  const auto a0 = Spec("a", EntitlementClass::kElastic, {1500, 5000, 2}, {2000, 20000, 10});
+  const auto b0 = Spec("b", EntitlementClass::kElastic, {500, 15000, 2}, {2000, 20000, 10});
+  const auto c0 = Spec("c", EntitlementClass::kSpot, {}, {100, 100, 1});
+  auto a = pool_->AddEntitlement(a0).value();
+  auto b = pool_->AddEntitlement(b0).value();
+  ASSERT_TRUE(pool_->AddEntitlement(c0).ok());
+  Decision held = pool_->Admit(a, Cost(10, 10), 1);
+  ASSERT_TRUE(IsAdmitted(held.outcome));
+  const auto a1 = Spec("a", EntitlementClass::kElastic, {500, 15000, 2}, {2000, 20000, 10});
+  const auto b1 = Spec("b", EntitlementClass::kElastic, {1500, 5000, 2}, {2000, 20000, 10});
+  EXPECT_FALSE(pool_->UpdateEntitlement(a, a1).ok());  // the steps alone: refused
+  EXPECT_FALSE(pool_->UpdateEntitlement(b, b1).ok());
+  // Too much, or a name twice: nothing changes (c stays, a and b as they were).
+  const auto too_much = Spec("b", EntitlementClass::kElastic, {600, 15000, 2}, {2000, 20000, 10});
+  Status s = pool_->ReplaceEntitlements(std::vector<EntitlementSpec>{a0, too_much});
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("on token_rate by 100"));
+  s = pool_->ReplaceEntitlements(std::vector<EntitlementSpec>{a1, a1});
+  EXPECT_EQ(s.code(), StatusCode::kAlreadyExists);
+  EXPECT_TRUE(pool_->Find("c").ok());
+  EXPECT_EQ(pool_->Snapshot().guarantees.token_rate, 2000);
+  EXPECT_EQ(pool_->SnapshotEntitlement(a).value().guarantee.token_rate, 1500);
+  // The trade, with c dropped, as one set.
+  ASSERT_TRUE(pool_->ReplaceEntitlements(std::vector<EntitlementSpec>{b1, a1}).ok());
+  EXPECT_EQ(pool_->SnapshotEntitlement(a).value().guarantee.token_rate, 500);  // same ref
+  EXPECT_EQ(pool_->SnapshotEntitlement(b).value().guarantee.kv_tokens, 5000);
+  EXPECT_FALSE(pool_->Find("c").ok());
+  EXPECT_EQ(pool_->InUse().concurrency, 1);  // a's reservation is still held, and settles
+  held.reservation.Settle({Tokens(10), Tokens(10)});
+  EXPECT_EQ(pool_->InUse().concurrency, 0);
+}
+
 TEST_F(TokenPoolTest, LeasedShareChangesDecisionsNotCode) {
   auto spec = Spec("e", EntitlementClass::kGuaranteed, {1000, 10000, 10}, {1000, 10000, 10});
   auto e = pool_->AddEntitlement(spec).value();

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -381,6 +382,61 @@ TEST(GatewayStateTest, ReloadAppliesTenantsAndRefusesTheRest) {
   // And removed again.
   ASSERT_TRUE(state.Reload(*c).ok());
   EXPECT_EQ(state.FindTenant("Bearer sk-two"), -1);
+}
+
+// A reload in which two tenants trade a dimension at the pool's capacity (one more rate and
+// less KV, the other the reverse) applies: the new set fits, though either change alone would
+// not. Before, the entitlements changed one at a time and the reload was refused half applied:
+// the changes before the failing one (here the third tenant's burst) stayed in force while the
+// config said otherwise.
+TEST(GatewayStateTest, ReloadAppliesATradeBetweenTenantsAsOneChange) {
+  ManualClock clock;
+  Result<GatewayConfig> base = ParseGatewayConfig(Good(), "gateway.yaml");
+  ASSERT_TRUE(base.ok()) << base.status().message();
+  Result<std::unique_ptr<GatewayState>> probe = GatewayState::Create(*base, clock);
+  ASSERT_TRUE(probe.ok());
+  const ResourceVector cap = (*probe)->pool(0).pool->Snapshot().max_capacity;
+  // a and b each hold `rate` of the pool's token rate and the rest of its KV.
+  const auto config = [&](double a_rate, double b_rate, int c_burst) {
+    const auto g = [&](double rate, double kv) {
+      return "{token_rate: " + std::to_string(static_cast<int64_t>(cap.token_rate * rate)) +
+             ", kv_tokens: " + std::to_string(static_cast<int64_t>(cap.kv_tokens * kv)) +
+             ", concurrency: 1}";
+    };
+    std::string y = Good();
+    y = y.substr(0, y.find("tenants:\n"));
+    y += "tenants:\n  - {name: a, keys: [" + Sha256Hex("sk-a") + "]}\n  - {name: b, keys: [" +
+         Sha256Hex("sk-b") + "]}\n  - {name: c, keys: [" + Sha256Hex("sk-c") + "]}\n";
+    y += "entitlements:\n";
+    y += "  - {tenant: a, pool: short, class: elastic, guarantee: " + g(a_rate, 1 - a_rate) +
+         "}\n";
+    y += "  - {tenant: b, pool: short, class: elastic, guarantee: " +
+         g(b_rate, std::max(0.05, 1 - b_rate)) +
+         "}\n";
+    y += "  - {tenant: c, pool: short, class: spot, burst: {token_rate: 10, kv_tokens: 100, "
+         "concurrency: " +
+         std::to_string(c_burst) + "}}\n";
+    Result<GatewayConfig> parsed = ParseGatewayConfig(y, "gateway.yaml");
+    EXPECT_TRUE(parsed.ok()) << parsed.status().message();
+    return *parsed;
+  };
+  Result<std::unique_ptr<GatewayState>> s = GatewayState::Create(config(0.75, 0.25, 1), clock);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  GatewayState& state = **s;
+  const EntitlementRef a = state.Entitlement(0, 0);
+  ASSERT_TRUE(state.Reload(config(0.25, 0.75, 5)).ok());
+  TokenPool& pool = *state.pool(0).pool;
+  EXPECT_EQ(state.Entitlement(0, 0), a);  // the same entitlement, its running state kept
+  EXPECT_EQ(pool.SnapshotEntitlement(a).value().guarantee.token_rate,
+            static_cast<int64_t>(cap.token_rate * 0.25));
+  EXPECT_EQ(pool.SnapshotEntitlement(state.Entitlement(0, 1)).value().guarantee.kv_tokens,
+            static_cast<int64_t>(cap.kv_tokens * 0.25));
+  EXPECT_EQ(pool.SnapshotEntitlement(state.Entitlement(0, 2)).value().burst.concurrency, 5);
+  // Over the pool (rate 1.5 of it): refused, and nothing of it applied (c's burst stays 5).
+  EXPECT_FALSE(state.Reload(config(0.25, 1.25, 7)).ok());
+  EXPECT_EQ(pool.SnapshotEntitlement(state.Entitlement(0, 2)).value().burst.concurrency, 5);
+  EXPECT_EQ(pool.SnapshotEntitlement(a).value().guarantee.token_rate,
+            static_cast<int64_t>(cap.token_rate * 0.25));
 }
 
 TEST(GatewayStateTest, ReloadRetiresAndReusesBackendSlots) {
