@@ -60,6 +60,9 @@ struct TokenQuotas {
   bool operator==(const TokenQuotas&) const = default;
 };
 
+inline constexpr double kMinWeight = 1e-3;
+inline constexpr double kMaxWeight = 1e3;
+
 struct EntitlementSpec {
   std::string name;    // unique within a pool: "acme-chat"
   std::string tenant;  // who it belongs to: "acme"
@@ -68,7 +71,9 @@ struct EntitlementSpec {
   int32_t priority = 0;
   ResourceVector guarantee;  // G
   ResourceVector burst;      // B >= G on every dimension: the most it may ever use
-  // Share of contended capacity relative to peers of its class (> 0).
+  // Share of contended capacity relative to peers of its class, in [kMinWeight, kMaxWeight]:
+  // a ratio of a million between two tenants is beyond any use, and fair share divides served
+  // tokens by it (a weight near 0 made debts infinite, then NaN).
   double weight = 1.0;
   Slo slo;
   TokenQuotas quotas;

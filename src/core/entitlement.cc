@@ -70,8 +70,9 @@ Status EntitlementSpec::Validate() const {
   if (static_cast<int>(cls) >= kNumClasses) {
     return InvalidArgument(where + ".class: must be one of guaranteed, elastic, spot");
   }
-  if (!(weight > 0) || !std::isfinite(weight)) {
-    return InvalidArgument(where + ".weight: must be > 0, got " + Num(weight));
+  if (!(weight >= kMinWeight && weight <= kMaxWeight)) {
+    return InvalidArgument(where + ".weight: must be in [" + Num(kMinWeight) + ", " +
+                           Num(kMaxWeight) + "], got " + Num(weight));
   }
   for (Dim d : kAllDims) {
     const std::string dim(DimName(d));

@@ -4,7 +4,11 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/segments_view.hpp>
+#include <boost/url/url_view.hpp>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -22,18 +26,32 @@ namespace {
 
 namespace json = boost::json;
 
+// A number as JSON: null where it is not finite (JSON has no NaN or infinity; Boost.JSON would
+// write them as bare NaN / Infinity, which no JSON parser reads).
+json::value Number(double v) { return std::isfinite(v) ? json::value(v) : json::value(nullptr); }
+
 json::object VectorJson(const ResourceVector& v) {
-  return {{"token_rate", v.token_rate}, {"kv_tokens", v.kv_tokens}, {"concurrency", v.concurrency}};
+  return {{"token_rate", Number(v.token_rate)},
+          {"kv_tokens", Number(v.kv_tokens)},
+          {"concurrency", Number(v.concurrency)}};
 }
 
 AdminReply Error(int status, std::string_view message, std::string_view code) {
   const std::string_view type = status == 404   ? "not_found_error"
                                 : status == 409 ? "conflict_error"
                                                 : "invalid_request_error";
-  return {status, ErrorJson(message, type, code), false};
+  AdminReply r;
+  r.status = status;
+  r.body = ErrorJson(message, type, code);
+  return r;
 }
 
-AdminReply Ok(int status, const json::value& v) { return {status, json::serialize(v), false}; }
+AdminReply Ok(int status, const json::value& v) {
+  AdminReply r;
+  r.status = status;
+  r.body = json::serialize(v);
+  return r;
+}
 
 json::object EntryJson(const EntitlementEntry& e) {
   const EntitlementSpec& s = e.spec;
@@ -90,7 +108,7 @@ AdminReply Tenants(GatewayState& state) {
                                   {"burst", VectorJson(e->burst)},
                                   {"in_use", VectorJson(e->in_use)},
                                   {"burst_ceiling", VectorJson(e->burst_ceiling)},
-                                  {"debt_tokens", e->debt_tokens},
+                                  {"debt_tokens", Number(e->debt_tokens)},
                                   {"queued", e->queued},
                                   {"served_tokens", e->served_tokens},
                                   {"quota_remaining", quota},
@@ -326,39 +344,44 @@ Status LoadAdminState(GatewayState& state, const std::string& path,
 
 AdminReply HandleAdminRequest(GatewayState& state, std::string_view method, std::string_view target,
                               std::string_view body) {
-  if (const size_t q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
-  const bool get = method == "GET";
-  if (target == "/admin/pools") {
-    if (!get) return Error(405, "use GET", "method_not_allowed");
-    return {200, state.PoolsJson(), false};
+  const boost::system::result<boost::urls::url_view> url = boost::urls::parse_origin_form(target);
+  if (!url) return Error(400, "bad request target: " + std::string(target), "bad_request_target");
+  const std::string_view path = url->encoded_path();
+  const bool get = method == "GET" || method == "HEAD";
+  const auto not_allowed = [](std::string_view allow) {
+    AdminReply r = Error(405, "use " + std::string(allow), "method_not_allowed");
+    r.allow = allow;
+    return r;
+  };
+  if (path == "/admin/pools") {
+    if (!get) return not_allowed("GET, HEAD");
+    AdminReply r;
+    r.body = state.PoolsJson();
+    return r;
   }
-  if (target == "/admin/tenants") {
-    if (!get) return Error(405, "use GET", "method_not_allowed");
+  if (path == "/admin/tenants") {
+    if (!get) return not_allowed("GET, HEAD");
     return Tenants(state);
   }
-  if (target == "/admin/estimator") {
-    if (!get) return Error(405, "use GET", "method_not_allowed");
+  if (path == "/admin/estimator") {
+    if (!get) return not_allowed("GET, HEAD");
     return Estimator(state);
   }
-  if (target == "/admin/entitlements") {
+  if (path == "/admin/entitlements") {
     if (get) return Entitlements(state);
     if (method == "POST") return Create(state, body);
-    return Error(405, "use GET or POST", "method_not_allowed");
+    return not_allowed("GET, HEAD, POST");
   }
-  constexpr std::string_view kPrefix = "/admin/entitlements/";
-  if (target.starts_with(kPrefix)) {
-    const std::string_view rest = target.substr(kPrefix.size());
-    const size_t slash = rest.find('/');
-    if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size() ||
-        rest.find('/', slash + 1) != std::string_view::npos) {
+  if (path.starts_with("/admin/entitlements/")) {
+    const boost::urls::segments_view segs = url->segments();  // decoded
+    std::vector<std::string> parts(segs.begin(), segs.end());
+    if (parts.size() != 4 || parts[2].empty() || parts[3].empty()) {
       return Error(404, "expected /admin/entitlements/TENANT/POOL", "not_found");
     }
-    const std::string tenant(rest.substr(0, slash));
-    const std::string pool(rest.substr(slash + 1));
-    if (method == "PUT" || method == "DELETE") return Change(state, method, tenant, pool, body);
-    return Error(405, "use PUT or DELETE", "method_not_allowed");
+    if (method == "PUT" || method == "DELETE") return Change(state, method, parts[2], parts[3], body);
+    return not_allowed("PUT, DELETE");
   }
-  return Error(404, "Not Found: " + std::string(target), "not_found");
+  return Error(404, "Not Found: " + std::string(path), "not_found");
 }
 
 }  // namespace tokenpool::gateway

@@ -36,8 +36,12 @@ struct AdminReply {
   int status = 200;
   std::string body;       // JSON
   bool reloaded = false;  // entitlements changed: the caller dispatches every pool's queue
+  std::string_view allow;  // a 405's Allow header: the path's methods
 };
 
+// `target` as the request line has it: a query is ignored, TENANT and POOL are percent-decoded
+// (a name with a space or a slash is addressed as %20, %2F). HEAD is answered as GET (the
+// caller sends no body).
 AdminReply HandleAdminRequest(GatewayState& state, std::string_view method, std::string_view target,
                               std::string_view body);
 

@@ -3,6 +3,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -193,6 +195,9 @@ class Reader {
     }
     if (Status s = GetS(n, "tenant", path, &e->tenant); !s.ok()) return s;
     if (Status s = GetS(n, "pool", path, &e->pool); !s.ok()) return s;
+    for (const auto& [key, value] : {std::pair{"tenant", &e->tenant}, std::pair{"pool", &e->pool}}) {
+      if (value->empty()) return Error(n[key], Join(path, key), "must not be empty");
+    }
     EntitlementSpec& spec = e->spec;
     spec.name = spec.tenant = e->tenant;
     std::string cls;
@@ -220,8 +225,9 @@ class Reader {
       if (Status st = GetD(s, "ttft_ms", spath, &ttft); !st.ok()) return st;
       if (Status st = GetD(s, "max_queue_wait_ms", spath, &wait); !st.ok()) return st;
       constexpr double kMaxMs = 1e12;  // 31 years: keeps the nanoseconds in an int64
-      if (!(ttft >= 0 && ttft <= kMaxMs)) {
-        return Error(s, Join(spath, "ttft_ms"), "must be in [0, 1e12]");
+      // A target of 0 is none at all: at least a microsecond.
+      if (!(ttft >= 1e-3 && ttft <= kMaxMs)) {
+        return Error(s, Join(spath, "ttft_ms"), "must be in [0.001, 1e12]");
       }
       if (!(wait >= 0 && wait <= kMaxMs)) {
         return Error(s, Join(spath, "max_queue_wait_ms"), "must be in [0, 1e12]");
@@ -503,30 +509,27 @@ class Reader {
 }  // namespace
 
 Result<BackendUrl> ParseBackendUrl(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
-  if (!url.starts_with(kScheme)) {
-    return InvalidArgument("expected http://HOST:PORT, got \"" + std::string(url) + "\"");
+  const auto bad = [&](std::string_view why) {
+    return InvalidArgument("expected http://HOST:PORT, got \"" + std::string(url) + "\"" +
+                           (why.empty() ? "" : " (" + std::string(why) + ")"));
+  };
+  boost::system::result<boost::urls::url_view> parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed) return bad("");
+  const boost::urls::url_view& u = *parsed;
+  if (u.scheme_id() != boost::urls::scheme::http) return bad("");
+  if (u.has_userinfo() || u.has_query() || (!u.encoded_path().empty() && u.encoded_path() != "/")) {
+    return bad("no user, path or query");
   }
-  std::string_view rest = url.substr(kScheme.size());
-  if (rest.ends_with('/')) rest.remove_suffix(1);
-  const size_t colon = rest.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || rest.find('/') != std::string_view::npos) {
-    return InvalidArgument("expected http://HOST:PORT, got \"" + std::string(url) + "\"");
-  }
-  BackendUrl b;
-  b.host = std::string(rest.substr(0, colon));
-  const std::string_view port = rest.substr(colon + 1);
-  int64_t v = 0;
-  for (char ch : port) {
-    if (ch < '0' || ch > '9' || v > 65535)
-      return InvalidArgument("bad port in \"" + std::string(url) + "\"");
-    v = v * 10 + (ch - '0');
-  }
-  if (port.empty() || v < 1 || v > 65535) {
+  if (u.encoded_host().empty() || !u.has_port()) return bad("");
+  const std::string_view port = u.port();  // digits only (the URI grammar)
+  const int64_t number = !port.empty() && port.size() <= 5 ? std::stoll(std::string(port)) : 0;
+  if (number < 1 || number > 65535) {
     return InvalidArgument("bad port in \"" + std::string(url) + "\"");
   }
-  b.port = static_cast<uint16_t>(v);
-  b.authority = b.host + ":" + std::to_string(b.port);
+  BackendUrl b;
+  b.host = u.host_address();  // an IPv6 address without its brackets, a name decoded
+  b.port = static_cast<uint16_t>(number);
+  b.authority = std::string(u.encoded_host_and_port());  // "[::1]:8000" for the Host header
   return b;
 }
 

@@ -893,11 +893,14 @@ class Server {
     co_return !ec && res.keep_alive();
   }
 
+  // `allow`: a 405's Allow header (RFC 9110 requires one).
   net::awaitable<bool> ReplyJson(tcp::socket& s, const ClientRequest& req, int status,
-                                 std::string body, RequestRecord* rec = nullptr) {
+                                 std::string body, RequestRecord* rec = nullptr,
+                                 std::string_view allow = {}) {
     StringResponse res{static_cast<http::status>(status), req.version};
     Common(res, req);
     res.set(http::field::content_type, "application/json");
+    if (!allow.empty()) res.set(http::field::allow, allow);
     if (rec != nullptr) {
       res.set("x-request-id", rec->id);
       rec->status = status;
@@ -1034,7 +1037,15 @@ class Server {
                                     "invalid_request_error", "invalid_api_key");
     }
     std::string_view target = req.target;
-    if (target == "/metrics" && req.method == http::verb::get) co_return co_await Metrics(s, req);
+    if (std::string_view path = target.substr(0, target.find('?')); path == "/metrics") {
+      if (req.method == http::verb::get || req.method == http::verb::head) {
+        co_return co_await Metrics(s, req);
+      }
+      co_return co_await ReplyJson(s, req, 405,
+                                   ErrorJson("use GET, HEAD", "invalid_request_error",
+                                             "method_not_allowed"),
+                                   nullptr, "GET, HEAD");
+    }
     AdminReply r;
     std::optional<std::string> to_save;
     {
@@ -1054,7 +1065,7 @@ class Server {
                                     "the change is in force but was not saved: " + saved.message(),
                                     "server_error", "state_not_saved");
     }
-    co_return co_await ReplyJson(s, req, r.status, std::move(r.body));
+    co_return co_await ReplyJson(s, req, r.status, std::move(r.body), nullptr, r.allow);
   }
 
   net::awaitable<bool> Handle(Worker& wk, tcp::socket& s, ClientRequest& req,

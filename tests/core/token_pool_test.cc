@@ -79,7 +79,17 @@ TEST_F(TokenPoolTest, InvalidEntitlementsAreRefusedAndNothingChanges) {
   {
     auto s = base;
     s.weight = 0;
-    cases.push_back({s, "entitlements[a].weight: must be > 0"});
+    cases.push_back({s, "entitlements[a].weight: must be in [0.001, 1000], got 0"});
+  }
+  {
+    auto s = base;
+    s.weight = 5e-324;  // fair share divides by it: debts went infinite, then NaN
+    cases.push_back({s, "entitlements[a].weight: must be in [0.001, 1000]"});
+  }
+  {
+    auto s = base;
+    s.weight = 1e6;
+    cases.push_back({s, "entitlements[a].weight: must be in [0.001, 1000], got 1e+06"});
   }
   {
     auto s = base;

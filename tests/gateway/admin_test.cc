@@ -297,5 +297,32 @@ TEST_F(AdminOverrideTest, ABadStateFileIsAnErrorNamingIt) {
   std::remove(path.c_str());
 }
 
+// HTTP around the routes: HEAD as GET, a query ignored, a 405 with its Allow, and TENANT /
+// POOL percent-decoded (a tenant with a space could not be changed or deleted before).
+TEST_F(AdminOverrideTest, MethodsQueriesAndEncodedNames) {
+  EXPECT_EQ(HandleAdminRequest(*state_, "HEAD", "/admin/pools", "").status, 200);
+  EXPECT_EQ(HandleAdminRequest(*state_, "GET", "/admin/tenants?verbose=1", "").status, 200);
+  AdminReply r = HandleAdminRequest(*state_, "DELETE", "/admin/pools", "");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.allow, "GET, HEAD");
+  r = HandleAdminRequest(*state_, "PATCH", "/admin/entitlements/acme/short", "");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.allow, "PUT, DELETE");
+  EXPECT_EQ(HandleAdminRequest(*state_, "PUT", "/admin/entitlements", "").allow,
+            "GET, HEAD, POST");
+  // A tenant named "b x": the file's YAML, then the API's path.
+  std::string yaml = File(kAcme1);
+  yaml.replace(yaml.find("entitlements:"), 0,
+               "  - {name: \"b x\", keys: [" + Sha256Hex("sk-bx") + "]}\n");
+  yaml += "  - {tenant: \"b x\", pool: short, class: elastic, guarantee: {token_rate: 10, "
+          "kv_tokens: 1024, concurrency: 1}}\n";
+  ASSERT_TRUE(Reload(yaml).ok());
+  EXPECT_EQ(Find(*state_, "b x").token_rate, 10);
+  r = HandleAdminRequest(*state_, "DELETE", "/admin/entitlements/b%20x/short", "");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Find(*state_, "b x").token_rate, -1);
+  EXPECT_EQ(HandleAdminRequest(*state_, "GET", "/admin/entitlements/a/b/c", "").status, 404);
+}
+
 }  // namespace
 }  // namespace tokenpool::gateway

@@ -114,6 +114,15 @@ TEST(GatewayConfigTest, Errors) {
   EXPECT_EQ(ErrorOf(Replace(Good(), "kv_tokens: 16384", "kv_tokens: 1024")),
             "gateway.yaml:14: entitlements[0].burst.kv_tokens: must be >= guarantee.kv_tokens "
             "(8192), got 1024");
+  // Named by the config's own fields (before: "entitlements[0].name" for an empty tenant, and
+  // the core's "slo.ttft_target: must be > 0" for a ttft_ms that the range [0, 1e12] allowed).
+  EXPECT_EQ(ErrorOf(Replace(Good(), "slo: {ttft_ms: 1000", "slo: {ttft_ms: 0")),
+            "gateway.yaml:19: entitlements[0].slo.ttft_ms: must be in [0.001, 1e12]");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "- tenant: acme\n", "- tenant: \"\"\n")),
+            "gateway.yaml:14: entitlements[0].tenant: must not be empty");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "    class: guaranteed\n",
+                            "    class: guaranteed\n    weight: 5e-324\n")),
+            "gateway.yaml:14: entitlements[0].weight: must be in [0.001, 1000], got 4.94066e-324");
   EXPECT_EQ(ErrorOf(Replace(Good(), "mode: static", "mode: magic")).substr(0, 32),
             "gateway.yaml:21: estimator: esti");
   EXPECT_EQ(ErrorOf(Replace(Good(), "mode: static", "mode: linear, linear: {sample_every: 0}")),
@@ -155,6 +164,29 @@ TEST(GatewayConfigTest, Errors) {
   // A YAML syntax error carries its line.
   EXPECT_EQ(ErrorOf(Replace(Good(), "models: [m]", "models: [m")).substr(0, 15), "gateway.yaml:3:");
   EXPECT_EQ(ErrorOf(""), "gateway.yaml:1: (top level): the file is empty");
+}
+
+// Backend URLs through Boost.URL: http://HOST:PORT only; an IPv6 literal connects without its
+// brackets and keeps them in the Host header (before, "[::1]" was kept as the host to resolve,
+// and such a backend was never reached).
+TEST(GatewayConfigTest, BackendUrls) {
+  Result<BackendUrl> u = ParseBackendUrl("http://[::1]:9001");
+  ASSERT_TRUE(u.ok()) << u.status().message();
+  EXPECT_EQ(u->host, "::1");
+  EXPECT_EQ(u->port, 9001);
+  EXPECT_EQ(u->authority, "[::1]:9001");
+  u = ParseBackendUrl("http://vllm-0.internal:8000/");
+  ASSERT_TRUE(u.ok()) << u.status().message();
+  EXPECT_EQ(u->host, "vllm-0.internal");
+  EXPECT_EQ(u->authority, "vllm-0.internal:8000");
+  for (const char* bad : {"https://a:1", "http://a", "http://a:", "http://:80", "a:80",
+                          "http://a:1/v1", "http://u@a:1", "http://a:1?x=1", "http://[::1:80"}) {
+    EXPECT_FALSE(ParseBackendUrl(bad).ok()) << bad;
+  }
+  for (const char* port : {"http://a:0", "http://a:65536", "http://a:123456"}) {
+    EXPECT_EQ(ParseBackendUrl(port).status().message(),
+              "bad port in \"" + std::string(port) + "\"");
+  }
 }
 
 TEST(GatewayConfigTest, AdminStateFile) {

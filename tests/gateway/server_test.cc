@@ -1807,6 +1807,26 @@ TEST_F(GatewayServerTest, RequestIdAndQueueHeaders) {
   EXPECT_EQ(bad.headers["x-request-id"].size(), 16u);
 }
 
+// The admin listener's HTTP: /metrics with a query (a scrape's params) and HEAD; HEAD of an
+// admin GET has no body (the next answer on the connection reads clean); a 405 says Allow.
+// Before: 404, 404 and 405 without Allow.
+TEST_F(GatewayServerTest, AdminListenerAnswersHeadQueriesAnd405WithAllow) {
+  Client a(admin_port_);
+  Response r = a.Request("GET", "/metrics?format=text", "", Auth(kAdmin));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("tokenpool_pool_desired_replicas"), std::string::npos);
+  ASSERT_TRUE(a.Send("HEAD", "/admin/pools", "", Auth(kAdmin)));
+  Response head = a.ReadHead();
+  EXPECT_EQ(head.status, 200);
+  EXPECT_NE(head.headers["content-length"], "0");
+  r = a.Request("POST", "/metrics", "", Auth(kAdmin));
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.headers["allow"], "GET, HEAD");
+  r = a.Request("DELETE", "/admin/tenants", "", Auth(kAdmin));
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.headers["allow"], "GET, HEAD");
+}
+
 TEST_F(GatewayServerTest, AdminApiShowsStateAndChangesEntitlements) {
   Client g(gateway_->port());
   ASSERT_EQ(g.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kAcme)).status,
