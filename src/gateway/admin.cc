@@ -149,7 +149,17 @@ AdminReply Entitlements(GatewayState& state) {
 AdminReply Apply(GatewayState& state, const GatewayConfig& next, int status,
                  const std::string& tenant, const std::string& pool,
                  const EntitlementEntry* changed) {
-  if (Status s = state.Reload(next); !s.ok()) return Error(409, s.message(), "refused");
+  if (Status s = state.Reload(next); !s.ok()) {
+    // "<config file>: entitlements[i]: tenant ... on pool ...: why": the file and the entry's
+    // index mean nothing to an API caller.
+    std::string m = s.message();
+    if (const std::string prefix = next.source + ": entitlements["; m.starts_with(prefix)) {
+      if (const size_t end = m.find("]: ", prefix.size()); end != std::string::npos) {
+        m.erase(0, end + 3);
+      }
+    }
+    return Error(409, m, "refused");
+  }
   state.RecordAdminChange(tenant, pool, changed);
   AdminReply r = changed != nullptr ? Ok(status, EntryJson(*changed))
                                     : Ok(status, json::object{{"deleted", true}});
@@ -162,10 +172,18 @@ Result<EntitlementEntry> ReadEntry(std::string_view body, const std::string& ten
                                    const std::string& pool) {
   json::error_code ec;
   json::value v = json::parse(body, ec);
-  if (ec || !v.is_object()) {
+  if (ec) return InvalidArgument("request body: malformed JSON: " + ec.message());
+  if (!v.is_object()) {
     return InvalidArgument("request body: expected a JSON object (an entitlements entry)");
   }
   json::object& o = v.as_object();
+  // Names are JSON strings ("tenant":123 was read, through YAML, as the tenant "123").
+  for (const char* key : {"tenant", "pool", "class"}) {
+    if (const json::value* f = o.if_contains(key); f != nullptr && !f->is_string()) {
+      return InvalidArgument(std::string("request body: entitlement.") + key +
+                             ": expected a string");
+    }
+  }
   if (!tenant.empty() && !o.contains("tenant")) o["tenant"] = tenant;
   if (!pool.empty() && !o.contains("pool")) o["pool"] = pool;
   return ParseEntitlementEntry(json::serialize(v), "request body");

@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include "tokenpool/profile.h"
 #include "tokenpool/units.h"
@@ -58,6 +59,13 @@ class Reader {
              const char* type_name) const {
     const YAML::Node n = map[key];
     if (!n.IsDefined() || n.IsNull()) return Status::Ok();
+    // A quoted scalar is a string (yaml-cpp tags it "!"): "10" is no number, in a file or in an
+    // admin API body (JSON, read as YAML), where "priority":"0x10" was read as 16.
+    if constexpr (!std::is_same_v<T, std::string>) {
+      if (n.IsScalar() && n.Tag() == "!") {
+        return Error(n, Join(path, key), std::string("expected ") + type_name + ", got a string");
+      }
+    }
     try {
       if (!n.IsScalar()) throw YAML::Exception(n.Mark(), "not a scalar");
       *out = n.as<T>();

@@ -20,7 +20,9 @@ HttpError OutcomeError(AdmissionOutcome o) {
     case AdmissionOutcome::kRejectedUnknownEntitlement:
       return {403, "permission_error", "no_entitlement"};
     case AdmissionOutcome::kCancelled:
-      return {503, "server_error", "cancelled"};
+      // Its entitlement was removed while it waited (admin API or reload): what a new request
+      // of the tenant gets too (kRejectedUnknownEntitlement), not a 503 that clients retry.
+      return {403, "permission_error", "entitlement_removed"};
     case AdmissionOutcome::kAdmittedGuaranteed:
     case AdmissionOutcome::kAdmittedBurst:
     case AdmissionOutcome::kQueued:

@@ -1216,8 +1216,12 @@ class Server {
         res.set("x-ratelimit-reset-requests", std::to_string(static_cast<int64_t>(retry_s)) + "s");
       }
     }
-    std::string message = "Request refused: " + std::string(AdmissionOutcomeName(o)) + " on pool " +
-                          state_->pool(pool).spec.name + ".";
+    std::string message =
+        o == AdmissionOutcome::kCancelled
+            ? "Request refused: its entitlement on pool " + state_->pool(pool).spec.name +
+                  " was removed while it waited in the queue."
+            : "Request refused: " + std::string(AdmissionOutcomeName(o)) + " on pool " +
+                  state_->pool(pool).spec.name + ".";
     if (e.status == 429) message += " Retry after the time in the retry-after header.";
     res.body() = ErrorJson(message, e.type, e.code);
     co_return co_await Reply(s, res);

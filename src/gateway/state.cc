@@ -94,8 +94,17 @@ Result<std::unique_ptr<GatewayState>> GatewayState::Create(const GatewayConfig& 
       if (ps.spec.name != e.pool) continue;
       Result<EntitlementRef> ref = ps.pool->AddEntitlement(e.spec);
       if (!ref.ok()) {
+        // The core names the entitlement "entitlements[NAME]: "; here the entry, its tenant
+        // and pool instead (an admin change drops the entry's index: admin.cc Apply).
+        std::string reason = ref.status().message();
+        if (reason.starts_with("entitlements[")) {
+          if (const size_t end = reason.find("]: "); end != std::string::npos) {
+            reason.erase(0, end + 3);
+          }
+        }
         return InvalidArgument(config.source + ": entitlements[" + std::to_string(i) +
-                               "]: " + ref.status().message());
+                               "]: tenant \"" + e.tenant + "\" on pool \"" + e.pool +
+                               "\": " + reason);
       }
       ps.by_tenant[e.tenant] = *ref;
       ps.class_by_tenant[e.tenant] = e.spec.cls;
@@ -581,7 +590,7 @@ Status GatewayState::ReloadFile(const GatewayConfig& file, bool* backends_change
     kept.emplace(key, o);
   }
   if (Status s = Reload(merged, backends_changed); !s.ok()) {
-    if (!kept.empty()) {
+    if (!kept.empty() && s.message().find(": entitlements[") != std::string::npos) {
       return Status(s.code(), s.message() + " (with " + std::to_string(kept.size()) +
                                   " entitlement(s) changed through the admin API laid over the "
                                   "file's)");

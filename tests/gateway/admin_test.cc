@@ -324,5 +324,41 @@ TEST_F(AdminOverrideTest, MethodsQueriesAndEncodedNames) {
   EXPECT_EQ(HandleAdminRequest(*state_, "GET", "/admin/entitlements/a/b/c", "").status, 404);
 }
 
+// Bodies are typed JSON: a string where a number or a name belongs is a 400 naming the field
+// (the body is read through the config's YAML reader, which took "3" as 3 and 123 as "123"),
+// and malformed JSON says so.
+TEST_F(AdminOverrideTest, BodiesAreTypedJson) {
+  const auto post = [&](const std::string& body) {
+    return HandleAdminRequest(*state_, "POST", "/admin/entitlements", body);
+  };
+  const std::string beta = R"({"tenant":"beta","pool":"short","class":"spot",)"
+                           R"("burst":{"token_rate":10,"kv_tokens":100,"concurrency":1})";
+  AdminReply r = post(beta + R"(,"priority":"0x10"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("entitlement.priority: expected an integer, got a string"),
+            std::string::npos)
+      << r.body;
+  r = post(R"({"tenant":"beta","pool":"short","class":"spot",)"
+           R"("burst":{"token_rate":"10","kv_tokens":100,"concurrency":1}})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("entitlement.burst.token_rate: expected a number, got a string"),
+            std::string::npos)
+      << r.body;
+  r = post(R"({"tenant":123,"pool":"short","class":"spot"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("entitlement.tenant: expected a string"), std::string::npos) << r.body;
+  r = post(beta + "} trailing");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("request body: malformed JSON"), std::string::npos) << r.body;
+  EXPECT_EQ(post(beta + "}").status, 201);
+  // Over the pool: 409 naming the tenant, the pool and the reason, not the config file.
+  r = HandleAdminRequest(*state_, "PUT", "/admin/entitlements/acme/short", AcmeBody(1000000));
+  EXPECT_EQ(r.status, 409);
+  const std::string message(boost::json::parse(r.body).at("error").at("message").as_string());
+  EXPECT_TRUE(message.starts_with(
+      "tenant \"acme\" on pool \"short\": sum of guarantees would exceed pool \"short\""))
+      << message;
+}
+
 }  // namespace
 }  // namespace tokenpool::gateway

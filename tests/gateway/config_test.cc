@@ -147,6 +147,8 @@ TEST(GatewayConfigTest, Errors) {
   EXPECT_EQ(ErrorOf(Replace(Good(), "client_idle_timeout_s: 5", "client_idle_timeout_s: 1e9")),
             "<ok>");
   EXPECT_EQ(ErrorOf("workers: -1\n" + Good()), "gateway.yaml:1: workers: must be in [0, 256]");
+  EXPECT_EQ(ErrorOf("workers: \"2\"\n" + Good()),
+            "gateway.yaml:1: workers: expected an integer, got a string");
   EXPECT_EQ(ErrorOf("busy_poll_us: 2000000\n" + Good()),
             "gateway.yaml:1: busy_poll_us: must be in [0, 1000000]");
   EXPECT_EQ(ErrorOf("time_scale: 0\n" + Good()),
@@ -279,7 +281,9 @@ TEST(GatewayConfigTest, StateRefusesGuaranteesBeyondThePool) {
   ManualClock clock;
   Result<std::unique_ptr<GatewayState>> s = GatewayState::Create(*big, clock);
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.status().message().find("entitlements[0]"), std::string::npos)
+  EXPECT_TRUE(s.status().message().starts_with(
+      "gateway.yaml: entitlements[0]: tenant \"acme\" on pool \"short\": sum of guarantees "
+      "would exceed pool \"short\""))
       << s.status().message();
 }
 

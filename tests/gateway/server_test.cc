@@ -216,6 +216,20 @@ class GatewayServerTest : public ::testing::Test {
   static double InUse(const std::string& pool, const char* dim) {
     return Pool(pool).at("in_use").at(dim).to_number<double>();
   }
+  // Tenant patient has one sequence on short: a stream of `tokens` on `first` takes it (its
+  // head read), so that the tenant's next request queues.
+  static Response TakePatientsSequence(Client& first, int tokens) {
+    EXPECT_TRUE(
+        first.Send("POST", "/v1/chat/completions", Chat("m", tokens, true), Auth(kPatient)));
+    Response head = first.ReadHead();
+    EXPECT_EQ(head.status, 200);
+    return head;
+  }
+  // Patient's request of 4 tokens on `c`, and whether it is in short's queue within ~1 s.
+  static bool QueuePatientsRequest(Client& c) {
+    EXPECT_TRUE(c.Send("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kPatient)));
+    return Within1s([] { return Pool("short").at("queued").to_number<int64_t>() == 1; });
+  }
 
   // The shared config with admin.state_file set to `state_file` (relative to the config's
   // directory).
@@ -580,18 +594,10 @@ TEST_F(GatewayServerTest, ClientGoneMidStreamReleases) {
 
 TEST_F(GatewayServerTest, QueuedRequestIsAdmittedWhenCapacityFrees) {
   Client first(gateway_->port());
-  ASSERT_TRUE(first.Send("POST", "/v1/chat/completions", Chat("m", 100, true), Auth(kPatient)));
-  Response head = first.ReadHead();
-  ASSERT_EQ(head.status, 200);
+  Response head = TakePatientsSequence(first, 100);
   // The second waits in the queue for the first one's sequence, then is served.
   Client second(gateway_->port());
-  ASSERT_TRUE(second.Send("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kPatient)));
-  bool queued = false;
-  for (int i = 0; i < 100 && !queued; ++i) {
-    queued = Pool("short").at("queued").to_number<int64_t>() == 1;
-    if (!queued) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_TRUE(queued);
+  EXPECT_TRUE(QueuePatientsRequest(second));
   first.ReadBody(&head);
   EXPECT_TRUE(head.complete);
   Response r = second.ReadHead();
@@ -624,13 +630,9 @@ TEST_F(GatewayServerTest, ClientGoneWhileQueuedLeavesTheQueue) {
   for (const bool reset : {false, true}) {
     SCOPED_TRACE(reset ? "reset" : "close");
     Client first(gateway_->port());
-    ASSERT_TRUE(first.Send("POST", "/v1/chat/completions", Chat("m", 200, true), Auth(kPatient)));
-    Response head = first.ReadHead();
-    ASSERT_EQ(head.status, 200);
+    Response head = TakePatientsSequence(first, 200);
     std::optional<Client> second(std::in_place, gateway_->port());
-    ASSERT_TRUE(
-        second->Send("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kPatient)));
-    ASSERT_TRUE(Within1s([&] { return Pool("short").at("queued").to_number<int64_t>() == 1; }));
+    ASSERT_TRUE(QueuePatientsRequest(*second));
     if (reset) second->Reset();
     second.reset();
     EXPECT_TRUE(Within1s([&] { return Pool("short").at("queued").to_number<int64_t>() == 0; }));
@@ -711,6 +713,34 @@ TEST_F(GatewayServerTest, StreamClientGoneBeforeTheFirstTokenReleases) {
     c.reset();
     EXPECT_TRUE(Within1s([&] { return open() == 0; }));
   }
+}
+
+// An entitlement deleted while a request of it waits in the queue: the request is refused as
+// a new one of the tenant would be, 403 (it was a 503 "cancelled", which clients retry into
+// the 403). The entitlement is put back as the file has it.
+TEST_F(GatewayServerTest, QueuedRequestOfARemovedEntitlementIs403) {
+  Client first(gateway_->port());
+  Response head = TakePatientsSequence(first, 200);
+  Client second(gateway_->port());
+  ASSERT_TRUE(QueuePatientsRequest(second));
+  Client a(admin_port_);
+  ASSERT_EQ(a.Request("DELETE", "/admin/entitlements/patient/short", "", Auth(kAdmin)).status,
+            200);
+  Response r = second.ReadHead();
+  EXPECT_EQ(r.status, 403);
+  second.ReadBody(&r);
+  EXPECT_NE(r.body.find("\"entitlement_removed\""), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("was removed while it waited"), std::string::npos) << r.body;
+  first.ReadBody(&head);  // the stream in flight finishes
+  EXPECT_TRUE(head.complete);
+  Response back = a.Request("POST", "/admin/entitlements",
+                            R"({"tenant":"patient","pool":"short","class":"elastic",)"
+                            R"("guarantee":{"token_rate":50,"kv_tokens":4096,"concurrency":1},)"
+                            R"("slo":{"max_queue_wait_ms":20000}})",
+                            Auth(kAdmin));
+  ASSERT_EQ(back.status, 201) << back.body;
+  EXPECT_TRUE(Within1s(
+      [&] { return Pool("short").at("open_reservations").to_number<int64_t>() == 0; }));
 }
 
 TEST_F(GatewayServerTest, MetricsExposePoolsAndTenants) {
