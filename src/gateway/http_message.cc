@@ -49,6 +49,10 @@ bool ForwardsHeader(http::field f, std::string_view name) {
     case http::field::content_length:
     case http::field::content_type:
     case http::field::expect:
+    // The gateway reads each answer (usage, SSE events): an encoded one it could neither read
+    // nor, without its Content-Encoding, pass on. Answers go back unencoded, as nginx's do
+    // unless told otherwise.
+    case http::field::accept_encoding:
       return false;
     case http::field::unknown:
       return !boost::beast::iequals(name, "x-request-id");

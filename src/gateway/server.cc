@@ -18,6 +18,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstring>
@@ -1507,12 +1508,21 @@ class Server {
   }
 
   // An idle connection of this worker to the backend, or nullptr (then Connect).
+  // An idle connection to reuse, or nullptr. One that has anything to read while idle is
+  // closed instead: the backend's close (its keep-alive timeout, a restart), or bytes nobody
+  // asked for, which would be read as the next request's answer (another tenant's, maybe).
+  // One recv(MSG_PEEK) per reuse; nginx learns the same from its idle connections' epoll
+  // events.
   Upstream TakeIdle(Worker& wk, int pool, int backend, uint64_t generation) {
     std::vector<Upstream>* idle = IdleOf(wk, pool, backend, generation);
-    if (idle == nullptr || idle->empty()) return nullptr;
-    Upstream u = std::move(idle->back());
-    idle->pop_back();
-    return u;
+    while (idle != nullptr && !idle->empty()) {
+      Upstream u = std::move(idle->back());
+      idle->pop_back();
+      char c;
+      const ssize_t n = ::recv(u->socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return u;
+    }
+    return nullptr;
   }
 
   // A new connection to the backend; nullptr and *ec when it fails.
@@ -1549,7 +1559,10 @@ class Server {
 
   // Keeps the connection for the next request to the backend, or closes it (too many kept, or
   // the backend retired meanwhile).
+  // Back to the idle pool, unless bytes past the answer came with it (then the connection is
+  // out of step with its requests: closed).
   void ReleaseUpstream(Worker& wk, int pool, int backend, uint64_t generation, Upstream u) {
+    if (u->buf.size() != 0) return;
     std::vector<Upstream>* idle = IdleOf(wk, pool, backend, generation);
     if (idle != nullptr && idle->size() < kMaxIdlePerBackend) {
       wk.deadlines.Clear(&u->deadline);
@@ -1701,13 +1714,25 @@ class Server {
       if (!TrySendAll(u->socket, up_bufs, &sent, &ec)) {
         ec = co_await WriteRest(u->socket, up_bufs, sent);
       }
+      bool got_some = false;  // of an answer: then the backend has the request
       if (!ec) {
-        parser.emplace(&resp, &conn.up_type, ok_body, &conn.body);  // clears all four
         u->buf.clear();
-        ec = co_await ReadMessage(u->socket, u->buf, *parser, ReadUntil::kHeader);
+        // Interim answers (100 Continue, 103 Early Hints) are skipped to the final one (RFC
+        // 9110 15.2): taken as the answer, they left the real one to the next request.
+        do {
+          parser.emplace(&resp, &conn.up_type, ok_body, &conn.body);  // clears all four
+          ec = co_await ReadMessage(u->socket, u->buf, *parser, ReadUntil::kHeader);
+          got_some = got_some || parser->got_some();
+        } while (!ec && resp.status >= 100 && resp.status < 200);
       }
       ec = u->deadline.Cause(ec);
-      if (!ec || !reused || ec == beast::error::timeout || watch->gone()) break;
+      // A retry only for a reused connection that the backend closed before any answer (the
+      // race with its keep-alive timeout that TakeIdle's check can miss): a backend that began
+      // an answer, or sent a broken one, has the request, and running it twice is a second
+      // generation.
+      const bool closed = ec == http::error::end_of_stream || ec == net::error::eof ||
+                          ec == net::error::connection_reset || ec == net::error::broken_pipe;
+      if (!ec || !reused || !closed || got_some || watch->gone()) break;
       // A reused connection the backend had closed (restarted, killed, idle timeout): its other
       // idle connections are as stale, so they go too, and the retry opens a fresh one — which
       // fails to connect, moving the request to the next healthy instance, if the backend is
@@ -1869,7 +1894,8 @@ class Server {
             }
             if (ReadUsage(json, &usage)) {
               have_usage = true;
-              if (Contains(json, "\"choices\":[]")) return;
+              // The usage chunk (its choices empty, written with or without a space).
+              if (Contains(json, "\"choices\":[]") || Contains(json, "\"choices\": []")) return;
             }
             ++content_events;
             if (const size_t n = ev.rfind(kUsageNull); n != std::string_view::npos) {
@@ -1887,6 +1913,19 @@ class Server {
       }
       const bool done_now = !rd_ec && rp.is_done();
       if (done_now) {
+        // Bytes at the end that make no whole event (a last event without its blank line, or
+        // an answer that is not SSE at all): passed on as they came and counted as served,
+        // not dropped into an empty 200 that nobody pays for.
+        if (pending.find_first_not_of("\r\n\t ") != std::string::npos) {
+          Usage tail_usage;
+          if (!have_usage && ReadUsage(pending, &tail_usage)) {
+            have_usage = true;
+            usage = tail_usage;
+          }
+          content_events = std::max<int64_t>(content_events, 1);
+          append_chunk(pending);
+        }
+        pending.clear();
         if (!head_sent) append_head();
         if (chunked) wire += "0\r\n\r\n";
         last_sent = true;

@@ -111,13 +111,31 @@ std::string WithIncludeUsage(std::string_view body, bool has_stream_options) {
   boost::json::value& so = v.as_object()["stream_options"];
   if (!so.is_object()) so = boost::json::object();
   so.as_object()["include_usage"] = true;
+  // vLLM honours continuous_usage_stats only with include_usage: the client, who did not ask
+  // for usage, would get a usage object in every chunk.
+  if (so.as_object().contains("continuous_usage_stats")) {
+    so.as_object()["continuous_usage_stats"] = false;
+  }
   return boost::json::serialize(v);
 }
 
 bool SseData(std::string_view event, std::string_view* json) {
-  constexpr std::string_view kData = "data: ";
-  if (!event.starts_with(kData) || event.starts_with("data: [DONE]")) return false;
-  *json = event.substr(kData.size());
+  // The data line: the first line that starts with "data:" (after id:, event: or comment
+  // lines), its value after one optional space (the SSE rule), to the end of its line.
+  size_t at = 0;
+  while (!event.substr(at).starts_with("data:")) {
+    const size_t nl = event.find('\n', at);
+    if (nl == std::string_view::npos) return false;
+    at = nl + 1;
+  }
+  std::string_view value = event.substr(at + 5);
+  if (value.starts_with(' ')) value.remove_prefix(1);
+  if (const size_t nl = value.find('\n'); nl != std::string_view::npos) {
+    value = value.substr(0, nl);
+    if (value.ends_with('\r')) value.remove_suffix(1);
+  }
+  if (value.starts_with("[DONE]")) return false;
+  *json = value;
   return true;
 }
 

@@ -44,8 +44,9 @@ bool ReadUsage(std::string_view json, Usage* u);
 std::string WithIncludeUsage(std::string_view body, bool has_stream_options);
 
 // Calls f(event) for each whole server-sent event at the start of `text` (an event ends with
-// a blank line, "\n\n"; f sees it without that line) and returns the bytes those events take;
-// the tail after the last blank line is left for the next read.
+// a blank line: "\n\n", or "\r\n\r\n" as the SSE rules allow; f sees it without its last line
+// ending and the blank line) and returns the bytes those events take; the tail after the last
+// blank line is left for the next read.
 template <typename F>
 size_t ForEachSseEvent(std::string_view text, F&& f) {
   const char* const base = text.data();
@@ -56,12 +57,18 @@ size_t ForEachSseEvent(std::string_view text, F&& f) {
     const void* nl = std::memchr(base + from, '\n', n - from - 1);
     if (nl == nullptr) break;
     const size_t i = static_cast<size_t>(static_cast<const char*>(nl) - base);
-    if (base[i + 1] != '\n') {  // a line inside the event
+    size_t next;  // past the blank line, if one follows
+    if (base[i + 1] == '\n') {
+      next = i + 2;
+    } else if (base[i + 1] == '\r' && i + 2 < n && base[i + 2] == '\n') {
+      next = i + 3;
+    } else {  // a line inside the event
       from = i + 1;
       continue;
     }
-    f(std::string_view(base + at, i - at));
-    at = from = i + 2;
+    const size_t end = i > at && base[i - 1] == '\r' ? i - 1 : i;
+    f(std::string_view(base + at, end - at));
+    at = from = next;
   }
   return at;
 }
@@ -71,7 +78,8 @@ size_t ForEachSseEvent(std::string_view text, F&& f) {
 inline constexpr std::string_view kUsageNull = ",\"usage\":null";
 inline constexpr std::string_view kUsageNullEnd = ",\"usage\":null}";
 
-// Whether `event` is a `data: ` event other than `data: [DONE]`; *json is then its payload.
+// Whether `event` has a data line other than `data: [DONE]`; *json is then its value (the first
+// data line's: after id:, event: or comment lines, "data:" with or without its space).
 bool SseData(std::string_view event, std::string_view* json);
 
 // What the request path needs of whole server-sent events passed through unchanged.

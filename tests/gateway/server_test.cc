@@ -28,6 +28,7 @@
 
 #include "gateway/child_process.h"
 #include "gateway/sha256.h"
+#include "fake_backend.h"
 #include "gateway_test_util.h"
 
 namespace tokenpool::gateway {
@@ -36,6 +37,7 @@ namespace {
 using testing::Client;
 using testing::Response;
 using testing::SseEvents;
+using testing::FakeBackend;
 
 constexpr char kAcme[] = "sk-acme";
 constexpr char kSmall[] = "sk-small";
@@ -2094,6 +2096,170 @@ TEST_F(GatewayServerTest, InstanceLossMovesRequestsAndShrinksCapacity) {
   }
   EXPECT_DOUBLE_EQ(now, both / 2);
   std::remove(path.c_str());
+}
+
+// --- Upstream misbehaviour: a FakeBackend behind a gateway of one worker ------------------
+
+// What the fake backend does, by a word in the request's message.
+std::string Mode(const std::string& request) {
+  const size_t at = request.find("mode-");
+  return at == std::string::npos ? "" : request.substr(at, request.find_first_of(" \"", at) - at);
+}
+
+std::string Json200(const std::string& content, int completion) {
+  const std::string body =
+      R"({"id":"x","object":"chat.completion","model":"fake-model","choices":[{"index":0,)"
+      R"("message":{"role":"assistant","content":")" +
+      content + R"("},"finish_reason":"length"}],"usage":{"prompt_tokens":5,"completion_tokens":)" +
+      std::to_string(completion) + R"(,"total_tokens":)" + std::to_string(5 + completion) + "}}";
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+std::string FakeChat(const std::string& mode, bool stream) {
+  return Chat("fake-model", 8, stream).replace(Chat("fake-model", 8, stream).find("Tell"), 4,
+                                               mode + " Tell");
+}
+
+class UpstreamTest : public GatewayServerTest {
+ protected:
+  // A gateway of one worker (so that its requests share one pool of idle connections) whose
+  // pool "fake" (model fake-model) is `backend`.
+  std::unique_ptr<ChildProcess> Gateway(const FakeBackend& backend) {
+    std::string text = "workers: 1\n" + *config_text_;
+    text.replace(text.find("renamed-model]"), 14, "renamed-model, fake-model]");
+    text.replace(text.find("tenants:\n"), 0,
+                 "  - {name: fake, model: fake-model, profile: llama-3-8b-h100, max_model_len: "
+                 "8192, backends: [\"http://127.0.0.1:" +
+                     std::to_string(backend.port()) + "\"]}\n");
+    text.replace(text.find("router:"), 0,
+                 "  - {tenant: acme, pool: fake, class: guaranteed, guarantee: {token_rate: 500, "
+                 "kv_tokens: 65536, concurrency: 8}}\n");
+    const std::string path = *config_path_ + ".fake.yaml";
+    std::ofstream(path) << text;
+    auto gw = std::make_unique<ChildProcess>(TOKENPOOL_BINARY,
+                                             std::vector<std::string>{"serve", "--config", path});
+    EXPECT_NE(gw->port(), 0) << gw->banner();
+    return gw;
+  }
+  static int FakeServed(int admin_port) {  // acme's completion tokens on pool fake
+    Client a(admin_port);
+    const boost::json::value v =
+        boost::json::parse(a.Request("GET", "/admin/tenants", "", Auth(kAdmin)).body);
+    for (const auto& t : v.at("tenants").as_array()) {
+      if (t.at("name").as_string() != "acme") continue;
+      for (const auto& e : t.at("entitlements").as_array()) {
+        if (e.at("pool").as_string() == "fake") {
+          return static_cast<int>(e.at("counters").at("completion_tokens").to_number<int64_t>());
+        }
+      }
+    }
+    return -1;
+  }
+};
+
+// An interim answer (100 Continue, 103 Early Hints) is skipped to the final one, and a
+// connection that has bytes past its answer is not reused. Before, the 100 went to the client
+// as its answer and the real answer stayed on the pooled connection, where the next request,
+// of any tenant, read it as its own.
+TEST_F(UpstreamTest, InterimAnswersAreSkippedAndConnectionsStayInStep) {
+  FakeBackend backend([](int fd, int, int, const std::string& request) {
+    const std::string mode = Mode(request);
+    if (mode == "mode-interim") {
+      FakeBackend::Write(fd, "HTTP/1.1 100 Continue\r\n\r\n");
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      return FakeBackend::Write(fd, Json200("first", 7));
+    }
+    if (mode == "mode-stray") {  // an answer, then bytes nobody asked for
+      return FakeBackend::Write(
+          fd, Json200("second", 3) + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+    }
+    return FakeBackend::Write(fd, Json200(mode, 2));
+  });
+  std::unique_ptr<ChildProcess> gw = Gateway(backend);
+  Client c(gw->port());
+  Response r = c.Request("POST", "/v1/chat/completions", FakeChat("mode-interim", false),
+                         Auth(kAcme));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"first\""), std::string::npos) << r.body;
+  r = c.Request("POST", "/v1/chat/completions", FakeChat("mode-stray", false), Auth(kAcme));
+  EXPECT_NE(r.body.find("\"second\""), std::string::npos) << r.body;
+  r = c.Request("POST", "/v1/chat/completions", FakeChat("mode-third", false), Auth(kAcme));
+  EXPECT_NE(r.body.find("\"mode-third\""), std::string::npos) << r.body;
+  EXPECT_EQ(FakeServed(AdminPort(gw->banner())), 7 + 3 + 2);
+  ExpectNoOpenReservations(AdminPort(gw->banner()));
+}
+
+// A reused connection whose answer came broken (here garbage, then the close) is not sent
+// again on a fresh one: the backend has the request. Before, it was, and the backend ran it
+// twice. Accept-Encoding does not go upstream (an encoded answer could not be read for usage
+// nor passed on without its Content-Encoding).
+TEST_F(UpstreamTest, ABrokenAnswerIsNotRetriedAndNoEncodingIsAsked) {
+  FakeBackend backend([](int fd, int, int, const std::string& request) {
+    if (Mode(request) == "mode-garbage") {
+      FakeBackend::Write(fd, "garbage\r\n\r\n");
+      return false;
+    }
+    return FakeBackend::Write(fd, Json200("ok", 2));
+  });
+  std::unique_ptr<ChildProcess> gw = Gateway(backend);
+  Client c(gw->port());
+  std::map<std::string, std::string> headers = Auth(kAcme);
+  headers["Accept-Encoding"] = "gzip, br";
+  Response r = c.Request("POST", "/v1/chat/completions", FakeChat("mode-plain", false), headers);
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = c.Request("POST", "/v1/chat/completions", FakeChat("mode-garbage", false), Auth(kAcme));
+  EXPECT_EQ(r.status, 502) << r.body;
+  int garbage = 0;
+  for (const std::string& req : backend.Requests()) {
+    garbage += Mode(req) == "mode-garbage" ? 1 : 0;
+    std::string lower = req;
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    EXPECT_EQ(lower.find("accept-encoding"), std::string::npos) << req;
+  }
+  EXPECT_EQ(garbage, 1);
+  ExpectNoOpenReservations(AdminPort(gw->banner()));
+}
+
+// Server-sent events with CRLF line endings, and a last event without its blank line: passed
+// on and settled. Before, a CRLF stream reached the client as an empty 200 and was not charged.
+TEST_F(UpstreamTest, CrlfAndUnterminatedStreamsArePassedOnAndSettled) {
+  FakeBackend backend([](int fd, int, int, const std::string& request) {
+    const auto chunk = [](const std::string& data) {
+      std::ostringstream size;
+      size << std::hex << data.size();
+      return size.str() + "\r\n" + data + "\r\n";
+    };
+    const std::string content =
+        R"(data: {"choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null})";
+    const std::string usage =
+        R"(data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":4}})";
+    std::string out = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n";
+    if (Mode(request) == "mode-crlf") {
+      out += chunk(content + "\r\n\r\n") + chunk(usage + "\r\n\r\n") +
+             chunk("data: [DONE]\r\n\r\n");
+    } else {  // the last event without its blank line
+      out += chunk(content + "\n\n") + chunk(usage + "\n\n") + chunk("data: [DONE]\n");
+    }
+    return FakeBackend::Write(fd, out + "0\r\n\r\n");
+  });
+  std::unique_ptr<ChildProcess> gw = Gateway(backend);
+  const int admin = AdminPort(gw->banner());
+  Client c(gw->port());
+  Response r = c.Request("POST", "/v1/chat/completions", FakeChat("mode-crlf", true), Auth(kAcme));
+  EXPECT_EQ(r.status, 200);
+  std::vector<std::string> events = SseEvents(r.body);
+  ASSERT_EQ(events.size(), 2u) << r.body;  // the content and [DONE]: no usage, asked by the gateway
+  EXPECT_NE(events[0].find("\"hi\""), std::string::npos);
+  EXPECT_EQ(events[0].find("usage"), std::string::npos) << events[0];
+  EXPECT_EQ(events[1], "[DONE]");
+  EXPECT_EQ(FakeServed(admin), 4);
+  r = c.Request("POST", "/v1/chat/completions", FakeChat("mode-tail", true), Auth(kAcme));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.body.ends_with("data: [DONE]\n")) << r.body;
+  EXPECT_EQ(FakeServed(admin), 8);
+  ExpectNoOpenReservations(admin);
 }
 
 }  // namespace

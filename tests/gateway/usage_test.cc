@@ -74,10 +74,12 @@ TEST(UsageTest, WithIncludeUsageAddsTheMember) {
   EXPECT_EQ(WithIncludeUsage("{ \n}", false), "{ \n\"stream_options\":{\"include_usage\":true}}");
   EXPECT_EQ(WithIncludeUsage(R"({"a":{}})", false),
             R"({"a":{},"stream_options":{"include_usage":true}})");
+  // continuous_usage_stats is turned off with it: vLLM honours it only with include_usage,
+  // and the client, who did not ask for usage, would get usage in every chunk.
   EXPECT_EQ(WithIncludeUsage(R"({"stream_options":{"continuous_usage_stats":true,)"
                              R"("include_usage":false},"stream":true})",
                              true),
-            R"({"stream_options":{"continuous_usage_stats":true,"include_usage":true},)"
+            R"({"stream_options":{"continuous_usage_stats":false,"include_usage":true},)"
             R"("stream":true})");
   std::string deep = R"({"stream_options":{},"x":)";
   for (int i = 0; i < 2000; ++i) deep += "[";
@@ -100,8 +102,21 @@ TEST(UsageTest, ScansWholeServerSentEvents) {
       "event: x\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n"
       "data: [DONE]\n\n";
   SseBlock b = ScanSseBlock(block);
-  EXPECT_EQ(b.data_events, 1);  // a multi-line event starts with `event:`, not `data: `
-  EXPECT_FALSE(b.have_usage);
+  EXPECT_EQ(b.data_events, 2);  // the data line of a multi-line event is read too (SSE's rule)
+  ASSERT_TRUE(b.have_usage);
+  EXPECT_EQ(b.usage.completion, Tokens(4));
+  // CRLF line endings, "data:" without its space, id: and event: lines before the data line.
+  const std::string crlf =
+      "data:{\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\r\n\r\n"
+      "id: 7\r\nevent: message\r\ndata: {\"choices\": [], \"usage\": {\"prompt_tokens\": 3, "
+      "\"completion_tokens\": 5}}\r\n\r\n"
+      "data: [DONE]\r\n\r\n";
+  b = ScanSseBlock(crlf);
+  EXPECT_EQ(b.data_events, 2);
+  EXPECT_EQ(b.size, crlf.size());  // every event whole, none left for the next read
+  ASSERT_TRUE(b.have_usage);
+  EXPECT_EQ(b.usage.prompt, Tokens(3));
+  EXPECT_EQ(b.usage.completion, Tokens(5));
 
   const std::string two =
       "data: {\"n\":1,\"usage\":null}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,"

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "../common/test_util.h"
 #include "load/client.h"
 #include "load/plan.h"
 #include "load/report.h"
@@ -32,15 +33,7 @@ class FakeGateway {
   // learns of it only when it sends the next request there.
   explicit FakeGateway(bool silent, bool close_after_answer = false)
       : silent_(silent), close_after_answer_(close_after_answer) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    listen(listen_fd_, 64);
-    socklen_t len = sizeof a;
-    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    listen_fd_ = ::tokenpool::test::ListenOnLoopback(&port_);
     thread_ = std::thread([this] { Loop(); });
   }
   ~FakeGateway() {
