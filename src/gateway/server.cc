@@ -80,6 +80,9 @@ struct UpstreamConn {
 };
 using Upstream = std::unique_ptr<UpstreamConn>;
 
+// The longest server-sent event a stream may carry (StreamBack).
+constexpr size_t kMaxSseEventBytes = size_t{4} << 20;
+
 int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
 
 SteadyDuration SecondsToSteady(double s) {
@@ -1911,6 +1914,9 @@ class Server {
         pending.erase(0, used);
         if (!out.empty()) append_chunk(out);
       }
+      // An event that does not end within kMaxSseEventBytes is no vLLM stream (its events are
+      // a chunk's delta): cut, rather than held and scanned again at every read.
+      if (pending.size() > kMaxSseEventBytes && !rd_ec) rd_ec = http::error::body_limit;
       const bool done_now = !rd_ec && rp.is_done();
       if (done_now) {
         // Bytes at the end that make no whole event (a last event without its blank line, or
