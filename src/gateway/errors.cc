@@ -42,6 +42,37 @@ std::string ErrorJson(std::string_view message, std::string_view type, std::stri
   return boost::json::serialize(root);
 }
 
+namespace {
+
+// `s` as well-formed UTF-8 (RFC 3629: no overlongs, surrogates or code points past U+10FFFF):
+// each byte that does not begin or continue a well-formed sequence becomes '?' (a backend's
+// text in another encoding, or a message cut inside a character), as strict JSON decoders
+// refuse the rest.
+std::string ValidUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+    const unsigned char c = b(0);
+    const size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+                                    : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) ok = (b(k) & 0xC0) == 0x80;
+    if (ok && len == 3) ok = !(c == 0xE0 && b(1) < 0xA0) && !(c == 0xED && b(1) >= 0xA0);
+    if (ok && len == 4) ok = !(c == 0xF0 && b(1) < 0x90) && !(c == 0xF4 && b(1) >= 0x90);
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out.push_back('?');
+      ++i;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 bool ToOpenAiError(std::string* body) {
   boost::system::error_code ec;
   const boost::json::value v = boost::json::parse(*body, ec);
@@ -57,7 +88,7 @@ bool ToOpenAiError(std::string* body) {
                                  ? std::string_view(msg->as_string())
                                  : std::string_view(*body);
   if (message.size() > kMaxBackendMessage) message = message.substr(0, kMaxBackendMessage);
-  err["message"] = message;
+  err["message"] = ValidUtf8(message);
   err["type"] = "invalid_request_error";
   const boost::json::value* param = o != nullptr ? o->if_contains("param") : nullptr;
   err["param"] = param != nullptr && param->is_string() ? *param : boost::json::value(nullptr);

@@ -80,8 +80,10 @@ struct UpstreamConn {
 };
 using Upstream = std::unique_ptr<UpstreamConn>;
 
-// The longest server-sent event a stream may carry (StreamBack).
-constexpr size_t kMaxSseEventBytes = size_t{4} << 20;
+// The longest server-sent event a stream may carry while it goes on (StreamBack): a bound on
+// what one stream holds. (vLLM's events are a chunk's delta, but one may carry a whole
+// prompt's logprobs or an echoed prompt: tens of MB for a long one.)
+constexpr size_t kMaxSseEventBytes = size_t{64} << 20;
 
 int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
 
@@ -1696,8 +1698,10 @@ class Server {
       u = TakeIdle(wk, pool, backend, held.generation);
       const bool reused = u != nullptr;
       if (!u) u = co_await Connect(wk, *held.url, &ec);
+      // A client that left while the connection was being made (its watch could not close
+      // what did not exist yet): nothing is sent.
+      if (watch->gone()) break;
       if (!u) {
-        if (watch->gone()) break;
         int next = -1;
         {
           const Locked lock(*this);
@@ -1842,6 +1846,7 @@ class Server {
     bool have_usage = false;
     bool last_sent = false;
     int64_t content_events = 0;
+    size_t scan_from = 0;  // where the next scan of `pending` for an event's end starts
     bool client_ok = true;
     boost::system::error_code rd_ec;
     // The first round forwards what came with the head; each later one reads once more (all
@@ -1871,7 +1876,7 @@ class Server {
         // chunk that ends with "usage":null by one comparison), instead of each event searched
         // for usage and copied twice (run_gateway_profile.sh: 51.6 K -> 46.6 K instructions
         // per streamed request).
-        const SseBlock b = ScanSseBlock(pending);
+        const SseBlock b = ScanSseBlock(pending, scan_from);
         if (b.size > 0) {
           content_events += b.data_events;
           if (b.have_usage) {
@@ -1886,7 +1891,7 @@ class Server {
         // usage chunk. vLLM writes usage last (see FindUsageValue), so a content chunk ends
         // with the null: one comparison, and no usage to look for.
         out.clear();
-        const size_t used = ForEachSseEvent(pending, [&](std::string_view ev) {
+        const size_t used = ForEachSseEvent(pending, scan_from, [&](std::string_view ev) {
           std::string_view json;
           if (SseData(ev, &json)) {
             if (ev.ends_with(kUsageNullEnd)) {
@@ -1914,9 +1919,14 @@ class Server {
         pending.erase(0, used);
         if (!out.empty()) append_chunk(out);
       }
-      // An event that does not end within kMaxSseEventBytes is no vLLM stream (its events are
-      // a chunk's delta): cut, rather than held and scanned again at every read.
-      if (pending.size() > kMaxSseEventBytes && !rd_ec) rd_ec = http::error::body_limit;
+      // What is left is part of an event: the next read's scan resumes near its end (a blank
+      // line may straddle the two reads by up to three bytes) instead of from its start.
+      scan_from = pending.size() > 3 ? pending.size() - 3 : 0;
+      // An event that has not ended within kMaxSseEventBytes while more is coming: cut, not
+      // held without bound.
+      if (pending.size() > kMaxSseEventBytes && !rd_ec && !rp.is_done()) {
+        rd_ec = http::error::body_limit;
+      }
       const bool done_now = !rd_ec && rp.is_done();
       if (done_now) {
         // Bytes at the end that make no whole event (a last event without its blank line, or

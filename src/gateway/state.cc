@@ -97,10 +97,9 @@ Result<std::unique_ptr<GatewayState>> GatewayState::Create(const GatewayConfig& 
         // The core names the entitlement "entitlements[NAME]: "; here the entry, its tenant
         // and pool instead (an admin change drops the entry's index: admin.cc Apply).
         std::string reason = ref.status().message();
-        if (reason.starts_with("entitlements[")) {
-          if (const size_t end = reason.find("]: "); end != std::string::npos) {
-            reason.erase(0, end + 3);
-          }
+        if (const std::string core = "entitlements[" + e.spec.name + "]: ";
+            reason.starts_with(core)) {
+          reason.erase(0, core.size());
         }
         return InvalidArgument(config.source + ": entitlements[" + std::to_string(i) +
                                "]: tenant \"" + e.tenant + "\" on pool \"" + e.pool +

@@ -139,9 +139,9 @@ bool SseData(std::string_view event, std::string_view* json) {
   return true;
 }
 
-SseBlock ScanSseBlock(std::string_view text) {
+SseBlock ScanSseBlock(std::string_view text, size_t search_from) {
   SseBlock b;
-  b.size = ForEachSseEvent(text, [&b](std::string_view ev) {
+  b.size = ForEachSseEvent(text, search_from, [&b](std::string_view ev) {
     std::string_view json;
     if (!SseData(ev, &json)) return;
     ++b.data_events;

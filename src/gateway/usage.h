@@ -47,12 +47,15 @@ std::string WithIncludeUsage(std::string_view body, bool has_stream_options);
 // a blank line: "\n\n", or "\r\n\r\n" as the SSE rules allow; f sees it without its last line
 // ending and the blank line) and returns the bytes those events take; the tail after the last
 // blank line is left for the next read.
+// `search_from`: where to start looking for the first event's end, when `text` up to there
+// is known to hold none (the tail of an earlier call, grown by a read): each byte of a long
+// event is then searched once, not at every read.
 template <typename F>
-size_t ForEachSseEvent(std::string_view text, F&& f) {
+size_t ForEachSseEvent(std::string_view text, size_t search_from, F&& f) {
   const char* const base = text.data();
   const size_t n = text.size();
   size_t at = 0;  // the current event's start
-  size_t from = 0;
+  size_t from = search_from;
   while (from + 1 < n) {
     const void* nl = std::memchr(base + from, '\n', n - from - 1);
     if (nl == nullptr) break;
@@ -92,6 +95,6 @@ struct SseBlock {
 // The whole events at the start of `text` (ForEachSseEvent). Every data event is read for
 // usage except one that ends with kUsageNullEnd, as vLLM's content chunks do once
 // include_usage is asked for: those are counted by one comparison.
-SseBlock ScanSseBlock(std::string_view text);
+SseBlock ScanSseBlock(std::string_view text, size_t search_from = 0);
 
 }  // namespace tokenpool::gateway

@@ -35,6 +35,16 @@ TEST(ToOpenAiErrorTest, BackendBodiesBecomeOpenAiShaped) {
   // At most kMaxBackendMessage bytes of it.
   const std::string long_text(3 * kMaxBackendMessage, 'x');
   EXPECT_EQ(Rewritten(long_text).size(), Rewritten(std::string(kMaxBackendMessage, 'x')).size());
+  // Well-formed UTF-8 whatever came: a byte of another encoding, a character cut at the 4 KiB
+  // mark, an encoded surrogate (strict JSON decoders refuse each).
+  EXPECT_EQ(Rewritten("bad \xff byte"),
+            R"({"error":{"message":"bad ? byte","type":"invalid_request_error",)"
+            R"("param":null,"code":null}})");
+  const std::string cut = Rewritten(std::string(kMaxBackendMessage - 1, 'a') + "\xc3\xa9 more");
+  EXPECT_NE(cut.find("aaa?\""), std::string::npos) << cut.substr(cut.size() - 80);
+  EXPECT_NE(Rewritten("x\xed\xa0\x80y").find("x???y"), std::string::npos);
+  EXPECT_NE(Rewritten("caf\xc3\xa9 \xf0\x9f\x98\x80").find("caf\xc3\xa9 \xf0\x9f\x98\x80"),
+            std::string::npos);  // well-formed text is kept
   // OpenAI's shape (newer vLLM) is kept byte for byte.
   std::string openai = R"({"error":{"message":"m","type":"BadRequestError","param":null,"code":400}})";
   EXPECT_FALSE(ToOpenAiError(&openai));

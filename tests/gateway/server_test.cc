@@ -632,7 +632,8 @@ TEST_F(GatewayServerTest, ClientGoneWhileQueuedLeavesTheQueue) {
   for (const bool reset : {false, true}) {
     SCOPED_TRACE(reset ? "reset" : "close");
     Client first(gateway_->port());
-    Response head = TakePatientsSequence(first, 200);
+    // ~3.3 s of generation: the queue empties by the client's leaving, not by the first's end.
+    Response head = TakePatientsSequence(first, 500);
     std::optional<Client> second(std::in_place, gateway_->port());
     ASSERT_TRUE(QueuePatientsRequest(*second));
     if (reset) second->Reset();
@@ -2137,11 +2138,16 @@ class UpstreamTest : public GatewayServerTest {
                  "kv_tokens: 65536, concurrency: 8}}\n");
     const std::string path = *config_path_ + ".fake.yaml";
     std::ofstream(path) << text;
+    written_.push_back(path);
     auto gw = std::make_unique<ChildProcess>(TOKENPOOL_BINARY,
                                              std::vector<std::string>{"serve", "--config", path});
     EXPECT_NE(gw->port(), 0) << gw->banner();
     return gw;
   }
+  void TearDown() override {
+    for (const std::string& path : written_) std::remove(path.c_str());
+  }
+  std::vector<std::string> written_;  // config files of Gateway(), removed after the test
   static int FakeServed(int admin_port) {  // acme's completion tokens on pool fake
     Client a(admin_port);
     const boost::json::value v =
@@ -2262,14 +2268,16 @@ TEST_F(UpstreamTest, CrlfAndUnterminatedStreamsArePassedOnAndSettled) {
   ExpectNoOpenReservations(admin);
 }
 
-// An event that never ends (5 MiB without a blank line) is cut at 4 MiB with the backend's
-// connection, instead of being held and scanned again at every read (a 64 MiB one took 18 s
-// of CPU); nothing reached the client yet, so it gets a proper 502, and nothing stays held.
+// An event that has not ended within 64 MiB while more is coming is cut with the backend's
+// connection, instead of being held without bound (and scanned again at every read: a 64 MiB
+// one took 18 s of CPU); nothing reached the client yet, so it gets a proper 502, and nothing
+// stays held.
 TEST_F(UpstreamTest, AnEndlessEventIsCut) {
   FakeBackend backend([](int fd, int, int, const std::string&) {
     FakeBackend::Write(fd,
                        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                       "Content-Length: 5242886\r\n\r\ndata: " + std::string(5 << 20, 'x'));
+                       "Transfer-Encoding: chunked\r\n\r\n8000000\r\ndata: " +
+                           std::string(65 << 20, 'x'));
     return false;
   });
   std::unique_ptr<ChildProcess> gw = Gateway(backend);

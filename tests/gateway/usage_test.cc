@@ -95,6 +95,33 @@ TEST(UsageTest, WithIncludeUsageAddsTheMember) {
   EXPECT_TRUE(WithIncludeUsage(forty, true).starts_with(R"({"stream_options":{"include_usage":true},)"));
 }
 
+// The stream's way of scanning (StreamBack): bytes arrive in pieces, whole events are taken
+// from the front, and the next scan resumes three bytes before the end of what is left. Every
+// split of LF and CRLF streams gives the events of one whole scan.
+TEST(UsageTest, ResumedScansFindTheSameEvents) {
+  for (const std::string& stream :
+       {std::string("data: {\"a\":1}\n\ndata: {\"b\":22}\n\n: c\n\ndata: [DONE]\n\n"),
+        std::string("data: {\"a\":1}\r\n\r\nid: 2\r\ndata: {\"b\":22}\r\n\r\ndata: [DONE]\r\n\r\n")}) {
+    std::vector<std::string> whole;
+    ForEachSseEvent(stream, 0, [&](std::string_view ev) { whole.emplace_back(ev); });
+    ASSERT_GE(whole.size(), 3u);
+    for (size_t piece = 1; piece <= 7; ++piece) {
+      std::vector<std::string> got;
+      std::string pending;
+      size_t scan_from = 0;
+      for (size_t at = 0; at < stream.size(); at += piece) {
+        pending.append(stream.substr(at, piece));
+        const size_t used = ForEachSseEvent(pending, scan_from,
+                                            [&](std::string_view ev) { got.emplace_back(ev); });
+        pending.erase(0, used);
+        scan_from = pending.size() > 3 ? pending.size() - 3 : 0;
+      }
+      EXPECT_EQ(got, whole) << "pieces of " << piece;
+      EXPECT_TRUE(pending.empty());
+    }
+  }
+}
+
 TEST(UsageTest, ScansWholeServerSentEvents) {
   const std::string block =
       "data: {\"choices\":[{\"delta\":{\"content\":\"a\\nb\"}}],\"usage\":null}\n\n"
