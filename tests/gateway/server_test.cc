@@ -170,8 +170,11 @@ class GatewayServerTest : public ::testing::Test {
     }
     y += "  - {tenant: small, pool: short, class: elastic, guarantee: {token_rate: 50, "
          "kv_tokens: 4096, concurrency: 1}, slo: {max_queue_wait_ms: 0}}\n";
-    // One sequence each; a second request waits up to 20 s, or 300 ms.
-    y += "  - {tenant: patient, pool: short, class: elastic, guarantee: {token_rate: 50, "
+    // One sequence each; a second request waits up to 20 s, or 300 ms. Patient's token rate
+    // is ample (30,000 tokens in the 30 s rate window), so that its queue is about the one
+    // sequence whatever its earlier tests used (at 50/s, 1,500 tokens, the queue tests' streams
+    // made later ones wait for the window on a slow run).
+    y += "  - {tenant: patient, pool: short, class: elastic, guarantee: {token_rate: 1000, "
          "kv_tokens: 4096, concurrency: 1}, slo: {max_queue_wait_ms: 20000}}\n";
     y += "  - {tenant: hurried, pool: short, class: elastic, guarantee: {token_rate: 50, "
          "kv_tokens: 4096, concurrency: 1}, slo: {max_queue_wait_ms: 300}}\n";
@@ -738,7 +741,7 @@ TEST_F(GatewayServerTest, QueuedRequestOfARemovedEntitlementIs403) {
   EXPECT_TRUE(head.complete);
   Response back = a.Request("POST", "/admin/entitlements",
                             R"({"tenant":"patient","pool":"short","class":"elastic",)"
-                            R"("guarantee":{"token_rate":50,"kv_tokens":4096,"concurrency":1},)"
+                            R"("guarantee":{"token_rate":1000,"kv_tokens":4096,"concurrency":1},)"
                             R"("slo":{"max_queue_wait_ms":20000}})",
                             Auth(kAdmin));
   ASSERT_EQ(back.status, 201) << back.body;
