@@ -75,6 +75,15 @@ void ExpectNoOpenReservations(int admin_port) {
   }
 }
 
+// One entry of the config's `pools:` list on the llama-3-8b-h100 profile; `backends` is the
+// list's inside ("\"http://...\", ..."), `extra` more fields ("key: value, ").
+std::string PoolLine(const std::string& name, const std::string& model, int max_model_len,
+                     const std::string& backends, const std::string& extra = "") {
+  return "  - {name: " + name + ", model: " + model +
+         ", profile: llama-3-8b-h100, max_model_len: " + std::to_string(max_model_len) + ", " +
+         extra + "backends: [" + backends + "]}\n";
+}
+
 // Until `cond()` is true, at most ~1 s (the watches notice in ~10-20 ms; the backends here
 // would take 5-20 s): whether it came true.
 bool Within1s(const std::function<bool()>& cond) {
@@ -126,36 +135,20 @@ class GatewayServerTest : public ::testing::Test {
     y += "models: [m, dead-model, flaky-model, drop-model, half-model, keyed-model, "
          "keyless-model, stall-model, renamed-model]\n";
     y += "pools:\n";
-    y += "  - {name: short, model: m, profile: llama-3-8b-h100, max_model_len: 8192, backends: [" +
-         url(short_mock_->port()) + "]}\n";
-    y += "  - {name: long, model: m, profile: llama-3-8b-h100, max_model_len: 32768, backends: [" +
-         url(long_mock_->port()) + "]}\n";
-    y += "  - {name: dead, model: dead-model, profile: llama-3-8b-h100, max_model_len: 8192, "
-         "backends: [" +
-         url(testing::UnusedPort()) + "]}\n";
-    y += "  - {name: flaky, model: flaky-model, profile: llama-3-8b-h100, max_model_len: 8192, "
-         "backends: [" +
-         url(flaky_mock_->port()) + "]}\n";
-    y += "  - {name: drop, model: drop-model, profile: llama-3-8b-h100, max_model_len: 8192, "
-         "backends: [" +
-         url(drop_mock_->port()) + "]}\n";
+    y += PoolLine("short", "m", 8192, url(short_mock_->port()));
+    y += PoolLine("long", "m", 32768, url(long_mock_->port()));
+    y += PoolLine("dead", "dead-model", 8192, url(testing::UnusedPort()));
+    y += PoolLine("flaky", "flaky-model", 8192, url(flaky_mock_->port()));
+    y += PoolLine("drop", "drop-model", 8192, url(drop_mock_->port()));
     // Two instances, the first down.
-    y += "  - {name: half, model: half-model, profile: llama-3-8b-h100, max_model_len: 8192, "
-         "backends: [" +
-         url(testing::UnusedPort()) + ", " + url(half_mock_->port()) + "]}\n";
-    y += "  - {name: keyed, model: keyed-model, profile: llama-3-8b-h100, max_model_len: 8192, "
-         "api_key_env: TOKENPOOL_TEST_UPSTREAM_KEY, backends: [" +
-         url(keyed_mock_->port()) + "]}\n";
-    y += "  - {name: keyless, model: keyless-model, profile: llama-3-8b-h100, max_model_len: "
-         "8192, backends: [" +
-         url(keyless_mock_->port()) + "]}\n";
-    y += "  - {name: stall, model: stall-model, profile: llama-3-8b-h100, max_model_len: 8192, "
-         "backends: [" +
-         url(stall_mock_->port()) + "]}\n";
+    y += PoolLine("half", "half-model", 8192,
+                  url(testing::UnusedPort()) + ", " + url(half_mock_->port()));
+    y += PoolLine("keyed", "keyed-model", 8192, url(keyed_mock_->port()),
+                  "api_key_env: TOKENPOOL_TEST_UPSTREAM_KEY, ");
+    y += PoolLine("keyless", "keyless-model", 8192, url(keyless_mock_->port()));
+    y += PoolLine("stall", "stall-model", 8192, url(stall_mock_->port()));
     // A pool whose model the backend does not serve (a misconfiguration): the mock's 404.
-    y += "  - {name: renamed, model: renamed-model, profile: llama-3-8b-h100, max_model_len: "
-         "8192, backends: [" +
-         url(short_mock_->port()) + "]}\n";
+    y += PoolLine("renamed", "renamed-model", 8192, url(short_mock_->port()));
     y += "tenants:\n";
     y += "  - {name: acme, keys: [" + Sha256Hex(kAcme) + "]}\n";
     y += "  - {name: small, keys: [" + Sha256Hex(kSmall) + "]}\n";
@@ -2133,9 +2126,8 @@ class UpstreamTest : public GatewayServerTest {
     std::string text = "workers: 1\n" + *config_text_;
     text.replace(text.find("renamed-model]"), 14, "renamed-model, fake-model]");
     text.replace(text.find("tenants:\n"), 0,
-                 "  - {name: fake, model: fake-model, profile: llama-3-8b-h100, max_model_len: "
-                 "8192, backends: [\"http://127.0.0.1:" +
-                     std::to_string(backend.port()) + "\"]}\n");
+                 PoolLine("fake", "fake-model", 8192,
+                          "\"http://127.0.0.1:" + std::to_string(backend.port()) + "\""));
     text.replace(text.find("router:"), 0,
                  "  - {tenant: acme, pool: fake, class: guaranteed, guarantee: {token_rate: 500, "
                  "kv_tokens: 65536, concurrency: 8}}\n");
