@@ -26,18 +26,18 @@
 #include <thread>
 #include <vector>
 
+#include "fake_backend.h"
 #include "gateway/child_process.h"
 #include "gateway/sha256.h"
-#include "fake_backend.h"
 #include "gateway_test_util.h"
 
 namespace tokenpool::gateway {
 namespace {
 
 using testing::Client;
+using testing::FakeBackend;
 using testing::Response;
 using testing::SseEvents;
-using testing::FakeBackend;
 
 constexpr char kAcme[] = "sk-acme";
 constexpr char kSmall[] = "sk-small";
@@ -84,15 +84,18 @@ std::string PoolLine(const std::string& name, const std::string& model, int max_
          extra + "backends: [" + backends + "]}\n";
 }
 
-// Until `cond()` is true, at most ~1 s (the watches notice in ~10-20 ms; the backends here
-// would take 5-20 s): whether it came true.
-bool Within1s(const std::function<bool()>& cond) {
+// Until `cond()` is true, polling every `step` at most 100 times: whether it came true.
+bool WaitFor(const std::function<bool()>& cond,
+             std::chrono::milliseconds step = std::chrono::milliseconds(10)) {
   for (int i = 0; i < 100; ++i) {
     if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(step);
   }
   return cond();
 }
+
+// WaitFor's ~1 s (the watches notice in ~10-20 ms; the backends here would take 5-20 s).
+bool Within1s(const std::function<bool()>& cond) { return WaitFor(cond); }
 
 class GatewayServerTest : public ::testing::Test {
  protected:
@@ -122,9 +125,9 @@ class GatewayServerTest : public ::testing::Test {
                                             "--instant", "--api-key", "sk-upstream-secret"});
     ASSERT_NE(keyless_mock_->port(), 0) << keyless_mock_->banner();
     // Answers a stream's head, then nothing for 20 s: a long time to the first token.
-    stall_mock_ = new ChildProcess(TOKENPOOL_BINARY, {"mock", "--port", "0", "--model",
-                                                      "stall-model", "--first-token-stall-ms",
-                                                      "20000"});
+    stall_mock_ = new ChildProcess(
+        TOKENPOOL_BINARY,
+        {"mock", "--port", "0", "--model", "stall-model", "--first-token-stall-ms", "20000"});
     ASSERT_NE(stall_mock_->port(), 0) << stall_mock_->banner();
     // The gateway (a child) inherits the environment it reads the key from.
     setenv("TOKENPOOL_TEST_UPSTREAM_KEY", "sk-upstream-secret", 1);
@@ -155,8 +158,8 @@ class GatewayServerTest : public ::testing::Test {
     y += "  - {name: patient, keys: [" + Sha256Hex(kPatient) + "]}\n";
     y += "  - {name: hurried, keys: [" + Sha256Hex(kHurried) + "]}\n";
     y += "entitlements:\n";
-    for (const char* pool :
-         {"short", "long", "dead", "flaky", "drop", "half", "keyed", "keyless", "stall", "renamed"}) {
+    for (const char* pool : {"short", "long", "dead", "flaky", "drop", "half", "keyed", "keyless",
+                             "stall", "renamed"}) {
       y += std::string("  - {tenant: acme, pool: ") + pool +
            ", class: guaranteed, guarantee: {token_rate: 500, kv_tokens: 65536, concurrency: 8},"
            " burst: {token_rate: 5000, kv_tokens: 262144, concurrency: 64}}\n";
@@ -210,6 +213,9 @@ class GatewayServerTest : public ::testing::Test {
     }
     ADD_FAILURE() << "no pool " << name;
     return {};
+  }
+  static int64_t OpenReservations(const std::string& pool) {
+    return Pool(pool).at("open_reservations").to_number<int64_t>();
   }
   static double InUse(const std::string& pool, const char* dim) {
     return Pool(pool).at("in_use").at(dim).to_number<double>();
@@ -304,9 +310,10 @@ TEST_F(GatewayServerTest, StreamingStripsTheUsageItAdded) {
 TEST_F(GatewayServerTest, Http10StreamIsUnframedAndEndsAtTheClose) {
   Client c(gateway_->port());
   const std::string body = Chat("m", 5, true);
-  ASSERT_TRUE(c.SendRaw("POST /v1/chat/completions HTTP/1.0\r\nAuthorization: Bearer " +
-                        std::string(kAcme) + "\r\nContent-Type: application/json\r\nContent-Length: " +
-                        std::to_string(body.size()) + "\r\n\r\n" + body));
+  ASSERT_TRUE(c.SendRaw(
+      "POST /v1/chat/completions HTTP/1.0\r\nAuthorization: Bearer " + std::string(kAcme) +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n" + body));
   Response r = c.ReadHead();
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.headers.count("transfer-encoding"), 0u);
@@ -314,14 +321,9 @@ TEST_F(GatewayServerTest, Http10StreamIsUnframedAndEndsAtTheClose) {
   const std::string events = c.ReadToClose();
   EXPECT_TRUE(events.starts_with("data: {")) << events;
   EXPECT_TRUE(events.ends_with("data: [DONE]\n\n")) << events;
-  EXPECT_EQ(events.find("\r\n"), std::string::npos) << events;  // no chunk lines
+  EXPECT_EQ(events.find("\r\n"), std::string::npos) << events;       // no chunk lines
   EXPECT_EQ(events.find("\"usage\""), std::string::npos) << events;  // the added one removed
-  bool released = false;
-  for (int i = 0; i < 100 && !released; ++i) {
-    released = Pool("short").at("open_reservations").to_number<int64_t>() == 0;
-    if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_TRUE(released);
+  EXPECT_TRUE(WaitFor([&] { return OpenReservations("short") == 0; }));
 }
 
 TEST_F(GatewayServerTest, StreamingKeepsUsageWhenAsked) {
@@ -353,8 +355,8 @@ TEST_F(GatewayServerTest, LongRequestGoesToTheLongPool) {
 TEST_F(GatewayServerTest, BatchIsRoutedByItsLongestPrompt) {
   std::string words;
   for (int i = 0; i < 2500; ++i) words += i == 0 ? "word" : " word";
-  const std::string body = "{\"model\":\"m\",\"prompt\":[\"" + words + "\",\"" + words +
-                           "\",\"" + words + "\"],\"max_tokens\":4}";
+  const std::string body = "{\"model\":\"m\",\"prompt\":[\"" + words + "\",\"" + words + "\",\"" +
+                           words + "\"],\"max_tokens\":4}";
   Client c(gateway_->port());
   Response r = c.Request("POST", "/v1/completions", body, Auth(kAcme));
   ASSERT_EQ(r.status, 200) << r.body;
@@ -418,16 +420,15 @@ TEST_F(GatewayServerTest, Errors) {
 // went through as the backend wrote it.
 TEST_F(GatewayServerTest, BackendRefusalIsForwardedInOpenAiShape) {
   Client c(gateway_->port());
-  Response r = c.Request("POST", "/v1/chat/completions", Chat("renamed-model", 4, false),
-                         Auth(kAcme));
+  Response r =
+      c.Request("POST", "/v1/chat/completions", Chat("renamed-model", 4, false), Auth(kAcme));
   EXPECT_EQ(r.status, 404) << r.body;
   EXPECT_EQ(r.headers["content-type"], "application/json");
   const boost::json::value v = boost::json::parse(r.body);
   ASSERT_TRUE(v.is_object() && v.as_object().contains("error")) << r.body;
-  EXPECT_EQ(v.at("error").at("message").as_string(),
-            "The model `renamed-model` does not exist.");
+  EXPECT_EQ(v.at("error").at("message").as_string(), "The model `renamed-model` does not exist.");
   EXPECT_EQ(v.at("error").at("type").as_string(), "invalid_request_error");
-  EXPECT_EQ(Pool("renamed").at("open_reservations").to_number<int64_t>(), 0);
+  EXPECT_EQ(OpenReservations("renamed"), 0);
   r = c.Request("POST", "/v1/chat/completions", Chat("renamed-model", 4, true), Auth(kAcme));
   EXPECT_EQ(r.status, 404) << r.body;  // a stream's refusal comes before any event
   EXPECT_NE(r.body.find("\"invalid_request_error\""), std::string::npos) << r.body;
@@ -543,7 +544,8 @@ TEST_F(GatewayServerTest, OverEntitlementIs429WithHeaders) {
 TEST_F(GatewayServerTest, RateLimitHeadersOfAHugeBurstSaturate) {
   Client a(admin_port_);
   Response r = a.Request("POST", "/admin/entitlements",
-                         "{\"tenant\":\"small\",\"pool\":\"keyless\",\"class\":\"spot\",\"burst\":{\"token_rate\":1e308,"
+                         "{\"tenant\":\"small\",\"pool\":\"keyless\",\"class\":\"spot\",\"burst\":{"
+                         "\"token_rate\":1e308,"
                          "\"kv_tokens\":1e308,\"concurrency\":1e308},\"quotas\":{\"minute\":20}}",
                          Auth(kAdmin));
   ASSERT_EQ(r.status, 201) << r.body;
@@ -582,12 +584,8 @@ TEST_F(GatewayServerTest, ClientGoneMidStreamReleases) {
     Response head = c.ReadHead();
     ASSERT_EQ(head.status, 200);
   }  // closed mid-stream
-  bool released = false;
-  for (int i = 0; i < 100 && !released; ++i) {
-    released = Pool("short").at("open_reservations").to_number<int64_t>() == 0;
-    if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_TRUE(released);
+  EXPECT_TRUE(
+      WaitFor([&] { return OpenReservations("short") == 0; }, std::chrono::milliseconds(50)));
 }
 
 TEST_F(GatewayServerTest, QueuedRequestIsAdmittedWhenCapacityFrees) {
@@ -637,7 +635,7 @@ TEST_F(GatewayServerTest, ClientGoneWhileQueuedLeavesTheQueue) {
     EXPECT_TRUE(Within1s([&] { return Pool("short").at("queued").to_number<int64_t>() == 0; }));
     first.ReadBody(&head);
     EXPECT_TRUE(head.complete);
-    EXPECT_EQ(Pool("short").at("open_reservations").to_number<int64_t>(), 0);
+    EXPECT_EQ(OpenReservations("short"), 0);
   }
 }
 
@@ -648,8 +646,8 @@ TEST_F(GatewayServerTest, ClientGoneWhileQueuedLeavesTheQueue) {
 TEST_F(GatewayServerTest, PipelinedRequestWhileQueuedIsServedAndItsCloseNoticed) {
   const std::string req =
       "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
-      std::string(kPatient) + "\r\nContent-Length: " +
-      std::to_string(Chat("m", 4, false).size()) + "\r\n\r\n" + Chat("m", 4, false);
+      std::string(kPatient) + "\r\nContent-Length: " + std::to_string(Chat("m", 4, false).size()) +
+      "\r\n\r\n" + Chat("m", 4, false);
   for (const bool leave : {false, true}) {
     SCOPED_TRACE(leave ? "closes" : "stays");
     Client first(gateway_->port());
@@ -677,8 +675,7 @@ TEST_F(GatewayServerTest, PipelinedRequestWhileQueuedIsServedAndItsCloseNoticed)
         EXPECT_NE(r.body.find("\"completion_tokens\":4"), std::string::npos) << r.body;
       }
     }
-    EXPECT_TRUE(Within1s(
-        [&] { return Pool("short").at("open_reservations").to_number<int64_t>() == 0; }));
+    EXPECT_TRUE(Within1s([&] { return OpenReservations("short") == 0; }));
     EXPECT_EQ(Pool("short").at("queued").to_number<int64_t>(), 0);
   }
 }
@@ -686,7 +683,7 @@ TEST_F(GatewayServerTest, PipelinedRequestWhileQueuedIsServedAndItsCloseNoticed)
 // A reset while the backend works on a non-streamed request: released at once, as a close is
 // (ClientGoneWhileBackendWorksReleases). Before, the reset was not read as the client leaving.
 TEST_F(GatewayServerTest, ClientResetWhileBackendWorksReleases) {
-  const auto open = [&] { return Pool("short").at("open_reservations").to_number<int64_t>(); };
+  const auto open = [&] { return OpenReservations("short"); };
   Client c(gateway_->port());
   ASSERT_TRUE(c.Send("POST", "/v1/chat/completions", Chat("m", 2000, false), Auth(kAcme)));
   ASSERT_TRUE(Within1s([&] { return open() == 1; }));
@@ -700,7 +697,7 @@ TEST_F(GatewayServerTest, ClientResetWhileBackendWorksReleases) {
 // Before, a stream noticed its client only at its next write, so such a client held its
 // reservation (and the backend its KV) until the first token.
 TEST_F(GatewayServerTest, StreamClientGoneBeforeTheFirstTokenReleases) {
-  const auto open = [&] { return Pool("stall").at("open_reservations").to_number<int64_t>(); };
+  const auto open = [&] { return OpenReservations("stall"); };
   for (const bool reset : {false, true}) {
     SCOPED_TRACE(reset ? "reset" : "close");
     std::optional<Client> c(std::in_place, gateway_->port());
@@ -723,8 +720,7 @@ TEST_F(GatewayServerTest, QueuedRequestOfARemovedEntitlementIs403) {
   Client second(gateway_->port());
   ASSERT_TRUE(QueuePatientsRequest(second));
   Client a(admin_port_);
-  ASSERT_EQ(a.Request("DELETE", "/admin/entitlements/patient/short", "", Auth(kAdmin)).status,
-            200);
+  ASSERT_EQ(a.Request("DELETE", "/admin/entitlements/patient/short", "", Auth(kAdmin)).status, 200);
   Response r = second.ReadHead();
   EXPECT_EQ(r.status, 403);
   second.ReadBody(&r);
@@ -738,8 +734,7 @@ TEST_F(GatewayServerTest, QueuedRequestOfARemovedEntitlementIs403) {
                             R"("slo":{"max_queue_wait_ms":20000}})",
                             Auth(kAdmin));
   ASSERT_EQ(back.status, 201) << back.body;
-  EXPECT_TRUE(Within1s(
-      [&] { return Pool("short").at("open_reservations").to_number<int64_t>() == 0; }));
+  EXPECT_TRUE(Within1s([&] { return OpenReservations("short") == 0; }));
 }
 
 TEST_F(GatewayServerTest, MetricsExposePoolsAndTenants) {
@@ -806,7 +801,7 @@ TEST_F(GatewayServerTest, Backend5xxIs502AndReleases) {
     EXPECT_EQ(r.status, 502) << r.body;
     EXPECT_NE(r.body.find("answered 503"), std::string::npos) << r.body;
   }
-  EXPECT_EQ(Pool("flaky").at("open_reservations").to_number<int64_t>(), 0);
+  EXPECT_EQ(OpenReservations("flaky"), 0);
   EXPECT_EQ(InUse("flaky", "kv_tokens"), 0);
 }
 
@@ -826,12 +821,7 @@ TEST_F(GatewayServerTest, BackendDropReleasesOrSettles) {
     EXPECT_EQ(r.status, 200);
     EXPECT_FALSE(r.complete);
   }
-  bool released = false;
-  for (int i = 0; i < 100 && !released; ++i) {
-    released = Pool("drop").at("open_reservations").to_number<int64_t>() == 0;
-    if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_TRUE(released);
+  EXPECT_TRUE(WaitFor([&] { return OpenReservations("drop") == 0; }));
   EXPECT_EQ(InUse("drop", "kv_tokens"), 0);
 }
 
@@ -941,14 +931,10 @@ TEST_F(GatewayServerTest, ClientGoneWhileBackendWorksReleases) {
     Client c(gateway_->port());
     ASSERT_TRUE(c.Send("POST", "/v1/chat/completions", Chat("m", 2000, false), Auth(kAcme)));
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    ASSERT_EQ(Pool("short").at("open_reservations").to_number<int64_t>(), 1);
+    ASSERT_EQ(OpenReservations("short"), 1);
   }
-  bool released = false;
-  for (int i = 0; i < 100 && !released; ++i) {
-    released = Pool("short").at("open_reservations").to_number<int64_t>() == 0;
-    if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_TRUE(released);  // within 1 s, not after the generation
+  EXPECT_TRUE(WaitFor(
+      [&] { return OpenReservations("short") == 0; }));  // within 1 s, not after the generation
 }
 
 // A request for n choices holds its prompt once and n output reserves (vLLM generates and
@@ -969,12 +955,7 @@ TEST_F(GatewayServerTest, ChoicesHoldOneOutputReserveEach) {
       }
       held.push_back(kv);
     }  // the client leaves: released (ClientGoneWhileBackendWorksReleases)
-    bool released = false;
-    for (int i = 0; i < 100 && !released; ++i) {
-      released = Pool("short").at("open_reservations").to_number<int64_t>() == 0;
-      if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ASSERT_TRUE(released);
+    ASSERT_TRUE(WaitFor([&] { return OpenReservations("short") == 0; }));
   }
   ASSERT_EQ(held.size(), 2u);
   EXPECT_GT(held[0], 2000);  // prompt + 2,000
@@ -997,8 +978,8 @@ TEST_F(GatewayServerTest, ChoicesHoldOneOutputReserveEach) {
   };
   const int64_t before = completion_tokens();
   Client c(gateway_->port());
-  Response r = c.Request("POST", "/v1/chat/completions", Chat("m", 2, false, ",\"n\":4"),
-                         Auth(kAcme));
+  Response r =
+      c.Request("POST", "/v1/chat/completions", Chat("m", 2, false, ",\"n\":4"), Auth(kAcme));
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.headers["x-tokenpool-pool"], "short");
   EXPECT_EQ(boost::json::parse(r.body).at("choices").as_array().size(), 4u) << r.body;
@@ -1023,7 +1004,7 @@ TEST_F(GatewayServerTest, ChoicesHoldOneOutputReserveEach) {
 // The client is watched only once the backend has taken LateWatches::kAfter (10 ms): a client
 // that leaves before that, here at once, is still noticed when the watch starts.
 TEST_F(GatewayServerTest, ClientGoneBeforeItsWatchStartsReleases) {
-  const auto open = [&] { return Pool("short").at("open_reservations").to_number<int64_t>(); };
+  const auto open = [&] { return OpenReservations("short"); };
   {
     Client c(gateway_->port());
     ASSERT_TRUE(c.Send("POST", "/v1/chat/completions", Chat("m", 2000, false), Auth(kAcme)));
@@ -1032,12 +1013,7 @@ TEST_F(GatewayServerTest, ClientGoneBeforeItsWatchStartsReleases) {
     }
     ASSERT_EQ(open(), 1);  // admitted and at the backend; the client leaves now
   }
-  bool released = false;
-  for (int i = 0; i < 100 && !released; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    released = open() == 0;
-  }
-  EXPECT_TRUE(released);  // within 1 s, not after the generation (seconds)
+  EXPECT_TRUE(WaitFor([&] { return open() == 0; }));  // within 1 s, not after the generation
 }
 
 // A client with a small receive window that starts reading late gets whole answers, plain and
@@ -1612,12 +1588,7 @@ TEST_F(GatewayServerTest, ShortRequestSpillsToLongWhileShortQueues) {
   ASSERT_EQ(head.status, 200);
   Client second(gateway_->port());
   ASSERT_TRUE(second.Send("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kPatient)));
-  bool queued = false;
-  for (int i = 0; i < 100 && !queued; ++i) {
-    queued = Pool("short").at("queued").to_number<int64_t>() == 1;
-    if (!queued) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(queued);
+  ASSERT_TRUE(WaitFor([&] { return Pool("short").at("queued").to_number<int64_t>() == 1; }));
   Client c(gateway_->port());
   Response r = c.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kAcme));
   EXPECT_EQ(r.status, 200) << r.body;
@@ -2114,8 +2085,8 @@ std::string Json200(const std::string& content, int completion) {
 }
 
 std::string FakeChat(const std::string& mode, bool stream) {
-  return Chat("fake-model", 8, stream).replace(Chat("fake-model", 8, stream).find("Tell"), 4,
-                                               mode + " Tell");
+  return Chat("fake-model", 8, stream)
+      .replace(Chat("fake-model", 8, stream).find("Tell"), 4, mode + " Tell");
 }
 
 class UpstreamTest : public GatewayServerTest {
@@ -2142,7 +2113,7 @@ class UpstreamTest : public GatewayServerTest {
   void TearDown() override {
     for (const std::string& path : written_) std::remove(path.c_str());
   }
-  std::vector<std::string> written_;  // config files of Gateway(), removed after the test
+  std::vector<std::string> written_;       // config files of Gateway(), removed after the test
   static int FakeServed(int admin_port) {  // acme's completion tokens on pool fake
     Client a(admin_port);
     const boost::json::value v =
@@ -2179,8 +2150,8 @@ TEST_F(UpstreamTest, InterimAnswersAreSkippedAndConnectionsStayInStep) {
   });
   std::unique_ptr<ChildProcess> gw = Gateway(backend);
   Client c(gw->port());
-  Response r = c.Request("POST", "/v1/chat/completions", FakeChat("mode-interim", false),
-                         Auth(kAcme));
+  Response r =
+      c.Request("POST", "/v1/chat/completions", FakeChat("mode-interim", false), Auth(kAcme));
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find("\"first\""), std::string::npos) << r.body;
   r = c.Request("POST", "/v1/chat/completions", FakeChat("mode-stray", false), Auth(kAcme));
@@ -2235,11 +2206,12 @@ TEST_F(UpstreamTest, CrlfAndUnterminatedStreamsArePassedOnAndSettled) {
         R"(data: {"choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null})";
     const std::string usage =
         R"(data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":4}})";
-    std::string out = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                      "Transfer-Encoding: chunked\r\n\r\n";
+    std::string out =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n";
     if (Mode(request) == "mode-crlf") {
-      out += chunk(content + "\r\n\r\n") + chunk(usage + "\r\n\r\n") +
-             chunk("data: [DONE]\r\n\r\n");
+      out +=
+          chunk(content + "\r\n\r\n") + chunk(usage + "\r\n\r\n") + chunk("data: [DONE]\r\n\r\n");
     } else {  // the last event without its blank line
       out += chunk(content + "\n\n") + chunk(usage + "\n\n") + chunk("data: [DONE]\n");
     }
