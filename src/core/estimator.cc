@@ -180,8 +180,7 @@ TokenEstimate StaticEstimate(const EstimatorConfig& c, const RequestFeatures& f)
   return e;
 }
 
-int64_t LongestSequencePrompt(const EstimatorConfig& c, const RequestFeatures& f,
-                              int64_t whole) {
+int64_t LongestSequencePrompt(const EstimatorConfig& c, const RequestFeatures& f, int64_t whole) {
   if (f.endpoint != Endpoint::kCompletions || f.messages < 2) return whole;
   int64_t longest = whole;
   if (f.longest_prompt_ids > 0) {

@@ -396,7 +396,8 @@ AdminReply HandleAdminRequest(GatewayState& state, std::string_view method, std:
     if (parts.size() != 4 || parts[2].empty() || parts[3].empty()) {
       return Error(404, "expected /admin/entitlements/TENANT/POOL", "not_found");
     }
-    if (method == "PUT" || method == "DELETE") return Change(state, method, parts[2], parts[3], body);
+    if (method == "PUT" || method == "DELETE")
+      return Change(state, method, parts[2], parts[3], body);
     return not_allowed("PUT, DELETE");
   }
   return Error(404, "Not Found: " + std::string(path), "not_found");

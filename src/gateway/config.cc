@@ -203,7 +203,8 @@ class Reader {
     }
     if (Status s = GetS(n, "tenant", path, &e->tenant); !s.ok()) return s;
     if (Status s = GetS(n, "pool", path, &e->pool); !s.ok()) return s;
-    for (const auto& [key, value] : {std::pair{"tenant", &e->tenant}, std::pair{"pool", &e->pool}}) {
+    for (const auto& [key, value] :
+         {std::pair{"tenant", &e->tenant}, std::pair{"pool", &e->pool}}) {
       if (value->empty()) return Error(n[key], Join(path, key), "must not be empty");
     }
     EntitlementSpec& spec = e->spec;

@@ -54,8 +54,11 @@ std::string ValidUtf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     const auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
     const unsigned char c = b(0);
-    const size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-                                    : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    const size_t len = c < 0x80                 ? 1
+                       : c >= 0xC2 && c <= 0xDF ? 2
+                       : c >= 0xE0 && c <= 0xEF ? 3
+                       : c >= 0xF0 && c <= 0xF4 ? 4
+                                                : 0;
     bool ok = len > 0 && i + len <= s.size();
     for (size_t k = 1; ok && k < len; ++k) ok = (b(k) & 0xC0) == 0x80;
     if (ok && len == 3) ok = !(c == 0xE0 && b(1) < 0xA0) && !(c == 0xED && b(1) >= 0xA0);
@@ -84,9 +87,8 @@ bool ToOpenAiError(std::string* body) {
   }
   boost::json::object err;
   const boost::json::value* msg = o != nullptr ? o->if_contains("message") : nullptr;
-  std::string_view message = msg != nullptr && msg->is_string()
-                                 ? std::string_view(msg->as_string())
-                                 : std::string_view(*body);
+  std::string_view message = msg != nullptr && msg->is_string() ? std::string_view(msg->as_string())
+                                                                : std::string_view(*body);
   if (message.size() > kMaxBackendMessage) message = message.substr(0, kMaxBackendMessage);
   err["message"] = ValidUtf8(message);
   err["type"] = "invalid_request_error";

@@ -2,10 +2,10 @@
 
 #include <fmt/compile.h>
 #include <fmt/format.h>
+#include <poll.h>
 #include <prometheus/histogram.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,9 +16,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstring>
@@ -208,7 +208,7 @@ class ClientWatch {
   std::function<void()> on_gone_;  // until Start
   std::shared_ptr<State> state_;   // from Start; shared with the wait's handler
   bool stopped_ = false;
-  bool polled_ = false;     // watched by poll(2) from LateWatches' timer, not by epoll
+  bool polled_ = false;      // watched by poll(2) from LateWatches' timer, not by epoll
   bool registered_ = false;  // in late_watches_
   size_t late_index_ = 0;
   std::chrono::steady_clock::time_point since_;
@@ -1047,10 +1047,9 @@ class Server {
       if (req.method == http::verb::get || req.method == http::verb::head) {
         co_return co_await Metrics(s, req);
       }
-      co_return co_await ReplyJson(s, req, 405,
-                                   ErrorJson("use GET, HEAD", "invalid_request_error",
-                                             "method_not_allowed"),
-                                   nullptr, "GET, HEAD");
+      co_return co_await ReplyJson(
+          s, req, 405, ErrorJson("use GET, HEAD", "invalid_request_error", "method_not_allowed"),
+          nullptr, "GET, HEAD");
     }
     AdminReply r;
     std::optional<std::string> to_save;
@@ -1222,12 +1221,12 @@ class Server {
         res.set("x-ratelimit-reset-requests", std::to_string(static_cast<int64_t>(retry_s)) + "s");
       }
     }
-    std::string message =
-        o == AdmissionOutcome::kCancelled
-            ? "Request refused: its entitlement on pool " + state_->pool(pool).spec.name +
-                  " was removed while it waited in the queue."
-            : "Request refused: " + std::string(AdmissionOutcomeName(o)) + " on pool " +
-                  state_->pool(pool).spec.name + ".";
+    std::string message = o == AdmissionOutcome::kCancelled
+                              ? "Request refused: its entitlement on pool " +
+                                    state_->pool(pool).spec.name +
+                                    " was removed while it waited in the queue."
+                              : "Request refused: " + std::string(AdmissionOutcomeName(o)) +
+                                    " on pool " + state_->pool(pool).spec.name + ".";
     if (e.status == 429) message += " Retry after the time in the retry-after header.";
     res.body() = ErrorJson(message, e.type, e.code);
     co_return co_await Reply(s, res);
@@ -1239,8 +1238,7 @@ class Server {
   // `w` was registered in waiters_ under the same lock as the Admit that queued the request, so
   // no Dispatch on another worker can miss it.
   net::awaitable<std::optional<QueueEvent>> WaitQueued(tcp::socket& client, LateWatches& late,
-                                                       int pool,
-                                                       const Decision& d, uint64_t cookie,
+                                                       int pool, const Decision& d, uint64_t cookie,
                                                        std::shared_ptr<Waiter> w) {
     // However this frame ends (returned, client gone, destroyed at shutdown), the pool forgets
     // the request or gets its reservation back, under the lock.
@@ -1400,7 +1398,8 @@ class Server {
     bool no_backend = no_healthy || (IsAdmitted(outcome) && !held);
     if (outcome == AdmissionOutcome::kQueued) {
       const auto queued_at = std::chrono::steady_clock::now();
-      std::optional<QueueEvent> ev = co_await WaitQueued(s, wk.late_watches, pool, d, cookie, std::move(waiter));
+      std::optional<QueueEvent> ev =
+          co_await WaitQueued(s, wk.late_watches, pool, d, cookie, std::move(waiter));
       rec.queue_ms = MsSince(queued_at);
       rec.metrics->queue_wait->Observe(rec.queue_ms / 1000);
       if (!ev) {  // client gone; nothing held
@@ -1795,8 +1794,9 @@ class Server {
       {
         HeadWriter h(&head);
         h.StatusLine(req.version, status);
-        h.Field("Content-Type", rewritten || content_type.empty() ? std::string_view("application/json")
-                                                                  : content_type);
+        h.Field("Content-Type", rewritten || content_type.empty()
+                                    ? std::string_view("application/json")
+                                    : content_type);
         DebugHeaders(h, rec);
         h.ContentLength(body.size());
         h.End(req.version, keep);

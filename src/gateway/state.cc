@@ -459,8 +459,7 @@ Status GatewayState::Reload(const GatewayConfig& next, bool* backends_changed) {
   const auto restore = [&] {
     for (size_t p = 0; p < pools_.size(); ++p) {
       if (!widened[p]) continue;
-      (void)pools_[p].pool->SetReplicaRange(widened[p]->min, widened[p]->max,
-                                            widened[p]->replicas);
+      (void)pools_[p].pool->SetReplicaRange(widened[p]->min, widened[p]->max, widened[p]->replicas);
       pools_[p].serving = -1;
       pools_[p].recount_at = Time::Zero();
     }
@@ -470,9 +469,8 @@ Status GatewayState::Reload(const GatewayConfig& next, bool* backends_changed) {
     const PoolSpec& q = next.pools[p];
     if (q.max_replicas > pc.max_replicas) {
       const Range before{pc.min_replicas, pc.max_replicas, pools_[p].pool->Snapshot().replicas};
-      Status s =
-          pools_[p].pool->SetReplicaRange(std::min(pc.min_replicas, q.min_replicas), q.max_replicas,
-                                          before.replicas);
+      Status s = pools_[p].pool->SetReplicaRange(std::min(pc.min_replicas, q.min_replicas),
+                                                 q.max_replicas, before.replicas);
       // SetReplicaRange sets capacity from all replicas: from the healthy ones again at the
       // next request, even if a later step fails.
       pools_[p].serving = -1;

@@ -1,7 +1,6 @@
 #include "gateway/usage.h"
 
 #include <boost/json.hpp>
-
 #include <cstring>
 
 #include "parse/usage_object.h"

@@ -109,7 +109,8 @@ Status CompletionPrompts(od::value v, std::vector<PromptPart>* prompts) {
     // A batch is all strings or all token-id lists, as the API's types say.
     const bool list = it == od::json_type::array;
     if (!prompts->empty() && list != lists) {
-      return InvalidArgument(where + (lists ? ": expected a list of token ids" : ": expected string"));
+      return InvalidArgument(where +
+                             (lists ? ": expected a list of token ids" : ": expected string"));
     }
     lists = list;
     PromptPart& part = prompts->emplace_back(PromptPart{.tokens = 0, .hash = kFnvOffset});

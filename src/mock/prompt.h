@@ -33,7 +33,7 @@ struct PromptPart {
 };
 
 struct PromptInfo {
-  int64_t prompt_tokens = 0;       // over all prompts (usage.prompt_tokens)
+  int64_t prompt_tokens = 0;        // over all prompts (usage.prompt_tokens)
   std::vector<PromptPart> prompts;  // one, or a completions batch's, in order
   int64_t choices_per_prompt = 1;   // n
 };

@@ -92,7 +92,8 @@ void AppendFullResponse(const ResponseMeta& m, std::span<const std::string> text
     AppendInt(static_cast<int64_t>(i), out);
     out->append(chat ? ",\"message\":{\"role\":\"assistant\",\"content\":" : ",\"text\":");
     AppendJsonString(texts[i], out);
-    out->append(chat ? "},\"logprobs\":null,\"finish_reason\":\"" : ",\"logprobs\":null,\"finish_reason\":\"");
+    out->append(chat ? "},\"logprobs\":null,\"finish_reason\":\""
+                     : ",\"logprobs\":null,\"finish_reason\":\"");
     out->append(finish_reason);
     out->append("\"}");
   }

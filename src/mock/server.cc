@@ -54,9 +54,9 @@ struct Pending {
     uint64_t engine_id = 0;  // 0 until submitted
     int64_t prompt_tokens = 0;
     int64_t max_tokens = 0;
-    uint64_t hash = 0;      // seeds its text: its prompt's hash, moved by its index there
-    int64_t produced = 0;   // output tokens the engine has produced
-    int64_t sent = 0;       // output tokens streamed
+    uint64_t hash = 0;     // seeds its text: its prompt's hash, moved by its index there
+    int64_t produced = 0;  // output tokens the engine has produced
+    int64_t sent = 0;      // output tokens streamed
     bool finished = false;
   };
   explicit Pending(const net::any_io_executor& ex) : wake(ex, SteadyClock::time_point::max()) {}
@@ -373,9 +373,10 @@ class Server {
     choices.reserve(prompt->prompts.size() * static_cast<size_t>(prompt->choices_per_prompt));
     int64_t completion_tokens = 0;
     for (const PromptPart& part : prompt->prompts) {
-      const int64_t out = has_max ? max_out
-                                  : std::max<int64_t>(1, std::min(config_.default_max_tokens,
-                                                                  max_len - part.tokens));
+      const int64_t out =
+          has_max
+              ? max_out
+              : std::max<int64_t>(1, std::min(config_.default_max_tokens, max_len - part.tokens));
       if (part.tokens + out > max_len) {
         co_return co_await ReplyError(s, req, 400, "BadRequestError",
                                       engine::ContextLengthError(max_len, part.tokens, out));
@@ -527,8 +528,8 @@ class Server {
         text.clear();
         AppendGeneratedText(config_.seed, c.hash, c.sent, c.produced - c.sent, &text);
         AppendChunkEvent(meta, static_cast<int64_t>(i), text,
-                         c.produced >= c.max_tokens ? finish_reason : nullptr, false,
-                         include_usage, &events);
+                         c.produced >= c.max_tokens ? finish_reason : nullptr, false, include_usage,
+                         &events);
         sent += c.produced - c.sent;
         c.sent = c.produced;
       }
@@ -608,8 +609,8 @@ class Server {
   Time latest_submit_;  // model time of the last Submit (RunStep)
   bool step_in_flight_ = false;
   uint64_t generation_ = 0;  // bumped by a restart: stale timers and guards ignore themselves
-  uint64_t next_id_ = 1;         // responses' ids
-  uint64_t next_engine_id_ = 1;  // engine sequences' ids
+  uint64_t next_id_ = 1;     // responses' ids
+  uint64_t next_engine_id_ = 1;                          // engine sequences' ids
   std::unordered_map<uint64_t, PendingChoice> pending_;  // by engine id
   std::unordered_set<tcp::socket*> sessions_;  // open connections, closed by Stop()
 };

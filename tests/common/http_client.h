@@ -176,8 +176,7 @@ class Client {
     return recv(fd_, &c, 1, 0) <= 0;
   }
 
-  Response Request(const std::string& method, const std::string& path,
-                   const std::string& body = "",
+  Response Request(const std::string& method, const std::string& path, const std::string& body = "",
                    const std::map<std::string, std::string>& headers = {}) {
     if (!Send(method, path, body, headers)) return Response{};
     return Read();

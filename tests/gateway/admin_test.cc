@@ -308,14 +308,14 @@ TEST_F(AdminOverrideTest, MethodsQueriesAndEncodedNames) {
   r = HandleAdminRequest(*state_, "PATCH", "/admin/entitlements/acme/short", "");
   EXPECT_EQ(r.status, 405);
   EXPECT_EQ(r.allow, "PUT, DELETE");
-  EXPECT_EQ(HandleAdminRequest(*state_, "PUT", "/admin/entitlements", "").allow,
-            "GET, HEAD, POST");
+  EXPECT_EQ(HandleAdminRequest(*state_, "PUT", "/admin/entitlements", "").allow, "GET, HEAD, POST");
   // A tenant named "b x": the file's YAML, then the API's path.
   std::string yaml = File(kAcme1);
   yaml.replace(yaml.find("entitlements:"), 0,
                "  - {name: \"b x\", keys: [" + Sha256Hex("sk-bx") + "]}\n");
-  yaml += "  - {tenant: \"b x\", pool: short, class: elastic, guarantee: {token_rate: 10, "
-          "kv_tokens: 1024, concurrency: 1}}\n";
+  yaml +=
+      "  - {tenant: \"b x\", pool: short, class: elastic, guarantee: {token_rate: 10, "
+      "kv_tokens: 1024, concurrency: 1}}\n";
   ASSERT_TRUE(Reload(yaml).ok());
   EXPECT_EQ(Find(*state_, "b x").token_rate, 10);
   r = HandleAdminRequest(*state_, "DELETE", "/admin/entitlements/b%20x/short", "");

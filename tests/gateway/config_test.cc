@@ -444,11 +444,9 @@ TEST(GatewayStateTest, ReloadAppliesATradeBetweenTenantsAsOneChange) {
     y += "tenants:\n  - {name: a, keys: [" + Sha256Hex("sk-a") + "]}\n  - {name: b, keys: [" +
          Sha256Hex("sk-b") + "]}\n  - {name: c, keys: [" + Sha256Hex("sk-c") + "]}\n";
     y += "entitlements:\n";
-    y += "  - {tenant: a, pool: short, class: elastic, guarantee: " + g(a_rate, 1 - a_rate) +
-         "}\n";
+    y += "  - {tenant: a, pool: short, class: elastic, guarantee: " + g(a_rate, 1 - a_rate) + "}\n";
     y += "  - {tenant: b, pool: short, class: elastic, guarantee: " +
-         g(b_rate, std::max(0.05, 1 - b_rate)) +
-         "}\n";
+         g(b_rate, std::max(0.05, 1 - b_rate)) + "}\n";
     y += "  - {tenant: c, pool: short, class: spot, burst: {token_rate: 10, kv_tokens: 100, "
          "concurrency: " +
          std::to_string(c_burst) + "}}\n";

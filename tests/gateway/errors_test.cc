@@ -46,9 +46,11 @@ TEST(ToOpenAiErrorTest, BackendBodiesBecomeOpenAiShaped) {
   EXPECT_NE(Rewritten("caf\xc3\xa9 \xf0\x9f\x98\x80").find("caf\xc3\xa9 \xf0\x9f\x98\x80"),
             std::string::npos);  // well-formed text is kept
   // OpenAI's shape (newer vLLM) is kept byte for byte.
-  std::string openai = R"({"error":{"message":"m","type":"BadRequestError","param":null,"code":400}})";
+  std::string openai =
+      R"({"error":{"message":"m","type":"BadRequestError","param":null,"code":400}})";
   EXPECT_FALSE(ToOpenAiError(&openai));
-  EXPECT_EQ(openai, R"({"error":{"message":"m","type":"BadRequestError","param":null,"code":400}})");
+  EXPECT_EQ(openai,
+            R"({"error":{"message":"m","type":"BadRequestError","param":null,"code":400}})");
 }
 
 }  // namespace

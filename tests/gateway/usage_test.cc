@@ -92,7 +92,8 @@ TEST(UsageTest, WithIncludeUsageAddsTheMember) {
   for (int i = 0; i < 40; ++i) forty += "[";
   for (int i = 0; i < 40; ++i) forty += "]";
   forty += "}";
-  EXPECT_TRUE(WithIncludeUsage(forty, true).starts_with(R"({"stream_options":{"include_usage":true},)"));
+  EXPECT_TRUE(
+      WithIncludeUsage(forty, true).starts_with(R"({"stream_options":{"include_usage":true},)"));
 }
 
 // The stream's way of scanning (StreamBack): bytes arrive in pieces, whole events are taken
@@ -101,7 +102,8 @@ TEST(UsageTest, WithIncludeUsageAddsTheMember) {
 TEST(UsageTest, ResumedScansFindTheSameEvents) {
   for (const std::string& stream :
        {std::string("data: {\"a\":1}\n\ndata: {\"b\":22}\n\n: c\n\ndata: [DONE]\n\n"),
-        std::string("data: {\"a\":1}\r\n\r\nid: 2\r\ndata: {\"b\":22}\r\n\r\ndata: [DONE]\r\n\r\n")}) {
+        std::string(
+            "data: {\"a\":1}\r\n\r\nid: 2\r\ndata: {\"b\":22}\r\n\r\ndata: [DONE]\r\n\r\n")}) {
     std::vector<std::string> whole;
     ForEachSseEvent(stream, 0, [&](std::string_view ev) { whole.emplace_back(ev); });
     ASSERT_GE(whole.size(), 3u);
@@ -111,8 +113,8 @@ TEST(UsageTest, ResumedScansFindTheSameEvents) {
       size_t scan_from = 0;
       for (size_t at = 0; at < stream.size(); at += piece) {
         pending.append(stream.substr(at, piece));
-        const size_t used = ForEachSseEvent(pending, scan_from,
-                                            [&](std::string_view ev) { got.emplace_back(ev); });
+        const size_t used =
+            ForEachSseEvent(pending, scan_from, [&](std::string_view ev) { got.emplace_back(ev); });
         pending.erase(0, used);
         scan_from = pending.size() > 3 ? pending.size() - 3 : 0;
       }

@@ -128,15 +128,15 @@ TEST(LoadPlanTest, DurationsPastTheRangeAreRefusedByName) {
     double value;
     const char* message;
   };
-  for (const Case& k : {Case{&LoadConfig::duration_s, 1e300, "--duration: must be in [0, 1e9] seconds"},
-                        Case{&LoadConfig::timeout_s, inf, "--timeout: must be in (0, 1e9] seconds"},
-                        Case{&LoadConfig::drain_s, 2e9, "--drain: must be in [0, 1e9] seconds"},
-                        Case{&LoadConfig::connect_timeout_s, inf,
-                             "--connect-timeout: must be in (0, 1e9] seconds"},
-                        Case{&LoadConfig::late_ms, inf, "--late-ms: must be in [0, 1e9]"},
-                        Case{&LoadConfig::rate_rps, inf, "--rate: must be a finite number >= 0"},
-                        Case{&LoadConfig::rate_rps, 1e12,
-                             "--rate x --duration: plans more than 50,000,000 requests"}}) {
+  for (const Case& k :
+       {Case{&LoadConfig::duration_s, 1e300, "--duration: must be in [0, 1e9] seconds"},
+        Case{&LoadConfig::timeout_s, inf, "--timeout: must be in (0, 1e9] seconds"},
+        Case{&LoadConfig::drain_s, 2e9, "--drain: must be in [0, 1e9] seconds"},
+        Case{&LoadConfig::connect_timeout_s, inf, "--connect-timeout: must be in (0, 1e9] seconds"},
+        Case{&LoadConfig::late_ms, inf, "--late-ms: must be in [0, 1e9]"},
+        Case{&LoadConfig::rate_rps, inf, "--rate: must be a finite number >= 0"},
+        Case{&LoadConfig::rate_rps, 1e12,
+             "--rate x --duration: plans more than 50,000,000 requests"}}) {
     LoadConfig c = good;
     c.*k.field = k.value;
     auto p = BuildPlan(c);

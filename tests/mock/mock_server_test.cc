@@ -337,8 +337,8 @@ std::map<int64_t, std::string> ChoiceTexts(json::object o) {
   for (const auto& c : o["choices"].as_array()) {
     const json::object& choice = c.as_object();
     const json::value* msg = choice.if_contains("message");
-    texts[choice.at("index").as_int64()] =
-        std::string(msg != nullptr ? msg->at("content").as_string() : choice.at("text").as_string());
+    texts[choice.at("index").as_int64()] = std::string(
+        msg != nullptr ? msg->at("content").as_string() : choice.at("text").as_string());
   }
   return texts;
 }
@@ -412,8 +412,10 @@ TEST(MockServerTest, BatchPromptsAreEachTheirOwnSequences) {
   ASSERT_GT(mock.port(), 0) << mock.banner();
   Client c(mock.port());
   const std::string a = Words(1500), b = "A short one.";
-  json::object body{{"model", kModel}, {"prompt", json::array{json::string(a), json::string(b)}},
-                    {"max_tokens", 1000}, {"n", 2}};
+  json::object body{{"model", kModel},
+                    {"prompt", json::array{json::string(a), json::string(b)}},
+                    {"max_tokens", 1000},
+                    {"n", 2}};
   Response r = c.Request("POST", "/v1/completions", json::serialize(body));
   ASSERT_EQ(r.status, 200) << r.body;
   json::object o = ParseObject(r.body);
@@ -444,7 +446,8 @@ TEST(MockServerTest, BatchPromptsAreEachTheirOwnSequences) {
             std::string::npos)
       << r.body;
   // A batch mixing strings and token ids is refused, naming the element.
-  r = c.Request("POST", "/v1/completions", R"({"model":"test-model","prompt":["a",[1]],"max_tokens":1})");
+  r = c.Request("POST", "/v1/completions",
+                R"({"model":"test-model","prompt":["a",[1]],"max_tokens":1})");
   EXPECT_EQ(r.status, 400) << r.body;
 }
 
