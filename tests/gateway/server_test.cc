@@ -2236,9 +2236,9 @@ TEST_F(UpstreamTest, CrlfAndUnterminatedStreamsArePassedOnAndSettled) {
 }
 
 // An event that has not ended within 64 MiB while more is coming is cut with the backend's
-// connection, instead of being held without bound (and scanned again at every read: a 64 MiB
-// one took 18 s of CPU); nothing reached the client yet, so it gets a proper 502, and nothing
-// stays held.
+// connection, instead of being held without bound (and, before, scanned again from its start
+// at every read); nothing reached the client yet, so it gets a proper 502, and nothing stays
+// held.
 TEST_F(UpstreamTest, AnEndlessEventIsCut) {
   FakeBackend backend([](int fd, int, int, const std::string&) {
     FakeBackend::Write(fd,
