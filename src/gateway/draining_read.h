@@ -74,6 +74,17 @@ inline bool EnableInqHint(boost::asio::ip::tcp::socket& s) {
 #endif
 }
 
+// Whether the socket may have something to read (data, its end, an error). False only when
+// the last read of it was a DrainingBuffer read that emptied it and epoll has reported no
+// input on it since: the reactor's per-socket "try a read first" flag, which such a read
+// clears and which the reactor sets again on the socket's next EPOLLIN, EPOLLHUP or EPOLLERR.
+// True wherever that is not known (the flag set, other builds), so that a caller checks the
+// socket itself. Input that arrived after the reactor's last epoll_wait is not seen yet: the
+// same window as an event-driven proxy's (nginx closes an idle upstream connection when its
+// epoll reports it readable). Call it on the thread that runs the socket's io_context (the
+// gateway's are single-threaded, BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO: the flag has no lock).
+bool MayHaveInput(boost::asio::ip::tcp::socket& s);
+
 }  // namespace tokenpool::gateway
 
 #if TOKENPOOL_DRAINING_READS

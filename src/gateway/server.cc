@@ -1511,17 +1511,19 @@ class Server {
     wk.backends_epoch = backends_epoch_.load(std::memory_order_relaxed);
   }
 
-  // An idle connection of this worker to the backend, or nullptr (then Connect).
-  // An idle connection to reuse, or nullptr. One that has anything to read while idle is
-  // closed instead: the backend's close (its keep-alive timeout, a restart), or bytes nobody
-  // asked for, which would be read as the next request's answer (another tenant's, maybe).
-  // One recv(MSG_PEEK) per reuse; nginx learns the same from its idle connections' epoll
-  // events.
+  // An idle connection of this worker to the backend to reuse, or nullptr (then Connect).
+  // One that has anything to read while idle is closed instead: the backend's close (its
+  // keep-alive timeout, a restart), or bytes nobody asked for, which would be read as the next
+  // request's answer (another tenant's, maybe). What the reactor knows answers without a
+  // system call when epoll has reported nothing on it since its last answer was read to the
+  // socket's end (MayHaveInput; nginx learns the same from its idle connections' epoll
+  // events); otherwise one recv(MSG_PEEK) looks.
   Upstream TakeIdle(Worker& wk, int pool, int backend, uint64_t generation) {
     std::vector<Upstream>* idle = IdleOf(wk, pool, backend, generation);
     while (idle != nullptr && !idle->empty()) {
       Upstream u = std::move(idle->back());
       idle->pop_back();
+      if (!MayHaveInput(u->socket)) return u;
       char c;
       const ssize_t n = ::recv(u->socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return u;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace tokenpool::gateway {
@@ -177,6 +179,42 @@ TEST(DrainingReadTest, TheReadAfterAnEmptyingReadWaitsForEpoll) {
     if (!p.hint) GTEST_SKIP() << "the kernel has no TCP_INQ";
   }
   EXPECT_EQ(OrderAfterAnEmptyingRead(true), (std::vector<std::string>{"posted", "b"}));
+}
+
+// MayHaveInput: false only after a read emptied the socket and until epoll reports input
+// again (data, or the peer's close); the gateway reuses an idle upstream connection on that
+// without looking at the socket itself.
+TEST(DrainingReadTest, MayHaveInputUntilAReadEmptiesTheSocketAndAgainOnNewInput) {
+  for (const bool close : {false, true}) {
+    net::io_context io;
+    const auto guard = net::make_work_guard(io);  // so that poll() runs the reactor
+    Pair p(io);
+    EXPECT_TRUE(MayHaveInput(p.reader)) << "nothing read yet";
+    p.Write("answer");
+    std::array<char, 64> buf;
+    size_t got = 0;
+    p.reader.async_read_some(DrainingBuffer{net::buffer(buf)},
+                             [&](boost::system::error_code, size_t n) { got = n; });
+    io.run_for(std::chrono::milliseconds(50));
+    ASSERT_EQ(got, 6u);
+    if (!kDrainingReads || !p.hint) {
+      EXPECT_TRUE(MayHaveInput(p.reader)) << "unknown without draining reads: look";
+      continue;
+    }
+    EXPECT_FALSE(MayHaveInput(p.reader)) << "the read emptied the socket";
+    io.run_for(std::chrono::milliseconds(20));
+    EXPECT_FALSE(MayHaveInput(p.reader)) << "no input came";
+    if (close) {
+      p.writer.shutdown(tcp::socket::shutdown_send);
+    } else {
+      p.Write("stray");
+    }
+    for (int i = 0; i < 200 && !MayHaveInput(p.reader); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      io.poll();
+    }
+    EXPECT_TRUE(MayHaveInput(p.reader)) << (close ? "the peer closed" : "data came");
+  }
 }
 
 }  // namespace

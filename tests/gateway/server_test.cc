@@ -18,6 +18,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <set>
@@ -2159,6 +2160,47 @@ TEST_F(UpstreamTest, InterimAnswersAreSkippedAndConnectionsStayInStep) {
   r = c.Request("POST", "/v1/chat/completions", FakeChat("mode-third", false), Auth(kAcme));
   EXPECT_NE(r.body.find("\"mode-third\""), std::string::npos) << r.body;
   EXPECT_EQ(FakeServed(AdminPort(gw->banner())), 7 + 3 + 2);
+  ExpectNoOpenReservations(AdminPort(gw->banner()));
+}
+
+// Input that reaches an idle connection after its answer was read (bytes nobody asked for,
+// or the backend's close) keeps it from being reused: the next request goes on a new
+// connection and gets its own answer. The gateway knows it from the reactor's epoll events
+// (MayHaveInput) or, where those say nothing, from a peek.
+TEST_F(UpstreamTest, AnIdleConnectionThatGotInputIsNotReused) {
+  std::vector<int> conns;
+  std::mutex mu;
+  FakeBackend backend([&](int fd, int conn, int, const std::string& request) {
+    {
+      const std::lock_guard<std::mutex> lock(mu);
+      conns.push_back(conn);
+    }
+    const std::string mode = Mode(request);
+    if (!FakeBackend::Write(fd, Json200(mode, 2))) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (mode == "mode-late-stray") {
+      return FakeBackend::Write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+    }
+    return mode != "mode-late-close";  // false: the backend closes the connection
+  });
+  std::unique_ptr<ChildProcess> gw = Gateway(backend);
+  Client c(gw->port());
+  for (const char* mode :
+       {"mode-late-stray", "mode-next", "mode-late-close", "mode-last", "mode-kept"}) {
+    const Response r =
+        c.Request("POST", "/v1/chat/completions", FakeChat(mode, false), Auth(kAcme));
+    EXPECT_EQ(r.status, 200) << mode << ": " << r.body;
+    EXPECT_NE(r.body.find(std::string("\"") + mode + "\""), std::string::npos) << r.body;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the late input comes
+  }
+  {
+    const std::lock_guard<std::mutex> lock(mu);
+    // late-stray on connection 0; next on a new one (1), closed after late-close; last on a
+    // new one (2), which kept reuses.
+    EXPECT_EQ(conns, (std::vector<int>{0, 1, 1, 2, 2}));
+  }
+  EXPECT_EQ(backend.requests(), 5) << "nothing sent twice";
+  EXPECT_EQ(FakeServed(AdminPort(gw->banner())), 5 * 2);
   ExpectNoOpenReservations(AdminPort(gw->banner()));
 }
 
