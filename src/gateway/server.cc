@@ -1902,10 +1902,13 @@ class Server {
               out.append("}\n\n");
               return;
             }
-            if (ReadUsage(json, &usage)) {
-              have_usage = true;
-              // The usage chunk (its choices empty, written with or without a space).
-              if (Contains(json, "\"choices\":[]") || Contains(json, "\"choices\": []")) return;
+            const bool read = ReadUsage(json, &usage);
+            have_usage = have_usage || read;
+            // The usage chunk (its choices empty, written with or without a space): hidden
+            // even when its usage cannot be read (then settled as a stream without usage).
+            if ((read || HasUsageObject(json)) &&
+                (Contains(json, "\"choices\":[]") || Contains(json, "\"choices\": []"))) {
+              return;
             }
             ++content_events;
             if (const size_t n = ev.rfind(kUsageNull); n != std::string_view::npos) {

@@ -23,6 +23,12 @@ namespace tokenpool::gateway {
 // npos when there is none. A "usage" inside a string is escaped (\"usage\") and never matches.
 size_t FindUsageValue(std::string_view json);
 
+// Whether the top-level "usage" member is an object (readable by ReadUsage or not).
+inline bool HasUsageObject(std::string_view json) {
+  const size_t at = FindUsageValue(json);
+  return at < json.size() && json[at] == '{';
+}
+
 // The raw text of the top-level "usage" object ("{...}", nested objects such as
 // prompt_tokens_details included); empty when absent, null or malformed. A "usage" inside a
 // string is escaped (\"usage\") and never matches. (The request path reads the counts with

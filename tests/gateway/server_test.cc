@@ -2254,6 +2254,10 @@ TEST_F(UpstreamTest, CrlfAndUnterminatedStreamsArePassedOnAndSettled) {
     if (Mode(request) == "mode-crlf") {
       out +=
           chunk(content + "\r\n\r\n") + chunk(usage + "\r\n\r\n") + chunk("data: [DONE]\r\n\r\n");
+    } else if (Mode(request) == "mode-badusage") {  // a usage object that cannot be read
+      std::string bad = usage;
+      bad.replace(bad.find(":5"), 2, ":\"5\"");
+      out += chunk(content + "\n\n") + chunk(bad + "\n\n") + chunk("data: [DONE]\n\n");
     } else {  // the last event without its blank line
       out += chunk(content + "\n\n") + chunk(usage + "\n\n") + chunk("data: [DONE]\n");
     }
@@ -2274,6 +2278,14 @@ TEST_F(UpstreamTest, CrlfAndUnterminatedStreamsArePassedOnAndSettled) {
   EXPECT_EQ(r.status, 200);
   EXPECT_TRUE(r.body.ends_with("data: [DONE]\n")) << r.body;
   EXPECT_EQ(FakeServed(admin), 8);
+  // The usage chunk the gateway asked for stays hidden even when its usage cannot be read
+  // (the request is then settled as one without usage).
+  r = c.Request("POST", "/v1/chat/completions", FakeChat("mode-badusage", true), Auth(kAcme));
+  EXPECT_EQ(r.status, 200);
+  events = SseEvents(r.body);
+  ASSERT_EQ(events.size(), 2u) << r.body;
+  EXPECT_EQ(events[0].find("usage"), std::string::npos) << events[0];
+  EXPECT_EQ(events[1], "[DONE]");
   ExpectNoOpenReservations(admin);
 }
 
