@@ -470,7 +470,7 @@ class Reader {
     if (const YAML::Node l = root["limits"]; l.IsDefined()) {
       if (Status s = CheckKeys(l, "limits",
                                {"max_header_bytes", "max_body_bytes", "upstream_timeout_s",
-                                "client_idle_timeout_s", "drain_timeout_s"});
+                                "client_idle_timeout_s", "send_timeout_s", "drain_timeout_s"});
           !s.ok()) {
         return s;
       }
@@ -492,6 +492,9 @@ class Reader {
           !s.ok()) {
         return s;
       }
+      if (Status s = GetD(l, "send_timeout_s", "limits", &c.limits.send_timeout_s); !s.ok()) {
+        return s;
+      }
       if (Status s = GetD(l, "drain_timeout_s", "limits", &c.limits.drain_timeout_s); !s.ok()) {
         return s;
       }
@@ -501,6 +504,9 @@ class Reader {
       }
       if (!IsDurationSeconds(c.limits.client_idle_timeout_s, false)) {
         return Error(l, "limits.client_idle_timeout_s", "must be in (0, 1e9] seconds");
+      }
+      if (!IsDurationSeconds(c.limits.send_timeout_s, false)) {
+        return Error(l, "limits.send_timeout_s", "must be in (0, 1e9] seconds");
       }
       if (!IsDurationSeconds(c.limits.upstream_timeout_s, false)) {
         return Error(l, "limits.upstream_timeout_s", "must be in (0, 1e9] seconds");

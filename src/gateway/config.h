@@ -73,6 +73,11 @@ struct Limits {
   // previous one (or after connecting): 75 s, nginx's keepalive_timeout; it also bounds how
   // slowly a client may send one request.
   double client_idle_timeout_s = 75;
+  // A write to a client that the socket does not take at once must be taken whole within this
+  // time (60 s, nginx's send_timeout), else the connection is closed: a client that stops
+  // reading a stream would otherwise hold its reservation, and the backend's KV, until it
+  // closed (and a drain would wait for it).
+  double send_timeout_s = 60;
   // Graceful shutdown: after SIGTERM/SIGINT, requests in flight get this long to finish. 25 s:
   // Kubernetes sends SIGKILL 30 s after SIGTERM by default.
   double drain_timeout_s = 25;

@@ -887,15 +887,45 @@ class Server {
     Stop();
   }
 
+  // The worker whose io_context runs `s` (the error and admin replies, which are not handed
+  // one, need its Deadlines).
+  Worker& WorkerOf(tcp::socket& s) {
+    const net::execution_context* ctx = &net::query(s.get_executor(), net::execution::context);
+    for (const auto& w : workers_) {
+      if (&w->io == ctx) return *w;
+    }
+    return *workers_.front();  // not reached: every client socket is a worker's
+  }
+
+  // What TrySendAll left of `bufs`, written within limits.send_timeout_s (`d`: a Deadline of
+  // the caller's, not armed); beast::error::timeout when the client did not take it in time.
+  template <typename Buffers>
+  net::awaitable<boost::system::error_code> WriteRestToClient(Worker& wk, Deadline& d,
+                                                              tcp::socket& s, const Buffers& bufs,
+                                                              size_t sent) {
+    wk.deadlines.Set(&d, s, SecondsToSteady(config_.limits.send_timeout_s));
+    const boost::system::error_code ec = co_await WriteRest(s, bufs, sent);
+    wk.deadlines.Clear(&d);
+    co_return d.Cause(ec);
+  }
+
   // `head_only`: the answer to a HEAD request, its header alone (Content-Length as a GET's).
+  // Written within limits.send_timeout_s, as every reply.
   net::awaitable<bool> Reply(tcp::socket& s, StringResponse& res, bool head_only = false) {
     res.prepare_payload();
+    Worker& wk = WorkerOf(s);
+    Deadline d;
+    wk.deadlines.Set(&d, s, SecondsToSteady(config_.limits.send_timeout_s));
+    boost::system::error_code ec;
     if (head_only) {
       http::response_serializer<http::string_body> sr{res};
-      auto [ec, n] = co_await http::async_write_header(s, sr, kTuple);
-      co_return !ec && res.keep_alive();
+      auto [hec, n] = co_await http::async_write_header(s, sr, kTuple);
+      ec = hec;
+    } else {
+      auto [wec, n] = co_await http::async_write(s, res, kTuple);
+      ec = wec;
     }
-    auto [ec, n] = co_await http::async_write(s, res, kTuple);
+    wk.deadlines.Clear(&d);
     co_return !ec && res.keep_alive();
   }
 
@@ -1806,7 +1836,9 @@ class Server {
       const std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(body)};
       boost::system::error_code wec;
       size_t sent = 0;
-      if (!TrySendAll(s, bufs, &sent, &wec)) wec = co_await WriteRest(s, bufs, sent);
+      if (!TrySendAll(s, bufs, &sent, &wec)) {
+        wec = co_await WriteRestToClient(wk, conn.deadline, s, bufs, sent);
+      }
       co_return !wec && keep;
     }
 
@@ -1957,7 +1989,10 @@ class Server {
         const std::array<net::const_buffer, 1> wire_buf{net::buffer(wire)};
         boost::system::error_code wec;
         size_t sent = 0;
-        if (!TrySendAll(s, wire_buf, &sent, &wec)) wec = co_await WriteRest(s, wire_buf, sent);
+        if (!TrySendAll(s, wire_buf, &sent, &wec)) {
+          // A client that stops reading: cut at limits.send_timeout_s, and settled below.
+          wec = co_await WriteRestToClient(wk, conn.deadline, s, wire_buf, sent);
+        }
         if (wec) client_ok = false;
         if (rec.ttft_ms < 0 && content_events > 0) rec.ttft_ms = MsSince(rec.start);
       }

@@ -349,6 +349,7 @@ std::string RestartOnlyDifference(const GatewayConfig& a, const GatewayConfig& b
       a.limits.max_body_bytes != b.limits.max_body_bytes ||
       a.limits.upstream_timeout_s != b.limits.upstream_timeout_s ||
       a.limits.client_idle_timeout_s != b.limits.client_idle_timeout_s ||
+      a.limits.send_timeout_s != b.limits.send_timeout_s ||
       a.limits.drain_timeout_s != b.limits.drain_timeout_s) {
     return "limits";
   }

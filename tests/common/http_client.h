@@ -56,6 +56,7 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   bool connected() const { return connected_; }
+  int fd() const { return fd_; }
 
   // Closes with a reset (SO_LINGER of 0: RST, not FIN), as a killed client's kernel does when
   // data it never read is left.

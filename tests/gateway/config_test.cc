@@ -146,6 +146,15 @@ TEST(GatewayConfigTest, Errors) {
             "gateway.yaml:23: limits.drain_timeout_s: must be in [0, 1e9] seconds");
   EXPECT_EQ(ErrorOf(Replace(Good(), "client_idle_timeout_s: 5", "client_idle_timeout_s: 1e9")),
             "<ok>");
+  for (const char* t : {"0", "-1", ".inf", "1.1e9"}) {
+    EXPECT_EQ(ErrorOf(Replace(Good(), "client_idle_timeout_s: 5",
+                              std::string("client_idle_timeout_s: 5, send_timeout_s: ") + t)),
+              "gateway.yaml:23: limits.send_timeout_s: must be in (0, 1e9] seconds")
+        << t;
+  }
+  EXPECT_EQ(ErrorOf(Replace(Good(), "client_idle_timeout_s: 5",
+                            "client_idle_timeout_s: 5, send_timeout_s: 0.5")),
+            "<ok>");
   EXPECT_EQ(ErrorOf("workers: -1\n" + Good()), "gateway.yaml:1: workers: must be in [0, 256]");
   EXPECT_EQ(ErrorOf("workers: \"2\"\n" + Good()),
             "gateway.yaml:1: workers: expected an integer, got a string");

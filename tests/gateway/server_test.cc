@@ -2093,9 +2093,12 @@ std::string FakeChat(const std::string& mode, bool stream) {
 class UpstreamTest : public GatewayServerTest {
  protected:
   // A gateway of one worker (so that its requests share one pool of idle connections) whose
-  // pool "fake" (model fake-model) is `backend`.
-  std::unique_ptr<ChildProcess> Gateway(const FakeBackend& backend) {
+  // pool "fake" (model fake-model) is `backend`; `limits`: more of the config's limits
+  // ("name: value, ...").
+  std::unique_ptr<ChildProcess> Gateway(const FakeBackend& backend,
+                                        const std::string& limits = "") {
     std::string text = "workers: 1\n" + *config_text_;
+    if (!limits.empty()) text.replace(text.find("limits: {") + 9, 0, limits + ", ");
     text.replace(text.find("renamed-model]"), 14, "renamed-model, fake-model]");
     text.replace(text.find("tenants:\n"), 0,
                  PoolLine("fake", "fake-model", 8192,
@@ -2202,6 +2205,65 @@ TEST_F(UpstreamTest, AnIdleConnectionThatGotInputIsNotReused) {
   EXPECT_EQ(backend.requests(), 5) << "nothing sent twice";
   EXPECT_EQ(FakeServed(AdminPort(gw->banner())), 5 * 2);
   ExpectNoOpenReservations(AdminPort(gw->banner()));
+}
+
+// A client that stops reading a stream, its connection open, is cut at limits.send_timeout_s
+// and its reservation released. Before, the gateway's write to it waited with no limit: the
+// reservation (and the backend's KV) stayed held until the client closed, and a drain waited.
+TEST_F(UpstreamTest, AClientThatStopsReadingIsCutAtTheSendTimeout) {
+  FakeBackend backend([](int fd, int, int, const std::string& request) {
+    if (Mode(request) == "mode-big")
+      return FakeBackend::Write(fd, Json200(std::string(32 << 20, 'y'), 9));
+    const std::string event = R"(data: {"choices":[{"index":0,"delta":{"content":")" +
+                              std::string(4000, 'x') + R"("}}],"usage":null})" + "\n\n";
+    std::ostringstream size;
+    size << std::hex << event.size();
+    const std::string chunk = size.str() + "\r\n" + event + "\r\n";
+    if (!FakeBackend::Write(fd,
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                            "Transfer-Encoding: chunked\r\n\r\n")) {
+      return false;
+    }
+    for (int i = 0; i < 25000; ++i) {  // 100 MB: more than every buffer on the way holds
+      if (!FakeBackend::Write(fd, chunk)) return false;
+    }
+    return FakeBackend::Write(fd, "0\r\n\r\n");
+  });
+  std::unique_ptr<ChildProcess> gw = Gateway(backend, "send_timeout_s: 1");
+  const int admin = AdminPort(gw->banner());
+  const auto open = [admin] {
+    Client a(admin);
+    const boost::json::value v =
+        boost::json::parse(a.Request("GET", "/admin/pools", "", Auth(kAdmin)).body);
+    for (const auto& p : v.at("pools").as_array()) {
+      if (p.at("name").as_string() == "fake") return p.at("open_reservations").to_number<int>();
+    }
+    return -1;
+  };
+  Client c(gw->port(), 4096);
+  ASSERT_TRUE(c.Send("POST", "/v1/chat/completions", FakeChat("mode-x", true), Auth(kAcme)));
+  EXPECT_EQ(c.ReadHead().status, 200);
+  // ... and reads no more.
+  EXPECT_TRUE(WaitFor([&] { return open() == 1; })) << "the stream runs";
+  EXPECT_TRUE(WaitFor([&] { return open() == 0; }, std::chrono::milliseconds(50)))
+      << "still held 5 s after the 1 s send limit";
+  // A non-streamed answer (settled before it is written) to a client that stops reading: the
+  // connection is closed at the limit, not held.
+  Client big(gw->port(), 4096);
+  ASSERT_TRUE(big.Send("POST", "/v1/chat/completions", FakeChat("mode-big", false), Auth(kAcme)));
+  const Response head = big.ReadHead();
+  EXPECT_EQ(head.status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  size_t got = 0;
+  char buf[65536];
+  pollfd p{big.fd(), POLLIN, 0};
+  ssize_t n = 0;
+  while (poll(&p, 1, 5000) > 0 && (n = recv(big.fd(), buf, sizeof buf, 0)) > 0) {
+    got += static_cast<size_t>(n);
+  }
+  EXPECT_LE(n, 0) << "the connection is still open, 5 s after the 1 s send limit";
+  // What the buffers on the way held when the limit cut it (a few MB), not the 32 MB answer.
+  EXPECT_LT(got, size_t{16} << 20) << "the answer came whole: no limit cut it";
 }
 
 // A reused connection whose answer came broken (here garbage, then the close) is not sent
