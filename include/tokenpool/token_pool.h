@@ -37,6 +37,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -204,6 +205,7 @@ struct AdmissionCounters {
   int64_t prompt_tokens = 0;      // settled, actual
   int64_t completion_tokens = 0;  // settled, actual
   uint64_t count(AdmissionOutcome o) const { return outcomes[static_cast<int>(o)]; }
+  AdmissionCounters& operator+=(const AdmissionCounters& o);
 };
 
 struct EntitlementSnapshot {
@@ -221,6 +223,16 @@ struct EntitlementSnapshot {
   int64_t served_tokens = 0;  // charged service (estimate, corrected at settle)
   AdmissionCounters counters;
   bool draining = false;  // removed; kept until its reservations close
+};
+
+// A tenant of the pool over every entitlement it has had there: counters that only grow
+// (removed entitlements, and one removed and added again, included), for metrics that must
+// not run backwards; in use and queued: its entitlements now, draining ones included.
+struct TenantSnapshot {
+  std::string tenant;
+  AdmissionCounters counters;
+  ResourceVector in_use;
+  uint32_t queued = 0;
 };
 
 struct PoolSnapshot {
@@ -309,6 +321,7 @@ class TokenPool {
   const PoolConfig& config() const { return config_; }
   PoolSnapshot Snapshot();
   Result<EntitlementSnapshot> SnapshotEntitlement(EntitlementRef ref);
+  std::vector<TenantSnapshot> SnapshotTenants();  // by tenant name
   ResourceVector InUse();  // token_rate in tokens/s
   ResourceVector Capacity() const { return capacity_; }
   // Largest used/capacity share over the held dimensions (kv, concurrency) and the rate meter:
@@ -431,6 +444,8 @@ class TokenPool {
   std::vector<ExpiryEntry> expiry_;           // min-heap by deadline
   std::vector<HeapEntry> skipped_;            // scratch for Dispatch
   std::vector<uint64_t> cancelled_cookies_;   // queued requests of removed entitlements
+  // The counters of entitlements freed after their removal, per tenant (SnapshotTenants).
+  std::map<std::string, AdmissionCounters, std::less<>> retired_counters_;
 
   double mean_hold_s_ = 1.0;  // EMA of how long reservations are held: retry-after hint
   uint32_t open_reservations_ = 0;

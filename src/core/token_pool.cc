@@ -237,6 +237,7 @@ void TokenPool::DropContribution(EntState& e) {
 
 void TokenPool::FreeEntitlement(uint32_t index) {
   EntState& e = ents_[index];
+  retired_counters_[e.spec.tenant] += e.counters;
   DropContribution(e);
   e.live = false;
   free_ents_.push_back(index);
@@ -519,9 +520,11 @@ Status TokenPool::RemoveEntitlement(EntitlementRef ref) {
   EntState* e = Get(ref);
   if (e == nullptr || e->draining) return NotFound("entitlement: unknown or already removed");
   by_name_.erase(e->spec.name);
-  while (e->q_head != kNone) {
+  while (e->q_head != kNone) {  // refused as cancelled (Dispatch's events), counted as Cancel
     const uint32_t node = e->q_head;
     cancelled_cookies_.push_back(nodes_[node].cookie);
+    ++counters_.outcomes[static_cast<int>(AdmissionOutcome::kCancelled)];
+    ++e->counters.outcomes[static_cast<int>(AdmissionOutcome::kCancelled)];
     Unlink(node);
   }
   e->draining = true;
@@ -1195,6 +1198,36 @@ Result<EntitlementSnapshot> TokenPool::SnapshotEntitlement(EntitlementRef ref) {
   s.counters = e.counters;
   s.draining = e.draining;
   return s;
+}
+
+std::vector<TenantSnapshot> TokenPool::SnapshotTenants() {
+  std::map<std::string, TenantSnapshot, std::less<>> by;
+  for (const auto& [tenant, c] : retired_counters_) by[tenant].counters += c;
+  for (uint32_t i = 0; i < ents_.size(); ++i) {
+    if (!ents_[i].live) continue;
+    const Result<EntitlementSnapshot> e = SnapshotEntitlement({i, ents_[i].generation});
+    TenantSnapshot& t = by[e->tenant];
+    t.counters += e->counters;
+    t.in_use += e->in_use;
+    t.queued += e->queued;
+  }
+  std::vector<TenantSnapshot> out;
+  out.reserve(by.size());
+  for (auto& [tenant, t] : by) {
+    t.tenant = tenant;
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+AdmissionCounters& AdmissionCounters::operator+=(const AdmissionCounters& o) {
+  for (size_t i = 0; i < outcomes.size(); ++i) outcomes[i] += o.outcomes[i];
+  dispatched += o.dispatched;
+  settled += o.settled;
+  released += o.released;
+  prompt_tokens += o.prompt_tokens;
+  completion_tokens += o.completion_tokens;
+  return *this;
 }
 
 }  // namespace tokenpool

@@ -167,6 +167,7 @@ std::string GatewayMetrics::Serialize() {
 
 void GatewayMetrics::Collect(GatewayState& state) {
   Families& f = *f_;
+  std::set<std::pair<std::string, std::string>> in_force;
   for (int p = 0; p < state.pool_count(); ++p) {
     PoolState& ps = state.pool(p);
     const PoolSnapshot snap = ps.pool->Snapshot();
@@ -185,21 +186,36 @@ void GatewayMetrics::Collect(GatewayState& state) {
     SetGauge(f.open, l, snap.open_reservations);
     SetGauge(f.lending, l, snap.lending_factor);
     SetGauge(f.desired, l, state.DesiredReplicas(p, snap));
+    for (const TenantSnapshot& t : ps.pool->SnapshotTenants()) {
+      const Labels tl = {{"pool", ps.spec.name}, {"tenant", t.tenant}};
+      SetOutcomes(f.t_requests, tl, t.counters);
+      SetVector(f.t_in_use, tl, t.in_use);
+      SetGauge(f.t_queued, tl, t.queued);
+      SetCounter(f.t_tokens, {{"pool", ps.spec.name}, {"tenant", t.tenant}, {"kind", "prompt"}},
+                 static_cast<double>(t.counters.prompt_tokens));
+      SetCounter(f.t_tokens, {{"pool", ps.spec.name}, {"tenant", t.tenant}, {"kind", "completion"}},
+                 static_cast<double>(t.counters.completion_tokens));
+    }
     for (const auto& [tenant, ref] : ps.by_tenant) {
       Result<EntitlementSnapshot> e = ps.pool->SnapshotEntitlement(ref);
       if (!e.ok()) continue;
       const Labels tl = {{"pool", ps.spec.name}, {"tenant", tenant}};
-      SetOutcomes(f.t_requests, tl, e->counters);
-      SetVector(f.t_in_use, tl, e->in_use);
       SetVector(f.t_ceiling, tl, e->burst_ceiling);
       SetGauge(f.t_debt, tl, e->debt_tokens);
-      SetGauge(f.t_queued, tl, e->queued);
-      SetCounter(f.t_tokens, {{"pool", ps.spec.name}, {"tenant", tenant}, {"kind", "prompt"}},
-                 static_cast<double>(e->counters.prompt_tokens));
-      SetCounter(f.t_tokens, {{"pool", ps.spec.name}, {"tenant", tenant}, {"kind", "completion"}},
-                 static_cast<double>(e->counters.completion_tokens));
+      in_force.emplace(ps.spec.name, tenant);
     }
   }
+  // The ceiling and debt of an entitlement no longer in force mean nothing: their series go.
+  for (const auto& [pool, tenant] : in_force_) {
+    if (in_force.contains({pool, tenant})) continue;
+    Labels tl = {{"pool", pool}, {"tenant", tenant}};
+    f.t_debt.Remove(&f.t_debt.Add(tl));
+    for (Dim d : kAllDims) {
+      tl["dim"] = std::string(DimName(d));
+      f.t_ceiling.Remove(&f.t_ceiling.Add(tl));
+    }
+  }
+  in_force_ = std::move(in_force);
 }
 
 }  // namespace tokenpool::gateway

@@ -11,6 +11,11 @@
 //   tokenpool_tenant_in_use, _burst_ceiling{pool,tenant,dim}
 //   tokenpool_tenant_debt_tokens, _queued{pool,tenant}
 //   tokenpool_tenant_tokens_total{pool,tenant,kind}    settled prompt / completion tokens
+// A tenant's counters cover every entitlement it has had in the pool (TokenPool::
+// SnapshotTenants: one removed and added again by a reload or the admin API continues its
+// series, its settles while draining included), and its in use and queued count its draining
+// ones; burst_ceiling and debt_tokens are of the entitlement in force, and their series go
+// once it is removed.
 // and, observed on the request path (prometheus-cpp histograms: atomic, no lock of ours):
 //   tokenpool_request_ttft_seconds{pool,tenant}        first content event (streaming)
 //   tokenpool_request_duration_seconds{pool,tenant}    end to end, successful requests
@@ -30,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -77,6 +83,8 @@ class GatewayMetrics {
   std::mutex request_mu_;  // guards request_
   std::map<std::pair<int, std::string>, std::unique_ptr<RequestMetrics>> request_;
   std::map<std::string, prometheus::Counter*, std::less<>> rejected_;  // guarded by request_mu_
+  // (pool, tenant) whose burst_ceiling and debt_tokens series were set by the last Collect.
+  std::set<std::pair<std::string, std::string>> in_force_;
 };
 
 }  // namespace tokenpool::gateway

@@ -382,6 +382,43 @@ TEST_F(TokenPoolTest, RemovingAnEntitlementCancelsItsQueueAndDrainsItsReservatio
           .ok());
 }
 
+// A tenant's counters over remove and re-add (what its metrics export): a queued request that
+// the removal refuses counts as cancelled (before, it was in no outcome), the draining
+// entitlement's settle counts, and the one added again continues the tenant's counts rather
+// than starting them at 0.
+TEST_F(TokenPoolTest, TenantCountersSurviveRemovalAndReAdding) {
+  const auto spec = Spec("e", EntitlementClass::kElastic, {0, 0, 0}, {1000, 10000, 1});
+  auto e = pool_->AddEntitlement(spec).value();
+  Decision d1 = pool_->Admit(e, Cost(10, 10), 1);
+  ASSERT_TRUE(IsAdmitted(d1.outcome));
+  ASSERT_EQ(pool_->Admit(e, Cost(10, 10), 2).outcome, AdmissionOutcome::kQueued);
+  ASSERT_TRUE(pool_->RemoveEntitlement(e).ok());
+  EXPECT_EQ(pool_->Snapshot().counters.count(AdmissionOutcome::kCancelled), 1u);
+  std::vector<TenantSnapshot> t = pool_->SnapshotTenants();
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].tenant, spec.tenant);
+  EXPECT_EQ(t[0].counters.count(AdmissionOutcome::kCancelled), 1u);
+  EXPECT_EQ(t[0].in_use.concurrency, 1) << "the draining entitlement's reservation";
+  EXPECT_EQ(t[0].queued, 0u);
+  auto again = pool_->AddEntitlement(spec).value();  // while the old one drains
+  d1.reservation.Settle({Tokens(10), Tokens(7)});    // the old one's last settle; it is freed
+  Decision d3 = pool_->Admit(again, Cost(10, 10), 3);
+  ASSERT_TRUE(IsAdmitted(d3.outcome));
+  t = pool_->SnapshotTenants();
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].counters.completion_tokens, 7);
+  EXPECT_EQ(t[0].counters.settled, 1u);
+  EXPECT_EQ(t[0].counters.count(AdmissionOutcome::kQueued), 1u);
+  EXPECT_EQ(t[0].counters.count(AdmissionOutcome::kCancelled), 1u);
+  uint64_t admitted = 0;
+  for (AdmissionOutcome o :
+       {AdmissionOutcome::kAdmittedGuaranteed, AdmissionOutcome::kAdmittedBurst}) {
+    admitted += t[0].counters.count(o);
+  }
+  EXPECT_EQ(admitted, 2u) << "one admitted before the removal, one after the re-add";
+  EXPECT_EQ(t[0].in_use.concurrency, 1) << "the new entitlement's";
+}
+
 // Two entitlements that trade a dimension (a: more rate, less KV; b: the reverse) at full
 // capacity: each Update alone would exceed the pool, in either order; as one set the change
 // applies, running state kept (a's open reservation, b's ref). A set that does not fit, or

@@ -715,7 +715,26 @@ TEST_F(GatewayServerTest, StreamClientGoneBeforeTheFirstTokenReleases) {
 // An entitlement deleted while a request of it waits in the queue: the request is refused as
 // a new one of the tenant would be, 403 (it was a 503 "cancelled", which clients retry into
 // the 403). The entitlement is put back as the file has it.
+// Its metrics: the refused request counts as cancelled (it was in no outcome), the stream that
+// finishes while its entitlement drains counts, the ceiling and debt series go with the
+// entitlement, and the one put back continues the tenant's counters (they stood still below
+// their old values, which a counter cannot go back to).
 TEST_F(GatewayServerTest, QueuedRequestOfARemovedEntitlementIs403) {
+  const auto metric = [&](const std::string& series) {
+    Client m(gateway_->port());
+    const std::string body = m.Request("GET", "/metrics", "", {}).body;
+    const size_t at = body.find(series + " ");
+    return at == std::string::npos ? -1.0 : std::strtod(body.c_str() + at + series.size(), nullptr);
+  };
+  const std::string tl = "pool=\"short\",tenant=\"patient\"";
+  const std::string cancelled = "tokenpool_tenant_requests_total{outcome=\"cancelled\"," + tl + "}";
+  const std::string pool_cancelled =
+      "tokenpool_pool_requests_total{outcome=\"cancelled\",pool=\"short\"}";
+  const std::string completion = "tokenpool_tenant_tokens_total{kind=\"completion\"," + tl + "}";
+  const std::string ceiling = "tokenpool_tenant_burst_ceiling{dim=\"concurrency\"," + tl + "}";
+  const double cancelled0 = std::max(0.0, metric(cancelled));
+  const double pool_cancelled0 = std::max(0.0, metric(pool_cancelled));
+  const double completion0 = std::max(0.0, metric(completion));
   Client first(gateway_->port());
   Response head = TakePatientsSequence(first, 200);
   Client second(gateway_->port());
@@ -729,12 +748,27 @@ TEST_F(GatewayServerTest, QueuedRequestOfARemovedEntitlementIs403) {
   EXPECT_NE(r.body.find("was removed while it waited"), std::string::npos) << r.body;
   first.ReadBody(&head);  // the stream in flight finishes
   EXPECT_TRUE(head.complete);
+  EXPECT_TRUE(Within1s([&] { return OpenReservations("short") == 0; }));
+  EXPECT_EQ(metric(cancelled), cancelled0 + 1);
+  EXPECT_EQ(metric(pool_cancelled), pool_cancelled0 + 1);
+  const double completion1 = metric(completion);
+  EXPECT_GT(completion1, completion0) << "the stream settled while its entitlement drained";
+  EXPECT_EQ(metric("tokenpool_tenant_in_use{dim=\"concurrency\"," + tl + "}"), 0);
+  EXPECT_EQ(metric("tokenpool_tenant_queued{" + tl + "}"), 0);
+  EXPECT_EQ(metric(ceiling), -1.0) << "no entitlement in force, no ceiling";
   Response back = a.Request("POST", "/admin/entitlements",
                             R"({"tenant":"patient","pool":"short","class":"elastic",)"
                             R"("guarantee":{"token_rate":1000,"kv_tokens":4096,"concurrency":1},)"
                             R"("slo":{"max_queue_wait_ms":20000}})",
                             Auth(kAdmin));
   ASSERT_EQ(back.status, 201) << back.body;
+  Client again(gateway_->port());
+  ASSERT_EQ(
+      again.Request("POST", "/v1/chat/completions", Chat("m", 3, false), Auth(kPatient)).status,
+      200);
+  EXPECT_GT(metric(completion), completion1) << "the entitlement put back continues the series";
+  EXPECT_EQ(metric(cancelled), cancelled0 + 1);
+  EXPECT_GE(metric(ceiling), 0) << "in force again";
   EXPECT_TRUE(Within1s([&] { return OpenReservations("short") == 0; }));
 }
 
