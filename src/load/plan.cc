@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "scenario/scenario.h"
+#include "sim/arrivals.h"
 #include "sim/config.h"
 #include "sim/rng.h"
 #include "tokenpool/trace.h"
@@ -58,10 +59,45 @@ TraceShape ShapeOf(const std::vector<TraceRequest>& rows) {
   return t;
 }
 
-double NominalRate(const ArrivalSpec& a) {
+// The mean of a rate schedule over [from_s, to_s): the integral of its piecewise-linear rate
+// (trapezoids between the points, exact) over the window.
+double ScheduleMeanRate(const std::vector<sim::RatePoint>& sched, double from_s, double to_s) {
+  if (!(to_s > from_s)) return sim::ScheduledRate(sched, from_s);
+  std::vector<double> xs{from_s};
+  for (const sim::RatePoint& pt : sched) {
+    if (pt.at_s > from_s && pt.at_s < to_s) xs.push_back(pt.at_s);
+  }
+  xs.push_back(to_s);
+  double area = 0;
+  for (size_t i = 1; i < xs.size(); ++i) {
+    area += (xs[i] - xs[i - 1]) *
+            (sim::ScheduledRate(sched, xs[i - 1]) + sim::ScheduledRate(sched, xs[i])) / 2;
+  }
+  return area / (to_s - from_s);
+}
+
+// A stream's mean rate over the run's arrival window (`run_end_s`), as it would be planned.
+double NominalRate(const ArrivalSpec& a, double run_end_s) {
   if (a.process == ArrivalProcess::kTrace && a.rate_rps <= 0)
     return ShapeOf(*a.lengths).recorded_rate;
+  if (!a.rate_schedule.empty()) {
+    const double end = a.end_s > 0 ? std::min(a.end_s, run_end_s) : run_end_s;
+    return ScheduleMeanRate(a.rate_schedule, a.start_s, end);
+  }
   return a.rate_rps;
+}
+
+// `a` with every rate multiplied by `factor` (--rate); a trace kept at its recorded rate gets
+// that rate made explicit first.
+ArrivalSpec Scaled(const ArrivalSpec& a, double factor) {
+  ArrivalSpec s = a;
+  if (factor == 1) return s;
+  if (s.process == ArrivalProcess::kTrace && s.rate_rps <= 0) {
+    s.rate_rps = ShapeOf(*s.lengths).recorded_rate;
+  }
+  s.rate_rps *= factor;
+  for (sim::RatePoint& pt : s.rate_schedule) pt.rps *= factor;
+  return s;
 }
 
 struct StreamContext {
@@ -71,25 +107,32 @@ struct StreamContext {
   int64_t tenant = -1;  // -1: the shared stream, split by `tenants`
   const Cdf* tenants = nullptr;
   const std::vector<Cdf>* categories = nullptr;  // per tenant
-  uint64_t seed = 1;
+  uint64_t seed = 1;                             // used when the spec has no seed of its own
 };
 
+// The arrival times come from the simulator's own code (sim/arrivals.h), and the draws per
+// request are the simulator's, in its order (tenant, lengths, category, body noise): a stream
+// with a seed of its own (arrivals.seed) plans the arrivals `tokenpool sim` runs.
 Status Generate(const StreamContext& c, const LoadConfig& config,
                 std::vector<PlannedRequest>* out) {
-  const ArrivalSpec& a = *c.spec;
-  const auto& rows = *a.lengths;
-  if (rows.empty()) return InvalidArgument(a.source + ": no rows");
-  sim::Rng rng(c.seed);
-  const double end = a.end_s > 0 ? std::min(a.end_s, c.end_s) : c.end_s;
-  auto emit = [&](double t, const TraceRequest& row) -> Status {
+  const ArrivalSpec a = Scaled(*c.spec, c.factor);
+  if (a.lengths->empty()) return InvalidArgument(a.source + ": no rows");
+  if (a.process != ArrivalProcess::kTrace && a.rate_schedule.empty() && !(a.rate_rps > 0)) {
+    return Status::Ok();
+  }
+  sim::Rng rng(a.seed ? *a.seed : c.seed);
+  sim::ArrivalCursor cursor = sim::StartArrivals(a, Time::Zero() + Seconds(c.end_s), rng);
+  for (Time t = sim::NextArrival(a, cursor, rng, Time::Zero()); t < cursor.end;
+       t = sim::NextArrival(a, cursor, rng, t)) {
     if (out->size() >= kMaxPlannedRequests) {
       return InvalidArgument("--rate/--duration: more than 50,000,000 requests in the plan");
     }
     PlannedRequest r;
-    r.at_s = t;
+    r.at_s = t.seconds();
     r.tenant = c.tenant >= 0 ? static_cast<uint32_t>(c.tenant) : c.tenants->Pick(rng);
-    const Cdf& cats = (*c.categories)[r.tenant];
-    r.category = cats.Pick(rng);
+    const TraceRequest& row = sim::TakeRow(a, cursor, rng);
+    r.category = (*c.categories)[r.tenant].Pick(rng);
+    rng.Normal();  // the simulator's body-size noise: drawn to keep the next arrival in step
     int64_t p = std::max<int64_t>(1, row.input_tokens);
     int64_t o = std::max<int64_t>(1, row.output_tokens);
     if (config.max_prompt_tokens > 0) p = std::min(p, config.max_prompt_tokens);
@@ -97,49 +140,6 @@ Status Generate(const StreamContext& c, const LoadConfig& config,
     r.prompt_tokens = static_cast<int32_t>(std::min<int64_t>(p, INT32_MAX));
     r.output_tokens = static_cast<int32_t>(std::min<int64_t>(o, INT32_MAX));
     out->push_back(r);
-    return Status::Ok();
-  };
-  switch (a.process) {
-    case ArrivalProcess::kTrace: {
-      const TraceShape shape = ShapeOf(rows);
-      const double rate = (a.rate_rps > 0 ? a.rate_rps : shape.recorded_rate) * c.factor;
-      const double scale = shape.recorded_rate / rate;
-      for (int64_t loop = 0;; ++loop) {
-        for (const TraceRequest& row : rows) {
-          const double rec =
-              *row.arrival_s - shape.first + static_cast<double>(loop) * shape.period_s;
-          const double t = a.start_s + rec * scale;
-          if (t >= end) return Status::Ok();
-          if (Status s = emit(t, row); !s.ok()) return s;
-        }
-      }
-    }
-    case ArrivalProcess::kPoisson: {
-      const double rate = a.rate_rps * c.factor;
-      if (!(rate > 0)) return Status::Ok();
-      for (double t = a.start_s + rng.Exponential(1.0 / rate); t < end;
-           t += rng.Exponential(1.0 / rate)) {
-        if (Status s = emit(t, rows[rng.Below(rows.size())]); !s.ok()) return s;
-      }
-      return Status::Ok();
-    }
-    case ArrivalProcess::kOnOff: {
-      const double rate = a.rate_rps * c.factor;
-      if (!(rate > 0)) return Status::Ok();
-      const double on_rate = rate * (a.on_mean_s + a.off_mean_s) / a.on_mean_s;
-      double on_until = a.start_s + rng.Exponential(a.on_mean_s);
-      double t = a.start_s;
-      for (;;) {
-        t += rng.Exponential(1.0 / on_rate);
-        while (t >= on_until) {  // past this on-period: skip the off-period
-          const double on_start = on_until + rng.Exponential(a.off_mean_s);
-          on_until = on_start + rng.Exponential(a.on_mean_s);
-          t = on_start + rng.Exponential(1.0 / on_rate);
-        }
-        if (t >= end) return Status::Ok();
-        if (Status s = emit(t, rows[rng.Below(rows.size())]); !s.ok()) return s;
-      }
-    }
   }
   return Status::Ok();
 }
@@ -268,13 +268,13 @@ Result<LoadPlan> BuildPlan(const LoadConfig& config) {
     double nominal = 0;
     if (sim.workload && !shared_tenants.empty()) {
       streams.push_back({&*sim.workload, 1, 0, -1, nullptr, nullptr, StreamSeed(config.seed, 0)});
-      nominal += NominalRate(*sim.workload);
+      nominal += NominalRate(*sim.workload, run_end);
     }
     for (uint32_t t = 0; t < sim.tenants.size(); ++t) {
       if (!sim.tenants[t].arrivals) continue;
       streams.push_back(
           {&*sim.tenants[t].arrivals, 1, 0, t, nullptr, nullptr, StreamSeed(config.seed, t + 1)});
-      nominal += NominalRate(*sim.tenants[t].arrivals);
+      nominal += NominalRate(*sim.tenants[t].arrivals, run_end);
     }
     if (streams.empty()) {
       return InvalidArgument(config.scenario_path +

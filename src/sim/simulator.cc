@@ -13,6 +13,7 @@
 
 #include "engine/engine.h"
 #include "sim/admission_policy.h"
+#include "sim/arrivals.h"
 #include "sim/event_queue.h"
 #include "sim/rng.h"
 #include "tokenpool/clock.h"
@@ -88,15 +89,7 @@ struct Live {
 struct Stream {
   const ArrivalSpec* spec = nullptr;
   uint32_t tenant = kNone;  // kNone: the shared workload, split by share
-  Time end;
-  // kTrace
-  size_t next_row = 0;
-  int64_t loop = 0;
-  double scale = 1;     // virtual seconds per recorded second
-  double period_s = 0;  // recorded span of one replay
-  // kOnOff
-  Time on_until;
-  double on_rate = 0;
+  ArrivalCursor cursor;
   std::unique_ptr<Rng> rng;  // ArrivalSpec::seed: draws of its own
 };
 
@@ -245,19 +238,6 @@ class Simulation {
   std::unique_ptr<AdmissionPolicy> policy_;
 };
 
-// The piecewise-linear rate of a schedule at `t_s` (see RatePoint).
-double ScheduledRate(const std::vector<RatePoint>& sched, double t_s) {
-  if (t_s <= sched.front().at_s) return sched.front().rps;
-  for (size_t i = 1; i < sched.size(); ++i) {
-    if (t_s < sched[i].at_s) {
-      const RatePoint& a = sched[i - 1];
-      const RatePoint& b = sched[i];
-      return a.rps + (b.rps - a.rps) * (t_s - a.at_s) / (b.at_s - a.at_s);
-    }
-  }
-  return sched.back().rps;
-}
-
 Status Simulation::Init() {
   tenant_count_ = config_.tenants.size();
   arrivals_end_ = At(config_.duration_s);
@@ -385,22 +365,8 @@ Status Simulation::Init() {
     Stream s;
     s.spec = &a;
     s.tenant = tenant;
-    s.end = a.end_s > 0 ? std::min(At(a.end_s), arrivals_end_) : arrivals_end_;
     if (a.seed) s.rng = std::make_unique<Rng>(*a.seed);
-    Rng& rng = s.rng ? *s.rng : rng_;
-    if (a.process == ArrivalProcess::kTrace) {
-      const auto& rows = *a.lengths;
-      const double first = *rows.front().arrival_s;
-      const double span = *rows.back().arrival_s - first;
-      const double n = static_cast<double>(rows.size());
-      // One replay lasts the span plus one mean gap, so the replays do not overlap.
-      s.period_s = span + (n > 1 ? span / (n - 1) : 1.0);
-      const double recorded_rate = n / s.period_s;
-      s.scale = a.rate_rps > 0 ? recorded_rate / a.rate_rps : 1.0;
-    } else if (a.process == ArrivalProcess::kOnOff) {
-      s.on_rate = a.rate_rps * (a.on_mean_s + a.off_mean_s) / a.on_mean_s;
-      s.on_until = At(a.start_s) + Seconds(rng.Exponential(a.on_mean_s));
-    }
+    s.cursor = StartArrivals(a, arrivals_end_, s.rng ? *s.rng : rng_);
     streams_.push_back(std::move(s));
   };
   if (config_.workload && share_sum > 0) add_stream(*config_.workload, kNone);
@@ -424,50 +390,8 @@ Status Simulation::Init() {
 
 void Simulation::ScheduleNextArrival(uint32_t si) {
   Stream& s = streams_[si];
-  const ArrivalSpec& a = *s.spec;
-  Rng& rng = s.rng ? *s.rng : rng_;
-  const Time base = std::max(Now(), At(a.start_s));
-  Time t;
-  switch (a.process) {
-    case ArrivalProcess::kTrace: {
-      const auto& rows = *a.lengths;
-      if (s.next_row >= rows.size()) {
-        s.next_row = 0;
-        ++s.loop;
-      }
-      const double rec = *rows[s.next_row].arrival_s - *rows.front().arrival_s +
-                         static_cast<double>(s.loop) * s.period_s;
-      t = At(a.start_s + rec * s.scale);
-      break;
-    }
-    case ArrivalProcess::kPoisson:
-      if (a.rate_schedule.empty()) {
-        t = base + Seconds(rng.Exponential(1.0 / a.rate_rps));
-        break;
-      }
-      // Thinning: candidates at the schedule's peak rate, each kept with rate(t) / peak.
-      {
-        double peak = 0;
-        for (const RatePoint& pt : a.rate_schedule) peak = std::max(peak, pt.rps);
-        t = base;
-        for (;;) {
-          t = t + Seconds(rng.Exponential(1.0 / peak));
-          if (t >= s.end) break;
-          if (rng.Uniform() * peak < ScheduledRate(a.rate_schedule, t.seconds())) break;
-        }
-      }
-      break;
-    case ArrivalProcess::kOnOff: {
-      t = base + Seconds(rng.Exponential(1.0 / s.on_rate));
-      while (t >= s.on_until) {  // the gap ran past this on-period: skip the off-period
-        const Time on_start = s.on_until + Seconds(rng.Exponential(a.off_mean_s));
-        s.on_until = on_start + Seconds(rng.Exponential(a.on_mean_s));
-        t = on_start + Seconds(rng.Exponential(1.0 / s.on_rate));
-      }
-      break;
-    }
-  }
-  if (t >= s.end) return;
+  const Time t = NextArrival(*s.spec, s.cursor, s.rng ? *s.rng : rng_, Now());
+  if (t >= s.cursor.end) return;
   Push(t, Phase::kArrival, {EventKind::kArrival, si, 0, 0});
 }
 
@@ -570,9 +494,7 @@ void Simulation::OnArrival(uint32_t si) {
   }
   const TenantSpec& ts = config_.tenants[tenant];
   // Lengths.
-  const auto& rows = *a.lengths;
-  const TraceRequest& row =
-      a.process == ArrivalProcess::kTrace ? rows[s.next_row++] : rows[rng.Below(rows.size())];
+  const TraceRequest& row = TakeRow(a, s.cursor, rng);
   const int64_t prompt = std::max<int64_t>(1, row.input_tokens);
   const int64_t output = std::max<int64_t>(1, row.output_tokens);
   // Content category and body bytes.

@@ -15,6 +15,8 @@
 #include "../common/test_util.h"
 
 #include "load/config.h"
+#include "scenario/scenario.h"
+#include "sim/simulator.h"
 
 namespace tokenpool::load {
 namespace {
@@ -202,6 +204,54 @@ TEST(LoadPlanTest, ScenarioErrorNamesFileLineAndField) {
   const std::string m = p.status().message();
   EXPECT_NE(m.find("broken.yaml:8:"), std::string::npos) << m;
   EXPECT_NE(m.find("workload.rate_rps"), std::string::npos) << m;
+}
+
+// A rate schedule is planned at its rates (not the default 1 req/s), and a stream with a seed
+// of its own plans exactly the arrivals the simulator runs for the same scenario.
+TEST(LoadPlanTest, ScenarioRateScheduleAndStreamSeedMatchTheSimulator) {
+  TempDir dir;
+  dir.Write("t.csv", PlainTrace(20, 1.0));
+  const std::string head = R"(name: sched
+duration_s: 20
+pools:
+  - {name: p, profile: llama-3-8b-h100, max_model_len: 8192, replicas: 1}
+tenants:
+  - name: a
+    arrivals:
+)";
+  struct Case {
+    std::string arrivals;
+    size_t at_least;
+  };
+  for (const auto& [arrivals, at_least] : {
+           Case{std::string("      process: poisson\n"
+                            "      rate_schedule: [{at_s: 0, rps: 10}, {at_s: 20, rps: 90}]\n"
+                            "      seed: 7\n      trace: t.csv\n"),
+                400},
+           Case{std::string("      process: onoff\n      rate_rps: 30\n      on_mean_s: 2\n"
+                            "      off_mean_s: 3\n      seed: 9\n      trace: t.csv\n"),
+                50},
+       }) {
+    LoadConfig c;
+    c.scenario_path = dir.Write("s.yaml", head + arrivals);
+    auto p = BuildPlan(c);
+    ASSERT_TRUE(p.ok()) << p.status().message();
+    auto sc = scenario::LoadScenarioFile(c.scenario_path);
+    ASSERT_TRUE(sc.ok()) << sc.status().message();
+    auto sim = sim::RunSimulation(sc->config, {});
+    ASSERT_TRUE(sim.ok()) << sim.status().message();
+    // The schedule's mean is 50 req/s: ~1000 requests over 20 s (the default rate gives ~20).
+    EXPECT_GE(p->requests.size(), at_least) << arrivals;
+    EXPECT_EQ(static_cast<int64_t>(p->requests.size()), sim->requests) << arrivals;
+    // --rate scales the schedule: 100 req/s on average is twice the requests.
+    c.rate_rps = 100;
+    auto fast = BuildPlan(c);
+    ASSERT_TRUE(fast.ok()) << fast.status().message();
+    EXPECT_NEAR(static_cast<double>(fast->requests.size()),
+                2.0 * static_cast<double>(p->requests.size()),
+                0.25 * static_cast<double>(p->requests.size()))
+        << arrivals;
+  }
 }
 
 TEST(LoadConfigTest, HeaderFlag) {
