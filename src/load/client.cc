@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <exception>
 #include <limits>
 #include <memory>
 #include <string>
@@ -279,7 +280,11 @@ class Runner {
       const Clock::time_point now = Clock::now();
       while (i < n && t0_ + Secs(plan_.requests[i].at_s) <= now) {
         ++in_flight_;  // before the spawn: the coroutine starts only when this one yields
-        net::co_spawn(io_, Issue(i), net::detached);
+        // An exception out of a request (std::bad_alloc building a huge body...) ends up here
+        // rather than in detached's void: recorded with its reason, and accounted.
+        net::co_spawn(io_, Issue(i), [this, i](std::exception_ptr e) {
+          if (e) Failed(i, e);
+        });
         ++i;
       }
     }
@@ -310,6 +315,22 @@ class Runner {
     idle_.clear();
   }
 
+  // Issue(i) ended with an exception: the request is the generator's error, with the reason.
+  void Failed(size_t i, std::exception_ptr e) {
+    RequestRecord& rec = result_.records[i];
+    rec.outcome = Outcome::kGenerator;
+    rec.e2e_ms = -1;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      rec.error = std::string("generator: ") + ex.what();
+    } catch (...) {
+      rec.error = "generator: unknown exception";
+    }
+    ++errors_;
+    Finish();
+  }
+
   void Finish() {
     --in_flight_;
     if (dispatched_ && in_flight_ == 0) drain_timer_.cancel();
@@ -334,6 +355,15 @@ class Runner {
 
     for (int attempt = 0; attempt < 2; ++attempt) {
       std::unique_ptr<Conn> conn;
+      // Every path below closes `conn` or hands it back to idle_; left here only by an
+      // exception, it still counts against open_.
+      struct Held {
+        Runner* r;
+        const std::unique_ptr<Conn>& c;
+        ~Held() {
+          if (c) --r->open_;
+        }
+      } held{this, conn};
       bool reused = false;
       // The retry opens a new connection: the other idle ones went idle about when the stale
       // one did, and a server's keep-alive timeout closes them together.

@@ -48,6 +48,9 @@ struct Acc {
       case Outcome::kDropped:
         ++g.dropped;
         break;
+      case Outcome::kGenerator:
+        ++g.generator;
+        break;
     }
     if (r.late) ++g.late;
     if (r.sent) ++g.statuses[r.status];
@@ -105,6 +108,8 @@ std::string_view OutcomeName(Outcome o) {
       return "timeout";
     case Outcome::kDropped:
       return "dropped";
+    case Outcome::kGenerator:
+      return "generator";
   }
   return "?";
 }
@@ -200,14 +205,16 @@ std::string FormatTable(const LoadSummary& s) {
                   "%8.1f | %9.1f %9.1f | %11lld %11lld\n",
                   g.tenant.c_str(), g.cls.c_str(), static_cast<long long>(g.requests),
                   static_cast<long long>(g.ok), static_cast<long long>(g.http_errors),
-                  static_cast<long long>(g.transport + g.timeouts),
+                  static_cast<long long>(g.transport + g.timeouts + g.generator),
                   static_cast<long long>(g.dropped), g.ttft_ms.p50, g.ttft_ms.p99, g.tpot_ms.p50,
                   g.tpot_ms.p99, g.queue_ms.p50, g.queue_ms.p99, g.e2e_ms.p50, g.e2e_ms.p99,
                   static_cast<long long>(g.prompt_tokens),
                   static_cast<long long>(g.completion_tokens));
     out += line;
   }
-  out += "(latencies in ms from each request's write; transp = transport errors + timeouts)\n";
+  out +=
+      "(latencies in ms from each request's write; transp = transport errors + timeouts + "
+      "generator errors)\n";
   return out;
 }
 
@@ -225,6 +232,7 @@ std::string SummaryJson(const LoadSummary& s) {
         {"transport_errors", g.transport},
         {"timeouts", g.timeouts},
         {"dropped", g.dropped},
+        {"generator_errors", g.generator},
         {"late", g.late},
         {"statuses", std::move(statuses)},
         {"prompt_tokens", g.prompt_tokens},

@@ -25,8 +25,11 @@ enum class Outcome : uint8_t {
   kTransport,  // connect failed, connection reset or closed mid-response, bad HTTP
   kTimeout,    // no complete response within --timeout or by the end of --drain
   kDropped,    // never sent: every connection busy at --max-connections when it was due
+  kGenerator,  // the generator itself failed on it (an exception, e.g. out of memory building
+               // the body); `error` has the reason
 };
-std::string_view OutcomeName(Outcome o);  // "ok", "http_error", "transport", "timeout", "dropped"
+// "ok", "http_error", "transport", "timeout", "dropped", "generator"
+std::string_view OutcomeName(Outcome o);
 
 struct RequestRecord {
   Outcome outcome = Outcome::kDropped;
@@ -43,7 +46,7 @@ struct RequestRecord {
   double e2e_ms = -1;              // end of the response
   int64_t prompt_tokens = -1;      // usage
   int64_t completion_tokens = -1;  // usage
-  std::string error;               // transport error, or the start of an error body
+  std::string error;  // transport error, the start of an error body, or the generator's own
 };
 
 struct LoadResult {
@@ -71,6 +74,7 @@ struct GroupSummary {
   std::string tenant;  // "all" for the total
   std::string cls;     // "-" when the response named none; "all" for a tenant's total
   int64_t requests = 0, ok = 0, http_errors = 0, transport = 0, timeouts = 0, dropped = 0;
+  int64_t generator = 0;  // Outcome::kGenerator
   int64_t late = 0;
   std::map<int32_t, int64_t> statuses;  // HTTP status -> responses (0: none arrived)
   int64_t prompt_tokens = 0, completion_tokens = 0;

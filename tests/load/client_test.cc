@@ -35,9 +35,10 @@ std::string Trace() {
   return t;
 }
 
-// Runs the binary with `args`; returns the exit status and stdout+stderr.
-int RunCommand(const std::string& args, std::string* output) {
-  const std::string cmd = std::string(TOKENPOOL_BINARY) + " load " + args + " 2>&1";
+// Runs the binary with `args` after the shell commands `prefix`; returns the exit status and
+// stdout+stderr.
+int RunCommand(const std::string& args, std::string* output, const std::string& prefix = "") {
+  const std::string cmd = prefix + "exec " + TOKENPOOL_BINARY + " load " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return -1;
   char buf[4096];
@@ -46,7 +47,6 @@ int RunCommand(const std::string& args, std::string* output) {
   const int status = pclose(p);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
-
 
 TEST(LoadClientTest, ShortRunCompletesEveryRequestWithSharesAndTimings) {
   MockProcess mock({"--speedup", "20", "--seed", "5"});
@@ -166,6 +166,36 @@ TEST(LoadCommandTest, RefusedConnectionIsAClearErrorNotAHang) {
   EXPECT_NE(out.find("cannot connect to 127.0.0.1:" + std::to_string(port)), std::string::npos)
       << out;
   EXPECT_NE(out.find("refused"), std::string::npos) << out;
+}
+
+// An exception inside a request (std::bad_alloc building a 2e9-token body under a 1 GB
+// address-space limit) is that request's error, with its reason, and the run does not wait for
+// --drain on it.
+TEST(LoadCommandTest, ExceptionInARequestIsAnErrorNotASilentDrop) {
+  MockProcess mock({"--instant"});
+  ASSERT_GT(mock.port(), 0) << mock.banner();
+  TempDir dir;
+  const std::string trace =
+      dir.Write("t.csv", "arrival_s,input_tokens,output_tokens\n0,2000000000,5\n");
+  std::string out;
+  const int rc = RunCommand("--target 127.0.0.1:" + std::to_string(mock.port()) + " --trace " +
+                                trace + " --drain 60 --quiet --csv " + dir.Path("rows.csv") +
+                                " --json " + dir.Path("sum.json"),
+                            &out, "ulimit -v 1000000; ");
+  EXPECT_EQ(rc, 3) << out;  // no request completed
+  std::ifstream csv(dir.Path("rows.csv"));
+  std::string line;
+  std::getline(csv, line);
+  ASSERT_TRUE(std::getline(csv, line)) << out;
+  EXPECT_NE(line.find(",generator,"), std::string::npos) << line;
+  EXPECT_NE(line.find("generator: std::bad_alloc"), std::string::npos) << line;
+  std::stringstream json;
+  json << std::ifstream(dir.Path("sum.json")).rdbuf();
+  EXPECT_NE(json.str().find("\"generator_errors\":1"), std::string::npos) << json.str();
+  // Ended when the request failed, not at the drain's end 60 s later.
+  const size_t w = json.str().find("\"wall_s\":");
+  ASSERT_NE(w, std::string::npos) << json.str();
+  EXPECT_LT(std::stod(json.str().substr(w + 9)), 30.0) << json.str();
 }
 
 TEST(LoadCommandTest, BadTraceRowNamesFileLineAndField) {
