@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <utility>
@@ -270,6 +272,17 @@ std::string SummaryJson(const LoadSummary& s) {
   return json::serialize(o) + "\n";
 }
 
+// Closes a file written through stdio and says whether everything reached it: a full disk
+// shows only at the flush or the close (stdio buffers), so both are checked, not just ferror.
+Status CloseWritten(std::FILE* f, const char* flag, const std::string& path) {
+  const bool buffered_ok = std::fflush(f) == 0 && !std::ferror(f);
+  const int flush_errno = errno;
+  const bool closed_ok = std::fclose(f) == 0;
+  if (buffered_ok && closed_ok) return Status::Ok();
+  return {StatusCode::kUnavailable, std::string(flag) + ": cannot write \"" + path +
+                                        "\": " + std::strerror(buffered_ok ? errno : flush_errno)};
+}
+
 Status WriteCsv(const LoadPlan& plan, const LoadResult& result, const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "w"), &std::fclose);
   if (!f) return InvalidArgument("--csv: cannot write \"" + path + "\"");
@@ -296,8 +309,7 @@ Status WriteCsv(const LoadPlan& plan, const LoadResult& result, const std::strin
            CsvField(r.error) + "\n";
     std::fputs(row.c_str(), f.get());
   }
-  if (std::ferror(f.get())) return InvalidArgument("--csv: write error on \"" + path + "\"");
-  return Status::Ok();
+  return CloseWritten(f.release(), "--csv", path);
 }
 
 Status WriteJson(const LoadSummary& s, const std::string& path) {
@@ -305,8 +317,7 @@ Status WriteJson(const LoadSummary& s, const std::string& path) {
   if (!f) return InvalidArgument("--json: cannot write \"" + path + "\"");
   const std::string text = SummaryJson(s);
   std::fwrite(text.data(), 1, text.size(), f.get());
-  if (std::ferror(f.get())) return InvalidArgument("--json: write error on \"" + path + "\"");
-  return Status::Ok();
+  return CloseWritten(f.release(), "--json", path);
 }
 
 }  // namespace tokenpool::load
