@@ -51,6 +51,14 @@ std::vector<ContentShare> DefaultMix() {
           {"multilingual", ContentType::kMultilingual, 0.1}};
 }
 
+bool IsHeaderValue(std::string_view v) {
+  for (char ch : v) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
 Status LoadConfig::Validate() const {
   if (trace_path.empty() == scenario_path.empty()) {
     return InvalidArgument("--trace or --scenario: exactly one is required");
@@ -89,6 +97,11 @@ Status LoadConfig::Validate() const {
   if (max_output_tokens < 0) return InvalidArgument("--max-output-tokens: must be >= 0");
   for (size_t i = 0; i < keys.size(); ++i) {
     if (keys[i].name.empty()) return InvalidArgument("--key: a tenant name is empty");
+    if (!IsHeaderValue(keys[i].name) || !IsHeaderValue(keys[i].key)) {
+      return InvalidArgument(
+          "--key: NAME=KEY must not contain control characters (CR, LF...): the key is sent "
+          "as a header value");
+    }
     for (size_t j = 0; j < i; ++j) {
       if (keys[j].name == keys[i].name) {
         return InvalidArgument("--key: tenant \"" + keys[i].name + "\" given twice");
@@ -125,6 +138,11 @@ Result<TenantKey> ParseKeyFlag(std::string_view flag) {
     rest = rest.substr(0, colon);
   }
   k.key = std::string(rest);
+  if (!IsHeaderValue(k.name) || !IsHeaderValue(k.key)) {
+    return InvalidArgument(
+        "--key: NAME=KEY must not contain control characters (CR, LF...): the key is sent as "
+        "a header value");
+  }
   return k;
 }
 
@@ -199,9 +217,9 @@ Result<std::pair<std::string, std::string>> ParseHeaderFlag(std::string_view fla
   }
   std::string_view value = flag.substr(colon + 1);
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  if (value.find_first_of("\r\n") != std::string_view::npos) {
+  if (!IsHeaderValue(value)) {
     return InvalidArgument("--header: the value of " + std::string(name) +
-                           " must not contain CR or LF");
+                           " must not contain control characters (CR, LF...)");
   }
   return std::make_pair(std::string(name), std::string(value));
 }

@@ -82,12 +82,17 @@ struct LoadConfig {
 // prose 0.5, code 0.25, JSON 0.15, multilingual 0.1.
 std::vector<ContentShare> DefaultMix();
 
-// "NAME=KEY[:SHARE]" (KEY may be empty: "NAME=:0.5" sends no Authorization header).
+// Whether `v` may be sent as an HTTP header value (RFC 9110 field-value): no control
+// characters (CR, LF, NUL, DEL...) other than horizontal tab.
+bool IsHeaderValue(std::string_view v);
+
+// "NAME=KEY[:SHARE]" (KEY may be empty: "NAME=:0.5" sends no Authorization header). NAME and
+// KEY go into headers (x-tokenpool-tenant, Authorization), so control characters are refused.
 Result<TenantKey> ParseKeyFlag(std::string_view flag);
 // "prose:0.5,code:0.3,json:0.1,multilingual:0.1" (the names of ContentTypeName).
 Result<std::vector<ContentShare>> ParseMixFlag(std::string_view flag);
 // "Name: value" (a header sent with every request): the name must be a non-empty HTTP token,
-// the value without CR or LF.
+// the value IsHeaderValue.
 Result<std::pair<std::string, std::string>> ParseHeaderFlag(std::string_view flag);
 // "host:port", "http://host:port", "http://host:port/".
 Status ParseTarget(std::string_view target, std::string* host, uint16_t* port);

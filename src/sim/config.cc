@@ -89,10 +89,22 @@ double PlannedRequests(const ArrivalSpec& a, double duration_s) {
   return rate * std::max(0.0, end - a.start_s);
 }
 
+// Tenant and category names go into HTTP headers (`tokenpool load` sends them as the default
+// API key and as x-tokenpool-category) and into the reports' CSV: no control characters.
+bool HasControl(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return (c < 0x20 && c != '\t') || c == 0x7f;
+  });
+}
+constexpr const char* kNoControl =
+    ".name: must not contain control characters (CR, LF...): it is sent as an HTTP header value";
+
 Status CheckCategories(const std::vector<ContentCategory>& cats, const std::string& f) {
   for (size_t i = 0; i < cats.size(); ++i) {
     const std::string g = f + "[" + std::to_string(i) + "]";
     if (cats[i].name.empty()) return InvalidArgument(g + ".name: must not be empty");
+    if (HasControl(cats[i].name)) return InvalidArgument(g + kNoControl);
     if (!(cats[i].share > 0)) return InvalidArgument(g + ".share: must be > 0");
     if (!(cats[i].bytes_per_token > 0)) return InvalidArgument(g + ".bytes_per_token: must be > 0");
     if (!(cats[i].noise >= 0 && cats[i].noise < 1)) {
@@ -186,6 +198,7 @@ Status SimConfig::Validate() const {
     const std::string f = "tenants[" + std::to_string(t) + "]";
     const TenantSpec& s = tenants[t];
     if (s.name.empty()) return InvalidArgument(f + ".name: must not be empty");
+    if (HasControl(s.name)) return InvalidArgument(f + kNoControl);
     if (!names.insert(s.name).second) return InvalidArgument(f + ".name: duplicate " + s.name);
     if (!(s.weight > 0)) return InvalidArgument(f + ".weight: must be > 0");
     if (!(s.share >= 0)) return InvalidArgument(f + ".share: must be >= 0");

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <limits>
 #include <string>
+#include <tuple>
 
 #include "../common/test_util.h"
 
@@ -267,6 +268,45 @@ TEST(LoadConfigTest, HeaderFlag) {
   EXPECT_NE(ParseHeaderFlag("bad name: v").status().message().find("not a valid header name"),
             std::string::npos);
   EXPECT_FALSE(ParseHeaderFlag("x: a\r\nInjected: 1").ok());
+  EXPECT_EQ(ParseHeaderFlag(std::string("x: a\0b", 6)).status().message(),
+            "--header: the value of x must not contain control characters (CR, LF...)");
+  EXPECT_TRUE(ParseHeaderFlag("x: a\tb").ok());  // a tab is allowed in a header value
+}
+
+// Keys and scenario names go into the request head: CR, LF and other control characters would
+// split it (header injection), so they are refused by flag or by file, line and field.
+TEST(LoadConfigTest, ControlCharactersInHeaderValuesAreRefused) {
+  for (const char* flag : {"t=sk-1\r\nX-Injected=yes:1", "t=sk\n1", "t=sk\x7f", "t\r=sk"}) {
+    auto k = ParseKeyFlag(flag);
+    ASSERT_FALSE(k.ok()) << flag;
+    EXPECT_EQ(k.status().message(),
+              "--key: NAME=KEY must not contain control characters (CR, LF...): the key is sent "
+              "as a header value");
+  }
+  LoadConfig c;
+  c.trace_path = "t.csv";
+  c.keys = {{"t", "sk-1\r\nX: y", 1}};
+  EXPECT_NE(c.Validate().message().find("--key: NAME=KEY must not contain control characters"),
+            std::string::npos);
+
+  TempDir dir;
+  dir.Write("t.csv", PlainTrace(5, 1.0));
+  for (const auto& [from, to, field] :
+       {std::tuple<std::string, std::string, std::string>{
+            "name: acme", "name: \"acme\\r\\nX-Injected: yes\"", "s.yaml:14: tenants[0].name"},
+        {"name: code", "name: \"code\\nX: 1\"", "s.yaml:11: categories[0].name"}}) {
+    std::string text = kScenario;
+    text.replace(text.find(from), from.size(), to);
+    LoadConfig sc;
+    sc.scenario_path = dir.Write("s.yaml", text);
+    auto p = BuildPlan(sc);
+    ASSERT_FALSE(p.ok()) << text;
+    EXPECT_EQ(p.status().message(),
+              dir.Path(field) +
+                  ": must not contain control characters (CR, LF...): it is sent as an HTTP "
+                  "header value")
+        << text;
+  }
 }
 
 TEST(LoadConfigTest, FlagParsers) {
