@@ -122,8 +122,8 @@ TEST_F(PlanCmdTest, BadFlagsNameTheFlagAndFail) {
   EXPECT_THAT(r.output, HasSubstr("--ttft-prefill: must be p99 or mean"));
 
   r = RunPlan(base + "--boundary abc --rate 3 --slo-ttft-p99 2");
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_THAT(r.output, HasSubstr("--boundary"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr("--boundary: must be an integer, got \"abc\""));
 
   r = RunPlan("--trace " + Synthetic() +
               " --profile nope --boundary 8192 --rate 3 "
