@@ -24,11 +24,17 @@
 
 namespace tokenpool {
 
+// The most tokens a trace row may give for its input or its output: 2^32, some 400 times the
+// longest context windows (10 M tokens), and small enough that input + output, and sums over
+// up to 2^31 rows, stay inside int64. ParseTrace refuses larger values by file, line and field.
+inline constexpr int64_t kMaxTraceTokens = int64_t{1} << 32;
+
 struct TraceRequest {
   std::optional<double> arrival_s;  // seconds since the trace's first request; none if unknown
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;
 
+  // Exact for rows ParseTrace made (each count at most kMaxTraceTokens).
   int64_t total_tokens() const { return input_tokens + output_tokens; }
   bool operator==(const TraceRequest&) const = default;
 };

@@ -72,8 +72,14 @@ Result<Sizing> MinInstances(double rate, const ReplicaPerformance& replica, doub
   if (replica.requests_per_s <= 0 || per_server <= 0) {
     return FailedPrecondition("the profile serves no requests for this workload");
   }
-  int64_t lo = std::max<int64_t>(
-      1, static_cast<int64_t>(std::ceil(rate / (replica.requests_per_s * max_utilization))));
+  const double least = std::ceil(rate / (replica.requests_per_s * max_utilization));
+  // Checked before any wait is computed: Erlang-C costs time in the number of servers, and a
+  // rate of 1e12 would ask for more than int64 instances.
+  if (!(least <= static_cast<double>(kMaxInstances))) {
+    return FailedPrecondition("no fleet under " + std::to_string(kMaxInstances) +
+                              " instances meets the SLO (the rate alone needs more)");
+  }
+  int64_t lo = std::max<int64_t>(1, static_cast<int64_t>(least));
   if (ok(lo)) return Sizing{lo, wait(lo)};
   int64_t hi = lo;
   while (!ok(hi)) {
@@ -198,8 +204,17 @@ double ErlangC(int64_t servers, double offered_load) {
   const double c = static_cast<double>(servers);
   if (offered_load >= c) return 1;
   // Erlang B by its recursion B(k) = a·B(k−1) / (k + a·B(k−1)): no factorials, no overflow.
+  // For a large load it starts 10·√a servers below a, from B(k) ≈ 1 − k/a: an error there
+  // shrinks by k/a per step (1/B(k) = 1 + (k/a)/B(k−1)), by e^−50 on the way to a; and it
+  // stops once B underflows to 0. Cost O(√a), not O(servers): the planner asks for millions.
   double b = 1;
-  for (int64_t k = 1; k <= servers; ++k) {
+  int64_t k = 1;
+  const double skip = offered_load - 10 * std::sqrt(offered_load);
+  if (skip > 1000) {
+    k = static_cast<int64_t>(skip);
+    b = 1 - static_cast<double>(k - 1) / offered_load;
+  }
+  for (; k <= servers && b > 0; ++k) {
     b = offered_load * b / (static_cast<double>(k) + offered_load * b);
   }
   return c * b / (c - offered_load * (1 - b));

@@ -32,6 +32,8 @@ std::vector<std::string_view> SplitCsv(std::string_view line) {
   }
 }
 
+std::string TooMany() { return "must be at most " + std::to_string(kMaxTraceTokens) + " tokens"; }
+
 class LineError {
  public:
   LineError(std::string_view source, int64_t line) : source_(source), line_(line) {}
@@ -202,10 +204,12 @@ Result<Trace> ParseTrace(std::string_view text, std::string_view source) {
     if (!ParseInt(in, r.input_tokens) || r.input_tokens < 0) {
       return error(layout.input_name, "expected a non-negative integer", in);
     }
+    if (r.input_tokens > kMaxTraceTokens) return error(layout.input_name, TooMany(), in);
     const std::string_view out = fields[static_cast<size_t>(layout.output)];
     if (!ParseInt(out, r.output_tokens) || r.output_tokens < 0) {
       return error(layout.output_name, "expected a non-negative integer", out);
     }
+    if (r.output_tokens > kMaxTraceTokens) return error(layout.output_name, TooMany(), out);
     if (layout.arrival >= 0) {
       const std::string_view a = fields[static_cast<size_t>(layout.arrival)];
       double arrival = 0;

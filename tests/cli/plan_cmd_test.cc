@@ -137,6 +137,35 @@ TEST_F(PlanCmdTest, BadFlagsNameTheFlagAndFail) {
   EXPECT_THAT(r.output, HasSubstr("--trace: cannot open"));
 }
 
+// A rate no fleet of up to 2^24 instances serves is an error at once: the instance search does
+// not start past its cap, and Erlang-C costs O(√load), not O(servers).
+TEST_F(PlanCmdTest, HugeRateIsAnErrorNotAHang) {
+  for (const char* rate : {"1e12", "1e10", "1e7"}) {
+    const RunResult r =
+        RunPlan("--trace " + Synthetic() + " --profile llama-3-8b-h100 --boundary 8192 --rate " +
+                rate + " --slo-ttft-p99 1");
+    if (std::string(rate) == "1e7") {  // 5.7 M instances: planned, in well under a second
+      EXPECT_EQ(r.exit_code, 0) << rate << r.output;
+      continue;
+    }
+    EXPECT_EQ(r.exit_code, 2) << rate << r.output;
+    EXPECT_THAT(r.output, HasSubstr("no fleet under 16777216 instances meets the SLO"));
+  }
+}
+
+// Token counts whose sum would overflow int64 are refused by file, line and field.
+TEST_F(PlanCmdTest, TokenCountsPastTheBoundNameLineAndField) {
+  const std::string trace = Write("huge.csv",
+                                  "num_prefill_tokens,num_decode_tokens\n100,10\n"
+                                  "5000000000000000000,5000000000000000000\n");
+  const RunResult r = RunPlan("--trace " + trace +
+                              " --profile llama-3-8b-h100 --boundary 8192 --rate 5 "
+                              "--slo-ttft-p99 1");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr("huge.csv:3: num_prefill_tokens: must be at most 4294967296 "
+                                  "tokens, got \"5000000000000000000\""));
+}
+
 TEST_F(PlanCmdTest, BadTraceLineIsReportedWithItsLine) {
   const std::string trace = Write("bad.csv",
                                   "TIMESTAMP,ContextTokens,GeneratedTokens\n"

@@ -32,6 +32,26 @@ TEST(ErlangCTest, KnownValues) {
   EXPECT_LT(ErlangC(11, 8.0), ErlangC(10, 8.0));
 }
 
+// Large loads skip the recursion's start and stop once B underflows: the same value as the
+// full recursion, and a planner-sized fleet (4e9 servers) in O(√load) steps.
+TEST(ErlangCTest, LargeLoadsMatchTheFullRecursion) {
+  for (const auto& [servers, load] : {std::pair<int64_t, double>{100000, 99000.0},
+                                      {2000000, 1990000.0},
+                                      {50000, 30000.0},
+                                      {1200, 1100.0}}) {
+    double b = 1;
+    for (int64_t k = 1; k <= servers; ++k) {
+      b = load * b / (static_cast<double>(k) + load * b);
+    }
+    const double c = static_cast<double>(servers);
+    const double full = c * b / (c - load * (1 - b));
+    EXPECT_NEAR(ErlangC(servers, load), full, 1e-9 * full + 1e-300) << servers;
+  }
+  const double big = ErlangC(4'000'000'000, 3'999'000'000.0);
+  EXPECT_GT(big, 0);
+  EXPECT_LT(big, 1);
+}
+
 TEST(ErlangCTest, KimuraP99Wait) {
   // M/M/1 (cv² = 1) at ρ = 0.5: P(W > t) = ρ·exp(−(μ − λ)t) → t99 = ln(50) / 0.5.
   EXPECT_NEAR(P99WaitSeconds(1, 0.5, 1.0, 1.0), std::log(50.0) / 0.5, 1e-12);

@@ -95,6 +95,24 @@ TEST(TraceTest, ErrorsNameLineAndField) {
             "trace.csv:2: input_tokens: expected a non-negative integer, got \"\"");
 }
 
+// Each count is bounded (kMaxTraceTokens) so that input + output cannot overflow int64 into a
+// "short" request.
+TEST(TraceTest, TokenCountsAreBounded) {
+  const std::string head = "arrival_s,input_tokens,output_tokens\n";
+  auto ok = ParseTrace(head + "0,4294967296,4294967296\n", "t.csv");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(ok->requests[0].total_tokens(), int64_t{1} << 33);
+  auto in = ParseTrace(head + "0,1,1\n1,4294967297,1\n", "t.csv");
+  ASSERT_FALSE(in.ok());
+  EXPECT_EQ(in.status().message(),
+            "t.csv:3: input_tokens: must be at most 4294967296 tokens, got \"4294967297\"");
+  auto out = ParseTrace(head + "0,5,9223372036854775807\n", "t.csv");
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().message(),
+            "t.csv:2: output_tokens: must be at most 4294967296 tokens, "
+            "got \"9223372036854775807\"");
+}
+
 TEST(TraceTest, HeaderErrors) {
   EXPECT_EQ(Error("").substr(0, 21), "trace.csv: empty trac");
   EXPECT_EQ(Error("arrival_s,input_tokens,output_tokens\n"),
