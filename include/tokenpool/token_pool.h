@@ -278,6 +278,8 @@ class TokenPool {
   Status CheckEntitlementSet(std::span<const EntitlementSpec> specs) const;
   Result<EntitlementRef> Find(std::string_view name) const;
   std::vector<EntitlementRef> Entitlements() const;
+  // Removed entitlements whose reservations have not all closed yet.
+  std::vector<EntitlementRef> DrainingEntitlements() const;
 
   // --- request admission ---
   // `cookie` is the caller's request id, returned in the QueueEvent if the request queues.

@@ -553,6 +553,14 @@ std::vector<EntitlementRef> TokenPool::Entitlements() const {
   return out;
 }
 
+std::vector<EntitlementRef> TokenPool::DrainingEntitlements() const {
+  std::vector<EntitlementRef> out;
+  for (uint32_t i = 0; i < ents_.size(); ++i) {
+    if (ents_[i].live && ents_[i].draining) out.push_back({i, ents_[i].generation});
+  }
+  return out;
+}
+
 Status TokenPool::SetLease(EntitlementRef ref, const ResourceVector& guarantee,
                            const ResourceVector& burst) {
   EntState* e = Get(ref);

@@ -87,33 +87,38 @@ json::object CountersJson(const AdmissionCounters& c) {
           {"completion_tokens", c.completion_tokens}};
 }
 
+// Each tenant's entitlements: the one in force per pool, and removed ones still draining
+// (their reservations not all closed; "draining": true).
 AdminReply Tenants(GatewayState& state) {
   json::array tenants;
   for (const TenantSpec& t : state.config().tenants) {
     json::array ents;
     for (int p = 0; p < state.pool_count(); ++p) {
       PoolState& ps = state.pool(p);
-      auto it = ps.by_tenant.find(t.name);
-      if (it == ps.by_tenant.end()) continue;
-      Result<EntitlementSnapshot> e = ps.pool->SnapshotEntitlement(it->second);
-      if (!e.ok()) continue;
-      json::object quota;
-      for (int w = 0; w < kNumQuotaWindows; ++w) {
-        const int64_t left = e->quota_remaining[static_cast<size_t>(w)];
-        if (left >= 0) quota[QuotaWindowName(static_cast<QuotaWindow>(w))] = left;
+      std::vector<EntitlementRef> refs;
+      if (auto it = ps.by_tenant.find(t.name); it != ps.by_tenant.end()) refs.push_back(it->second);
+      for (const EntitlementRef ref : ps.pool->DrainingEntitlements()) refs.push_back(ref);
+      for (const EntitlementRef ref : refs) {
+        Result<EntitlementSnapshot> e = ps.pool->SnapshotEntitlement(ref);
+        if (!e.ok() || e->tenant != t.name) continue;
+        json::object quota;
+        for (int w = 0; w < kNumQuotaWindows; ++w) {
+          const int64_t left = e->quota_remaining[static_cast<size_t>(w)];
+          if (left >= 0) quota[QuotaWindowName(static_cast<QuotaWindow>(w))] = left;
+        }
+        ents.push_back(json::object{{"pool", ps.spec.name},
+                                    {"class", EntitlementClassName(e->cls)},
+                                    {"guarantee", VectorJson(e->guarantee)},
+                                    {"burst", VectorJson(e->burst)},
+                                    {"in_use", VectorJson(e->in_use)},
+                                    {"burst_ceiling", VectorJson(e->burst_ceiling)},
+                                    {"debt_tokens", Number(e->debt_tokens)},
+                                    {"queued", e->queued},
+                                    {"served_tokens", e->served_tokens},
+                                    {"quota_remaining", quota},
+                                    {"counters", CountersJson(e->counters)},
+                                    {"draining", e->draining}});
       }
-      ents.push_back(json::object{{"pool", ps.spec.name},
-                                  {"class", EntitlementClassName(e->cls)},
-                                  {"guarantee", VectorJson(e->guarantee)},
-                                  {"burst", VectorJson(e->burst)},
-                                  {"in_use", VectorJson(e->in_use)},
-                                  {"burst_ceiling", VectorJson(e->burst_ceiling)},
-                                  {"debt_tokens", Number(e->debt_tokens)},
-                                  {"queued", e->queued},
-                                  {"served_tokens", e->served_tokens},
-                                  {"quota_remaining", quota},
-                                  {"counters", CountersJson(e->counters)},
-                                  {"draining", e->draining}});
     }
     tenants.push_back(json::object{{"name", t.name}, {"entitlements", ents}});
   }

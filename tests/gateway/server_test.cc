@@ -746,6 +746,21 @@ TEST_F(GatewayServerTest, QueuedRequestOfARemovedEntitlementIs403) {
   second.ReadBody(&r);
   EXPECT_NE(r.body.find("\"entitlement_removed\""), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("was removed while it waited"), std::string::npos) << r.body;
+  {  // the removed entitlement is listed, draining, while its stream runs
+    const boost::json::value v =
+        boost::json::parse(a.Request("GET", "/admin/tenants", "", Auth(kAdmin)).body);
+    int draining = 0;
+    for (const auto& t : v.at("tenants").as_array()) {
+      if (t.at("name").as_string() != "patient") continue;
+      for (const auto& e : t.at("entitlements").as_array()) {
+        if (e.at("pool").as_string() == "short" && e.at("draining").as_bool()) {
+          ++draining;
+          EXPECT_EQ(e.at("in_use").at("concurrency").to_number<int>(), 1);
+        }
+      }
+    }
+    EXPECT_EQ(draining, 1) << v;
+  }
   first.ReadBody(&head);  // the stream in flight finishes
   EXPECT_TRUE(head.complete);
   EXPECT_TRUE(Within1s([&] { return OpenReservations("short") == 0; }));
