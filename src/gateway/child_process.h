@@ -31,6 +31,9 @@ class ChildProcess {
   // True once the child has exited (reaped), waiting up to timeout_ms.
   bool WaitExit(int timeout_ms);
 
+  // Its exit status once WaitExit saw it end (128 + the signal's number if a signal ended
+  // it); -1 before.
+  int exit_code() const { return exit_code_; }
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
   const std::string& banner() const { return banner_; }
@@ -38,6 +41,7 @@ class ChildProcess {
  private:
   pid_t pid_ = -1;
   int port_ = 0;
+  int exit_code_ = -1;
   std::string banner_;
 };
 

@@ -47,6 +47,16 @@ void Deadlines::CancelIdleClients() {
   }
 }
 
+void Deadlines::ExpireAll() {
+  boost::system::error_code ignored;
+  while (!armed_.empty()) {
+    Deadline* d = armed_.back();
+    d->expired_ = true;
+    Clear(d);
+    d->socket_->cancel(ignored);
+  }
+}
+
 void Deadlines::Arm() {
   timer_armed_ = true;
   timer_.expires_after(kTick);

@@ -63,6 +63,9 @@ class Deadlines {
   void Clear(Deadline* d);
   // Cancels the read of every idle client connection (graceful shutdown).
   void CancelIdleClients();
+  // Expires every armed limit now (a drain that ran out of time): their operations fail as a
+  // limit's would (Deadline::Cause: beast::error::timeout).
+  void ExpireAll();
   size_t armed() const { return armed_.size(); }
 
  private:

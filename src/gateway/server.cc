@@ -875,14 +875,37 @@ class Server {
     res.keep_alive(req.keep_alive && !draining_);
   }
 
+  // Waits for the requests in flight, at most limits.drain_timeout_s. Those still there then
+  // are ended rather than dropped with the io_contexts: each queued one gets a 503
+  // `shutting_down`, and each wait on a socket with a limit (a backend's answer or its next
+  // bytes, a connect, a write to a slow client) fails as its limit would, so that every
+  // request answers (a 503, or a stream cut) and writes its log line; Stop() follows once they
+  // have (at most kDrainGrace more).
   net::awaitable<void> DrainWait() {
-    const auto deadline =
-        std::chrono::steady_clock::now() + SecondsToSteady(config_.limits.drain_timeout_s);
-    net::steady_timer t(worker(0).io);
-    // 20 ms: shutdown latency is not worth a notification path through every request.
-    while (active_requests_ > 0 && std::chrono::steady_clock::now() < deadline) {
-      t.expires_after(std::chrono::milliseconds(20));
-      co_await t.async_wait(kTuple);
+    static constexpr auto kDrainGrace = std::chrono::seconds(1);
+    const auto wait_until =
+        [this](std::chrono::steady_clock::time_point deadline) -> net::awaitable<void> {
+      net::steady_timer t(worker(0).io);
+      // 20 ms: shutdown latency is not worth a notification path through every request.
+      while (active_requests_ > 0 && std::chrono::steady_clock::now() < deadline) {
+        t.expires_after(std::chrono::milliseconds(20));
+        co_await t.async_wait(kTuple);
+      }
+    };
+    co_await wait_until(std::chrono::steady_clock::now() +
+                        SecondsToSteady(config_.limits.drain_timeout_s));
+    if (active_requests_ > 0) {
+      drain_expired_ = true;
+      {
+        const Locked lock(*this);
+        for (const auto& [cookie, w] : waiters_) {
+          net::post(w->timer.get_executor(), [w = w] { w->timer.cancel(); });
+        }
+      }
+      for (auto& w : workers_) {
+        net::post(w->io, [wk = w.get()] { wk->deadlines.ExpireAll(); });
+      }
+      co_await wait_until(std::chrono::steady_clock::now() + kDrainGrace);
     }
     Stop();
   }
@@ -1305,7 +1328,7 @@ class Server {
           const Locked lock(*this);
           if (w->done) break;
         }
-        if (watch.gone()) break;
+        if (watch.gone() || drain_expired_) break;
         // The deadline is the pool's (model) time; the timer waits wall time.
         const Duration left = d.deadline == Time::Max()
                                   ? std::chrono::hours(1)
@@ -1432,6 +1455,9 @@ class Server {
           co_await WaitQueued(s, wk.late_watches, pool, d, cookie, std::move(waiter));
       rec.queue_ms = MsSince(queued_at);
       rec.metrics->queue_wait->Observe(rec.queue_ms / 1000);
+      if (!ev && drain_expired_) {  // nothing held; left the queue
+        co_return co_await ShuttingDown(s, req, rec);
+      }
       if (!ev) {  // client gone; nothing held
         rec.end = "client_gone";
         rec.status = 499;
@@ -1615,8 +1641,16 @@ class Server {
     h.Put("\r\n");
   }
 
+  // A request that the drain's end took from the queue or from its backend.
+  net::awaitable<bool> ShuttingDown(tcp::socket& s, const ClientRequest& req, RequestRecord& rec) {
+    rec.end = "shutdown";
+    co_return co_await ReplyError(s, req, 503, "The gateway is shutting down; retry the request.",
+                                  "server_error", "shutting_down", &rec);
+  }
+
   net::awaitable<bool> BackendError(tcp::socket& s, const ClientRequest& req,
                                     const boost::system::error_code& ec, RequestRecord& rec) {
+    if (ec == beast::error::timeout && drain_expired_) co_return co_await ShuttingDown(s, req, rec);
     if (ec == beast::error::timeout) {
       co_return co_await ReplyError(s, req, 504,
                                     "Backend of pool " + rec.pool.str() + " timed out.",
@@ -2014,7 +2048,7 @@ class Server {
       if (!head_sent) {  // nothing reached the client yet: a proper error instead of a cut
         co_return co_await BackendError(s, req, rd_ec, rec);
       }
-      rec.end = "backend_cut";
+      rec.end = drain_expired_ ? "shutdown" : "backend_cut";
       rec.status = 502;
       co_return false;  // the client sees the stream cut
     }
@@ -2036,6 +2070,7 @@ class Server {
   const GatewayConfig& config_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> draining_{false};
+  std::atomic<bool> drain_expired_{false};  // the drain's time is up: end what is left
   std::atomic<int> active_requests_{0};
   const RealClock& clock_;  // the state's: time_scale, model time in and out of the core
   // mu_ guards state_ (pools, estimator, router, backends), waiters_ and next_cookie_. Every

@@ -1263,6 +1263,43 @@ TEST_F(GatewayServerTest, SigtermDrainsRequestsInFlight) {
   EXPECT_TRUE(gw.WaitExit(5000));  // and then the gateway exits
 }
 
+// What is still in flight when the drain's time is up ends with an answer, not a dropped
+// connection: a queued request and a stream still waiting for its first token each get a 503
+// `shutting_down`, and the gateway exits 0 soon after. Before, both connections were closed
+// without a byte when the io_contexts stopped (and no log line was written for them).
+TEST_F(GatewayServerTest, WhatTheDrainDidNotFinishGetsA503) {
+  const std::string path = *config_path_ + ".drain.yaml";
+  std::string text = *config_text_;
+  text.replace(text.find("client_idle_timeout_s: 2}"), 25,
+               "client_idle_timeout_s: 2, drain_timeout_s: 1}");
+  text.replace(text.find("router:"), 0,
+               "  - {tenant: patient, pool: stall, class: elastic, guarantee: {token_rate: 1000, "
+               "kv_tokens: 4096, concurrency: 1}, slo: {max_queue_wait_ms: 20000}}\n");
+  std::ofstream(path) << text;
+  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
+  ASSERT_NE(gw.port(), 0) << gw.banner();
+  Client stream(gw.port());  // patient's one sequence: the stall mock's 20 s to a first token
+  ASSERT_TRUE(
+      stream.Send("POST", "/v1/chat/completions", Chat("stall-model", 20, true), Auth(kPatient)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  Client queued(gw.port());  // waits for that sequence, up to 20 s
+  ASSERT_TRUE(
+      queued.Send("POST", "/v1/chat/completions", Chat("stall-model", 20, false), Auth(kPatient)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto sent = std::chrono::steady_clock::now();
+  kill(gw.pid(), SIGTERM);
+  for (Client* c : {&queued, &stream}) {
+    Response r = c->ReadHead();
+    EXPECT_EQ(r.status, 503) << r.body;
+    c->ReadBody(&r);
+    EXPECT_NE(r.body.find("\"shutting_down\""), std::string::npos) << r.body;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - sent, std::chrono::seconds(10));
+  ASSERT_TRUE(gw.WaitExit(5000));
+  EXPECT_EQ(gw.exit_code(), 0);
+  std::remove(path.c_str());
+}
+
 TEST_F(GatewayServerTest, SlowBackendIs504AndReleasesButAStreamOnlyNeedsSteadyBytes) {
   // A second gateway whose upstream limit is 300 ms: for the whole exchange of a non-streamed
   // request, for each wait for bytes of a streamed one.
