@@ -376,6 +376,7 @@ class Reader {
     if (Status s = GetS(root, "name", "", &c.name); !s.ok()) return s;
     int64_t seed = 1;
     if (Status s = Get(root, "seed", "", &seed, "an integer"); !s.ok()) return s;
+    if (seed < 0) return Error(root["seed"], "seed", "must be >= 0");
     c.seed = static_cast<uint64_t>(seed);
     if (Status s = Require(root, "duration_s", ""); !s.ok()) return s;
     if (Status s = GetD(root, "duration_s", "", &c.duration_s); !s.ok()) return s;
@@ -528,6 +529,7 @@ class Reader {
       }
     }
     if (Status s = c.Validate(); !s.ok()) return Locate(s);
+    if (Status s = sc.sizing.Validate(); !s.ok()) return Locate(s);
     return sc;
   }
 

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "tokenpool/units.h"
 
@@ -100,6 +102,60 @@ bool HasControl(std::string_view s) {
 constexpr const char* kNoControl =
     ".name: must not contain control characters (CR, LF...): it is sent as an HTTP header value";
 
+// What EntitlementSpec::Validate would refuse when the simulator turns the tenant into one
+// entitlement per pool (simulator.cc), checked here so that a scenario names the field and line.
+Status CheckEntitlement(const TenantSpec& s, const std::string& f) {
+  for (const auto& [vec, name] : {std::pair{&s.guarantee, ".guarantee."}, {&s.burst, ".burst."}}) {
+    if (!*vec) continue;
+    for (Dim d : kAllDims) {
+      const double v = (**vec)[d];
+      if (!(v >= 0 && std::isfinite(v))) {
+        return InvalidArgument(f + name + std::string(DimName(d)) + ": must be >= 0, got " +
+                               Num(v));
+      }
+    }
+  }
+  const bool spot = s.cls == EntitlementClass::kSpot;
+  // The guarantee, floored as the simulator floors it; unknown (scaled from the pool's
+  // capacity) when it comes from guarantee_share.
+  std::optional<ResourceVector> g;
+  if (spot) {
+    g = ResourceVector{};
+  } else if (s.guarantee) {
+    g = *s.guarantee;
+    g->kv_tokens = std::floor(g->kv_tokens);
+    g->concurrency = std::floor(g->concurrency);
+  } else if (s.guarantee_share == 0) {
+    g = ResourceVector{};
+  }
+  if (s.cls == EntitlementClass::kGuaranteed && g && g->concurrency < 1) {
+    return InvalidArgument(
+        f +
+        (s.guarantee ? ".guarantee.concurrency: must be >= 1" : ".guarantee_share: must be > 0") +
+        " for class guaranteed");
+  }
+  if (s.burst && g) {
+    ResourceVector b = *s.burst;
+    b.kv_tokens = std::floor(b.kv_tokens);
+    b.concurrency = std::floor(b.concurrency);
+    b = ResourceVector::Max(b, *g);
+    for (Dim d : kAllDims) {
+      if (!(b[d] > 0)) {
+        return InvalidArgument(f + ".burst." + std::string(DimName(d)) +
+                               ": must be > 0 (at least 1 for kv_tokens and concurrency): a "
+                               "tenant whose burst ceiling is 0 can never run a request");
+      }
+    }
+  }
+  if (s.slo.ttft_target <= Duration::zero()) {
+    return InvalidArgument(f + ".slo.ttft_s: must be at least 1e-9 seconds (1 ns)");
+  }
+  if (s.slo.max_queue_wait < Duration::zero()) {
+    return InvalidArgument(f + ".slo.max_queue_wait_s: must be >= 0");
+  }
+  return Status::Ok();
+}
+
 Status CheckCategories(const std::vector<ContentCategory>& cats, const std::string& f) {
   for (size_t i = 0; i < cats.size(); ++i) {
     const std::string g = f + "[" + std::to_string(i) + "]";
@@ -165,6 +221,13 @@ Status SimConfig::Validate() const {
                            std::to_string(kMaxSamples) + " samples, got " +
                            Num(duration_s / sample_interval_s));
   }
+  if (!(router_config.spill_utilization > 0 && router_config.spill_utilization <= 1)) {
+    return InvalidArgument("spill_utilization: must be in (0, 1], got " +
+                           Num(router_config.spill_utilization));
+  }
+  if (pool_defaults.rate_window <= Duration::zero()) {
+    return InvalidArgument("rate_window_s: must be at least 1e-9 seconds (1 ns)");
+  }
   if (pools.empty()) return InvalidArgument("pools: at least one pool is required");
   std::set<std::string> names;
   for (size_t p = 0; p < pools.size(); ++p) {
@@ -200,13 +263,17 @@ Status SimConfig::Validate() const {
     if (s.name.empty()) return InvalidArgument(f + ".name: must not be empty");
     if (HasControl(s.name)) return InvalidArgument(f + kNoControl);
     if (!names.insert(s.name).second) return InvalidArgument(f + ".name: duplicate " + s.name);
-    if (!(s.weight > 0)) return InvalidArgument(f + ".weight: must be > 0");
+    if (!(s.weight >= kMinWeight && s.weight <= kMaxWeight)) {
+      return InvalidArgument(f + ".weight: must be in [" + Num(kMinWeight) + ", " +
+                             Num(kMaxWeight) + "], got " + Num(s.weight));
+    }
     if (!(s.share >= 0)) return InvalidArgument(f + ".share: must be >= 0");
     if (!(s.guarantee_share >= 0 && s.guarantee_share <= 1)) {
       return InvalidArgument(f + ".guarantee_share: must be in [0, 1]");
     }
     if (!(s.burst_share > 0)) return InvalidArgument(f + ".burst_share: must be > 0");
     if (!(s.tpot_target_s >= 0)) return InvalidArgument(f + ".tpot_target_s: must be >= 0");
+    if (Status st = CheckEntitlement(s, f); !st.ok()) return st;
     share += s.share;
     if (s.arrivals) {
       own_stream = true;

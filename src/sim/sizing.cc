@@ -79,10 +79,18 @@ class Searcher {
 
 }  // namespace
 
+Status SizingOptions::Validate() const {
+  if (max_replicas < 1 || max_replicas > kMaxReplicas) {
+    return InvalidArgument("sizing.max_replicas: must be in [1, " + std::to_string(kMaxReplicas) +
+                           "], got " + std::to_string(max_replicas));
+  }
+  return Status::Ok();
+}
+
 Result<SizingResult> SizeFleet(const SimConfig& config, const SizingOptions& options,
                                const RunOptions& run_options) {
   if (Status s = config.Validate(); !s.ok()) return s;
-  if (options.max_replicas < 1) return InvalidArgument("sizing.max_replicas: must be >= 1");
+  if (Status s = options.Validate(); !s.ok()) return s;
   SizingResult out;
   Searcher searcher(config, options, run_options);
   const size_t n = config.pools.size();

@@ -33,6 +33,9 @@ struct SizingOptions {
   // SLO: a pooled fleet then gives each tenant the SLO a dedicated endpoint would. A probe
   // where a tenant misses counts as failing in every pool (meant for one-pool fleets).
   bool per_tenant_slo = false;
+
+  // "sizing.max_replicas: must be in [1, 10000]" (kMaxReplicas: a probe is a full run).
+  Status Validate() const;
 };
 
 struct SizingProbe {

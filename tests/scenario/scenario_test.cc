@@ -89,6 +89,43 @@ TEST_F(ScenarioTest, DurationsPastTheRangeAreRefused) {
             "OK");
 }
 
+// Values that only the run used to refuse (the router, the entitlements, the sizing search),
+// with no line and as a run failure: now refused at load, naming file, line and field.
+TEST_F(ScenarioTest, RunTimeRulesAreRefusedAtLoadWithTheLine) {
+  auto with = [](const std::string& from, const std::string& to) {
+    std::string text = Good();
+    text.replace(text.find(from), from.size(), to);
+    return text;
+  };
+  const std::string tenant = "share: 1, guarantee_share: 0.5";
+  EXPECT_EQ(ErrorOf(with("router: two-pool", "router: spillover\nspill_utilization: -5")),
+            "e1.yaml:5: spill_utilization: must be in (0, 1], got -5");
+  EXPECT_EQ(ErrorOf(with(tenant, tenant + ", guarantee: {token_rate: -5}")),
+            "e1.yaml:16: tenants[0].guarantee.token_rate: must be >= 0, got -5");
+  EXPECT_EQ(ErrorOf(with(tenant, "share: 1, burst: {token_rate: 100, concurrency: 4}")),
+            "e1.yaml:16: tenants[0].burst.kv_tokens: must be > 0 (at least 1 for kv_tokens and "
+            "concurrency): a tenant whose burst ceiling is 0 can never run a request");
+  EXPECT_EQ(ErrorOf(with("class: elastic, " + tenant, "class: guaranteed, share: 1")),
+            "e1.yaml:16: tenants[0].guarantee_share: must be > 0 for class guaranteed");
+  EXPECT_EQ(ErrorOf(with(tenant, tenant + ", weight: 1e6")),
+            "e1.yaml:16: tenants[0].weight: must be in [0.001, 1000], got 1000000");
+  // 1e-12 s rounds to 0 ns.
+  EXPECT_EQ(ErrorOf(with(tenant, tenant + ", slo: {ttft_s: 1e-12}")),
+            "e1.yaml:16: tenants[0].slo.ttft_s: must be at least 1e-9 seconds (1 ns)");
+  EXPECT_EQ(ErrorOf(with("duration_s: 20", "duration_s: 20\nrate_window_s: 1e-12")),
+            "e1.yaml:4: rate_window_s: must be at least 1e-9 seconds (1 ns)");
+  EXPECT_EQ(ErrorOf(Good() + "sizing: {max_replicas: -3}\n"),
+            "e1.yaml:17: sizing.max_replicas: must be in [1, 10000], got -3");
+  EXPECT_EQ(ErrorOf(with("seed: 3", "seed: -1")), "e1.yaml:2: seed: must be >= 0");
+  // What the rules still let through runs as before.
+  EXPECT_EQ(ErrorOf(with("class: elastic, " + tenant,
+                         "class: guaranteed, " + tenant +
+                             ", weight: 2, burst: {token_rate: 100, kv_tokens: 1000, "
+                             "concurrency: 4}, slo: {ttft_s: 1e-9}")),
+            "OK");
+  EXPECT_EQ(ErrorOf(with("seed: 3", "seed: 0")), "OK");
+}
+
 TEST_F(ScenarioTest, UnknownFieldBadTypeAndMissingField) {
   EXPECT_EQ(
       ErrorOf(Good("    replica: 3\n")).rfind("e1.yaml:10: pools[0].replica: unknown field", 0),
