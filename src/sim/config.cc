@@ -75,6 +75,18 @@ Status CheckArrivals(const ArrivalSpec& a, const std::string& f) {
   return Status::Ok();
 }
 
+// A period that repeats an event: at least 1 ns, since a shorter one rounds to 0 ns and the
+// event would repeat at the same instant for ever.
+bool IsPeriodSeconds(double s) {
+  return IsDurationSeconds(s, false) && Seconds(s) > Duration::zero();
+}
+
+// Seconds of the run in which a stream can have arrivals: [start_s, min(end_s, duration_s)).
+double WindowSeconds(const ArrivalSpec& a, double duration_s) {
+  const double end = a.end_s > 0 ? std::min(a.end_s, duration_s) : duration_s;
+  return std::max(0.0, end - a.start_s);
+}
+
 // Requests a stream brings over the run at its highest rate: rate_rps (the mean of an
 // on-off process, a trace's replay rate; a trace replayed at its own rate brings its rows per
 // recorded period), or a schedule's peak.
@@ -87,8 +99,20 @@ double PlannedRequests(const ArrivalSpec& a, double duration_s) {
     const double n = static_cast<double>(a.lengths->size());
     rate = span > 0 ? (n - 1) / span : n;
   }
-  const double end = a.end_s > 0 ? std::min(a.end_s, duration_s) : duration_s;
-  return rate * std::max(0.0, end - a.start_s);
+  return rate * WindowSeconds(a, duration_s);
+}
+
+// An on-off stream's work grows with its on/off cycles, whatever its rate (kMaxOnOffCycles).
+Status CheckOnOffCycles(const ArrivalSpec& a, const std::string& f, double duration_s) {
+  if (a.process != ArrivalProcess::kOnOff) return Status::Ok();
+  const double cycles = WindowSeconds(a, duration_s) / (a.on_mean_s + a.off_mean_s);
+  if (cycles > kMaxOnOffCycles) {
+    return InvalidArgument(f + ".on_mean_s: the stream's " + Num(WindowSeconds(a, duration_s)) +
+                           " s hold about " + Num(std::round(cycles)) +
+                           " on/off periods of on_mean_s + off_mean_s, at most " +
+                           std::to_string(kMaxOnOffCycles) + " (lengthen on_mean_s or off_mean_s)");
+  }
+  return Status::Ok();
 }
 
 // Tenant and category names go into HTTP headers (`tokenpool load` sends them as the default
@@ -211,8 +235,8 @@ Status SimConfig::Validate() const {
   if (!IsDurationSeconds(drain_s, true)) {
     return InvalidArgument("drain_s: must be in [0, 1e9] seconds");
   }
-  if (!IsDurationSeconds(sample_interval_s, false)) {
-    return InvalidArgument("sample_interval_s: must be in (0, 1e9] seconds");
+  if (!IsPeriodSeconds(sample_interval_s)) {
+    return InvalidArgument("sample_interval_s: must be in [1e-9, 1e9] seconds");
   }
   // The run keeps a sample per interval and a few figures per request: bounded, so that a
   // typo in a rate or a duration is an error and not the machine's memory.
@@ -333,6 +357,14 @@ Status SimConfig::Validate() const {
     for (const TenantSpec& t : tenants) {
       if (t.arrivals) planned += PlannedRequests(*t.arrivals, duration_s);
     }
+    if (workload) {
+      if (Status st = CheckOnOffCycles(*workload, "workload", duration_s); !st.ok()) return st;
+    }
+    for (size_t t = 0; t < tenants.size(); ++t) {
+      if (!tenants[t].arrivals) continue;
+      const std::string f = "tenants[" + std::to_string(t) + "].arrivals";
+      if (Status st = CheckOnOffCycles(*tenants[t].arrivals, f, duration_s); !st.ok()) return st;
+    }
     if (planned > kMaxPlannedRequests) {
       return InvalidArgument("duration_s: the arrival rates over duration_s plan about " +
                              Num(std::round(planned)) + " requests, at most " +
@@ -343,8 +375,13 @@ Status SimConfig::Validate() const {
   if (categories.empty()) return InvalidArgument("categories: at least one is required");
   if (Status st = CheckCategories(categories, "categories"); !st.ok()) return st;
   if (autoscale.enabled) {
-    if (!IsDurationSeconds(autoscale.interval_s, false)) {
-      return InvalidArgument("autoscale.interval_s: must be in (0, 1e9] seconds");
+    if (!IsPeriodSeconds(autoscale.interval_s)) {
+      return InvalidArgument("autoscale.interval_s: must be in [1e-9, 1e9] seconds");
+    }
+    if (duration_s / autoscale.interval_s > kMaxAutoscaleTicks) {
+      return InvalidArgument("autoscale.interval_s: duration_s / interval_s must be at most " +
+                             std::to_string(kMaxAutoscaleTicks) + " ticks, got " +
+                             Num(std::round(duration_s / autoscale.interval_s)));
     }
     if (!IsDurationSeconds(autoscale.startup_delay_s, true)) {
       return InvalidArgument("autoscale.startup_delay_s: must be in [0, 1e9] seconds");

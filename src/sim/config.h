@@ -161,6 +161,13 @@ bool ParseAdmissionMode(std::string_view name, AdmissionMode* mode);
 inline constexpr int64_t kMaxPlannedRequests = 20'000'000;
 inline constexpr int64_t kMaxSamples = 10'000'000;
 inline constexpr int32_t kMaxReplicas = 10'000;
+// The same for work that grows with duration / period rather than with requests: an on-off
+// stream draws three exponentials per on/off cycle (arrivals.cc) and the autoscaler ticks every
+// interval_s, so a valid but tiny period (1e-9 s) would mean ~1e10 steps over a 20 s run, hours
+// of planning. 10 M of either takes about a second, and is far above any real period (a day at
+// HPA's 15 s interval is 5,760 ticks).
+inline constexpr int64_t kMaxOnOffCycles = 10'000'000;
+inline constexpr int64_t kMaxAutoscaleTicks = 10'000'000;
 
 struct SimConfig {
   std::string name = "scenario";

@@ -215,7 +215,7 @@ TEST(SimulatorTest, ValidateNamesTheField) {
   c = TwoPools();
   c.sample_interval_s = std::numeric_limits<double>::infinity();
   EXPECT_EQ(RunSimulation(c, {}).status().message(),
-            "sample_interval_s: must be in (0, 1e9] seconds");
+            "sample_interval_s: must be in [1e-9, 1e9] seconds");
   c = TwoPools();
   c.drain_s = std::numeric_limits<double>::quiet_NaN();
   EXPECT_EQ(RunSimulation(c, {}).status().message(), "drain_s: must be in [0, 1e9] seconds");
@@ -245,6 +245,48 @@ TEST(SimulatorTest, ValidateNamesTheField) {
   c = TwoPools();
   c.pools[0].replicas = 100'000'000;
   EXPECT_EQ(RunSimulation(c, {}).status().message(), "pools[0].replicas: must be in [1, 10000]");
+}
+
+// Work that grows with duration / period is bounded like requests and samples: a valid but
+// tiny on/off period or autoscale interval planned ~1e10 steps (hours); a period under 1 ns
+// rounds to 0 and repeated its event at the same instant for ever.
+TEST(SimulatorTest, TinyPeriodsAreRefusedNamingTheField) {
+  SimConfig c = TwoPools(4, 20);
+  c.workload->process = ArrivalProcess::kOnOff;
+  c.workload->on_mean_s = 1e-9;
+  c.workload->off_mean_s = 1e-9;
+  EXPECT_EQ(RunSimulation(c, {}).status().message(),
+            "workload.on_mean_s: the stream's 20 s hold about 10000000000 on/off periods of "
+            "on_mean_s + off_mean_s, at most 10000000 (lengthen on_mean_s or off_mean_s)");
+  c.workload->process = ArrivalProcess::kPoisson;
+  c.tenants[0].arrivals = *c.workload;
+  c.tenants[0].arrivals->process = ArrivalProcess::kOnOff;
+  c.tenants[0].arrivals->start_s = 10;
+  EXPECT_EQ(RunSimulation(c, {}).status().message(),
+            "tenants[0].arrivals.on_mean_s: the stream's 10 s hold about 5000000000 on/off "
+            "periods of on_mean_s + off_mean_s, at most 10000000 (lengthen on_mean_s or "
+            "off_mean_s)");
+  // At the bound it runs (about a second of on/off draws).
+  c.tenants[0].arrivals->on_mean_s = 1e-6;
+  c.tenants[0].arrivals->off_mean_s = 1e-6;
+  c.tenants[0].arrivals->start_s = 0;
+  EXPECT_TRUE(RunSimulation(c, {}).ok());
+
+  c = TwoPools(4, 20);
+  c.autoscale.enabled = true;
+  c.autoscale.interval_s = 1e-9;
+  EXPECT_EQ(RunSimulation(c, {}).status().message(),
+            "autoscale.interval_s: duration_s / interval_s must be at most 10000000 ticks, got "
+            "20000000000");
+  c.duration_s = 1e-8;
+  c.warmup_s = 0;
+  c.autoscale.interval_s = 1e-12;
+  EXPECT_EQ(RunSimulation(c, {}).status().message(),
+            "autoscale.interval_s: must be in [1e-9, 1e9] seconds");
+  c.autoscale.enabled = false;
+  c.sample_interval_s = 1e-12;
+  EXPECT_EQ(RunSimulation(c, {}).status().message(),
+            "sample_interval_s: must be in [1e-9, 1e9] seconds");
 }
 
 TEST(SimulatorTest, ArrivalProcessesKeepTheirMeanRate) {
