@@ -26,10 +26,11 @@ void RegisterMock(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--model", config->model, "Served model name (default: the profile name)");
   cmd->add_option("--max-model-len", config->max_model_len,
-                  "Context length (default: the profile's)");
-  cmd->add_option("--max-num-seqs", config->max_num_seqs, "Batch cap (default: the profile's)");
+                  "Context length, > 0 (default: the profile's)");
+  cmd->add_option("--max-num-seqs", config->max_num_seqs,
+                  "Batch cap, > 0 (default: the profile's)");
   cmd->add_option("--num-gpu-blocks-override", config->num_gpu_blocks_override,
-                  "KV blocks of 16 tokens (default: from the capacity model)");
+                  "KV blocks of 16 tokens, > 0 (default: from the capacity model)");
   cmd->add_option("--speedup", config->speedup, "Simulated time runs K times faster")
       ->capture_default_str();
   cmd->add_option("--seed", config->seed, "Seed of generated text and fault draws")

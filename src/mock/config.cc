@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 #include <cmath>
+#include <string>
+#include <utility>
 
 #include "tokenpool/units.h"
 
@@ -67,10 +69,13 @@ std::string FaultsJson(const FaultConfig& f) {
 
 Status MockConfig::Validate() const {
   if (!(std::isfinite(speedup) && speedup > 0)) return InvalidArgument("--speedup: must be > 0");
-  if (max_model_len < 0) return InvalidArgument("--max-model-len: must be > 0");
-  if (max_num_seqs < 0) return InvalidArgument("--max-num-seqs: must be > 0");
-  if (num_gpu_blocks_override < 0) {
-    return InvalidArgument("--num-gpu-blocks-override: must be > 0");
+  for (const auto& [value, flag] : {std::pair{&max_model_len, "--max-model-len"},
+                                    {&max_num_seqs, "--max-num-seqs"},
+                                    {&num_gpu_blocks_override, "--num-gpu-blocks-override"}}) {
+    if (*value && **value <= 0) {
+      return InvalidArgument(std::string(flag) + ": must be > 0 (leave it out for the " +
+                             "default), got " + std::to_string(**value));
+    }
   }
   if (default_max_tokens <= 0) return InvalidArgument("--default-max-tokens: must be > 0");
   Status s = faults.Validate();

@@ -11,6 +11,7 @@
 // Thread-safety: plain values.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -39,9 +40,11 @@ struct MockConfig {
   uint16_t port = 8000;  // 0: any free port (printed on start)
   std::string profile = "llama-3-8b-h100";
   std::string model;                    // served model name; empty: the profile's name
-  int64_t max_model_len = 0;            // 0: the profile's
-  int64_t max_num_seqs = 0;             // 0: the profile's
-  int64_t num_gpu_blocks_override = 0;  // 0: KV blocks from the capacity model (vLLM's flag)
+  // Unset: the profile's (KV blocks: from the capacity model). Set, each must be > 0: a 0 is
+  // an error, not "the default" (it was silently replaced by the profile's value).
+  std::optional<int64_t> max_model_len;
+  std::optional<int64_t> max_num_seqs;
+  std::optional<int64_t> num_gpu_blocks_override;  // vLLM's flag
   double speedup = 1;                   // simulated time runs this many times faster than real time
   uint64_t seed = 0;                    // seeds generated text and fault draws
   bool instant = false;                 // no simulated compute: answer at once (throughput mode)

@@ -622,9 +622,9 @@ Status RunMockServer(const MockConfig& config, std::FILE* out) {
   Result<InstanceProfile> profile = FindProfile(config.profile);
   if (!profile.ok()) return InvalidArgument("--profile: " + profile.status().message());
   InstanceProfile prof = *profile;
-  if (config.max_model_len > 0) prof = WithMaxModelLen(prof, config.max_model_len);
-  if (config.max_num_seqs > 0) prof.max_num_seqs = config.max_num_seqs;
-  if (config.num_gpu_blocks_override > 0) prof.kv_blocks_override = config.num_gpu_blocks_override;
+  if (config.max_model_len) prof = WithMaxModelLen(prof, *config.max_model_len);
+  if (config.max_num_seqs) prof.max_num_seqs = *config.max_num_seqs;
+  if (config.num_gpu_blocks_override) prof.kv_blocks_override = *config.num_gpu_blocks_override;
   if (Status s = prof.Validate(); !s.ok()) {
     // Name the flag that made the profile invalid.
     const std::string& m = s.message();

@@ -744,5 +744,21 @@ TEST(MockServerTest, BadFlagsExitNonZero) {
   }
 }
 
+// 0 is not "the profile's value" (it was silently replaced by it and the server started): a
+// flag error naming the flag, exit 2. `timeout` ends a server that did start.
+TEST(MockServerTest, ZeroSizesAreFlagErrors) {
+  for (const char* flag : {"--max-model-len", "--max-num-seqs", "--num-gpu-blocks-override"}) {
+    const std::string c =
+        "timeout 5 " + std::string(TOKENPOOL_BINARY) + " mock --port 0 " + flag + " 0 2>&1";
+    FILE* q = popen(c.c_str(), "r");
+    ASSERT_NE(q, nullptr);
+    std::string o;
+    char buf[512];
+    while (fgets(buf, sizeof buf, q) != nullptr) o += buf;
+    EXPECT_EQ(WEXITSTATUS(pclose(q)), 2) << flag << ": " << o;
+    EXPECT_NE(o.find(std::string(flag) + ": must be > 0"), std::string::npos) << o;
+  }
+}
+
 }  // namespace
 }  // namespace tokenpool::mock
