@@ -1,14 +1,44 @@
 // `tokenpool estimate-eval --corpus DIR [--mode NAME] [--json] [--passes N]`: replays a
 // token-count corpus through an estimator (src/parse/estimate_eval.h) and prints the
-// per-category accuracy.
+// per-category accuracy. A bad flag exits 2 naming the flag and the rule (as every command,
+// src/cli/main.cc); a corpus that cannot be read exits 1.
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "commands.h"
 #include "parse/estimate_eval.h"
 
 namespace tokenpool::cli {
+namespace {
+
+// EvalOptions errors name its fields ("warmup_per_category: must be >= 0"); the user typed
+// flags.
+std::string WithFlagNames(const std::string& message) {
+  static constexpr std::pair<std::string_view, std::string_view> kFlags[] = {
+      {"mode", "--mode"},
+      {"warmup_per_category", "--warmup"},
+      {"boundary_tokens", "--boundary"},
+      {"passes", "--passes"},
+      {"linear.gamma", "--linear-gamma"},
+      {"linear.spread_min_tokens", "--linear-spread-min-tokens"},
+      {"ema.gamma", "--ema-gamma"},
+      {"ema.decay", "--ema-decay"},
+      {"linear.prior_variance", "--linear-prior-variance"},
+      {"linear.min_category_samples", "--linear-min-category-samples"},
+      {"linear.sample_after", "--linear-sample-after"},
+      {"linear.sample_every", "--linear-sample-every"},
+  };
+  const std::string_view field = std::string_view(message).substr(0, message.find(':'));
+  for (const auto& [name, flag] : kFlags) {
+    if (field == name) return std::string(flag) + message.substr(field.size());
+  }
+  return message;
+}
+
+}  // namespace
 
 void RegisterEstimateEval(CLI::App& app) {
   struct Args {
@@ -40,7 +70,7 @@ void RegisterEstimateEval(CLI::App& app) {
   cmd->add_flag("--classes", args->classes, "also print the content classes per category");
   cmd->add_option("--warmup", args->warmup, "requests per category before scoring")
       ->capture_default_str();
-  cmd->add_option("--boundary", args->boundary, "short-pool boundary in tokens")
+  cmd->add_option("--boundary", args->boundary, "short-pool boundary in tokens, >= 1")
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "replay order seed")->capture_default_str();
   cmd->add_option("--linear-gamma", args->linear_gamma, "linear mode: margin factor γ")
@@ -67,11 +97,6 @@ void RegisterEstimateEval(CLI::App& app) {
                   "replays of the corpus; all but the last only train, the last is scored")
       ->capture_default_str();
   cmd->callback([args] {
-    Result<std::vector<parse::EvalRecord>> corpus = parse::LoadCorpus(args->corpus);
-    if (!corpus.ok()) {
-      std::fprintf(stderr, "estimate-eval: %s\n", corpus.status().ToString().c_str());
-      throw CLI::RuntimeError(1);
-    }
     parse::EvalOptions options;
     options.mode = args->mode;
     options.warmup_per_category = args->warmup;
@@ -86,6 +111,16 @@ void RegisterEstimateEval(CLI::App& app) {
     options.config.linear.sample_after = args->sample_after;
     options.config.linear.sample_every = args->sample_every;
     options.passes = args->passes;
+    // The flags first: a bad one is reported before the corpus is read.
+    if (Status s = options.Validate(); !s.ok()) {
+      std::fprintf(stderr, "tokenpool estimate-eval: %s\n", WithFlagNames(s.message()).c_str());
+      throw CLI::RuntimeError(2);
+    }
+    Result<std::vector<parse::EvalRecord>> corpus = parse::LoadCorpus(args->corpus);
+    if (!corpus.ok()) {
+      std::fprintf(stderr, "estimate-eval: %s\n", corpus.status().ToString().c_str());
+      throw CLI::RuntimeError(1);
+    }
     Result<parse::EvalReport> report = parse::RunEval(*corpus, options);
     if (!report.ok()) {
       std::fprintf(stderr, "estimate-eval: %s\n", report.status().ToString().c_str());

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <utility>
 
@@ -152,11 +153,23 @@ std::vector<size_t> ReplayOrder(size_t n, uint64_t seed) {
   return order;
 }
 
-Result<EvalReport> RunEval(const std::vector<EvalRecord>& records, const EvalOptions& options) {
-  if (options.warmup_per_category < 0) {
-    return InvalidArgument("warmup_per_category: must be >= 0");
+Status EvalOptions::Validate() const {
+  if (warmup_per_category < 0) return InvalidArgument("warmup_per_category: must be >= 0");
+  // A request is routed long when its budget exceeds the boundary: below 1 every request is.
+  if (boundary_tokens < 1) {
+    return InvalidArgument("boundary_tokens: must be >= 1, got " + std::to_string(boundary_tokens));
   }
-  if (options.passes < 1) return InvalidArgument("passes: must be >= 1");
+  if (passes < 1) return InvalidArgument("passes: must be >= 1");
+  if (Status s = config.Validate(); !s.ok()) return s;
+  for (const EstimatorMode& m : EstimatorModes()) {
+    if (m.name == mode) return Status::Ok();
+  }
+  Result<std::unique_ptr<TokenEstimator>> made = MakeEstimator(mode, config);
+  return Status(made.status().code(), "mode: " + made.status().message());
+}
+
+Result<EvalReport> RunEval(const std::vector<EvalRecord>& records, const EvalOptions& options) {
+  if (Status s = options.Validate(); !s.ok()) return s;
   Result<std::unique_ptr<TokenEstimator>> made = MakeEstimator(options.mode, options.config);
   if (!made.ok()) return made.status();
   TokenEstimator& est = **made;

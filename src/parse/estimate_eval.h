@@ -54,6 +54,10 @@ struct EvalOptions {
   // More than one shows a model that has seen more reports than the corpus holds (its
   // learning from a sample, linear.sample_after), on requests it has seen before.
   int64_t passes = 1;
+
+  // The first broken rule, naming the field ("boundary_tokens: must be >= 1"); an unknown mode
+  // is NOT_FOUND ("mode: estimator mode \"x\": unknown (known: ...)"). RunEval checks it.
+  Status Validate() const;
 };
 
 struct CategoryResult {

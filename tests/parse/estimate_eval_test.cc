@@ -188,6 +188,21 @@ TEST(EstimateEvalTest, HeaderCategoryIsReadAndUnknownModeFails) {
   EXPECT_EQ(RunEval(*corpus, o).status().code(), StatusCode::kNotFound);
 }
 
+TEST(EstimateEvalTest, OptionsValidateNamesTheField) {
+  EvalOptions o;
+  EXPECT_TRUE(o.Validate().ok());
+  o.boundary_tokens = -5;  // was accepted: every request counted as routed long
+  EXPECT_EQ(o.Validate().message(), "boundary_tokens: must be >= 1, got -5");
+  EXPECT_EQ(RunEval({}, o).status().message(), "boundary_tokens: must be >= 1, got -5");
+  o = EvalOptions{};
+  o.config.linear.sample_every = 0;
+  EXPECT_EQ(o.Validate().message(), "linear.sample_every: must be >= 1");
+  o = EvalOptions{};
+  o.mode = "nope";
+  EXPECT_EQ(o.Validate().code(), StatusCode::kNotFound);
+  EXPECT_EQ(o.Validate().message().rfind("mode: estimator mode \"nope\": unknown", 0), 0u);
+}
+
 TEST(EstimateEvalTest, ReplayOrderIsAFixedPermutation) {
   const std::vector<size_t> a = ReplayOrder(1000, 1);
   EXPECT_EQ(a, ReplayOrder(1000, 1));
