@@ -19,6 +19,13 @@ constexpr int kExitBadInput = 2;
 
 std::string Got(const std::string& text) { return ", got \"" + text + "\""; }
 
+// Whether an integer's text has a leading zero ("010", "-07"): CLI11 reads integers with
+// base 0, so it would take such a text as octal (010 as 8).
+bool LeadingZero(const std::string& text) {
+  const size_t at = !text.empty() && text[0] == '-' ? 1 : 0;
+  return text.size() > at + 1 && text[at] == '0';
+}
+
 // The rule of a numeric option's type, checked on its text: "" when it holds.
 std::string CheckNumber(const std::string& type, const std::string& text) {
   const char* b = text.data();
@@ -26,14 +33,15 @@ std::string CheckNumber(const std::string& type, const std::string& text) {
   if (type == "UINT") {
     uint64_t v = 0;
     auto [p, ec] = std::from_chars(b, e, v);
-    if (ec == std::errc() && p == e) return "";
-    return "must be an integer in [0, 18446744073709551615]" + Got(text);
+    if (ec == std::errc() && p == e && !LeadingZero(text)) return "";
+    return "must be an integer in [0, 18446744073709551615] in decimal, without leading zeros" +
+           Got(text);
   }
   if (type == "INT") {
     int64_t v = 0;
     auto [p, ec] = std::from_chars(b, e, v);
-    if (ec == std::errc() && p == e) return "";
-    return "must be an integer" + Got(text);
+    if (ec == std::errc() && p == e && !LeadingZero(text)) return "";
+    return "must be an integer in decimal, without leading zeros" + Got(text);
   }
   if (type == "FLOAT") {
     char* end = nullptr;

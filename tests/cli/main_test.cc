@@ -32,16 +32,21 @@ TEST_F(CliFlagsTest, ValuesThatDoNotConvertExit2NamingFlagAndRule) {
     const char* args;
     const char* message;
   };
-  const std::string uint_rule = ": must be an integer in [0, 18446744073709551615], got ";
+  const std::string uint_rule =
+      ": must be an integer in [0, 18446744073709551615] in decimal, without leading zeros, got ";
   for (const Case& c : {
            Case{"load --trace t.csv --rate abc", "--rate: must be a number, got \"abc\""},
-           Case{"plan --rate 3 --boundary 1.5", "--boundary: must be an integer, got \"1.5\""},
+           Case{"plan --rate 3 --boundary 1.5", "--boundary: must be an integer"},
            Case{"mock --port abc", "--port: must be an integer"},
            Case{"load --trace t.csv --seed -1", "--seed: must be an integer in"},
            Case{"load --trace t.csv --seed 99999999999999999999999", "--seed: must be an integer"},
            Case{"sim s.yaml --out d --seed -1", "--seed: must be an integer in"},
            Case{"demo --seed -5", "--seed: must be an integer in"},
            Case{"estimate-eval --corpus c --seed x", "--seed: must be an integer in"},
+           // CLI11 reads integers with base 0: "010" would be octal 8, "0x10" 16.
+           Case{"demo --seed 010", "without leading zeros, got \"010\""},
+           Case{"plan --rate 3 --boundary 08192", "without leading zeros, got \"08192\""},
+           Case{"demo --seed 0x10", "--seed: must be an integer in"},
        }) {
     const RunResult r = RunTokenpool(c.args);
     EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;

@@ -110,7 +110,9 @@ TEST_F(PlanCmdTest, BadFlagsNameTheFlagAndFail) {
 
   r = RunPlan(base + "--boundary abc --rate 3 --slo-ttft-p99 2");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.output, HasSubstr("--boundary: must be an integer, got \"abc\""));
+  EXPECT_THAT(
+      r.output,
+      HasSubstr("--boundary: must be an integer in decimal, without leading zeros, got \"abc\""));
 
   r = RunPlan("--trace " + Synthetic() +
               " --profile nope --boundary 8192 --rate 3 "
