@@ -238,12 +238,14 @@ Status SimConfig::Validate() const {
   if (!IsPeriodSeconds(sample_interval_s)) {
     return InvalidArgument("sample_interval_s: must be in [1e-9, 1e9] seconds");
   }
-  // The run keeps a sample per interval and a few figures per request: bounded, so that a
-  // typo in a rate or a duration is an error and not the machine's memory.
-  if (duration_s / sample_interval_s > kMaxSamples) {
-    return InvalidArgument("sample_interval_s: duration_s / sample_interval_s must be at most " +
-                           std::to_string(kMaxSamples) + " samples, got " +
-                           Num(duration_s / sample_interval_s));
+  // The run keeps a sample per interval (through the drain while requests are live) and a few
+  // figures per request: bounded, so that a typo in a rate or a duration is an error and not
+  // the machine's memory.
+  if ((duration_s + drain_s) / sample_interval_s > kMaxSamples) {
+    return InvalidArgument(
+        "sample_interval_s: (duration_s + drain_s) / sample_interval_s must be at most " +
+        std::to_string(kMaxSamples) + " samples, got " +
+        Num((duration_s + drain_s) / sample_interval_s));
   }
   if (!(router_config.spill_utilization > 0 && router_config.spill_utilization <= 1)) {
     return InvalidArgument("spill_utilization: must be in (0, 1], got " +

@@ -240,8 +240,16 @@ TEST(SimulatorTest, ValidateNamesTheField) {
   c.duration_s = 1e9;
   c.workload->rate_rps = 1e-3;
   EXPECT_EQ(RunSimulation(c, {}).status().message(),
-            "sample_interval_s: duration_s / sample_interval_s must be at most 10000000 samples, "
-            "got 200000000");
+            "sample_interval_s: (duration_s + drain_s) / sample_interval_s must be at most "
+            "10000000 samples, got 200000024");
+  // The drain is sampled too while requests are live: a long one counts.
+  c = TwoPools();
+  c.duration_s = 10;
+  c.drain_s = 1e9;
+  EXPECT_EQ(RunSimulation(c, {}).status().message().rfind(
+                "sample_interval_s: (duration_s + drain_s) / sample_interval_s must be at most", 0),
+            0u)
+      << RunSimulation(c, {}).status().message();
   c = TwoPools();
   c.pools[0].replicas = 100'000'000;
   EXPECT_EQ(RunSimulation(c, {}).status().message(), "pools[0].replicas: must be in [1, 10000]");
