@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -88,19 +89,33 @@ json::object CountersJson(const AdmissionCounters& c) {
 }
 
 // Each tenant's entitlements: the one in force per pool, and removed ones still draining
-// (their reservations not all closed; "draining": true).
+// (their reservations not all closed; "draining": true), those of a tenant that a reload
+// removed from the file included (listed after the file's tenants).
 AdminReply Tenants(GatewayState& state) {
-  json::array tenants;
+  std::vector<std::string> names;
+  std::set<std::string, std::less<>> known;
   for (const TenantSpec& t : state.config().tenants) {
+    names.push_back(t.name);
+    known.insert(t.name);
+  }
+  for (int p = 0; p < state.pool_count(); ++p) {
+    PoolState& ps = state.pool(p);
+    for (const EntitlementRef ref : ps.pool->DrainingEntitlements()) {
+      Result<EntitlementSnapshot> e = ps.pool->SnapshotEntitlement(ref);
+      if (e.ok() && known.insert(e->tenant).second) names.push_back(e->tenant);
+    }
+  }
+  json::array tenants;
+  for (const std::string& name : names) {
     json::array ents;
     for (int p = 0; p < state.pool_count(); ++p) {
       PoolState& ps = state.pool(p);
       std::vector<EntitlementRef> refs;
-      if (auto it = ps.by_tenant.find(t.name); it != ps.by_tenant.end()) refs.push_back(it->second);
+      if (auto it = ps.by_tenant.find(name); it != ps.by_tenant.end()) refs.push_back(it->second);
       for (const EntitlementRef ref : ps.pool->DrainingEntitlements()) refs.push_back(ref);
       for (const EntitlementRef ref : refs) {
         Result<EntitlementSnapshot> e = ps.pool->SnapshotEntitlement(ref);
-        if (!e.ok() || e->tenant != t.name) continue;
+        if (!e.ok() || e->tenant != name) continue;
         json::object quota;
         for (int w = 0; w < kNumQuotaWindows; ++w) {
           const int64_t left = e->quota_remaining[static_cast<size_t>(w)];
@@ -120,7 +135,7 @@ AdminReply Tenants(GatewayState& state) {
                                     {"draining", e->draining}});
       }
     }
-    tenants.push_back(json::object{{"name", t.name}, {"entitlements", ents}});
+    tenants.push_back(json::object{{"name", name}, {"entitlements", ents}});
   }
   return Ok(200, json::object{{"tenants", tenants}});
 }

@@ -1290,9 +1290,10 @@ class Server {
   // it meanwhile, its reservation released).
   // `w` was registered in waiters_ under the same lock as the Admit that queued the request, so
   // no Dispatch on another worker can miss it.
+  // *shut_down: it left because the drain's time ran out (then nullopt too).
   net::awaitable<std::optional<QueueEvent>> WaitQueued(tcp::socket& client, LateWatches& late,
                                                        int pool, const Decision& d, uint64_t cookie,
-                                                       std::shared_ptr<Waiter> w) {
+                                                       std::shared_ptr<Waiter> w, bool* shut_down) {
     // However this frame ends (returned, client gone, destroyed at shutdown), the pool forgets
     // the request or gets its reservation back, under the lock.
     struct Leave {
@@ -1328,7 +1329,11 @@ class Server {
           const Locked lock(*this);
           if (w->done) break;
         }
-        if (watch.gone() || drain_expired_) break;
+        if (watch.gone()) break;
+        if (drain_expired_) {
+          *shut_down = true;
+          break;
+        }
         // The deadline is the pool's (model) time; the timer waits wall time.
         const Duration left = d.deadline == Time::Max()
                                   ? std::chrono::hours(1)
@@ -1451,11 +1456,12 @@ class Server {
     bool no_backend = no_healthy || (IsAdmitted(outcome) && !held);
     if (outcome == AdmissionOutcome::kQueued) {
       const auto queued_at = std::chrono::steady_clock::now();
+      bool shut_down = false;
       std::optional<QueueEvent> ev =
-          co_await WaitQueued(s, wk.late_watches, pool, d, cookie, std::move(waiter));
+          co_await WaitQueued(s, wk.late_watches, pool, d, cookie, std::move(waiter), &shut_down);
       rec.queue_ms = MsSince(queued_at);
       rec.metrics->queue_wait->Observe(rec.queue_ms / 1000);
-      if (!ev && drain_expired_) {  // nothing held; left the queue
+      if (!ev && shut_down) {  // nothing held; left the queue
         co_return co_await ShuttingDown(s, req, rec);
       }
       if (!ev) {  // client gone; nothing held
@@ -1766,6 +1772,9 @@ class Server {
       // A client that left while the connection was being made (its watch could not close
       // what did not exist yet): nothing is sent.
       if (watch->gone()) break;
+      // A connect that the drain's end cut (Deadlines::ExpireAll): not the instance's fault,
+      // and no other is tried; answered below (503 shutting_down).
+      if (!u && drain_expired_ && ec == beast::error::timeout) break;
       if (!u) {
         int next = -1;
         {
@@ -2039,6 +2048,11 @@ class Server {
       ReleaseUpstream(wk, pool, backend, held.generation, std::move(u));
     }
     if (!last_sent) SettleStream(held, f, plan, have_usage, usage, content_events, rec);
+    if (!client_ok && drain_expired_ && conn.deadline.expired()) {  // the drain's end cut it
+      rec.end = "shutdown";
+      rec.status = 502;
+      co_return false;
+    }
     if (!client_ok || (client_left && !last_sent)) {
       rec.end = "client_gone";
       rec.status = 499;

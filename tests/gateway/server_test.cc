@@ -1300,6 +1300,55 @@ TEST_F(GatewayServerTest, WhatTheDrainDidNotFinishGetsA503) {
   std::remove(path.c_str());
 }
 
+// A connect that the drain's end cuts is answered 503 `shutting_down`: the instance is not
+// marked down and the request is not moved to the next one (there, under a fresh limit, it
+// would be dropped without a byte when the gateway stops). The first instance never accepts
+// (its backlog is full: connects to it wait); the second is the stall mock.
+TEST_F(GatewayServerTest, AConnectTheDrainCutsIs503NotRetriedElsewhere) {
+  int hang_port = 0;
+  const int hang_fd = ::tokenpool::test::ListenOnLoopback(&hang_port);
+  listen(hang_fd, 0);
+  std::vector<int> fillers;  // fill the backlog so that the gateway's connect waits
+  for (int i = 0; i < 4; ++i) {
+    const int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(hang_port));
+    connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    fillers.push_back(c);
+  }
+  const std::string path = *config_path_ + ".hang.yaml";
+  std::string text = *config_text_;
+  text.replace(text.find("client_idle_timeout_s: 2}"), 25,
+               "client_idle_timeout_s: 2, drain_timeout_s: 1}");
+  text.replace(text.find("renamed-model]"), 14, "renamed-model, hang-model]");
+  text.replace(
+      text.find("tenants:\n"), 0,
+      PoolLine("hang", "hang-model", 8192,
+               "\"http://127.0.0.1:" + std::to_string(hang_port) +
+                   "\", \"http://127.0.0.1:" + std::to_string(stall_mock_->port()) + "\""));
+  text.replace(text.find("router:"), 0,
+               "  - {tenant: acme, pool: hang, class: guaranteed, guarantee: {token_rate: 500, "
+               "kv_tokens: 65536, concurrency: 8}}\n");
+  std::ofstream(path) << text;
+  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
+  ASSERT_NE(gw.port(), 0) << gw.banner();
+  Client c(gw.port());
+  std::string body = Chat("hang-model", 20, true);
+  ASSERT_TRUE(c.Send("POST", "/v1/chat/completions", body, Auth(kAcme)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // connecting to the first
+  kill(gw.pid(), SIGTERM);
+  Response r = c.ReadHead();
+  EXPECT_EQ(r.status, 503) << "the connect was moved to the stall mock";
+  c.ReadBody(&r);
+  EXPECT_NE(r.body.find("\"shutting_down\""), std::string::npos) << r.body;
+  EXPECT_TRUE(gw.WaitExit(5000));
+  for (int f : fillers) close(f);
+  close(hang_fd);
+  std::remove(path.c_str());
+}
+
 TEST_F(GatewayServerTest, SlowBackendIs504AndReleasesButAStreamOnlyNeedsSteadyBytes) {
   // A second gateway whose upstream limit is 300 ms: for the whole exchange of a non-streamed
   // request, for each wait for bytes of a streamed one.
