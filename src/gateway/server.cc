@@ -1290,10 +1290,10 @@ class Server {
   // it meanwhile, its reservation released).
   // `w` was registered in waiters_ under the same lock as the Admit that queued the request, so
   // no Dispatch on another worker can miss it.
-  // *shut_down: it left because the drain's time ran out (then nullopt too).
+  // Nullopt too when the drain's time ran out (drain_expired_) and the client is still there.
   net::awaitable<std::optional<QueueEvent>> WaitQueued(tcp::socket& client, LateWatches& late,
                                                        int pool, const Decision& d, uint64_t cookie,
-                                                       std::shared_ptr<Waiter> w, bool* shut_down) {
+                                                       std::shared_ptr<Waiter> w) {
     // However this frame ends (returned, client gone, destroyed at shutdown), the pool forgets
     // the request or gets its reservation back, under the lock.
     struct Leave {
@@ -1329,11 +1329,7 @@ class Server {
           const Locked lock(*this);
           if (w->done) break;
         }
-        if (watch.gone()) break;
-        if (drain_expired_) {
-          *shut_down = true;
-          break;
-        }
+        if (watch.gone() || drain_expired_) break;
         // The deadline is the pool's (model) time; the timer waits wall time.
         const Duration left = d.deadline == Time::Max()
                                   ? std::chrono::hours(1)
@@ -1456,12 +1452,12 @@ class Server {
     bool no_backend = no_healthy || (IsAdmitted(outcome) && !held);
     if (outcome == AdmissionOutcome::kQueued) {
       const auto queued_at = std::chrono::steady_clock::now();
-      bool shut_down = false;
       std::optional<QueueEvent> ev =
-          co_await WaitQueued(s, wk.late_watches, pool, d, cookie, std::move(waiter), &shut_down);
+          co_await WaitQueued(s, wk.late_watches, pool, d, cookie, std::move(waiter));
       rec.queue_ms = MsSince(queued_at);
       rec.metrics->queue_wait->Observe(rec.queue_ms / 1000);
-      if (!ev && shut_down) {  // nothing held; left the queue
+      // Nothing held; it left the queue at the drain's end (a client that left is a 499).
+      if (!ev && drain_expired_ && ProbeClient(s.native_handle()) != ClientProbe::kGone) {
         co_return co_await ShuttingDown(s, req, rec);
       }
       if (!ev) {  // client gone; nothing held
