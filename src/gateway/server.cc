@@ -920,14 +920,27 @@ class Server {
     return *workers_.front();  // not reached: every client socket is a worker's
   }
 
-  // What TrySendAll left of `bufs`, written within limits.send_timeout_s (`d`: a Deadline of
-  // the caller's, not armed); beast::error::timeout when the client did not take it in time.
+  // What TrySendAll left of `bufs`, written with at most limits.send_timeout_s between two
+  // writes that the client takes (nginx's send_timeout: a slow reader that keeps reading is
+  // served; one that stops is cut). `d`: a Deadline of the caller's, not armed.
+  // beast::error::timeout when the client took nothing for that long.
   template <typename Buffers>
   net::awaitable<boost::system::error_code> WriteRestToClient(Worker& wk, Deadline& d,
                                                               tcp::socket& s, const Buffers& bufs,
                                                               size_t sent) {
-    wk.deadlines.Set(&d, s, SecondsToSteady(config_.limits.send_timeout_s));
-    const boost::system::error_code ec = co_await WriteRest(s, bufs, sent);
+    const SteadyDuration limit = SecondsToSteady(config_.limits.send_timeout_s);
+    beast::buffers_suffix<Buffers> rest(bufs);
+    rest.consume(sent);
+    boost::system::error_code ec;
+    while (beast::buffer_bytes(rest) > 0) {
+      wk.deadlines.Set(&d, s, limit);
+      auto [wec, n] = co_await s.async_write_some(rest, kTuple);
+      rest.consume(n);
+      if (wec) {
+        ec = wec;
+        break;
+      }
+    }
     wk.deadlines.Clear(&d);
     co_return d.Cause(ec);
   }

@@ -2347,8 +2347,12 @@ TEST_F(UpstreamTest, AnIdleConnectionThatGotInputIsNotReused) {
 // reservation (and the backend's KV) stayed held until the client closed, and a drain waited.
 TEST_F(UpstreamTest, AClientThatStopsReadingIsCutAtTheSendTimeout) {
   FakeBackend backend([](int fd, int, int, const std::string& request) {
-    if (Mode(request) == "mode-big")
+    if (Mode(request) == "mode-big") {
       return FakeBackend::Write(fd, Json200(std::string(32 << 20, 'y'), 9));
+    }
+    if (Mode(request) == "mode-16m") {
+      return FakeBackend::Write(fd, Json200(std::string(16 << 20, 'z'), 9));
+    }
     const std::string event = R"(data: {"choices":[{"index":0,"delta":{"content":")" +
                               std::string(4000, 'x') + R"("}}],"usage":null})" + "\n\n";
     std::ostringstream size;
@@ -2399,6 +2403,34 @@ TEST_F(UpstreamTest, AClientThatStopsReadingIsCutAtTheSendTimeout) {
   EXPECT_LE(n, 0) << "the connection is still open, 5 s after the 1 s send limit";
   // What the buffers on the way held when the limit cut it (a few MB), not the 32 MB answer.
   EXPECT_LT(got, size_t{16} << 20) << "the answer came whole: no limit cut it";
+  // A client that reads slowly but steadily (256 KiB every 100 ms: ~6 s for 16 MiB, against
+  // a 1 s limit) is served whole: the limit is between two writes it takes, as nginx's
+  // send_timeout, not on the whole answer.
+  const std::string full = Json200(std::string(16 << 20, 'z'), 9);
+  const size_t body_bytes = full.size() - (full.find("\r\n\r\n") + 4);
+  Client slow(gw->port(), 4096);
+  ASSERT_TRUE(slow.Send("POST", "/v1/chat/completions", FakeChat("mode-16m", false), Auth(kAcme)));
+  std::string raw;
+  size_t head_end = std::string::npos;
+  pollfd sp{slow.fd(), POLLIN, 0};
+  for (bool connected = true; connected;) {
+    size_t this_round = 0;
+    while (this_round < (256u << 10) && poll(&sp, 1, 5000) > 0) {
+      const ssize_t k = recv(slow.fd(), buf, sizeof buf, 0);
+      if (k <= 0) {
+        connected = false;
+        break;
+      }
+      raw.append(buf, static_cast<size_t>(k));
+      this_round += static_cast<size_t>(k);
+    }
+    if (head_end == std::string::npos) head_end = raw.find("\r\n\r\n");
+    if (head_end != std::string::npos && raw.size() >= head_end + 4 + body_bytes) break;
+    if (this_round == 0) break;  // nothing for 5 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(head_end, std::string::npos);
+  EXPECT_EQ(raw.size() - (head_end + 4), body_bytes) << "a slow reader's answer was cut";
 }
 
 // A reused connection whose answer came broken (here garbage, then the close) is not sent
