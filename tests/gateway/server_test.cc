@@ -1278,14 +1278,26 @@ TEST_F(GatewayServerTest, WhatTheDrainDidNotFinishGetsA503) {
   std::ofstream(path) << text;
   ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
   ASSERT_NE(gw.port(), 0) << gw.banner();
+  const int admin = AdminPort(gw.banner());
+  const auto stall = [admin](const char* field) {  // the stall pool's `field` on this gateway
+    Client a(admin);
+    const boost::json::value v =
+        boost::json::parse(a.Request("GET", "/admin/pools", "", Auth(kAdmin)).body);
+    for (const auto& p : v.at("pools").as_array()) {
+      if (p.at("name").as_string() == "stall") return p.at(field).to_number<int64_t>();
+    }
+    return int64_t{-1};
+  };
   Client stream(gw.port());  // patient's one sequence: the stall mock's 20 s to a first token
   ASSERT_TRUE(
       stream.Send("POST", "/v1/chat/completions", Chat("stall-model", 20, true), Auth(kPatient)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(
+      WaitFor([&] { return stall("open_reservations") == 1; }, std::chrono::milliseconds(50)));
   Client queued(gw.port());  // waits for that sequence, up to 20 s
   ASSERT_TRUE(
       queued.Send("POST", "/v1/chat/completions", Chat("stall-model", 20, false), Auth(kPatient)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(WaitFor([&] { return stall("queued") == 1; }, std::chrono::milliseconds(50)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the stream waits upstream
   const auto sent = std::chrono::steady_clock::now();
   kill(gw.pid(), SIGTERM);
   for (Client* c : {&queued, &stream}) {
@@ -1334,10 +1346,21 @@ TEST_F(GatewayServerTest, AConnectTheDrainCutsIs503NotRetriedElsewhere) {
   std::ofstream(path) << text;
   ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
   ASSERT_NE(gw.port(), 0) << gw.banner();
+  const int admin = AdminPort(gw.banner());
+  const auto open = [admin] {  // the hang pool's open reservations on this gateway
+    Client a(admin);
+    const boost::json::value v =
+        boost::json::parse(a.Request("GET", "/admin/pools", "", Auth(kAdmin)).body);
+    for (const auto& p : v.at("pools").as_array()) {
+      if (p.at("name").as_string() == "hang") return p.at("open_reservations").to_number<int>();
+    }
+    return -1;
+  };
   Client c(gw.port());
   std::string body = Chat("hang-model", 20, true);
   ASSERT_TRUE(c.Send("POST", "/v1/chat/completions", body, Auth(kAcme)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // connecting to the first
+  ASSERT_TRUE(WaitFor([&] { return open() == 1; }, std::chrono::milliseconds(50)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // connecting to the first
   kill(gw.pid(), SIGTERM);
   Response r = c.ReadHead();
   EXPECT_EQ(r.status, 503) << "the connect was moved to the stall mock";
