@@ -204,8 +204,10 @@ class GatewayServerTest : public ::testing::Test {
     delete config_text_;
   }
 
-  static boost::json::object Pool(const std::string& name) {
-    Client c(admin_port_);
+  // Pool `name` of /admin/pools, of the shared gateway or of the one whose admin API listens on
+  // `admin_port`.
+  static boost::json::object Pool(const std::string& name, int admin_port = admin_port_) {
+    Client c(admin_port);
     Response r = c.Request("GET", "/admin/pools", "", Auth(kAdmin));
     EXPECT_EQ(r.status, 200) << r.body;
     boost::json::value v = boost::json::parse(r.body);
@@ -1280,13 +1282,7 @@ TEST_F(GatewayServerTest, WhatTheDrainDidNotFinishGetsA503) {
   ASSERT_NE(gw.port(), 0) << gw.banner();
   const int admin = AdminPort(gw.banner());
   const auto stall = [admin](const char* field) {  // the stall pool's `field` on this gateway
-    Client a(admin);
-    const boost::json::value v =
-        boost::json::parse(a.Request("GET", "/admin/pools", "", Auth(kAdmin)).body);
-    for (const auto& p : v.at("pools").as_array()) {
-      if (p.at("name").as_string() == "stall") return p.at(field).to_number<int64_t>();
-    }
-    return int64_t{-1};
+    return Pool("stall", admin).at(field).to_number<int64_t>();
   };
   Client stream(gw.port());  // patient's one sequence: the stall mock's 20 s to a first token
   ASSERT_TRUE(
@@ -1348,13 +1344,7 @@ TEST_F(GatewayServerTest, AConnectTheDrainCutsIs503NotRetriedElsewhere) {
   ASSERT_NE(gw.port(), 0) << gw.banner();
   const int admin = AdminPort(gw.banner());
   const auto open = [admin] {  // the hang pool's open reservations on this gateway
-    Client a(admin);
-    const boost::json::value v =
-        boost::json::parse(a.Request("GET", "/admin/pools", "", Auth(kAdmin)).body);
-    for (const auto& p : v.at("pools").as_array()) {
-      if (p.at("name").as_string() == "hang") return p.at("open_reservations").to_number<int>();
-    }
-    return -1;
+    return Pool("hang", admin).at("open_reservations").to_number<int>();
   };
   Client c(gw.port());
   std::string body = Chat("hang-model", 20, true);
@@ -2394,13 +2384,7 @@ TEST_F(UpstreamTest, AClientThatStopsReadingIsCutAtTheSendTimeout) {
   std::unique_ptr<ChildProcess> gw = Gateway(backend, "send_timeout_s: 1");
   const int admin = AdminPort(gw->banner());
   const auto open = [admin] {
-    Client a(admin);
-    const boost::json::value v =
-        boost::json::parse(a.Request("GET", "/admin/pools", "", Auth(kAdmin)).body);
-    for (const auto& p : v.at("pools").as_array()) {
-      if (p.at("name").as_string() == "fake") return p.at("open_reservations").to_number<int>();
-    }
-    return -1;
+    return Pool("fake", admin).at("open_reservations").to_number<int>();
   };
   Client c(gw->port(), 4096);
   ASSERT_TRUE(c.Send("POST", "/v1/chat/completions", FakeChat("mode-x", true), Auth(kAcme)));
