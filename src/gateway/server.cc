@@ -1482,7 +1482,9 @@ class Server {
       retry = ev->retry_after;
       if (IsAdmitted(outcome)) {
         const Locked lock(*this);
-        const int backend = state_->PickBackend(pool, clock_.Now());
+        // Admitted by a release the drain's end caused (its waiter was woken to leave): no
+        // new backend work once Stop is near; the reservation goes back, the client a 503.
+        const int backend = drain_expired_ ? -1 : state_->PickBackend(pool, clock_.Now());
         if (backend >= 0) {
           held.emplace(this, pool, backend, std::move(ev->reservation), plan.cost.Total().v);
         } else {
@@ -1512,8 +1514,11 @@ class Server {
   // The 503 when no instance of the pool is healthy. (The error replies of the request path
   // are coroutines of their own: their temporaries would otherwise enlarge the path's frames,
   // which Asio then no longer recycles.)
+  // (At the drain's end, where a queued request was admitted by a release the end caused and
+  // given no backend: the shutdown's 503.)
   net::awaitable<bool> NoHealthyBackend(tcp::socket& s, const ClientRequest& req,
                                         RequestRecord& rec) {
+    if (drain_expired_) co_return co_await ShuttingDown(s, req, rec);
     metrics_.Rejected("no_healthy_backend");
     StringResponse res{http::status::service_unavailable, req.version};
     Common(res, req);
