@@ -1623,7 +1623,10 @@ class Server {
       auto [rec, results] =
           co_await resolver.async_resolve(url.host, std::to_string(url.port), kTuple);
       aec = rec;
-      if (!rec) {
+      // The limit cancels the socket's operations, not the resolver's: when it passed during
+      // the lookup, the connect would start without one.
+      if (!aec && conn->deadline.expired()) aec = net::error::operation_aborted;
+      if (!aec) {
         auto [cec, ep] = co_await net::async_connect(*u, results, kTuple);
         aec = cec;
       }
