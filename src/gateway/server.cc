@@ -1413,12 +1413,12 @@ class Server {
         tenant = TenantLocked(auth, req.authorization, rec);
         key_gone = tenant < 0;
       }
-      if (!key_gone) plan = state_->Plan(*features, category);
+      if (!key_gone) plan = state_->Plan(*features, tenant, category);
       if (!key_gone && plan.ok()) {
         const Time now = clock_.Now();
         if (state_->UpdateServingCapacity(plan.pool, now)) KickLocked(plan.pool);
         no_healthy = state_->pool(plan.pool).serving == 0;  // as just updated
-        ref = state_->Entitlement(plan.pool, tenant);
+        ref = plan.ref;
         if (ref.valid() && !no_healthy) {
           cls = state_->Class(plan.pool, tenant);
           cookie = ++next_cookie_;

@@ -123,7 +123,8 @@ int GatewayState::FindTenant(std::string_view authorization) const {
   return it == tenant_by_key_.end() ? -1 : it->second;
 }
 
-RoutePlan GatewayState::Plan(const RequestFeatures& f, std::string_view category) const {
+RoutePlan GatewayState::Plan(const RequestFeatures& f, int tenant,
+                             std::string_view category) const {
   RoutePlan plan;
   auto it = model_pools_.find(f.model);
   if (it == model_pools_.end()) {
@@ -135,25 +136,55 @@ RoutePlan GatewayState::Plan(const RequestFeatures& f, std::string_view category
   }
   plan.category = Categorize(f, category);
   plan.estimate = estimator_->Estimate(f, plan.category);
+  // The router chooses among the pools the tenant is entitled on: a spill to a pool it has no
+  // entitlement on would turn a passing saturation into a 403. Only when none of those fits
+  // does it route over all of the model's pools (a 400 when none fits at all, else the pool
+  // that would, which the caller refuses with 403 no_entitlement).
   RoutePool route_pools[8];
+  EntitlementRef refs[8];
+  int index[8];  // route_pools[i] is the model's index[i]-th pool
   const size_t n = std::min<size_t>(it->second.size(), 8);
+  size_t entitled = 0;
   for (size_t i = 0; i < n; ++i) {
-    const PoolState& ps = pools_[static_cast<size_t>(it->second[i])];
-    route_pools[i] = RoutePool{.name = ps.spec.name,
-                               .max_model_len = ps.max_model_len,
-                               .utilization = ps.pool->Utilization(),
-                               .queued = ps.pool->QueueLength()};
+    refs[i] = tenant >= 0 ? Entitlement(it->second[i], tenant) : EntitlementRef{};
+    if (refs[i].valid()) index[entitled++] = static_cast<int>(i);
   }
-  const std::span<const RoutePool> span(route_pools, n);
-  const RouteDecision d = router_->Route(plan.estimate.routing_budget, span);
+  const auto fill = [&](size_t count) {
+    for (size_t i = 0; i < count; ++i) {
+      const PoolState& ps = pools_[static_cast<size_t>(it->second[static_cast<size_t>(index[i])])];
+      route_pools[i] = RoutePool{.name = ps.spec.name,
+                                 .max_model_len = ps.max_model_len,
+                                 .utilization = ps.pool->Utilization(),
+                                 .queued = ps.pool->QueueLength()};
+    }
+    return std::span<const RoutePool>(route_pools, count);
+  };
+  RouteDecision d;
+  if (entitled > 0) d = router_->Route(plan.estimate.routing_budget, fill(entitled));
+  if (!d.ok() || entitled < n) {
+    if (d.ok()) {  // a pool's role is its place among all of the model's pools
+      const int at = index[d.pool];
+      if (d.reason == RouteReason::kShort || d.reason == RouteReason::kLong) {
+        d.reason = at == 0 ? RouteReason::kShort : RouteReason::kLong;
+      }
+      d.pool = at;
+    } else {
+      for (size_t i = 0; i < n; ++i) index[i] = static_cast<int>(i);
+      d = router_->Route(plan.estimate.routing_budget, fill(n));
+      if (d.ok()) d.pool = index[d.pool];
+    }
+  } else {
+    d.pool = index[d.pool];
+  }
   plan.reason = d.reason;
   if (!d.ok()) {
     plan.status = 400;
-    plan.message = NoPoolFitsMessage(plan.estimate.routing_budget, span);
+    plan.message = NoPoolFitsMessage(plan.estimate.routing_budget, fill(n));
     plan.error_type = "invalid_request_error";
     plan.error_code = "context_length_exceeded";
     return plan;
   }
+  plan.ref = refs[static_cast<size_t>(d.pool)];
   plan.pool = it->second[static_cast<size_t>(d.pool)];
   // The reservation holds the conservative prompt estimate: KV is what overload costs. With
   // n (or best_of) choices the prompt is held once and each choice may reach the output

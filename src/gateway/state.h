@@ -112,6 +112,7 @@ struct RoutePlan {
   std::string_view error_type;
   std::string_view error_code;
   int pool = -1;
+  EntitlementRef ref;  // the tenant's entitlement on `pool` (invalid: it has none)
   RouteReason reason = RouteReason::kNoPoolFits;
   TokenEstimate estimate;
   // The request's estimator category (views into the request's features and category header),
@@ -136,9 +137,10 @@ class GatewayState {
   uint64_t keys_generation() const { return keys_generation_; }
   const TenantSpec& tenant(int i) const { return config_.tenants[static_cast<size_t>(i)]; }
 
-  // Estimate and route a parsed request: 404 for an unknown model, 400 when it fits no pool.
-  // `category` is the x-tokenpool-category header (empty: model + content class).
-  RoutePlan Plan(const RequestFeatures& f, std::string_view category = {}) const;
+  // Estimate and route a parsed request of `tenant` (-1: none) among the model's pools it is
+  // entitled on: 404 for an unknown model, 400 when it fits no pool. `category` is the
+  // x-tokenpool-category header (empty: model + content class).
+  RoutePlan Plan(const RequestFeatures& f, int tenant, std::string_view category = {}) const;
   // The tenant's entitlement on a pool (invalid when it has none).
   EntitlementRef Entitlement(int pool, int tenant) const;
   // The class of that entitlement (requires Entitlement(pool, tenant).valid()).

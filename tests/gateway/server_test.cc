@@ -1748,6 +1748,29 @@ TEST_F(GatewayServerTest, ShortRequestSpillsToLongWhileShortQueues) {
   second.ReadBody(&r2);
 }
 
+// The spill goes only to a pool the tenant is entitled on: patient has none on the long pool,
+// so its third request waits in the short pool's queue (before: 403 no_entitlement, for a
+// saturation that passes).
+TEST_F(GatewayServerTest, NoSpillToAPoolTheTenantHasNoEntitlementOn) {
+  Client first(gateway_->port());
+  ASSERT_TRUE(first.Send("POST", "/v1/chat/completions", Chat("m", 200, true), Auth(kPatient)));
+  Response head = first.ReadHead();
+  ASSERT_EQ(head.status, 200);
+  Client second(gateway_->port());
+  ASSERT_TRUE(second.Send("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kPatient)));
+  ASSERT_TRUE(WaitFor([&] { return Pool("short").at("queued").to_number<int64_t>() == 1; }));
+  Client third(gateway_->port());
+  ASSERT_TRUE(third.Send("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kPatient)));
+  ASSERT_TRUE(WaitFor([&] { return Pool("short").at("queued").to_number<int64_t>() == 2; }));
+  first.ReadBody(&head);
+  for (Client* c : {&second, &third}) {
+    Response r = c->ReadHead();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.headers["x-tokenpool-pool"], "short");
+    c->ReadBody(&r);
+  }
+}
+
 namespace {
 // `n` requests from `threads` threads at once; returns how many got 200.
 int Burst(int port, int threads, int n, const std::string& key, bool stream) {
@@ -1839,7 +1862,7 @@ TEST_F(GatewayServerTest, BusyPollingServesAndBlocksAfterItsWindow) {
   {
     // The patient tenant holds one sequence: a second request queues until the first ends,
     // woken by its release (from the same worker or the other one, as SO_REUSEPORT spread the
-    // two connections; a third would spill to the long pool, where patient has no entitlement).
+    // two connections).
     Client a(spin->port());
     Client b(spin->port());
     ASSERT_TRUE(a.Send("POST", "/v1/chat/completions", Chat("m", 40, true), Auth(kPatient)));
