@@ -4,7 +4,9 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "parse/byte_stats.h"
@@ -149,7 +151,31 @@ BENCHMARK_CAPTURE(BM_CountJsonStringStats, cjk_32kb, true, JsonKernel::kBest);
 BENCHMARK_CAPTURE(BM_CountJsonStringStats, text_32kb_avx2, false, JsonKernel::kAvx2);
 BENCHMARK_CAPTURE(BM_CountJsonStringStats, cjk_32kb_avx2, true, JsonKernel::kAvx2);
 
+// `--parse-loop N [BYTES]`: N parses of the chat body of BYTES (1024) and no timing, for an
+// instruction count under callgrind (bench/parse/parse_instructions.sh), which the VM's timing
+// noise does not move.
+int ParseLoop(int n, size_t bytes) {
+  const std::string body = ChatBody(bytes, false);
+  RequestParser parser;
+  RequestFeatures f;
+  for (int i = 0; i < n; ++i) {
+    if (Status s = parser.Parse(body, &f); !s.ok()) return 1;
+    benchmark::DoNotOptimize(f.text.letters);
+  }
+  return 0;
+}
+
 }  // namespace
 }  // namespace tokenpool::parse
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  if (argc >= 3 && std::string_view(argv[1]) == "--parse-loop") {
+    const size_t bytes = argc >= 4 ? std::strtoul(argv[3], nullptr, 10) : 1024;
+    return tokenpool::parse::ParseLoop(std::atoi(argv[2]), bytes);
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

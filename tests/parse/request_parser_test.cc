@@ -105,6 +105,45 @@ TEST(RequestParserTest, ContentPartsToolsAndImages) {
   EXPECT_EQ(f.structured_bytes, static_cast<int64_t>(tools.size() + calls.size() + schema.size()));
 }
 
+// A member's name is read with its escapes decoded, as the backend reads it: written
+// "max_tok\u0065ns", max_tokens was not seen (the default reserve held for 4,000 tokens of
+// output), nor an escaped "n", "stream", "messages", "text" or "include_usage".
+TEST(RequestParserTest, EscapedMemberNamesAreTheMembersTheyName) {
+  RequestFeatures plain;
+  ASSERT_TRUE(ParseBody(R"({"model":"m","max_tokens":4000,"n":20,"stream":true,
+      "stream_options":{"include_usage":true},
+      "messages":[{"role":"user","content":[{"type":"text","text":"abcdef"}]}]})",
+                        &plain)
+                  .ok());
+  RequestFeatures escaped;
+  ASSERT_TRUE(ParseBody(R"({"m\u006fdel":"m","max_tok\u0065ns":4000,"\u006e":20,"str\u0065am":true,
+      "stream_options":{"include\u005fusage":true},
+      "m\u0065ssages":[{"r\u006fle":"user","c\u006fntent":[{"typ\u0065":"text","t\u0065xt":"abcdef"}]}]})",
+                        &escaped)
+                  .ok());
+  EXPECT_EQ(escaped.model, plain.model);
+  EXPECT_EQ(escaped.max_output_tokens, 4000);
+  EXPECT_TRUE(escaped.has_max_tokens);
+  EXPECT_EQ(escaped.sequences, 20);
+  EXPECT_TRUE(escaped.stream);
+  EXPECT_TRUE(escaped.has_stream_options);
+  EXPECT_TRUE(escaped.include_usage);
+  EXPECT_EQ(escaped.messages, 1);
+  EXPECT_EQ(escaped.text_bytes, plain.text_bytes);
+  // Its bounds hold however the name is written.
+  RequestFeatures f;
+  EXPECT_FALSE(ParseBody(R"({"model":"m","messages":[],"max_tok\u0065ns":-1})", &f).ok());
+  // A name with a bad escape is malformed JSON, at the top and in a message.
+  const Status top = ParseBody(R"({"model":"m","messages":[],"max_\xtokens":1})", &f);
+  EXPECT_EQ(top.code(), StatusCode::kInvalidArgument) << top.ToString();
+  EXPECT_FALSE(ParseBody(R"({"model":"m","messages":[{"r\qole":"user"}]})", &f).ok());
+  // Escapes that decode to no name it knows are other members, as before.
+  const Status other =
+      ParseBody(R"({"model":"m","messages":[{"content":"x"}],"t\u0065mperature":1})", &f);
+  ASSERT_TRUE(other.ok()) << other.ToString();
+  EXPECT_FALSE(f.has_max_tokens);
+}
+
 TEST(RequestParserTest, EscapedAndRawUtf8GiveTheSameStatistics) {
   RequestFeatures raw, escaped;
   ASSERT_TRUE(ParseBody("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
