@@ -52,11 +52,11 @@ class EmaEstimator final : public TokenEstimator {
   }
 
   void Observe(const RequestFeatures& f, const Category& c, int64_t actual) override {
-    if (actual <= 0) return;
+    if (actual <= 0 || !LearnsFrom(f)) return;  // images: LearnsFrom
     const int64_t bytes = RatioBytes(f);
     if (bytes <= 0) return;  // nothing to learn a ratio from
-    const int64_t content_tokens = std::max<int64_t>(
-        1, actual - Framing(config_, f) - ImageTokens(config_, f) - f.prompt_token_ids);
+    const int64_t content_tokens =
+        std::max<int64_t>(1, actual - Framing(config_, f) - f.prompt_token_ids);
     const double obs = static_cast<double>(bytes) / static_cast<double>(content_tokens);
     EmaState* s = table_.FindOrCreate(c, [] { return EmaState{}; });
     const double b = config_.ema.decay;

@@ -345,11 +345,12 @@ class LinearEstimator final : public TokenEstimator {
   }
 
   void Observe(const RequestFeatures& f, const Category& c, int64_t actual) override {
-    if (actual <= 0) return;
+    // A request with images teaches nothing (LearnsFrom); nor a count below the token ids
+    // the request sent.
+    if (actual <= 0 || !LearnsFrom(f) || actual < f.prompt_token_ids) return;
     Vec x;
     const double b = FillFeatures(f, &x);
-    const double target =
-        static_cast<double>(actual - ImageTokens(config_, f) - f.prompt_token_ids);
+    const double target = static_cast<double>(actual - f.prompt_token_ids);
     Rls* cat = table_.FindOrCreate(c, [&] {
       Rls r;
       r.Init(global_.theta, config_.linear.prior_variance);

@@ -374,6 +374,37 @@ TEST(EstimatorTest, BatchRoutesByItsLongestPrompt) {
   }
 }
 
+// A report for a request with images teaches nothing: a backend that counts an image as 13
+// tokens (against image_tokens' 8,192 worst case) had, after 8 such reports, taken a 1,000-word
+// prompt's estimate to 1 token. The estimates are those of an estimator that never saw them.
+TEST(EstimatorTest, ReportsOfRequestsWithImagesTeachNothing) {
+  for (const EstimatorMode& m : EstimatorModes()) {
+    const auto seen = Make(m.name);
+    const auto unseen = Make(m.name);
+    for (int i = 0; i < 200; ++i) {
+      const RequestFeatures f = Prose(50 + 10 * (i % 40), 1 + i % 3);
+      const int64_t actual = 7 + f.text.letter_runs * 13 / 10;
+      seen->Observe(f, Categorize(f), actual);
+      unseen->Observe(f, Categorize(f), actual);
+    }
+    for (int i = 0; i < 50; ++i) {
+      RequestFeatures f = Prose(3);
+      f.images = 1;
+      seen->Observe(f, Categorize(f), 13);
+      f = Prose(4000);
+      f.images = 2;
+      seen->Observe(f, Categorize(f), 100000);
+    }
+    for (int64_t words : {2, 1000, 60000}) {
+      const RequestFeatures f = Prose(words);
+      const TokenEstimate a = seen->Estimate(f, Categorize(f));
+      const TokenEstimate b = unseen->Estimate(f, Categorize(f));
+      EXPECT_EQ(a.prompt_tokens, b.prompt_tokens) << m.name << " " << words;
+      EXPECT_EQ(a.routing_prompt_tokens, b.routing_prompt_tokens) << m.name << " " << words;
+    }
+  }
+}
+
 TEST(EstimatorTest, IgnoresNonPositiveFeedback) {
   const auto est = Make("ema");
   const RequestFeatures f = Prose(10);
