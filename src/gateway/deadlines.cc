@@ -18,11 +18,13 @@ Deadlines::~Deadlines() {
 }
 
 void Deadlines::Set(Deadline* d, boost::asio::ip::tcp::socket& s,
-                    std::chrono::steady_clock::duration limit, bool idle_client) {
+                    std::chrono::steady_clock::duration limit,
+                    const boost::beast::flat_buffer* client_buffer, bool begun) {
   d->socket_ = &s;
   d->at_ = std::chrono::steady_clock::now() + limit;
   d->expired_ = false;
-  d->idle_client_ = idle_client;
+  d->client_buffer_ = client_buffer;
+  d->begun_ = begun;
   if (d->owner_ == nullptr) {
     d->owner_ = this;
     d->index_ = armed_.size();
@@ -40,11 +42,21 @@ void Deadlines::Clear(Deadline* d) {
   d->owner_ = nullptr;
 }
 
-void Deadlines::CancelIdleClients() {
-  boost::system::error_code ignored;
+int Deadlines::SpareOrCancelClientReads() {
+  int spared = 0;
   for (Deadline* d : armed_) {
-    if (d->idle_client_) d->socket_->cancel(ignored);
+    if (d->client_buffer_ == nullptr) continue;
+    boost::system::error_code ec;
+    const bool arriving =
+        d->begun_ || d->client_buffer_->size() != 0 || (d->socket_->available(ec) != 0 && !ec);
+    if (arriving) {
+      d->spared_ = true;
+      ++spared;
+    } else {
+      d->socket_->cancel(ec);
+    }
   }
+  return spared;
 }
 
 void Deadlines::ExpireAll() {

@@ -11,8 +11,10 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 namespace tokenpool::gateway {
@@ -33,6 +35,8 @@ class Deadline {
   // cancelled it, else `ec` as it is.
   boost::system::error_code Cause(const boost::system::error_code& ec) const;
   bool armed() const { return owner_ != nullptr; }
+  // Whether SpareOrCancelClientReads left this read to finish (once: it clears the mark).
+  bool TakeSpared() { return std::exchange(spared_, false); }
 
  private:
   friend class Deadlines;
@@ -41,7 +45,11 @@ class Deadline {
   Deadlines* owner_ = nullptr;  // while armed
   size_t index_ = 0;
   bool expired_ = false;
-  bool idle_client_ = false;
+  // A client connection reading its next request into this buffer (nullptr: not a client's
+  // read); `begun_`: some of the request has been read (its head is complete).
+  const boost::beast::flat_buffer* client_buffer_ = nullptr;
+  bool begun_ = false;
+  bool spared_ = false;  // left to finish its read by SpareOrCancelClientReads
 };
 
 class Deadlines {
@@ -56,13 +64,17 @@ class Deadlines {
   Deadlines& operator=(const Deadlines&) = delete;
 
   // Arms (or re-arms) `d`: the operations on `s` are cancelled once `limit` has passed.
-  // `idle_client`: a client connection waiting for its next request (CancelIdleClients).
+  // `client_buffer`: `s` is a client connection reading its next request into that buffer,
+  // `begun` once some of it is read (SpareOrCancelClientReads).
   void Set(Deadline* d, boost::asio::ip::tcp::socket& s, std::chrono::steady_clock::duration limit,
-           bool idle_client = false);
+           const boost::beast::flat_buffer* client_buffer = nullptr, bool begun = false);
   // Disarms `d` (no-op when not armed); its expired() stays as it is.
   void Clear(Deadline* d);
-  // Cancels the read of every idle client connection (graceful shutdown).
-  void CancelIdleClients();
+  // Graceful shutdown: cancels the read of every idle client connection, one waiting for a
+  // request of which no byte has come, neither into its buffer nor to its socket; a client
+  // part-way through sending a request is left to finish (Deadline::TakeSpared), to be
+  // answered. Returns how many were left.
+  int SpareOrCancelClientReads();
   // Expires every armed limit now (a drain that ran out of time): their operations fail as a
   // limit's would (Deadline::Cause: beast::error::timeout).
   void ExpireAll();

@@ -654,11 +654,12 @@ class Server {
       return;
     }
     for (auto& w : workers_) {
-      net::post(w->io, [wk = w.get()] {
+      net::post(w->io, [self = this, wk = w.get()] {
         boost::system::error_code ec;
         wk->acceptor.close(ec);
         wk->admin_acceptor.close(ec);
-        wk->deadlines.CancelIdleClients();
+        // A request part-way in counts as in flight until its read ends (Session).
+        self->active_requests_ += wk->deadlines.SpareOrCancelClientReads();
       });
     }
     net::co_spawn(worker(0).io, DrainWait(), net::detached);
@@ -1012,13 +1013,15 @@ class Server {
                                  config_.limits.max_body_bytes);
       // The idle limit bounds only the wait for each request (and how slowly it comes);
       // replies are written without one.
-      wk.deadlines.Set(&conn.deadline, socket, idle, true);
+      wk.deadlines.Set(&conn.deadline, socket, idle, &buffer);
       // To the head first (with whatever of the body came with it, mostly all of it): a client
       // that sent `Expect: 100-continue` waits for a 100 (Continue) before its body (curl, for
       // a body over 1 MiB: without the 100 it waits a second, other clients for ever).
       boost::system::error_code ec =
           co_await ReadMessage(socket, buffer, parser, ReadUntil::kHeader);
       if (!ec && !parser.is_done()) {
+        // A request begun: no longer idle for a drain (its limit set again, from now).
+        wk.deadlines.Set(&conn.deadline, socket, idle, &buffer, true);
         if (req.expect_continue && req.version >= 11) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
           auto [wec, n] = co_await net::async_write(
@@ -1028,6 +1031,15 @@ class Server {
         if (!ec) ec = co_await ReadMessage(socket, buffer, parser, ReadUntil::kDone);
       }
       wk.deadlines.Clear(&conn.deadline);
+      struct Active {  // counts requests in flight for the drain, however this frame ends
+        Active(std::atomic<int>* n, bool counted) : count(n) {
+          if (!counted) ++*count;
+        }
+        ~Active() { --*count; }
+        Active(const Active&) = delete;
+        Active& operator=(const Active&) = delete;
+        std::atomic<int>* count;
+      } active(&active_requests_, conn.deadline.TakeSpared());  // spared: a drain counted it
       if (ec == http::error::body_limit) {
         req.keep_alive = false;
         co_await Reject(
@@ -1053,13 +1065,6 @@ class Server {
       }
       if (ec) break;  // the client closed, was idle too long, or a drain
       req.keep_alive = parser.keep_alive();
-      struct Active {  // counts requests in flight for the drain, however this frame ends
-        explicit Active(std::atomic<int>* n) : count(n) { ++*count; }
-        ~Active() { --*count; }
-        Active(const Active&) = delete;
-        Active& operator=(const Active&) = delete;
-        std::atomic<int>* count;
-      } active(&active_requests_);
       const bool keep =
           admin ? co_await HandleAdmin(socket, req) : co_await Handle(wk, socket, req, conn);
       if (!keep || draining_) break;

@@ -1265,6 +1265,41 @@ TEST_F(GatewayServerTest, SigtermDrainsRequestsInFlight) {
   EXPECT_TRUE(gw.WaitExit(5000));  // and then the gateway exits
 }
 
+// A client part-way through sending its request when the drain begins is read to the end and
+// answered (Connection: close), and the drain waits for it; a connection that has sent nothing
+// is closed. Before, the drain cancelled the read of any client connection, a request half in
+// included, which was closed without a byte or a log line.
+TEST_F(GatewayServerTest, ARequestPartWayInWhenTheDrainBeginsIsAnswered) {
+  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", *config_path_});
+  ASSERT_NE(gw.port(), 0) << gw.banner();
+  Client idle(gw.port());
+  ASSERT_TRUE(idle.connected());
+  const std::string body = Chat("m", 4, false);
+  std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n";
+  for (const auto& [k, v] : Auth(kAcme)) head += k + ": " + v + "\r\n";
+  head += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\n\r\n";
+  Client half(gw.port());  // the head and 10 bytes of the body
+  ASSERT_TRUE(half.SendRaw(head + body.substr(0, 10)));
+  Client begun(gw.port());  // 10 bytes of the head
+  ASSERT_TRUE(begun.SendRaw(head.substr(0, 10)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the gateway reads them
+  kill(gw.pid(), SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the drain has begun
+  ASSERT_TRUE(half.SendRaw(body.substr(10)));
+  ASSERT_TRUE(begun.SendRaw(head.substr(10) + body));
+  for (Client* c : {&half, &begun}) {
+    Response r = c->ReadHead();
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.headers["connection"], "close");
+    c->ReadBody(&r);
+    EXPECT_TRUE(r.complete);
+  }
+  EXPECT_EQ(idle.ReadHead().status, 0);  // closed without a byte
+  ASSERT_TRUE(gw.WaitExit(5000));
+  EXPECT_EQ(gw.exit_code(), 0);
+}
+
 // What is still in flight when the drain's time is up ends with an answer, not a dropped
 // connection: a queued request and a stream still waiting for its first token each get a 503
 // `shutting_down`, and the gateway exits 0 soon after. Before, both connections were closed
