@@ -318,13 +318,9 @@ bool Contains(std::string_view hay, std::string_view needle) {
 // the path's (the parser tells them by messages / prompt): a completions body sent to the
 // chat path would be the backend's 400, in its own format.
 Status ParseForPath(parse::RequestParser& parser, const ClientRequest& req, RequestFeatures* f) {
+  // vLLM refuses a request for no output: the parser's 400 at the gateway (min_max_tokens),
+  // without a reservation taken.
   if (Status st = parser.Parse(req.body, f); !st.ok()) return st;
-  // vLLM refuses a request for no output (the parser takes 0, as the mock must answer it
-  // with vLLM's own message): the gateway's 400 then, without a reservation taken.
-  if (f->has_max_tokens && f->max_output_tokens < 1) {
-    return InvalidArgument("max_tokens: must be at least 1, got " +
-                           std::to_string(f->max_output_tokens));
-  }
   const bool chat_path = req.target.starts_with("/v1/chat/");
   if (chat_path == (f->endpoint == Endpoint::kChatCompletions)) return Status::Ok();
   return InvalidArgument(chat_path ? "messages: required by /v1/chat/completions (prompt is a "
@@ -497,7 +493,9 @@ class LogBatch {
 // own thread touches these; what the workers share is behind Server::mu_.
 struct Worker {
   Worker(int i, const GatewayConfig& config, const std::vector<size_t>& backends_per_pool)
-      : index(i), parser(parse::ParserConfig{.max_body_bytes = config.limits.max_body_bytes}) {
+      : index(i),
+        parser(parse::ParserConfig{.max_body_bytes = config.limits.max_body_bytes,
+                                   .min_max_tokens = 1}) {
     idle.resize(backends_per_pool.size());
     for (size_t p = 0; p < backends_per_pool.size(); ++p) idle[p].resize(backends_per_pool[p]);
   }
@@ -1106,10 +1104,8 @@ class Server {
   }
 
   net::awaitable<bool> HandleAdmin(tcp::socket& s, ClientRequest& req) {
-    std::string_view auth = req.authorization;
-    constexpr std::string_view kBearer = "Bearer ";
-    if (!auth.starts_with(kBearer) ||
-        Sha256Hex(auth.substr(kBearer.size())) != config_.admin_token_sha256) {
+    const std::string_view token = BearerToken(req.authorization);
+    if (token.empty() || Sha256Hex(token) != config_.admin_token_sha256) {
       co_return co_await ReplyError(s, req, 401, "admin: missing or wrong bearer token",
                                     "invalid_request_error", "invalid_api_key");
     }

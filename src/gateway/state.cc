@@ -112,12 +112,21 @@ Result<std::unique_ptr<GatewayState>> GatewayState::Create(const GatewayConfig& 
   return s;
 }
 
-int GatewayState::FindTenant(std::string_view authorization) const {
-  constexpr std::string_view kBearer = "Bearer ";
-  if (!authorization.starts_with(kBearer)) return -1;
+std::string_view BearerToken(std::string_view authorization) {
+  constexpr std::string_view kBearer = "bearer ";
+  if (authorization.size() < kBearer.size()) return {};
+  for (size_t i = 0; i < kBearer.size(); ++i) {
+    const char c = authorization[i];
+    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != kBearer[i]) return {};
+  }
   std::string_view key = authorization.substr(kBearer.size());
   while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
   while (!key.empty() && key.back() == ' ') key.remove_suffix(1);
+  return key;
+}
+
+int GatewayState::FindTenant(std::string_view authorization) const {
+  const std::string_view key = BearerToken(authorization);
   if (key.empty()) return -1;
   auto it = tenant_by_key_.find(Sha256Hex(key));
   return it == tenant_by_key_.end() ? -1 : it->second;

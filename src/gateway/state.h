@@ -122,6 +122,10 @@ struct RoutePlan {
   bool ok() const { return status == 200; }
 };
 
+// The credentials of an `Authorization: Bearer KEY` header value: KEY without the spaces
+// around it; empty when the scheme is not Bearer (RFC 9110: matched without case) or no key.
+std::string_view BearerToken(std::string_view authorization);
+
 class GatewayState {
  public:
   // Builds every pool (capacity from the profile at max_model_len, replicas = backends) and

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -83,7 +84,14 @@ Status ReadCount(od::value& v, const Path& p, int64_t lo, int64_t hi, int64_t* o
   if (t == od::json_type::null) return Status::Ok();
   if (t != od::json_type::number) return TypeError(p, "integer", t);
   int64_t n = 0;
-  if (v.get_int64().get(n)) return InvalidArgument(p.ToString() + ": expected an integer");
+  if (v.get_int64().get(n)) {
+    // 2.0 or 1e3 are integers to vLLM (pydantic's lax int): taken when whole and in range.
+    double d = 0;
+    if (v.get_double().get(d) || d != std::floor(d) || !(d >= -9.0e18 && d <= 9.0e18)) {
+      return InvalidArgument(p.ToString() + ": expected an integer");
+    }
+    n = static_cast<int64_t>(d);
+  }
   if (n < lo || n > hi) {
     return InvalidArgument(p.ToString() + ": must be in [" + std::to_string(lo) + ", " +
                            std::to_string(hi) + "], got " + std::to_string(n));
@@ -526,14 +534,15 @@ class RequestParser::Impl {
           has_model = true;
         } else if (key == "max_completion_tokens") {
           p.field = "max_completion_tokens";
-          if (Status s =
-                  ReadCount(value, p, 0, kMaxRequestTokens, &max_completion, &has_max_completion);
+          if (Status s = ReadCount(value, p, config_.min_max_tokens, kMaxRequestTokens,
+                                   &max_completion, &has_max_completion);
               !s.ok()) {
             return s;
           }
         } else if (key == "max_tokens") {
           p.field = "max_tokens";
-          if (Status s = ReadCount(value, p, 0, kMaxRequestTokens, &max_tokens, &has_max_tokens);
+          if (Status s = ReadCount(value, p, config_.min_max_tokens, kMaxRequestTokens, &max_tokens,
+                                   &has_max_tokens);
               !s.ok()) {
             return s;
           }

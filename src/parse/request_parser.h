@@ -49,6 +49,9 @@ struct ParserConfig {
   // kRaw: the AVX-512 kernel where the CPU has it (chosen at run time); false: the AVX2 kernel
   // on any CPU (to measure what a CPU without AVX-512 gets).
   bool avx512 = true;
+  // The least max_tokens / max_completion_tokens taken: 0 for the mock, which answers it with
+  // vLLM's own message; 1 at the gateway, whose 400 then names the field and the rule.
+  int64_t min_max_tokens = 0;
 
   Status Validate() const;
 };

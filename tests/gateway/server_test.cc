@@ -374,6 +374,13 @@ TEST_F(GatewayServerTest, Errors) {
   EXPECT_NE(r.body.find("\"invalid_api_key\""), std::string::npos) << r.body;
   r = c.Request("POST", "/v1/chat/completions", Chat("m", 8, false), {});
   EXPECT_EQ(r.status, 401);
+  r = c.Request("POST", "/v1/chat/completions", Chat("m", 8, false),
+                {{"Authorization", "Basic " + std::string(kAcme)}});
+  EXPECT_EQ(r.status, 401);
+  // The scheme without case (RFC 9110), spaces around the key.
+  r = c.Request("POST", "/v1/chat/completions", Chat("m", 8, false),
+                {{"Authorization", "bearer  " + std::string(kAcme) + " "}});
+  EXPECT_EQ(r.status, 200) << r.body;
   r = c.Request("POST", "/v1/chat/completions", Chat("nope", 8, false), Auth(kAcme));
   EXPECT_EQ(r.status, 404);
   EXPECT_NE(r.body.find("\"model_not_found\""), std::string::npos) << r.body;
@@ -390,11 +397,14 @@ TEST_F(GatewayServerTest, Errors) {
   // Before the parser's bound, prompt + INT64_MAX overflowed to a budget that fit the short
   // pool: admitted, and the mock's own check overflowed the same way and generated on.
   expect_400("/v1/chat/completions",
+             R"({"model":"m","messages":[{"content":"x"}],"max_completion_tokens":0})",
+             "max_completion_tokens: must be in [1, 1000000000], got 0");
+  expect_400("/v1/chat/completions",
              "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
              "\"max_tokens\":9223372036854775807}",
-             "max_tokens: must be in [0, 1000000000]");
+             "max_tokens: must be in [1, 1000000000]");
   expect_400("/v1/chat/completions", Chat("m", 0, false),
-             "\"message\":\"max_tokens: must be at least 1, got 0\"");
+             "\"message\":\"max_tokens: must be in [1, 1000000000], got 0\"");
   expect_400("/v1/chat/completions", Chat("m", 1000000000, false), "\"context_length_exceeded\"");
   // A body of the other endpoint's kind: the gateway's 400, not the backend's.
   expect_400("/v1/chat/completions", "{\"model\":\"m\",\"prompt\":\"hi\"}",
@@ -2044,6 +2054,10 @@ TEST_F(GatewayServerTest, AdminApiShowsStateAndChangesEntitlements) {
     return c.Request(method, path, body, Auth(kAdmin));
   };
   EXPECT_EQ(c.Request("GET", "/admin/tenants", "", Auth("wrong")).status, 401);
+  EXPECT_EQ(
+      c.Request("GET", "/admin/tenants", "", {{"Authorization", "BEARER " + std::string(kAdmin)}})
+          .status,
+      200);
 
   // Tenants: acme has an entitlement on each of the ten pools; its short one has served tokens.
   Response r = admin("GET", "/admin/tenants");

@@ -59,6 +59,29 @@ TEST(RequestParserTest, MaxTokensAloneAndAbsent) {
   EXPECT_EQ(f.max_output_tokens, kMaxRequestTokens);
 }
 
+// A count written as a whole float (2.0, 1e3) is the integer, as vLLM reads it; a fraction is
+// not. The least max_tokens is the config's, and the error names the field that broke it.
+TEST(RequestParserTest, CountsAsWholeFloatsAndTheLeastMaxTokens) {
+  RequestFeatures f;
+  ASSERT_TRUE(
+      ParseBody(R"({"model":"m","messages":[{"content":"x"}],"max_tokens":1e3,"n":2.0})", &f).ok());
+  EXPECT_EQ(f.max_output_tokens, 1000);
+  EXPECT_EQ(f.sequences, 2);
+  const Status frac = ParseBody(R"({"model":"m","messages":[{"content":"x"}],"n":2.5})", &f);
+  EXPECT_EQ(frac.message(), "n: expected an integer") << frac.ToString();
+  EXPECT_FALSE(ParseBody(R"({"model":"m","messages":[{"content":"x"}],"n":1e300})", &f).ok());
+  EXPECT_TRUE(
+      ParseBody(R"({"model":"m","messages":[{"content":"x"}],"max_completion_tokens":0})", &f)
+          .ok());  // the mock's parser: vLLM's own message for it
+  RequestParser gateway(ParserConfig{.min_max_tokens = 1});
+  const Status zero =
+      gateway.Parse(R"({"model":"m","messages":[{"content":"x"}],"max_completion_tokens":0})", &f);
+  EXPECT_EQ(zero.message(), "max_completion_tokens: must be in [1, 1000000000], got 0");
+  const Status negative =
+      gateway.Parse(R"({"model":"m","messages":[{"content":"x"}],"max_tokens":-1})", &f);
+  EXPECT_EQ(negative.message(), "max_tokens: must be in [1, 1000000000], got -1");
+}
+
 TEST(RequestParserTest, ChoicesAreSequences) {
   RequestFeatures f;
   ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"content":"x"}]})", &f).ok());
