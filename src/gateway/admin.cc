@@ -20,22 +20,13 @@
 #include <vector>
 
 #include "gateway/errors.h"
+#include "gateway/json_values.h"
 #include "gateway/write_all.h"
 
 namespace tokenpool::gateway {
 namespace {
 
 namespace json = boost::json;
-
-// A number as JSON: null where it is not finite (JSON has no NaN or infinity; Boost.JSON would
-// write them as bare NaN / Infinity, which no JSON parser reads).
-json::value Number(double v) { return std::isfinite(v) ? json::value(v) : json::value(nullptr); }
-
-json::object VectorJson(const ResourceVector& v) {
-  return {{"token_rate", Number(v.token_rate)},
-          {"kv_tokens", Number(v.kv_tokens)},
-          {"concurrency", Number(v.concurrency)}};
-}
 
 AdminReply Error(int status, std::string_view message, std::string_view code) {
   const std::string_view type = status == 404   ? "not_found_error"
@@ -66,12 +57,12 @@ json::object EntryJson(const EntitlementEntry& e) {
           {"pool", e.pool},
           {"class", EntitlementClassName(s.cls)},
           {"priority", s.priority},
-          {"weight", s.weight},
-          {"guarantee", VectorJson(s.guarantee)},
-          {"burst", VectorJson(s.burst)},
+          {"weight", JsonNumber(s.weight)},
+          {"guarantee", ResourceVectorJson(s.guarantee)},
+          {"burst", ResourceVectorJson(s.burst)},
           {"slo",
-           {{"ttft_ms", ToMilliseconds(s.slo.ttft_target)},
-            {"max_queue_wait_ms", ToMilliseconds(s.slo.max_queue_wait)}}},
+           {{"ttft_ms", JsonNumber(ToMilliseconds(s.slo.ttft_target))},
+            {"max_queue_wait_ms", JsonNumber(ToMilliseconds(s.slo.max_queue_wait))}}},
           {"quotas", quotas}};
 }
 
@@ -123,11 +114,11 @@ AdminReply Tenants(GatewayState& state) {
         }
         ents.push_back(json::object{{"pool", ps.spec.name},
                                     {"class", EntitlementClassName(e->cls)},
-                                    {"guarantee", VectorJson(e->guarantee)},
-                                    {"burst", VectorJson(e->burst)},
-                                    {"in_use", VectorJson(e->in_use)},
-                                    {"burst_ceiling", VectorJson(e->burst_ceiling)},
-                                    {"debt_tokens", Number(e->debt_tokens)},
+                                    {"guarantee", ResourceVectorJson(e->guarantee)},
+                                    {"burst", ResourceVectorJson(e->burst)},
+                                    {"in_use", ResourceVectorJson(e->in_use)},
+                                    {"burst_ceiling", ResourceVectorJson(e->burst_ceiling)},
+                                    {"debt_tokens", JsonNumber(e->debt_tokens)},
                                     {"queued", e->queued},
                                     {"served_tokens", e->served_tokens},
                                     {"quota_remaining", quota},
@@ -147,9 +138,9 @@ AdminReply Estimator(GatewayState& state) {
                                 {"samples", c.samples},
                                 {"learned", c.learned},
                                 {"trusted", c.trusted},
-                                {"bytes_per_token", c.bytes_per_token},
-                                {"model_bytes_per_token", c.model_bytes_per_token},
-                                {"spread", c.spread}});
+                                {"bytes_per_token", JsonNumber(c.bytes_per_token)},
+                                {"model_bytes_per_token", JsonNumber(c.model_bytes_per_token)},
+                                {"spread", JsonNumber(c.spread)}});
   }
   return Ok(200, json::object{{"mode", state.estimator().Name()}, {"categories", cats}});
 }

@@ -6,16 +6,13 @@
 #include <optional>
 #include <string>
 
+#include "gateway/json_values.h"
 #include "gateway/sha256.h"
 #include "tokenpool/capacity.h"
 #include "tokenpool/profile.h"
 
 namespace tokenpool::gateway {
 namespace {
-
-boost::json::object VectorJson(const ResourceVector& v) {
-  return {{"token_rate", v.token_rate}, {"kv_tokens", v.kv_tokens}, {"concurrency", v.concurrency}};
-}
 
 // PickBackend's order of a slot at `now` (PoolState::pick_key): its outstanding tokens plus
 // 0 when healthy with KV room (usage below max_kv, or not known: -1), kNoRoom when healthy
@@ -681,10 +678,11 @@ std::string GatewayState::PoolsJson() {
           {"retired", b.retired},
           {"outstanding_tokens", b.outstanding_tokens},
           {"healthy", b.unhealthy_until <= clock_.Now()},
-          {"kv_usage", b.load.kv_usage},
-          {"running", b.load.running},
-          {"waiting", b.load.waiting},
-          {"metrics_age_s", b.load_at == Time::Zero() ? -1.0 : ToSeconds(clock_.Now() - b.load_at)},
+          {"kv_usage", JsonNumber(b.load.kv_usage)},
+          {"running", JsonNumber(b.load.running)},
+          {"waiting", JsonNumber(b.load.waiting)},
+          {"metrics_age_s",
+           JsonNumber(b.load_at == Time::Zero() ? -1.0 : ToSeconds(clock_.Now() - b.load_at))},
           {"in_flight", b.in_flight}});
     }
     pools.push_back(boost::json::object{
@@ -692,8 +690,8 @@ std::string GatewayState::PoolsJson() {
         {"model", ps.spec.model},
         {"max_model_len", ps.max_model_len},
         {"replicas", snap.replicas},
-        {"capacity", VectorJson(snap.capacity)},
-        {"in_use", VectorJson(snap.in_use)},
+        {"capacity", ResourceVectorJson(snap.capacity)},
+        {"in_use", ResourceVectorJson(snap.in_use)},
         {"queued", snap.queued},
         {"open_reservations", snap.open_reservations},
         {"desired_replicas", DesiredReplicas(static_cast<int>(&ps - pools_.data()), snap)},
