@@ -1005,6 +1005,7 @@ class Server {
     // 8 reads. 16 KiB, like nginx's client_body_buffer_size on 64-bit, reads a typical chat
     // body at once.
     buffer.reserve(kReadBufferBytes);
+    bool linger = false;
     for (;;) {
       if (draining_) break;
       ClientRequestParser parser(&req, config_.limits.max_header_bytes,
@@ -1038,6 +1039,10 @@ class Server {
         Active& operator=(const Active&) = delete;
         std::atomic<int>* count;
       } active(&active_requests_, conn.deadline.TakeSpared());  // spared: a drain counted it
+      // An answer sent before the request was read through: the client may still be sending.
+      linger = ec == http::error::body_limit || ec == http::error::header_limit ||
+               (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+                ec != http::error::end_of_stream && ec != http::error::partial_message);
       if (ec == http::error::body_limit) {
         req.keep_alive = false;
         co_await Reject(
@@ -1068,9 +1073,35 @@ class Server {
       if (!keep || draining_) break;
       conn.Trim();
     }
+    if (linger) co_await LingeringClose(wk, socket, conn.deadline);
     boost::system::error_code ec;
     socket.shutdown(tcp::socket::shutdown_both, ec);
     socket.close(ec);
+  }
+
+  // After an answer sent before its request was read through (413, 431, a malformed request):
+  // the client may still be sending, and a close with unread bytes sends a reset, which can
+  // reach the client before it reads the answer (Python's http.client, for one, sends the
+  // whole body first, then reads: it saw a broken pipe, not the 413). So, as nginx's lingering
+  // close: stop sending, then read and drop what comes until the client closes, 5 s pass
+  // without a byte, or 30 s in all.
+  net::awaitable<void> LingeringClose(Worker& wk, tcp::socket& socket, Deadline& deadline) {
+    static constexpr auto kQuiet = std::chrono::seconds(5);
+    static constexpr auto kTotal = std::chrono::seconds(30);
+    boost::system::error_code ec;
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) co_return;
+    const auto scratch = std::make_unique<char[]>(kReadBufferBytes);
+    const auto end = std::chrono::steady_clock::now() + kTotal;
+    for (;;) {
+      const auto left = end - std::chrono::steady_clock::now();
+      if (left <= SteadyDuration::zero()) break;
+      wk.deadlines.Set(&deadline, socket, std::min<SteadyDuration>(kQuiet, left));
+      auto [rec, n] =
+          co_await socket.async_read_some(net::buffer(scratch.get(), kReadBufferBytes), kTuple);
+      if (rec) break;
+    }
+    wk.deadlines.Clear(&deadline);
   }
 
   // The admin state file is written and synced on saver_, one thread, so that neither the

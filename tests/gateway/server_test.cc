@@ -516,6 +516,24 @@ TEST_F(GatewayServerTest, BodyTooLargeIs413) {
   EXPECT_EQ(r.status, 413) << r.body;
 }
 
+// A client that sends all of a body past the limit before it reads (Python's http.client does)
+// gets the 413: the gateway reads and drops the rest before it closes (a lingering close).
+// Before, the close with unread bytes reset the connection: the client's send failed, and the
+// 413 was lost.
+TEST_F(GatewayServerTest, A413ReachesAClientThatSendsItsWholeBodyFirst) {
+  Client c(gateway_->port());
+  const std::string body(32 << 20, 'x');  // past any loopback socket buffers
+  std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n";
+  for (const auto& [k, v] : Auth(kAcme)) head += k + ": " + v + "\r\n";
+  head += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  ASSERT_TRUE(c.SendRaw(head));
+  EXPECT_TRUE(c.SendRaw(body));
+  Response r = c.ReadHead();
+  EXPECT_EQ(r.status, 413);
+  c.ReadBody(&r);
+  EXPECT_NE(r.body.find("\"request_too_large\""), std::string::npos) << r.body;
+}
+
 // A head within limits.max_header_bytes (16 KiB by default) is served, its fields forwarded
 // (before, a 10 KB one was the mock's dropped connection: a 502); one past it is a 431.
 TEST_F(GatewayServerTest, LargeHeadsAreServedUpToTheLimit) {
