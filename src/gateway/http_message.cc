@@ -5,6 +5,7 @@
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 
 #include "gateway/draining_read.h"
 #include "gateway/http_head.h"
@@ -20,6 +21,7 @@ void ClientRequest::Clear() {
   version = 11;
   keep_alive = true;
   expect_continue = false;
+  has_host = false;
   authorization.clear();
   request_id.clear();
   category.clear();
@@ -75,7 +77,19 @@ void ClientRequestParser::on_request_impl(http::verb method, string_view method_
                                           string_view target, int version, error_code&) {
   r_->method = method;
   r_->method_string.assign(method_str.data(), method_str.size());
-  r_->target.assign(target.data(), target.size());
+  std::string_view t(target.data(), target.size());
+  // The absolute form (`POST http://host/v1/...`), which a server must accept (RFC 9112
+  // section 3.2.2): its path and query.
+  if (!t.empty() && (t[0] == 'h' || t[0] == 'H')) {
+    for (std::string_view scheme : {"http://", "https://"}) {
+      if (t.size() >= scheme.size() && boost::beast::iequals(t.substr(0, scheme.size()), scheme)) {
+        const size_t slash = t.find('/', scheme.size());
+        t = slash == std::string_view::npos ? std::string_view("/") : t.substr(slash);
+        break;
+      }
+    }
+  }
+  r_->target.assign(t);
   r_->version = static_cast<unsigned>(version);
 }
 
@@ -101,10 +115,39 @@ void ClientRequestParser::on_field_impl(http::field f, string_view name, string_
   } else if (!ForwardsHeader(f, n)) {
     if (f == http::field::expect && boost::beast::iequals(value, "100-continue")) {
       r_->expect_continue = true;
+    } else if (f == http::field::host) {
+      r_->has_host = true;
+    } else if (f == http::field::connection) {
+      for (const auto& option : http::token_list(value)) {
+        if (boost::beast::iequals(option, "close") || boost::beast::iequals(option, "keep-alive")) {
+          continue;
+        }
+        connection_options_.append(option.data(), option.size()).push_back(',');
+      }
     }
     return;
   }
   AppendField(&r_->forward, n, v);
+}
+
+void ClientRequestParser::on_header_impl(error_code&) {
+  if (connection_options_.empty()) return;
+  // Drops each forwarded field that the Connection field named ("name: value\r\n" lines).
+  std::string kept;
+  std::string_view rest = r_->forward;
+  while (!rest.empty()) {
+    const size_t end = rest.find("\r\n");
+    const std::string_view line =
+        rest.substr(0, end == std::string_view::npos ? rest.size() : end + 2);
+    rest.remove_prefix(line.size());
+    const std::string_view name = line.substr(0, line.find(':'));
+    bool named = false;
+    for (const auto& option : http::token_list(connection_options_)) {
+      named = named || boost::beast::iequals(option, name);
+    }
+    if (!named) kept.append(line);
+  }
+  r_->forward = std::move(kept);
 }
 
 void ClientRequestParser::on_body_init_impl(const boost::optional<std::uint64_t>& length,

@@ -33,6 +33,7 @@ struct ClientRequest {
   bool keep_alive = true;
   // `Expect: 100-continue`: the client waits for a 100 (Continue) before it sends the body.
   bool expect_continue = false;
+  bool has_host = false;  // a Host field came (HTTP/1.1 requires one: RFC 9112 section 3.2)
   // The first of each of these fields; empty when absent.
   std::string authorization;
   std::string request_id;  // x-request-id
@@ -89,8 +90,12 @@ class ClientRequestParser final : public BodyToStringParser<true> {
   void on_field_impl(boost::beast::http::field f, string_view name, string_view value,
                      error_code& ec) override;
   void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code& ec) override;
+  void on_header_impl(error_code& ec) override;
 
   ClientRequest* r_;
+  // The field names that a Connection field lists besides close and keep-alive: hop-by-hop
+  // (RFC 9110 section 7.6.1), not forwarded. Empty (no allocation) in the usual request.
+  std::string connection_options_;
   bool have_auth_ = false;
   bool have_id_ = false;
   bool have_category_ = false;

@@ -651,13 +651,17 @@ class Server {
       Stop();
       return;
     }
+    // Each worker holds the drain open until it has looked at its connections: DrainWait, on
+    // worker 0, could otherwise see no request in flight before another worker counted the
+    // ones part-way in, and stop.
+    active_requests_ += static_cast<int>(workers_.size());
     for (auto& w : workers_) {
       net::post(w->io, [self = this, wk = w.get()] {
         boost::system::error_code ec;
         wk->acceptor.close(ec);
         wk->admin_acceptor.close(ec);
         // A request part-way in counts as in flight until its read ends (Session).
-        self->active_requests_ += wk->deadlines.SpareOrCancelClientReads();
+        self->active_requests_ += wk->deadlines.SpareOrCancelClientReads() - 1;
       });
     }
     net::co_spawn(worker(0).io, DrainWait(), net::detached);
@@ -1067,6 +1071,12 @@ class Server {
         break;
       }
       if (ec) break;  // the client closed, was idle too long, or a drain
+      if (!req.has_host && req.version >= 11) {  // RFC 9112 section 3.2: a 400, as nginx's
+        req.keep_alive = false;
+        co_await Reject(socket, req, 400, "Host: required in an HTTP/1.1 request",
+                        "invalid_request_error", "bad_http_request");
+        break;
+      }
       req.keep_alive = parser.keep_alive();
       const bool keep =
           admin ? co_await HandleAdmin(socket, req) : co_await Handle(wk, socket, req, conn);

@@ -74,6 +74,39 @@ TEST(HttpMessageTest, RequestKeepsWhatTheGatewayReadsAndForwardsTheRest) {
     EXPECT_EQ(r.forward,
               "X-Tokenpool-Category: code\r\nAccept: */*\r\nOpenAI-Organization: org-1\r\n");
     EXPECT_EQ(r.body, "{\"model\":\"m\"}");
+    EXPECT_TRUE(r.has_host);
+  }
+}
+
+// The fields a Connection field names are hop-by-hop (RFC 9110 section 7.6.1): not forwarded,
+// wherever they stand. Before, `Connection: keep-alive, X-Hop` sent X-Hop to the backend.
+TEST(HttpMessageTest, FieldsTheConnectionFieldNamesAreNotForwarded) {
+  const std::string wire =
+      "POST /v1/chat/completions HTTP/1.1\r\nX-Hop: secret\r\nHost: gw\r\nAccept: */*\r\n"
+      "Connection: keep-alive, x-hop,X-Other\r\nx-other: 1\r\nX-Kept: 2\r\n"
+      "Content-Length: 2\r\n\r\n{}";
+  ClientRequest r;
+  ClientRequestParser p(&r, 8192, 1 << 20);
+  ASSERT_FALSE(Feed(p, wire, wire.size()));
+  ASSERT_TRUE(p.is_done());
+  EXPECT_TRUE(p.keep_alive());
+  EXPECT_EQ(r.forward, "Accept: */*\r\nX-Kept: 2\r\n");
+}
+
+// The absolute form of a target (RFC 9112 section 3.2.2) is its path and query; a request
+// without Host is seen as such (the gateway answers an HTTP/1.1 one 400).
+TEST(HttpMessageTest, AbsoluteFormTargetAndNoHost) {
+  for (const auto& [target, path] : std::vector<std::pair<std::string, std::string>>{
+           {"http://gw:8080/v1/chat/completions?x=1", "/v1/chat/completions?x=1"},
+           {"HTTPS://gw/v1/models", "/v1/models"},
+           {"http://gw", "/"},
+           {"/v1/models", "/v1/models"}}) {
+    const std::string wire = "GET " + target + " HTTP/1.1\r\n\r\n";
+    ClientRequest r;
+    ClientRequestParser p(&r, 8192, 1 << 20);
+    ASSERT_FALSE(Feed(p, wire, wire.size())) << target;
+    EXPECT_EQ(r.target, path);
+    EXPECT_FALSE(r.has_host);
   }
 }
 

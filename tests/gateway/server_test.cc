@@ -509,6 +509,31 @@ TEST_F(GatewayServerTest, ExpectContinueGetsA100BeforeTheBody) {
   EXPECT_EQ(r.status, 200) << r.body;
 }
 
+// RFC 9112 section 3.2: an HTTP/1.1 request without Host is a 400 (and the connection closes),
+// as nginx answers it; an HTTP/1.0 one needs none. A target in the absolute form is served.
+TEST_F(GatewayServerTest, HostIsRequiredOfHttp11AndAbsoluteTargetsAreServed) {
+  const std::string body = Chat("m", 4, false);
+  std::string fields;
+  for (const auto& [k, v] : Auth(kAcme)) fields += k + ": " + v + "\r\n";
+  fields += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  Client no_host(gateway_->port());
+  ASSERT_TRUE(no_host.SendRaw("POST /v1/chat/completions HTTP/1.1\r\n" + fields + body));
+  Response r = no_host.ReadHead();
+  EXPECT_EQ(r.status, 400);
+  no_host.ReadBody(&r);
+  EXPECT_NE(r.body.find("Host: required"), std::string::npos) << r.body;
+  Client http10(gateway_->port());
+  ASSERT_TRUE(http10.SendRaw("POST /v1/chat/completions HTTP/1.0\r\n" + fields + body));
+  EXPECT_EQ(http10.ReadHead().status, 200);
+  Client absolute(gateway_->port());
+  ASSERT_TRUE(
+      absolute.SendRaw("POST http://gw.example/v1/chat/completions HTTP/1.1\r\n"
+                       "Host: gw.example\r\n" +
+                       fields + body));
+  r = absolute.ReadHead();
+  EXPECT_EQ(r.status, 200);
+}
+
 TEST_F(GatewayServerTest, BodyTooLargeIs413) {
   Client c(gateway_->port());
   std::string big = Chat("m", 8, false, ",\"pad\":\"" + std::string(100000, 'x') + "\"");
