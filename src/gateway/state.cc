@@ -690,6 +690,7 @@ std::string GatewayState::PoolsJson() {
         {"model", ps.spec.model},
         {"max_model_len", ps.max_model_len},
         {"replicas", snap.replicas},
+        {"serving_replicas", ps.serving},
         {"capacity", ResourceVectorJson(snap.capacity)},
         {"in_use", ResourceVectorJson(snap.in_use)},
         {"queued", snap.queued},

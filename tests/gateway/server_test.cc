@@ -1183,6 +1183,8 @@ TEST_F(GatewayServerTest, DownInstanceIsSkipped) {
   ASSERT_EQ(backends.size(), 2u);
   EXPECT_FALSE(backends[0].at("healthy").as_bool());
   EXPECT_TRUE(backends[1].at("healthy").as_bool());
+  EXPECT_EQ(p.at("replicas").to_number<int64_t>(), 2);          // listed
+  EXPECT_EQ(p.at("serving_replicas").to_number<int64_t>(), 1);  // counted in the capacity
   EXPECT_EQ(p.at("open_reservations").to_number<int64_t>(), 0);
   EXPECT_EQ(backends[0].at("outstanding_tokens").to_number<int64_t>(), 0);
   EXPECT_EQ(backends[1].at("outstanding_tokens").to_number<int64_t>(), 0);
