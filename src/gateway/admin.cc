@@ -102,7 +102,8 @@ AdminReply Tenants(GatewayState& state) {
     for (int p = 0; p < state.pool_count(); ++p) {
       PoolState& ps = state.pool(p);
       std::vector<EntitlementRef> refs;
-      if (auto it = ps.by_tenant.find(name); it != ps.by_tenant.end()) refs.push_back(it->second);
+      if (auto it = ps.by_tenant.find(name); it != ps.by_tenant.end())
+        refs.push_back(it->second.ref);
       for (const EntitlementRef ref : ps.pool->DrainingEntitlements()) refs.push_back(ref);
       for (const EntitlementRef ref : refs) {
         Result<EntitlementSnapshot> e = ps.pool->SnapshotEntitlement(ref);

@@ -196,8 +196,8 @@ void GatewayMetrics::Collect(GatewayState& state) {
       SetCounter(f.t_tokens, {{"pool", ps.spec.name}, {"tenant", t.tenant}, {"kind", "completion"}},
                  static_cast<double>(t.counters.completion_tokens));
     }
-    for (const auto& [tenant, ref] : ps.by_tenant) {
-      Result<EntitlementSnapshot> e = ps.pool->SnapshotEntitlement(ref);
+    for (const auto& [tenant, te] : ps.by_tenant) {
+      Result<EntitlementSnapshot> e = ps.pool->SnapshotEntitlement(te.ref);
       if (!e.ok()) continue;
       const Labels tl = {{"pool", ps.spec.name}, {"tenant", tenant}};
       SetVector(f.t_ceiling, tl, e->burst_ceiling);

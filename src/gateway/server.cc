@@ -1462,7 +1462,7 @@ class Server {
         no_healthy = state_->pool(plan.pool).serving == 0;  // as just updated
         ref = plan.ref;
         if (ref.valid() && !no_healthy) {
-          cls = state_->Class(plan.pool, tenant);
+          cls = plan.cls;
           cookie = ++next_cookie_;
           d = state_->pool(plan.pool).pool->Admit(ref, plan.cost, cookie);
           if (d.outcome == AdmissionOutcome::kQueued) {

@@ -102,8 +102,7 @@ Result<std::unique_ptr<GatewayState>> GatewayState::Create(const GatewayConfig& 
                                "]: tenant \"" + e.tenant + "\" on pool \"" + e.pool +
                                "\": " + reason);
       }
-      ps.by_tenant[e.tenant] = *ref;
-      ps.class_by_tenant[e.tenant] = e.spec.cls;
+      ps.by_tenant[e.tenant] = {*ref, e.spec.cls};
     }
   }
   return s;
@@ -147,13 +146,13 @@ RoutePlan GatewayState::Plan(const RequestFeatures& f, int tenant,
   // does it route over all of the model's pools (a 400 when none fits at all, else the pool
   // that would, which the caller refuses with 403 no_entitlement).
   RoutePool route_pools[8];
-  EntitlementRef refs[8];
-  int index[8];  // route_pools[i] is the model's index[i]-th pool
+  const PoolState::TenantEntitlement* ents[8];  // the tenant's on each (nullptr: none)
+  int index[8];                                 // route_pools[i] is the model's index[i]-th pool
   const size_t n = std::min<size_t>(it->second.size(), 8);
   size_t entitled = 0;
   for (size_t i = 0; i < n; ++i) {
-    refs[i] = tenant >= 0 ? Entitlement(it->second[i], tenant) : EntitlementRef{};
-    if (refs[i].valid()) index[entitled++] = static_cast<int>(i);
+    ents[i] = tenant >= 0 ? Lookup(it->second[i], tenant) : nullptr;
+    if (ents[i] != nullptr) index[entitled++] = static_cast<int>(i);
   }
   const auto fill = [&](size_t count) {
     for (size_t i = 0; i < count; ++i) {
@@ -190,7 +189,10 @@ RoutePlan GatewayState::Plan(const RequestFeatures& f, int tenant,
     plan.error_code = "context_length_exceeded";
     return plan;
   }
-  plan.ref = refs[static_cast<size_t>(d.pool)];
+  if (const PoolState::TenantEntitlement* e = ents[static_cast<size_t>(d.pool)]; e != nullptr) {
+    plan.ref = e->ref;
+    plan.cls = e->cls;
+  }
   plan.pool = it->second[static_cast<size_t>(d.pool)];
   // The reservation holds the conservative prompt estimate: KV is what overload costs. With
   // n (or best_of) choices the prompt is held once and each choice may reach the output
@@ -201,14 +203,19 @@ RoutePlan GatewayState::Plan(const RequestFeatures& f, int tenant,
 }
 
 EntitlementRef GatewayState::Entitlement(int pool, int tenant) const {
-  const PoolState& ps = pools_[static_cast<size_t>(pool)];
-  auto it = ps.by_tenant.find(config_.tenants[static_cast<size_t>(tenant)].name);
-  return it == ps.by_tenant.end() ? EntitlementRef{} : it->second;
+  const PoolState::TenantEntitlement* e = Lookup(pool, tenant);
+  return e == nullptr ? EntitlementRef{} : e->ref;
 }
 
 EntitlementClass GatewayState::Class(int pool, int tenant) const {
+  const PoolState::TenantEntitlement* e = Lookup(pool, tenant);
+  return e != nullptr ? e->cls : EntitlementClass::kElastic;
+}
+
+const PoolState::TenantEntitlement* GatewayState::Lookup(int pool, int tenant) const {
   const PoolState& ps = pools_[static_cast<size_t>(pool)];
-  return ps.class_by_tenant.at(config_.tenants[static_cast<size_t>(tenant)].name);
+  auto it = ps.by_tenant.find(config_.tenants[static_cast<size_t>(tenant)].name);
+  return it == ps.by_tenant.end() ? nullptr : &it->second;
 }
 
 void GatewayState::MarkUnhealthy(int pool, int backend, Time now) {
@@ -530,10 +537,8 @@ Status GatewayState::Reload(const GatewayConfig& next, bool* backends_changed) {
     PoolState& ps = pools_[p];
     if (Status s = ps.pool->ReplaceEntitlements(specs[p]); !s.ok()) return s;  // checked above
     ps.by_tenant.clear();
-    ps.class_by_tenant.clear();
     for (const EntitlementSpec& spec : specs[p]) {
-      ps.by_tenant[spec.tenant] = *ps.pool->Find(spec.name);
-      ps.class_by_tenant[spec.tenant] = spec.cls;
+      ps.by_tenant[spec.tenant] = {*ps.pool->Find(spec.name), spec.cls};
     }
   }
   for (size_t p = 0; p < pools_.size(); ++p) {

@@ -101,8 +101,12 @@ struct PoolState {
     AddOutstanding(slot, -tokens);
     --backends[slot].in_flight;
   }
-  std::unordered_map<std::string, EntitlementRef> by_tenant;
-  std::unordered_map<std::string, EntitlementClass> class_by_tenant;
+  // Each tenant's entitlement on the pool and its class: one lookup on the request path.
+  struct TenantEntitlement {
+    EntitlementRef ref;
+    EntitlementClass cls = EntitlementClass::kElastic;
+  };
+  std::unordered_map<std::string, TenantEntitlement> by_tenant;
 };
 
 // Where a request goes, or the error that refuses it before admission.
@@ -113,6 +117,7 @@ struct RoutePlan {
   std::string_view error_code;
   int pool = -1;
   EntitlementRef ref;  // the tenant's entitlement on `pool` (invalid: it has none)
+  EntitlementClass cls = EntitlementClass::kElastic;  // its class (when ref is valid)
   RouteReason reason = RouteReason::kNoPoolFits;
   TokenEstimate estimate;
   // The request's estimator category (views into the request's features and category header),
@@ -147,7 +152,7 @@ class GatewayState {
   RoutePlan Plan(const RequestFeatures& f, int tenant, std::string_view category = {}) const;
   // The tenant's entitlement on a pool (invalid when it has none).
   EntitlementRef Entitlement(int pool, int tenant) const;
-  // The class of that entitlement (requires Entitlement(pool, tenant).valid()).
+  // The class of that entitlement (elastic when there is none).
   EntitlementClass Class(int pool, int tenant) const;
   // Among the healthy instances, the one with the least outstanding tokens among those with KV
   // room (usage below backend_metrics.max_kv_usage, or not known), else among all healthy
@@ -241,6 +246,8 @@ class GatewayState {
   std::string PoolsJson();
 
  private:
+  // The tenant's entitlement and class on a pool; nullptr when it has none.
+  const PoolState::TenantEntitlement* Lookup(int pool, int tenant) const;
   GatewayState(const GatewayConfig& config, const Clock& clock) : config_(config), clock_(clock) {}
   // Reload's step for one pool's backends (Backend::retired, Backend::generation) and replica
   // range.
