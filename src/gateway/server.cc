@@ -1511,6 +1511,8 @@ class Server {
           co_await WaitQueued(s, wk.late_watches, pool, d, cookie, std::move(waiter));
       rec.queue_ms = MsSince(queued_at);
       rec.metrics->queue_wait->Observe(rec.queue_ms / 1000);
+      // Its log line says where it was when it left (before: outcome=-).
+      if (!ev) rec.outcome = AdmissionOutcomeName(AdmissionOutcome::kQueued);
       // Nothing held; it left the queue at the drain's end (a client that left is a 499).
       if (!ev && drain_expired_ && ProbeClient(s.native_handle()) != ClientProbe::kGone) {
         co_return co_await ShuttingDown(s, req, rec);

@@ -258,6 +258,30 @@ class Server {
     co_await t.async_wait(kTuple);
   }
 
+  // A first-token stall: `ms`, or until the client closes the connection (true), as vLLM
+  // aborts a request whose client left, stalled or not. (Before, a stall ran its course: a
+  // gateway gone during a 20 s stall held the mock's drain for those 20 s.) `watching`
+  // outlives this frame in the handler; `gone` and `t` are touched only while it is alive.
+  net::awaitable<bool> StallUnlessGone(tcp::socket& s, double ms) {
+    net::steady_timer t(io_, std::chrono::microseconds(static_cast<int64_t>(ms * 1000)));
+    auto watching = std::make_shared<bool>(true);
+    bool gone = false;
+    s.async_wait(tcp::socket::wait_read, [watching, &gone, &s, &t](boost::system::error_code ec) {
+      if (ec || !*watching) return;
+      char c;
+      const ssize_t got = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        gone = true;
+        t.cancel();
+      }
+    });
+    co_await t.async_wait(kTuple);
+    *watching = false;
+    boost::system::error_code ignored;
+    s.cancel(ignored);
+    co_return gone;
+  }
+
   net::awaitable<void> Session(tcp::socket socket) {
     sessions_.insert(&socket);
     struct Untrack {
@@ -450,7 +474,7 @@ class Server {
     if (!stream) {
       if (stall_ms > 0) {
         metrics_->Fault("first_token_stall");
-        co_await Sleep(stall_ms);
+        if (co_await StallUnlessGone(s, stall_ms)) co_return false;
       }
       // Watch the connection while the request is in the engine: a client that closes it (a
       // gateway's timeout) is aborted at once, freeing its KV blocks, as vLLM aborts on
@@ -500,7 +524,7 @@ class Server {
     if (auto [ec, w] = co_await http::async_write_header(s, sr, kTuple); ec) co_return false;
     if (stall_ms > 0) {
       metrics_->Fault("first_token_stall");
-      co_await Sleep(stall_ms);
+      if (co_await StallUnlessGone(s, stall_ms)) co_return false;
     }
     const auto fresh = [&pending] {
       return std::any_of(pending.choices.begin(), pending.choices.end(),

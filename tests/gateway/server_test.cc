@@ -1368,7 +1368,8 @@ TEST_F(GatewayServerTest, WhatTheDrainDidNotFinishGetsA503) {
                "  - {tenant: patient, pool: stall, class: elastic, guarantee: {token_rate: 1000, "
                "kv_tokens: 4096, concurrency: 1}, slo: {max_queue_wait_ms: 20000}}\n");
   std::ofstream(path) << text;
-  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
+  const std::string log = path + ".stderr";
+  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path}, log);
   ASSERT_NE(gw.port(), 0) << gw.banner();
   const int admin = AdminPort(gw.banner());
   const auto stall = [admin](const char* field) {  // the stall pool's `field` on this gateway
@@ -1395,6 +1396,12 @@ TEST_F(GatewayServerTest, WhatTheDrainDidNotFinishGetsA503) {
   EXPECT_LT(std::chrono::steady_clock::now() - sent, std::chrono::seconds(10));
   ASSERT_TRUE(gw.WaitExit(5000));
   EXPECT_EQ(gw.exit_code(), 0);
+  // The queued one's log line says it left the queue (before: outcome=-).
+  std::ifstream in(log);
+  std::string all;
+  for (std::string line; std::getline(in, line);) all += line + "\n";
+  EXPECT_NE(all.find("status=503 outcome=queued end=shutdown"), std::string::npos) << all;
+  std::remove(log.c_str());
   std::remove(path.c_str());
 }
 

@@ -577,6 +577,31 @@ TEST(MockFaultTest, FirstTokenStallAfterHeaders) {
   EXPECT_EQ(Sample(e, "tokenpool_mock_faults_injected_total{kind=\"first_token_stall\""), 1);
 }
 
+// A client that leaves during a first-token stall is aborted then, as vLLM aborts a request
+// whose client left: the engine is empty long before the stall would have ended. Before, the
+// stall ran its course (a gateway stopped during a 20 s stall held the mock's drain 20 s).
+TEST(MockFaultTest, AClientThatLeavesDuringAStallIsAbortedAtOnce) {
+  MockProcess mock(Args({"--speedup", "1", "--first-token-stall-ms", "60000"}));
+  for (const bool stream : {true, false}) {
+    SCOPED_TRACE(stream ? "stream" : "whole");
+    {
+      Client gone(mock.port());
+      ASSERT_TRUE(gone.Send("POST", "/v1/chat/completions", ChatBody("hi", 5000, stream)));
+      Exposition e = WaitForMetric(mock.port(), "vllm:num_requests_running{", 1);
+      ASSERT_EQ(Sample(e, "vllm:num_requests_running{"), 1);
+    }  // closes the connection 60 s before the stall's end
+    Exposition e;
+    for (int i = 0; i < 500; ++i) {
+      Client c(mock.port());
+      e = ParsePrometheus(c.Request("GET", "/metrics").body);
+      if (Sample(e, "vllm:num_requests_running{") == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(Sample(e, "vllm:num_requests_running{"), 0);
+    EXPECT_EQ(Sample(e, "vllm:kv_cache_usage_perc{"), 0);
+  }
+}
+
 TEST(MockFaultTest, DropMidStream) {
   MockProcess mock(Args({"--speedup", "20", "--drop-rate", "1"}));
   {
