@@ -86,6 +86,17 @@ class Reader {
   Status GetI32(const YAML::Node& m, const char* k, const std::string& p, int32_t* o) const {
     return Get(m, k, p, o, "an integer");
   }
+  // YAML's booleans (true/false, yes/no, on/off); a quoted one is a string.
+  Status GetB(const YAML::Node& m, const char* k, const std::string& p, bool* o) const {
+    const YAML::Node n = m[k];
+    if (!n.IsDefined() || n.IsNull()) return Status::Ok();
+    bool v = *o;
+    if (!n.IsScalar() || n.Tag() == "!" || !YAML::convert<bool>::decode(n, v)) {
+      return Error(n, Join(p, k), "expected true or false");
+    }
+    *o = v;
+    return Status::Ok();
+  }
   Status GetPort(const YAML::Node& m, const std::string& p, uint16_t* o) const {
     int64_t v = *o;
     if (Status s = GetI(m, "port", p, &v); !s.ok()) return s;
@@ -95,8 +106,9 @@ class Reader {
   }
 
   Status ReadListener(const YAML::Node& n, const std::string& path, Listener* l) const {
-    if (Status s = CheckKeys(n, path, {"host", "port"}); !s.ok()) return s;
+    if (Status s = CheckKeys(n, path, {"host", "port", "metrics"}); !s.ok()) return s;
     if (Status s = GetS(n, "host", path, &l->host); !s.ok()) return s;
+    if (Status s = GetB(n, "metrics", path, &l->metrics); !s.ok()) return s;
     return GetPort(n, path, &l->port);
   }
 
@@ -306,13 +318,7 @@ class Reader {
     }
     if (const YAML::Node lg = root["log"]; lg.IsDefined()) {
       if (Status s = CheckKeys(lg, "log", {"requests"}); !s.ok()) return s;
-      if (const YAML::Node r = lg["requests"]; r.IsDefined()) {
-        bool v = true;
-        if (!r.IsScalar() || !YAML::convert<bool>::decode(r, v)) {
-          return Error(r, "log.requests", "expected true or false");
-        }
-        c.log_requests = v;
-      }
+      if (Status s = GetB(lg, "requests", "log", &c.log_requests); !s.ok()) return s;
     }
     if (const YAML::Node a = root["admin"]; a.IsDefined()) {
       if (Status s = CheckKeys(a, "admin", {"host", "port", "token_sha256", "state_file"});

@@ -26,6 +26,10 @@ namespace tokenpool::gateway {
 struct Listener {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0: any free port (printed on start)
+  // `GET /metrics` on this listener (the main one's `listen.metrics`; the admin listener always
+  // serves it, behind its token). Off: the per-tenant series (names, usage) are not shown to
+  // every client that can reach the API.
+  bool metrics = true;
 };
 
 struct BackendUrl {

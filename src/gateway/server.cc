@@ -1221,7 +1221,7 @@ class Server {
       Common(res, req);
       co_return co_await Reply(s, res, head);
     }
-    if (get && target == "/metrics") co_return co_await Metrics(s, req);
+    if (get && target == "/metrics" && config_.listen.metrics) co_return co_await Metrics(s, req);
     if (get && target == "/v1/models") {
       std::string body;
       {

@@ -359,7 +359,10 @@ bool SameBackends(const std::vector<BackendUrl>& a, const std::vector<BackendUrl
 // What a reload may not change: everything but tenants, entitlements and pools' backends and
 // replica ranges.
 std::string RestartOnlyDifference(const GatewayConfig& a, const GatewayConfig& b) {
-  if (a.listen.host != b.listen.host || a.listen.port != b.listen.port) return "listen";
+  if (a.listen.host != b.listen.host || a.listen.port != b.listen.port ||
+      a.listen.metrics != b.listen.metrics) {
+    return "listen";
+  }
   if (a.workers != b.workers) return "workers";
   if (a.busy_poll_us != b.busy_poll_us) return "busy_poll_us";
   if (a.time_scale != b.time_scale) return "time_scale";

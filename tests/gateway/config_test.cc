@@ -170,6 +170,8 @@ TEST(GatewayConfigTest, Errors) {
             "gateway.yaml:1: backend_metrics.max_kv_usage: must be in (0, 1]");
   EXPECT_EQ(ErrorOf("log: {requests: maybe}\n" + Good()),
             "gateway.yaml:1: log.requests: expected true or false");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "port: 0}", "port: 0, metrics: \"no\"}")),
+            "gateway.yaml:1: listen.metrics: expected true or false");
   EXPECT_EQ(ErrorOf("log: {level: info}\n" + Good()).substr(0, 34),
             "gateway.yaml:1: log.level: unknown");
   // A YAML syntax error carries its line.

@@ -842,6 +842,28 @@ TEST_F(GatewayServerTest, QueuedRequestOfARemovedEntitlementIs403) {
   EXPECT_TRUE(Within1s([&] { return OpenReservations("short") == 0; }));
 }
 
+// `listen: {metrics: false}`: the main listener does not show the per-tenant series to every
+// client that reaches the API (404 as any unknown URL); the admin listener, behind its token,
+// still serves them.
+TEST_F(GatewayServerTest, MetricsCanBeKeptOffTheMainListener) {
+  const std::string path = *config_path_ + ".nometrics.yaml";
+  std::string text = *config_text_;
+  const size_t at = text.find("listen: {");
+  ASSERT_NE(at, std::string::npos);
+  text.insert(text.find('}', at), ", metrics: false");
+  std::ofstream(path) << text;
+  ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path});
+  ASSERT_NE(gw.port(), 0) << gw.banner();
+  Client c(gw.port());
+  Response r = c.Request("GET", "/metrics");
+  EXPECT_EQ(r.status, 404) << r.body;
+  Client a(AdminPort(gw.banner()));
+  r = a.Request("GET", "/metrics", "", Auth(kAdmin));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("tokenpool_tenant_requests_total"), std::string::npos);
+  std::remove(path.c_str());
+}
+
 TEST_F(GatewayServerTest, MetricsExposePoolsAndTenants) {
   Client c(gateway_->port());
   // Refusals before admission are counted by code.
