@@ -69,6 +69,10 @@ constexpr size_t kMaxIdlePerBackend = 64;
 // Initial capacity of the read buffers of client and upstream connections (see Session).
 constexpr size_t kReadBufferBytes = 16384;
 
+// The 401 messages: OpenAI's for a key, the admin API's for its token.
+constexpr std::string_view kBadApiKey = "Incorrect API key provided.";
+constexpr std::string_view kAdminUnauthorized = "admin: missing or wrong bearer token";
+
 // An upstream connection with its read buffer, allocated once with the connection and reused by
 // every request it carries: a 16 KiB buffer and a 16 KiB array on the coroutine frame per
 // request were the gateway's largest malloc cost (perf: _int_malloc, unlink_chunk, brk).
@@ -1025,6 +1029,13 @@ class Server {
       if (!ec && !parser.is_done()) {
         // A request begun: no longer idle for a drain (its limit set again, from now).
         wk.deadlines.Set(&conn.deadline, socket, idle, &buffer, true);
+        if (req.expect_continue && req.version >= 11 &&
+            co_await RefusedBeforeContinue(wk, socket, req, conn, admin)) {
+          wk.deadlines.Clear(&conn.deadline);
+          if (conn.deadline.TakeSpared()) --active_requests_;  // a drain counted it
+          linger = true;
+          break;
+        }
         if (req.expect_continue && req.version >= 11) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
           auto [wec, n] = co_await net::async_write(
@@ -1145,10 +1156,9 @@ class Server {
   }
 
   net::awaitable<bool> HandleAdmin(tcp::socket& s, ClientRequest& req) {
-    const std::string_view token = BearerToken(req.authorization);
-    if (token.empty() || Sha256Hex(token) != config_.admin_token_sha256) {
-      co_return co_await ReplyError(s, req, 401, "admin: missing or wrong bearer token",
-                                    "invalid_request_error", "invalid_api_key");
+    if (!AdminAuthorized(req)) {
+      co_return co_await ReplyError(s, req, 401, kAdminUnauthorized, "invalid_request_error",
+                                    "invalid_api_key");
     }
     std::string_view target = req.target;
     if (std::string_view path = target.substr(0, target.find('?')); path == "/metrics") {
@@ -1190,19 +1200,7 @@ class Server {
     // larger, and each costs a malloc and a free per request then.)
     if (post && (target == "/v1/chat/completions" || target == "/v1/completions")) {
       RequestRecord& rec = conn.rec;  // on the connection, not in the frame
-      rec.Reset();
-      std::string_view client_id = req.request_id;
-      if (UsableRequestId(client_id)) {
-        std::copy(client_id.begin(), client_id.end(), rec.id_buf.begin());
-        rec.id = std::string_view(rec.id_buf.data(), client_id.size());
-      } else {
-        // "{:08x}{:08x}" of the prefix and the count.
-        LineWriter w(rec.id_buf.data());  // 8 + at most 16 characters
-        w.Padded(id_prefix_, 8, 16);
-        w.Padded(next_request_id_.fetch_add(1), 8, 16);
-        rec.id =
-            std::string_view(rec.id_buf.data(), static_cast<size_t>(w.end() - rec.id_buf.data()));
-      }
+      StartRecord(req, rec);
       const bool keep = co_await Completion(wk, s, req, rec, conn);
       Finish(wk, rec);
       co_return keep;
@@ -1233,6 +1231,64 @@ class Server {
     co_return co_await Reject(
         s, req, 404, "Unknown request URL: " + req.method_string + " " + std::string(target),
         "invalid_request_error", "unknown_url");
+  }
+
+  // A completion request's record, reset, with its id: the client's x-request-id when usable,
+  // else one of the gateway's.
+  void StartRecord(const ClientRequest& req, RequestRecord& rec) {
+    rec.Reset();
+    std::string_view client_id = req.request_id;
+    if (UsableRequestId(client_id)) {
+      std::copy(client_id.begin(), client_id.end(), rec.id_buf.begin());
+      rec.id = std::string_view(rec.id_buf.data(), client_id.size());
+    } else {
+      // "{:08x}{:08x}" of the prefix and the count.
+      LineWriter w(rec.id_buf.data());  // 8 + at most 16 characters
+      w.Padded(id_prefix_, 8, 16);
+      w.Padded(next_request_id_.fetch_add(1), 8, 16);
+      rec.id =
+          std::string_view(rec.id_buf.data(), static_cast<size_t>(w.end() - rec.id_buf.data()));
+    }
+  }
+
+  // Whether the request carries the admin API's bearer token.
+  bool AdminAuthorized(const ClientRequest& req) const {
+    const std::string_view token = BearerToken(req.authorization);
+    return !token.empty() && Sha256Hex(token) == config_.admin_token_sha256;
+  }
+
+  // A request refused whatever its body says is answered before the client is asked for the
+  // body (`Expect: 100-continue`; curl sends it for bodies over 1 MiB): a wrong key costs no
+  // upload. Before, the 100 went first and the 401 came after the whole body. true: answered;
+  // the caller closes the connection, lingering (RFC 9110 section 10.1.1: the client may send
+  // the body anyway).
+  net::awaitable<bool> RefusedBeforeContinue(Worker& wk, tcp::socket& s, ClientRequest& req,
+                                             ConnectionState& conn, bool admin) {
+    if (admin) {
+      if (AdminAuthorized(req)) co_return false;
+      req.keep_alive = false;
+      co_await ReplyError(s, req, 401, kAdminUnauthorized, "invalid_request_error",
+                          "invalid_api_key");
+      co_return true;
+    }
+    std::string_view path = req.target;
+    path = path.substr(0, path.find('?'));
+    if (req.method != http::verb::post ||
+        (path != "/v1/chat/completions" && path != "/v1/completions")) {
+      co_return false;
+    }
+    RequestRecord& rec = conn.rec;
+    StartRecord(req, rec);
+    int tenant = -1;
+    {
+      const Locked lock(*this);
+      tenant = TenantLocked(conn.auth, req.authorization, rec);  // kept for the request's path
+    }
+    if (tenant >= 0) co_return false;
+    req.keep_alive = false;
+    co_await Reject(s, req, 401, kBadApiKey, "invalid_request_error", "invalid_api_key", &rec);
+    Finish(wk, rec);
+    co_return true;
   }
 
   // The request's log line (into the worker's LogBatch) and histograms.
@@ -1424,8 +1480,8 @@ class Server {
       tenant = TenantLocked(auth, req.authorization, rec);
     }
     if (tenant < 0) {
-      co_return co_await Reject(s, req, 401, "Incorrect API key provided.", "invalid_request_error",
-                                "invalid_api_key", &rec);
+      co_return co_await Reject(s, req, 401, kBadApiKey, "invalid_request_error", "invalid_api_key",
+                                &rec);
     }
     RequestFeatures* const features = &conn.features;  // Parse clears it
     // (One co_await for both refusals: each co_await site takes room in this frame, which
@@ -1481,8 +1537,8 @@ class Server {
       }
     }
     if (key_gone) {
-      co_return co_await Reject(s, req, 401, "Incorrect API key provided.", "invalid_request_error",
-                                "invalid_api_key", &rec);
+      co_return co_await Reject(s, req, 401, kBadApiKey, "invalid_request_error", "invalid_api_key",
+                                &rec);
     }
     if (!plan.ok()) {
       co_return co_await Reject(s, req, plan.status, plan.message, plan.error_type, plan.error_code,

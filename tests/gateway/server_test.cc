@@ -509,6 +509,30 @@ TEST_F(GatewayServerTest, ExpectContinueGetsA100BeforeTheBody) {
   EXPECT_EQ(r.status, 200) << r.body;
 }
 
+// A request that a wrong key refuses whatever its body says gets its 401 instead of the 100
+// (Continue), and the connection closes: the client uploads nothing (before: a 100, the whole
+// body, then the 401). The same at the admin listener; a good key still gets its 100.
+TEST_F(GatewayServerTest, AWrongKeyIsRefusedBeforeTheBodyIsAskedFor) {
+  const auto head = [](const std::string& path, const std::string& key) {
+    return "POST " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+           "\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+           "Content-Length: 60000\r\n\r\n";  // within the test config's body limit
+  };
+  Client wrong(gateway_->port());
+  ASSERT_TRUE(wrong.SendRaw(head("/v1/chat/completions", "sk-wrong")));
+  Response r = wrong.ReadHead();
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.headers["connection"], "close");
+  wrong.ReadBody(&r);
+  EXPECT_NE(r.body.find("\"invalid_api_key\""), std::string::npos) << r.body;
+  Client admin(admin_port_);
+  ASSERT_TRUE(admin.SendRaw(head("/admin/entitlements", "wrong")));
+  EXPECT_EQ(admin.ReadHead().status, 401);
+  Client good(gateway_->port());
+  ASSERT_TRUE(good.SendRaw(head("/v1/chat/completions", kAcme)));
+  EXPECT_EQ(good.ReadHead().status, 100);
+}
+
 // RFC 9112 section 3.2: an HTTP/1.1 request without Host is a 400 (and the connection closes),
 // as nginx answers it; an HTTP/1.0 one needs none. A target in the absolute form is served.
 TEST_F(GatewayServerTest, HostIsRequiredOfHttp11AndAbsoluteTargetsAreServed) {
