@@ -1839,7 +1839,10 @@ class Server {
       h.RequestLine("POST", req.target);
       h.Put(req.forward);              // the client's fields that go upstream (ForwardsHeader)
       h.Field("Host", url.authority);  // "host:port", formatted once at load
-      h.Put("Content-Type: application/json\r\n");
+      // The gateway reads every answer (usage, SSE events) and passes it on as it is: no
+      // content coding (without the field, any is acceptable: RFC 9110 section 12.5.3, and a
+      // gzip answer reached the client unlabelled, its usage unread).
+      h.Put("Content-Type: application/json\r\nAccept-Encoding: identity\r\n");
       if (const std::string& key = state_->pool(pool).spec.api_key; !key.empty()) {
         h.Put("Authorization: Bearer ");
         h.Put(key);

@@ -624,6 +624,11 @@ class RequestParser::Impl {
 
  private:
   static Status ReadStreamOptions(od::value& v, Path p, RequestFeatures* f) {
+    // A later stream_options member is the one the backend reads (the last wins in Python's
+    // json): nothing of an earlier one stays (before, {"include_usage":true} then null kept
+    // include_usage, and the gateway asked for no usage the backend would send).
+    f->has_stream_options = false;
+    f->include_usage = false;
     od::json_type t{};
     if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
     if (t == od::json_type::null) return Status::Ok();

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json/parse.hpp>
 #include <string>
 
 namespace tokenpool::gateway {
@@ -94,6 +95,11 @@ TEST(UsageTest, WithIncludeUsageAddsTheMember) {
   forty += "}";
   EXPECT_TRUE(
       WithIncludeUsage(forty, true).starts_with(R"({"stream_options":{"include_usage":true},)"));
+  // A repeated member: the last one is the backend's, and the one given include_usage.
+  const std::string twice = WithIncludeUsage(
+      R"({"stream":true,"stream_options":{"include_usage":true},"stream_options":{}})", true);
+  const boost::json::value v = boost::json::parse(twice);
+  EXPECT_EQ(v.at("stream_options").at("include_usage"), true) << twice;
 }
 
 // The stream's way of scanning (StreamBack): bytes arrive in pieces, whole events are taken

@@ -82,6 +82,30 @@ TEST(RequestParserTest, CountsAsWholeFloatsAndTheLeastMaxTokens) {
   EXPECT_EQ(negative.message(), "max_tokens: must be in [1, 1000000000], got -1");
 }
 
+// A repeated stream_options member is read as the backend reads it, the last one whole: the
+// first's include_usage does not survive a later null or object without it (before, it did,
+// and the gateway did not ask for the usage that the backend then did not send).
+TEST(RequestParserTest, ALaterStreamOptionsMemberReplacesAnEarlierOne) {
+  RequestFeatures f;
+  ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"content":"x"}],"stream":true,)"
+                        R"("stream_options":{"include_usage":true},"stream_options":null})",
+                        &f)
+                  .ok());
+  EXPECT_FALSE(f.include_usage);
+  EXPECT_FALSE(f.has_stream_options);
+  ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"content":"x"}],"stream":true,)"
+                        R"("stream_options":{"include_usage":true},"stream_options":{}})",
+                        &f)
+                  .ok());
+  EXPECT_FALSE(f.include_usage);
+  EXPECT_TRUE(f.has_stream_options);
+  ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"content":"x"}],"stream":true,)"
+                        R"("stream_options":null,"stream_options":{"include_usage":true}})",
+                        &f)
+                  .ok());
+  EXPECT_TRUE(f.include_usage);
+}
+
 TEST(RequestParserTest, ChoicesAreSequences) {
   RequestFeatures f;
   ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"content":"x"}]})", &f).ok());
