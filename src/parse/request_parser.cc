@@ -81,7 +81,10 @@ Status ReadCount(od::value& v, const Path& p, int64_t lo, int64_t hi, int64_t* o
                  bool* present) {
   od::json_type t{};
   if (Status s = TypeOf(v, p, &t); !s.ok()) return s;
-  if (t == od::json_type::null) return Status::Ok();
+  if (t == od::json_type::null) {  // as absent, also after an earlier member of the name
+    *present = false;
+    return Status::Ok();
+  }
   if (t != od::json_type::number) return TypeError(p, "integer", t);
   int64_t n = 0;
   if (v.get_int64().get(n)) {

@@ -104,6 +104,12 @@ TEST(RequestParserTest, ALaterStreamOptionsMemberReplacesAnEarlierOne) {
                         &f)
                   .ok());
   EXPECT_TRUE(f.include_usage);
+  // The same for a count: a later null is its absence.
+  ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"content":"x"}],"max_tokens":7,)"
+                        R"("max_tokens":null})",
+                        &f)
+                  .ok());
+  EXPECT_FALSE(f.has_max_tokens);
 }
 
 TEST(RequestParserTest, ChoicesAreSequences) {
