@@ -258,22 +258,31 @@ class Server {
     co_await t.async_wait(kTuple);
   }
 
-  // A first-token stall: `ms`, or until the client closes the connection (true), as vLLM
-  // aborts a request whose client left, stalled or not. (Before, a stall ran its course: a
-  // gateway gone during a 20 s stall held the mock's drain for those 20 s.) `watching`
-  // outlives this frame in the handler; `gone` and `t` are touched only while it is alive.
-  net::awaitable<bool> StallUnlessGone(tcp::socket& s, double ms) {
-    net::steady_timer t(io_, std::chrono::microseconds(static_cast<int64_t>(ms * 1000)));
+  // Watches `s` for its client's close (a peek when it turns readable sees the end or an
+  // error) and calls on_gone() then, unless the returned flag was set false first: the flag
+  // outlives the caller's frame in the handler, and on_gone's captures are touched only while
+  // it is true. One wait: input that is not a close ends the watch.
+  template <class OnGone>
+  static std::shared_ptr<bool> WatchForClose(tcp::socket& s, OnGone on_gone) {
     auto watching = std::make_shared<bool>(true);
-    bool gone = false;
-    s.async_wait(tcp::socket::wait_read, [watching, &gone, &s, &t](boost::system::error_code ec) {
+    s.async_wait(tcp::socket::wait_read, [watching, &s, on_gone](boost::system::error_code ec) {
       if (ec || !*watching) return;
       char c;
       const ssize_t got = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-        gone = true;
-        t.cancel();
-      }
+      if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) on_gone();
+    });
+    return watching;
+  }
+
+  // A first-token stall: `ms`, or until the client closes the connection (true), as vLLM
+  // aborts a request whose client left, stalled or not. (Before, a stall ran its course: a
+  // gateway gone during a 20 s stall held the mock's drain for those 20 s.)
+  net::awaitable<bool> StallUnlessGone(tcp::socket& s, double ms) {
+    net::steady_timer t(io_, std::chrono::microseconds(static_cast<int64_t>(ms * 1000)));
+    bool gone = false;
+    const auto watching = WatchForClose(s, [&gone, &t] {
+      gone = true;
+      t.cancel();
     });
     co_await t.async_wait(kTuple);
     *watching = false;
@@ -478,20 +487,12 @@ class Server {
       }
       // Watch the connection while the request is in the engine: a client that closes it (a
       // gateway's timeout) is aborted at once, freeing its KV blocks, as vLLM aborts on
-      // disconnect. `watching` outlives this frame in the handler; `gone` is read only while
-      // the frame is alive.
-      auto watching = std::make_shared<bool>(true);
+      // disconnect.
       bool gone = false;
-      s.async_wait(tcp::socket::wait_read,
-                   [watching, &gone, &s, &pending](boost::system::error_code ec) {
-                     if (ec || !*watching) return;
-                     char c;
-                     const ssize_t got = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-                     if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-                       gone = true;
-                       pending.Notify();
-                     }
-                   });
+      const auto watching = WatchForClose(s, [&gone, &pending] {
+        gone = true;
+        pending.Notify();
+      });
       while (pending.unfinished > 0 && !pending.lost && !gone) {
         co_await pending.wake.async_wait(kTuple);
       }

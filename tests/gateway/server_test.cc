@@ -1875,12 +1875,9 @@ TEST_F(GatewayServerTest, ShortRequestSpillsToLongWhileShortQueues) {
   // One patient request holds its entitlement's only sequence on the short pool, a second one
   // waits in its queue: the spillover router then counts the short pool as saturated.
   Client first(gateway_->port());
-  ASSERT_TRUE(first.Send("POST", "/v1/chat/completions", Chat("m", 200, true), Auth(kPatient)));
-  Response head = first.ReadHead();
-  ASSERT_EQ(head.status, 200);
+  Response head = TakePatientsSequence(first, 200);
   Client second(gateway_->port());
-  ASSERT_TRUE(second.Send("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kPatient)));
-  ASSERT_TRUE(WaitFor([&] { return Pool("short").at("queued").to_number<int64_t>() == 1; }));
+  ASSERT_TRUE(QueuePatientsRequest(second));
   Client c(gateway_->port());
   Response r = c.Request("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kAcme));
   EXPECT_EQ(r.status, 200) << r.body;
@@ -1896,12 +1893,9 @@ TEST_F(GatewayServerTest, ShortRequestSpillsToLongWhileShortQueues) {
 // saturation that passes).
 TEST_F(GatewayServerTest, NoSpillToAPoolTheTenantHasNoEntitlementOn) {
   Client first(gateway_->port());
-  ASSERT_TRUE(first.Send("POST", "/v1/chat/completions", Chat("m", 200, true), Auth(kPatient)));
-  Response head = first.ReadHead();
-  ASSERT_EQ(head.status, 200);
+  Response head = TakePatientsSequence(first, 200);
   Client second(gateway_->port());
-  ASSERT_TRUE(second.Send("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kPatient)));
-  ASSERT_TRUE(WaitFor([&] { return Pool("short").at("queued").to_number<int64_t>() == 1; }));
+  ASSERT_TRUE(QueuePatientsRequest(second));
   Client third(gateway_->port());
   ASSERT_TRUE(third.Send("POST", "/v1/chat/completions", Chat("m", 4, false), Auth(kPatient)));
   ASSERT_TRUE(WaitFor([&] { return Pool("short").at("queued").to_number<int64_t>() == 2; }));

@@ -167,12 +167,14 @@ double Sample(const Exposition& e, const std::string& prefix) {
 
 // Polls /metrics until `series` reaches at least `want` (the server works on its own schedule:
 // no fixed sleep is long enough on a busy machine); returns the last exposition.
-Exposition WaitForMetric(int port, const std::string& series, double want) {
+// The metrics once `series` is at least `want` (at most, with at_most), or after ~5 s.
+Exposition WaitForMetric(int port, const std::string& series, double want, bool at_most = false) {
   Exposition e;
   for (int i = 0; i < 500; ++i) {
     Client c(port);
     e = ParsePrometheus(c.Request("GET", "/metrics").body);
-    if (Sample(e, series) >= want) break;
+    const double v = Sample(e, series);
+    if (at_most ? v <= want : v >= want) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return e;
@@ -590,13 +592,7 @@ TEST(MockFaultTest, AClientThatLeavesDuringAStallIsAbortedAtOnce) {
       Exposition e = WaitForMetric(mock.port(), "vllm:num_requests_running{", 1);
       ASSERT_EQ(Sample(e, "vllm:num_requests_running{"), 1);
     }  // closes the connection 60 s before the stall's end
-    Exposition e;
-    for (int i = 0; i < 500; ++i) {
-      Client c(mock.port());
-      e = ParsePrometheus(c.Request("GET", "/metrics").body);
-      if (Sample(e, "vllm:num_requests_running{") == 0) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    const Exposition e = WaitForMetric(mock.port(), "vllm:num_requests_running{", 0, true);
     EXPECT_EQ(Sample(e, "vllm:num_requests_running{"), 0);
     EXPECT_EQ(Sample(e, "vllm:kv_cache_usage_perc{"), 0);
   }
@@ -732,13 +728,7 @@ TEST(MockServerTest, ClientThatLeavesIsAbortedInTheEngine) {
     Exposition e = WaitForMetric(mock.port(), "vllm:num_requests_running{", 1);
     ASSERT_EQ(Sample(e, "vllm:num_requests_running{"), 1);
   }  // closes the connection long before 5,000 tokens (~35 s of model time)
-  Exposition e;
-  for (int i = 0; i < 500; ++i) {
-    Client c(mock.port());
-    e = ParsePrometheus(c.Request("GET", "/metrics").body);
-    if (Sample(e, "vllm:num_requests_running{") == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  const Exposition e = WaitForMetric(mock.port(), "vllm:num_requests_running{", 0, true);
   EXPECT_EQ(Sample(e, "vllm:num_requests_running{"), 0);
   EXPECT_EQ(Sample(e, "vllm:kv_cache_usage_perc{"), 0);
   EXPECT_LT(Sample(e, "vllm:generation_tokens_total{"), 5000);
