@@ -166,20 +166,15 @@ RoutePlan GatewayState::Plan(const RequestFeatures& f, int tenant,
   };
   RouteDecision d;
   if (entitled > 0) d = router_->Route(plan.estimate.routing_budget, fill(entitled));
-  if (!d.ok() || entitled < n) {
-    if (d.ok()) {  // a pool's role is its place among all of the model's pools
-      const int at = index[d.pool];
-      if (d.reason == RouteReason::kShort || d.reason == RouteReason::kLong) {
-        d.reason = at == 0 ? RouteReason::kShort : RouteReason::kLong;
-      }
-      d.pool = at;
-    } else {
-      for (size_t i = 0; i < n; ++i) index[i] = static_cast<int>(i);
-      d = router_->Route(plan.estimate.routing_budget, fill(n));
-      if (d.ok()) d.pool = index[d.pool];
-    }
-  } else {
+  if (!d.ok()) {
+    for (size_t i = 0; i < n; ++i) index[i] = static_cast<int>(i);
+    d = router_->Route(plan.estimate.routing_budget, fill(n));
+  }
+  if (d.ok()) {  // back to the model's numbering; a pool's role is its place among them all
     d.pool = index[d.pool];
+    if (d.reason == RouteReason::kShort || d.reason == RouteReason::kLong) {
+      d.reason = d.pool == 0 ? RouteReason::kShort : RouteReason::kLong;
+    }
   }
   plan.reason = d.reason;
   if (!d.ok()) {
