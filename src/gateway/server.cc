@@ -69,6 +69,18 @@ constexpr size_t kMaxIdlePerBackend = 64;
 // Initial capacity of the read buffers of client and upstream connections (see Session).
 constexpr size_t kReadBufferBytes = 16384;
 
+// A request's target without its query.
+std::string_view PathOf(const ClientRequest& req) {
+  const std::string_view t = req.target;
+  return t.substr(0, t.find('?'));
+}
+
+// A POST to one of the completion endpoints (the token-pool path), `path` being PathOf(req).
+bool IsCompletion(const ClientRequest& req, std::string_view path) {
+  return req.method == http::verb::post &&
+         (path == "/v1/chat/completions" || path == "/v1/completions");
+}
+
 // The 401 messages: OpenAI's for a key, the admin API's for its token.
 constexpr std::string_view kBadApiKey = "Incorrect API key provided.";
 constexpr std::string_view kAdminUnauthorized = "admin: missing or wrong bearer token";
@@ -1026,23 +1038,20 @@ class Server {
       // a body over 1 MiB: without the 100 it waits a second, other clients for ever).
       boost::system::error_code ec =
           co_await ReadMessage(socket, buffer, parser, ReadUntil::kHeader);
+      bool refused = false;
       if (!ec && !parser.is_done()) {
         // A request begun: no longer idle for a drain (its limit set again, from now).
         wk.deadlines.Set(&conn.deadline, socket, idle, &buffer, true);
-        if (req.expect_continue && req.version >= 11 &&
-            co_await RefusedBeforeContinue(wk, socket, req, conn, admin)) {
-          wk.deadlines.Clear(&conn.deadline);
-          if (conn.deadline.TakeSpared()) --active_requests_;  // a drain counted it
-          linger = true;
-          break;
-        }
         if (req.expect_continue && req.version >= 11) {
-          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          auto [wec, n] = co_await net::async_write(
-              socket, net::buffer(kContinue.data(), kContinue.size()), kTuple);
-          ec = wec;
+          refused = co_await RefusedBeforeContinue(wk, socket, req, conn, admin);
+          if (!refused) {
+            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            auto [wec, n] = co_await net::async_write(
+                socket, net::buffer(kContinue.data(), kContinue.size()), kTuple);
+            ec = wec;
+          }
         }
-        if (!ec) ec = co_await ReadMessage(socket, buffer, parser, ReadUntil::kDone);
+        if (!ec && !refused) ec = co_await ReadMessage(socket, buffer, parser, ReadUntil::kDone);
       }
       wk.deadlines.Clear(&conn.deadline);
       struct Active {  // counts requests in flight for the drain, however this frame ends
@@ -1054,11 +1063,14 @@ class Server {
         Active& operator=(const Active&) = delete;
         std::atomic<int>* count;
       } active(&active_requests_, conn.deadline.TakeSpared());  // spared: a drain counted it
-      // An answer sent before the request was read through: the client may still be sending.
-      linger = ec == http::error::body_limit || ec == http::error::header_limit ||
-               (ec.category() == http::make_error_code(http::error::bad_method).category() &&
-                ec != http::error::end_of_stream && ec != http::error::partial_message);
+      if (refused) {  // answered before its body (RefusedBeforeContinue)
+        linger = true;
+        break;
+      }
+      // The three answers below go before the request was read through: the client may still
+      // be sending, and the close lingers.
       if (ec == http::error::body_limit) {
+        linger = true;
         req.keep_alive = false;
         co_await Reject(
             socket, req, 413,
@@ -1067,6 +1079,7 @@ class Server {
         break;
       }
       if (ec == http::error::header_limit) {
+        linger = true;
         req.keep_alive = false;
         co_await Reject(socket, req, 431, "Request headers too large", "invalid_request_error",
                         "headers_too_large");
@@ -1076,6 +1089,7 @@ class Server {
           ec != http::error::end_of_stream && ec != http::error::partial_message) {
         // Not HTTP/1.1 (a bad request line, field, length or chunk): a 400 before the close,
         // as nginx answers, rather than a close the client cannot tell from a crash.
+        linger = true;
         req.keep_alive = false;
         co_await Reject(socket, req, 400, std::string("Malformed HTTP request: ") + ec.message(),
                         "invalid_request_error", "bad_http_request");
@@ -1193,12 +1207,10 @@ class Server {
 
   net::awaitable<bool> Handle(Worker& wk, tcp::socket& s, ClientRequest& req,
                               ConnectionState& conn) {
-    std::string_view target = req.target;
-    if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
-    const bool post = req.method == http::verb::post;
+    const std::string_view target = PathOf(req);
     // (The request path's coroutine frames stay under 1 KiB where they can: Asio recycles none
     // larger, and each costs a malloc and a free per request then.)
-    if (post && (target == "/v1/chat/completions" || target == "/v1/completions")) {
+    if (IsCompletion(req, target)) {
       RequestRecord& rec = conn.rec;  // on the connection, not in the frame
       StartRecord(req, rec);
       const bool keep = co_await Completion(wk, s, req, rec, conn);
@@ -1271,12 +1283,7 @@ class Server {
                           "invalid_api_key");
       co_return true;
     }
-    std::string_view path = req.target;
-    path = path.substr(0, path.find('?'));
-    if (req.method != http::verb::post ||
-        (path != "/v1/chat/completions" && path != "/v1/completions")) {
-      co_return false;
-    }
+    if (!IsCompletion(req, PathOf(req))) co_return false;
     RequestRecord& rec = conn.rec;
     StartRecord(req, rec);
     int tenant = -1;
