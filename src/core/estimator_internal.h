@@ -21,10 +21,10 @@ inline int64_t ImageTokens(const EstimatorConfig& c, const RequestFeatures& f) {
   return f.images * c.image_tokens;
 }
 // Whether a usage report teaches the text models: not for a request with images. What an
-// image costs depends on the model and the image (vLLM counts its patches: 13 tokens for a
-// tiny one, thousands for a large one), so its share of the prompt count cannot be taken out;
-// `image_tokens` (a worst case) taken out instead turned a small count negative, and a few
-// such reports took the text's estimates to 1 token (found by a probe: 8 reports of 13 tokens).
+// image costs depends on the model and the image (a probe's backend counted a one-image request as 13 tokens), so its
+// share of the prompt count cannot be taken out; `image_tokens` (a worst case) taken out
+// instead turned a small count negative, and a few such reports took the text's estimates to
+// their floor of 1 token (seen by a probe against the demo).
 inline bool LearnsFrom(const RequestFeatures& f) { return f.images == 0; }
 // Text plus structured bytes: what a bytes/token ratio applies to.
 inline int64_t RatioBytes(const RequestFeatures& f) { return f.text_bytes + f.structured_bytes; }
