@@ -76,7 +76,7 @@ std::string ValidUtf8(std::string_view s) {
 
 }  // namespace
 
-bool ToOpenAiError(std::string* body) {
+bool ToOpenAiError(std::string* body, unsigned status) {
   boost::system::error_code ec;
   const boost::json::value v = boost::json::parse(*body, ec);
   const boost::json::object* o = !ec && v.is_object() ? &v.as_object() : nullptr;
@@ -91,7 +91,7 @@ bool ToOpenAiError(std::string* body) {
                                                                 : std::string_view(*body);
   if (message.size() > kMaxBackendMessage) message = message.substr(0, kMaxBackendMessage);
   err["message"] = ValidUtf8(message);
-  err["type"] = "invalid_request_error";
+  err["type"] = status == 429 ? "rate_limit_error" : "invalid_request_error";
   const boost::json::value* param = o != nullptr ? o->if_contains("param") : nullptr;
   err["param"] = param != nullptr && param->is_string() ? *param : boost::json::value(nullptr);
   const boost::json::value* code = o != nullptr ? o->if_contains("code") : nullptr;

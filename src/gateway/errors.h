@@ -27,12 +27,12 @@ std::string ErrorJson(std::string_view message, std::string_view type, std::stri
 // "param":...,"code":400}, as older vLLM releases and the mock answer) is wrapped, as is any
 // other JSON ({"detail":...}, FastAPI's validation errors: the message is the body's text) and
 // any text, at most kMaxBackendMessage bytes of it, made well-formed UTF-8 (a byte that is not
-// becomes '?'). The type is "invalid_request_error" (the
-// backend refused the request itself; a refusal of the gateway's credentials is a 502 before
-// this); the code is "context_length_exceeded" for vLLM's context-length message, as OpenAI's,
-// else the backend's string code, else null; param is the backend's string param, else null.
-// Returns whether the body was rewritten.
+// becomes '?'). The type is "rate_limit_error" for a 429 (a backend behind its own limiter),
+// else "invalid_request_error" (the backend refused the request itself; a refusal of the
+// gateway's credentials is a 502 before this); the code is "context_length_exceeded" for vLLM's
+// context-length message, as OpenAI's, else the backend's string code, else null; param is the
+// backend's string param, else null. Returns whether the body was rewritten.
 inline constexpr size_t kMaxBackendMessage = 4096;
-bool ToOpenAiError(std::string* body);
+bool ToOpenAiError(std::string* body, unsigned status);
 
 }  // namespace tokenpool::gateway

@@ -6,6 +6,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/rfc7230.hpp>
+#include <charconv>
 
 #include "gateway/draining_read.h"
 #include "gateway/http_head.h"
@@ -177,6 +178,12 @@ void BackendResponseParser::on_field_impl(http::field f, string_view, string_vie
   if (f == http::field::content_type && !have_content_type_) {
     content_type_->assign(value.data(), value.size());
     have_content_type_ = true;
+  } else if (f == http::field::retry_after) {
+    int64_t v = 0;
+    const auto [end, err] = std::from_chars(value.data(), value.data() + value.size(), v);
+    if (err == std::errc() && end == value.data() + value.size() && v >= 0) {
+      head_->retry_after_s = v;
+    }
   }
 }
 

@@ -105,6 +105,7 @@ class ClientRequestParser final : public BodyToStringParser<true> {
 struct BackendResponse {
   unsigned status = 0;
   unsigned version = 11;
+  int64_t retry_after_s = -1;  // a Retry-After in delta-seconds (RFC 9110 10.2.3), else -1
 };
 
 // A backend's response: the status line into `head`, the first Content-Type into

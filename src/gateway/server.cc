@@ -1987,8 +1987,9 @@ class Server {
         }
       }
       // 4xx from the backend (e.g. context too long): forwarded with its status, its body in
-      // OpenAI's error shape (ToOpenAiError); the reservation is released by `held`.
-      const bool rewritten = status >= 400 && ToOpenAiError(&body);
+      // OpenAI's error shape (ToOpenAiError), a 429's Retry-After with it; the reservation is
+      // released by `held`.
+      const bool rewritten = status >= 400 && ToOpenAiError(&body, status);
       rec.status = static_cast<int>(status);
       const bool keep = req.keep_alive && !draining_;
       std::string& head = conn.head;
@@ -2000,6 +2001,11 @@ class Server {
                                     ? std::string_view("application/json")
                                     : content_type);
         DebugHeaders(h, rec);
+        if (status == 429 && resp.retry_after_s >= 0) {
+          h.Put("retry-after: ");
+          h.Uint(static_cast<uint64_t>(resp.retry_after_s), 10);
+          h.Put("\r\n");
+        }
         h.ContentLength(body.size());
         h.End(req.version, keep);
       }

@@ -7,8 +7,8 @@
 namespace tokenpool::gateway {
 namespace {
 
-std::string Rewritten(std::string body) {
-  ToOpenAiError(&body);
+std::string Rewritten(std::string body, unsigned status = 400) {
+  ToOpenAiError(&body, status);
   return body;
 }
 
@@ -48,9 +48,21 @@ TEST(ToOpenAiErrorTest, BackendBodiesBecomeOpenAiShaped) {
   // OpenAI's shape (newer vLLM) is kept byte for byte.
   std::string openai =
       R"({"error":{"message":"m","type":"BadRequestError","param":null,"code":400}})";
-  EXPECT_FALSE(ToOpenAiError(&openai));
+  EXPECT_FALSE(ToOpenAiError(&openai, 400));
   EXPECT_EQ(openai,
             R"({"error":{"message":"m","type":"BadRequestError","param":null,"code":400}})");
+}
+
+// A backend's own limiter (a 429) is a rate_limit_error, as OpenAI's 429s are: clients (the
+// openai library among them) retry on the status, and a type that says "invalid request"
+// misleads whoever reads the message.
+TEST(ToOpenAiErrorTest, ABackend429IsARateLimitError) {
+  EXPECT_EQ(Rewritten(R"({"object":"error","message":"slow down","code":429})", 429),
+            R"({"error":{"message":"slow down","type":"rate_limit_error","param":null,)"
+            R"("code":null}})");
+  EXPECT_EQ(Rewritten("Too Many Requests", 429),
+            R"({"error":{"message":"Too Many Requests","type":"rate_limit_error",)"
+            R"("param":null,"code":null}})");
 }
 
 }  // namespace

@@ -2488,6 +2488,34 @@ TEST_F(UpstreamTest, InterimAnswersAreSkippedAndConnectionsStayInStep) {
   ExpectNoOpenReservations(AdminPort(gw->banner()));
 }
 
+// A backend's 429 (its own limiter) reaches the client as a 429 rate_limit_error with the
+// backend's Retry-After, and the reservation is released. Before, it came as an
+// invalid_request_error without the header, so a client had no wait to honour.
+TEST_F(UpstreamTest, ABackend429KeepsItsRetryAfter) {
+  FakeBackend backend([](int fd, int, int, const std::string& request) {
+    const std::string mode = Mode(request);
+    const std::string body = R"({"object":"error","message":"busy","type":"TooManyRequests"})";
+    const std::string retry = mode == "mode-dated" ? "Wed, 21 Oct 2026 07:28:00 GMT" : "7";
+    return FakeBackend::Write(fd, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: " + retry +
+                                      "\r\nContent-Type: application/json\r\n"
+                                      "Content-Length: " +
+                                      std::to_string(body.size()) + "\r\n\r\n" + body);
+  });
+  std::unique_ptr<ChildProcess> gw = Gateway(backend);
+  Client c(gw->port());
+  Response r =
+      c.Request("POST", "/v1/chat/completions", FakeChat("mode-seconds", false), Auth(kAcme));
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(r.headers["retry-after"], "7");
+  EXPECT_NE(r.body.find(R"("type":"rate_limit_error")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("message":"busy")"), std::string::npos) << r.body;
+  // An HTTP-date is not passed on (the gateway's clients get delta-seconds only).
+  r = c.Request("POST", "/v1/chat/completions", FakeChat("mode-dated", false), Auth(kAcme));
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(r.headers.count("retry-after"), 0U);
+  ExpectNoOpenReservations(AdminPort(gw->banner()));
+}
+
 // Input that reaches an idle connection after its answer was read (bytes nobody asked for,
 // or the backend's close) keeps it from being reused: the next request goes on a new
 // connection and gets its own answer. The gateway knows it from the reactor's epoll events
