@@ -379,6 +379,7 @@ struct ConnectionAuth {
 class RecordName {
  public:
   void Reset() { set_ = false; }
+  bool set() const { return set_; }
   void Set(std::string_view v) {
     if (std::string_view(value_) != v) value_.assign(v);
     set_ = true;
@@ -994,6 +995,10 @@ class Server {
     if (!allow.empty()) res.set(http::field::allow, allow);
     if (rec != nullptr) {
       res.set("x-request-id", rec->id);
+      // Past the route, the pool (and, past the entitlement's lookup, the class), as on the
+      // 429s and the answers that the backend gave.
+      if (rec->pool.set()) res.set("x-tokenpool-pool", rec->pool.view());
+      if (rec->cls != "-") res.set("x-tokenpool-class", rec->cls);
       rec->status = status;
     }
     res.body() = std::move(body);

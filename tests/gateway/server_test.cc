@@ -825,6 +825,17 @@ TEST_F(GatewayServerTest, QueuedRequestOfARemovedEntitlementIs403) {
   second.ReadBody(&r);
   EXPECT_NE(r.body.find("\"entitlement_removed\""), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("was removed while it waited"), std::string::npos) << r.body;
+  EXPECT_EQ(r.headers["x-tokenpool-pool"], "short");
+  EXPECT_EQ(r.headers["x-tokenpool-class"], "elastic");
+  {  // a new request of the tenant: no entitlement, and the pool it was routed to is named
+    Client third(gateway_->port());
+    const Response n =
+        third.Request("POST", "/v1/chat/completions", Chat("m", 8, false), Auth(kPatient));
+    EXPECT_EQ(n.status, 403) << n.body;
+    EXPECT_NE(n.body.find("\"no_entitlement\""), std::string::npos) << n.body;
+    EXPECT_EQ(n.headers.count("x-tokenpool-class"), 0U);
+    EXPECT_EQ(n.headers.at("x-tokenpool-pool"), "short");
+  }
   {  // the removed entitlement is listed, draining, while its stream runs
     const boost::json::value v =
         boost::json::parse(a.Request("GET", "/admin/tenants", "", Auth(kAdmin)).body);
