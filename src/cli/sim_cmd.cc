@@ -42,6 +42,11 @@ int RunSim(const SimArgs& args) {
     std::fprintf(stderr, "tokenpool sim: %s\n", sc.status().message().c_str());
     return 2;
   }
+  if ((args.slo_ttft_p99_s || args.slo_tpot_p99_s) && !args.size) {
+    // The sizing SLO is read by the search only: without it the option would do nothing.
+    std::fprintf(stderr, "tokenpool sim: --slo-ttft-p99/--slo-tpot-p99: only with --size\n");
+    return 2;
+  }
   if (args.seed) sc->config.seed = *args.seed;
   if (args.slo_ttft_p99_s) sc->config.slo.ttft_p99_s = *args.slo_ttft_p99_s;
   if (args.slo_tpot_p99_s) sc->config.slo.tpot_p99_s = *args.slo_tpot_p99_s;

@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 #include <type_traits>
+#include <vector>
 
 #include "tokenpool/profile.h"
 #include "tokenpool/units.h"
@@ -38,8 +39,15 @@ class Reader {
   Status CheckKeys(const YAML::Node& map, const std::string& path,
                    std::initializer_list<const char*> allowed) const {
     if (!map.IsMap()) return Error(map, path.empty() ? "(top level)" : path, "expected a mapping");
+    std::vector<std::string> seen;
     for (const auto& kv : map) {
       const std::string key = kv.first.as<std::string>();
+      // yaml-cpp keeps a repeated key and lookups find the first one: a second `port:` would
+      // be silently ignored.
+      if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+        return Error(kv.first, Join(path, key), "appears twice in this mapping");
+      }
+      seen.push_back(key);
       if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
         std::string list;
         for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;

@@ -5,6 +5,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -57,8 +59,15 @@ class Reader {
                    std::initializer_list<const char*> allowed) {
     if (!map.IsMap()) return Error(map, path.empty() ? "(top level)" : path, "expected a mapping");
     Note(path, map);
+    std::vector<std::string> seen;
     for (const auto& kv : map) {
       const std::string key = kv.first.as<std::string>();
+      // yaml-cpp keeps a repeated key and lookups find the first: `seed: 1` then `seed: 2`
+      // would run seed 1.
+      if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+        return Error(kv.first, Join(path, key), "appears twice in this mapping");
+      }
+      seen.push_back(key);
       bool ok = false;
       for (const char* a : allowed) ok |= key == a;
       if (!ok) {
@@ -89,7 +98,11 @@ class Reader {
     return Status::Ok();
   }
   Status GetD(const YAML::Node& m, const char* k, const std::string& p, double* o) {
-    return Get(m, k, p, o, "a number");
+    if (Status s = Get(m, k, p, o, "a number"); !s.ok()) return s;
+    if (!std::isfinite(*o)) {  // YAML's .inf and .nan: no field takes them
+      return Error(m[k], Join(p, k), "expected a finite number, got \"" + Scalar(m[k]) + "\"");
+    }
+    return Status::Ok();
   }
   Status GetS(const YAML::Node& m, const char* k, const std::string& p, std::string* o) {
     return Get(m, k, p, o, "a string");

@@ -267,7 +267,12 @@ Status SimConfig::Validate() const {
     if (s.max_replicas > kMaxReplicas) {
       return InvalidArgument(f + ".max_replicas: must be at most " + std::to_string(kMaxReplicas));
     }
-    if (s.min_replicas < 0) return InvalidArgument(f + ".min_replicas: must be >= 0");
+    if (s.min_replicas < 0 || s.min_replicas > s.replicas) {
+      // Above the starting count it was lowered to it in silence (an autoscaler that never
+      // went below 1 where 3 were asked for).
+      return InvalidArgument(f + ".min_replicas: must be in [0, replicas (" +
+                             std::to_string(s.replicas) + ")]");
+    }
     if (s.max_replicas != 0 && s.max_replicas < s.replicas) {
       return InvalidArgument(f + ".max_replicas: must be >= replicas (" +
                              std::to_string(s.replicas) + ")");

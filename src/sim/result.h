@@ -23,6 +23,11 @@ struct LatencyStats {
 };
 
 // Counters and latencies of one group of requests (a tenant, a class, a pool, or all).
+// Each arrival ends once: arrivals = completed + refused_total + expired + failed + cut_off.
+// Each arrival passes admission once: arrivals = admitted + queued + (refused_total −
+// refused["engine_context_exceeded"]): that refusal is the engine's, of a request admitted
+// (or queued and dispatched) on an estimate below its true length, as vLLM refuses one that
+// the gateway let through.
 struct GroupStats {
   std::string name;
   int64_t arrivals = 0;

@@ -288,7 +288,7 @@ Status Simulation::Init() {
     ps.pool_config.name = spec.name;
     ps.pool_config.replica_capacity = ReplicaCapacity(spec.profile, shape);
     const int32_t max_replicas = std::max(spec.max_replicas, spec.replicas);
-    ps.pool_config.min_replicas = std::min(spec.min_replicas, spec.replicas);
+    ps.pool_config.min_replicas = spec.min_replicas;
     ps.pool_config.max_replicas = max_replicas;
     ps.pool_config.initial_replicas = spec.replicas;
     if (Status s = ps.pool_config.Validate(); !s.ok()) return s;
@@ -571,7 +571,8 @@ void Simulation::OnArrival(uint32_t si) {
     ++est_.misrouted_long;
   }
 
-  if (!token_pools_) {
+  if (!token_pools_) {  // admitted at once (a policy's refusal returned above)
+    if (l.measured) ForGroups(l, [](GroupAcc& g) { ++g.s.admitted; });
     StartOnInstance(id, Reservation());
     return;
   }

@@ -52,6 +52,7 @@ class Searcher {
     for (size_t p = 0; p < replicas.size(); ++p) {
       c.pools[p].replicas = replicas[p];
       c.pools[p].max_replicas = std::max(c.pools[p].max_replicas, replicas[p]);
+      c.pools[p].min_replicas = std::min(c.pools[p].min_replicas, replicas[p]);
       // Capacity events scale with the probe: a drop to k of n keeps its meaning only roughly,
       // so they are kept as given.
     }
@@ -146,6 +147,19 @@ Result<SizingResult> SizeFleet(const SimConfig& config, const SizingOptions& opt
       }
     }
     if (all) {
+      // A pool without traffic meets any SLO: where no request reached one (each fit no
+      // pool's context, or a policy refused it), "sized" would be a statement about nothing.
+      int64_t routed = 0;
+      for (const PoolStats& ps : (*r)->pools) routed += ps.stats.arrivals;
+      if (routed == 0 && (*r)->overall.arrivals > 0) {
+        std::string why;
+        for (const auto& [reason, count] : (*r)->overall.refused) {
+          why += (why.empty() ? "" : ", ") + reason + " " + std::to_string(count);
+        }
+        return FailedPrecondition("sizing: no request reached a pool (" +
+                                  std::to_string((*r)->overall.arrivals) +
+                                  " arrivals, refused: " + why + "); there is nothing to size");
+      }
       out.final_run = **r;
       break;
     }

@@ -94,6 +94,12 @@ TEST(GatewayConfigTest, BadKeyNamesFileLinePathAndRule) {
             "gateway.yaml:12: tenants[0].keys[0]: must be 64 hex characters (sha256)");
 }
 
+// A key given twice is refused (yaml-cpp's lookup took the first one in silence).
+TEST(GatewayConfigTest, RepeatedKeysAreRefused) {
+  EXPECT_EQ(ErrorOf(Replace(Good(), "port: 0", "port: 0, port: 8080")),
+            "gateway.yaml:1: listen.port: appears twice in this mapping");
+}
+
 TEST(GatewayConfigTest, Errors) {
   EXPECT_EQ(ErrorOf(Replace(Good(), "class: guaranteed", "class: gold")).substr(0, 42),
             "gateway.yaml:16: entitlements[0].class: cl");

@@ -75,12 +75,12 @@ TEST_F(ScenarioTest, DurationsPastTheRangeAreRefused) {
     return text;
   };
   EXPECT_EQ(ErrorOf(with("duration_s: 20", "duration_s: .inf")),
-            "e1.yaml:3: duration_s: must be in (0, 1e9] seconds");
+            "e1.yaml:3: duration_s: expected a finite number, got \".inf\"");
   EXPECT_EQ(ErrorOf(with("duration_s: 20", "duration_s: 20\nrate_window_s: 1e300")),
             "e1.yaml:4: rate_window_s: must be in (0, 1e9] seconds");
   EXPECT_EQ(ErrorOf(with("share: 1, guarantee_share: 0.5",
                          "share: 1, guarantee_share: 0.5, slo: {ttft_s: .inf}")),
-            "e1.yaml:16: tenants[0].slo.ttft_s: must be in (0, 1e9] seconds");
+            "e1.yaml:16: tenants[0].slo.ttft_s: expected a finite number, got \".inf\"");
   EXPECT_EQ(ErrorOf(with("share: 1, guarantee_share: 0.5",
                          "share: 1, guarantee_share: 0.5, slo: {ttft_s: 2, max_queue_wait_s: -1}")),
             "e1.yaml:16: tenants[0].slo.max_queue_wait_s: must be in [0, 1e9] seconds");
@@ -124,6 +124,25 @@ TEST_F(ScenarioTest, RunTimeRulesAreRefusedAtLoadWithTheLine) {
                              "concurrency: 4}, slo: {ttft_s: 1e-9}")),
             "OK");
   EXPECT_EQ(ErrorOf(with("seed: 3", "seed: 0")), "OK");
+}
+
+// YAML's .inf and .nan are no value of any field (a tenant share of .inf took no traffic and
+// gave the other tenant all of it), and a key given twice is refused (yaml-cpp's lookup took
+// the first: `seed: 1` then `seed: 2` ran seed 1).
+TEST_F(ScenarioTest, NonFiniteNumbersAndRepeatedKeysAreRefused) {
+  auto with = [](const std::string& from, const std::string& to) {
+    std::string text = Good();
+    text.replace(text.find(from), from.size(), to);
+    return text;
+  };
+  EXPECT_EQ(ErrorOf(with("share: 1, guarantee_share: 0.5", "share: .inf, guarantee_share: 0.5")),
+            "e1.yaml:16: tenants[0].share: expected a finite number, got \".inf\"");
+  EXPECT_EQ(ErrorOf(with("share: 1, guarantee_share: 0.5", "share: .nan, guarantee_share: 0.5")),
+            "e1.yaml:16: tenants[0].share: expected a finite number, got \".nan\"");
+  EXPECT_EQ(ErrorOf(with("seed: 3", "seed: 3\nseed: 4")),
+            "e1.yaml:3: seed: appears twice in this mapping");
+  EXPECT_EQ(ErrorOf(with("replicas: 2\n", "replicas: 2\n    min_replicas: 3\n")),
+            "e1.yaml:10: pools[0].min_replicas: must be in [0, replicas (2)]");
 }
 
 TEST_F(ScenarioTest, UnknownFieldBadTypeAndMissingField) {

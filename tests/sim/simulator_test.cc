@@ -124,6 +124,43 @@ TEST(SimulatorTest, LongRequestsNeverReachAPoolTheyExceed) {
   EXPECT_EQ(it == e.ends.end() ? 0 : it->second, e.estimator.misrouted_short);
 }
 
+// Each arrival passes admission once: admitted at once, queued, or refused there; the
+// engine's refusal of a request admitted on a short estimate is its end, not a second pass.
+// Before, without token pools `admitted` stayed 0 (the E2 baselines showed none).
+TEST(SimulatorTest, EveryArrivalPassesAdmissionOnce) {
+  for (const AdmissionMode mode : {AdmissionMode::kTokenPools, AdmissionMode::kNone}) {
+    SimConfig c = TwoPools(8, 40);
+    c.estimator = EstimatorKind::kCore;
+    c.admission = mode;
+    const SimResult r = RunSimulation(c, {}).value();
+    for (const GroupStats& g : r.tenants) {
+      const auto engine = g.refused.find("engine_context_exceeded");
+      const int64_t by_engine = engine == g.refused.end() ? 0 : engine->second;
+      EXPECT_EQ(g.arrivals, g.admitted + g.queued + g.refused_total - by_engine)
+          << AdmissionModeName(mode) << " " << g.name;
+      EXPECT_GT(g.admitted, 0) << AdmissionModeName(mode) << " " << g.name;
+    }
+  }
+}
+
+// Sizing where no request reaches a pool is an error, not "sized to 1": a pool without
+// traffic meets any SLO.
+TEST(SizingTest, NothingToSizeWhenNoRequestFitsAPool) {
+  SimConfig c = TwoPools(6, 30);
+  c.pools.pop_back();
+  c.router = "single";
+  c.estimator = EstimatorKind::kOracle;
+  auto rows = std::make_shared<std::vector<TraceRequest>>();
+  for (int i = 0; i < 50; ++i)
+    rows->push_back({.arrival_s = 0.1 * i, .input_tokens = 9000, .output_tokens = 10});
+  c.workload->lengths = rows;
+  const Result<SizingResult> s = SizeFleet(c, {.max_replicas = 8}, {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("no request reached a pool"), std::string::npos)
+      << s.status().message();
+  EXPECT_NE(s.status().message().find("no_pool_fits"), std::string::npos);
+}
+
 TEST(SimulatorTest, SingleRouterRefusesWhatNoPoolFits) {
   SimConfig c = TwoPools(6, 30);
   c.pools.pop_back();  // only the 8K pool
