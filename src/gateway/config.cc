@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <initializer_list>
+#include <map>
 #include <set>
 #include <sstream>
 #include <type_traits>
@@ -196,6 +197,12 @@ class Reader {
     if (Status s = Require(n, "name", path); !s.ok()) return s;
     if (Status s = Require(n, "keys", path); !s.ok()) return s;
     if (Status s = GetS(n, "name", path, &t->name); !s.ok()) return s;
+    // The name is a path segment of the admin API, a metrics label and a log field.
+    if (t->name.empty() || std::any_of(t->name.begin(), t->name.end(), [](char c) {
+          return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+        })) {
+      return Error(n["name"], Join(path, "name"), "must be non-empty, without control characters");
+    }
     const YAML::Node k = n["keys"];
     const std::string kpath = Join(path, "keys");
     if (!k.IsSequence()) return Error(k, kpath, "expected a list of sha256 hex digests");
@@ -393,7 +400,8 @@ class Reader {
     }
     const YAML::Node tenants = root["tenants"];
     if (!tenants.IsSequence()) return Error(tenants, "tenants", "expected a list");
-    std::set<std::string> tenant_names, keys;
+    std::set<std::string> tenant_names;
+    std::map<std::string, size_t> key_holder;  // key -> the tenant it was first given to
     for (size_t i = 0; i < tenants.size(); ++i) {
       TenantSpec t;
       const std::string path = Index("tenants", i);
@@ -402,9 +410,11 @@ class Reader {
         return Error(tenants[i]["name"], path + ".name", "duplicate tenant \"" + t.name + "\"");
       }
       for (size_t k = 0; k < t.key_sha256.size(); ++k) {
-        if (!keys.insert(t.key_sha256[k]).second) {
+        const auto [at, fresh] = key_holder.emplace(t.key_sha256[k], i);
+        if (!fresh) {
           return Error(tenants[i]["keys"][k], Index(path + ".keys", k),
-                       "this key is already given to another tenant");
+                       at->second == i ? "this key is listed twice"
+                                       : "this key is already given to another tenant");
         }
       }
       c.tenants.push_back(std::move(t));

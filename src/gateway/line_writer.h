@@ -75,6 +75,40 @@ class LineWriter {
     Put(key);
     Put(v);
   }
+  // A value that came from outside (the client's model, a tenant's name): as is when it is
+  // one token of printable ASCII without '"', '=' or '\\' (every usual name), else quoted,
+  // with '"' and '\\' escaped and control bytes as \xHH, so that no value can end the line or
+  // add a field (a model "z\n... status=200" forged a line); at most `max` of its bytes,
+  // then "...". Writes at most ValueBound(v, max) bytes.
+  void Value(std::string_view v, size_t max) {
+    const bool plain = v.size() <= max && std::all_of(v.begin(), v.end(), [](char c) {
+                         const auto u = static_cast<unsigned char>(c);
+                         return u > 0x20 && u < 0x7f && c != '"' && c != '=' && c != '\\';
+                       });
+    if (plain && !v.empty()) {
+      Put(v);
+      return;
+    }
+    Put('"');
+    for (const char c : v.substr(0, max)) {
+      const auto u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        Put('\\');
+        Put(c);
+      } else if (u < 0x20 || u == 0x7f) {
+        Put("\\x");
+        Put("0123456789abcdef"[u >> 4]);
+        Put("0123456789abcdef"[u & 15]);
+      } else {
+        Put(c);
+      }
+    }
+    if (v.size() > max) Put("...");
+    Put('"');
+  }
+  static constexpr size_t ValueBound(std::string_view v, size_t max) {
+    return 4 * std::min(v.size(), max) + 5;
+  }
   void Field(std::string_view key, int64_t v) {
     Put(key);
     Int(v);

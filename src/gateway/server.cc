@@ -68,6 +68,9 @@ constexpr size_t kMaxIdlePerBackend = 64;
 
 // Initial capacity of the read buffers of client and upstream connections (see Session).
 constexpr size_t kReadBufferBytes = 16384;
+// The most of a client's model name that its log line carries: the line stays one write under
+// PIPE_BUF (a 16 MiB body could name a model of megabytes).
+constexpr size_t kLogModelBytes = 256;
 
 // A request's target without its query.
 std::string_view PathOf(const ClientRequest& req) {
@@ -1319,13 +1322,18 @@ class Server {
     // (callgrind_annotate --inclusive=yes on PROFILE_KEEP of
     // bench/gateway/run_gateway_profile.sh; docs/benchmarks.md).
     using namespace std::string_view_literals;
-    const size_t bound = 512 + r.id.size() + r.tenant.view().size() + r.model.size() +
-                         r.pool.view().size() + r.cls.size() + r.outcome.size() + r.end.size();
+    // The client's model (and the tenant's name, the config's) as LineWriter::Value: quoted
+    // and escaped where it would add a field or a line, the model cut at kLogModelBytes.
+    const size_t bound = 512 + r.id.size() + LineWriter::ValueBound(r.tenant.view(), SIZE_MAX) +
+                         LineWriter::ValueBound(r.model, kLogModelBytes) + r.pool.view().size() +
+                         r.cls.size() + r.outcome.size() + r.end.size();
     LineWriter w(wk.log.Reserve(bound));
     PutLogPrefix(&w);
     w.Field("request id="sv, r.id);
-    w.Field(" tenant="sv, r.tenant.view());
-    w.Field(" model="sv, r.model);
+    w.Put(" tenant="sv);
+    w.Value(r.tenant.view(), SIZE_MAX);
+    w.Put(" model="sv);
+    w.Value(r.model, kLogModelBytes);
     w.Field(" pool="sv, r.pool.view());
     w.Field(" class="sv, r.cls);
     w.Field(" status="sv, r.status);

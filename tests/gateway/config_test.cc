@@ -98,6 +98,18 @@ TEST(GatewayConfigTest, BadKeyNamesFileLinePathAndRule) {
 TEST(GatewayConfigTest, RepeatedKeysAreRefused) {
   EXPECT_EQ(ErrorOf(Replace(Good(), "port: 0", "port: 0, port: 8080")),
             "gateway.yaml:1: listen.port: appears twice in this mapping");
+  // A key listed twice by one tenant is named as such (it said "given to another tenant").
+  EXPECT_EQ(ErrorOf(Replace(Good(), "keys: [" + kKey, "keys: [" + kKey + ", " + kKey)),
+            "gateway.yaml:12: tenants[0].keys[1]: this key is listed twice");
+}
+
+// A tenant's name is a path segment of the admin API, a metrics label and a log field: not
+// empty, and without control characters (a newline in it split its log lines).
+TEST(GatewayConfigTest, TenantNamesAreNonEmptyAndPrintable) {
+  EXPECT_EQ(ErrorOf(Replace(Good(), "- name: acme", "- name: \"\"")),
+            "gateway.yaml:11: tenants[0].name: must be non-empty, without control characters");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "- name: acme", "- name: \"ac\\nme\"")),
+            "gateway.yaml:11: tenants[0].name: must be non-empty, without control characters");
 }
 
 TEST(GatewayConfigTest, Errors) {

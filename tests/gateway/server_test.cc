@@ -1303,6 +1303,49 @@ TEST_F(GatewayServerTest, EachRequestIsOneLogLine) {
   std::remove(log.c_str());
 }
 
+// A client's model name cannot forge a log line or a field: one with a newline, spaces,
+// '=' or quotes is written quoted and escaped, and a long one is cut. Before, the model was
+// written as sent: "zz\n<a whole fake line>" was a second request line.
+TEST_F(GatewayServerTest, AModelNameCannotForgeALogLine) {
+  const std::string log = *config_path_ + ".forge.stderr";
+  {
+    ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", *config_path_}, log);
+    ASSERT_NE(gw.port(), 0) << gw.banner();
+    Client c(gw.port());
+    for (const std::string& model :
+         {std::string(R"(zz\n2026-12-08T00:00:00.000000Z info request id=FAKE tenant=c x)"),
+          std::string(R"(z z tenant=c status=200 \"q\" back\\slash)"), std::string(5000, 'm')}) {
+      const Response r =
+          c.Request("POST", "/v1/chat/completions", Chat(model, 2, false), Auth(kAcme));
+      ASSERT_EQ(r.status, 404) << r.body;
+    }
+    kill(gw.pid(), SIGTERM);
+    ASSERT_TRUE(gw.WaitExit(5000));
+  }
+  std::ifstream in(log);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(" request id=") != std::string::npos) lines.push_back(line);
+  }
+  std::remove(log.c_str());
+  ASSERT_EQ(lines.size(), 3u);
+  for (const std::string& line : lines) {
+    EXPECT_NE(line.find(" info request id="), std::string::npos);
+    EXPECT_NE(line.find(" tenant=acme model="), std::string::npos) << line;
+    EXPECT_NE(line.find(" pool=- class=- status=404 "), std::string::npos) << line;
+    EXPECT_LT(line.size(), 1024u);
+  }
+  EXPECT_NE(lines[0].find(R"( model="zz\x0a2026-12-08T00:00:00.000000Z info request id=FAKE )"
+                          R"(tenant=c x" pool=-)"),
+            std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[1].find(R"( model="z z tenant=c status=200 \"q\" back\\slash" pool=-)"),
+            std::string::npos)
+      << lines[1];
+  EXPECT_NE(lines[2].find(" model=\"" + std::string(256, 'm') + "...\" pool=-"), std::string::npos)
+      << lines[2];
+}
+
 // The lines finished in one event-loop turn go out in one write, but none waits past its turn:
 // each is in the file while the gateway runs on, and the lines of requests finished together
 // (24 connections' at once) arrive once each and whole.
