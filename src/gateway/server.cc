@@ -7,6 +7,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -2251,17 +2252,34 @@ class Server {
   std::optional<net::thread_pool> saver_;
 };
 
-using FileStamp = std::pair<std::filesystem::file_time_type, uintmax_t>;
+// What tells one version of the config file from the next: its inode (an editor's or a
+// deployment's rename into place), modification time and size. `ok` false: unreadable.
+struct FileStamp {
+  bool ok = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  int64_t mtime_ns = 0;
+  off_t size = 0;
+  bool operator==(const FileStamp&) const = default;
+};
 
-// Modification time and size; min() when the file cannot be read.
 FileStamp StampOf(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const auto t = fs::last_write_time(path, ec);
-  if (ec) return {fs::file_time_type::min(), 0};
-  const auto n = fs::file_size(path, ec);
-  return {t, ec ? 0 : n};
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {.ok = true,
+          .dev = st.st_dev,
+          .ino = st.st_ino,
+          .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+          .size = st.st_size};
 }
+
+// The version of the config file that the running config was read from (or last refused
+// from), shared by the file watcher and SIGHUP on worker 0's thread: a SIGHUP's reload is
+// not done a second time by the watcher.
+struct ConfigFileWatch {
+  std::string path;
+  FileStamp loaded;
+};
 
 // Runs a worker's io_context until it stops or runs out of work, as io_context::run() does. With
 // busy_poll_us > 0 it polls (epoll_wait with a zero timeout) while the worker has been idle for
@@ -2294,19 +2312,28 @@ void RunWorker(Worker& w, int64_t busy_poll_us) {
 
 // Polls the config file once a second and reloads when its modification time or size changes
 // from `last` (an editor's rename-into-place included). Runs on worker 0.
-net::awaitable<void> WatchConfigFile(Server& server, net::io_context& io, std::string path,
-                                     FileStamp last) {
-  namespace fs = std::filesystem;
-  const auto stamp = [&path] { return StampOf(path); };
+net::awaitable<void> WatchConfigFile(Server& server, net::io_context& io, ConfigFileWatch& w) {
   net::steady_timer t(io);
+  FileStamp pending;  // a change seen at the last poll, not yet read
   for (;;) {
-    t.expires_after(std::chrono::seconds(1));
+    t.expires_after(std::chrono::milliseconds(500));
     auto [ec] = co_await t.async_wait(kTuple);
     if (ec) co_return;
-    const auto now = stamp();
-    if (now == last || now.first == fs::file_time_type::min()) continue;
-    last = now;
-    server.Reload(path, "file changed");
+    const FileStamp now = StampOf(w.path);
+    if (!now.ok || now == w.loaded) {
+      pending = {};
+      continue;
+    }
+    // Read only once it has stood still for a poll: a file written in place can be seen half
+    // written, and half a file may be valid YAML (entitlements missing from it would be
+    // removed, and admin API overrides that agree with the cut dropped).
+    if (now != pending) {
+      pending = now;
+      continue;
+    }
+    w.loaded = now;
+    pending = {};
+    server.Reload(w.path, "file changed");
   }
 }
 
@@ -2330,7 +2357,8 @@ Status RunGateway(const GatewayConfig& config, std::FILE* out,
                   const std::function<void(uint16_t port, uint16_t admin_port)>& on_ready,
                   const std::string& reload_path) {
   // Taken before anything else: a change made while the gateway starts is still seen.
-  const FileStamp initial = reload_path.empty() ? FileStamp{} : StampOf(reload_path);
+  ConfigFileWatch watch{.path = reload_path,
+                        .loaded = reload_path.empty() ? FileStamp{} : StampOf(reload_path)};
   RealClock clock(config.time_scale);
   Result<std::unique_ptr<GatewayState>> state = GatewayState::Create(config, clock);
   if (!state.ok()) return state.status();
@@ -2383,12 +2411,15 @@ Status RunGateway(const GatewayConfig& config, std::FILE* out,
   std::function<void(boost::system::error_code, int)> on_hup = [&](boost::system::error_code ec,
                                                                    int) {
     if (ec) return;
-    if (!reload_path.empty()) server.Reload(reload_path, "SIGHUP");
+    if (!reload_path.empty()) {
+      watch.loaded = StampOf(reload_path);
+      server.Reload(reload_path, "SIGHUP");
+    }
     hup.async_wait(on_hup);
   };
   hup.async_wait(on_hup);
   if (!reload_path.empty()) {
-    net::co_spawn(io0, WatchConfigFile(server, io0, reload_path, initial), net::detached);
+    net::co_spawn(io0, WatchConfigFile(server, io0, watch), net::detached);
   }
   server.StartAccepting();
   server.StartBackendScrape();

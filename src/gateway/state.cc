@@ -607,10 +607,12 @@ Status GatewayState::ReloadFile(const GatewayConfig& file, bool* backends_change
     }
     const std::optional<EntitlementEntry> in_file = FindEntry(file.entitlements, tenant, pool);
     if (in_file != o.base) {
-      // Silently when the file now says what the API did (the change was written into it).
-      if (notes != nullptr && in_file != o.entry) {
-        notes->push_back(what + ": the file changed it since the admin API did: the file's " +
-                         "replaces the admin API's");
+      if (notes != nullptr) {
+        notes->push_back(what + (in_file == o.entry
+                                     ? ": the file now says what the admin API's change did; "
+                                       "the change is the file's from now on"
+                                     : ": the file changed it since the admin API did: the "
+                                       "file's replaces the admin API's"));
       }
       continue;
     }

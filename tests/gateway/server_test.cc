@@ -2318,6 +2318,50 @@ TEST_F(GatewayServerTest, ConfigFileChangeReloadsWithoutASignal) {
   std::remove(path.c_str());
 }
 
+// A file written in place is read once it stands still (a half-written file that is valid
+// YAML would drop what its cut left out), and a SIGHUP's version is not read a second time
+// by the poll. Before, one edit and a SIGHUP reloaded twice, and the poll could read a half.
+TEST_F(GatewayServerTest, AnInPlaceWriteIsReadOnceWhole) {
+  const std::string path = *config_path_ + ".inplace.yaml";
+  const std::string log = *config_path_ + ".inplace.stderr";
+  const std::string text = *config_text_;
+  std::ofstream(path) << text;
+  const auto reloads = [&] {
+    std::ifstream in(log);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("reload") != std::string::npos) lines.push_back(line);
+    }
+    return lines;
+  };
+  {
+    ChildProcess gw(TOKENPOOL_BINARY, {"serve", "--config", path}, log);
+    ASSERT_NE(gw.port(), 0) << gw.banner();
+    std::string added = text;
+    added.replace(added.find("tenants:\n"), 9,
+                  "tenants:\n  - {name: watcher, keys: [" + Sha256Hex("sk-watch") + "]}\n");
+    {  // in place, in two writes 100 ms apart
+      std::ofstream f(path, std::ios::trunc);
+      f << added.substr(0, added.size() / 2) << std::flush;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      f << added.substr(added.size() / 2);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+    std::vector<std::string> lines = reloads();
+    ASSERT_EQ(lines.size(), 1u) << ::testing::PrintToString(lines);
+    EXPECT_NE(lines[0].find("(file changed): "), std::string::npos) << lines[0];
+    EXPECT_EQ(lines[0].find("refused"), std::string::npos) << lines[0];
+    std::ofstream(path, std::ios::trunc) << text;  // and back, with a signal
+    kill(gw.pid(), SIGHUP);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+    lines = reloads();
+    ASSERT_EQ(lines.size(), 2u) << ::testing::PrintToString(lines);
+    EXPECT_NE(lines[1].find("(SIGHUP): "), std::string::npos) << lines[1];
+  }
+  std::remove(path.c_str());
+  std::remove(log.c_str());
+}
+
 // The official `openai` npm client (tests/gateway/openai_client, installed by
 // scripts/install-deps.sh with `npm ci`), unchanged: chat, streaming with and without usage,
 // 401/404/400 as its own exception classes, and the model list.
