@@ -33,8 +33,10 @@ class Reader {
   explicit Reader(std::string source) : source_(std::move(source)) {}
 
   Status Error(const YAML::Node& n, const std::string& field, const std::string& rule) const {
-    const int line = n.IsDefined() && n.Mark().line >= 0 ? n.Mark().line + 1 : 1;
-    return InvalidArgument(source_ + ":" + std::to_string(line) + ": " + field + ": " + rule);
+    return InvalidArgument(source_ + ":" + std::to_string(LineOf(n)) + ": " + field + ": " + rule);
+  }
+  static int LineOf(const YAML::Node& n) {
+    return n.IsDefined() && n.Mark().line >= 0 ? n.Mark().line + 1 : 1;
   }
 
   Status CheckKeys(const YAML::Node& map, const std::string& path,
@@ -390,6 +392,7 @@ class Reader {
         return Error(pools[i]["model"], path + ".model",
                      "unknown model \"" + p.model + "\" (not in models)");
       }
+      p.line = LineOf(pools[i]);
       c.pools.push_back(std::move(p));
     }
     for (const std::string& m : c.models) {
@@ -437,6 +440,7 @@ class Reader {
             ents[i], path,
             "a second entitlement of tenant \"" + e.tenant + "\" on pool \"" + e.pool + "\"");
       }
+      e.line = LineOf(ents[i]);
       c.entitlements.push_back(std::move(e));
     }
     if (const YAML::Node e = root["estimator"]; e.IsDefined()) {

@@ -51,6 +51,7 @@ struct PoolSpec {
   // that no secret sits in the file; never logged or shown by the admin API. Empty: none.
   std::string api_key_env;
   std::string api_key;
+  int line = 0;  // where the file has it, for errors found past the parse (0: unknown)
 };
 
 struct TenantSpec {
@@ -62,7 +63,11 @@ struct EntitlementEntry {
   std::string tenant;
   std::string pool;
   EntitlementSpec spec;  // spec.name = spec.tenant = tenant
-  bool operator==(const EntitlementEntry&) const = default;
+  int line = 0;          // where the file has it (0: the admin API's), for errors past the parse
+  // The entitlement itself: the same entry moved to another line is the same.
+  bool operator==(const EntitlementEntry& o) const {
+    return tenant == o.tenant && pool == o.pool && spec == o.spec;
+  }
 };
 
 struct Limits {

@@ -37,13 +37,17 @@ Result<std::unique_ptr<GatewayState>> GatewayState::Create(const GatewayConfig& 
   if (!router.ok()) return router.status();
   s->router_ = std::move(*router);
 
+  // "FILE:LINE" where the entry has a line (the admin API's have none).
+  const auto at = [&config](int line) {
+    return line > 0 ? config.source + ":" + std::to_string(line) : config.source;
+  };
   s->pools_.reserve(config.pools.size());
   for (const PoolSpec& spec : config.pools) {
     Result<InstanceProfile> prof = FindProfile(spec.profile);
     if (!prof.ok()) return prof.status();
     InstanceProfile p = spec.max_model_len > 0 ? WithMaxModelLen(*prof, spec.max_model_len) : *prof;
     if (Status v = p.Validate(); !v.ok()) {
-      return InvalidArgument(config.source + ": pools[" + spec.name + "]: " + v.message());
+      return InvalidArgument(at(spec.line) + ": pools[" + spec.name + "]: " + v.message());
     }
     PoolConfig pc;
     pc.name = spec.name;
@@ -55,7 +59,7 @@ Result<std::unique_ptr<GatewayState>> GatewayState::Create(const GatewayConfig& 
     pc.initial_replicas = static_cast<int32_t>(spec.backends.size());
     Result<std::unique_ptr<TokenPool>> pool = TokenPool::Create(pc, clock);
     if (!pool.ok()) {
-      return InvalidArgument(config.source + ": pools[" + spec.name +
+      return InvalidArgument(at(spec.line) + ": pools[" + spec.name +
                              "]: " + pool.status().message());
     }
     PoolState ps;
@@ -98,7 +102,7 @@ Result<std::unique_ptr<GatewayState>> GatewayState::Create(const GatewayConfig& 
             reason.starts_with(core)) {
           reason.erase(0, core.size());
         }
-        return InvalidArgument(config.source + ": entitlements[" + std::to_string(i) +
+        return InvalidArgument(at(e.line) + ": entitlements[" + std::to_string(i) +
                                "]: tenant \"" + e.tenant + "\" on pool \"" + e.pool +
                                "\": " + reason);
       }

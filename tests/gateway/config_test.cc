@@ -311,7 +311,7 @@ TEST(GatewayConfigTest, StateRefusesGuaranteesBeyondThePool) {
   Result<std::unique_ptr<GatewayState>> s = GatewayState::Create(*big, clock);
   ASSERT_FALSE(s.ok());
   EXPECT_TRUE(s.status().message().starts_with(
-      "gateway.yaml: entitlements[0]: tenant \"acme\" on pool \"short\": sum of guarantees "
+      "gateway.yaml:14: entitlements[0]: tenant \"acme\" on pool \"short\": sum of guarantees "
       "would exceed pool \"short\""))
       << s.status().message();
 }
