@@ -180,6 +180,20 @@ AdminReply Apply(GatewayState& state, const GatewayConfig& next, int status,
 }
 
 // The body as an entitlement entry; tenant and pool default to the path's (PUT).
+// Whole doubles (2.0, 1e3) as integers, everywhere in `v`: the body is read as YAML after
+// Boost.JSON writes it, which writes 2.0 as 2E0, a float to YAML ("priority: expected an
+// integer", where the request path takes whole floats as vLLM's pydantic does).
+void WholeNumbersAsIntegers(json::value& v) {
+  if (v.is_double()) {
+    const double d = v.get_double();
+    if (std::trunc(d) == d && std::fabs(d) < 9.2e18) v = static_cast<int64_t>(d);
+  } else if (v.is_object()) {
+    for (auto& kv : v.get_object()) WholeNumbersAsIntegers(kv.value());
+  } else if (v.is_array()) {
+    for (json::value& e : v.get_array()) WholeNumbersAsIntegers(e);
+  }
+}
+
 Result<EntitlementEntry> ReadEntry(std::string_view body, const std::string& tenant,
                                    const std::string& pool) {
   json::error_code ec;
@@ -198,6 +212,7 @@ Result<EntitlementEntry> ReadEntry(std::string_view body, const std::string& ten
   }
   if (!tenant.empty() && !o.contains("tenant")) o["tenant"] = tenant;
   if (!pool.empty() && !o.contains("pool")) o["pool"] = pool;
+  WholeNumbersAsIntegers(v);
   return ParseEntitlementEntry(json::serialize(v), "request body");
 }
 

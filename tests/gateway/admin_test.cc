@@ -353,6 +353,15 @@ TEST_F(AdminOverrideTest, BodiesAreTypedJson) {
   r = post(beta + "} trailing");
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("request body: malformed JSON"), std::string::npos) << r.body;
+  // A whole number written as a float is the integer, as on the request path (it was
+  // "expected an integer": Boost.JSON wrote 2.0 as 2E0 for the YAML reader); 2.5 is not.
+  r = post(beta + R"(,"priority":2.5})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("entitlement.priority: expected an integer"), std::string::npos)
+      << r.body;
+  EXPECT_EQ(post(beta + R"(,"priority":2.0,"quotas":{"minute":1e3}})").status, 201);
+  EXPECT_EQ(HandleAdminRequest(*state_, "DELETE", "/admin/entitlements/beta/short", "").status,
+            200);
   EXPECT_EQ(post(beta + "}").status, 201);
   // Over the pool: 409 naming the tenant, the pool and the reason, not the config file.
   r = HandleAdminRequest(*state_, "PUT", "/admin/entitlements/acme/short", AcmeBody(1000000));
