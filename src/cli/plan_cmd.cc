@@ -17,6 +17,7 @@
 #include "tokenpool/capacity.h"
 #include "tokenpool/planner.h"
 #include "tokenpool/profile.h"
+#include "tokenpool/text_file.h"
 #include "tokenpool/trace.h"
 
 namespace tokenpool::cli {
@@ -237,11 +238,9 @@ void Run(const PlanFlags& f) {
   Result<InstanceProfile> profile = FindProfile(f.profile);
   if (!profile.ok()) Fail("--profile: " + profile.status().message());
 
-  std::ifstream in(f.trace, std::ios::binary);
-  if (!in) Fail("--trace: cannot open " + f.trace);
-  std::ostringstream text;
-  text << in.rdbuf();
-  Result<Trace> trace = ParseTrace(text.str(), f.trace);
+  Result<std::string> text = ReadTextFile(f.trace);
+  if (!text.ok()) Fail("--trace: cannot open " + f.trace + ": " + text.status().message());
+  Result<Trace> trace = ParseTrace(*text, f.trace);
   if (!trace.ok()) Fail(trace.status().message());
 
   PlanOptions o;

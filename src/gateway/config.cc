@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "tokenpool/profile.h"
+#include "tokenpool/text_file.h"
 #include "tokenpool/units.h"
 
 namespace tokenpool::gateway {
@@ -621,13 +622,14 @@ bool HasPool(const GatewayConfig& c, std::string_view name) {
 }
 
 Result<GatewayConfig> LoadGatewayConfigFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path + ": cannot read the config file");
-  std::ostringstream text;
-  text << in.rdbuf();
+  Result<std::string> text = ReadTextFile(path);
+  if (!text.ok()) {
+    return Status(text.status().code(),
+                  path + ": cannot read the config file: " + text.status().message());
+  }
   const size_t slash = path.find_last_of('/');
   Result<GatewayConfig> c =
-      ParseGatewayConfig(text.str(), slash == std::string::npos ? path : path.substr(slash + 1));
+      ParseGatewayConfig(*text, slash == std::string::npos ? path : path.substr(slash + 1));
   // A relative admin.state_file is the config file's neighbour, wherever the gateway runs.
   if (c.ok() && !c->admin_state_file.empty() && c->admin_state_file.front() != '/' &&
       slash != std::string::npos) {

@@ -11,6 +11,7 @@
 #include "sim/arrivals.h"
 #include "sim/config.h"
 #include "sim/rng.h"
+#include "tokenpool/text_file.h"
 #include "tokenpool/trace.h"
 
 namespace tokenpool::load {
@@ -145,11 +146,12 @@ Status Generate(const StreamContext& c, const LoadConfig& config,
 }
 
 Result<std::string> ReadFile(const std::string& path, const char* flag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return InvalidArgument(std::string(flag) + ": cannot read \"" + path + "\"");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  Result<std::string> text = ReadTextFile(path);
+  if (!text.ok()) {
+    return InvalidArgument(std::string(flag) + ": cannot read \"" + path +
+                           "\": " + text.status().message());
+  }
+  return text;
 }
 
 uint64_t StreamSeed(uint64_t seed, uint64_t stream) {

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "tokenpool/profile.h"
+#include "tokenpool/text_file.h"
 #include "tokenpool/trace.h"
 #include "tokenpool/units.h"
 
@@ -126,11 +127,11 @@ class Reader {
     const std::string path = !rel.empty() && rel[0] == '/' ? rel : base_dir_ + rel;
     auto it = traces_.find(path);
     if (it != traces_.end()) return it->second;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return Error(n, field, "cannot read trace file \"" + rel + "\"");
-    std::ostringstream text;
-    text << in.rdbuf();
-    Result<Trace> t = ParseTrace(text.str(), rel);
+    Result<std::string> text = ReadTextFile(path);
+    if (!text.ok()) {
+      return Error(n, field, "cannot read trace file \"" + rel + "\": " + text.status().message());
+    }
+    Result<Trace> t = ParseTrace(*text, rel);
     if (!t.ok()) return Error(n, field, t.status().message());
     auto rows = std::make_shared<const std::vector<TraceRequest>>(std::move(t->requests));
     traces_.emplace(path, rows);
@@ -570,13 +571,14 @@ Result<Scenario> LoadScenarioText(std::string_view text, const std::string& sour
 }
 
 Result<Scenario> LoadScenarioFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path + ": cannot read the scenario file");
-  std::ostringstream text;
-  text << in.rdbuf();
+  Result<std::string> text = ReadTextFile(path);
+  if (!text.ok()) {
+    return Status(text.status().code(),
+                  path + ": cannot read the scenario file: " + text.status().message());
+  }
   const size_t slash = path.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
-  return LoadScenarioText(text.str(), path, dir);
+  return LoadScenarioText(*text, path, dir);
 }
 
 }  // namespace tokenpool::scenario

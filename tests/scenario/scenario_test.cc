@@ -163,8 +163,13 @@ TEST_F(ScenarioTest, UnknownFieldBadTypeAndMissingField) {
 TEST_F(ScenarioTest, TraceProblemsAreErrors) {
   std::string text = Good();
   text.replace(text.find("AzureLLMInferenceTrace_conv.csv"), 31, "missing.csv");
-  EXPECT_EQ(ErrorOf(text), "e1.yaml:14: workload.trace: cannot read trace file \"missing.csv\"");
+  EXPECT_EQ(ErrorOf(text),
+            "e1.yaml:14: workload.trace: cannot read trace file \"missing.csv\": "
+            "No such file or directory");
   const std::string dir = ::testing::TempDir();
+  // A directory where a file belongs is named as one (it read as an empty file).
+  EXPECT_EQ(LoadScenarioFile(dir).status().message(),
+            dir + ": cannot read the scenario file: is a directory, not a file");
   std::ofstream(dir + "/empty.csv") << "arrival_s,input_tokens,output_tokens\n";
   std::ofstream(dir + "/bad.csv") << "arrival_s,input_tokens,output_tokens\n0,12,x\n";
   text = Good();
