@@ -83,6 +83,7 @@ int RunLoadCommand(LoadArgs& args) {
       return 2;
     }
   }
+  if (result->interrupted_by != 0) return 128 + result->interrupted_by;  // as a shell reports it
   if (summary.completed == 0) {
     std::fprintf(stderr, "tokenpool load: no request completed (%lld sent)\n",
                  static_cast<long long>(summary.sent));

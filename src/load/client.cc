@@ -8,8 +8,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <charconv>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <exception>
 #include <limits>
@@ -54,12 +56,27 @@ double CpuSeconds(const timeval& tv) {
   return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
 }
 
+bool JsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Where the value of member `"name"` (quoted in `name`) begins in a JSON event, past the
+// colon and JSON's whitespace around it (`"content": "x"` as well as `"content":"x"`); npos
+// when no occurrence of the name is followed by a colon.
+size_t ValueAt(std::string_view ev, std::string_view name) {
+  for (size_t at = ev.find(name); at != std::string_view::npos; at = ev.find(name, at + 1)) {
+    size_t p = at + name.size();
+    while (p < ev.size() && JsonSpace(ev[p])) ++p;
+    if (p >= ev.size() || ev[p] != ':') continue;
+    ++p;
+    while (p < ev.size() && JsonSpace(ev[p])) ++p;
+    return p;
+  }
+  return std::string_view::npos;
+}
+
 // Reads `"name":<integer>` from a JSON event; -1 when absent.
 int64_t IntField(std::string_view ev, std::string_view name) {
-  const size_t at = ev.find(name);
-  if (at == std::string_view::npos) return -1;
-  size_t p = at + name.size();
-  while (p < ev.size() && (ev[p] == ' ' || ev[p] == ':')) ++p;
+  size_t p = ValueAt(ev, name);
+  if (p == std::string_view::npos) return -1;
   int64_t v = 0;
   bool any = false;
   while (p < ev.size() && ev[p] >= '0' && ev[p] <= '9') {
@@ -108,8 +125,10 @@ class Runner {
         plan_(plan),
         progress_out_(progress),
         text_(config.seed),
+        dispatch_timer_(io_),
         drain_timer_(io_),
-        progress_timer_(io_) {
+        progress_timer_(io_),
+        signals_(io_) {
     result_.records.resize(plan.requests.size());
   }
 
@@ -150,9 +169,19 @@ class Runner {
     const double wait0 = CpuWaitSeconds();
     // A short lead so that the first due time is not already behind when the loop starts.
     t0_ = Clock::now() + std::chrono::milliseconds(20);
+    // SIGINT/SIGTERM: no more arrivals, what is in flight cut, and the run reported as far
+    // as it went (a second signal, the default handler back, ends the process).
+    signals_.add(SIGINT);
+    signals_.add(SIGTERM);
+    signals_.async_wait([this](const boost::system::error_code& sec, int sig) {
+      if (!sec) Interrupt(sig);
+    });
     net::co_spawn(io_, Dispatch(), net::detached);
     if (progress_out_ != nullptr) net::co_spawn(io_, Progress(), net::detached);
     io_.run();
+    boost::system::error_code ignored;
+    signals_.clear(ignored);
+    if (result_.interrupted_by != 0) result_.records.resize(dispatched_count_);
     rusage r1{};
     getrusage(RUSAGE_SELF, &r1);
     result_.cpu_user_s = CpuSeconds(r1.ru_utime) - CpuSeconds(r0.ru_utime);
@@ -268,14 +297,34 @@ class Runner {
     co_return Status::Ok();
   }
 
+  void Interrupt(int sig) {
+    result_.interrupted_by = sig;
+    signals_.clear();  // the default handlers again: a second signal ends the process
+    dispatch_timer_.cancel();
+    CutInFlight();
+    drain_timer_.cancel();
+  }
+
+  // What is still running is cut (recorded as timeouts); a connect still under way sends
+  // nothing (Issue checks drain_expired_).
+  void CutInFlight() {
+    drain_expired_ = true;
+    for (auto& [conn, idx] : busy_) {
+      boost::system::error_code ignored;
+      conn->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      conn->stream.cancel();
+    }
+  }
+
   net::awaitable<void> Dispatch() {
-    net::steady_timer timer(io_);
     const size_t n = plan_.requests.size();
-    for (size_t i = 0; i < n;) {
+    size_t i = 0;
+    while (i < n && result_.interrupted_by == 0) {
       const Clock::time_point due = t0_ + Secs(plan_.requests[i].at_s);
       if (Clock::now() < due) {
-        timer.expires_at(due);
-        co_await timer.async_wait(kTuple);
+        dispatch_timer_.expires_at(due);
+        co_await dispatch_timer_.async_wait(kTuple);
+        if (result_.interrupted_by != 0) break;
       }
       const Clock::time_point now = Clock::now();
       while (i < n && t0_ + Secs(plan_.requests[i].at_s) <= now) {
@@ -289,26 +338,20 @@ class Runner {
       }
     }
     dispatched_ = true;
+    dispatched_count_ = i;
     const double last = n > 0 ? plan_.requests.back().at_s : 0;
     drain_deadline_ = t0_ + Secs(std::max(last, plan_.duration_s) + config_.drain_s);
-    if (in_flight_ > 0) {
+    if (in_flight_ > 0 && result_.interrupted_by == 0) {
       drain_timer_.expires_at(drain_deadline_);
       auto [ec] = co_await drain_timer_.async_wait(kTuple);
-      if (!ec && in_flight_ > 0) {
-        // Past the drain: cut what is still running (recorded as timeouts).
-        drain_expired_ = true;
-        for (auto& [conn, idx] : busy_) {
-          boost::system::error_code ignored;
-          conn->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-          conn->stream.cancel();
-        }
-      }
+      if (!ec && in_flight_ > 0) CutInFlight();  // past the drain
     }
     end_ = Clock::now();
     finished_ = true;
     progress_timer_.cancel();
+    boost::system::error_code ignored;
+    signals_.cancel(ignored);  // its wait would keep the run going
     for (auto& c : idle_) {
-      boost::system::error_code ignored;
       c->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
       c->stream.close();
     }
@@ -476,35 +519,51 @@ class Runner {
       rec.cls = ClassIndex(it->value());
     }
     if (auto it = head.find("x-tokenpool-queue-ms"); it != head.end()) {
-      const std::string v(it->value());
-      char* end = nullptr;
-      const double q = std::strtod(v.c_str(), &end);
-      if (end != v.c_str() && q >= 0) rec.queue_ms = q;
+      // A finite decimal number and nothing else (strtod took "inf", "12.5ms" and "0x10").
+      const std::string_view v = it->value();
+      double q = -1;
+      const auto [end, err] = std::from_chars(v.data(), v.data() + v.size(), q);
+      if (err == std::errc() && end == v.data() + v.size() && std::isfinite(q) && q >= 0) {
+        rec.queue_ms = q;
+      }
     }
     const bool ok_status = rec.status >= 200 && rec.status < 300;
 
-    // Stream: scan complete SSE events as they arrive.
+    // Stream: scan complete SSE events as they arrive. An event ends at an empty line, its
+    // lines ending in LF or CRLF (the SSE spec's); its data is past "data:" and one space.
     bool got_first = false;
     Clock::time_point first{}, last{};
     int64_t token_events = 0;
+    int64_t data_events = 0;  // events with data, [DONE] included
     auto scan = [&](Clock::time_point now) {
       if (!ok_status) return;
       std::string& b = parser.get().body();
       size_t pos = 0;
-      for (;;) {
-        const size_t e = b.find("\n\n", pos);
-        if (e == std::string::npos) break;
-        std::string_view ev(b.data() + pos, e - pos);
-        pos = e + 2;
-        if (ev.starts_with("data: ")) ev.remove_prefix(6);
+      for (size_t nl = b.find('\n', pos); nl != std::string::npos; nl = b.find('\n', nl + 1)) {
+        size_t next = 0;  // past the empty line, if one follows
+        if (nl + 1 < b.size() && b[nl + 1] == '\n') {
+          next = nl + 2;
+        } else if (nl + 2 < b.size() && b[nl + 1] == '\r' && b[nl + 2] == '\n') {
+          next = nl + 3;
+        } else {
+          continue;
+        }
+        std::string_view ev(b.data() + pos, nl - pos);
+        pos = next;
+        nl = next - 1;
+        if (ev.ends_with('\r')) ev.remove_suffix(1);
+        if (!ev.starts_with("data:")) continue;
+        ev.remove_prefix(ev.starts_with("data: ") ? 6 : 5);
+        ++data_events;
         if (ev == "[DONE]") continue;
-        if (const size_t u = ev.find("\"usage\":{"); u != std::string_view::npos) {
+        if (const size_t u = ValueAt(ev, "\"usage\"");
+            u != std::string_view::npos && u < ev.size() && ev[u] == '{') {
           const std::string_view usage = ev.substr(u);
           rec.prompt_tokens = IntField(usage, "\"prompt_tokens\"");
           rec.completion_tokens = IntField(usage, "\"completion_tokens\"");
         }
-        const size_t c = ev.find("\"content\":\"");
-        if (c != std::string_view::npos && c + 11 < ev.size() && ev[c + 11] != '"') {
+        const size_t c = ValueAt(ev, "\"content\"");
+        if (c != std::string_view::npos && c + 1 < ev.size() && ev[c] == '"' && ev[c + 1] != '"') {
           if (!got_first) {
             got_first = true;
             first = now;
@@ -532,6 +591,15 @@ class Runner {
       const std::string& b = parser.get().body();
       const size_t m = b.find("\"message\":");
       rec.error = b.substr(m == std::string::npos ? 0 : m, 160);
+      co_return after;
+    }
+    if (data_events == 0) {
+      // A 2xx that is no event stream (a JSON answer to a streamed request, another framing):
+      // nothing to time, and not "ok".
+      rec.outcome = Outcome::kBadStream;
+      const auto ct = head.find(http::field::content_type);
+      rec.error = "2xx without a server-sent event (Content-Type: " +
+                  std::string(ct == head.end() ? "none" : std::string_view(ct->value())) + ")";
       co_return after;
     }
     rec.outcome = Outcome::kOk;
@@ -582,8 +650,11 @@ class Runner {
   std::FILE* progress_out_;
   PromptText text_;
   net::io_context io_{1};
+  net::steady_timer dispatch_timer_;
   net::steady_timer drain_timer_;
   net::steady_timer progress_timer_;
+  net::signal_set signals_;
+  size_t dispatched_count_ = 0;
   tcp::endpoint endpoint_;
   std::string host_header_;
   std::string model_;

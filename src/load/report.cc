@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -53,6 +54,9 @@ struct Acc {
       case Outcome::kGenerator:
         ++g.generator;
         break;
+      case Outcome::kBadStream:
+        ++g.bad_stream;
+        break;
     }
     if (r.late) ++g.late;
     if (r.sent) ++g.statuses[r.status];
@@ -73,9 +77,23 @@ struct Acc {
   }
 };
 
+// Of no sample, the figures are null (not 0: "TTFT 0 ms" for a group none of whose requests
+// got a token).
 json::object PercentilesJson(const Percentiles& p) {
-  return {{"count", p.count}, {"mean", p.mean}, {"p50", p.p50},
-          {"p90", p.p90},     {"p99", p.p99},   {"max", p.max}};
+  const auto v = [&p](double x) { return p.count > 0 ? json::value(x) : json::value(nullptr); };
+  return {{"count", p.count}, {"mean", v(p.mean)}, {"p50", v(p.p50)},
+          {"p90", v(p.p90)},  {"p99", v(p.p99)},   {"max", v(p.max)}};
+}
+
+// A table cell: `v` with `decimals`, right-aligned in `width`; "-" when there is no sample.
+std::string Cell(const Percentiles& p, double v, int width, int decimals) {
+  char buf[64];
+  if (p.count == 0) {
+    std::snprintf(buf, sizeof buf, "%*s", width, "-");
+  } else {
+    std::snprintf(buf, sizeof buf, "%*.*f", width, decimals, v);
+  }
+  return buf;
 }
 
 std::string CsvField(std::string_view s) {
@@ -112,6 +130,8 @@ std::string_view OutcomeName(Outcome o) {
       return "dropped";
     case Outcome::kGenerator:
       return "generator";
+    case Outcome::kBadStream:
+      return "bad_stream";
   }
   return "?";
 }
@@ -141,6 +161,7 @@ LoadSummary Summarize(const LoadPlan& plan, const LoadResult& result) {
   s.send_lag_max_ms = result.send_lag_max_ms;
   s.max_open_connections = result.max_open_connections;
   s.connections_opened = result.connections_opened;
+  s.interrupted_by = result.interrupted_by;
   // (tenant, class) with class -1 first; then each tenant's total; then all.
   std::map<std::pair<uint32_t, int32_t>, Acc> groups;
   std::vector<Acc> tenants(plan.tenants.size());
@@ -156,8 +177,9 @@ LoadSummary Summarize(const LoadPlan& plan, const LoadResult& result) {
     if (r.late) ++s.late;
     if (r.outcome == Outcome::kDropped) ++s.dropped;
   }
+  // n writes span n - 1 intervals (3 sends at 0, 0.5, 1 s are 2 req/s, not 3).
   s.achieved_rate_rps =
-      result.send_window_s > 0 ? static_cast<double>(s.sent) / result.send_window_s : 0;
+      result.send_window_s > 0 ? static_cast<double>(s.sent - 1) / result.send_window_s : 0;
   s.completion_rate_rps = result.wall_s > 0 ? static_cast<double>(s.completed) / result.wall_s : 0;
   for (auto& [key, acc] : groups) {
     acc.g.tenant = plan.tenants[key.first].name;
@@ -187,6 +209,13 @@ std::string FormatTable(const LoadSummary& s) {
                 static_cast<long long>(s.late), static_cast<long long>(s.dropped),
                 s.send_lag_p50_ms, s.send_lag_p99_ms, s.send_lag_max_ms);
   out += line;
+  if (s.interrupted_by != 0) {
+    std::snprintf(line, sizeof line,
+                  "interrupted by %s: arrivals stopped, requests in flight cut (as timeouts); "
+                  "the figures are of the %lld requests due before it\n",
+                  strsignal(s.interrupted_by), static_cast<long long>(s.groups.back().requests));
+    out += line;
+  }
   std::snprintf(line, sizeof line,
                 "generator CPU %.2f s user + %.2f s system over %.2f s wall (%.0f%% of one "
                 "core; %.2f s waiting for a CPU); %lld connections opened, at most %lld open\n\n",
@@ -202,21 +231,25 @@ std::string FormatTable(const LoadSummary& s) {
                 "prompt_tok", "compl_tok");
   out += line;
   for (const GroupSummary& g : s.groups) {
-    std::snprintf(line, sizeof line,
-                  "%-14s %-11s %8lld %8lld %6lld %6lld %6lld | %9.1f %9.1f | %9.2f %9.2f | %8.1f "
-                  "%8.1f | %9.1f %9.1f | %11lld %11lld\n",
-                  g.tenant.c_str(), g.cls.c_str(), static_cast<long long>(g.requests),
-                  static_cast<long long>(g.ok), static_cast<long long>(g.http_errors),
-                  static_cast<long long>(g.transport + g.timeouts + g.generator),
-                  static_cast<long long>(g.dropped), g.ttft_ms.p50, g.ttft_ms.p99, g.tpot_ms.p50,
-                  g.tpot_ms.p99, g.queue_ms.p50, g.queue_ms.p99, g.e2e_ms.p50, g.e2e_ms.p99,
-                  static_cast<long long>(g.prompt_tokens),
-                  static_cast<long long>(g.completion_tokens));
+    std::snprintf(
+        line, sizeof line,
+        "%-14s %-11s %8lld %8lld %6lld %6lld %6lld | %s %s | %s %s | %s %s | %s %s | %11lld "
+        "%11lld\n",
+        g.tenant.c_str(), g.cls.c_str(), static_cast<long long>(g.requests),
+        static_cast<long long>(g.ok), static_cast<long long>(g.http_errors),
+        static_cast<long long>(g.transport + g.timeouts + g.generator + g.bad_stream),
+        static_cast<long long>(g.dropped), Cell(g.ttft_ms, g.ttft_ms.p50, 9, 1).c_str(),
+        Cell(g.ttft_ms, g.ttft_ms.p99, 9, 1).c_str(), Cell(g.tpot_ms, g.tpot_ms.p50, 9, 2).c_str(),
+        Cell(g.tpot_ms, g.tpot_ms.p99, 9, 2).c_str(),
+        Cell(g.queue_ms, g.queue_ms.p50, 8, 1).c_str(),
+        Cell(g.queue_ms, g.queue_ms.p99, 8, 1).c_str(), Cell(g.e2e_ms, g.e2e_ms.p50, 9, 1).c_str(),
+        Cell(g.e2e_ms, g.e2e_ms.p99, 9, 1).c_str(), static_cast<long long>(g.prompt_tokens),
+        static_cast<long long>(g.completion_tokens));
     out += line;
   }
   out +=
       "(latencies in ms from each request's write; transp = transport errors + timeouts + "
-      "generator errors)\n";
+      "bad streams + generator errors)\n";
   return out;
 }
 
@@ -235,6 +268,7 @@ std::string SummaryJson(const LoadSummary& s) {
         {"timeouts", g.timeouts},
         {"dropped", g.dropped},
         {"generator_errors", g.generator},
+        {"bad_streams", g.bad_stream},
         {"late", g.late},
         {"statuses", std::move(statuses)},
         {"prompt_tokens", g.prompt_tokens},
@@ -267,6 +301,10 @@ std::string SummaryJson(const LoadSummary& s) {
       {"cpu_wait_s", s.cpu_wait_s},
       {"connections_opened", s.connections_opened},
       {"max_open_connections", s.max_open_connections},
+      {"interrupted_by", s.interrupted_by == SIGINT    ? json::value("SIGINT")
+                         : s.interrupted_by == SIGTERM ? json::value("SIGTERM")
+                         : s.interrupted_by != 0       ? json::value(s.interrupted_by)
+                                                       : json::value(nullptr)},
       {"groups", std::move(groups)},
   };
   return json::serialize(o) + "\n";

@@ -27,8 +27,10 @@ enum class Outcome : uint8_t {
   kDropped,    // never sent: every connection busy at --max-connections when it was due
   kGenerator,  // the generator itself failed on it (an exception, e.g. out of memory building
                // the body); `error` has the reason
+  kBadStream,  // 2xx, but no server-sent event came (a JSON answer, another framing): nothing
+               // to time
 };
-// "ok", "http_error", "transport", "timeout", "dropped", "generator"
+// "ok", "http_error", "transport", "timeout", "dropped", "generator", "bad_stream"
 std::string_view OutcomeName(Outcome o);
 
 struct RequestRecord {
@@ -63,6 +65,9 @@ struct LoadResult {
   int64_t max_open_connections = 0;
   int64_t connections_opened = 0;
   double send_lag_p50_ms = 0, send_lag_p99_ms = 0, send_lag_max_ms = 0;
+  // The signal (SIGINT, SIGTERM) that stopped the run early, else 0; `records` then holds the
+  // requests dispatched before it.
+  int interrupted_by = 0;
 };
 
 struct Percentiles {
@@ -74,7 +79,8 @@ struct GroupSummary {
   std::string tenant;  // "all" for the total
   std::string cls;     // "-" when the response named none; "all" for a tenant's total
   int64_t requests = 0, ok = 0, http_errors = 0, transport = 0, timeouts = 0, dropped = 0;
-  int64_t generator = 0;  // Outcome::kGenerator
+  int64_t generator = 0;   // Outcome::kGenerator
+  int64_t bad_stream = 0;  // Outcome::kBadStream
   int64_t late = 0;
   std::map<int32_t, int64_t> statuses;  // HTTP status -> responses (0: none arrived)
   int64_t prompt_tokens = 0, completion_tokens = 0;
@@ -86,11 +92,12 @@ struct LoadSummary {
   std::string model;
   double duration_s = 0, target_rate_rps = 0;
   int64_t planned = 0, sent = 0, completed = 0, late = 0, dropped = 0;
-  double achieved_rate_rps = 0;  // sent / send window
+  double achieved_rate_rps = 0;  // (sent - 1) / send window
   double completion_rate_rps = 0;
   double wall_s = 0, cpu_user_s = 0, cpu_system_s = 0, cpu_share = 0, cpu_wait_s = -1;
   double send_lag_p50_ms = 0, send_lag_p99_ms = 0, send_lag_max_ms = 0;
   int64_t max_open_connections = 0, connections_opened = 0;
+  int interrupted_by = 0;            // LoadResult::interrupted_by
   std::vector<GroupSummary> groups;  // per (tenant, class), then per tenant, then "all"
 };
 

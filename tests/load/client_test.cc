@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -153,6 +154,33 @@ TEST(LoadCommandTest, CsvAndJsonFromTheCommand) {
   json << std::ifstream(dir.Path("sum.json")).rdbuf();
   EXPECT_NE(json.str().find("\"completed\":40"), std::string::npos) << json.str();
   EXPECT_NE(json.str().find("\"statuses\":{\"200\":40}"), std::string::npos) << json.str();
+}
+
+// SIGINT stops the arrivals, cuts what is in flight and writes the table, the CSV and the
+// JSON of the requests due so far; the exit status says the signal. Before, the run died with
+// nothing written.
+TEST(LoadCommandTest, SigintReportsTheRunSoFar) {
+  MockProcess mock({"--instant"});
+  ASSERT_GT(mock.port(), 0) << mock.banner();
+  TempDir dir;
+  const std::string trace = dir.Write("t.csv", Trace());  // one request a second for 40 s
+  std::string out;
+  const int rc =
+      RunCommand("--target 127.0.0.1:" + std::to_string(mock.port()) + " --trace " + trace +
+                     " --csv " + dir.Path("rows.csv") + " --json " + dir.Path("sum.json"),
+                 &out, "(sleep 2.5; kill -INT $$) & ");
+  EXPECT_EQ(rc, 128 + SIGINT) << out;
+  EXPECT_NE(out.find("interrupted by"), std::string::npos) << out;
+  std::ifstream csv(dir.Path("rows.csv"));
+  std::string line;
+  int rows = 0;
+  std::getline(csv, line);
+  while (std::getline(csv, line)) ++rows;
+  EXPECT_GT(rows, 0);
+  EXPECT_LT(rows, 40);
+  std::stringstream json;
+  json << std::ifstream(dir.Path("sum.json")).rdbuf();
+  EXPECT_NE(json.str().find(R"("interrupted_by":"SIGINT")"), std::string::npos) << json.str();
 }
 
 TEST(LoadCommandTest, RefusedConnectionIsAClearErrorNotAHang) {

@@ -28,11 +28,15 @@ namespace {
 // silent) answers with a chunked SSE stream of three content events and a usage event.
 class FakeGateway {
  public:
+  // How the answers look: the gateway's (compact JSON, LF line ends); valid JSON and SSE in
+  // other spellings (spaces around colons, CRLF line ends, "data:" without its space, a
+  // queue time that is no finite number); or a 200 with a JSON body, no event stream.
+  enum class Style { kCompact, kSpaced, kJsonBody };
   // close_after_answer: every connection is closed right after its first answer, without a
   // `Connection: close` header (a server whose keep-alive timeout has passed): the client
   // learns of it only when it sends the next request there.
-  explicit FakeGateway(bool silent, bool close_after_answer = false)
-      : silent_(silent), close_after_answer_(close_after_answer) {
+  explicit FakeGateway(bool silent, bool close_after_answer = false, Style style = Style::kCompact)
+      : silent_(silent), close_after_answer_(close_after_answer), style_(style) {
     listen_fd_ = ::tokenpool::test::ListenOnLoopback(&port_);
     thread_ = std::thread([this] { Loop(); });
   }
@@ -69,7 +73,7 @@ class FakeGateway {
           const size_t body = cl < end ? std::stoul(b.substr(cl + 16)) : 0;
           if (b.size() < end + 4 + body) break;
           b.erase(0, end + 4 + body);
-          if (!silent_) Answer(fds[i].fd);
+          if (!silent_) Answer(fds[i].fd, style_);
           if (close_after_answer_) {
             close(fds[i].fd);
             conns_[i - 1] = -1;
@@ -86,12 +90,38 @@ class FakeGateway {
       }
     }
   }
-  static void Answer(int fd) {
+  static void Answer(int fd, Style style) {
     auto chunk = [](const std::string& data) {
       char size[16];
       std::snprintf(size, sizeof size, "%zx\r\n", data.size());
       return size + data + "\r\n";
     };
+    if (style == Style::kJsonBody) {
+      const std::string body = R"({"choices":[{"message":{"content":"hi"}}]})";
+      const std::string r =
+          "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+          "content-length: " +
+          std::to_string(body.size()) + "\r\n\r\n" + body;
+      send(fd, r.data(), r.size(), MSG_NOSIGNAL);
+      return;
+    }
+    if (style == Style::kSpaced) {
+      std::string r =
+          "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked"
+          "\r\nx-tokenpool-queue-ms: inf\r\n\r\n";
+      r += chunk(
+          "data:{\"choices\": [{\"delta\": {\"role\": \"assistant\", \"content\": \"\"}}]}"
+          "\r\n\r\n");
+      for (int t = 0; t < 3; ++t) {
+        r += chunk("data: {\"choices\": [{\"delta\": {\"content\" : \" word\"}}]}\r\n\r\n");
+      }
+      r += chunk(
+          "data: {\"choices\": [], \"usage\": {\"prompt_tokens\": 42, \"completion_tokens\": 3}}"
+          "\r\n\r\ndata: [DONE]\r\n\r\n");
+      r += "0\r\n\r\n";
+      send(fd, r.data(), r.size(), MSG_NOSIGNAL);
+      return;
+    }
     std::string r =
         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n"
         "x-tokenpool-class: elastic\r\nx-tokenpool-queue-ms: 12.5\r\n\r\n";
@@ -108,6 +138,7 @@ class FakeGateway {
 
   bool silent_;
   bool close_after_answer_;
+  Style style_;
   std::atomic<int> closed_{0};
   int listen_fd_ = -1;
   int port_ = 0;
@@ -153,6 +184,51 @@ TEST(LoadFakeGatewayTest, ReadsClassQueueTimeAndUsage) {
   EXPECT_EQ(s.groups.front().cls, "elastic");
   EXPECT_EQ(s.groups.front().queue_ms.p50, 12.5);
   EXPECT_EQ(s.groups.front().statuses.at(200), 3);
+}
+
+// Any valid JSON spacing and SSE line ends are read (a server writing `"content": "x"` with
+// CRLF had every request "ok" with no TTFT and no tokens), a queue time that is no finite
+// number is not taken, and a 200 without an event stream is bad_stream, not ok.
+TEST(LoadFakeGatewayTest, OtherSpellingsAreReadAndANonStreamIsNotOk) {
+  for (const auto style : {FakeGateway::Style::kSpaced, FakeGateway::Style::kJsonBody}) {
+    FakeGateway gw(false, false, style);
+    LoadConfig c;
+    c.target = "127.0.0.1:" + std::to_string(gw.port());
+    c.trace_path = WriteTrace();
+    c.model = "m";
+    auto plan = BuildPlan(c);
+    ASSERT_TRUE(plan.ok()) << plan.status().message();
+    auto r = RunLoad(c, *plan, nullptr);
+    std::filesystem::remove(c.trace_path);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    ASSERT_EQ(r->records.size(), 3u);
+    for (const RequestRecord& rec : r->records) {
+      if (style == FakeGateway::Style::kSpaced) {
+        EXPECT_EQ(rec.outcome, Outcome::kOk) << rec.error;
+        EXPECT_EQ(rec.queue_ms, -1);  // "inf"
+        EXPECT_EQ(rec.prompt_tokens, 42);
+        EXPECT_EQ(rec.completion_tokens, 3);
+        EXPECT_GE(rec.ttft_ms, 0);
+        EXPECT_GE(rec.tpot_ms, 0);
+      } else {
+        EXPECT_EQ(rec.outcome, Outcome::kBadStream);
+        EXPECT_EQ(rec.status, 200);
+        EXPECT_NE(rec.error.find("application/json"), std::string::npos) << rec.error;
+      }
+    }
+    if (style == FakeGateway::Style::kJsonBody) {
+      const LoadSummary s = Summarize(*plan, *r);
+      EXPECT_EQ(s.completed, 0);
+      EXPECT_EQ(s.groups.back().bad_stream, 3);
+      // No sample: null in the JSON, "-" in the table (they read as 0 ms).
+      EXPECT_NE(SummaryJson(s).find(R"("ttft_ms":{"count":0,"mean":null,"p50":null)"),
+                std::string::npos)
+          << SummaryJson(s);
+      EXPECT_NE(FormatTable(s).find("|         -         - |         -         - |"),
+                std::string::npos)
+          << FormatTable(s);
+    }
+  }
 }
 
 TEST(LoadFakeGatewayTest, SilentServerEndsInTimeoutsNotAHang) {
