@@ -6,7 +6,10 @@
 // output formats: docs/load.md.
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +31,22 @@ struct LoadArgs {
   bool no_progress = false;
   bool quiet = false;
 };
+
+// Whether `path` can be written, checked before the run (a run of minutes lost to a typo in a
+// directory name); a file the check made is removed again.
+bool Writable(const std::string& path, const char* flag) {
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(path, ec);
+  std::FILE* f = std::fopen(path.c_str(), "a");
+  if (f == nullptr) {
+    std::fprintf(stderr, "tokenpool load: %s: cannot write \"%s\": %s\n", flag, path.c_str(),
+                 std::strerror(errno));
+    return false;
+  }
+  std::fclose(f);
+  if (!existed) std::filesystem::remove(path, ec);
+  return true;
+}
 
 int RunLoadCommand(LoadArgs& args) {
   for (const std::string& k : args.keys) {
@@ -63,6 +82,10 @@ int RunLoadCommand(LoadArgs& args) {
     std::fprintf(stderr, "tokenpool load: the plan has no requests (check --rate/--duration)\n");
     return 2;
   }
+  if ((!args.config.csv_path.empty() && !Writable(args.config.csv_path, "--csv")) ||
+      (!args.config.json_path.empty() && !Writable(args.config.json_path, "--json"))) {
+    return 2;
+  }
   const bool tty = isatty(STDERR_FILENO) == 1 && !args.no_progress && !args.quiet;
   Result<load::LoadResult> result = load::RunLoad(args.config, *plan, tty ? stderr : nullptr);
   if (!result.ok()) {
@@ -71,18 +94,20 @@ int RunLoadCommand(LoadArgs& args) {
   }
   const load::LoadSummary summary = load::Summarize(*plan, *result);
   if (!args.quiet) std::fputs(load::FormatTable(summary).c_str(), stdout);
+  bool written = true;  // a CSV that fails does not keep the JSON from being written
   if (!args.config.csv_path.empty()) {
     if (Status s = load::WriteCsv(*plan, *result, args.config.csv_path); !s.ok()) {
       std::fprintf(stderr, "tokenpool load: %s\n", s.message().c_str());
-      return 2;
+      written = false;
     }
   }
   if (!args.config.json_path.empty()) {
     if (Status s = load::WriteJson(summary, args.config.json_path); !s.ok()) {
       std::fprintf(stderr, "tokenpool load: %s\n", s.message().c_str());
-      return 2;
+      written = false;
     }
   }
+  if (!written) return 2;
   if (result->interrupted_by != 0) return 128 + result->interrupted_by;  // as a shell reports it
   if (summary.completed == 0) {
     std::fprintf(stderr, "tokenpool load: no request completed (%lld sent)\n",
@@ -125,7 +150,9 @@ void RegisterLoad(CLI::App& app) {
   cmd->add_option("--late-ms", c.late_ms, "A send this far behind its due time counts as late")
       ->capture_default_str();
   cmd->add_option("--timeout", c.timeout_s, "Per-request timeout, seconds")->capture_default_str();
-  cmd->add_option("--drain", c.drain_s, "Seconds after the last arrival before cutting the rest")
+  cmd->add_option("--drain", c.drain_s,
+                  "Seconds after the planned duration (or the last arrival, if later) before "
+                  "cutting the rest")
       ->capture_default_str();
   cmd->add_option("--connect-timeout", c.connect_timeout_s, "Seconds per connect")
       ->capture_default_str();

@@ -146,6 +146,7 @@ class Runner {
     }
     endpoint_ = eps.begin()->endpoint();
     RaiseFileLimit();
+    ConnectionCap();
 
     Status check = Internal("start-up check did not run");
     net::co_spawn(io_, Check(), [&](std::exception_ptr e, Status s) {
@@ -213,14 +214,19 @@ class Runner {
     }
   }
 
-  int64_t ConnectionCap() const {
+  // --max-connections, or the open-file limit less 64 descriptors for the process itself
+  // (files, epoll, timers) where that is lower (LoadResult says which).
+  int64_t ConnectionCap() {
+    if (cap_ > 0) return cap_;
     rlimit lim{};
     int64_t cap = config_.max_connections;
-    // Keep 64 descriptors for the process itself (files, epoll, timers).
     if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
       cap = std::min<int64_t>(cap, static_cast<int64_t>(lim.rlim_cur) - 64);
     }
-    return std::max<int64_t>(1, cap);
+    cap_ = std::max<int64_t>(1, cap);
+    result_.connection_cap = cap_;
+    result_.cap_by_file_limit = cap_ < config_.max_connections;
+    return cap_;
   }
 
   net::awaitable<std::unique_ptr<Conn>> Connect(boost::system::error_code* ec) {
@@ -655,6 +661,7 @@ class Runner {
   net::steady_timer progress_timer_;
   net::signal_set signals_;
   size_t dispatched_count_ = 0;
+  int64_t cap_ = 0;  // ConnectionCap()
   tcp::endpoint endpoint_;
   std::string host_header_;
   std::string model_;

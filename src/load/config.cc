@@ -1,5 +1,6 @@
 #include "load/config.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -11,12 +12,19 @@
 namespace tokenpool::load {
 namespace {
 
+// A finite decimal number and nothing else (strtod also took "inf", hex and leading spaces:
+// a share of inf took no traffic and gave the others all of it).
 bool ParseDouble(std::string_view s, double* out) {
   if (s.empty()) return false;
-  const std::string copy(s);
-  char* end = nullptr;
-  *out = std::strtod(copy.c_str(), &end);
-  return end == copy.c_str() + copy.size();
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && end == s.data() + s.size() && std::isfinite(*out);
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
 }  // namespace
@@ -108,11 +116,34 @@ Status LoadConfig::Validate() const {
       }
     }
   }
+  double key_sum = 0;
+  for (const TenantKey& k : keys) {  // a share < 0: none given
+    if (!std::isfinite(k.share)) {
+      return InvalidArgument("--key: " + k.name + ": share must be a finite number >= 0");
+    }
+    key_sum += std::max(0.0, k.share);
+  }
+  if (!std::isfinite(key_sum)) return InvalidArgument("--key: the shares' sum is not finite");
+  for (const auto& [name, value] : headers) {
+    // The generator writes these itself: a second copy breaks the framing or the credentials.
+    for (const char* own : {"host", "content-length", "transfer-encoding", "content-type",
+                            "connection", "x-tokenpool-category"}) {
+      if (EqualsIgnoreCase(name, own)) {
+        return InvalidArgument("--header: " + name + " is the generator's own header");
+      }
+    }
+    if (!keys.empty() && EqualsIgnoreCase(name, "authorization")) {
+      return InvalidArgument("--header: Authorization with --key: the key is sent as it");
+    }
+  }
   double mix_sum = 0;
   for (const ContentShare& c : mix) {
-    if (!(c.share >= 0)) return InvalidArgument("--mix: " + c.name + ": share must be >= 0");
+    if (!(c.share >= 0 && std::isfinite(c.share))) {
+      return InvalidArgument("--mix: " + c.name + ": share must be a finite number >= 0");
+    }
     mix_sum += c.share;
   }
+  if (!std::isfinite(mix_sum)) return InvalidArgument("--mix: the shares' sum is not finite");
   if (!mix.empty() && !(mix_sum > 0)) return InvalidArgument("--mix: the shares sum to 0");
   std::string host;
   uint16_t port = 0;

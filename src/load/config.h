@@ -87,7 +87,7 @@ std::vector<ContentShare> DefaultMix();
 bool IsHeaderValue(std::string_view v);
 
 // "NAME=KEY[:SHARE]" (KEY may be empty: "NAME=:0.5" sends no Authorization header). NAME and
-// KEY go into headers (x-tokenpool-tenant, Authorization), so control characters are refused.
+// KEY go into a header (Authorization), so control characters are refused.
 Result<TenantKey> ParseKeyFlag(std::string_view flag);
 // "prose:0.5,code:0.3,json:0.1,multilingual:0.1" (the names of ContentTypeName).
 Result<std::vector<ContentShare>> ParseMixFlag(std::string_view flag);

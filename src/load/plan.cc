@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -13,6 +14,7 @@
 #include "sim/rng.h"
 #include "tokenpool/text_file.h"
 #include "tokenpool/trace.h"
+#include "tokenpool/units.h"
 
 namespace tokenpool::load {
 namespace {
@@ -77,15 +79,21 @@ double ScheduleMeanRate(const std::vector<sim::RatePoint>& sched, double from_s,
   return area / (to_s - from_s);
 }
 
-// A stream's mean rate over the run's arrival window (`run_end_s`), as it would be planned.
+// A stream's share of the run's mean arrival rate over [0, run_end_s), as it would be planned:
+// its rate over its own window [start_s, end_s), weighted by the part of the run that window
+// covers (a 100 req/s stream of the run's first 0.5 s of 4 adds 12.5 req/s, not 100).
 double NominalRate(const ArrivalSpec& a, double run_end_s) {
-  if (a.process == ArrivalProcess::kTrace && a.rate_rps <= 0)
-    return ShapeOf(*a.lengths).recorded_rate;
-  if (!a.rate_schedule.empty()) {
-    const double end = a.end_s > 0 ? std::min(a.end_s, run_end_s) : run_end_s;
-    return ScheduleMeanRate(a.rate_schedule, a.start_s, end);
+  if (!(run_end_s > 0)) return 0;
+  const double from = std::clamp(a.start_s, 0.0, run_end_s);
+  const double to = a.end_s > 0 ? std::clamp(a.end_s, from, run_end_s) : run_end_s;
+  const double covered = (to - from) / run_end_s;
+  if (a.process == ArrivalProcess::kTrace && a.rate_rps <= 0) {
+    return ShapeOf(*a.lengths).recorded_rate * covered;
   }
-  return a.rate_rps;
+  if (!a.rate_schedule.empty()) {
+    return to > from ? ScheduleMeanRate(a.rate_schedule, from, to) * covered : 0;
+  }
+  return a.rate_rps * covered;
 }
 
 // `a` with every rate multiplied by `factor` (--rate); a trace kept at its recorded rate gets
@@ -154,6 +162,12 @@ Result<std::string> ReadFile(const std::string& path, const char* flag) {
   return text;
 }
 
+std::string FormatNumber(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 uint64_t StreamSeed(uint64_t seed, uint64_t stream) {
   return seed * 0x9E3779B97F4A7C15ULL + stream * 0xD1B54A32D192ED03ULL + 1;
 }
@@ -208,6 +222,16 @@ Result<LoadPlan> BuildPlan(const LoadConfig& config) {
       if (run_end <= 0) {
         run_end = static_cast<double>(spec->lengths->size()) / config.rate_rps;
       }
+    }
+    // A run end derived from the trace and the rate is bounded as --duration is: past 1e9 s
+    // (a rate of 1e-10, rows 1e308 s apart) the due times overflow the clock, and the requests
+    // were cut at once.
+    if (!IsDurationSeconds(run_end, false)) {
+      return InvalidArgument("--trace " + config.trace_path + " at " +
+                             (config.rate_rps > 0 ? "--rate " + FormatNumber(config.rate_rps)
+                                                  : std::string("its recorded rate")) +
+                             ": the run would last " + FormatNumber(run_end) +
+                             " s, past 1e9 s (set --duration or a higher --rate)");
     }
     if (config.keys.empty()) {
       plan.tenants.push_back({"default", "", 1});

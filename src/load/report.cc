@@ -162,6 +162,8 @@ LoadSummary Summarize(const LoadPlan& plan, const LoadResult& result) {
   s.max_open_connections = result.max_open_connections;
   s.connections_opened = result.connections_opened;
   s.interrupted_by = result.interrupted_by;
+  s.connection_cap = result.connection_cap;
+  s.cap_by_file_limit = result.cap_by_file_limit;
   // (tenant, class) with class -1 first; then each tenant's total; then all.
   std::map<std::pair<uint32_t, int32_t>, Acc> groups;
   std::vector<Acc> tenants(plan.tenants.size());
@@ -223,6 +225,15 @@ std::string FormatTable(const LoadSummary& s) {
                 static_cast<long long>(s.connections_opened),
                 static_cast<long long>(s.max_open_connections));
   out += line;
+  if (s.cap_by_file_limit) {
+    // Before the blank line ending the run's lines.
+    out.pop_back();
+    std::snprintf(line, sizeof line,
+                  "connections capped at %lld by the open-file limit (ulimit -n), below "
+                  "--max-connections\n\n",
+                  static_cast<long long>(s.connection_cap));
+    out += line;
+  }
   std::snprintf(line, sizeof line,
                 "%-14s %-11s %8s %8s %6s %6s %6s | %9s %9s | %9s %9s | %8s %8s | %9s %9s | "
                 "%11s %11s\n",
@@ -301,6 +312,8 @@ std::string SummaryJson(const LoadSummary& s) {
       {"cpu_wait_s", s.cpu_wait_s},
       {"connections_opened", s.connections_opened},
       {"max_open_connections", s.max_open_connections},
+      {"connection_cap", s.connection_cap},
+      {"connection_cap_by_file_limit", s.cap_by_file_limit},
       {"interrupted_by", s.interrupted_by == SIGINT    ? json::value("SIGINT")
                          : s.interrupted_by == SIGTERM ? json::value("SIGTERM")
                          : s.interrupted_by != 0       ? json::value(s.interrupted_by)
@@ -323,7 +336,9 @@ Status CloseWritten(std::FILE* f, const char* flag, const std::string& path) {
 
 Status WriteCsv(const LoadPlan& plan, const LoadResult& result, const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "w"), &std::fclose);
-  if (!f) return InvalidArgument("--csv: cannot write \"" + path + "\"");
+  if (!f) {
+    return InvalidArgument("--csv: cannot write \"" + path + "\": " + std::strerror(errno));
+  }
   std::fputs(
       "id,tenant,class,category,due_s,outcome,status,late,send_lag_ms,connect_ms,queue_ms,ttft_ms,"
       "tpot_ms,e2e_ms,planned_prompt_tokens,planned_output_tokens,prompt_tokens,completion_tokens,"
@@ -352,7 +367,9 @@ Status WriteCsv(const LoadPlan& plan, const LoadResult& result, const std::strin
 
 Status WriteJson(const LoadSummary& s, const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "w"), &std::fclose);
-  if (!f) return InvalidArgument("--json: cannot write \"" + path + "\"");
+  if (!f) {
+    return InvalidArgument("--json: cannot write \"" + path + "\": " + std::strerror(errno));
+  }
   const std::string text = SummaryJson(s);
   std::fwrite(text.data(), 1, text.size(), f.get());
   return CloseWritten(f.release(), "--json", path);

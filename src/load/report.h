@@ -68,6 +68,8 @@ struct LoadResult {
   // The signal (SIGINT, SIGTERM) that stopped the run early, else 0; `records` then holds the
   // requests dispatched before it.
   int interrupted_by = 0;
+  int64_t connection_cap = 0;      // the most connections open at once
+  bool cap_by_file_limit = false;  // set by the open-file limit, below --max-connections
 };
 
 struct Percentiles {
@@ -98,6 +100,8 @@ struct LoadSummary {
   double send_lag_p50_ms = 0, send_lag_p99_ms = 0, send_lag_max_ms = 0;
   int64_t max_open_connections = 0, connections_opened = 0;
   int interrupted_by = 0;            // LoadResult::interrupted_by
+  int64_t connection_cap = 0;
+  bool cap_by_file_limit = false;
   std::vector<GroupSummary> groups;  // per (tenant, class), then per tenant, then "all"
 };
 

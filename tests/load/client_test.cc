@@ -183,6 +183,28 @@ TEST(LoadCommandTest, SigintReportsTheRunSoFar) {
   EXPECT_NE(json.str().find(R"("interrupted_by":"SIGINT")"), std::string::npos) << json.str();
 }
 
+// An output that cannot be written is refused before the run, not after it; a connection cap
+// that the open-file limit sets is said in the table.
+TEST(LoadCommandTest, OutputsAreCheckedFirstAndAFileLimitCapIsSaid) {
+  MockProcess mock({"--instant"});
+  ASSERT_GT(mock.port(), 0) << mock.banner();
+  TempDir dir;
+  const std::string trace = dir.Write("t.csv", Trace());
+  const std::string target = "--target 127.0.0.1:" + std::to_string(mock.port());
+  std::string out;
+  int rc = RunCommand(
+      target + " --trace " + trace + " --rate 100 --csv " + dir.Path("no/such/dir/rows.csv"), &out);
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("--csv: cannot write"), std::string::npos) << out;
+  EXPECT_NE(out.find("No such file or directory"), std::string::npos) << out;
+  EXPECT_EQ(out.find("tenant"), std::string::npos) << "no run: " << out;
+  out.clear();
+  rc = RunCommand(target + " --trace " + trace + " --rate 100 --json " + dir.Path("s.json"), &out,
+                  "ulimit -n 80; ");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("connections capped at 16 by the open-file limit"), std::string::npos) << out;
+}
+
 TEST(LoadCommandTest, RefusedConnectionIsAClearErrorNotAHang) {
   TempDir dir;
   const std::string trace = dir.Write("t.csv", Trace());

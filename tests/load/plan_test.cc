@@ -193,6 +193,53 @@ TEST(LoadPlanTest, ScenarioGivesTenantsKeysCategoriesAndScaledRate) {
   EXPECT_NE(bad.status().message().find("no tenant \"nobody\""), std::string::npos);
 }
 
+// A run end that the trace and the rate imply is bounded as --duration is: a rate of 1e-10
+// planned a 3e10 s run whose due times overflowed, and every request was cut at once.
+TEST(LoadPlanTest, ARunPast1e9SecondsIsRefused) {
+  TempDir dir;
+  LoadConfig c;
+  c.trace_path = dir.Write("lengths.csv", "num_prefill_tokens,num_decode_tokens\n10,5\n10,5\n");
+  c.rate_rps = 1e-10;
+  auto p = BuildPlan(c);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("the run would last 2e+10 s, past 1e9 s"), std::string::npos)
+      << p.status().message();
+  c.trace_path = dir.Write("far.csv", "arrival_s,input_tokens,output_tokens\n0,10,5\n1e300,10,5\n");
+  c.rate_rps = 0;
+  p = BuildPlan(c);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("at its recorded rate: the run would last"),
+            std::string::npos)
+      << p.status().message();
+}
+
+// --rate scales the streams to a mean over the run: a stream active in part of it counts for
+// that part (a 100 req/s stream of the first 0.5 s of 4 is 12.5 req/s of the mean; it counted
+// 100, and a target of 40 req/s planned 10).
+TEST(LoadPlanTest, RateIsTheMeanOverTheRunWithWindowedStreams) {
+  TempDir dir;
+  dir.Write("t.csv", PlainTrace(20, 1.0));
+  const std::string text = R"(name: windows
+seed: 3
+duration_s: 4
+pools:
+  - {name: short, profile: llama-3-8b-h100, max_model_len: 8192, replicas: 2}
+tenants:
+  - name: g
+    share: 0
+    arrivals: {process: poisson, rate_rps: 10, trace: t.csv}
+  - name: b
+    share: 0
+    arrivals: {process: poisson, rate_rps: 100, start_s: 0, end_s: 0.5, trace: t.csv}
+)";
+  LoadConfig c;
+  c.scenario_path = dir.Write("w.yaml", text);
+  c.rate_rps = 40;
+  auto p = BuildPlan(c);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_NEAR(static_cast<double>(p->requests.size()), 160, 5 * std::sqrt(160.0));
+}
+
 TEST(LoadPlanTest, ScenarioErrorNamesFileLineAndField) {
   TempDir dir;
   dir.Write("t.csv", PlainTrace(20, 1.0));
@@ -330,6 +377,40 @@ TEST(LoadConfigTest, FlagParsers) {
   EXPECT_EQ(host, "localhost");
   EXPECT_EQ(port, 8080);
   EXPECT_FALSE(ParseTarget("localhost", &host, &port).ok());
+}
+
+// Shares are finite numbers: "inf" (strtod took it) gave that tenant or category no traffic,
+// and shares whose sum overflows gave all of it to the last one.
+TEST(LoadConfigTest, SharesAreFiniteAndSoIsTheirSum) {
+  for (const char* flag : {"a=k:inf", "a=k:nan", "a=k:0x10", "a=k: 1"}) {
+    EXPECT_FALSE(ParseKeyFlag(flag).ok()) << flag;
+  }
+  EXPECT_FALSE(ParseMixFlag("code:inf,prose:1").ok());
+  LoadConfig c;
+  c.trace_path = "t.csv";
+  c.target = "127.0.0.1:1";
+  c.keys = {{"a", "k", 1e308}, {"b", "k2", 1e308}};
+  EXPECT_EQ(c.Validate().message(), "--key: the shares' sum is not finite");
+  c.keys = {{"a", "k", 1}};
+  c.mix = {{"code", ContentType::kCode, 1e308}, {"prose", ContentType::kProse, 1e308}};
+  EXPECT_EQ(c.Validate().message(), "--mix: the shares' sum is not finite");
+}
+
+// The headers the generator writes itself cannot be given again (a second Content-Length
+// broke every request), nor Authorization beside --key.
+TEST(LoadConfigTest, TheGeneratorsOwnHeadersAreRefused) {
+  LoadConfig c;
+  c.trace_path = "t.csv";
+  c.target = "127.0.0.1:1";
+  for (const char* name : {"Content-Length", "transfer-encoding", "Host", "Content-Type"}) {
+    c.headers = {{name, "1"}};
+    EXPECT_EQ(c.Validate().message(),
+              std::string("--header: ") + name + " is the generator's own header");
+  }
+  c.headers = {{"Authorization", "Bearer x"}};
+  EXPECT_TRUE(c.Validate().ok());  // without --key it is the way to send one
+  c.keys = {{"a", "k", 1}};
+  EXPECT_EQ(c.Validate().message(), "--header: Authorization with --key: the key is sent as it");
 }
 
 }  // namespace
