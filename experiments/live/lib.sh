@@ -18,11 +18,17 @@ live_stop_all() {
 trap live_stop_all EXIT
 trap 'exit 130' INT TERM
 
-# live_wait_banner LOG REGEX: waits up to 20 s for REGEX in LOG; prints the matching line.
+# live_wait_banner LOG REGEX [PID]: waits up to 20 s for REGEX in LOG, and no longer than
+# process PID lives; prints the matching line.
 live_wait_banner() {
   local i
   for i in $(seq 200); do
     if grep -m1 -E "$2" "$1" 2> /dev/null; then return 0; fi
+    if [[ -n ${3:-} ]] && ! kill -0 "$3" 2> /dev/null; then
+      echo "process $3 exited before its banner; $1:" >&2
+      cat "$1" >&2
+      return 1
+    fi
     sleep 0.1
   done
   echo "no banner in $1:" >&2
@@ -38,7 +44,7 @@ live_start_mock() {
   MOCK_PID=$!
   LIVE_PIDS+=("$MOCK_PID")
   local line
-  line=$(live_wait_banner "$log" "listening on") || return 1
+  line=$(live_wait_banner "$log" "listening on" "$MOCK_PID") || return 1
   MOCK_PORT=$(sed -E 's/.*listening on [^:]+:([0-9]+).*/\1/' <<< "$line")
 }
 
@@ -48,7 +54,7 @@ live_start_gateway() {
   GW_PID=$!
   LIVE_PIDS+=("$GW_PID")
   local line
-  line=$(live_wait_banner "$1" "tokenpool serve listening on") || return 1
+  line=$(live_wait_banner "$1" "tokenpool serve listening on" "$GW_PID") || return 1
   GW_PORT=$(sed -E 's/.*listening on [^:]+:([0-9]+).*/\1/' <<< "$line")
   ADMIN_PORT=$(sed -E 's/.*admin=[^:]+:([0-9]+).*/\1/' <<< "$line")
 }

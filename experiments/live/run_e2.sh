@@ -17,8 +17,9 @@
 # Writes OUT/report.md, e2_live_vs_sim.csv, points.jsonl, p99_vs_load.svg and a folder per
 # point (scenario files, gateway config, load rows/summary/table, simulator output).
 set -euo pipefail
+# A binary given by a relative path is found from where the script was started.
+[[ $# -gt 0 ]] && TOKENPOOL=$(realpath -m -- "$1") && export TOKENPOOL
 cd "$(dirname "$0")/../.."
-[[ $# -gt 0 ]] && export TOKENPOOL=$1
 source experiments/live/lib.sh
 
 LOADS=${LOADS:-"0.5 1 2 3"}

@@ -12,8 +12,9 @@
 #   SPEEDUP [1] (mock --speedup K and the gateway's time_scale: K; wall seconds = model / K),
 #   OUT [experiments/live/results/e3].
 set -euo pipefail
+# A binary given by a relative path is found from where the script was started.
+[[ $# -gt 0 ]] && TOKENPOOL=$(realpath -m -- "$1") && export TOKENPOOL
 cd "$(dirname "$0")/../.."
-[[ $# -gt 0 ]] && export TOKENPOOL=$1
 source experiments/live/lib.sh
 
 DURATION=${DURATION:-330}

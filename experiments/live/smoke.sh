@@ -7,8 +7,9 @@
 # Environment: SPEEDUP [1]: the mocks' --speedup K and the gateway's time_scale: K (the 5 model
 # seconds then take 5 / K wall seconds).
 set -euo pipefail
+# A binary given by a relative path is found from where the script was started.
+[[ $# -gt 0 ]] && TOKENPOOL=$(realpath -m -- "$1") && export TOKENPOOL
 cd "$(dirname "$0")/../.."
-[[ $# -gt 0 ]] && export TOKENPOOL=$1
 source experiments/live/lib.sh
 k=${SPEEDUP:-1}
 d=$(mktemp -d)
