@@ -68,7 +68,11 @@ std::string FaultsJson(const FaultConfig& f) {
 }
 
 Status MockConfig::Validate() const {
-  if (!(std::isfinite(speedup) && speedup > 0)) return InvalidArgument("--speedup: must be > 0");
+  // Model time is wall time × K in int64 nanoseconds: at 1e300 it overflowed at once (negative
+  // latencies); at K = 1e4 it lasts 29 years of model time, 10 days of wall time.
+  if (!(speedup >= 1e-3 && speedup <= 1e4)) {
+    return InvalidArgument("--speedup: must be in [0.001, 10000]");
+  }
   for (const auto& [value, flag] : {std::pair{&max_model_len, "--max-model-len"},
                                     {&max_num_seqs, "--max-num-seqs"},
                                     {&num_gpu_blocks_override, "--num-gpu-blocks-override"}}) {

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <cstdio>
 #include <string>
 
 #include "mock/tokenizer.h"
@@ -19,6 +20,12 @@ void HashInto(uint64_t* h, std::string_view s) {
     *h ^= static_cast<unsigned char>(ch);
     *h *= kFnvPrime;
   }
+}
+
+std::string FormatNumber(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
 }
 
 Status JsonError(const std::string& where, simdjson::error_code e) {
@@ -131,6 +138,38 @@ Status CompletionPrompts(od::value v, std::vector<PromptPart>* prompts) {
 
 }  // namespace
 
+// A number member (null: absent), as vLLM's pydantic reads it; `*present` says whether one came.
+Status OptionalNumber(od::value v, const char* name, double* out, bool* present) {
+  od::json_type type;
+  if (auto e = v.type().get(type)) return JsonError(name, e);
+  if (type == od::json_type::null) return Status::Ok();
+  if (type != od::json_type::number) {
+    return InvalidArgument(std::string(name) + ": must be a number");
+  }
+  if (auto e = v.get_double().get(*out)) return JsonError(name, e);
+  *present = true;
+  return Status::Ok();
+}
+
+// `stop`: a string, a list of strings, or null (vLLM's type). The mock generates no text that
+// it would match: it is only checked.
+Status CheckStop(od::value v) {
+  od::json_type type;
+  if (auto e = v.type().get(type)) return JsonError("stop", e);
+  if (type == od::json_type::null || type == od::json_type::string) return Status::Ok();
+  od::array items;
+  if (type != od::json_type::array || v.get_array().get(items) != simdjson::SUCCESS) {
+    return InvalidArgument("stop: must be a string or a list of strings");
+  }
+  for (auto item : items) {
+    od::json_type it;
+    if (item.type().get(it) != simdjson::SUCCESS || it != od::json_type::string) {
+      return InvalidArgument("stop: must be a string or a list of strings");
+    }
+  }
+  return Status::Ok();
+}
+
 Result<PromptInfo> PromptReader::Read(std::string_view body, Endpoint endpoint) {
   buffer_.reserve(body.size() + simdjson::SIMDJSON_PADDING);
   buffer_.assign(body);
@@ -143,9 +182,46 @@ Result<PromptInfo> PromptReader::Read(std::string_view body, Endpoint endpoint) 
   if (auto e = doc.get_object().get(root)) return JsonError("body", e);
   PromptInfo info;
   bool seen = false;
+  // The sampling parameters vLLM refuses with a 400 (SamplingParams._verify_args and the
+  // request model): checked, though the mock's text does not depend on them.
+  double temperature = 0, top_p = 1, best_of = 0, min_tokens = 0, max_tokens = 0;
+  bool has_temperature = false, has_top_p = false, has_best_of = false, has_min = false,
+       has_max = false, stream = false, stream_options = false;
   for (auto field : root) {
     std::string_view key;
     if (auto e = field.unescaped_key().get(key)) return JsonError("body", e);
+    if (key == "temperature" || key == "top_p" || key == "best_of" || key == "min_tokens" ||
+        key == "max_tokens" || key == "max_completion_tokens") {
+      od::value v;
+      if (auto e = field.value().get(v)) return JsonError(std::string(key), e);
+      const std::string name(key);
+      Status st = key == "temperature"
+                      ? OptionalNumber(v, "temperature", &temperature, &has_temperature)
+                  : key == "top_p"      ? OptionalNumber(v, "top_p", &top_p, &has_top_p)
+                  : key == "best_of"    ? OptionalNumber(v, "best_of", &best_of, &has_best_of)
+                  : key == "min_tokens" ? OptionalNumber(v, "min_tokens", &min_tokens, &has_min)
+                                        : OptionalNumber(v, name.c_str(), &max_tokens, &has_max);
+      if (!st.ok()) return st;
+      continue;
+    }
+    if (key == "stop") {
+      od::value v;
+      if (auto e = field.value().get(v)) return JsonError("stop", e);
+      if (Status st = CheckStop(v); !st.ok()) return st;
+      continue;
+    }
+    if (key == "stream") {
+      bool b = false;
+      stream = field.value().get_bool().get(b) == simdjson::SUCCESS && b;
+      continue;
+    }
+    if (key == "stream_options") {
+      od::value v;
+      od::json_type type;
+      stream_options = field.value().get(v) == simdjson::SUCCESS &&
+                       v.type().get(type) == simdjson::SUCCESS && type != od::json_type::null;
+      continue;
+    }
     if (key == "n") {
       od::value v;
       if (auto e = field.value().get(v)) return JsonError("n", e);
@@ -170,15 +246,29 @@ Result<PromptInfo> PromptReader::Read(std::string_view body, Endpoint endpoint) 
         od::object m;
         if (auto e = message.get_object().get(m)) return JsonError(where, e);
         part.tokens += kChatPerMessageTokens;
+        bool has_role = false;
         for (auto mf : m) {
           std::string_view mk;
           if (auto e = mf.unescaped_key().get(mk)) return JsonError(where, e);
+          if (mk == "role") {
+            std::string_view role;
+            if (mf.value().get_string().get(role) != simdjson::SUCCESS ||
+                (role != "system" && role != "user" && role != "assistant" && role != "tool" &&
+                 role != "developer" && role != "function")) {
+              return InvalidArgument(where +
+                                     ".role: must be one of system, user, assistant, tool, "
+                                     "developer, function");
+            }
+            has_role = true;
+            continue;
+          }
           if (mk != "content") continue;
           od::value v;
           if (auto e = mf.value().get(v)) return JsonError(where + ".content", e);
           Status s = ContentTokens(v, where + ".content", &part.tokens, &part.hash);
           if (!s.ok()) return s;
         }
+        if (!has_role) return InvalidArgument(where + ".role: required");
       }
       info.prompts.assign(1, part);
     } else if (endpoint == Endpoint::kCompletions && key == "prompt") {
@@ -192,6 +282,25 @@ Result<PromptInfo> PromptReader::Read(std::string_view body, Endpoint endpoint) 
   if (!seen) {
     return InvalidArgument(endpoint == Endpoint::kChatCompletions ? "messages: required"
                                                                   : "prompt: required");
+  }
+  if (has_temperature && temperature < 0) {
+    return InvalidArgument("temperature must be non-negative, got " + FormatNumber(temperature) +
+                           ".");
+  }
+  if (has_top_p && !(top_p > 0 && top_p <= 1)) {
+    return InvalidArgument("top_p must be in (0, 1], got " + FormatNumber(top_p) + ".");
+  }
+  if (has_best_of && best_of < static_cast<double>(info.choices_per_prompt)) {
+    return InvalidArgument("best_of must be greater than or equal to n, got n=" +
+                           std::to_string(info.choices_per_prompt) +
+                           " and best_of=" + FormatNumber(best_of) + ".");
+  }
+  if (has_min && has_max && min_tokens > max_tokens) {
+    return InvalidArgument("min_tokens must be less than or equal to max_tokens=" +
+                           FormatNumber(max_tokens) + ", got " + FormatNumber(min_tokens) + ".");
+  }
+  if (stream_options && !stream) {
+    return InvalidArgument("Stream options can only be defined when `stream=True`.");
   }
   for (const PromptPart& part : info.prompts) info.prompt_tokens += part.tokens;
   return info;

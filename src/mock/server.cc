@@ -357,10 +357,13 @@ class Server {
         boost::json::value v = boost::json::parse(req.body(), ec);
         const boost::json::value* d =
             (!ec && v.is_object()) ? v.as_object().if_contains("down_ms") : nullptr;
-        if (ec || !v.is_object() || (d != nullptr && !d->is_number()) ||
-            (d != nullptr && d->to_number<double>() < 0)) {
+        // down_ms within the faults' bound (1e12 ms): 1e13 overflowed the clock and restarted
+        // with no downtime. Another member is a typo ({"downms": 5} restarted at once).
+        if (ec || !v.is_object() || v.as_object().size() != (d != nullptr ? 1U : 0U) ||
+            (d != nullptr && !d->is_number()) ||
+            (d != nullptr && !(d->to_number<double>() >= 0 && d->to_number<double>() <= 1e12))) {
           co_return co_await ReplyError(s, req, 400, "BadRequestError",
-                                        "restart: expected {\"down_ms\": number >= 0}");
+                                        "restart: expected {\"down_ms\": number in [0, 1e12]}");
         }
         if (d != nullptr) down_ms = d->to_number<double>();
       }

@@ -481,6 +481,40 @@ TEST(MockServerTest, ErrorsAsVllm) {
   EXPECT_EQ(c.Request("GET", "/health").status, 200);  // errors keep the connection
 }
 
+// The sampling parameters and message shapes that vLLM refuses with a 400 (they were served
+// with a 200): a gateway test against the mock sees vLLM's answer.
+TEST(MockServerTest, SamplingParametersAndMessagesAreCheckedAsVllm) {
+  MockProcess mock(Args({"--instant"}));
+  Client c(mock.port());
+  const std::string m = R"({"model":"test-model","max_tokens":3,)";
+  const std::string hi = R"("messages":[{"role":"user","content":"hi"}])";
+  for (const auto& [body, message] : std::vector<std::pair<std::string, std::string>>{
+           {m + R"("temperature":-1,)" + hi, "temperature must be non-negative"},
+           {m + R"("temperature":"hot",)" + hi, "temperature: must be a number"},
+           {m + R"("top_p":5,)" + hi, "top_p must be in (0, 1]"},
+           {m + R"("n":2,"best_of":1,)" + hi, "best_of must be greater than or equal to n"},
+           {m + R"("min_tokens":5,)" + hi, "min_tokens must be less than or equal to max_tokens"},
+           {m + R"("stop":5,)" + hi, "stop: must be a string or a list of strings"},
+           {m + R"("stream_options":{"include_usage":true},)" + hi,
+            "Stream options can only be defined when `stream=True`"},
+           {m + R"("messages":[{"content":"hi"}]})", "messages[0].role: required"},
+           {m + R"("messages":[{"role":"wizard","content":"hi"}]})",
+            "messages[0].role: must be one of"},
+           {m + R"("messages":[{}]})", "messages[0].role: required"}}) {
+    const std::string full = body.back() == '}' ? body : body + "}";
+    const Response r = c.Request("POST", "/v1/chat/completions", full);
+    EXPECT_EQ(r.status, 400) << full << " -> " << r.body;
+    EXPECT_NE(r.body.find(message), std::string::npos) << full << " -> " << r.body;
+  }
+  // What vLLM takes is taken.
+  for (const std::string& ok :
+       {m + R"("temperature":0,"top_p":1,"stop":["x","y"],"min_tokens":3,"n":2,"best_of":2,)" + hi +
+            "}",
+        m + R"("stream":true,"stream_options":{"include_usage":true},"stop":null,)" + hi + "}"}) {
+    EXPECT_EQ(c.Request("POST", "/v1/chat/completions", ok).status, 200) << ok;
+  }
+}
+
 TEST(MockServerTest, MetricsAreValidPrometheusWithVllmNames) {
   MockProcess mock(Args({"--speedup", "20"}));
   Client c(mock.port());
@@ -630,6 +664,11 @@ TEST(MockFaultTest, RestartLosesInFlightRequests) {
   Exposition before = WaitForMetric(mock.port(), "vllm:num_requests_running{", 2);
   EXPECT_EQ(Sample(before, "vllm:num_requests_running{"), 2);  // both are in the engine
   Client control(mock.port());
+  // A downtime past 1e12 ms (it overflowed into none) and a misspelt member are refused.
+  for (const char* bad : {R"({"down_ms":1e13})", R"({"downms":300})", R"({"down_ms":-1})"}) {
+    Client c(mock.port());
+    EXPECT_EQ(c.Request("POST", "/control/restart", bad).status, 400) << bad;
+  }
   Response r = control.Request("POST", "/control/restart", "{\"down_ms\":300}");
   ASSERT_EQ(r.status, 200);
   Response cut = streaming.Read();
@@ -748,7 +787,8 @@ TEST(MockServerTest, BadFlagsExitNonZero) {
            {"--fail-rate 2", "--fail-rate:"},
            {"--fail-status 404", "--fail-status:"},
            {"--max-model-len 100000000", "--max-model-len:"},
-           {"--speedup 0", "--speedup:"}}) {
+           {"--speedup 0", "--speedup:"},
+           {"--speedup 1e300", "--speedup: must be in [0.001, 10000]"}}) {
     const std::string c = std::string(TOKENPOOL_BINARY) + " mock --port 0 " + args + " 2>&1";
     FILE* q = popen(c.c_str(), "r");
     ASSERT_NE(q, nullptr);
