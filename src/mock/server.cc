@@ -656,6 +656,11 @@ Status RunMockServer(const MockConfig& config, std::FILE* out) {
   if (Status s = prof.Validate(); !s.ok()) {
     // Name the flag that made the profile invalid.
     const std::string& m = s.message();
+    // A context that does not fit the KV cache: with --num-gpu-blocks-override the cache is
+    // what was made small, and both flags are named.
+    if (config.num_gpu_blocks_override && m.find("KV cache") != std::string::npos) {
+      return InvalidArgument("--num-gpu-blocks-override (or --max-model-len): " + m);
+    }
     const char* flag = m.find("max_model_len") != std::string::npos  ? "--max-model-len: "
                        : m.find("max_num_seqs") != std::string::npos ? "--max-num-seqs: "
                        : m.find("kv_blocks") != std::string::npos    ? "--num-gpu-blocks-override: "
