@@ -2,6 +2,7 @@
 // analytic planner of the core (tokenpool/planner.h). The CLI reads the file; the core parses
 // and plans. Method: docs/planner.md.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -233,7 +234,7 @@ void Run(const PlanFlags& f) {
     Fail("--long-max-model-len: must be > 0, got " + std::to_string(*f.long_max_model_len));
   }
   if (f.price && (!(*f.price >= 0) || !std::isfinite(*f.price))) {
-    Fail("--price-per-gpu-hour: must be >= 0, got " + Fmt("%g", *f.price));
+    Fail("--price-per-gpu-hour: must be a finite number >= 0, got " + Fmt("%g", *f.price));
   }
   Result<InstanceProfile> profile = FindProfile(f.profile);
   if (!profile.ok()) Fail("--profile: " + profile.status().message());
@@ -259,7 +260,14 @@ void Run(const PlanFlags& f) {
 
   std::vector<Plan> plans;
   if (f.sweep) {
-    Result<std::vector<Plan>> r = PlanSweep(trace->requests, *profile, o, DefaultSweepBoundaries());
+    // --boundary with --sweep: one more boundary to try (it was dropped in silence).
+    std::vector<int64_t> boundaries = DefaultSweepBoundaries();
+    if (f.boundary) {
+      boundaries.push_back(*f.boundary);
+      std::sort(boundaries.begin(), boundaries.end());
+      boundaries.erase(std::unique(boundaries.begin(), boundaries.end()), boundaries.end());
+    }
+    Result<std::vector<Plan>> r = PlanSweep(trace->requests, *profile, o, boundaries);
     if (!r.ok()) Fail(WithFlagNames(r.status().message()));
     plans = std::move(r).value();
   } else {
@@ -319,7 +327,8 @@ void RegisterPlan(CLI::App& app) {
   cmd->add_option("--ttft-prefill", flags->ttft_prefill,
                   "prefill time in the P99 TTFT: p99 (of the pool's prompts; default) or mean "
                   "(fleet-sim's)");
-  cmd->add_flag("--sweep", flags->sweep, "try boundaries 2K, 3K, 4K, 6K, 8K, 12K, 16K, 24K, 32K");
+  cmd->add_flag("--sweep", flags->sweep,
+                "try boundaries 2K, 3K, 4K, 6K, 8K, 12K, 16K, 24K, 32K (and --boundary, if given)");
   cmd->add_flag("--json", flags->json, "one JSON object instead of the text table");
   cmd->add_flag("--list-profiles", flags->list_profiles,
                 "print the built-in profiles and their capacity, then exit");

@@ -75,6 +75,13 @@ TEST_F(PlanCmdTest, TextPlanAndSweep) {
   for (const char* b : {"2048", "3072", "6144", "12288", "24576", "32768"}) {
     EXPECT_THAT(s.output, HasSubstr(b));
   }
+  // --boundary with --sweep is one more row (it was dropped).
+  const RunResult t = RunPlan("--trace " + Synthetic() +
+                              " --profile fleetsim-a100 --sweep --boundary 5000 --rate 100 "
+                              "--slo-ttft-p99 2");
+  EXPECT_EQ(t.exit_code, 0) << t.output;
+  EXPECT_THAT(t.output, HasSubstr("    5000 "));
+  EXPECT_THAT(t.output, HasSubstr("32768"));
 }
 
 TEST_F(PlanCmdTest, ListProfiles) {
