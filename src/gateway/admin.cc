@@ -156,6 +156,19 @@ AdminReply Entitlements(GatewayState& state) {
   return Ok(200, json::object{{"entitlements", out}});
 }
 
+// GET /admin/entitlements/TENANT/POOL: the entry as the list shows it, or 404.
+AdminReply OneEntitlement(GatewayState& state, const std::string& tenant, const std::string& pool) {
+  const std::vector<EntitlementEntry>& list = state.config().entitlements;
+  const size_t at = EntitlementIndex(list, tenant, pool);
+  if (at == list.size()) {
+    return Error(404, "no entitlement of tenant \"" + tenant + "\" on pool \"" + pool + "\"",
+                 "not_found");
+  }
+  json::object o = EntryJson(list[at]);
+  o["source"] = std::string_view(state.IsAdminOverride(tenant, pool) ? "admin" : "file");
+  return Ok(200, std::move(o));
+}
+
 // Applies `next` (the running config with the entitlement of (tenant, pool) changed to
 // `changed`, or deleted: nullptr) through the core, and remembers it over file reloads.
 AdminReply Apply(GatewayState& state, const GatewayConfig& next, int status,
@@ -164,10 +177,12 @@ AdminReply Apply(GatewayState& state, const GatewayConfig& next, int status,
   if (Status s = state.Reload(next); !s.ok()) {
     // "<config file>: entitlements[i]: tenant ... on pool ...: why": the file and the entry's
     // index mean nothing to an API caller.
+    // ("<config file>:<line>: entitlements[i]: ..." where the entry is the file's.)
     std::string m = s.message();
-    if (const std::string prefix = next.source + ": entitlements["; m.starts_with(prefix)) {
-      if (const size_t end = m.find("]: ", prefix.size()); end != std::string::npos) {
-        m.erase(0, end + 3);
+    if (m.starts_with(next.source)) {
+      if (const size_t at = m.find(": entitlements[", next.source.size());
+          at != std::string::npos) {
+        if (const size_t end = m.find("]: ", at); end != std::string::npos) m.erase(0, end + 3);
       }
     }
     return Error(409, m, "refused");
@@ -179,7 +194,6 @@ AdminReply Apply(GatewayState& state, const GatewayConfig& next, int status,
   return r;
 }
 
-// The body as an entitlement entry; tenant and pool default to the path's (PUT).
 // Whole doubles (2.0, 1e3) as integers, everywhere in `v`: the body is read as YAML after
 // Boost.JSON writes it, which writes 2.0 as 2E0, a float to YAML ("priority: expected an
 // integer", where the request path takes whole floats as vLLM's pydantic does).
@@ -194,6 +208,7 @@ void WholeNumbersAsIntegers(json::value& v) {
   }
 }
 
+// The body as an entitlement entry; tenant and pool default to the path's (PUT).
 Result<EntitlementEntry> ReadEntry(std::string_view body, const std::string& tenant,
                                    const std::string& pool) {
   json::error_code ec;
@@ -425,7 +440,8 @@ AdminReply HandleAdminRequest(GatewayState& state, std::string_view method, std:
     }
     if (method == "PUT" || method == "DELETE")
       return Change(state, method, parts[2], parts[3], body);
-    return not_allowed("PUT, DELETE");
+    if (get) return OneEntitlement(state, parts[2], parts[3]);
+    return not_allowed("GET, HEAD, PUT, DELETE");
   }
   return Error(404, "Not Found: " + std::string(path), "not_found");
 }

@@ -310,7 +310,15 @@ TEST_F(AdminOverrideTest, MethodsQueriesAndEncodedNames) {
   EXPECT_EQ(r.allow, "GET, HEAD");
   r = HandleAdminRequest(*state_, "PATCH", "/admin/entitlements/acme/short", "");
   EXPECT_EQ(r.status, 405);
-  EXPECT_EQ(r.allow, "PUT, DELETE");
+  EXPECT_EQ(r.allow, "GET, HEAD, PUT, DELETE");
+  // One entitlement by its path (it was a 405), as the list shows it; 404 for a missing one.
+  r = HandleAdminRequest(*state_, "GET", "/admin/entitlements/acme/short", "");
+  EXPECT_EQ(r.status, 200) << r.body;
+  const boost::json::value one = boost::json::parse(r.body);
+  EXPECT_EQ(one.at("tenant").as_string(), "acme");
+  EXPECT_EQ(one.at("pool").as_string(), "short");
+  EXPECT_EQ(one.at("source").as_string(), "file");
+  EXPECT_EQ(HandleAdminRequest(*state_, "GET", "/admin/entitlements/acme/long", "").status, 404);
   EXPECT_EQ(HandleAdminRequest(*state_, "PUT", "/admin/entitlements", "").allow, "GET, HEAD, POST");
   // A tenant named "b x": the file's YAML, then the API's path.
   std::string yaml = File(kAcme1);
