@@ -105,33 +105,27 @@ class FakeGateway {
       send(fd, r.data(), r.size(), MSG_NOSIGNAL);
       return;
     }
-    if (style == Style::kSpaced) {
-      std::string r =
-          "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked"
-          "\r\nx-tokenpool-queue-ms: inf\r\n\r\n";
-      r += chunk(
-          "data:{\"choices\": [{\"delta\": {\"role\": \"assistant\", \"content\": \"\"}}]}"
-          "\r\n\r\n");
-      for (int t = 0; t < 3; ++t) {
-        r += chunk("data: {\"choices\": [{\"delta\": {\"content\" : \" word\"}}]}\r\n\r\n");
-      }
-      r += chunk(
-          "data: {\"choices\": [], \"usage\": {\"prompt_tokens\": 42, \"completion_tokens\": 3}}"
-          "\r\n\r\ndata: [DONE]\r\n\r\n");
-      r += "0\r\n\r\n";
-      send(fd, r.data(), r.size(), MSG_NOSIGNAL);
-      return;
-    }
+    // The gateway's spelling, or the same events in another valid one.
+    const bool spaced = style == Style::kSpaced;
+    const std::string end = spaced ? "\r\n\r\n" : "\n\n";
     std::string r =
-        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n"
-        "x-tokenpool-class: elastic\r\nx-tokenpool-queue-ms: 12.5\r\n\r\n";
-    r += chunk("data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n");
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n";
+    r += spaced ? "x-tokenpool-queue-ms: inf\r\n\r\n"
+                : "x-tokenpool-class: elastic\r\nx-tokenpool-queue-ms: 12.5\r\n\r\n";
+    r += chunk(spaced
+                   ? R"(data:{"choices": [{"delta": {"role": "assistant", "content": ""}}]})" + end
+                   : R"(data: {"choices":[{"delta":{"role":"assistant","content":""}}]})" + end);
     for (int t = 0; t < 3; ++t) {
-      r += chunk("data: {\"choices\":[{\"delta\":{\"content\":\" word\"}}],\"usage\":null}\n\n");
+      r +=
+          chunk(spaced ? R"(data: {"choices": [{"delta": {"content" : " word"}}]})" + end
+                       : R"(data: {"choices":[{"delta":{"content":" word"}}],"usage":null})" + end);
     }
-    r += chunk(
-        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":42,\"completion_tokens\":3,"
-        "\"total_tokens\":45}}\n\ndata: [DONE]\n\n");
+    r += chunk(spaced ? R"(data: {"choices": [], "usage": {"prompt_tokens": 42, )"
+                        R"("completion_tokens": 3}})" +
+                            end + "data: [DONE]" + end
+                      : R"(data: {"choices":[],"usage":{"prompt_tokens":42,"completion_tokens":3,)"
+                        R"("total_tokens":45}})" +
+                            end + "data: [DONE]" + end);
     r += "0\r\n\r\n";
     send(fd, r.data(), r.size(), MSG_NOSIGNAL);
   }
