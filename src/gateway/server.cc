@@ -2310,8 +2310,8 @@ void RunWorker(Worker& w, int64_t busy_poll_us) {
   w.log.Flush();
 }
 
-// Polls the config file once a second and reloads when its modification time or size changes
-// from `last` (an editor's rename-into-place included). Runs on worker 0.
+// Polls the config file every 0.5 s and reloads once a new version (FileStamp) has stood still
+// for one poll. Runs on worker 0, as SIGHUP's handler does (both keep `w.loaded`).
 net::awaitable<void> WatchConfigFile(Server& server, net::io_context& io, ConfigFileWatch& w) {
   net::steady_timer t(io);
   FileStamp pending;  // a change seen at the last poll, not yet read
