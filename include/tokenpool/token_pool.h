@@ -436,6 +436,10 @@ class TokenPool {
   std::array<uint32_t, kNumClasses> queued_by_class_{};
   uint32_t queued_total_ = 0;
   uint32_t guaranteed_waiting_ = 0;  // queued requests within their guarantee
+  // The highest-priority band (class index) whose queued work waits on the pool, as the last
+  // Dispatch or a queued arrival found it; kNumClasses: none. Queued work of a band below it
+  // waits only on its entitlements' own caps, and holds no one else back.
+  int blocked_band_ = kNumClasses;
   uint32_t backlogged_ents_ = 0;
   uint64_t enqueue_seq_ = 0;
   uint64_t dispatch_round_ = 1;  // EntState::skip_round marks entitlements skipped this round

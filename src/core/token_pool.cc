@@ -304,9 +304,10 @@ bool TokenPool::WithinGuarantee(const EntState& e, const ResourceVector& c) cons
 
 TokenPool::FitResult TokenPool::TryFit(const EntState& e, const ResourceVector& c,
                                        bool in_order) const {
-  if (e.spec.cls == EntitlementClass::kSpot &&
-      (queued_by_class_[0] + queued_by_class_[1] > 0 || guaranteed_waiting_ > 0)) {
-    return {Fit::kBlockedShed, Dim::kConcurrency};  // spot is shed first
+  // Spot is shed first: while guaranteed or elastic work waits on the pool (work that waits on
+  // its own entitlement's cap does not need what spot would take).
+  if (e.spec.cls == EntitlementClass::kSpot && (blocked_band_ < 2 || guaranteed_waiting_ > 0)) {
+    return {Fit::kBlockedShed, Dim::kConcurrency};
   }
   const ResourceVector used{rate_level_ * inv_window_s_, kv_used_, conc_used_};
   for (Dim d : kAllDims) {
@@ -693,11 +694,16 @@ Decision TokenPool::Admit(EntitlementRef ref, const RequestCost& cost, uint64_t 
   Retally(e);
 
   const int band = static_cast<int>(e.spec.cls);
-  uint32_t ahead = 0;
-  for (int b = 0; b <= band; ++b) ahead += queued_by_class_[b];
   const bool within = WithinGuarantee(e, c);
+  // It queues behind work of its band or above that waits on the pool (strict priority, and
+  // the band's order), and behind its own entitlement's queue (FIFO); else it is tried. Work
+  // queued only on its own entitlement's cap holds no one back (it made a near-idle pool refuse
+  // "saturated"). A request within its guarantee is tried whatever waits: the guarantee is
+  // capacity kept for it (a guaranteed tenant's requests waited behind another tenant's queued
+  // burst, with the pool half idle).
+  const bool behind = e.q_len > 0 || (blocked_band_ <= band && !within);
   FitResult fit{Fit::kBlockedPool, Dim::kConcurrency};
-  if (ahead == 0 || e.spec.cls == EntitlementClass::kSpot) {
+  if (!behind || e.spec.cls == EntitlementClass::kSpot) {
     fit = TryFit(e, c, /*in_order=*/false);
     if (fit.fit == Fit::kWithin || fit.fit == Fit::kBurst) {
       d.reservation = Take(ref.index, cost, now);
@@ -723,6 +729,7 @@ Decision TokenPool::Admit(EntitlementRef ref, const RequestCost& cost, uint64_t 
       return finish(AdmissionOutcome::kRejectedQueueFull);
     }
   }
+  if (!behind && fit.fit == Fit::kBlockedPool) blocked_band_ = std::min(blocked_band_, band);
   Enqueue(e, ref.index, cost, cookie, now, within, &d);
   return finish(AdmissionOutcome::kQueued);
 }
@@ -875,10 +882,13 @@ bool TokenPool::PeekBand(int band, Time now, uint32_t* ent_index) {
       // An at-risk request goes first, but its tenant may run at most debt_cap_tokens ahead of
       // the most-owed backlogged tenant: it repays later, and under sustained overload (when
       // every request is at risk) the order stays weighted instead of becoming FIFO.
+      // Priority first: an at-risk request of a lower priority does not pass the top's (under
+      // sustained overload every request is at risk, and priority had stopped counting).
       uint32_t risky;
       if (top_valid(heap_risk_, &risky) && heap_risk_.front().k1 <= now.seconds()) {
         const EntState& r = ents_[risky];
-        if (r.spec.weight * (r.vtime - ents_[owed].vtime) <= config_.debt_cap_tokens) {
+        if (r.spec.priority >= ents_[owed].spec.priority &&
+            r.spec.weight * (r.vtime - ents_[owed].vtime) <= config_.debt_cap_tokens) {
           *ent_index = risky;
           return true;
         }
@@ -938,12 +948,16 @@ size_t TokenPool::Dispatch(std::vector<QueueEvent>* events) {
   }
 
   // Admit in band order while requests fit. A request blocked by the pool stops everything
-  // below it (strict priority); one blocked by its own ceiling only skips its entitlement.
+  // below it (strict priority); one blocked by its own ceiling only skips its entitlement. A
+  // burst request blocked by the pool lets the band's requests within their guarantees past
+  // (their capacity is kept for them), no other burst request, and then stops the bands below.
   const uint64_t round = ++dispatch_round_;  // skip marker unique to this call
   skipped_.clear();
   bool stop = false;
+  blocked_band_ = kNumClasses;
   for (int band = 0; band < kNumClasses && !stop; ++band) {
     uint32_t idx;
+    bool burst_blocked = false;
     while (PeekBand(band, now, &idx)) {
       EntState& e = ents_[idx];
       const uint32_t node = e.q_head;
@@ -951,6 +965,14 @@ size_t TokenPool::Dispatch(std::vector<QueueEvent>* events) {
       DecayEnt(e, now);
       Retally(e);
       const FitResult fit = TryFit(e, CostVector(cost), /*in_order=*/true);
+      const bool blocked_burst =
+          fit.fit == Fit::kBlockedPool && !WithinGuarantee(e, CostVector(cost));
+      if (blocked_burst || (burst_blocked && fit.fit == Fit::kBurst)) {
+        burst_blocked = true;
+        e.skip_round = round;
+        skipped_.push_back({0, 0, idx, 0});
+        continue;
+      }
       if (fit.fit == Fit::kWithin || fit.fit == Fit::kBurst) {
         QueueEvent ev;
         ev.cookie = nodes_[node].cookie;
@@ -981,6 +1003,8 @@ size_t TokenPool::Dispatch(std::vector<QueueEvent>* events) {
       stop = true;
       break;
     }
+    if (burst_blocked) stop = true;
+    if (stop) blocked_band_ = band;
   }
   ++dispatch_round_;  // no entitlement is skipped outside this loop
   for (const HeapEntry& s : skipped_) PushHeaps(s.ent, now);

@@ -1545,6 +1545,10 @@ class Server {
           if (d.outcome == AdmissionOutcome::kQueued) {
             waiter = std::make_shared<Waiter>(wk.io.get_executor());
             waiters_[cookie] = waiter;
+            // A request queued behind work that the pool's last dispatch found blocked: a
+            // dispatch now, as the simulator does, in case that block has passed without a
+            // release since (the queue's last blocked request left it).
+            KickLocked(plan.pool);
           } else if (IsAdmitted(d.outcome)) {
             const int backend = state_->PickBackend(plan.pool, clock_.Now());
             if (backend >= 0) {

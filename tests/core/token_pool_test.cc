@@ -287,6 +287,75 @@ TEST_F(TokenPoolTest, GuaranteedWorkIsNeverRefusedAndShrinksLending) {
   EXPECT_DOUBLE_EQ(pool_->LendingFactor(), 0.9);
 }
 
+// Work queued only on its own entitlement's cap holds no one back: another tenant that cannot
+// wait is admitted on the idle pool (it was refused "pool saturated"), and spot is not shed.
+TEST_F(TokenPoolTest, WorkQueuedOnItsOwnCapHoldsNoOneBack) {
+  auto capped_spec = Spec("capped", EntitlementClass::kElastic, {}, {1000, 10000, 1});
+  capped_spec.slo.max_queue_wait = Seconds(30);
+  auto capped = pool_->AddEntitlement(capped_spec).value();
+  auto nowait_spec = Spec("nowait", EntitlementClass::kElastic, {}, {1000, 10000, 10});
+  nowait_spec.slo.max_queue_wait = Duration::zero();
+  auto nowait = pool_->AddEntitlement(nowait_spec).value();
+  auto spot_spec = Spec("spot", EntitlementClass::kSpot, {}, {1000, 10000, 10});
+  spot_spec.slo.max_queue_wait = Duration::zero();
+  auto spot = pool_->AddEntitlement(spot_spec).value();
+  Decision first = pool_->Admit(capped, Cost(10, 10), 1);
+  ASSERT_TRUE(IsAdmitted(first.outcome));
+  ASSERT_EQ(pool_->Admit(capped, Cost(10, 10), 2).outcome, AdmissionOutcome::kQueued);
+  std::vector<QueueEvent> ev;
+  EXPECT_EQ(pool_->Dispatch(&ev), 0u);  // still at its cap of 1
+  Decision n = pool_->Admit(nowait, Cost(10, 10), 3);
+  EXPECT_EQ(n.outcome, AdmissionOutcome::kAdmittedBurst);
+  Decision s = pool_->Admit(spot, Cost(10, 10), 4);
+  EXPECT_EQ(s.outcome, AdmissionOutcome::kAdmittedBurst);
+  // Its own next request still queues behind its queued one (FIFO per entitlement).
+  EXPECT_EQ(pool_->Admit(capped, Cost(1, 1), 5).outcome, AdmissionOutcome::kQueued);
+}
+
+// A request within its guarantee is not held behind another tenant's queued burst request
+// that the pool blocks: the guarantee is capacity kept for it. Before, it waited (guaranteed:
+// for ever) behind the burst head, which the shrinking lending kept blocked.
+TEST_F(TokenPoolTest, AGuaranteeIsNotHeldBehindAnotherTenantsQueuedBurst) {
+  auto a_spec = Spec("a", EntitlementClass::kGuaranteed, {100, 1000, 2}, {1000, 10000, 10});
+  a_spec.slo.max_queue_wait = Seconds(30);
+  auto a = pool_->AddEntitlement(a_spec).value();
+  auto b_spec = Spec("b", EntitlementClass::kGuaranteed, {400, 4000, 4}, {400, 4000, 4});
+  b_spec.slo.max_queue_wait = Seconds(30);
+  auto b = pool_->AddEntitlement(b_spec).value();
+  std::vector<Reservation> held;
+  for (;;) {  // a bursts into what b does not use (b's 4 slots are partly lent)
+    Decision d = pool_->Admit(a, Cost(10, 10), 0);
+    if (!IsAdmitted(d.outcome)) {
+      ASSERT_EQ(d.outcome, AdmissionOutcome::kQueued);  // a burst request waits
+      break;
+    }
+    held.push_back(std::move(d.reservation));
+  }
+  ASSERT_LT(held.size(), 10u);
+  // b's request, within its guarantee, with free slots: admitted at once.
+  Decision d = pool_->Admit(b, Cost(10, 10), 7);
+  EXPECT_EQ(d.outcome, AdmissionOutcome::kAdmittedGuaranteed);
+  // And through Dispatch: b's queued within-guarantee request passes a's blocked burst head.
+  std::vector<Reservation> b_held;
+  b_held.push_back(std::move(d.reservation));
+  while (b_held.size() < 4) {
+    Decision x = pool_->Admit(b, Cost(10, 10), 8);
+    if (x.outcome != AdmissionOutcome::kAdmittedGuaranteed) {
+      ASSERT_EQ(x.outcome, AdmissionOutcome::kQueued);  // the pool is full now
+      held.pop_back();                                  // one of a's ends
+      std::vector<QueueEvent> ev;
+      pool_->Dispatch(&ev);
+      ASSERT_FALSE(ev.empty());
+      EXPECT_EQ(ev[0].cookie, 8u);  // b's, not a's older burst request
+      EXPECT_EQ(ev[0].outcome, AdmissionOutcome::kAdmittedGuaranteed);
+      b_held.push_back(std::move(ev[0].reservation));
+      continue;
+    }
+    b_held.push_back(std::move(x.reservation));
+  }
+  EXPECT_EQ(b_held.size(), 4u);
+}
+
 TEST_F(TokenPoolTest, SpotIsPreemptedNewestFirstToMakeRoomForGuaranteedWork) {
   PoolConfig cfg = SmallPool();
   cfg.lending_max = 1.0;  // lend every idle guarantee, so spot can fill the whole pool
