@@ -52,7 +52,7 @@ class EmaEstimator final : public TokenEstimator {
   }
 
   void Observe(const RequestFeatures& f, const Category& c, int64_t actual) override {
-    if (actual <= 0 || !LearnsFrom(f)) return;  // images: LearnsFrom
+    if (!LearnsFrom(config_, f, actual)) return;  // images, implausible counts
     const int64_t bytes = RatioBytes(f);
     if (bytes <= 0) return;  // nothing to learn a ratio from
     const int64_t content_tokens =

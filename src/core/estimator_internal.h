@@ -21,13 +21,34 @@ inline int64_t ImageTokens(const EstimatorConfig& c, const RequestFeatures& f) {
   return f.images * c.image_tokens;
 }
 // Whether a usage report teaches the text models: not for a request with images. What an
-// image costs depends on the model and the image (a probe's backend counted a one-image request as 13 tokens), so its
-// share of the prompt count cannot be taken out; `image_tokens` (a worst case) taken out
-// instead turned a small count negative, and a few such reports took the text's estimates to
-// their floor of 1 token (seen by a probe against the demo).
-inline bool LearnsFrom(const RequestFeatures& f) { return f.images == 0; }
-// Text plus structured bytes: what a bytes/token ratio applies to.
+// image costs depends on the model and the image (a probe's backend counted a one-image request as
+// 13 tokens), so its share of the prompt count cannot be taken out; `image_tokens` (a worst case)
+// taken out instead turned a small count negative, and a few such reports took the text's estimates
+// to their floor of 1 token (seen by a probe against the demo). Text plus structured bytes: what a
+// bytes/token ratio applies to.
 inline int64_t RatioBytes(const RequestFeatures& f) { return f.text_bytes + f.structured_bytes; }
+// The content tokens (the count less the token ids sent) that bytes can be: a byte-level
+// tokenizer's token is at least one byte, plus the chat template's framing and a slack of
+// kFramingSlack; and none covers more than kMaxBytesPerToken bytes.
+inline constexpr double kMaxBytesPerToken = 64;
+inline constexpr int64_t kFramingSlack = 64;
+inline int64_t MaxContentTokens(const EstimatorConfig& c, const RequestFeatures& f) {
+  return RatioBytes(f) + Framing(c, f) + kFramingSlack;
+}
+inline double MinContentTokens(const RequestFeatures& f) {
+  return static_cast<double>(RatioBytes(f)) / kMaxBytesPerToken;
+}
+// Whether the usage report `actual` of request `f` teaches the models: not for a request with
+// images (above), and not a count that its bytes cannot be (MaxContentTokens,
+// MinContentTokens): a backend's one report of 1e9 prompt tokens took every later estimate of
+// the category past the largest pool (a 400 for each, so nothing taught it back), and 1e6 left
+// estimates 10 times too high after 200 good reports (a probe; the least-squares fit does not
+// forget).
+inline bool LearnsFrom(const EstimatorConfig& c, const RequestFeatures& f, int64_t actual) {
+  if (f.images != 0 || actual <= 0 || actual < f.prompt_token_ids) return false;
+  const int64_t content = actual - f.prompt_token_ids;
+  return content <= MaxContentTokens(c, f) && static_cast<double>(content) >= MinContentTokens(f);
+}
 // Σ ratio bytes and Σ content tokens of the samples a state learned from.
 struct ObservedRatio {
   double bytes = 0;

@@ -331,7 +331,12 @@ class LinearEstimator final : public TokenEstimator {
     Vec x;
     const double b = FillFeatures(f, &x);
     const Rls* cat = Lookup(c);
-    const double content = Content(cat, x, b);
+    // Within what the bytes can be (LearnsFrom's bounds): the unconstrained fit can go to
+    // nothing on content unlike what it learned from (a prompt of control bytes was 1 token,
+    // reserving 1 of its 2,010), or far past the bytes after a few tiny samples.
+    const double content =
+        std::clamp(Content(cat, x, b), std::max(1.0, MinContentTokens(f)),
+                   static_cast<double>(std::max<int64_t>(1, MaxContentTokens(config_, f))));
     TokenEstimate e;
     e.image_tokens = ImageTokens(config_, f);
     const int64_t rest = e.image_tokens + f.prompt_token_ids;
@@ -345,9 +350,8 @@ class LinearEstimator final : public TokenEstimator {
   }
 
   void Observe(const RequestFeatures& f, const Category& c, int64_t actual) override {
-    // A request with images teaches nothing (LearnsFrom); nor a count below the token ids
-    // the request sent.
-    if (actual <= 0 || !LearnsFrom(f) || actual < f.prompt_token_ids) return;
+    // A request with images teaches nothing, nor a count its bytes cannot be (LearnsFrom).
+    if (!LearnsFrom(config_, f, actual)) return;
     Vec x;
     const double b = FillFeatures(f, &x);
     const double target = static_cast<double>(actual - f.prompt_token_ids);

@@ -405,6 +405,53 @@ TEST(EstimatorTest, ReportsOfRequestsWithImagesTeachNothing) {
   }
 }
 
+// A count that the request's bytes cannot be (a backend's 1e9, or 1e6 for 300 bytes; fewer
+// than one token per 64 bytes) teaches nothing. Before, one report of 1e9 took every later
+// estimate of the category past the largest pool.
+TEST(EstimatorTest, ImplausibleCountsTeachNothing) {
+  for (const EstimatorMode& m : EstimatorModes()) {
+    const auto seen = Make(m.name);
+    const auto unseen = Make(m.name);
+    for (int i = 0; i < 200; ++i) {
+      const RequestFeatures f = Prose(50 + 10 * (i % 40), 1 + i % 3);
+      const int64_t actual = 7 + f.text.letter_runs * 13 / 10;
+      seen->Observe(f, Categorize(f), actual);
+      unseen->Observe(f, Categorize(f), actual);
+    }
+    for (int64_t bad : {int64_t{1000000000}, int64_t{1000000}, int64_t{2}}) {
+      const RequestFeatures f = Prose(100);  // 600 bytes: 2 tokens is under 1 per 64 bytes
+      seen->Observe(f, Categorize(f), bad);
+    }
+    for (int64_t words : {2, 1000, 60000}) {
+      const RequestFeatures f = Prose(words);
+      EXPECT_EQ(seen->Estimate(f, Categorize(f)).prompt_tokens,
+                unseen->Estimate(f, Categorize(f)).prompt_tokens)
+          << m.name << " " << words;
+    }
+  }
+}
+
+// Whatever the fit learned, an estimate stays within what the bytes can be: at least one
+// token per 64 bytes, at most one per byte plus the framing (a few tiny samples had a 90 KB
+// prompt estimated at 116 K tokens; content unlike the samples, at 1 token).
+TEST(EstimatorTest, EstimatesStayWithinWhatTheBytesCanBe) {
+  const auto est = Make("linear");
+  for (int i = 0; i < 6; ++i) {
+    const RequestFeatures f = Prose(1);
+    est->Observe(f, Categorize(f), 40);  // a chat template's worth on one word
+  }
+  RequestFeatures big = Prose(15000);  // 90,000 bytes
+  const TokenEstimate e = est->Estimate(big, Categorize(big));
+  EXPECT_LE(e.prompt_tokens, 90000 + 64 + 64);
+  EXPECT_GE(e.prompt_tokens, 90000 / 64);
+  RequestFeatures odd;  // bytes with none of prose's features
+  odd.model = "m";
+  odd.messages = 1;
+  odd.text.bytes = 6400;
+  odd.text_bytes = 6400;
+  EXPECT_GE(est->Estimate(odd, Categorize(odd)).prompt_tokens, 100);
+}
+
 TEST(EstimatorTest, IgnoresNonPositiveFeedback) {
   const auto est = Make("ema");
   const RequestFeatures f = Prose(10);
