@@ -46,6 +46,20 @@ constexpr uint64_t kBodyLimitBytes = uint64_t{16} << 20;
 // whose head the gateway had accepted and forwarded (a 502 for a 10 KB header).
 constexpr uint32_t kHeaderLimitBytes = uint32_t{1} << 20;
 
+// Beast's request parser, with one field longer than basic_fields holds (64 KiB; it throws
+// std::length_error from inside the read, which ended the process: one client could kill a
+// backend through a gateway that lets long heads in) refused as a head over the limit is.
+class RequestParser final : public http::request_parser<http::string_body> {
+  void on_field_impl(http::field f, boost::beast::string_view name, boost::beast::string_view value,
+                     boost::system::error_code& ec) override {
+    if (name.size() > 0xFFFF || value.size() > 0xFFFF) {
+      ec = http::error::header_limit;
+      return;
+    }
+    get().insert(f, name, value);
+  }
+};
+
 // One request inside the engine, shared by its session coroutine and the engine driver. Each
 // of its choices is an engine sequence of its own: n per prompt (vLLM's parallel sampling), for
 // each prompt of a completions batch.
@@ -240,7 +254,7 @@ class Server {
   static net::awaitable<bool> Reply(tcp::socket& s, const Request& req, http::status status,
                                     std::string_view content_type, std::string body) {
     http::response<http::string_body> res{status, req.version()};
-    res.set(http::field::content_type, content_type);
+    if (!content_type.empty()) res.set(http::field::content_type, content_type);
     res.keep_alive(req.keep_alive());
     res.body() = std::move(body);
     res.prepare_payload();
@@ -300,7 +314,7 @@ class Server {
     } untrack{this, &socket};
     beast::flat_buffer buffer;
     for (;;) {
-      http::request_parser<http::string_body> parser;
+      RequestParser parser;
       parser.body_limit(kBodyLimitBytes);
       parser.header_limit(kHeaderLimitBytes);
       auto [ec, n] = co_await http::async_read(socket, buffer, parser, kTuple);

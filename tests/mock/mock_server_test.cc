@@ -515,6 +515,21 @@ TEST(MockServerTest, SamplingParametersAndMessagesAreCheckedAsVllm) {
   }
 }
 
+// One header field over 64 KiB (within the 1 MiB head) closes that connection; the mock serves
+// on. Before, Beast's fields threw and the process ended.
+TEST(MockServerTest, AHugeHeaderFieldClosesTheConnectionNotTheServer) {
+  MockProcess mock(Args({"--instant"}));
+  {
+    Client c(mock.port());
+    const Response r = c.Request("GET", "/health", "", {{"X-A", std::string(70000, 'a')}});
+    EXPECT_EQ(r.status, 0);  // closed without an answer
+  }
+  Client c(mock.port());
+  const Response r = c.Request("GET", "/health");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers.count("content-type"), 0U);  // no empty Content-Type on an empty body
+}
+
 TEST(MockServerTest, MetricsAreValidPrometheusWithVllmNames) {
   MockProcess mock(Args({"--speedup", "20"}));
   Client c(mock.port());
