@@ -452,6 +452,21 @@ TEST(EstimatorTest, EstimatesStayWithinWhatTheBytesCanBe) {
   EXPECT_GE(est->Estimate(odd, Categorize(odd)).prompt_tokens, 100);
 }
 
+// Cold (before min_global_samples reports), the linear mode's route carries the initial
+// spread's margin, as its learned estimates do (it routed by the bare static estimate).
+TEST(EstimatorTest, ColdLinearRoutesWithTheInitialMargin) {
+  const EstimatorConfig c;
+  const auto est = Make("linear", c);
+  const RequestFeatures f = Prose(1000);
+  const TokenEstimate e = est->Estimate(f, Categorize(f));
+  const int64_t framing = c.framing_per_message;
+  EXPECT_EQ(e.routing_prompt_tokens,
+            static_cast<int64_t>(std::ceil((e.prompt_tokens - framing) *
+                                           (1 + c.linear.gamma * c.linear.initial_spread))) +
+                framing);
+  EXPECT_GT(e.routing_prompt_tokens, e.prompt_tokens);
+}
+
 TEST(EstimatorTest, IgnoresNonPositiveFeedback) {
   const auto est = Make("ema");
   const RequestFeatures f = Prose(10);
