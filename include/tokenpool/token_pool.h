@@ -376,7 +376,9 @@ class TokenPool {
   double Ceiling(const EntState& e, Dim d) const;
   double BurstWeight(const EntState& e, Dim d) const;
   bool QuotaAllows(EntState& e, int64_t tokens, Time now, Duration* retry) const;
-  Reservation Take(uint32_t ent_index, const RequestCost& cost, Time now);
+  // `at_risk`: an elastic request served out of debt order (PeekBand's at-risk pick), which
+  // does not move the fair-share reference v_floor_.
+  Reservation Take(uint32_t ent_index, const RequestCost& cost, Time now, bool at_risk = false);
   void CloseSlot(uint32_t slot, const Usage* actual);
   Duration RetryAfter(const EntState& e, const ResourceVector& c, Dim dim, Time now) const;
   bool WithinGuarantee(const EntState& e, const ResourceVector& c) const;
@@ -431,6 +433,8 @@ class TokenPool {
   Time last_decrease_;
   Time last_refresh_;
   double v_floor_ = 0;  // fair-share reference: the virtual counter of the last elastic service
+                        // in debt order (an at-risk pick out of that order does not move it)
+  bool at_risk_pick_ = false;  // PeekBand's last elastic pick was an at-risk one, not the top
 
   // Queue: per-entitlement FIFO lists of nodes; band heaps of backlogged entitlements.
   std::array<uint32_t, kNumClasses> queued_by_class_{};

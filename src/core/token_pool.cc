@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <unordered_set>
+#include <utility>
 
 namespace tokenpool {
 
@@ -628,7 +629,7 @@ void TokenPool::ChargeService(EntState& e, double tokens) {
   e.served += static_cast<int64_t>(tokens);
 }
 
-Reservation TokenPool::Take(uint32_t ent_index, const RequestCost& cost, Time now) {
+Reservation TokenPool::Take(uint32_t ent_index, const RequestCost& cost, Time now, bool at_risk) {
   uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
@@ -654,7 +655,12 @@ Reservation TokenPool::Take(uint32_t ent_index, const RequestCost& cost, Time no
     s.quota_window[w] = e.quota_window[w];
     if (e.spec.quotas.limit[w] != 0) e.quota_used[w] += cost.Total().v;
   }
-  if (e.spec.cls == EntitlementClass::kElastic) v_floor_ = std::max(v_floor_, e.vtime);
+  // The reference moves with service in debt order only: a low-weight tenant served early
+  // because it was at risk can be far ahead in virtual time, and with it as the reference a
+  // tenant that starts queueing (lifted to v_floor_ - debt_cap / w) or a newcomer (starting at
+  // v_floor_) waited until the others caught up (a probe: weight 0.001 beside 1, a newcomer
+  // starved for 60-90 s).
+  if (e.spec.cls == EntitlementClass::kElastic && !at_risk) v_floor_ = std::max(v_floor_, e.vtime);
   ChargeService(e, total);
   ++e.open;
   ++open_reservations_;
@@ -890,10 +896,12 @@ bool TokenPool::PeekBand(int band, Time now, uint32_t* ent_index) {
         if (r.spec.priority >= ents_[owed].spec.priority &&
             r.spec.weight * (r.vtime - ents_[owed].vtime) <= config_.debt_cap_tokens) {
           *ent_index = risky;
+          at_risk_pick_ = risky != owed;
           return true;
         }
       }
       *ent_index = owed;
+      at_risk_pick_ = false;
       return true;
     }
     default:
@@ -959,6 +967,7 @@ size_t TokenPool::Dispatch(std::vector<QueueEvent>* events) {
     uint32_t idx;
     bool burst_blocked = false;
     while (PeekBand(band, now, &idx)) {
+      const bool at_risk = std::exchange(at_risk_pick_, false);
       EntState& e = ents_[idx];
       const uint32_t node = e.q_head;
       const RequestCost cost = nodes_[node].cost;
@@ -984,7 +993,7 @@ size_t TokenPool::Dispatch(std::vector<QueueEvent>* events) {
         } else {
           ev.outcome = fit.fit == Fit::kWithin ? AdmissionOutcome::kAdmittedGuaranteed
                                                : AdmissionOutcome::kAdmittedBurst;
-          ev.reservation = Take(idx, cost, now);
+          ev.reservation = Take(idx, cost, now, at_risk);
           ++counters_.dispatched;
           ++e.counters.dispatched;
         }

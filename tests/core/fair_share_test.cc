@@ -117,6 +117,47 @@ INSTANTIATE_TEST_SUITE_P(Weights, FairShareTest,
 // (4 slots) joins. Copilot keeps its tight SLO through the failure by going first when at risk;
 // synth absorbs the shortfall and is repaid after recovery; with three tenants the shares
 // converge to the weights.
+// A tenant of a tiny weight, served early when its requests are at risk, does not drag the
+// fair-share reference ahead: a tenant joining later gets its weighted share at once. Before,
+// the reference followed the tiny tenant's counter (far ahead), the newcomer started there and
+// was served nothing until the others caught up (a probe: 90 s and more).
+TEST(FairShareScenarioTest, ANewcomerIsNotStarvedByATinyWeightsAtRiskService) {
+  PoolConfig cfg;
+  cfg.name = "p";
+  cfg.replica_capacity = {.token_rate = 1e7, .kv_tokens = 1e7, .concurrency = 8};
+  cfg.min_replicas = 1;
+  cfg.max_replicas = 1;
+  cfg.initial_replicas = 1;
+  PoolHarness h(cfg);
+  TokenPool& pool = h.pool();
+  auto tiny =
+      pool.AddEntitlement(Elastic("tiny", {0, 0, 0}, {1e7, 1e7, 8}, 0.001, Seconds(2))).value();
+  auto big = pool.AddEntitlement(Elastic("big", {0, 0, 0}, {1e7, 1e7, 8}, 1, Seconds(30))).value();
+  EntitlementRef late;
+  Rng rng(5);
+  int64_t big_at_join = 0;
+  for (int t = 1; t <= 60; ++t) {
+    if (t == 31) {
+      late = pool.AddEntitlement(Elastic("late", {0, 0, 0}, {1e7, 1e7, 8}, 1, Seconds(30))).value();
+      big_at_join = h.served(big).tokens;
+    }
+    for (int k = 0; k < 10; ++k) {
+      for (EntitlementRef e : {tiny, big, late}) {
+        if (!e.valid()) continue;
+        while (h.pending_for(e) < 10) {
+          Req r = RandomReq(rng);
+          h.Submit(e, r.cost, r.actual, r.service);
+        }
+      }
+      h.RunUntil(Time::FromNanos(Milliseconds(t * 1000.0 - 900 + k * 100).count()));
+    }
+  }
+  const double late_tokens = static_cast<double>(h.served(late).tokens);
+  const double big_tokens = static_cast<double>(h.served(big).tokens - big_at_join);
+  std::printf("after the join: late %.0f tokens, big %.0f\n", late_tokens, big_tokens);
+  EXPECT_GT(late_tokens, 0.35 * (late_tokens + big_tokens));
+}
+
 TEST(FairShareScenarioTest, CapacityDropSloOrderAndThirdTenantJoining) {
   PoolConfig cfg;
   cfg.name = "llama-8b";
