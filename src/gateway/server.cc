@@ -1828,6 +1828,17 @@ class Server {
     }
   }
 
+  // A backend's context-length 400 for a chat request or a single completions prompt (a
+  // batch's count is one prompt's): its true prompt count teaches the estimator.
+  void LearnFromContextError(const RequestFeatures& f, const RoutePlan& plan,
+                             std::string_view body) {
+    if (f.endpoint == Endpoint::kCompletions && f.messages > 1) return;
+    const int64_t n = PromptTokensOfContextError(body);
+    if (n <= 0) return;
+    const Locked lock(*this);
+    state_->Observe(f, plan.category, n);
+  }
+
   // A stream's settlement: its usage chunk, else (partly served without a usage report) the
   // estimate's prompt and one token per event (a backend sends at least one token per chunk);
   // nothing served: released by the hold.
@@ -1989,6 +2000,10 @@ class Server {
       watch->Stop();
       const std::string_view content_type = conn.up_type;
       if (rp.keep_alive()) ReleaseUpstream(wk, pool, backend, held.generation, std::move(u));
+      // A context-length refusal names the prompt's true count: learned from, as usage is (the
+      // same request was misrouted again and again; one backend report is bounded by
+      // LearnsFrom's plausibility).
+      if (status == 400) LearnFromContextError(f, plan, body);
       if (status != 200) held.Done();  // released before the client sees the answer
       if (status == 401 || status == 403 || status >= 500) {
         co_return co_await BackendRefused(s, req, status, rec);

@@ -1,6 +1,7 @@
 #include "gateway/usage.h"
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <cstring>
 
 #include "parse/usage_object.h"
@@ -64,6 +65,34 @@ std::string_view FindUsageObject(std::string_view json) {
     }
   }
   return {};
+}
+
+int64_t PromptTokensOfContextError(std::string_view body) {
+  if (body.find("maximum context length") == std::string_view::npos) return -1;
+  // The number before the first marker ("N in the messages" / "N in the prompt"), or after
+  // "your request has ".
+  const auto number_before = [&](size_t at) -> int64_t {
+    size_t begin = at;
+    while (begin > 0 && body[begin - 1] >= '0' && body[begin - 1] <= '9') --begin;
+    int64_t v = -1;
+    const auto [p, ec] = std::from_chars(body.data() + begin, body.data() + at, v);
+    return ec == std::errc() && p == body.data() + at ? v : -1;
+  };
+  for (const std::string_view marker :
+       {std::string_view(" in the messages"), std::string_view(" in the prompt")}) {
+    if (const size_t at = body.find(marker); at != std::string_view::npos) return number_before(at);
+  }
+  constexpr std::string_view kHas = "your request has ";
+  if (const size_t at = body.find(kHas); at != std::string_view::npos) {
+    int64_t v = -1;
+    const char* begin = body.data() + at + kHas.size();
+    const auto [p, ec] = std::from_chars(begin, body.data() + body.size(), v);
+    if (ec == std::errc() &&
+        std::string_view(p, body.data() + body.size() - p).starts_with(" input tokens")) {
+      return v;
+    }
+  }
+  return -1;
 }
 
 bool ReadUsage(std::string_view json, Usage* u) {

@@ -40,6 +40,11 @@ std::string_view FindUsageObject(std::string_view json);
 // missing or not an integer.
 bool ReadUsage(std::string_view json, Usage* u);
 
+// The prompt's true token count in vLLM's context-length refusal (a 400 body), -1 when the
+// body says none: "... you requested 9000 tokens (7211 in the messages, 1789 in the
+// completion)", "(7211 in the prompt, ...)", or the newer "your request has 7211 input tokens".
+int64_t PromptTokensOfContextError(std::string_view body);
+
 // The request body `body` (a JSON object, as the request parser found it) with
 // stream_options.include_usage = true, for a stream whose client did not ask for usage.
 // Without a stream_options object of the client's (`has_stream_options` false, the usual case)

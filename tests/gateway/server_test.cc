@@ -2586,6 +2586,37 @@ TEST_F(UpstreamTest, InterimAnswersAreSkippedAndConnectionsStayInStep) {
   ExpectNoOpenReservations(AdminPort(gw->banner()));
 }
 
+// A backend's context-length 400 teaches the estimator the prompt's true count, as a usage
+// report does (a misrouted request was refused again and again, nothing learned).
+TEST_F(UpstreamTest, AContextLengthRefusalTeachesTheEstimator) {
+  FakeBackend backend([](int fd, int, int, const std::string&) {
+    const std::string body =
+        R"({"object":"error","message":"This model's maximum context length is 8192 tokens. )"
+        R"(However, you requested 9000 tokens (60 in the messages, 8940 in the completion)."})";
+    return FakeBackend::Write(fd,
+                              "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json"
+                              "\r\nContent-Length: " +
+                                  std::to_string(body.size()) + "\r\n\r\n" + body);
+  });
+  std::unique_ptr<ChildProcess> gw = Gateway(backend);
+  const auto samples = [&] {
+    Client a(AdminPort(gw->banner()));
+    const boost::json::value v =
+        boost::json::parse(a.Request("GET", "/admin/estimator", "", Auth(kAdmin)).body);
+    int64_t n = 0;
+    for (const auto& c : v.at("categories").as_array()) n += c.at("samples").to_number<int64_t>();
+    return n;
+  };
+  const int64_t before = samples();
+  Client c(gw->port());
+  const Response r =
+      c.Request("POST", "/v1/chat/completions", FakeChat("mode-ctx", false), Auth(kAcme));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("context_length_exceeded"), std::string::npos) << r.body;
+  EXPECT_EQ(samples(), before + 1);
+  ExpectNoOpenReservations(AdminPort(gw->banner()));
+}
+
 // A backend's 429 (its own limiter) reaches the client as a 429 rate_limit_error with the
 // backend's Retry-After, and the reservation is released. Before, it came as an
 // invalid_request_error without the header, so a client had no wait to honour.

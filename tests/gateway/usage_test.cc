@@ -182,5 +182,23 @@ TEST(UsageTest, ScansWholeServerSentEvents) {
   EXPECT_FALSE(b.have_usage);
 }
 
+// vLLM's context-length refusals name the prompt's true count, in the old and new wordings.
+TEST(UsageTest, PromptTokensOfContextError) {
+  EXPECT_EQ(PromptTokensOfContextError(
+                R"({"object":"error","message":"This model's maximum context length is 8192 )"
+                R"(tokens. However, you requested 9000 tokens (7211 in the messages, 1789 in )"
+                R"(the completion). Please reduce the length of the messages or completion."})"),
+            7211);
+  EXPECT_EQ(PromptTokensOfContextError("This model's maximum context length is 2048 tokens. "
+                                       "However, you requested 3000 tokens (2900 in the prompt, "
+                                       "100 in the completion)."),
+            2900);
+  EXPECT_EQ(PromptTokensOfContextError("This model's maximum context length is 2048 tokens. "
+                                       "However, your request has 4000 input tokens."),
+            4000);
+  EXPECT_EQ(PromptTokensOfContextError(R"({"message":"bad temperature"})"), -1);
+  EXPECT_EQ(PromptTokensOfContextError("maximum context length; (x in the messages"), -1);
+}
+
 }  // namespace
 }  // namespace tokenpool::gateway
