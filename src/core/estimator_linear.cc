@@ -396,7 +396,9 @@ class LinearEstimator final : public TokenEstimator {
                      .trusted = r.samples >= config_.linear.min_category_samples,
                      .bytes_per_token = r.observed.value(),
                      .model_bytes_per_token = 0,
-                     .spread = r.spread_samples >= kMinSpreadSamples ? r.spread : global_.spread});
+                     // The spread its estimates use (before enough samples: the global's, or
+                     // the initial one; it showed 0 while estimates used 0.15).
+                     .spread = Spread(&r)});
     };
     table_.ForEach(add);
     if (table_.default_state().samples > 0) add("(overflow)", table_.default_state());
