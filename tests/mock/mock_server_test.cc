@@ -530,6 +530,25 @@ TEST(MockServerTest, AHugeHeaderFieldClosesTheConnectionNotTheServer) {
   EXPECT_EQ(r.headers.count("content-type"), 0U);  // no empty Content-Type on an empty body
 }
 
+// `Expect: 100-continue` gets a 100 before the body is sent, as from uvicorn (curl waited a
+// second for it on every body over 1 MiB).
+TEST(MockServerTest, ExpectContinueGetsA100) {
+  MockProcess mock(Args({"--instant"}));
+  Client c(mock.port());
+  const std::string body = ChatBody("hi", 3);
+  ASSERT_TRUE(
+      c.SendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                "Content-Type: application/json\r\nExpect: 100-continue\r\n"
+                "Content-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n"));
+  EXPECT_EQ(c.ReadHead().status, 100);
+  ASSERT_TRUE(c.SendRaw(body));
+  Response r = c.ReadHead();
+  EXPECT_EQ(r.status, 200);
+  c.ReadBody(&r);
+  EXPECT_NE(r.body.find("\"usage\""), std::string::npos) << r.body;
+}
+
 TEST(MockServerTest, MetricsAreValidPrometheusWithVllmNames) {
   MockProcess mock(Args({"--speedup", "20"}));
   Client c(mock.port());
