@@ -80,12 +80,21 @@ void RegisterServe(CLI::App& app) {
   cmd->add_option("--config", o->config_path, "Gateway YAML config (docs/gateway.md)");
   cmd->add_flag("--demo", o->demo,
                 "Built-in config in front of two mock pools (short 8K, long 32K) started here");
-  cmd->add_option("--host", o->host, "--demo: address to listen on")->capture_default_str();
-  cmd->add_option("--port", o->port, "--demo: port (0: any free port)")->capture_default_str();
-  cmd->add_option("--admin-port", o->admin_port, "--demo: admin port (0: any free port)")
-      ->capture_default_str();
-  cmd->callback([o] {
+  CLI::Option* host =
+      cmd->add_option("--host", o->host, "--demo: address to listen on")->capture_default_str();
+  CLI::Option* port =
+      cmd->add_option("--port", o->port, "--demo: port (0: any free port)")->capture_default_str();
+  CLI::Option* admin_port =
+      cmd->add_option("--admin-port", o->admin_port, "--demo: admin port (0: any free port)")
+          ->capture_default_str();
+  cmd->callback([o, host, port, admin_port] {
     if (o->demo == !o->config_path.empty()) Fail("give exactly one of --config FILE or --demo");
+    // With a config file they would be ignored in silence (the file's listen and admin say).
+    for (const CLI::Option* opt : {host, port, admin_port}) {
+      if (!o->demo && opt->count() > 0) {
+        Fail(opt->get_name() + ": only with --demo (a config file has listen and admin)");
+      }
+    }
     if (o->demo) {
       RunDemo(*o);
       return;

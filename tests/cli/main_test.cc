@@ -56,6 +56,16 @@ TEST_F(CliFlagsTest, ValuesThatDoNotConvertExit2NamingFlagAndRule) {
               HasSubstr("--seed" + uint_rule + "\"-1\""));
 }
 
+// Flags that only the demo reads are refused beside a config file (they were ignored in
+// silence: the gateway listened where the file said).
+TEST_F(CliFlagsTest, DemoOnlyFlagsAreRefusedWithAConfig) {
+  for (const char* flag : {"--port 9", "--admin-port 9", "--host 127.0.0.2"}) {
+    const RunResult r = RunTokenpool(std::string("serve --config g.yaml ") + flag);
+    EXPECT_EQ(r.exit_code, 2) << flag << "\n" << r.output;
+    EXPECT_THAT(r.output, HasSubstr("only with --demo")) << flag;
+  }
+}
+
 TEST_F(CliFlagsTest, UnknownFlagsAndMissingValuesExit2) {
   for (const char* args : {"load --trace t.csv --bogus", "plan --rate", "sim", "nosuchcommand"}) {
     const RunResult r = RunTokenpool(args);
