@@ -21,8 +21,8 @@ Result<EntitlementClass> ParseEntitlementClass(std::string_view name) {
   if (name == "guaranteed") return EntitlementClass::kGuaranteed;
   if (name == "elastic") return EntitlementClass::kElastic;
   if (name == "spot") return EntitlementClass::kSpot;
-  return InvalidArgument("class: must be one of guaranteed, elastic, spot; got \"" +
-                         std::string(name) + "\"");
+  return InvalidArgument("must be one of guaranteed, elastic, spot; got \"" + std::string(name) +
+                         "\"");
 }
 
 std::string_view QuotaWindowName(QuotaWindow w) {

@@ -477,7 +477,9 @@ class Reader {
         return s;
       }
       if (Result<std::unique_ptr<Router>> m = MakeRouter(c.router_mode, c.router); !m.ok()) {
-        return Error(r, "router", m.status().message());
+        // The router's message names its field ("router.mode: ..."): not prefixed again.
+        return InvalidArgument(source_ + ":" + std::to_string(LineOf(r)) + ": " +
+                               m.status().message());
       }
     }
     if (const YAML::Node b = root["backend_metrics"]; b.IsDefined()) {

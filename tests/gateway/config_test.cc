@@ -113,8 +113,12 @@ TEST(GatewayConfigTest, TenantNamesAreNonEmptyAndPrintable) {
 }
 
 TEST(GatewayConfigTest, Errors) {
-  EXPECT_EQ(ErrorOf(Replace(Good(), "class: guaranteed", "class: gold")).substr(0, 42),
-            "gateway.yaml:16: entitlements[0].class: cl");
+  // The field is named once (it read "entitlements[0].class: class: must be...").
+  EXPECT_EQ(ErrorOf(Replace(Good(), "class: guaranteed", "class: gold")),
+            "gateway.yaml:16: entitlements[0].class: must be one of guaranteed, elastic, spot; "
+            "got \"gold\"");
+  EXPECT_EQ(ErrorOf(Replace(Good(), "mode: spillover", "mode: bogus")).substr(0, 45),
+            "gateway.yaml:22: router.mode: must be one of ");
   EXPECT_EQ(ErrorOf(Replace(Good(), "pool: short", "pool: nope")),
             "gateway.yaml:15: entitlements[0].pool: unknown pool \"nope\"");
   EXPECT_EQ(ErrorOf(Replace(Good(), "tenant: acme", "tenant: bob")),
