@@ -956,9 +956,10 @@ size_t TokenPool::Dispatch(std::vector<QueueEvent>* events) {
   }
 
   // Admit in band order while requests fit. A request blocked by the pool stops everything
-  // below it (strict priority); one blocked by its own ceiling only skips its entitlement. A
-  // burst request blocked by the pool lets the band's requests within their guarantees past
-  // (their capacity is kept for them), no other burst request, and then stops the bands below.
+  // below it (strict priority); one blocked by its own ceiling only skips its entitlement. In
+  // the guaranteed band, a burst request blocked by the pool lets the band's requests within
+  // their guarantees past (their capacity is kept for them), no other burst request, and then
+  // stops the bands below.
   const uint64_t round = ++dispatch_round_;  // skip marker unique to this call
   skipped_.clear();
   bool stop = false;
@@ -974,8 +975,11 @@ size_t TokenPool::Dispatch(std::vector<QueueEvent>* events) {
       DecayEnt(e, now);
       Retally(e);
       const FitResult fit = TryFit(e, CostVector(cost), /*in_order=*/true);
+      // Guaranteed band only: there a guarantee is a promise kept whatever waits; in the
+      // elastic band the debt order decides, guarantees included (when capacity drops below
+      // them, fair share absorbs the shortfall: E3's equal shares through the outage).
       const bool blocked_burst =
-          fit.fit == Fit::kBlockedPool && !WithinGuarantee(e, CostVector(cost));
+          band == 0 && fit.fit == Fit::kBlockedPool && !WithinGuarantee(e, CostVector(cost));
       if (blocked_burst || (burst_blocked && fit.fit == Fit::kBurst)) {
         burst_blocked = true;
         e.skip_round = round;
