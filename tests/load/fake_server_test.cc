@@ -150,17 +150,30 @@ std::string WriteTrace() {
   return path;
 }
 
+// The three-request trace against `gw` (model "m": the fake has no /v1/models): its plan and
+// result.
+struct FakeRun {
+  Result<LoadPlan> plan = InvalidArgument("not run");
+  Result<LoadResult> result = InvalidArgument("not run");
+};
+FakeRun RunAgainst(const FakeGateway& gw) {
+  LoadConfig c;
+  c.target = "127.0.0.1:" + std::to_string(gw.port());
+  c.trace_path = WriteTrace();
+  c.model = "m";
+  FakeRun run;
+  run.plan = BuildPlan(c);
+  if (run.plan.ok()) run.result = RunLoad(c, *run.plan, nullptr);
+  std::filesystem::remove(c.trace_path);
+  return run;
+}
+
 TEST(LoadFakeGatewayTest, ReadsClassQueueTimeAndUsage) {
   FakeGateway gw(false);
-  LoadConfig c;
-  c.target = "127.0.0.1:";
-  c.target += std::to_string(gw.port());
-  c.trace_path = WriteTrace();
-  c.model = "m";  // the fake has no /v1/models
-  auto plan = BuildPlan(c);
-  ASSERT_TRUE(plan.ok()) << plan.status().message();
-  auto r = RunLoad(c, *plan, nullptr);
-  std::filesystem::remove(c.trace_path);
+  FakeRun run = RunAgainst(gw);
+  ASSERT_TRUE(run.plan.ok()) << run.plan.status().message();
+  auto& plan = run.plan;
+  auto& r = run.result;
   ASSERT_TRUE(r.ok()) << r.status().message();
   ASSERT_EQ(r->records.size(), 3u);
   ASSERT_EQ(r->classes.size(), 1u);
@@ -186,14 +199,10 @@ TEST(LoadFakeGatewayTest, ReadsClassQueueTimeAndUsage) {
 TEST(LoadFakeGatewayTest, OtherSpellingsAreReadAndANonStreamIsNotOk) {
   for (const auto style : {FakeGateway::Style::kSpaced, FakeGateway::Style::kJsonBody}) {
     FakeGateway gw(false, false, style);
-    LoadConfig c;
-    c.target = "127.0.0.1:" + std::to_string(gw.port());
-    c.trace_path = WriteTrace();
-    c.model = "m";
-    auto plan = BuildPlan(c);
-    ASSERT_TRUE(plan.ok()) << plan.status().message();
-    auto r = RunLoad(c, *plan, nullptr);
-    std::filesystem::remove(c.trace_path);
+    FakeRun run = RunAgainst(gw);
+    ASSERT_TRUE(run.plan.ok()) << run.plan.status().message();
+    auto& plan = run.plan;
+    auto& r = run.result;
     ASSERT_TRUE(r.ok()) << r.status().message();
     ASSERT_EQ(r->records.size(), 3u);
     for (const RequestRecord& rec : r->records) {
