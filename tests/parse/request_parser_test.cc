@@ -87,28 +87,23 @@ TEST(RequestParserTest, CountsAsWholeFloatsAndTheLeastMaxTokens) {
 // and the gateway did not ask for the usage that the backend then did not send).
 TEST(RequestParserTest, ALaterStreamOptionsMemberReplacesAnEarlierOne) {
   RequestFeatures f;
-  ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"content":"x"}],"stream":true,)"
-                        R"("stream_options":{"include_usage":true},"stream_options":null})",
-                        &f)
-                  .ok());
+  // A chat body whose members after "messages" are `tail`.
+  const auto parses = [&f](const std::string& tail) {
+    return ParseBody(R"({"model":"m","messages":[{"content":"x"}],)" + tail + "}", &f).ok();
+  };
+  ASSERT_TRUE(parses(R"("stream":true,"stream_options":{"include_usage":true},)"
+                     R"("stream_options":null)"));
   EXPECT_FALSE(f.include_usage);
   EXPECT_FALSE(f.has_stream_options);
-  ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"content":"x"}],"stream":true,)"
-                        R"("stream_options":{"include_usage":true},"stream_options":{}})",
-                        &f)
-                  .ok());
+  ASSERT_TRUE(parses(R"("stream":true,"stream_options":{"include_usage":true},)"
+                     R"("stream_options":{})"));
   EXPECT_FALSE(f.include_usage);
   EXPECT_TRUE(f.has_stream_options);
-  ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"content":"x"}],"stream":true,)"
-                        R"("stream_options":null,"stream_options":{"include_usage":true}})",
-                        &f)
-                  .ok());
+  ASSERT_TRUE(parses(R"("stream":true,"stream_options":null,)"
+                     R"("stream_options":{"include_usage":true})"));
   EXPECT_TRUE(f.include_usage);
   // The same for a count: a later null is its absence.
-  ASSERT_TRUE(ParseBody(R"({"model":"m","messages":[{"content":"x"}],"max_tokens":7,)"
-                        R"("max_tokens":null})",
-                        &f)
-                  .ok());
+  ASSERT_TRUE(parses(R"("max_tokens":7,"max_tokens":null)"));
   EXPECT_FALSE(f.has_max_tokens);
 }
 
