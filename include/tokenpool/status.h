@@ -8,6 +8,7 @@
 // Thread-safety: plain values; safe to copy and move between threads.
 
 #include <cassert>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -67,6 +68,14 @@ inline Status ResourceExhausted(std::string m) {
 }
 inline Status OutOfRange(std::string m) { return {StatusCode::kOutOfRange, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+
+// A number as an error message shows it: printf's %g (six significant digits: 1e+300, 0.5,
+// 20308).
+inline std::string MessageNumber(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 
 // A value or a non-OK Status, shaped like std::expected (C++23) which GCC 12 lacks in C++20.
 template <typename T>

@@ -53,16 +53,6 @@ Duration QuotaWindowLength(QuotaWindow w) {
   return Seconds(60);
 }
 
-namespace {
-
-std::string Num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
-}  // namespace
-
 Status EntitlementSpec::Validate() const {
   const std::string where = "entitlements[" + (name.empty() ? std::string("?") : name) + "]";
   if (name.empty()) return InvalidArgument(where + ".name: must not be empty");
@@ -71,26 +61,27 @@ Status EntitlementSpec::Validate() const {
     return InvalidArgument(where + ".class: must be one of guaranteed, elastic, spot");
   }
   if (!(weight >= kMinWeight && weight <= kMaxWeight)) {
-    return InvalidArgument(where + ".weight: must be in [" + Num(kMinWeight) + ", " +
-                           Num(kMaxWeight) + "], got " + Num(weight));
+    return InvalidArgument(where + ".weight: must be in [" + MessageNumber(kMinWeight) + ", " +
+                           MessageNumber(kMaxWeight) + "], got " + MessageNumber(weight));
   }
   for (Dim d : kAllDims) {
     const std::string dim(DimName(d));
     if (!std::isfinite(guarantee[d]) || guarantee[d] < 0) {
       return InvalidArgument(where + ".guarantee." + dim + ": must be >= 0, got " +
-                             Num(guarantee[d]));
+                             MessageNumber(guarantee[d]));
     }
     if (!std::isfinite(burst[d]) || burst[d] < 0) {
-      return InvalidArgument(where + ".burst." + dim + ": must be >= 0, got " + Num(burst[d]));
+      return InvalidArgument(where + ".burst." + dim + ": must be >= 0, got " +
+                             MessageNumber(burst[d]));
     }
     if (burst[d] < guarantee[d]) {
       return InvalidArgument(where + ".burst." + dim + ": must be >= guarantee." + dim + " (" +
-                             Num(guarantee[d]) + "), got " + Num(burst[d]));
+                             MessageNumber(guarantee[d]) + "), got " + MessageNumber(burst[d]));
     }
     if (cls == EntitlementClass::kSpot && guarantee[d] != 0) {
       return InvalidArgument(where + ".guarantee." + dim +
                              ": must be 0 for class spot (spot has no guarantee), got " +
-                             Num(guarantee[d]));
+                             MessageNumber(guarantee[d]));
     }
     if ((d == Dim::kConcurrency || d == Dim::kKvTokens) &&
         (guarantee[d] != std::floor(guarantee[d]) || burst[d] != std::floor(burst[d]))) {

@@ -17,12 +17,6 @@ constexpr uint32_t kNone = UINT32_MAX;
 // meter is continuous).
 constexpr double kEps = 1e-9;
 
-std::string Num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
 int64_t WindowIndex(Time now, int w) {
   return now.nanos() / QuotaWindowLength(static_cast<QuotaWindow>(w)).count();
 }
@@ -125,7 +119,7 @@ Status PoolConfig::Validate() const {
     if (!(replica_capacity[d] > 0) || !std::isfinite(replica_capacity[d])) {
       return InvalidArgument(where + ".replica_capacity." + std::string(DimName(d)) +
                              ": must be > 0 (zero capacity serves nothing), got " +
-                             Num(replica_capacity[d]));
+                             MessageNumber(replica_capacity[d]));
     }
   }
   if (min_replicas < 0) return InvalidArgument(where + ".min_replicas: must be >= 0");
@@ -396,8 +390,8 @@ Status TokenPool::CheckGuarantees(const EntitlementSpec& spec, const EntState* r
       return FailedPrecondition(
           "entitlements[" + spec.name + "]: sum of guarantees would exceed pool \"" + config_.name +
           "\" at max_replicas=" + std::to_string(config_.max_replicas) + " on " +
-          std::string(DimName(d)) + " by " + Num(sum[d] - max_capacity_[d]) + " (sum " +
-          Num(sum[d]) + " > capacity " + Num(max_capacity_[d]) + ")");
+          std::string(DimName(d)) + " by " + MessageNumber(sum[d] - max_capacity_[d]) + " (sum " +
+          MessageNumber(sum[d]) + " > capacity " + MessageNumber(max_capacity_[d]) + ")");
     }
   }
   return Status::Ok();
@@ -492,8 +486,8 @@ Status TokenPool::CheckEntitlementSet(std::span<const EntitlementSpec> specs) co
       return FailedPrecondition(
           "entitlements: sum of guarantees would exceed pool \"" + config_.name +
           "\" at max_replicas=" + std::to_string(config_.max_replicas) + " on " +
-          std::string(DimName(d)) + " by " + Num(sum[d] - max_capacity_[d]) + " (sum " +
-          Num(sum[d]) + " > capacity " + Num(max_capacity_[d]) + ")");
+          std::string(DimName(d)) + " by " + MessageNumber(sum[d] - max_capacity_[d]) + " (sum " +
+          MessageNumber(sum[d]) + " > capacity " + MessageNumber(max_capacity_[d]) + ")");
     }
   }
   return Status::Ok();
@@ -602,11 +596,11 @@ Status TokenPool::SetReplicaRange(int32_t min_replicas, int32_t max_replicas, in
   }
   for (Dim d : kAllDims) {
     if (sum[d] > max_capacity[d] + kEps) {
-      return FailedPrecondition("pools[" + config_.name + "].max_replicas: " +
-                                std::to_string(max_replicas) + " cannot hold the guarantees in force on " +
-                                std::string(DimName(d)) + ": short by " +
-                                Num(sum[d] - max_capacity[d]) + " (sum " + Num(sum[d]) +
-                                " > capacity " + Num(max_capacity[d]) + ")");
+      return FailedPrecondition(
+          "pools[" + config_.name + "].max_replicas: " + std::to_string(max_replicas) +
+          " cannot hold the guarantees in force on " + std::string(DimName(d)) + ": short by " +
+          MessageNumber(sum[d] - max_capacity[d]) + " (sum " + MessageNumber(sum[d]) +
+          " > capacity " + MessageNumber(max_capacity[d]) + ")");
     }
   }
   config_.min_replicas = min_replicas;

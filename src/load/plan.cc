@@ -162,12 +162,6 @@ Result<std::string> ReadFile(const std::string& path, const char* flag) {
   return text;
 }
 
-std::string FormatNumber(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
 uint64_t StreamSeed(uint64_t seed, uint64_t stream) {
   return seed * 0x9E3779B97F4A7C15ULL + stream * 0xD1B54A32D192ED03ULL + 1;
 }
@@ -228,9 +222,9 @@ Result<LoadPlan> BuildPlan(const LoadConfig& config) {
     // were cut at once.
     if (!IsDurationSeconds(run_end, false)) {
       return InvalidArgument("--trace " + config.trace_path + " at " +
-                             (config.rate_rps > 0 ? "--rate " + FormatNumber(config.rate_rps)
+                             (config.rate_rps > 0 ? "--rate " + MessageNumber(config.rate_rps)
                                                   : std::string("its recorded rate")) +
-                             ": the run would last " + FormatNumber(run_end) +
+                             ": the run would last " + MessageNumber(run_end) +
                              " s, past 1e9 s (set --duration or a higher --rate)");
     }
     if (config.keys.empty()) {

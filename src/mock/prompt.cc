@@ -22,12 +22,6 @@ void HashInto(uint64_t* h, std::string_view s) {
   }
 }
 
-std::string FormatNumber(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
 Status JsonError(const std::string& where, simdjson::error_code e) {
   return InvalidArgument(where + ": " + simdjson::error_message(e));
 }
@@ -284,20 +278,20 @@ Result<PromptInfo> PromptReader::Read(std::string_view body, Endpoint endpoint) 
                                                                   : "prompt: required");
   }
   if (has_temperature && temperature < 0) {
-    return InvalidArgument("temperature must be non-negative, got " + FormatNumber(temperature) +
+    return InvalidArgument("temperature must be non-negative, got " + MessageNumber(temperature) +
                            ".");
   }
   if (has_top_p && !(top_p > 0 && top_p <= 1)) {
-    return InvalidArgument("top_p must be in (0, 1], got " + FormatNumber(top_p) + ".");
+    return InvalidArgument("top_p must be in (0, 1], got " + MessageNumber(top_p) + ".");
   }
   if (has_best_of && best_of < static_cast<double>(info.choices_per_prompt)) {
     return InvalidArgument("best_of must be greater than or equal to n, got n=" +
                            std::to_string(info.choices_per_prompt) +
-                           " and best_of=" + FormatNumber(best_of) + ".");
+                           " and best_of=" + MessageNumber(best_of) + ".");
   }
   if (has_min && has_max && min_tokens > max_tokens) {
     return InvalidArgument("min_tokens must be less than or equal to max_tokens=" +
-                           FormatNumber(max_tokens) + ", got " + FormatNumber(min_tokens) + ".");
+                           MessageNumber(max_tokens) + ", got " + MessageNumber(min_tokens) + ".");
   }
   if (stream_options && !stream) {
     return InvalidArgument("Stream options can only be defined when `stream=True`.");
