@@ -2,7 +2,6 @@
 
 #include <simdjson.h>
 
-#include <cstdio>
 #include <string>
 
 #include "mock/tokenizer.h"
